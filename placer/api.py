@@ -1,0 +1,112 @@
+"""The Python API: load, solve, verify. The CLI is a thin layer over these."""
+
+from __future__ import annotations
+
+import platform
+import time
+from importlib import metadata, resources
+from pathlib import Path
+
+import numpy as np
+
+from placer.compile import compile_problem
+from placer.errors import SolverError
+from placer.model.load import load_scenario
+from placer.model.scenario import Scenario
+from placer.plan import Plan
+from placer.plan_build import build_plan
+from placer.solvers import SOLVERS, SolveOptions
+from placer.verify import Violation, verify
+
+DEFAULT_SCENARIO = "eu_sovereign.yaml"
+
+
+def default_scenario_path() -> Path:
+    """The bundled default scenario (configs/eu_sovereign.yaml, shipped as package data)."""
+    return Path(str(resources.files("placer.data").joinpath(DEFAULT_SCENARIO)))
+
+
+def load(path: Path | str | None = None) -> Scenario:
+    """Loads a scenario file ('-' = stdin; None = the bundled default)."""
+    return load_scenario(default_scenario_path() if path is None else path)
+
+
+def versions() -> dict[str, str]:
+    """Versions recorded in every Plan."""
+    out = {"python": platform.python_version()}
+    for pkg in ("placer", "numpy", "pydantic", "ortools", "jax"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def solve(scenario: Scenario, *, solver: str = "auto", time_limit_s: float = 60.0,
+          seed: int = 0, relative_gap: float = 1e-4, workers: int = 1,
+          backend: str | None = None, hint: Plan | None = None) -> Plan:
+    """Computes a placement plan, verified against the scenario before it is returned.
+
+    Args:
+      scenario: a validated Scenario.
+      solver: a name from `SOLVERS`, or "auto".
+      time_limit_s: wall-clock limit for the solver, s.
+      seed: random seed.
+      relative_gap: stop once the proven gap is below this (exact solvers).
+      workers: threads the solver may use.
+      backend: solver-specific backend (e.g. the MILP's "highs" or "cpsat").
+      hint: a previous plan of the same scenario to start from.
+
+    Returns:
+      The Plan; solver outcomes (infeasible, no solution in time) are its status.
+
+    Raises:
+      SolverError: unknown solver or backend, or a plan that fails verification.
+    """
+    name = choose_solver(solver)
+    started = time.perf_counter()
+    problem, index = compile_problem(scenario)
+    hint_u = _hint_assignment(hint, index) if hint is not None else None
+    options = SolveOptions(time_limit_s=time_limit_s, seed=seed, relative_gap=relative_gap,
+                           workers=workers, hint_u=hint_u, backend=backend)
+    result = SOLVERS[name](problem, options)
+    plan = build_plan(scenario, problem, index, result, solver=name, seed=seed,
+                      time_limit_s=time_limit_s, wall_s=time.perf_counter() - started,
+                      versions=versions())
+    check_plan(scenario, plan)
+    return plan
+
+
+def choose_solver(solver: str) -> str:
+    """Resolves "auto" and checks the name."""
+    if solver == "auto":
+        return "milp" if "milp" in SOLVERS else "greedy"
+    if solver not in SOLVERS:
+        raise SolverError(f"unknown solver {solver!r}; choose one of {sorted(SOLVERS)} or auto")
+    return solver
+
+
+def check_plan(scenario: Scenario, plan: Plan) -> None:
+    """Raises SolverError if a plan with a solution breaks a hard constraint."""
+    if plan.status not in ("optimal", "feasible"):
+        return
+    bad = [v for v in verify(scenario, plan)]
+    if bad:
+        lines = "\n".join(f"  {v}" for v in bad[:20])
+        raise SolverError(f"solver {plan.solver} returned a plan that fails verification "
+                          f"(a bug; please report it):\n{lines}")
+
+
+def _hint_assignment(plan: Plan, index) -> np.ndarray:
+    pos = {(u.workload, u.region, u.copy): i for i, u in enumerate(index.units)}
+    pools = {(p.site, p.key): i for i, p in enumerate(index.pools)}
+    hint = np.full(len(index.units), -1, dtype=np.int32)
+    for pl in plan.placements:
+        u = pos.get((pl.workload, pl.region, pl.copy_index))
+        p = pools.get((pl.site, pl.pool))
+        if u is not None and p is not None:
+            hint[u] = p
+    return hint
+
+
+__all__ = ["Violation", "choose_solver", "load", "solve", "verify", "versions"]

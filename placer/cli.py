@@ -1,0 +1,187 @@
+"""The `placer` command line: parse, call the API, format. No logic lives here.
+
+Exit codes (also in README.md):
+  0   success (a feasible or optimal plan; `verify`: the plan passes)
+  1   `verify`: the plan breaks at least one hard constraint
+  2   bad input: unreadable or invalid scenario/plan file, bad option
+  3   infeasible: proven that no placement satisfies the hard constraints
+  4   no solution within the time limit (or the heuristic found none)
+  70  internal error (a bug: please report it)
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from placer import api, report
+from placer.errors import PlacerError
+from placer.io import load_plan, write_atomic
+
+EXIT_OK, EXIT_VERIFY_FAILED, EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 0, 1, 2, 3, 4
+EXIT_INTERNAL = 70
+STATUS_EXIT = {"optimal": EXIT_OK, "feasible": EXIT_OK, "infeasible": EXIT_INFEASIBLE,
+               "no_solution": EXIT_NO_SOLUTION}
+
+
+class _Failure(click.ClickException):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.exit_code = code
+
+
+def handle_errors(fn):
+    """Turns PlacerError into a one-paragraph message and its exit code; never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except PlacerError as e:
+            raise _Failure(str(e), e.exit_code) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            raise _Failure("interrupted; nothing was written", 130) from None
+        except Exception as e:  # the one place a bug is turned into exit 70
+            if kwargs.get("debug") or "--debug" in sys.argv:
+                raise
+            raise _Failure(f"internal error ({type(e).__name__}: {e}); please report it "
+                           "with the input (run with --debug for a traceback)",
+                           EXIT_INTERNAL) from None
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="placer")
+def cli() -> None:
+    """placer: decide where AI workloads run across edge, on-prem and cloud sites.
+
+    Example: placer solve configs/eu_sovereign.yaml
+    """
+
+
+def _scenario_arg(required: bool = True):
+    return click.argument("scenario_file", required=required, type=str,
+                          metavar="SCENARIO" if required else "[SCENARIO]")
+
+
+@cli.command()
+@_scenario_arg()
+@handle_errors
+def validate(scenario_file: str) -> None:
+    """Check SCENARIO ('-' for stdin) and summarise what it compiles to.
+
+    Example: placer validate configs/eu_sovereign.yaml
+    """
+    from placer.compile import compile_problem
+    from placer.plan_build import unplaced_reason
+
+    scenario = api.load(scenario_file)
+    problem, index = compile_problem(scenario)
+    click.echo(f"{scenario_file}: valid — {len(scenario.sites)} sites, {problem.num_pools} "
+               f"pools, {len(scenario.workloads)} workloads, {problem.num_units} placement units, "
+               f"{int(problem.allowed_up.sum())} feasible (unit, pool) pairs")
+    for u in range(problem.num_units):
+        if not problem.allowed_up[u].any():
+            flag = "error" if problem.must_place_u[u] else "warning"
+            click.echo(f"  {flag}: {index.units[u].name}: {unplaced_reason(problem, index, u)}")
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of the scenario language.
+
+    Example: placer schema > scenario.schema.json
+    """
+    from placer.model.scenario import Scenario
+
+    click.echo(json.dumps(Scenario.model_json_schema(), indent=2))
+
+
+@cli.command()
+@_scenario_arg(required=False)
+@click.option("--solver", default="auto", show_default=True,
+              help="greedy, milp, ... or auto (the best for the size).")
+@click.option("--backend", default=None, help="Solver backend, e.g. highs or cpsat (milp).")
+@click.option("--time-limit-s", type=click.FloatRange(min=0.0, min_open=True), default=60.0,
+              show_default=True, help="Wall-clock limit for the solver, s.")
+@click.option("--gap", "relative_gap", type=click.FloatRange(min=0.0), default=1e-4,
+              show_default=True, help="Stop once the proven relative gap is below this.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the plan here (JSON; YAML if the name ends .yaml/.yml).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table",
+              show_default=True, help="What to print on stdout.")
+@click.option("--quiet", is_flag=True, help="Print only a one-line JSON summary.")
+@click.option("--debug", is_flag=True, hidden=True)
+@handle_errors
+def solve(scenario_file: str | None, solver: str, backend: str | None, time_limit_s: float,
+          relative_gap: float, seed: int, workers: int, output: Path | None, fmt: str,
+          quiet: bool, debug: bool) -> None:
+    """Compute a placement plan for SCENARIO (default: the bundled EU scenario).
+
+    Example: placer solve configs/us_carbon_vs_price.yaml --solver milp -o plan.json
+    """
+    scenario = api.load(scenario_file)
+    plan = api.solve(scenario, solver=solver, time_limit_s=time_limit_s, seed=seed,
+                     relative_gap=relative_gap, workers=workers, backend=backend)
+    if output is not None:
+        as_yaml = output.suffix in (".yaml", ".yml")
+        write_atomic(output, report.to_yaml(plan) if as_yaml else report.to_json(plan))
+    if quiet:
+        click.echo(report.summary_line(plan))
+    else:
+        click.echo({"table": report.to_table, "json": report.to_json,
+                    "yaml": report.to_yaml}[fmt](plan), nl=False)
+    code = STATUS_EXIT[plan.status]
+    if code:
+        sys.exit(code)
+
+
+@cli.command(name="verify")
+@click.argument("scenario_file", type=str, metavar="SCENARIO")
+@click.argument("plan_file", type=str, metavar="PLAN")
+@click.option("--json", "as_json", is_flag=True, help="Print violations and KPIs as JSON.")
+@handle_errors
+def verify_cmd(scenario_file: str, plan_file: str, as_json: bool) -> None:
+    """Check PLAN against SCENARIO independently; exit 1 if any hard constraint breaks.
+
+    Example: placer verify configs/eu_sovereign.yaml plan.json
+    """
+    from placer.verify import Verifier
+
+    scenario = api.load(scenario_file)
+    plan = load_plan(plan_file)
+    violations, kpis = Verifier(scenario).check(plan)
+    if as_json:
+        click.echo(json.dumps({
+            "ok": not violations,
+            "violations": [{"kind": v.kind, "subject": v.subject, "message": v.message,
+                            "amount": v.amount} for v in violations],
+            "kpis": {"cost_usd_per_h": kpis.cost_usd_per_h,
+                     "carbon_kg_per_h": kpis.carbon_kg_per_h,
+                     "water_l_per_h": kpis.water_l_per_h,
+                     "unplaced_value_usd_per_h": kpis.unplaced_value_usd_per_h,
+                     "objective_usd_per_h": kpis.objective_usd_per_h}}, indent=2))
+    elif violations:
+        click.echo(f"{plan_file}: {len(violations)} violation(s)")
+        for v in violations:
+            click.echo(f"  {v}")
+    else:
+        click.echo(f"{plan_file}: OK — every hard constraint holds; objective "
+                   f"{kpis.objective_usd_per_h:,.2f} USD/h (cost {kpis.cost_usd_per_h:,.2f}, "
+                   f"carbon {kpis.carbon_kg_per_h:,.1f} kg/h) recomputed from the scenario")
+    if violations:
+        sys.exit(EXIT_VERIFY_FAILED)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="placer")

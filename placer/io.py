@@ -1,0 +1,42 @@
+"""Files: atomic writes, and reading Plan files."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from placer.errors import ScenarioError
+from placer.model.load import read_document, validate_model
+from placer.plan import Plan
+
+
+def write_atomic(path: Path | str, text: str) -> None:
+    """Writes text so that readers see the old file or the whole new one, never a part.
+
+    Raises:
+      ScenarioError: the folder does not exist or is not writable.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as e:
+        raise ScenarioError(f"{path}: cannot write: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def load_plan(path: Path | str) -> Plan:
+    """Reads a plan written by `placer solve` (JSON or YAML)."""
+    data, source = read_document(path)
+    return validate_model(Plan, data, source=source)

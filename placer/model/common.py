@@ -1,0 +1,45 @@
+"""Shared pydantic base and small value types of the scenario language."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Strict: unknown keys fail, "5" is not a number, NaN/Inf are rejected, objects frozen.
+STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+Id = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        description="Identifier: letters, digits, '.', '_', ':' or '-'; starts alphanumeric.",
+    ),
+]
+CountryCode = Annotated[
+    str,
+    Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code, e.g. DE, NO."),
+]
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+
+
+class StrictModel(BaseModel):
+    """Base of every scenario model: strict, frozen, no unknown keys."""
+
+    model_config = STRICT
+
+
+class Location(StrictModel):
+    """Where a site or a population of users is."""
+
+    lat: float = Field(ge=-90, le=90, description="Latitude, degrees.")
+    lon: float = Field(ge=-180, le=180, description="Longitude, degrees.")
+    country: CountryCode
+    cloud_region: str | None = Field(
+        default=None, description="Cloud region code, e.g. europe-west4 (informational)."
+    )
+    metro: str | None = Field(default=None, description="City or metro name (informational).")

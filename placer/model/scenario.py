@@ -1,0 +1,131 @@
+"""The Scenario: what a user writes. Cross-references are checked once, here."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from placer.model.catalog import Accelerator, default_catalog
+from placer.model.common import Fraction, Id, Location, NonNegativeFloat, PositiveFloat, StrictModel
+from placer.model.site import Site
+from placer.model.workload import Inference, Training, Workload
+
+API_VERSION = "placer/v1"
+
+
+class Metadata(StrictModel):
+    """Free-form description of the scenario and where its numbers come from."""
+
+    name: str = ""
+    description: str = ""
+    sources: list[str] = Field(default_factory=list)
+
+
+class UserRegion(StrictModel):
+    """A population of users whose requests inference workloads serve."""
+
+    id: Id
+    location: Location
+
+
+class LatencyEntry(StrictModel):
+    """A measured round-trip time that overrides the distance model for one pair."""
+
+    site: Id
+    region: Id
+    rtt_ms: NonNegativeFloat
+
+
+class Objective(StrictModel):
+    """What to minimise (all terms in USD/h) and the global caps.
+
+    objective = cost + carbon_price x carbon + water_price x water + value of unplaced work.
+    """
+
+    carbon_price_usd_per_t: NonNegativeFloat = Field(
+        default=0.0, description="Price of one tonne CO2e (internal carbon price), USD/t."
+    )
+    water_price_usd_per_m3: NonNegativeFloat = Field(
+        default=0.0, description="Shadow price of water, USD/m3."
+    )
+    budget_usd_per_h: PositiveFloat | None = Field(default=None, description="Cost cap, USD/h.")
+    carbon_cap_kg_per_h: PositiveFloat | None = Field(
+        default=None, description="Emissions cap, kgCO2e/h."
+    )
+    max_utilization: Fraction = Field(
+        default=1.0, description="Headroom: no capacity may be used above this fraction."
+    )
+    mode: Literal["weighted", "lexicographic"] = Field(
+        default="weighted",
+        description="lexicographic: first maximise placed value, then minimise the weighted cost.",
+    )
+
+
+class Scenario(StrictModel):
+    """A fleet of sites, its users and its AI workloads."""
+
+    apiVersion: Literal["placer/v1"]  # noqa: N815 - Kubernetes-style key
+    kind: Literal["Scenario"]
+    metadata: Metadata = Metadata()
+    accelerators: list[Accelerator] = Field(
+        default_factory=list, description="Types added to (or overriding) the default catalog."
+    )
+    sites: list[Site]
+    user_regions: list[UserRegion] = Field(default_factory=list)
+    latency_ms: list[LatencyEntry] = Field(default_factory=list)
+    workloads: list[Workload]
+    objective: Objective = Objective()
+
+    def catalog(self) -> dict[str, Accelerator]:
+        """Accelerator id -> figures: the default catalog, then this scenario's entries."""
+        merged = {a.id: a for a in default_catalog()}
+        merged.update({a.id: a for a in self.accelerators})
+        return merged
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Scenario:
+        if not self.sites:
+            raise ValueError("sites: at least one site is required")
+        _unique("accelerators", [a.id for a in self.accelerators])
+        _unique("sites", [s.id for s in self.sites])
+        _unique("user_regions", [r.id for r in self.user_regions])
+        _unique("workloads", [w.id for w in self.workloads])
+        catalog = self.catalog()
+        sites = {s.id for s in self.sites}
+        regions = {r.id for r in self.user_regions}
+        for i, site in enumerate(self.sites):
+            for j, pool in enumerate(site.pools):
+                _known(f"sites.{i}.pools.{j}.accelerator", [pool.accelerator], catalog)
+        for i, entry in enumerate(self.latency_ms):
+            _known(f"latency_ms.{i}.site", [entry.site], sites)
+            _known(f"latency_ms.{i}.region", [entry.region], regions)
+        for i, w in enumerate(self.workloads):
+            _known(f"workloads.{i}.pin_sites", w.pin_sites or [], sites)
+            _known(f"workloads.{i}.exclude_sites", w.exclude_sites, sites)
+            if isinstance(w, Training):
+                _known(f"workloads.{i}.accelerators", w.accelerators or [], catalog)
+                if w.dataset is not None:
+                    _known(f"workloads.{i}.dataset.site", [w.dataset.site], sites)
+            elif isinstance(w, Inference):
+                _known(f"workloads.{i}.serving", list(w.serving), catalog)
+                _known(f"workloads.{i}.demand_rps", list(w.demand_rps), regions)
+        return self
+
+
+def _unique(path: str, ids: list[str]) -> None:
+    seen: set[str] = set()
+    for i, key in enumerate(ids):
+        if key in seen:
+            raise ValueError(f"{path}.{i}.id: duplicate id {key!r}; ids must be unique")
+        seen.add(key)
+
+
+def _known(path: str, refs: list[str], known: set[str] | dict[str, object]) -> None:
+    import difflib
+
+    for ref in refs:
+        if ref not in known:
+            close = difflib.get_close_matches(ref, list(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {sorted(known)[:8]}"
+            raise ValueError(f"{path}: unknown id {ref!r}{hint}")

@@ -1,0 +1,115 @@
+"""Workloads: training runs (one gang) and inference services (replica sets per region)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from placer.model.common import (
+    CountryCode,
+    Fraction,
+    Id,
+    NonNegativeFloat,
+    PositiveFloat,
+    StrictModel,
+)
+
+
+class Dataset(StrictModel):
+    """Where a training run's data lives; moving it elsewhere costs egress."""
+
+    site: Id
+    size_gb: NonNegativeFloat
+
+
+class Serving(StrictModel):
+    """How one accelerator type serves an inference workload."""
+
+    rps_per_replica: PositiveFloat = Field(description="Requests/s one replica sustains.")
+    gpus_per_replica: int = Field(default=1, ge=1, le=1024)
+
+
+class Redundancy(StrictModel):
+    """Copies of each region's replica set on distinct sites or failure domains.
+
+    Each copy is sized to carry demand / (copies - survive_failures), so losing
+    `survive_failures` copies still serves all demand: copies=2, survive_failures=1 is
+    active-active 2N; copies=3, survive_failures=1 is N+1 with N=2.
+    """
+
+    copies: int = Field(default=1, ge=1, le=16)
+    spread: Literal["site", "failure_domain"] = "site"
+    survive_failures: int | None = Field(
+        default=None, ge=0, description="Copies that may fail; default copies - 1."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Redundancy:
+        if self.survive_failures is not None and self.survive_failures >= self.copies:
+            raise ValueError("survive_failures must be smaller than copies")
+        return self
+
+    @property
+    def failures(self) -> int:
+        """Copies that may fail while demand is still served."""
+        return self.copies - 1 if self.survive_failures is None else self.survive_failures
+
+
+class _WorkloadBase(StrictModel):
+    id: Id
+    residency: list[CountryCode] | None = Field(
+        default=None, description="Countries the workload may run in; default: anywhere."
+    )
+    min_gpu_memory_gb: PositiveFloat | None = None
+    value_usd_per_h: NonNegativeFloat | None = Field(
+        default=None, description="Value per hour when placed; lost (a penalty) when not."
+    )
+    must_place: bool = True
+    pin_sites: list[Id] | None = Field(default=None, description="Run only at these sites.")
+    exclude_sites: list[Id] = Field(default_factory=list)
+    spot_ok: bool = Field(default=False, description="May use a pool's spot price.")
+
+    @model_validator(mode="after")
+    def _check_value(self) -> _WorkloadBase:
+        if not self.must_place and self.value_usd_per_h is None:
+            raise ValueError(
+                "value_usd_per_h is required when must_place is false "
+                "(it is what the optimizer loses by leaving the workload out)"
+            )
+        return self
+
+
+class Training(_WorkloadBase):
+    """A training run: all its GPUs in one pool of one site (a gang)."""
+
+    kind: Literal["training"]
+    gpus: int = Field(ge=1, le=1_000_000)
+    accelerators: list[Id] | None = Field(
+        default=None, description="Acceptable types; the first is the speed reference."
+    )
+    hours: PositiveFloat = Field(description="Run length on the reference accelerator, h.")
+    deadline_hours: PositiveFloat | None = None
+    utilization: Fraction = Field(default=0.9, description="Mean GPU load, (0, 1].")
+    dataset: Dataset | None = None
+
+
+class Inference(_WorkloadBase):
+    """An inference service: replica sets near the regions its demand comes from."""
+
+    kind: Literal["inference"]
+    demand_rps: dict[Id, NonNegativeFloat] = Field(description="User region -> requests/s.")
+    serving: dict[Id, Serving] = Field(description="Accelerator type -> replica throughput.")
+    latency_slo_ms: PositiveFloat = Field(description="Max network RTT site <-> region, ms.")
+    redundancy: Redundancy = Redundancy()
+
+    @model_validator(mode="after")
+    def _check_serving(self) -> Inference:
+        if not self.serving:
+            raise ValueError("serving: name at least one accelerator type")
+        if not self.demand_rps:
+            raise ValueError("demand_rps: name at least one user region")
+        return self
+
+
+Workload = Annotated[Training | Inference, Field(discriminator="kind")]

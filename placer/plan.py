@@ -1,0 +1,118 @@
+"""The Plan: placer's stable, documented result (JSON/YAML; `apiVersion: placer/v1`).
+
+Field names carry units. Capacities are the scenario's nameplate figures; the
+`max_utilization` headroom of the objective applies on top of them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal["optimal", "feasible", "infeasible", "no_solution"]
+PLAN_API_VERSION = "placer/v1"
+
+
+class _PlanModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Placement(_PlanModel):
+    """One placed unit: a training gang or one copy of an inference replica set."""
+
+    unit: str
+    workload: str
+    kind: Literal["training", "inference"]
+    region: str | None = None
+    copy_index: int = 0
+    site: str
+    pool: str
+    accelerator: str
+    gpus: int
+    replicas: int = 0
+    latency_ms: float | None = Field(default=None, description="RTT to the region, ms.")
+    hours: float | None = Field(default=None, description="Training run length here, h.")
+    it_kw: float
+    facility_kw: float
+    cost_usd_per_h: float
+    carbon_kg_per_h: float
+    water_l_per_h: float
+
+
+class Unplaced(_PlanModel):
+    """A unit the plan leaves out, and why."""
+
+    unit: str
+    workload: str
+    region: str | None = None
+    copy_index: int = 0
+    must_place: bool
+    value_usd_per_h: float
+    reason: str
+
+
+class SiteUsage(_PlanModel):
+    """Use of one site's capacities (nameplate capacities; null = uncapped)."""
+
+    site: str
+    tier: str
+    gpus_used: int
+    gpus_total: int
+    it_kw: float
+    it_capacity_kw: float
+    facility_kw: float
+    grid_cap_kw: float | None
+    heat_kw: float
+    heat_rejection_kw: float
+    water_l_per_h: float
+    water_cap_l_per_h: float | None
+    cost_usd_per_h: float
+    carbon_kg_per_h: float
+
+
+class Totals(_PlanModel):
+    """Whole-plan KPIs."""
+
+    cost_usd_per_h: float
+    carbon_kg_per_h: float
+    water_l_per_h: float
+    unplaced_value_usd_per_h: float
+    objective_usd_per_h: float
+    gpus: int
+    placed_units: int
+    unplaced_units: int
+
+
+class CapacityPrice(_PlanModel):
+    """Marginal value of one more unit of a binding capacity, USD/h per unit."""
+
+    site: str
+    resource: str
+    usd_per_h_per_unit: float
+    unit: str
+
+
+class Plan(_PlanModel):
+    """A placement and the proof of how good it is."""
+
+    apiVersion: Literal["placer/v1"] = PLAN_API_VERSION  # noqa: N815
+    kind: Literal["Plan"] = "Plan"
+    scenario: str = ""
+    status: Status
+    message: str = ""
+    solver: str
+    seed: int = 0
+    time_limit_s: float | None = None
+    wall_s: float = 0.0
+    objective_usd_per_h: float | None = None
+    bound_usd_per_h: float | None = None
+    gap: float | None = None
+    bound_scope: Literal["full", "restricted"] | None = None
+    versions: dict[str, str] = Field(default_factory=dict)
+    placements: list[Placement] = Field(default_factory=list)
+    unplaced: list[Unplaced] = Field(default_factory=list)
+    sites: list[SiteUsage] = Field(default_factory=list)
+    totals: Totals | None = None
+    capacity_prices: list[CapacityPrice] = Field(default_factory=list)
+    diagnostics: list[str] = Field(default_factory=list)
