@@ -42,9 +42,17 @@ def versions() -> dict[str, str]:
     return out
 
 
-def solve(scenario: Scenario, *, solver: str = "auto", time_limit_s: float = 60.0,
-          seed: int = 0, relative_gap: float = 1e-4, workers: int = 1,
-          backend: str | None = None, hint: Plan | None = None) -> Plan:
+def solve(
+    scenario: Scenario,
+    *,
+    solver: str = "auto",
+    time_limit_s: float = 60.0,
+    seed: int = 0,
+    relative_gap: float = 1e-4,
+    workers: int = 1,
+    backend: str | None = None,
+    hint: Plan | None = None,
+) -> Plan:
     """Computes a placement plan, verified against the scenario before it is returned.
 
     Args:
@@ -67,12 +75,26 @@ def solve(scenario: Scenario, *, solver: str = "auto", time_limit_s: float = 60.
     started = time.perf_counter()
     problem, index = compile_problem(scenario)
     hint_u = _hint_assignment(hint, index) if hint is not None else None
-    options = SolveOptions(time_limit_s=time_limit_s, seed=seed, relative_gap=relative_gap,
-                           workers=workers, hint_u=hint_u, backend=backend)
+    options = SolveOptions(
+        time_limit_s=time_limit_s,
+        seed=seed,
+        relative_gap=relative_gap,
+        workers=workers,
+        hint_u=hint_u,
+        backend=backend,
+    )
     result = SOLVERS[name](problem, options)
-    plan = build_plan(scenario, problem, index, result, solver=name, seed=seed,
-                      time_limit_s=time_limit_s, wall_s=time.perf_counter() - started,
-                      versions=versions())
+    plan = build_plan(
+        scenario,
+        problem,
+        index,
+        result,
+        solver=name,
+        seed=seed,
+        time_limit_s=time_limit_s,
+        wall_s=time.perf_counter() - started,
+        versions=versions(),
+    )
     check_plan(scenario, plan)
     return plan
 
@@ -93,8 +115,10 @@ def check_plan(scenario: Scenario, plan: Plan) -> None:
     bad = [v for v in verify(scenario, plan)]
     if bad:
         lines = "\n".join(f"  {v}" for v in bad[:20])
-        raise SolverError(f"solver {plan.solver} returned a plan that fails verification "
-                          f"(a bug; please report it):\n{lines}")
+        raise SolverError(
+            f"solver {plan.solver} returned a plan that fails verification "
+            f"(a bug; please report it):\n{lines}"
+        )
 
 
 def _hint_assignment(plan: Plan, index) -> np.ndarray:

@@ -24,8 +24,12 @@ from placer.io import load_plan, write_atomic
 
 EXIT_OK, EXIT_VERIFY_FAILED, EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 0, 1, 2, 3, 4
 EXIT_INTERNAL = 70
-STATUS_EXIT = {"optimal": EXIT_OK, "feasible": EXIT_OK, "infeasible": EXIT_INFEASIBLE,
-               "no_solution": EXIT_NO_SOLUTION}
+STATUS_EXIT = {
+    "optimal": EXIT_OK,
+    "feasible": EXIT_OK,
+    "infeasible": EXIT_INFEASIBLE,
+    "no_solution": EXIT_NO_SOLUTION,
+}
 
 
 class _Failure(click.ClickException):
@@ -50,9 +54,11 @@ def handle_errors(fn):
         except Exception as e:  # the one place a bug is turned into exit 70
             if kwargs.get("debug") or "--debug" in sys.argv:
                 raise
-            raise _Failure(f"internal error ({type(e).__name__}: {e}); please report it "
-                           "with the input (run with --debug for a traceback)",
-                           EXIT_INTERNAL) from None
+            raise _Failure(
+                f"internal error ({type(e).__name__}: {e}); please report it "
+                "with the input (run with --debug for a traceback)",
+                EXIT_INTERNAL,
+            ) from None
 
     return wrapper
 
@@ -67,8 +73,12 @@ def cli() -> None:
 
 
 def _scenario_arg(required: bool = True):
-    return click.argument("scenario_file", required=required, type=str,
-                          metavar="SCENARIO" if required else "[SCENARIO]")
+    return click.argument(
+        "scenario_file",
+        required=required,
+        type=str,
+        metavar="SCENARIO" if required else "[SCENARIO]",
+    )
 
 
 @cli.command()
@@ -84,9 +94,11 @@ def validate(scenario_file: str) -> None:
 
     scenario = api.load(scenario_file)
     problem, index = compile_problem(scenario)
-    click.echo(f"{scenario_file}: valid — {len(scenario.sites)} sites, {problem.num_pools} "
-               f"pools, {len(scenario.workloads)} workloads, {problem.num_units} placement units, "
-               f"{int(problem.allowed_up.sum())} feasible (unit, pool) pairs")
+    click.echo(
+        f"{scenario_file}: valid — {len(scenario.sites)} sites, {problem.num_pools} "
+        f"pools, {len(scenario.workloads)} workloads, {problem.num_units} placement units, "
+        f"{int(problem.allowed_up.sum())} feasible (unit, pool) pairs"
+    )
     for u in range(problem.num_units):
         if not problem.allowed_up[u].any():
             flag = "error" if problem.must_place_u[u] else "warning"
@@ -106,40 +118,85 @@ def schema() -> None:
 
 @cli.command()
 @_scenario_arg(required=False)
-@click.option("--solver", default="auto", show_default=True,
-              help="greedy, milp, ... or auto (the best for the size).")
+@click.option(
+    "--solver",
+    default="auto",
+    show_default=True,
+    help="greedy, milp, ... or auto (the best for the size).",
+)
 @click.option("--backend", default=None, help="Solver backend, e.g. highs or cpsat (milp).")
-@click.option("--time-limit-s", type=click.FloatRange(min=0.0, min_open=True), default=60.0,
-              show_default=True, help="Wall-clock limit for the solver, s.")
-@click.option("--gap", "relative_gap", type=click.FloatRange(min=0.0), default=1e-4,
-              show_default=True, help="Stop once the proven relative gap is below this.")
+@click.option(
+    "--time-limit-s",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Wall-clock limit for the solver, s.",
+)
+@click.option(
+    "--gap",
+    "relative_gap",
+    type=click.FloatRange(min=0.0),
+    default=1e-4,
+    show_default=True,
+    help="Stop once the proven relative gap is below this.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the plan here (JSON; YAML if the name ends .yaml/.yml).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table",
-              show_default=True, help="What to print on stdout.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the plan here (JSON; YAML if the name ends .yaml/.yml).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "yaml"]),
+    default="table",
+    show_default=True,
+    help="What to print on stdout.",
+)
 @click.option("--quiet", is_flag=True, help="Print only a one-line JSON summary.")
 @click.option("--debug", is_flag=True, hidden=True)
 @handle_errors
-def solve(scenario_file: str | None, solver: str, backend: str | None, time_limit_s: float,
-          relative_gap: float, seed: int, workers: int, output: Path | None, fmt: str,
-          quiet: bool, debug: bool) -> None:
+def solve(
+    scenario_file: str | None,
+    solver: str,
+    backend: str | None,
+    time_limit_s: float,
+    relative_gap: float,
+    seed: int,
+    workers: int,
+    output: Path | None,
+    fmt: str,
+    quiet: bool,
+    debug: bool,
+) -> None:
     """Compute a placement plan for SCENARIO (default: the bundled EU scenario).
 
     Example: placer solve configs/us_carbon_vs_price.yaml --solver milp -o plan.json
     """
     scenario = api.load(scenario_file)
-    plan = api.solve(scenario, solver=solver, time_limit_s=time_limit_s, seed=seed,
-                     relative_gap=relative_gap, workers=workers, backend=backend)
+    plan = api.solve(
+        scenario,
+        solver=solver,
+        time_limit_s=time_limit_s,
+        seed=seed,
+        relative_gap=relative_gap,
+        workers=workers,
+        backend=backend,
+    )
     if output is not None:
         as_yaml = output.suffix in (".yaml", ".yml")
         write_atomic(output, report.to_yaml(plan) if as_yaml else report.to_json(plan))
     if quiet:
         click.echo(report.summary_line(plan))
     else:
-        click.echo({"table": report.to_table, "json": report.to_json,
-                    "yaml": report.to_yaml}[fmt](plan), nl=False)
+        click.echo(
+            {"table": report.to_table, "json": report.to_json, "yaml": report.to_yaml}[fmt](plan),
+            nl=False,
+        )
     code = STATUS_EXIT[plan.status]
     if code:
         sys.exit(code)
@@ -161,23 +218,40 @@ def verify_cmd(scenario_file: str, plan_file: str, as_json: bool) -> None:
     plan = load_plan(plan_file)
     violations, kpis = Verifier(scenario).check(plan)
     if as_json:
-        click.echo(json.dumps({
-            "ok": not violations,
-            "violations": [{"kind": v.kind, "subject": v.subject, "message": v.message,
-                            "amount": v.amount} for v in violations],
-            "kpis": {"cost_usd_per_h": kpis.cost_usd_per_h,
-                     "carbon_kg_per_h": kpis.carbon_kg_per_h,
-                     "water_l_per_h": kpis.water_l_per_h,
-                     "unplaced_value_usd_per_h": kpis.unplaced_value_usd_per_h,
-                     "objective_usd_per_h": kpis.objective_usd_per_h}}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "ok": not violations,
+                    "violations": [
+                        {
+                            "kind": v.kind,
+                            "subject": v.subject,
+                            "message": v.message,
+                            "amount": v.amount,
+                        }
+                        for v in violations
+                    ],
+                    "kpis": {
+                        "cost_usd_per_h": kpis.cost_usd_per_h,
+                        "carbon_kg_per_h": kpis.carbon_kg_per_h,
+                        "water_l_per_h": kpis.water_l_per_h,
+                        "unplaced_value_usd_per_h": kpis.unplaced_value_usd_per_h,
+                        "objective_usd_per_h": kpis.objective_usd_per_h,
+                    },
+                },
+                indent=2,
+            )
+        )
     elif violations:
         click.echo(f"{plan_file}: {len(violations)} violation(s)")
         for v in violations:
             click.echo(f"  {v}")
     else:
-        click.echo(f"{plan_file}: OK — every hard constraint holds; objective "
-                   f"{kpis.objective_usd_per_h:,.2f} USD/h (cost {kpis.cost_usd_per_h:,.2f}, "
-                   f"carbon {kpis.carbon_kg_per_h:,.1f} kg/h) recomputed from the scenario")
+        click.echo(
+            f"{plan_file}: OK — every hard constraint holds; objective "
+            f"{kpis.objective_usd_per_h:,.2f} USD/h (cost {kpis.cost_usd_per_h:,.2f}, "
+            f"carbon {kpis.carbon_kg_per_h:,.1f} kg/h) recomputed from the scenario"
+        )
     if violations:
         sys.exit(EXIT_VERIFY_FAILED)
 

@@ -113,8 +113,10 @@ def compile_problem(scenario: Scenario) -> tuple[Problem, Index]:
     site_index = {s.id: i for i, s in enumerate(sites)}
     n_u, n_p = len(units), len(pools)
     shape = (n_u, n_p)
-    arrays = {k: np.zeros(shape) for k in (
-        "gpus", "it_kw", "facility_kw", "water", "cost", "carbon", "latency", "hours")}
+    arrays = {
+        k: np.zeros(shape)
+        for k in ("gpus", "it_kw", "facility_kw", "water", "cost", "carbon", "latency", "hours")
+    }
     reason = np.zeros(shape, dtype=np.uint16)
     replicas = np.zeros(shape, dtype=np.int32)
     ctx = _Context(scenario)
@@ -148,8 +150,9 @@ def _pool_reasons(site: Site, pool: Pool, ctx: _Context) -> int:
     return bits
 
 
-def _pair(unit: Unit, w: Training | Inference, site: Site, pool: Pool,
-          ctx: _Context) -> tuple[int, dict[str, float]]:
+def _pair(
+    unit: Unit, w: Training | Inference, site: Site, pool: Pool, ctx: _Context
+) -> tuple[int, dict[str, float]]:
     """Mask bits and coefficients of one (unit, pool) pair."""
     catalog = ctx.catalog
     acc = catalog[pool.accelerator]
@@ -187,8 +190,13 @@ def _pair(unit: Unit, w: Training | Inference, site: Site, pool: Pool,
         else:
             reps = max(1, math.ceil(unit.demand_rps / serving.rps_per_replica - 1e-9))
             gpus = float(reps * serving.gpus_per_replica)
-            util = min(1.0, unit.demand_rps * (unit.copies - _failures(w)) / unit.copies
-                       / (reps * serving.rps_per_replica))
+            util = min(
+                1.0,
+                unit.demand_rps
+                * (unit.copies - _failures(w))
+                / unit.copies
+                / (reps * serving.rps_per_replica),
+            )
         latency = ctx.rtt_ms(site, unit.region)
         if latency > w.latency_slo_ms + 1e-9:
             bits |= R_LATENCY
@@ -237,8 +245,11 @@ def _assemble(scenario, units, pools, sites, site_index, arrays, reason) -> Prob
     inf = np.inf
     it_cap = np.array([s.power.it_capacity_kw for s in sites]) * head
     heat_cap = np.array([s.cooling.heat_rejection_kw or s.power.it_capacity_kw for s in sites])
-    objective = (arrays["cost"] + obj.carbon_price_usd_per_t * arrays["carbon"] / 1000.0
-                 + obj.water_price_usd_per_m3 * arrays["water"] / 1000.0)
+    objective = (
+        arrays["cost"]
+        + obj.carbon_price_usd_per_t * arrays["carbon"] / 1000.0
+        + obj.water_price_usd_per_m3 * arrays["water"] / 1000.0
+    )
     return Problem(
         allowed_up=reason == 0,
         reason_up=reason,
@@ -259,13 +270,20 @@ def _assemble(scenario, units, pools, sites, site_index, arrays, reason) -> Prob
         gpu_cap_p=np.floor(np.array([pl.gpus for _, _, pl in pools], dtype=float) * head + 1e-9),
         it_cap_kw_s=it_cap,
         facility_cap_kw_s=np.array(
-            [s.power.grid_cap_kw if s.power.grid_cap_kw else inf for s in sites]) * head,
+            [s.power.grid_cap_kw if s.power.grid_cap_kw else inf for s in sites]
+        )
+        * head,
         heat_cap_kw_s=heat_cap * head,
         water_cap_l_per_h_s=np.array(
-            [s.cooling.water_cap_l_per_day / 24.0 if s.cooling.water_cap_l_per_day else inf
-             for s in sites]) * head,
+            [
+                s.cooling.water_cap_l_per_day / 24.0 if s.cooling.water_cap_l_per_day else inf
+                for s in sites
+            ]
+        )
+        * head,
         budget_usd_per_h=np.array(obj.budget_usd_per_h or inf),
         carbon_cap_kg_per_h=np.array(obj.carbon_cap_kg_per_h or inf),
+        lexicographic=np.array(obj.mode == "lexicographic"),
     )
 
 
@@ -294,6 +312,7 @@ def _groups(units, pools, sites) -> tuple[np.ndarray, np.ndarray]:
     key_gp = np.zeros((len(spreads), len(pools)), dtype=np.int32)
     for g, spread in enumerate(spreads):
         for p, (info, _, _) in enumerate(pools):
-            key_gp[g, p] = (site_ids[info.site] if spread == "site"
-                            else domain_ids[domains[info.site]])
+            key_gp[g, p] = (
+                site_ids[info.site] if spread == "site" else domain_ids[domains[info.site]]
+            )
     return group_u, key_gp

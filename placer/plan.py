@@ -96,7 +96,7 @@ class CapacityPrice(_PlanModel):
 class Plan(_PlanModel):
     """A placement and the proof of how good it is."""
 
-    apiVersion: Literal["placer/v1"] = PLAN_API_VERSION  # noqa: N815
+    apiVersion: Literal["placer/v1"] = PLAN_API_VERSION
     kind: Literal["Plan"] = "Plan"
     scenario: str = ""
     status: Status

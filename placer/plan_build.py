@@ -10,13 +10,27 @@ from placer.problem import Index, Problem, reason_names
 from placer.solvers.base import SolveResult
 from placer.usage import compute_loads
 
-_RESOURCE_UNITS = {"gpus": "GPU", "it_kw": "kW", "facility_kw": "kW", "heat_kw": "kW",
-                   "water_l_per_h": "L/h"}
+_RESOURCE_UNITS = {
+    "gpus": "GPU",
+    "it_kw": "kW",
+    "facility_kw": "kW",
+    "heat_kw": "kW",
+    "water_l_per_h": "L/h",
+}
 
 
-def build_plan(scenario: Scenario, problem: Problem, index: Index, result: SolveResult, *,
-               solver: str, seed: int, time_limit_s: float | None, wall_s: float,
-               versions: dict[str, str]) -> Plan:
+def build_plan(
+    scenario: Scenario,
+    problem: Problem,
+    index: Index,
+    result: SolveResult,
+    *,
+    solver: str,
+    seed: int,
+    time_limit_s: float | None,
+    wall_s: float,
+    versions: dict[str, str],
+) -> Plan:
     """Assembles the Plan; KPIs come from the Problem (verify recomputes them)."""
     assign = np.asarray(result.assign_u)
     loads = compute_loads(problem, assign)
@@ -50,13 +64,17 @@ def build_plan(scenario: Scenario, problem: Problem, index: Index, result: Solve
             water_l_per_h=float(loads.water_l_per_h_s.sum()),
             unplaced_value_usd_per_h=float(problem.unplaced_usd_per_h_u[assign < 0].sum()),
             objective_usd_per_h=loads.objective_usd_per_h,
-            gpus=int(round(loads.gpus_p.sum())),
+            gpus=round(loads.gpus_p.sum()),
             placed_units=len(placements),
             unplaced_units=len(unplaced),
         ),
         capacity_prices=[
-            CapacityPrice(site=index.sites[s], resource=r, usd_per_h_per_unit=v,
-                          unit=_RESOURCE_UNITS.get(r, ""))
+            CapacityPrice(
+                site=index.sites[s],
+                resource=r,
+                usd_per_h_per_unit=v,
+                unit=_RESOURCE_UNITS.get(r, ""),
+            )
             for s, r, v in result.capacity_prices
         ],
         diagnostics=list(result.diagnostics),
@@ -74,7 +92,7 @@ def _placement(problem: Problem, index: Index, u: int, p: int) -> Placement:
         site=pool.site,
         pool=pool.key,
         accelerator=pool.accelerator,
-        gpus=int(round(problem.gpus_up[u, p])),
+        gpus=round(problem.gpus_up[u, p]),
         replicas=int(index.replicas_up[u, p]),
         latency_ms=float(problem.latency_ms_up[u, p]) if unit.kind == "inference" else None,
         hours=float(index.hours_up[u, p]) if unit.kind == "training" else None,
@@ -98,21 +116,29 @@ def unplaced_reason(problem: Problem, index: Index, u: int) -> str:
             counts[name] = counts.get(name, 0) + 1
     if not counts:
         return "no pool exists in the scenario"
-    detail = ", ".join(f"{name} ({n} pool{'s' * (n > 1)})" for name, n in
-                       sorted(counts.items(), key=lambda kv: -kv[1]))
+    detail = ", ".join(
+        f"{name} ({n} pool{'s' * (n > 1)})"
+        for name, n in sorted(counts.items(), key=lambda kv: -kv[1])
+    )
     return f"no feasible pool: {detail}"
 
 
 def _unplaced(problem: Problem, index: Index, u: int) -> Unplaced:
     unit = index.units[u]
-    return Unplaced(unit=unit.name, workload=unit.workload, region=unit.region,
-                    copy_index=unit.copy, must_place=bool(problem.must_place_u[u]),
-                    value_usd_per_h=float(problem.unplaced_usd_per_h_u[u]),
-                    reason=unplaced_reason(problem, index, u))
+    return Unplaced(
+        unit=unit.name,
+        workload=unit.workload,
+        region=unit.region,
+        copy_index=unit.copy,
+        must_place=bool(problem.must_place_u[u]),
+        value_usd_per_h=float(problem.unplaced_usd_per_h_u[u]),
+        reason=unplaced_reason(problem, index, u),
+    )
 
 
-def _site_usage(scenario: Scenario, index: Index, loads,
-                placements: list[Placement]) -> list[SiteUsage]:
+def _site_usage(
+    scenario: Scenario, index: Index, loads, placements: list[Placement]
+) -> list[SiteUsage]:
     by_id = {s.id: s for s in scenario.sites}
     gpus_s = np.zeros(len(index.sites))
     site_pos = {sid: i for i, sid in enumerate(index.sites)}
@@ -122,16 +148,22 @@ def _site_usage(scenario: Scenario, index: Index, loads,
     for s, sid in enumerate(index.sites):
         site = by_id[sid]
         cap_day = site.cooling.water_cap_l_per_day
-        rows.append(SiteUsage(
-            site=sid, tier=site.tier, gpus_used=int(round(gpus_s[s])),
-            gpus_total=sum(pl.gpus for pl in site.pools),
-            it_kw=float(loads.it_kw_s[s]), it_capacity_kw=site.power.it_capacity_kw,
-            facility_kw=float(loads.facility_kw_s[s]), grid_cap_kw=site.power.grid_cap_kw,
-            heat_kw=float(loads.heat_kw_s[s]),
-            heat_rejection_kw=site.cooling.heat_rejection_kw or site.power.it_capacity_kw,
-            water_l_per_h=float(loads.water_l_per_h_s[s]),
-            water_cap_l_per_h=cap_day / 24.0 if cap_day else None,
-            cost_usd_per_h=sum(p.cost_usd_per_h for p in placements if p.site == sid),
-            carbon_kg_per_h=sum(p.carbon_kg_per_h for p in placements if p.site == sid),
-        ))
+        rows.append(
+            SiteUsage(
+                site=sid,
+                tier=site.tier,
+                gpus_used=round(gpus_s[s]),
+                gpus_total=sum(pl.gpus for pl in site.pools),
+                it_kw=float(loads.it_kw_s[s]),
+                it_capacity_kw=site.power.it_capacity_kw,
+                facility_kw=float(loads.facility_kw_s[s]),
+                grid_cap_kw=site.power.grid_cap_kw,
+                heat_kw=float(loads.heat_kw_s[s]),
+                heat_rejection_kw=site.cooling.heat_rejection_kw or site.power.it_capacity_kw,
+                water_l_per_h=float(loads.water_l_per_h_s[s]),
+                water_cap_l_per_h=cap_day / 24.0 if cap_day else None,
+                cost_usd_per_h=sum(p.cost_usd_per_h for p in placements if p.site == sid),
+                carbon_kg_per_h=sum(p.carbon_kg_per_h for p in placements if p.site == sid),
+            )
+        )
     return rows

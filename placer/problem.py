@@ -63,6 +63,7 @@ class Problem(NamedTuple):
       water_cap_l_per_h_s: float64[S], L/h (after headroom).
       budget_usd_per_h: float64[], total cost cap (inf: none).
       carbon_cap_kg_per_h: float64[], total carbon cap (inf: none).
+      lexicographic: bool[], first maximise placed value, then minimise the objective.
     """
 
     allowed_up: np.ndarray
@@ -88,6 +89,7 @@ class Problem(NamedTuple):
     water_cap_l_per_h_s: np.ndarray
     budget_usd_per_h: np.ndarray
     carbon_cap_kg_per_h: np.ndarray
+    lexicographic: np.ndarray
 
     @property
     def num_units(self) -> int:

@@ -28,22 +28,32 @@ def to_yaml(plan: Plan) -> str:
 def summary_line(plan: Plan) -> str:
     """One-line JSON summary for pipelines."""
     t = plan.totals
-    return json.dumps({
-        "status": plan.status, "solver": plan.solver,
-        "objective_usd_per_h": plan.objective_usd_per_h, "bound_usd_per_h": plan.bound_usd_per_h,
-        "gap": plan.gap, "cost_usd_per_h": t.cost_usd_per_h if t else None,
-        "carbon_kg_per_h": t.carbon_kg_per_h if t else None,
-        "placed_units": t.placed_units if t else 0, "unplaced_units": t.unplaced_units if t else 0,
-        "wall_s": plan.wall_s,
-    })
+    return json.dumps(
+        {
+            "status": plan.status,
+            "solver": plan.solver,
+            "objective_usd_per_h": plan.objective_usd_per_h,
+            "bound_usd_per_h": plan.bound_usd_per_h,
+            "gap": plan.gap,
+            "cost_usd_per_h": t.cost_usd_per_h if t else None,
+            "carbon_kg_per_h": t.carbon_kg_per_h if t else None,
+            "placed_units": t.placed_units if t else 0,
+            "unplaced_units": t.unplaced_units if t else 0,
+            "wall_s": plan.wall_s,
+        }
+    )
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+
     def fmt(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if _numeric(c) else c.ljust(w)
-                         for c, w in zip(cells, widths, strict=True)).rstrip()
+        return "  ".join(
+            c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(cells, widths, strict=True)
+        ).rstrip()
+
     lines = [fmt(headers), "  ".join("-" * w for w in widths)]
     lines += [fmt(r) for r in rows]
     return "\n".join(lines)
@@ -60,36 +70,74 @@ def _pct(used: float, cap: float | None) -> str:
 def to_table(plan: Plan) -> str:
     """A readable multi-section text report for a terminal."""
     out = [_header(plan)]
-    rows = [[p.unit, p.site, p.pool, str(p.gpus),
-             "-" if p.latency_ms is None else f"{p.latency_ms:.1f}",
-             f"{p.cost_usd_per_h:,.2f}", f"{p.carbon_kg_per_h:,.2f}", f"{p.water_l_per_h:,.1f}"]
-            for p in plan.placements]
-    out.append("\nPlacements\n" + _table(
-        ["unit", "site", "pool", "gpus", "rtt_ms", "usd_per_h", "kgco2_per_h", "water_l_per_h"],
-        rows))
+    rows = [
+        [
+            p.unit,
+            p.site,
+            p.pool,
+            str(p.gpus),
+            "-" if p.latency_ms is None else f"{p.latency_ms:.1f}",
+            f"{p.cost_usd_per_h:,.2f}",
+            f"{p.carbon_kg_per_h:,.2f}",
+            f"{p.water_l_per_h:,.1f}",
+        ]
+        for p in plan.placements
+    ]
+    out.append(
+        "\nPlacements\n"
+        + _table(
+            ["unit", "site", "pool", "gpus", "rtt_ms", "usd_per_h", "kgco2_per_h", "water_l_per_h"],
+            rows,
+        )
+    )
     if plan.unplaced:
-        out.append("\nUnplaced\n" + _table(
-            ["unit", "must_place", "value_usd_per_h", "reason"],
-            [[u.unit, "yes" if u.must_place else "no", f"{u.value_usd_per_h:,.2f}", u.reason]
-             for u in plan.unplaced]))
-    site_rows = [[s.site, s.tier, f"{s.gpus_used}/{s.gpus_total}",
-                  f"{s.it_kw:,.1f}/{s.it_capacity_kw:,.0f}", _pct(s.it_kw, s.it_capacity_kw),
-                  _pct(s.facility_kw, s.grid_cap_kw), _pct(s.heat_kw, s.heat_rejection_kw),
-                  _pct(s.water_l_per_h, s.water_cap_l_per_h)] for s in plan.sites]
-    out.append("\nSites\n" + _table(
-        ["site", "tier", "gpus", "it_kw", "it", "grid", "cooling", "water"], site_rows))
+        out.append(
+            "\nUnplaced\n"
+            + _table(
+                ["unit", "must_place", "value_usd_per_h", "reason"],
+                [
+                    [u.unit, "yes" if u.must_place else "no", f"{u.value_usd_per_h:,.2f}", u.reason]
+                    for u in plan.unplaced
+                ],
+            )
+        )
+    site_rows = [
+        [
+            s.site,
+            s.tier,
+            f"{s.gpus_used}/{s.gpus_total}",
+            f"{s.it_kw:,.1f}/{s.it_capacity_kw:,.0f}",
+            _pct(s.it_kw, s.it_capacity_kw),
+            _pct(s.facility_kw, s.grid_cap_kw),
+            _pct(s.heat_kw, s.heat_rejection_kw),
+            _pct(s.water_l_per_h, s.water_cap_l_per_h),
+        ]
+        for s in plan.sites
+    ]
+    out.append(
+        "\nSites\n"
+        + _table(["site", "tier", "gpus", "it_kw", "it", "grid", "cooling", "water"], site_rows)
+    )
     if plan.capacity_prices:
-        out.append("\nBinding capacities (value of one more unit)\n" + _table(
-            ["site", "resource", "usd_per_h_per_unit"],
-            [[c.site, f"{c.resource} ({c.unit})", f"{c.usd_per_h_per_unit:,.4f}"]
-             for c in plan.capacity_prices]))
+        out.append(
+            "\nBinding capacities (value of one more unit)\n"
+            + _table(
+                ["site", "resource", "usd_per_h_per_unit"],
+                [
+                    [c.site, f"{c.resource} ({c.unit})", f"{c.usd_per_h_per_unit:,.4f}"]
+                    for c in plan.capacity_prices
+                ],
+            )
+        )
     return "\n".join(out) + "\n"
 
 
 def _header(plan: Plan) -> str:
     t = plan.totals
-    lines = [f"placer plan — {plan.scenario or 'scenario'}: {plan.status.upper()}"
-             f" ({plan.solver}, {plan.wall_s:.2f} s)"]
+    lines = [
+        f"placer plan — {plan.scenario or 'scenario'}: {plan.status.upper()}"
+        f" ({plan.solver}, {plan.wall_s:.2f} s)"
+    ]
     if plan.message:
         lines.append(f"  {plan.message}")
     if plan.objective_usd_per_h is not None:
@@ -98,7 +146,9 @@ def _header(plan: Plan) -> str:
             bound = f"   bound {plan.bound_usd_per_h:,.2f}   gap {100 * plan.gap:.3f}%"
         lines.append(f"  objective {plan.objective_usd_per_h:,.2f} USD/h{bound}")
     if t is not None:
-        lines.append(f"  cost {t.cost_usd_per_h:,.2f} USD/h   carbon {t.carbon_kg_per_h:,.1f} "
-                     f"kgCO2e/h   water {t.water_l_per_h:,.0f} L/h   GPUs {t.gpus:,}   "
-                     f"units {t.placed_units} placed, {t.unplaced_units} unplaced")
+        lines.append(
+            f"  cost {t.cost_usd_per_h:,.2f} USD/h   carbon {t.carbon_kg_per_h:,.1f} "
+            f"kgCO2e/h   water {t.water_l_per_h:,.0f} L/h   GPUs {t.gpus:,}   "
+            f"units {t.placed_units} placed, {t.unplaced_units} unplaced"
+        )
     return "\n".join(lines)

@@ -43,8 +43,7 @@ def compute_loads(problem: Problem, assign_u: np.ndarray) -> Loads:
     n_p, n_s = problem.num_pools, problem.num_sites
 
     def by(table: np.ndarray, keys: np.ndarray, n: int) -> np.ndarray:
-        return np.bincount(keys, weights=pair_values(problem, assign_u, table)[placed],
-                           minlength=n)
+        return np.bincount(keys, weights=pair_values(problem, assign_u, table)[placed], minlength=n)
 
     unplaced_value = float(problem.unplaced_usd_per_h_u[~placed].sum())
     return Loads(

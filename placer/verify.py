@@ -136,8 +136,9 @@ class Verifier:
         for key, must in expected.items():
             if key not in seen:
                 out.append(Violation("missing", _name(key), "neither placed nor unplaced"))
-            elif must and not any((p.workload, p.region, p.copy_index) == key
-                                  for p in plan.placements):
+            elif must and not any(
+                (p.workload, p.region, p.copy_index) == key for p in plan.placements
+            ):
                 out.append(Violation("must_place", _name(key), "must-place unit not placed"))
         self._check_capacities(pool_gpus, site_load, out)
         self._check_spread(spread, out)
@@ -149,44 +150,67 @@ class Verifier:
     def _check_placement(self, pl: Placement, out: list[Violation]) -> _Need | None:
         w = self.workloads[pl.workload]
         site = self.sites.get(pl.site)
-        pool = next((q for q in site.pools if (q.id or q.accelerator) == pl.pool), None) \
-            if site else None
+        pool = (
+            next((q for q in site.pools if (q.id or q.accelerator) == pl.pool), None)
+            if site
+            else None
+        )
         if site is None or pool is None:
             out.append(Violation("unknown_pool", pl.unit, f"no pool {pl.site}/{pl.pool}"))
             return None
         acc = self.catalog[pool.accelerator]
         if pl.accelerator != pool.accelerator:
-            out.append(Violation("accelerator", pl.unit,
-                                 f"plan says {pl.accelerator}, pool holds {pool.accelerator}"))
-        if isinstance(w, Training):
-            ok_types = w.accelerators
-        else:
-            ok_types = list(w.serving)
+            out.append(
+                Violation(
+                    "accelerator",
+                    pl.unit,
+                    f"plan says {pl.accelerator}, pool holds {pool.accelerator}",
+                )
+            )
+        ok_types = w.accelerators if isinstance(w, Training) else list(w.serving)
         if ok_types is not None and pool.accelerator not in ok_types:
             out.append(Violation("accelerator", pl.unit, f"{pool.accelerator} not accepted"))
             return None
         if w.min_gpu_memory_gb is not None and acc.memory_gb < w.min_gpu_memory_gb:
-            out.append(Violation("memory", pl.unit,
-                                 f"{acc.memory_gb} GB < {w.min_gpu_memory_gb} GB",
-                                 w.min_gpu_memory_gb - acc.memory_gb))
+            out.append(
+                Violation(
+                    "memory",
+                    pl.unit,
+                    f"{acc.memory_gb} GB < {w.min_gpu_memory_gb} GB",
+                    w.min_gpu_memory_gb - acc.memory_gb,
+                )
+            )
         if w.residency is not None and site.location.country not in w.residency:
-            out.append(Violation("residency", pl.unit,
-                                 f"{site.id} is in {site.location.country}, "
-                                 f"allowed {w.residency}"))
+            out.append(
+                Violation(
+                    "residency",
+                    pl.unit,
+                    f"{site.id} is in {site.location.country}, allowed {w.residency}",
+                )
+            )
         if w.pin_sites is not None and site.id not in w.pin_sites:
             out.append(Violation("pin", pl.unit, f"{site.id} not in pin_sites"))
         if site.id in w.exclude_sites:
             out.append(Violation("exclude", pl.unit, f"{site.id} is excluded"))
         if _COOL[acc.cooling] > _COOL[site.cooling.type]:
-            out.append(Violation("cooling", pl.unit,
-                                 f"{acc.id} needs {acc.cooling}, {site.id} has "
-                                 f"{site.cooling.type}"))
+            out.append(
+                Violation(
+                    "cooling",
+                    pl.unit,
+                    f"{acc.id} needs {acc.cooling}, {site.id} has {site.cooling.type}",
+                )
+            )
         node_kw = self._node_kw(pool)
         rack_kw = node_kw * pool.nodes_per_rack
         if rack_kw > site.cooling.max_rack_density_kw * (1 + _REL):
-            out.append(Violation("rack_density", pl.unit,
-                                 f"{rack_kw:.1f} kW racks > {site.cooling.max_rack_density_kw} kW",
-                                 rack_kw - site.cooling.max_rack_density_kw))
+            out.append(
+                Violation(
+                    "rack_density",
+                    pl.unit,
+                    f"{rack_kw:.1f} kW racks > {site.cooling.max_rack_density_kw} kW",
+                    rack_kw - site.cooling.max_rack_density_kw,
+                )
+            )
         if isinstance(w, Training):
             return self._training_need(w, pl, site, pool, node_kw, out)
         return self._inference_need(w, pl, site, pool, node_kw, out)
@@ -202,17 +226,29 @@ class Verifier:
             return min(pool.cost_usd_per_gpu_h, pool.spot_cost_usd_per_gpu_h)
         return pool.cost_usd_per_gpu_h
 
-    def _need(self, gpus: int, util: float, speed: float, w, site: Site, pool: Pool,
-              node_kw: float, extra_cost: float = 0.0) -> _Need:
+    def _need(
+        self,
+        gpus: int,
+        util: float,
+        speed: float,
+        w,
+        site: Site,
+        pool: Pool,
+        node_kw: float,
+        extra_cost: float = 0.0,
+    ) -> _Need:
         acc = self.catalog[pool.accelerator]
         it_kw = gpus * node_kw / pool.gpus_per_node
         mean_kw = it_kw * (acc.idle_power_fraction + (1.0 - acc.idle_power_fraction) * util)
         energy_kwh_per_h = speed * mean_kw * site.power.pue
         return _Need(
-            gpus=gpus, it_kw=it_kw, facility_kw=it_kw * site.power.pue,
+            gpus=gpus,
+            it_kw=it_kw,
+            facility_kw=it_kw * site.power.pue,
             water_l_per_h=speed * mean_kw * site.cooling.wue_l_per_kwh,
             cost=speed * gpus * self._price(w, pool)
-            + energy_kwh_per_h * site.power.price_usd_per_kwh + extra_cost,
+            + energy_kwh_per_h * site.power.price_usd_per_kwh
+            + extra_cost,
             carbon=energy_kwh_per_h * site.power.carbon_g_per_kwh / 1000.0,
         )
 
@@ -222,9 +258,14 @@ class Verifier:
         speed = ref / tflops if (ref and tflops) else 1.0
         hours = w.hours * speed
         if w.deadline_hours is not None and hours > w.deadline_hours * (1 + _REL):
-            out.append(Violation("deadline", pl.unit,
-                                 f"{hours:.1f} h on {pool.accelerator} > {w.deadline_hours} h",
-                                 hours - w.deadline_hours))
+            out.append(
+                Violation(
+                    "deadline",
+                    pl.unit,
+                    f"{hours:.1f} h on {pool.accelerator} > {w.deadline_hours} h",
+                    hours - w.deadline_hours,
+                )
+            )
         egress = 0.0
         if w.dataset is not None and w.dataset.site != site.id:
             egress = self.sites[w.dataset.site].egress_usd_per_gb * w.dataset.size_gb / hours
@@ -238,12 +279,20 @@ class Verifier:
         util = min(1.0, (w.demand_rps[pl.region] / k) / (replicas * serving.rps_per_replica))
         rtt = self._rtt(site, pl.region)
         if rtt > w.latency_slo_ms * (1 + _REL):
-            out.append(Violation("latency", pl.unit,
-                                 f"{rtt:.1f} ms to {pl.region} > SLO {w.latency_slo_ms} ms",
-                                 rtt - w.latency_slo_ms))
+            out.append(
+                Violation(
+                    "latency",
+                    pl.unit,
+                    f"{rtt:.1f} ms to {pl.region} > SLO {w.latency_slo_ms} ms",
+                    rtt - w.latency_slo_ms,
+                )
+            )
         if pl.replicas != replicas:
-            out.append(Violation("replicas", pl.unit,
-                                 f"plan has {pl.replicas} replicas, demand needs {replicas}"))
+            out.append(
+                Violation(
+                    "replicas", pl.unit, f"plan has {pl.replicas} replicas, demand needs {replicas}"
+                )
+            )
         return self._need(replicas * serving.gpus_per_replica, util, 1.0, w, site, pool, node_kw)
 
     def _rtt(self, site: Site, region_id: str) -> float:
@@ -263,9 +312,11 @@ class Verifier:
     def _check_claims(self, pl: Placement, need: _Need, out: list[Violation]) -> None:
         if pl.gpus != need.gpus:
             out.append(Violation("gpus", pl.unit, f"plan has {pl.gpus} GPUs, needs {need.gpus}"))
-        for name, claimed, actual in (("cost_usd_per_h", pl.cost_usd_per_h, need.cost),
-                                      ("carbon_kg_per_h", pl.carbon_kg_per_h, need.carbon),
-                                      ("it_kw", pl.it_kw, need.it_kw)):
+        for name, claimed, actual in (
+            ("cost_usd_per_h", pl.cost_usd_per_h, need.cost),
+            ("carbon_kg_per_h", pl.carbon_kg_per_h, need.carbon),
+            ("it_kw", pl.it_kw, need.it_kw),
+        ):
             if not _close(claimed, actual):
                 out.append(Violation("kpi", pl.unit, f"{name} {claimed:.6g} != {actual:.6g}"))
 
@@ -278,48 +329,76 @@ class Verifier:
                 out.append(Violation("gpus", f"{sid}/{key}", f"{used} GPUs > {cap}", used - cap))
         for sid, (it, fac, heat, water) in site_load.items():
             s = self.sites[sid]
-            caps = [("it_power", it, s.power.it_capacity_kw, "kW"),
-                    ("facility_power", fac, s.power.grid_cap_kw, "kW"),
-                    ("cooling", heat, s.cooling.heat_rejection_kw or s.power.it_capacity_kw, "kW"),
-                    ("water", water, (s.cooling.water_cap_l_per_day or 0) / 24.0 or None, "L/h")]
+            caps = [
+                ("it_power", it, s.power.it_capacity_kw, "kW"),
+                ("facility_power", fac, s.power.grid_cap_kw, "kW"),
+                ("cooling", heat, s.cooling.heat_rejection_kw or s.power.it_capacity_kw, "kW"),
+                ("water", water, (s.cooling.water_cap_l_per_day or 0) / 24.0 or None, "L/h"),
+            ]
             for kind, used, cap, unit in caps:
                 if cap is not None and used > cap * mu * (1 + _REL) + 1e-9:
-                    out.append(Violation(kind, sid, f"{used:.2f} {unit} > {cap * mu:.2f} {unit}",
-                                         used - cap * mu))
+                    out.append(
+                        Violation(
+                            kind, sid, f"{used:.2f} {unit} > {cap * mu:.2f} {unit}", used - cap * mu
+                        )
+                    )
 
     def _check_spread(self, spread: dict, out: list[Violation]) -> None:
         for (wid, region), site_ids in spread.items():
             w = self.workloads[wid]
             if not isinstance(w, Inference) or w.redundancy.copies < 2:
                 continue
-            keys = [self.sites[s].domain if w.redundancy.spread == "failure_domain" else s
-                    for s in site_ids]
+            keys = [
+                self.sites[s].domain if w.redundancy.spread == "failure_domain" else s
+                for s in site_ids
+            ]
             if len(set(keys)) < len(keys):
-                out.append(Violation("redundancy", f"{wid}/{region}",
-                                     f"copies share a {w.redundancy.spread}: {sorted(keys)}"))
+                out.append(
+                    Violation(
+                        "redundancy",
+                        f"{wid}/{region}",
+                        f"copies share a {w.redundancy.spread}: {sorted(keys)}",
+                    )
+                )
 
     def _check_caps_and_totals(self, plan: Plan, kpis: Kpis, out: list[Violation]) -> None:
         obj = self.sc.objective
         if obj.budget_usd_per_h is not None and kpis.cost_usd_per_h > obj.budget_usd_per_h * (
-                1 + _REL):
-            out.append(Violation("budget", "plan", f"{kpis.cost_usd_per_h:.2f} USD/h > "
-                                 f"{obj.budget_usd_per_h}", kpis.cost_usd_per_h - obj.budget_usd_per_h))
+            1 + _REL
+        ):
+            out.append(
+                Violation(
+                    "budget",
+                    "plan",
+                    f"{kpis.cost_usd_per_h:.2f} USD/h > {obj.budget_usd_per_h}",
+                    kpis.cost_usd_per_h - obj.budget_usd_per_h,
+                )
+            )
         if obj.carbon_cap_kg_per_h is not None and kpis.carbon_kg_per_h > (
-                obj.carbon_cap_kg_per_h * (1 + _REL)):
-            out.append(Violation("carbon_cap", "plan", f"{kpis.carbon_kg_per_h:.2f} kg/h > "
-                                 f"{obj.carbon_cap_kg_per_h}"))
-        kpis.objective_usd_per_h = (kpis.cost_usd_per_h
-                                    + obj.carbon_price_usd_per_t * kpis.carbon_kg_per_h / 1000.0
-                                    + obj.water_price_usd_per_m3 * kpis.water_l_per_h / 1000.0
-                                    + kpis.unplaced_value_usd_per_h)
+            obj.carbon_cap_kg_per_h * (1 + _REL)
+        ):
+            out.append(
+                Violation(
+                    "carbon_cap",
+                    "plan",
+                    f"{kpis.carbon_kg_per_h:.2f} kg/h > {obj.carbon_cap_kg_per_h}",
+                )
+            )
+        kpis.objective_usd_per_h = (
+            kpis.cost_usd_per_h
+            + obj.carbon_price_usd_per_t * kpis.carbon_kg_per_h / 1000.0
+            + obj.water_price_usd_per_m3 * kpis.water_l_per_h / 1000.0
+            + kpis.unplaced_value_usd_per_h
+        )
         t = plan.totals
         if t is None:
             return
         for name, claimed, actual in (
-                ("cost_usd_per_h", t.cost_usd_per_h, kpis.cost_usd_per_h),
-                ("carbon_kg_per_h", t.carbon_kg_per_h, kpis.carbon_kg_per_h),
-                ("water_l_per_h", t.water_l_per_h, kpis.water_l_per_h),
-                ("objective_usd_per_h", t.objective_usd_per_h, kpis.objective_usd_per_h)):
+            ("cost_usd_per_h", t.cost_usd_per_h, kpis.cost_usd_per_h),
+            ("carbon_kg_per_h", t.carbon_kg_per_h, kpis.carbon_kg_per_h),
+            ("water_l_per_h", t.water_l_per_h, kpis.water_l_per_h),
+            ("objective_usd_per_h", t.objective_usd_per_h, kpis.objective_usd_per_h),
+        ):
             if not _close(claimed, actual):
                 out.append(Violation("kpi", "totals", f"{name} {claimed:.6g} != {actual:.6g}"))
 
@@ -329,8 +408,12 @@ class Verifier:
             return 0.0
         if isinstance(w, Training):
             return w.value_usd_per_h
-        return (w.value_usd_per_h * w.demand_rps[region] / sum(w.demand_rps.values())
-                / w.redundancy.copies)
+        return (
+            w.value_usd_per_h
+            * w.demand_rps[region]
+            / sum(w.demand_rps.values())
+            / w.redundancy.copies
+        )
 
 
 def _close(a: float, b: float) -> bool:

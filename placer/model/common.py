@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from placer.model.countries import ISO_COUNTRIES, NOT_COUNTRIES
 
 # Strict: unknown keys fail, "5" is not a number, NaN/Inf are rejected, objects frozen.
 STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
@@ -18,9 +20,20 @@ Id = Annotated[
         description="Identifier: letters, digits, '.', '_', ':' or '-'; starts alphanumeric.",
     ),
 ]
+
+
+def _check_country(code: str) -> str:
+    if code in ISO_COUNTRIES:
+        return code
+    if code in NOT_COUNTRIES:
+        raise ValueError(f"{code!r} is not an ISO 3166-1 country code: {NOT_COUNTRIES[code]}")
+    raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code (e.g. DE, NO, US)")
+
+
 CountryCode = Annotated[
     str,
     Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code, e.g. DE, NO."),
+    AfterValidator(_check_country),
 ]
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]

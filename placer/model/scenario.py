@@ -65,7 +65,7 @@ class Objective(StrictModel):
 class Scenario(StrictModel):
     """A fleet of sites, its users and its AI workloads."""
 
-    apiVersion: Literal["placer/v1"]  # noqa: N815 - Kubernetes-style key
+    apiVersion: Literal["placer/v1"]
     kind: Literal["Scenario"]
     metadata: Metadata = Metadata()
     accelerators: list[Accelerator] = Field(
@@ -97,7 +97,12 @@ class Scenario(StrictModel):
         for i, site in enumerate(self.sites):
             for j, pool in enumerate(site.pools):
                 _known(f"sites.{i}.pools.{j}.accelerator", [pool.accelerator], catalog)
+        pairs: set[tuple[str, str]] = set()
         for i, entry in enumerate(self.latency_ms):
+            if (entry.site, entry.region) in pairs:
+                raise ValueError(f"latency_ms.{i}: a second entry for site {entry.site!r} and "
+                                 f"region {entry.region!r}; keep one")
+            pairs.add((entry.site, entry.region))
             _known(f"latency_ms.{i}.site", [entry.site], sites)
             _known(f"latency_ms.{i}.region", [entry.region], regions)
         for i, w in enumerate(self.workloads):

@@ -53,7 +53,7 @@ class Pool(StrictModel):
 
     id: Id | None = Field(default=None, description="Pool id within the site; default: type.")
     accelerator: Id = Field(description="Accelerator type id from the catalog.")
-    gpus: int = Field(ge=0, description="GPUs in the pool.")
+    gpus: int = Field(ge=0, le=10_000_000, description="GPUs in the pool.")
     gpus_per_node: int = Field(default=8, ge=1, le=1024)
     nodes_per_rack: int = Field(default=4, ge=1, le=256)
     node_power_kw: PositiveFloat | None = Field(

@@ -72,6 +72,12 @@ class _WorkloadBase(StrictModel):
 
     @model_validator(mode="after")
     def _check_value(self) -> _WorkloadBase:
+        for name in ("residency", "pin_sites"):
+            if getattr(self, name) == []:
+                raise ValueError(f"{name}: an empty list allows nowhere; omit the key to allow "
+                                 "any, or name at least one")
+        if self.pin_sites and (both := set(self.pin_sites) & set(self.exclude_sites)):
+            raise ValueError(f"exclude_sites: {sorted(both)} also in pin_sites; keep one")
         if not self.must_place and self.value_usd_per_h is None:
             raise ValueError(
                 "value_usd_per_h is required when must_place is false "
@@ -92,6 +98,13 @@ class Training(_WorkloadBase):
     deadline_hours: PositiveFloat | None = None
     utilization: Fraction = Field(default=0.9, description="Mean GPU load, (0, 1].")
     dataset: Dataset | None = None
+
+    @model_validator(mode="after")
+    def _check_accelerators(self) -> Training:
+        if self.accelerators == []:
+            raise ValueError("accelerators: an empty list accepts nothing; omit the key to "
+                             "accept any type, or name at least one")
+        return self
 
 
 class Inference(_WorkloadBase):

@@ -22,8 +22,9 @@ _TOL = 1e-9
 def priority_order(problem: Problem) -> np.ndarray:
     """Unit indices: must-place first, then value desc, then most GPUs desc, then index."""
     gpus = np.where(problem.allowed_up, problem.gpus_up, 0.0).max(axis=1, initial=0.0)
-    return np.lexsort((np.arange(problem.num_units), -gpus, -problem.unplaced_usd_per_h_u,
-                       ~problem.must_place_u))
+    return np.lexsort(
+        (np.arange(problem.num_units), -gpus, -problem.unplaced_usd_per_h_u, ~problem.must_place_u)
+    )
 
 
 def solve_greedy(problem: Problem, options: SolveOptions) -> SolveResult:
@@ -39,8 +40,10 @@ def solve_greedy(problem: Problem, options: SolveOptions) -> SolveResult:
             continue
         obj = problem.objective_usd_per_h_up[u, pools]
         for p in pools[np.argsort(obj, kind="stable")]:
-            if not problem.must_place_u[u] and obj_of(problem, u, p) > (
-                    problem.unplaced_usd_per_h_u[u]):
+            if (
+                not problem.must_place_u[u]
+                and obj_of(problem, u, p) > (problem.unplaced_usd_per_h_u[u])
+            ):
                 break  # cheaper pools were tried first: no pool is worth it
             if state.fits(u, p):
                 state.add(u, p)
@@ -65,15 +68,24 @@ def _result(problem: Problem, assign: np.ndarray) -> SolveResult:
     if missing.any():
         no_pool = missing & ~problem.allowed_up.any(axis=1)
         if no_pool.any():
-            return SolveResult(assign, "infeasible",
-                               message=f"{int(no_pool.sum())} must-place unit(s) have no "
-                                       "allowed pool")
-        return SolveResult(assign, "no_solution",
-                           objective_usd_per_h=objective_value(problem, assign),
-                           message=f"greedy could not fit {int(missing.sum())} must-place "
-                                   "unit(s); an exact solver may")
-    return SolveResult(assign, "feasible", objective_usd_per_h=objective_value(problem, assign),
-                       message="greedy placement (no optimality bound)")
+            return SolveResult(
+                assign,
+                "infeasible",
+                message=f"{int(no_pool.sum())} must-place unit(s) have no allowed pool",
+            )
+        return SolveResult(
+            assign,
+            "no_solution",
+            objective_usd_per_h=objective_value(problem, assign),
+            message=f"greedy could not fit {int(missing.sum())} must-place "
+            "unit(s); an exact solver may",
+        )
+    return SolveResult(
+        assign,
+        "feasible",
+        objective_usd_per_h=objective_value(problem, assign),
+        message="greedy placement (no optimality bound)",
+    )
 
 
 class _State:
@@ -83,16 +95,28 @@ class _State:
         self.p = problem
         self.gpus_p = np.zeros(problem.num_pools)
         self.site_loads = np.zeros((4, problem.num_sites))  # it, facility, heat, water
-        self.caps = np.stack([problem.it_cap_kw_s, problem.facility_cap_kw_s,
-                              problem.heat_cap_kw_s, problem.water_cap_l_per_h_s])
+        self.caps = np.stack(
+            [
+                problem.it_cap_kw_s,
+                problem.facility_cap_kw_s,
+                problem.heat_cap_kw_s,
+                problem.water_cap_l_per_h_s,
+            ]
+        )
         self.cost = 0.0
         self.carbon = 0.0
         self.used_keys: dict[int, set[int]] = {}
 
     def _pair(self, u: int, p: int) -> np.ndarray:
         pr = self.p
-        return np.array([pr.it_kw_up[u, p], pr.facility_kw_up[u, p], pr.heat_kw_up[u, p],
-                         pr.water_l_per_h_up[u, p]])
+        return np.array(
+            [
+                pr.it_kw_up[u, p],
+                pr.facility_kw_up[u, p],
+                pr.heat_kw_up[u, p],
+                pr.water_l_per_h_up[u, p],
+            ]
+        )
 
     def fits(self, u: int, p: int) -> bool:
         pr = self.p
