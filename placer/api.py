@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import time
 from importlib import metadata, resources
@@ -11,11 +12,13 @@ import numpy as np
 
 from placer.compile import compile_problem
 from placer.errors import SolverError
+from placer.milp.diagnose import diagnose
 from placer.model.load import load_scenario
 from placer.model.scenario import Scenario
 from placer.plan import Plan
 from placer.plan_build import build_plan
-from placer.solvers import SOLVERS, SolveOptions
+from placer.solvers.base import SolveOptions
+from placer.solvers.registry import SOLVERS
 from placer.verify import Violation, verify
 
 DEFAULT_SCENARIO = "eu_sovereign.yaml"
@@ -84,6 +87,10 @@ def solve(
         backend=backend,
     )
     result = SOLVERS[name](problem, options)
+    if result.status == "infeasible" and result.diagnosis is None:
+        result = dataclasses.replace(
+            result, diagnosis=diagnose(problem, time_limit_s=min(30.0, max(1.0, time_limit_s)))
+        )
     plan = build_plan(
         scenario,
         problem,
@@ -96,6 +103,29 @@ def solve(
         versions=versions(),
     )
     check_plan(scenario, plan)
+    return plan
+
+
+def explain(scenario: Scenario, *, time_limit_s: float = 30.0) -> Plan:
+    """Solves with the MILP and, whatever the outcome, explains what limits the plan.
+
+    For an infeasible scenario the plan's `infeasibility` names the units with no
+    feasible pool (with the mask's reasons), the smallest capacity additions that make
+    it feasible, and the fewest must-place units to drop instead. For a feasible one,
+    the capacity prices say which capacities bind and what one more unit is worth.
+    """
+    plan = solve(scenario, solver="milp", time_limit_s=time_limit_s)
+    if plan.infeasibility is None and plan.status in ("infeasible", "no_solution"):
+        problem, index = compile_problem(scenario)
+        from placer.plan_build import infeasibility_from
+
+        plan = plan.model_copy(
+            update={
+                "infeasibility": infeasibility_from(
+                    diagnose(problem, time_limit_s=time_limit_s), problem, index
+                )
+            }
+        )
     return plan
 
 

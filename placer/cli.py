@@ -256,6 +256,47 @@ def verify_cmd(scenario_file: str, plan_file: str, as_json: bool) -> None:
         sys.exit(EXIT_VERIFY_FAILED)
 
 
+@cli.command()
+@_scenario_arg()
+@click.option(
+    "--time-limit-s",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Time for the solve and for the search for fixes, s.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+@click.option("--debug", is_flag=True, hidden=True)
+@handle_errors
+def explain(scenario_file: str, time_limit_s: float, as_json: bool, debug: bool) -> None:
+    """Explain what limits SCENARIO: why it is infeasible and the smallest fixes, or
+    which capacities bind and what one more unit of each is worth.
+
+    Example: placer explain configs/edge_inference.yaml
+    """
+    plan = api.explain(api.load(scenario_file), time_limit_s=time_limit_s)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "status": plan.status,
+                    "infeasibility": plan.infeasibility.model_dump(mode="json")
+                    if plan.infeasibility
+                    else None,
+                    "capacity_prices": [c.model_dump(mode="json") for c in plan.capacity_prices],
+                },
+                indent=2,
+            )
+        )
+    elif plan.infeasibility is not None:
+        click.echo(report.infeasibility_text(plan))
+    else:
+        click.echo(report.binding_text(plan))
+    code = STATUS_EXIT[plan.status]
+    if code:
+        sys.exit(code)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="placer")

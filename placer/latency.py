@@ -20,9 +20,9 @@ EARTH_RADIUS_KM = 6371.0
 #: gave 1.83 (95% CI 1.72-1.93); rounded. Intercontinental pairs are not fitted: there the
 #: model overestimates RTT (median +14 ms), which errs on the safe side of an SLO.
 ROUTE_FACTOR = 1.8
-#: Fitted by scripts/calibrate_latency.py (see docs/latency.md): 4.2 ms (95% CI 3.3-5.3);
-#: rounded. Measured data-centre pairs in the same metro show 1.5-5 ms (median 2.8 ms);
-#: two VMs in one zone ~1.1-1.3 ms. Access-network (last-mile) time is not included.
+#: Fitted by scripts/calibrate_latency.py (see docs/latency.md): 4.4 ms (95% CI 3.4-5.4);
+#: rounded to whole ms. Measured data-centre pairs in the same metro show 1.5-5 ms (median
+#: 2.8 ms); two VMs in one zone ~1.1-1.3 ms. Access-network (last-mile) time is not included.
 OVERHEAD_MS = 4.0
 
 

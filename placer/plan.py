@@ -93,6 +93,25 @@ class CapacityPrice(_PlanModel):
     unit: str
 
 
+class CapacityAddition(_PlanModel):
+    """One capacity addition that (with the others listed) makes the scenario feasible."""
+
+    site: str
+    resource: str
+    amount: float
+    text: str
+
+
+class Infeasibility(_PlanModel):
+    """Why no plan exists, in the scenario's words, and the smallest fixes found."""
+
+    unplaceable: list[Unplaced] = Field(default_factory=list)
+    additions: list[CapacityAddition] = Field(default_factory=list)
+    drops: list[str] = Field(default_factory=list, description="Units to drop instead.")
+    complete: bool = True
+    summary: str = ""
+
+
 class Plan(_PlanModel):
     """A placement and the proof of how good it is."""
 
@@ -116,3 +135,4 @@ class Plan(_PlanModel):
     totals: Totals | None = None
     capacity_prices: list[CapacityPrice] = Field(default_factory=list)
     diagnostics: list[str] = Field(default_factory=list)
+    infeasibility: Infeasibility | None = None

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from placer.model.scenario import Scenario
-from placer.plan import CapacityPrice, Placement, Plan, SiteUsage, Totals, Unplaced
+from placer.plan import (
+    CapacityAddition,
+    CapacityPrice,
+    Infeasibility,
+    Placement,
+    Plan,
+    SiteUsage,
+    Totals,
+    Unplaced,
+)
 from placer.problem import Index, Problem, reason_names
 from placer.solvers.base import SolveResult
 from placer.usage import compute_loads
@@ -36,6 +45,16 @@ def build_plan(
     loads = compute_loads(problem, assign)
     placements = [_placement(problem, index, u, int(p)) for u, p in enumerate(assign) if p >= 0]
     unplaced = [_unplaced(problem, index, u) for u, p in enumerate(assign) if p < 0]
+    if result.status in ("infeasible", "no_solution"):
+        note = (
+            "not placed: no plan satisfies every hard constraint (see infeasibility)"
+            if result.status == "infeasible"
+            else "not placed: no plan found in time"
+        )
+        unplaced = [
+            u if u.reason.startswith("no feasible pool") else u.model_copy(update={"reason": note})
+            for u in unplaced
+        ]
     has_solution = result.status in ("optimal", "feasible") or result.objective_usd_per_h
     objective = loads.objective_usd_per_h if has_solution else None
     bound = result.bound_usd_per_h
@@ -68,16 +87,57 @@ def build_plan(
             placed_units=len(placements),
             unplaced_units=len(unplaced),
         ),
-        capacity_prices=[
-            CapacityPrice(
-                site=index.sites[s],
-                resource=r,
-                usd_per_h_per_unit=v,
-                unit=_RESOURCE_UNITS.get(r, ""),
-            )
-            for s, r, v in result.capacity_prices
-        ],
+        capacity_prices=[_price(index, i, r, v) for i, r, v in result.capacity_prices],
         diagnostics=list(result.diagnostics),
+        infeasibility=(
+            infeasibility_from(result.diagnosis, problem, index)
+            if result.diagnosis is not None
+            else None
+        ),
+    )
+
+
+def _where(index: Index, i: int, resource: str) -> tuple[str, str]:
+    """(site, resource label) of a capacity row index (pool for gpus, -1 global)."""
+    if i < 0:
+        return "*", resource
+    if resource == "gpus":
+        pool = index.pools[i]
+        return pool.site, f"gpus ({pool.key})"
+    return index.sites[i], resource
+
+
+def _price(index: Index, i: int, resource: str, value: float) -> CapacityPrice:
+    site, label = _where(index, i, resource)
+    return CapacityPrice(
+        site=site, resource=label, usd_per_h_per_unit=value, unit=_RESOURCE_UNITS.get(resource, "")
+    )
+
+
+def infeasibility_from(diagnosis, problem: Problem, index: Index) -> Infeasibility:
+    """The solver-side Diagnosis in the scenario's words."""
+    from placer.milp.diagnose import describe_addition
+
+    additions = []
+    for i, resource, amount in diagnosis.additions:
+        site, label = _where(index, i, resource)
+        where = "the whole plan" if site == "*" else site
+        text = f"{where}: add {describe_addition(resource, amount)}"
+        additions.append(CapacityAddition(site=site, resource=label, amount=amount, text=text))
+    drops = [index.units[u].name for u in diagnosis.drops]
+    parts = []
+    if diagnosis.unplaceable:
+        parts.append(f"{len(diagnosis.unplaceable)} must-place unit(s) have no feasible pool")
+    if additions:
+        parts.append("add capacity: " + "; ".join(a.text for a in additions))
+    if drops:
+        parts.append("or drop: " + ", ".join(drops))
+    return Infeasibility(
+        unplaceable=[_unplaced(problem, index, u) for u in diagnosis.unplaceable],
+        additions=additions,
+        drops=drops,
+        complete=diagnosis.complete,
+        summary="; ".join(parts) or "no cause found within the time limit",
     )
 
 

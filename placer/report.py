@@ -118,6 +118,8 @@ def to_table(plan: Plan) -> str:
         "\nSites\n"
         + _table(["site", "tier", "gpus", "it_kw", "it", "grid", "cooling", "water"], site_rows)
     )
+    if plan.infeasibility is not None:
+        out.append("\n" + infeasibility_text(plan))
     if plan.capacity_prices:
         out.append(
             "\nBinding capacities (value of one more unit)\n"
@@ -130,6 +132,42 @@ def to_table(plan: Plan) -> str:
             )
         )
     return "\n".join(out) + "\n"
+
+
+def infeasibility_text(plan: Plan) -> str:
+    """Why the scenario is infeasible and the smallest fixes, as readable lines."""
+    inf = plan.infeasibility
+    if inf is None:
+        return "No infeasibility: the scenario has a feasible plan."
+    lines = ["Why no plan exists"]
+    for u in inf.unplaceable:
+        lines.append(f"  {u.unit}: {u.reason}")
+    if inf.additions:
+        lines.append("  Smallest capacity additions that make it feasible (all together):")
+        lines += [f"    - {a.text}" for a in inf.additions]
+    if inf.drops:
+        lines.append("  Or, keeping capacities, drop these must-place units:")
+        lines += [f"    - {d}" for d in inf.drops]
+    if not inf.complete:
+        lines.append("  (the search for fixes ran out of time: the lists may not be minimal)")
+    if len(lines) == 1:
+        lines.append("  no capacity addition or drop found within the time limit")
+    return "\n".join(lines)
+
+
+def binding_text(plan: Plan) -> str:
+    """What limits a feasible plan: binding capacities and their prices."""
+    lines = [f"{plan.status.upper()}: objective {plan.objective_usd_per_h or 0:,.2f} USD/h"]
+    if not plan.capacity_prices:
+        lines.append("  No capacity binds: more of any would not lower the objective.")
+    for c in plan.capacity_prices:
+        where = "whole plan" if c.site == "*" else c.site
+        lines.append(
+            f"  {where} {c.resource}: one more {c.unit} saves {c.usd_per_h_per_unit:,.4f} USD/h"
+        )
+        if c.unit == "kW":
+            lines[-1] += f" (1 MW more saves {1000 * c.usd_per_h_per_unit:,.0f} USD/h)"
+    return "\n".join(lines)
 
 
 def _header(plan: Plan) -> str:

@@ -9,7 +9,8 @@ is linear in distance: rtt = a + b * km with a = overhead_ms and b = route_facto
 This script fits a and b on the Skyplane inter-region ping grid (AWS, Azure, GCP, April
 2022; Apache-2.0) with region coordinates from:
 
-  * Azure: regions/azure_regions_latlon.json (carbon-aware-sdk, MIT);
+  * Azure: regions/azure_regions_latlon.json (carbon-aware-sdk, MIT), except francecentral,
+           whose published point is the middle of France: Paris from the city file instead;
   * AWS:   the city each region is named after, from regions/simplemaps_worldcities_basic.csv
            (SimpleMaps Basic World Cities, CC BY 4.0, simplemaps.com); the city per region
            is the table AWS_CITIES below;
@@ -90,6 +91,11 @@ AWS_CITIES: dict[str, tuple[str, str, str]] = {
     "ap-southeast-3": ("Jakarta", "ID", ""),
 }
 
+#: Azure regions whose published coordinates are far from the campus: francecentral is given
+#: as 46.38 N 2.37 E (the middle of France, ~280 km from Paris) in both carbon-aware-sdk files,
+#: although the Azure CLI metadata names its physical location "Paris".
+AZURE_FIXES: dict[str, tuple[str, str]] = {"francecentral": ("Paris", "FR")}
+
 #: City names in codecarbon_cloud_impact.csv that SimpleMaps spells differently or lacks;
 #: mapped to the nearest SimpleMaps city (used only for the --gcp-coords cities fallback).
 GCP_CITY_FIXES: dict[str, tuple[str, str]] = {
@@ -151,6 +157,11 @@ def region_coords(data: Path, gcp_source: str) -> tuple[dict[str, tuple[float, f
         for name, v in json.load(f).items():
             coords[f"azure:{name}"] = (float(v["Latitude"]), float(v["Longitude"]))
             sources[f"azure:{name}"] = "azure_regions_latlon.json"
+    for name, (city, iso2) in AZURE_FIXES.items():
+        c = city_coords(cities, city, iso2)
+        if c is not None and f"azure:{name}" in coords:
+            coords[f"azure:{name}"] = c
+            sources[f"azure:{name}"] = f"simplemaps city {city} (corrected)"
 
     for code, (city, iso2, admin) in AWS_CITIES.items():
         c = city_coords(cities, city, iso2, admin)

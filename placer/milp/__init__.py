@@ -5,11 +5,11 @@ from placer.problem import Problem
 from placer.solvers.base import SolveOptions, SolveResult
 
 
-def solve(problem: Problem, options: SolveOptions) -> SolveResult:
+def milp_solver(problem: Problem, options: SolveOptions) -> SolveResult:
     """The `milp` solver: weighted or lexicographic, as the scenario's objective says."""
     if bool(problem.lexicographic):
         return solve_milp_lexicographic(problem, options)
     return solve_milp(problem, options)
 
 
-__all__ = ["BACKENDS", "DEFAULT_BACKEND", "solve"]
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "milp_solver"]

@@ -51,7 +51,8 @@ class Formulation:
       model: the MathOpt model.
       pairs: int[N, 2] (unit, pool) of each variable, in variable order.
       x: the N variables.
-      capacity_rows: (site or pool index, resource name, constraint) of every capacity row.
+      capacity_rows: (index, resource, constraint) of every capacity row: a pool index for
+        "gpus", a site index for kW and L/h rows, -1 for the global budget and carbon caps.
       placed_value: expression sum_u v[u] sum_p x[u,p] (placed value, USD/h).
       objective_const: sum_u v[u], the constant of (0), USD/h.
     """

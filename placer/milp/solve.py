@@ -11,6 +11,7 @@ placer's instances, see docs/milp.md), "scip", "cpsat". Statuses:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import math
 import os
@@ -63,7 +64,14 @@ def solve_milp(problem: Problem, options: SolveOptions) -> SolveResult:
     form = build_model(problem, candidates_u=options.candidates_u)
     hint_note = _apply_hint_check(problem, options)
     result, assign = _run(form, problem, options, backend, options.time_limit_s)
-    return _to_result(problem, form, result, assign, options, backend, hint_note)
+    res = _to_result(problem, form, result, assign, options, backend, hint_note)
+    if assign is not None and len(form.x) <= MAX_PRICE_VARIABLES:
+        from placer.milp.prices import capacity_prices
+
+        res = dataclasses.replace(
+            res, capacity_prices=capacity_prices(problem, candidates_u=options.candidates_u)
+        )
+    return res
 
 
 def solve_milp_lexicographic(problem: Problem, options: SolveOptions) -> SolveResult:
@@ -82,7 +90,7 @@ def solve_milp_lexicographic(problem: Problem, options: SolveOptions) -> SolveRe
     form.model.add_linear_constraint(
         form.placed_value >= best_value - 1e-6 * max(1.0, best_value), name="keep_value"
     )
-    hinted = SolveOptions(**{**options.__dict__, "hint_u": assign1})
+    hinted = dataclasses.replace(options, hint_u=assign1)
     stage2, assign2 = _run(form, problem, hinted, backend, half)
     res = _to_result(problem, form, stage2, assign2, hinted, backend, "")
     note = (

@@ -100,8 +100,10 @@ class Scenario(StrictModel):
         pairs: set[tuple[str, str]] = set()
         for i, entry in enumerate(self.latency_ms):
             if (entry.site, entry.region) in pairs:
-                raise ValueError(f"latency_ms.{i}: a second entry for site {entry.site!r} and "
-                                 f"region {entry.region!r}; keep one")
+                raise ValueError(
+                    f"latency_ms.{i}: a second entry for site {entry.site!r} and "
+                    f"region {entry.region!r}; keep one"
+                )
             pairs.add((entry.site, entry.region))
             _known(f"latency_ms.{i}.site", [entry.site], sites)
             _known(f"latency_ms.{i}.region", [entry.region], regions)

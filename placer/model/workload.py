@@ -74,8 +74,10 @@ class _WorkloadBase(StrictModel):
     def _check_value(self) -> _WorkloadBase:
         for name in ("residency", "pin_sites"):
             if getattr(self, name) == []:
-                raise ValueError(f"{name}: an empty list allows nowhere; omit the key to allow "
-                                 "any, or name at least one")
+                raise ValueError(
+                    f"{name}: an empty list allows nowhere; omit the key to allow "
+                    "any, or name at least one"
+                )
         if self.pin_sites and (both := set(self.pin_sites) & set(self.exclude_sites)):
             raise ValueError(f"exclude_sites: {sorted(both)} also in pin_sites; keep one")
         if not self.must_place and self.value_usd_per_h is None:
@@ -102,8 +104,10 @@ class Training(_WorkloadBase):
     @model_validator(mode="after")
     def _check_accelerators(self) -> Training:
         if self.accelerators == []:
-            raise ValueError("accelerators: an empty list accepts nothing; omit the key to "
-                             "accept any type, or name at least one")
+            raise ValueError(
+                "accelerators: an empty list accepts nothing; omit the key to "
+                "accept any type, or name at least one"
+            )
         return self
 
 

@@ -1,12 +1,5 @@
-"""Solver registry: name -> function(problem, options) -> SolveResult."""
+"""Solvers. The registry (`placer.solvers.registry.SOLVERS`) maps names to functions."""
 
-from placer.milp import solve as solve_milp
-from placer.solvers.base import SolveOptions, Solver, SolveResult
-from placer.solvers.greedy import solve_greedy
+from placer.solvers.base import SolveOptions, SolveResult, Solver
 
-SOLVERS: dict[str, Solver] = {
-    "greedy": solve_greedy,
-    "milp": solve_milp,
-}
-
-__all__ = ["SOLVERS", "SolveOptions", "SolveResult", "Solver"]
+__all__ = ["SolveOptions", "SolveResult", "Solver"]

@@ -47,6 +47,8 @@ class SolveResult:
       bound_scope: "full", or "restricted" when the bound holds only for a restricted problem.
       capacity_prices: (site index, resource, USD/h per unit) of binding capacities.
       diagnostics: extra lines for the plan (hint used, backend, ...).
+      diagnosis: why the problem is infeasible and the smallest fixes (a
+        `placer.milp.diagnose.Diagnosis`), when a solver computed one.
     """
 
     assign_u: np.ndarray
@@ -57,6 +59,7 @@ class SolveResult:
     bound_scope: str | None = None
     capacity_prices: list[tuple[int, str, float]] = field(default_factory=list)
     diagnostics: list[str] = field(default_factory=list)
+    diagnosis: object | None = None
 
 
 class Solver(Protocol):
