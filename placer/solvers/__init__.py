@@ -1,5 +1,5 @@
 """Solvers. The registry (`placer.solvers.registry.SOLVERS`) maps names to functions."""
 
-from placer.solvers.base import SolveOptions, SolveResult, Solver
+from placer.solvers.base import SolveOptions, Solver, SolveResult
 
 __all__ = ["SolveOptions", "SolveResult", "Solver"]
