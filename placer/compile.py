@@ -142,6 +142,8 @@ def compile_problem(scenario: Scenario) -> tuple[Problem, Index]:
 def _pool_reasons(site: Site, pool: Pool, ctx: _Context) -> int:
     acc = ctx.catalog[pool.accelerator]
     bits = 0
+    if not site.checks_racks:
+        return bits
     if COOLING_RANK[acc.cooling] > COOLING_RANK[site.cooling.type]:
         bits |= R_COOLING
     rack_kw = ctx.node_kw_per_gpu(pool) * pool.gpus_per_node * pool.nodes_per_rack
@@ -202,7 +204,7 @@ def _pair(
             bits |= R_LATENCY
     it_kw = gpus * ctx.node_kw_per_gpu(pool)
     mean_kw = it_kw * (acc.idle_power_fraction + (1 - acc.idle_power_fraction) * util)
-    if gpus > pool.gpus or it_kw > site.power.it_capacity_kw + 1e-9:
+    if gpus > pool.gpus or it_kw > site.it_cap_kw + 1e-9:
         bits |= R_SIZE
     energy_kw = speed * mean_kw * site.power.pue
     return bits, {
@@ -243,8 +245,8 @@ def _assemble(scenario, units, pools, sites, site_index, arrays, reason) -> Prob
     pool_site = np.array([site_index[info.site] for info, _, _ in pools], dtype=np.int32)
     group_u, spread_key_gp = _groups(units, pools, sites)
     inf = np.inf
-    it_cap = np.array([s.power.it_capacity_kw for s in sites]) * head
-    heat_cap = np.array([s.cooling.heat_rejection_kw or s.power.it_capacity_kw for s in sites])
+    it_cap = np.array([s.it_cap_kw for s in sites]) * head
+    heat_cap = np.array([s.heat_cap_kw for s in sites])
     objective = (
         arrays["cost"]
         + obj.carbon_price_usd_per_t * arrays["carbon"] / 1000.0

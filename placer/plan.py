@@ -60,11 +60,11 @@ class SiteUsage(_PlanModel):
     gpus_used: int
     gpus_total: int
     it_kw: float
-    it_capacity_kw: float
+    it_capacity_kw: float | None
     facility_kw: float
     grid_cap_kw: float | None
     heat_kw: float
-    heat_rejection_kw: float
+    heat_rejection_kw: float | None
     water_l_per_h: float
     water_cap_l_per_h: float | None
     cost_usd_per_h: float

@@ -106,7 +106,7 @@ def to_table(plan: Plan) -> str:
             s.site,
             s.tier,
             f"{s.gpus_used}/{s.gpus_total}",
-            f"{s.it_kw:,.1f}/{s.it_capacity_kw:,.0f}",
+            f"{s.it_kw:,.1f}/{s.it_capacity_kw:,.0f}" if s.it_capacity_kw else f"{s.it_kw:,.1f}",
             _pct(s.it_kw, s.it_capacity_kw),
             _pct(s.facility_kw, s.grid_cap_kw),
             _pct(s.heat_kw, s.heat_rejection_kw),

@@ -297,7 +297,8 @@ def _set(data: dict[str, Any], path: str, value: Any) -> None:
     ("path", "value", "expect_path", "phrase"),
     [
         ("sites.0.location.country", "UK", "sites.0.location.country", "write GB"),
-        ("workloads.0.residency", ["EU"], "workloads.0.residency.0", "member states"),
+        ("workloads.0.residency", ["XX"], "workloads.0.residency.0", "ISO 3166-1"),
+        ("sites.0.location.country", "EU", "sites.0.location.country", "residency lists only"),
         ("workloads.0.residency", [], "workloads.0.residency", "empty list"),
         ("workloads.0.pin_sites", [], "workloads.0.pin_sites", "empty list"),
         ("workloads.0.accelerators", [], "workloads.0.accelerators", "empty list"),
@@ -325,3 +326,11 @@ def test_two_measured_rtts_for_one_pair(minimal_scenario_dict, write_yaml) -> No
     minimal_scenario_dict["latency_ms"] = [entry, {**entry, "rtt_ms": 7.0}]
     message = load_error(write_yaml(minimal_scenario_dict))
     assert "latency_ms.1:" in message and "keep one" in message
+
+
+def test_residency_groups_expand(minimal_scenario_dict, write_yaml) -> None:
+    minimal_scenario_dict["workloads"][0]["residency"] = ["EU", "CH", "DE"]
+    scenario = load_scenario(write_yaml(minimal_scenario_dict))
+    residency = scenario.workloads[0].residency
+    assert len(residency) == 28 and "CH" in residency and residency.count("DE") == 1
+    assert "NO" not in residency  # EEA, not EU

@@ -30,6 +30,24 @@ def _check_country(code: str) -> str:
     raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code (e.g. DE, NO, US)")
 
 
+#: Named groups a residency list may use; expanded to member states when loaded.
+_EU = "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE"
+COUNTRY_GROUPS: dict[str, tuple[str, ...]] = {"EU": tuple(_EU.split())}
+COUNTRY_GROUPS["EEA"] = (*COUNTRY_GROUPS["EU"], "IS", "LI", "NO")
+
+
+def expand_country_groups(codes: object) -> object:
+    """['EU', 'CH'] -> the 27 EU members and CH (order kept, duplicates dropped)."""
+    if not isinstance(codes, list):
+        return codes
+    out: list[object] = []
+    for code in codes:
+        for c in COUNTRY_GROUPS.get(code, (code,)) if isinstance(code, str) else (code,):
+            if c not in out:
+                out.append(c)
+    return out
+
+
 CountryCode = Annotated[
     str,
     Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code, e.g. DE, NO."),

@@ -16,7 +16,6 @@ ISO_COUNTRIES = frozenset(_CODES.split())
 #: Common non-country codes people write, and what to write instead.
 NOT_COUNTRIES = {
     "UK": "write GB (ISO 3166-1 code of the United Kingdom)",
-    "EU": "list the member states (AT, BE, BG, HR, CY, CZ, DK, EE, FI, FR, DE, GR, HU, IE, "
-    "IT, LV, LT, LU, MT, NL, PL, PT, RO, SK, SI, ES, SE)",
+    "EU": "EU is a group, allowed in residency lists only (it expands to the 27 members)",
     "EL": "write GR (ISO 3166-1 code of Greece)",
 }

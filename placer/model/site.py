@@ -15,7 +15,11 @@ Tier = Literal["edge", "onprem", "cloud"]
 class Power(StrictModel):
     """Electrical envelope and energy economics of a site."""
 
-    it_capacity_kw: PositiveFloat = Field(description="IT power the site can feed, kW.")
+    it_capacity_kw: PositiveFloat | None = Field(
+        default=None,
+        description="IT power the site can feed, kW. Required for edge and on-prem sites; "
+        "optional for cloud sites, whose limit is the pools' GPU quota.",
+    )
     pue: float = Field(ge=1.0, le=3.0, description="Facility power / IT power (>= 1).")
     grid_cap_kw: PositiveFloat | None = Field(
         default=None, description="Facility (grid connection) cap, kW: IT kW x PUE must fit."
@@ -31,7 +35,11 @@ class Power(StrictModel):
 
 
 class Cooling(StrictModel):
-    """Heat rejection and water of a site."""
+    """Heat rejection and water of a site.
+
+    Cooling type and rack density are checked for edge and on-prem sites only: a cloud
+    provider's pool comes with the cooling its accelerators need.
+    """
 
     type: CoolingType = "air"
     heat_rejection_kw: PositiveFloat | None = Field(
@@ -95,6 +103,11 @@ class Site(StrictModel):
 
     @model_validator(mode="after")
     def _check_pools(self) -> Site:
+        if self.tier != "cloud" and self.power.it_capacity_kw is None:
+            raise ValueError(
+                "power.it_capacity_kw: required for edge and on-prem sites (the IT power the "
+                "site can feed, kW); only cloud sites may leave it out"
+            )
         seen: set[str] = set()
         for i, pool in enumerate(self.pools):
             if pool.key in seen:
@@ -104,6 +117,21 @@ class Site(StrictModel):
                 )
             seen.add(pool.key)
         return self
+
+    @property
+    def checks_racks(self) -> bool:
+        """Cooling type and rack density are checked for sites we run (not cloud)."""
+        return self.tier != "cloud"
+
+    @property
+    def it_cap_kw(self) -> float:
+        """IT capacity, kW (inf when a cloud site gives none)."""
+        return self.power.it_capacity_kw or float("inf")
+
+    @property
+    def heat_cap_kw(self) -> float:
+        """Heat-rejection capacity, kW (defaults to the IT capacity)."""
+        return self.cooling.heat_rejection_kw or self.it_cap_kw
 
     @property
     def domain(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from placer.model.common import (
     CountryCode,
@@ -13,6 +13,7 @@ from placer.model.common import (
     NonNegativeFloat,
     PositiveFloat,
     StrictModel,
+    expand_country_groups,
 )
 
 
@@ -58,8 +59,10 @@ class Redundancy(StrictModel):
 
 class _WorkloadBase(StrictModel):
     id: Id
-    residency: list[CountryCode] | None = Field(
-        default=None, description="Countries the workload may run in; default: anywhere."
+    residency: Annotated[list[CountryCode] | None, BeforeValidator(expand_country_groups)] = Field(
+        default=None,
+        description="Countries the workload may run in (ISO codes; the groups EU and EEA "
+        "expand to their members); default: anywhere.",
     )
     min_gpu_memory_gb: PositiveFloat | None = None
     value_usd_per_h: NonNegativeFloat | None = Field(
