@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 
 from placer import api, report
 from placer.errors import PlacerError
@@ -99,6 +100,15 @@ def validate(scenario_file: str) -> None:
         f"pools, {len(scenario.workloads)} workloads, {problem.num_units} placement units, "
         f"{int(problem.allowed_up.sum())} feasible (unit, pool) pairs"
     )
+    from placer.problem import R_COOLING, R_DENSITY, reason_names
+
+    for p, pool in enumerate(index.pools):
+        bits = int(np.bitwise_or.reduce(problem.reason_up[:, p] & (R_COOLING | R_DENSITY)))
+        if bits:
+            click.echo(
+                f"  warning: pool {pool.name} is unusable: {', '.join(reason_names(bits))}"
+                " (check cooling.type, cooling.max_rack_density_kw, nodes_per_rack)"
+            )
     for u in range(problem.num_units):
         if not problem.allowed_up[u].any():
             flag = "error" if problem.must_place_u[u] else "warning"
