@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from placer.compile import compile_problem
-from placer.errors import SolverError
+from placer.errors import OptionError, SolverError
 from placer.milp.diagnose import diagnose
 from placer.model.load import load_scenario
 from placer.model.scenario import Scenario
@@ -134,7 +134,7 @@ def choose_solver(solver: str) -> str:
     if solver == "auto":
         return "milp" if "milp" in SOLVERS else "greedy"
     if solver not in SOLVERS:
-        raise SolverError(f"unknown solver {solver!r}; choose one of {sorted(SOLVERS)} or auto")
+        raise OptionError(f"unknown solver {solver!r}; choose one of {sorted(SOLVERS)} or auto")
     return solver
 
 

@@ -30,6 +30,12 @@ class InfeasibleError(PlacerError):
         self.violated = list(violated or [])
 
 
+class OptionError(PlacerError):
+    """An option names something that does not exist (solver, backend) or is out of range."""
+
+    exit_code = 2
+
+
 class SolverError(PlacerError):
     """A solver failed or was misconfigured (unknown backend, bad option)."""
 

@@ -2,7 +2,7 @@
 
 `generate_scenario(units=2000, pools=50, seed=1)` builds a fleet whose sites sit in
 real metros (coordinates: SimpleMaps Basic World Cities, CC BY 4.0, simplemaps.com),
-with the default catalog's accelerators, and enough work to fill ~75% of its GPUs, so
+with the default catalog's accelerators, and enough work to fill ~65% of its GPUs, so
 capacities bind. Everything goes through validation and compile like a user's file.
 """
 
@@ -69,7 +69,7 @@ def generate_scenario(
       units: target number of placement units (~10% training gangs, the rest inference).
       pools: number of accelerator pools (two per site, the last site may have one).
       seed: random seed; the same arguments give the same scenario.
-      fill: GPU demand / GPU supply, roughly (0.75 keeps capacities binding but feasible).
+      fill: GPU demand / GPU supply, roughly (0.65 keeps capacities binding but feasible).
     """
     rng = np.random.default_rng(seed)
     sites = _sites(rng, pools)
@@ -171,16 +171,26 @@ def _workloads(
         if rng.random() < 0.3:
             w.update(must_place=False, value_usd_per_h=round(gpus * rng.uniform(3, 9), 2))
         out.append(w)
-    for i in range(n_inf):
-        metro = METROS[int(rng.integers(len(METROS)))][0]
-        replicas = max(1.0, per_inf * rng.uniform(0.3, 1.7))
-        serving = {
-            "L4": {"rps_per_replica": 2.0},
-            "L40S": {"rps_per_replica": 5.0},
-            "H100-SXM": {"rps_per_replica": 20.0},
-            "H200": {"rps_per_replica": 28.0},
-            "MI300X": {"rps_per_replica": 22.0},
+    serving = {
+        "L4": {"rps_per_replica": 2.0},
+        "L40S": {"rps_per_replica": 5.0},
+        "H100-SXM": {"rps_per_replica": 20.0},
+        "H200": {"rps_per_replica": 28.0},
+        "MI300X": {"rps_per_replica": 22.0},
+    }
+    # Demand comes from metros that host a site able to serve it, so that every
+    # must-place unit has at least one pool within its latency SLO.
+    served = sorted(
+        {
+            s["id"].rsplit("-", 2)[0]
+            for s in sites
+            if any(p["accelerator"] in serving for p in s["pools"])
         }
+    )
+    metros = served or [m[0] for m in METROS]
+    for i in range(n_inf):
+        metro = metros[int(rng.integers(len(metros)))]
+        replicas = max(1.0, per_inf * rng.uniform(0.3, 1.7))
         w = {
             "id": f"infer-{i:05d}",
             "kind": "inference",
@@ -190,8 +200,8 @@ def _workloads(
             "must_place": False,
             "value_usd_per_h": round(float(replicas * 5 * 2.0), 2),
         }
-        if rng.random() < 0.5:
-            w.update(must_place=True, value_usd_per_h=None)
+        if rng.random() < 0.3:  # must-place services get a generous SLO: always servable
+            w.update(must_place=True, latency_slo_ms=float(rng.choice([60.0, 100.0])))
             w.pop("value_usd_per_h")
         out.append(w)
     return out

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import numpy as np
 from ortools.math_opt.python import mathopt
 
-from placer.errors import SolverError
+from placer.errors import OptionError, SolverError
 from placer.milp.formulation import Formulation, build_model
 from placer.problem import UNPLACED, Problem
 from placer.solvers.base import SolveOptions, SolveResult
@@ -58,9 +58,9 @@ def solve_milp(problem: Problem, options: SolveOptions) -> SolveResult:
     """Solves the MILP (weighted, or lexicographic when options say so)."""
     backend = options.backend or DEFAULT_BACKEND
     if backend not in BACKENDS:
-        raise SolverError(f"unknown MILP backend {backend!r}; choose one of {sorted(BACKENDS)}")
+        raise OptionError(f"unknown MILP backend {backend!r}; choose one of {sorted(BACKENDS)}")
     if options.relative_gap < 0 or options.time_limit_s <= 0:
-        raise SolverError("time_limit_s must be > 0 and relative_gap >= 0")
+        raise OptionError("time_limit_s must be > 0 and relative_gap >= 0")
     form = build_model(problem, candidates_u=options.candidates_u)
     hint_note = _apply_hint_check(problem, options)
     result, assign = _run(form, problem, options, backend, options.time_limit_s)
@@ -78,7 +78,7 @@ def solve_milp_lexicographic(problem: Problem, options: SolveOptions) -> SolveRe
     """Stage 1: maximise placed value; stage 2: minimise (0) keeping that value."""
     backend = options.backend or DEFAULT_BACKEND
     if backend not in BACKENDS:
-        raise SolverError(f"unknown MILP backend {backend!r}; choose one of {sorted(BACKENDS)}")
+        raise OptionError(f"unknown MILP backend {backend!r}; choose one of {sorted(BACKENDS)}")
     form = build_model(problem, candidates_u=options.candidates_u)
     form.model.maximize(form.placed_value)
     half = options.time_limit_s / 2

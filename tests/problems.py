@@ -1,0 +1,126 @@
+"""Small hand-made Problems for solver tests (Problem terms, no Scenario)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from placer.problem import Problem
+from placer.usage import objective_value, violations
+
+
+def make_problem(
+    *,
+    cost_up,
+    gpus_up=None,
+    it_kw_up=None,
+    pool_site_p=None,
+    gpu_cap_p=None,
+    it_cap_kw_s=None,
+    must_place_u=None,
+    value_u=None,
+    group_u=None,
+    spread_key_gp=None,
+    allowed_up=None,
+    facility_kw_up=None,
+    facility_cap_kw_s=None,
+    heat_cap_kw_s=None,
+    water_l_per_h_up=None,
+    water_cap_l_per_h_s=None,
+    carbon_kg_per_h_up=None,
+    budget_usd_per_h=np.inf,
+    carbon_cap_kg_per_h=np.inf,
+    lexicographic=False,
+) -> Problem:
+    """A Problem with defaults: 1 GPU and 1 kW per pair, uncapped, all allowed, must-place."""
+    cost = np.asarray(cost_up, dtype=float)
+    n_u, n_p = cost.shape
+    ones = np.ones((n_u, n_p))
+    pool_site = np.arange(n_p) if pool_site_p is None else np.asarray(pool_site_p)
+    n_s = int(pool_site.max()) + 1 if n_p else 0
+    it = ones if it_kw_up is None else np.asarray(it_kw_up, dtype=float)
+    allowed = np.ones((n_u, n_p), bool) if allowed_up is None else np.asarray(allowed_up)
+    inf_s = np.full(n_s, np.inf)
+    carbon = (
+        np.zeros((n_u, n_p))
+        if carbon_kg_per_h_up is None
+        else np.asarray(carbon_kg_per_h_up, dtype=float)
+    )
+    return Problem(
+        allowed_up=allowed,
+        reason_up=np.where(allowed, 0, 1).astype(np.uint16),
+        gpus_up=ones if gpus_up is None else np.asarray(gpus_up, dtype=float),
+        it_kw_up=it,
+        facility_kw_up=it if facility_kw_up is None else np.asarray(facility_kw_up, float),
+        heat_kw_up=it,
+        water_l_per_h_up=np.zeros((n_u, n_p))
+        if water_l_per_h_up is None
+        else np.asarray(water_l_per_h_up, float),
+        cost_usd_per_h_up=cost,
+        carbon_kg_per_h_up=carbon,
+        objective_usd_per_h_up=cost,
+        latency_ms_up=np.zeros((n_u, n_p)),
+        unplaced_usd_per_h_u=np.zeros(n_u) if value_u is None else np.asarray(value_u, float),
+        must_place_u=np.ones(n_u, bool) if must_place_u is None else np.asarray(must_place_u),
+        group_u=np.full(n_u, -1, np.int32) if group_u is None else np.asarray(group_u, np.int32),
+        spread_key_gp=np.zeros((0, n_p), np.int32)
+        if spread_key_gp is None
+        else np.asarray(spread_key_gp, np.int32),
+        pool_site_p=pool_site.astype(np.int32),
+        gpu_cap_p=np.full(n_p, np.inf) if gpu_cap_p is None else np.asarray(gpu_cap_p, float),
+        it_cap_kw_s=inf_s if it_cap_kw_s is None else np.asarray(it_cap_kw_s, float),
+        facility_cap_kw_s=inf_s
+        if facility_cap_kw_s is None
+        else np.asarray(facility_cap_kw_s, float),
+        heat_cap_kw_s=inf_s if heat_cap_kw_s is None else np.asarray(heat_cap_kw_s, float),
+        water_cap_l_per_h_s=inf_s
+        if water_cap_l_per_h_s is None
+        else np.asarray(water_cap_l_per_h_s, float),
+        budget_usd_per_h=np.array(budget_usd_per_h, dtype=float),
+        carbon_cap_kg_per_h=np.array(carbon_cap_kg_per_h, dtype=float),
+        lexicographic=np.array(lexicographic),
+    )
+
+
+def random_problem(rng: np.random.Generator, n_u: int, n_p: int, n_s: int) -> Problem:
+    """A random small Problem with binding capacities, optional units and a spread group."""
+    pool_site = rng.integers(0, n_s, size=n_p)
+    pool_site[: min(n_s, n_p)] = np.arange(min(n_s, n_p))
+    n_s = int(pool_site.max()) + 1
+    gpus = rng.integers(1, 9, size=(n_u, n_p)).astype(float)
+    it = gpus * rng.uniform(0.8, 1.6, size=(n_u, n_p))
+    group = np.full(n_u, -1, np.int32)
+    n_groups = 0
+    if n_u >= 2 and rng.random() < 0.5:
+        group[:2] = 0
+        n_groups = 1
+    return make_problem(
+        cost_up=rng.uniform(1, 20, size=(n_u, n_p)).round(2),
+        gpus_up=gpus,
+        it_kw_up=it,
+        pool_site_p=pool_site,
+        gpu_cap_p=rng.integers(4, 16, size=n_p).astype(float),
+        it_cap_kw_s=rng.uniform(8, 30, size=n_s),
+        must_place_u=rng.random(n_u) < 0.5,
+        value_u=rng.uniform(5, 30, size=n_u).round(2),
+        allowed_up=rng.random((n_u, n_p)) < 0.8,
+        group_u=group,
+        spread_key_gp=np.tile(pool_site, (n_groups, 1)),
+        carbon_kg_per_h_up=rng.uniform(0, 5, size=(n_u, n_p)),
+        carbon_cap_kg_per_h=rng.uniform(5, 25) if rng.random() < 0.3 else np.inf,
+    )
+
+
+def brute_force(problem: Problem) -> tuple[float | None, np.ndarray | None]:
+    """Optimum over all (P + 1) ** U assignments (-1 = unplaced); None if infeasible."""
+    best, best_assign = None, None
+    choices = range(-1, problem.num_pools)
+    for combo in itertools.product(choices, repeat=problem.num_units):
+        assign = np.array(combo, dtype=np.int32)
+        if violations(problem, assign):
+            continue
+        value = objective_value(problem, assign)
+        if best is None or value < best - 1e-12:
+            best, best_assign = value, assign
+    return best, best_assign

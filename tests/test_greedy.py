@@ -1,0 +1,258 @@
+"""greedy: property tests on random valid scenarios, plus a few hand-made cases."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from placer import api
+from placer.compile import compile_problem
+from placer.model import Scenario
+from placer.plan import Placement, Plan
+from placer.plan_build import build_plan
+from placer.problem import Index, Problem
+from placer.solvers.base import SolveOptions
+from placer.solvers.greedy import priority_order, solve_greedy
+from placer.verify import Verifier, verify
+from tests.strategies import scenario_dicts, scenarios
+
+PROPERTY = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: Violation kinds that say a single placement may not go where it is.
+PLACEMENT_KINDS = {
+    "accelerator",
+    "memory",
+    "residency",
+    "pin",
+    "exclude",
+    "cooling",
+    "rack_density",
+    "deadline",
+    "latency",
+}
+#: Capacity kinds a lone placement can break by itself (the mask's "size" reason).
+SIZE_KINDS = {"gpus", "it_power"}
+
+
+def run_greedy(scenario: Scenario):
+    problem, index = compile_problem(scenario)
+    result = solve_greedy(problem, SolveOptions())
+    plan = build_plan(
+        scenario,
+        problem,
+        index,
+        result,
+        solver="greedy",
+        seed=0,
+        time_limit_s=None,
+        wall_s=0.0,
+        versions={},
+    )
+    return problem, index, result, plan
+
+
+def lone_placement(problem: Problem, index: Index, u: int, p: int) -> Placement:
+    """Unit u in pool p with the claims compile gives for the pair."""
+    unit, pool = index.units[u], index.pools[p]
+    return Placement(
+        unit=unit.name,
+        workload=unit.workload,
+        kind=unit.kind,
+        region=unit.region,
+        copy_index=unit.copy,
+        site=pool.site,
+        pool=pool.key,
+        accelerator=pool.accelerator,
+        gpus=round(problem.gpus_up[u, p]),
+        replicas=int(index.replicas_up[u, p]),
+        it_kw=float(problem.it_kw_up[u, p]),
+        facility_kw=float(problem.facility_kw_up[u, p]),
+        cost_usd_per_h=float(problem.cost_usd_per_h_up[u, p]),
+        carbon_kg_per_h=float(problem.carbon_kg_per_h_up[u, p]),
+        water_l_per_h=float(problem.water_l_per_h_up[u, p]),
+    )
+
+
+def verify_rejects_pair(verifier: Verifier, problem, index, u: int, p: int) -> bool:
+    """Does verify, reading only the scenario, object to unit u alone in pool p?"""
+    plan = Plan(status="feasible", solver="test", placements=[lone_placement(problem, index, u, p)])
+    violations, _ = verifier.check(plan)
+    unit, pool = index.units[u], index.pools[p]
+    return any(
+        (v.kind in PLACEMENT_KINDS and v.subject == unit.name)
+        or (v.kind == "gpus" and v.subject == pool.name)
+        or (v.kind == "it_power" and v.subject == pool.site)
+        for v in violations
+    )
+
+
+# ---- properties --------------------------------------------------------------------------
+
+
+@given(scenarios(max_sites=4, max_workloads=5))
+@PROPERTY
+def test_every_feasible_greedy_plan_passes_verify(scenario: Scenario) -> None:
+    _, _, result, plan = run_greedy(scenario)
+    violations = verify(scenario, plan)
+    if result.status == "feasible":
+        assert violations == []
+    else:
+        # without a solution the placed part still keeps every rule; only must-place
+        # units are missing.
+        assert {v.kind for v in violations} <= {"must_place"}, violations
+
+
+@given(scenarios(max_sites=4, max_workloads=5))
+@PROPERTY
+def test_greedy_never_places_a_masked_pair(scenario: Scenario) -> None:
+    problem, _, result, _ = run_greedy(scenario)
+    assign = np.asarray(result.assign_u)
+    assert assign.shape == (problem.num_units,)
+    placed = np.nonzero(assign >= 0)[0]
+    assert problem.allowed_up[placed, assign[placed]].all()
+    assert ((assign >= -1) & (assign < max(problem.num_pools, 1))).all()
+
+
+@given(scenarios(max_sites=4, max_workloads=5))
+@PROPERTY
+def test_infeasible_means_a_must_place_unit_has_no_allowed_pool(scenario: Scenario) -> None:
+    problem, index, result, plan = run_greedy(scenario)
+    no_pool = problem.must_place_u & ~problem.allowed_up.any(axis=1)
+    assert (result.status == "infeasible") == bool(no_pool.any())
+    if result.status != "infeasible":
+        return
+    # "truly": verify, reading only the scenario, rejects every pool for such a unit.
+    verifier = Verifier(scenario)
+    for u in np.nonzero(no_pool)[0]:
+        assert all(
+            verify_rejects_pair(verifier, problem, index, u, p) for p in range(problem.num_pools)
+        )
+        assert any(x.unit == index.units[u].name for x in plan.unplaced)
+
+
+@given(scenarios(max_sites=3, max_workloads=4))
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_every_masked_pair_is_rejected_by_verify(scenario: Scenario) -> None:
+    """compile's mask never forbids what verify would allow."""
+    problem, index = compile_problem(scenario)
+    verifier = Verifier(scenario)
+    for u, p in zip(*np.nonzero(~problem.allowed_up), strict=True):
+        assert verify_rejects_pair(verifier, problem, index, u, p), (
+            index.units[u].name,
+            index.pools[p].name,
+            int(problem.reason_up[u, p]),
+        )
+
+
+@given(scenarios(max_sites=4, max_workloads=5))
+@PROPERTY
+def test_greedy_is_deterministic_and_its_objective_is_the_plans(scenario: Scenario) -> None:
+    problem, _, result, plan = run_greedy(scenario)
+    again = solve_greedy(problem, SolveOptions(seed=7))
+    np.testing.assert_array_equal(result.assign_u, again.assign_u)
+    assert result.status in ("feasible", "infeasible", "no_solution")
+    if result.status == "feasible":
+        assert plan.totals is not None
+        # the same float64 sum computed twice: equal to 1e-9 relative.
+        np.testing.assert_allclose(
+            result.objective_usd_per_h, plan.totals.objective_usd_per_h, rtol=1e-9
+        )
+
+
+@given(scenario_dicts(max_sites=2, max_workloads=3), st.randoms(use_true_random=False))
+@settings(max_examples=20, deadline=None)
+def test_input_order_does_not_change_the_greedy_plan(data: dict[str, Any], rng) -> None:
+    shuffled = copy.deepcopy(data)
+    rng.shuffle(shuffled["sites"])
+    rng.shuffle(shuffled["workloads"])
+    a = run_greedy(Scenario.model_validate(data))[3]
+    b = run_greedy(Scenario.model_validate(shuffled))[3]
+    assert [(p.unit, p.site, p.pool) for p in a.placements] == [
+        (p.unit, p.site, p.pool) for p in b.placements
+    ]
+
+
+# ---- hand-made cases ---------------------------------------------------------------------
+
+
+def _scenario(workloads, **objective: Any) -> Scenario:
+    """Two sites, one 16-GPU H100 pool each (racks 40.8 kW < 50 kW): 'cheap' at 1 USD/GPU-h
+    and 'dear' at 3; no energy price, no carbon."""
+
+    def site(sid: str, usd: float) -> dict[str, Any]:
+        return {
+            "id": sid,
+            "tier": "cloud",
+            "location": {"lat": 50.0, "lon": 8.0, "country": "DE"},
+            "power": {"it_capacity_kw": 1000, "pue": 1.0, "carbon_g_per_kwh": 0},
+            "cooling": {"max_rack_density_kw": 50},
+            "pools": [{"accelerator": "H100-SXM", "gpus": 16, "cost_usd_per_gpu_h": usd}],
+        }
+
+    return Scenario.model_validate(
+        {
+            "apiVersion": "placer/v1",
+            "kind": "Scenario",
+            "sites": [site("cheap", 1.0), site("dear", 3.0)],
+            "workloads": workloads,
+            "objective": objective,
+        }
+    )
+
+
+def _train(wid: str, gpus: int, **over: Any) -> dict[str, Any]:
+    return {"id": wid, "kind": "training", "gpus": gpus, "hours": 10, **over}
+
+
+def test_cheapest_pool_first_then_the_next() -> None:
+    # a (12 GPUs) and b (8): a first (largest), takes cheap (12 USD/h); b no longer fits
+    # cheap (12 + 8 > 16) and goes to dear (24 USD/h). Total 36 USD/h.
+    plan = api.solve(_scenario([_train("a", 12), _train("b", 8)]), solver="greedy")
+    assert plan.status == "feasible"
+    assert {p.unit: p.site for p in plan.placements} == {"a": "cheap", "b": "dear"}
+    assert plan.totals is not None
+    np.testing.assert_allclose(plan.totals.cost_usd_per_h, 12 + 24, rtol=1e-12)
+
+
+def test_optional_unit_left_out_when_not_worth_it() -> None:
+    # 'opt' costs 4 GPUs x 1 USD = 4 USD/h at best, worth 3 USD/h: left out, 3 USD/h lost.
+    w = [_train("opt", 4, must_place=False, value_usd_per_h=3.0)]
+    plan = api.solve(_scenario(w), solver="greedy")
+    assert plan.status == "feasible"
+    assert plan.placements == []
+    assert [u.unit for u in plan.unplaced] == ["opt"]
+    assert plan.objective_usd_per_h == 3.0
+    # worth 5 USD/h: placed at 4 USD/h.
+    w = [_train("opt", 4, must_place=False, value_usd_per_h=5.0)]
+    plan = api.solve(_scenario(w), solver="greedy")
+    assert [p.site for p in plan.placements] == ["cheap"]
+
+
+def test_must_place_units_go_first() -> None:
+    w = [
+        _train("opt", 16, must_place=False, value_usd_per_h=1000.0),
+        _train("must", 16),
+        _train("small", 1),
+    ]
+    problem, index = compile_problem(_scenario(w))
+    order = [index.units[u].name for u in priority_order(problem)]
+    # must-place first (largest first among equal value), then by value.
+    assert order == ["must", "small", "opt"]
+
+
+def test_budget_makes_greedy_give_up() -> None:
+    # the gang costs at least 16 USD/h; a 10 USD/h budget leaves no pool: no_solution
+    # (every pool is allowed, so greedy cannot prove infeasibility).
+    plan = api.solve(_scenario([_train("a", 16)], budget_usd_per_h=10), solver="greedy")
+    assert plan.status == "no_solution"
+    assert [u.unit for u in plan.unplaced] == ["a"]
+
+
+def test_greedy_infeasible_when_no_pool_is_allowed() -> None:
+    plan = api.solve(_scenario([_train("huge", 32)]), solver="greedy")
+    assert plan.status == "infeasible"
+    assert plan.infeasibility is not None
+    assert "larger than the pool or site" in plan.unplaced[0].reason
