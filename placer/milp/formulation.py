@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from ortools.math_opt import model_pb2
 from ortools.math_opt.python import mathopt
 
 from placer.problem import Problem
@@ -41,6 +42,8 @@ SITE_FAMILIES = (
     (5, "heat_kw", "heat_kw_up", "heat_cap_kw_s"),
     (6, "water_l_per_h", "water_l_per_h_up", "water_cap_l_per_h_s"),
 )
+#: Variable names are written only for models up to this size (they cost build time).
+MAX_NAMED_VARIABLES = 50_000
 
 
 @dataclass
@@ -53,57 +56,66 @@ class Formulation:
       x: the N variables.
       capacity_rows: (index, resource, constraint) of every capacity row: a pool index for
         "gpus", a site index for kW and L/h rows, -1 for the global budget and carbon caps.
-      placed_value: expression sum_u v[u] sum_p x[u,p] (placed value, USD/h).
+      value_n: float64[N], v[u] of each variable's unit (placed value, USD/h).
       objective_const: sum_u v[u], the constant of (0), USD/h.
+      integer: binary variables (False: the LP relaxation).
     """
 
     model: mathopt.Model
     pairs: np.ndarray
     x: list[mathopt.Variable]
     capacity_rows: list[tuple[int, str, mathopt.LinearConstraint]] = field(default_factory=list)
-    placed_value: mathopt.LinearExpression | None = None
+    value_n: np.ndarray | None = None
     objective_const: float = 0.0
     integer: bool = True
+
+    def placed_value(self) -> mathopt.LinearExpression:
+        """sum_u v[u] sum_p x[u,p]: the value of the placed units, USD/h."""
+        return mathopt.fast_sum(
+            c * v for c, v in zip(self.value_n.tolist(), self.x, strict=True) if c != 0.0
+        )
 
 
 def allowed_pairs(problem: Problem, candidates_u=None) -> np.ndarray:
     """(unit, pool) pairs that get a variable: int[N, 2], sorted by unit then pool."""
-    mask = problem.allowed_up.copy()
+    mask = problem.allowed_up
     if candidates_u is not None:
         keep = np.zeros_like(mask)
         for u, pools in enumerate(candidates_u):
             keep[u, list(pools)] = True
-        mask &= keep
+        mask = mask & keep
     return np.argwhere(mask)
 
 
-def build_model(
-    problem: Problem, *, candidates_u=None, integer: bool = True, name: str = "placement"
-) -> Formulation:
-    """Builds (0)-(9); `integer=False` gives the LP relaxation (0 <= x <= 1)."""
-    model = mathopt.Model(name=name)
-    pairs = allowed_pairs(problem, candidates_u)
-    if integer:
-        x = [model.add_binary_variable(name=f"x[{u},{p}]") for u, p in pairs.tolist()]
-    else:
-        x = [model.add_variable(lb=0.0, ub=1.0, name=f"x[{u},{p}]") for u, p in pairs.tolist()]
-    form = Formulation(model=model, pairs=pairs, x=x, integer=integer)
-    _add_place_once(form, problem)  # (1)
-    _add_gpu_caps(form, problem)  # (2)
-    _add_site_caps(form, problem)  # (3)-(6)
-    _add_redundancy(form, problem)  # (7)
-    _add_global_caps(form, problem)  # (8), (9)
-    _set_weighted_objective(form, problem)  # (0)
-    return form
+class _Rows:
+    """Constraint rows collected as COO blocks, turned into a ModelProto at the end."""
 
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.lb: list[float] = []
+        self.ub: list[float] = []
+        self.row: list[np.ndarray] = []
+        self.col: list[np.ndarray] = []
+        self.val: list[np.ndarray] = []
+        self.tags: list[tuple[int, str] | None] = []
 
-def _terms(form: Formulation, coef: np.ndarray, rows: np.ndarray):
-    """Linear expression sum coef[u,p] x[u,p] over the variable indices `rows`."""
-    u, p = form.pairs[rows, 0], form.pairs[rows, 1]
-    values = coef[u, p].tolist()
-    return mathopt.fast_sum(
-        c * form.x[i] for c, i in zip(values, rows.tolist(), strict=True) if c != 0.0
-    )
+    def add(
+        self,
+        name: str,
+        cols: np.ndarray,
+        vals: np.ndarray,
+        lb: float,
+        ub: float,
+        tag: tuple[int, str] | None = None,
+    ) -> None:
+        r = len(self.names)
+        self.names.append(name)
+        self.lb.append(lb)
+        self.ub.append(ub)
+        self.row.append(np.full(len(cols), r, dtype=np.int64))
+        self.col.append(np.asarray(cols, dtype=np.int64))
+        self.val.append(np.asarray(vals, dtype=float))
+        self.tags.append(tag)
 
 
 def _groups(keys: np.ndarray) -> list[tuple[int, np.ndarray]]:
@@ -118,81 +130,112 @@ def _groups(keys: np.ndarray) -> list[tuple[int, np.ndarray]]:
     ]
 
 
-def _add_place_once(form: Formulation, problem: Problem) -> None:
-    by_unit = dict(_groups(form.pairs[:, 0]))
-    for u in range(problem.num_units):
-        rows = by_unit.get(u, np.zeros(0, dtype=int))
-        expr = mathopt.fast_sum(form.x[i] for i in rows.tolist())
-        if problem.must_place_u[u]:
-            form.model.add_linear_constraint(expr == 1.0, name=f"place_once[{u}]")
-        elif rows.size > 1:
-            form.model.add_linear_constraint(expr <= 1.0, name=f"place_once[{u}]")
+def build_model(
+    problem: Problem, *, candidates_u=None, integer: bool = True, name: str = "placement"
+) -> Formulation:
+    """Builds (0)-(9) from arrays; `integer=False` gives the LP relaxation (0 <= x <= 1)."""
+    pairs = allowed_pairs(problem, candidates_u)
+    u, p = pairs[:, 0], pairs[:, 1]
+    rows = _Rows()
+    _add_place_once(rows, problem, u)  # (1)
+    _add_gpu_caps(rows, problem, u, p)  # (2)
+    _add_site_caps(rows, problem, u, p)  # (3)-(6)
+    _add_redundancy(rows, problem, u, p)  # (7)
+    _add_global_caps(rows, problem, u, p)  # (8), (9)
+    value_n = problem.unplaced_usd_per_h_u[u]
+    reduced = problem.objective_usd_per_h_up[u, p] - value_n  # (0) without its constant
+    const = float(problem.unplaced_usd_per_h_u.sum())
+    proto = _to_proto(name, pairs, integer, reduced, const, rows)
+    model = mathopt.Model.from_model_proto(proto)
+    x = [model.get_variable(i) for i in range(len(pairs))]
+    form = Formulation(
+        model=model, pairs=pairs, x=x, value_n=value_n, objective_const=const, integer=integer
+    )
+    form.capacity_rows = [
+        (tag[0], tag[1], model.get_linear_constraint(r))
+        for r, tag in enumerate(rows.tags)
+        if tag is not None
+    ]
+    return form
 
 
-def _add_gpu_caps(form: Formulation, problem: Problem) -> None:
-    for p, rows in _groups(form.pairs[:, 1]):
-        expr = _terms(form, problem.gpus_up, rows)
-        con = form.model.add_linear_constraint(
-            expr <= float(problem.gpu_cap_p[p]), name=f"gpus[{p}]"
-        )
-        form.capacity_rows.append((p, "gpus", con))
+def _to_proto(name, pairs, integer, objective_n, const, rows: _Rows) -> model_pb2.ModelProto:
+    n = len(pairs)
+    proto = model_pb2.ModelProto(name=name)
+    var = proto.variables
+    var.ids.extend(range(n))
+    var.lower_bounds.extend([0.0] * n)
+    var.upper_bounds.extend([1.0] * n)
+    var.integers.extend([integer] * n)
+    if n <= MAX_NAMED_VARIABLES:
+        var.names.extend(f"x[{a},{b}]" for a, b in pairs.tolist())
+    proto.objective.maximize = False
+    proto.objective.offset = const
+    nz = np.nonzero(objective_n)[0]
+    proto.objective.linear_coefficients.ids.extend(nz.tolist())
+    proto.objective.linear_coefficients.values.extend(objective_n[nz].tolist())
+    con = proto.linear_constraints
+    con.ids.extend(range(len(rows.names)))
+    con.lower_bounds.extend(rows.lb)
+    con.upper_bounds.extend(rows.ub)
+    con.names.extend(rows.names)
+    if rows.row:
+        r, c, v = (np.concatenate(a) for a in (rows.row, rows.col, rows.val))
+        keep = v != 0.0
+        r, c, v = r[keep], c[keep], v[keep]
+        order = np.lexsort((c, r))
+        mat = proto.linear_constraint_matrix
+        mat.row_ids.extend(r[order].tolist())
+        mat.column_ids.extend(c[order].tolist())
+        mat.coefficients.extend(v[order].tolist())
+    return proto
 
 
-def _add_site_caps(form: Formulation, problem: Problem) -> None:
-    site_of_var = problem.pool_site_p[form.pairs[:, 1]]
-    by_site = _groups(site_of_var)
+def _add_place_once(rows: _Rows, problem: Problem, u: np.ndarray) -> None:
+    by_unit = dict(_groups(u))
+    empty = np.zeros(0, dtype=np.int64)
+    for unit in range(problem.num_units):
+        cols = by_unit.get(unit, empty)
+        if problem.must_place_u[unit]:
+            rows.add(f"place_once[{unit}]", cols, np.ones(len(cols)), 1.0, 1.0)
+        elif len(cols) > 1:
+            rows.add(f"place_once[{unit}]", cols, np.ones(len(cols)), -math.inf, 1.0)
+
+
+def _add_gpu_caps(rows: _Rows, problem: Problem, u: np.ndarray, p: np.ndarray) -> None:
+    for pool, cols in _groups(p):
+        coef = problem.gpus_up[u[cols], p[cols]]
+        cap = float(problem.gpu_cap_p[pool])
+        if math.isfinite(cap) and coef.sum() > cap:
+            rows.add(f"gpus[{pool}]", cols, coef, -math.inf, cap, tag=(pool, "gpus"))
+
+
+def _add_site_caps(rows: _Rows, problem: Problem, u: np.ndarray, p: np.ndarray) -> None:
+    by_site = _groups(problem.pool_site_p[p])
     for _, name, coef_field, cap_field in SITE_FAMILIES:
-        coef, cap = getattr(problem, coef_field), getattr(problem, cap_field)
-        for s, rows in by_site:
-            if not math.isfinite(cap[s]):
-                continue
-            if float(coef[form.pairs[rows, 0], form.pairs[rows, 1]].sum()) <= cap[s]:
-                continue  # cannot bind even if every pair is chosen
-            con = form.model.add_linear_constraint(
-                _terms(form, coef, rows) <= float(cap[s]), name=f"{name}[{s}]"
-            )
-            form.capacity_rows.append((s, name, con))
+        coef_up, cap_s = getattr(problem, coef_field), getattr(problem, cap_field)
+        for site, cols in by_site:
+            cap = float(cap_s[site])
+            coef = coef_up[u[cols], p[cols]]
+            if math.isfinite(cap) and coef.sum() > cap:  # else it cannot bind
+                rows.add(f"{name}[{site}]", cols, coef, -math.inf, cap, tag=(site, name))
 
 
-def _add_redundancy(form: Formulation, problem: Problem) -> None:
-    group_of_var = problem.group_u[form.pairs[:, 0]]
-    for g, rows in _groups(group_of_var):
+def _add_redundancy(rows: _Rows, problem: Problem, u: np.ndarray, p: np.ndarray) -> None:
+    for g, cols in _groups(problem.group_u[u]):
         if g < 0:
             continue
-        keys = problem.spread_key_gp[g, form.pairs[rows, 1]]
-        for k, sub in _groups(keys):
-            members = rows[sub]
-            if len(set(form.pairs[members, 0].tolist())) < 2:
-                continue
-            form.model.add_linear_constraint(
-                mathopt.fast_sum(form.x[i] for i in members.tolist()) <= 1.0,
-                name=f"spread[{g},{k}]",
-            )
+        for key, sub in _groups(problem.spread_key_gp[g, p[cols]]):
+            members = cols[sub]
+            if len(np.unique(u[members])) > 1:
+                rows.add(f"spread[{g},{key}]", members, np.ones(len(members)), -math.inf, 1.0)
 
 
-def _add_global_caps(form: Formulation, problem: Problem) -> None:
-    every = np.arange(len(form.x))
-    if math.isfinite(float(problem.budget_usd_per_h)):
-        form.model.add_linear_constraint(
-            _terms(form, problem.cost_usd_per_h_up, every) <= float(problem.budget_usd_per_h),
-            name="budget",
-        )
-    if math.isfinite(float(problem.carbon_cap_kg_per_h)):
-        form.model.add_linear_constraint(
-            _terms(form, problem.carbon_kg_per_h_up, every) <= float(problem.carbon_cap_kg_per_h),
-            name="carbon_cap",
-        )
-
-
-def _set_weighted_objective(form: Formulation, problem: Problem) -> None:
-    """(0): placed cost plus value lost; v[u] enters as -v[u] x[u,p] plus a constant."""
-    u, p = form.pairs[:, 0], form.pairs[:, 1]
-    reduced = (problem.objective_usd_per_h_up[u, p] - problem.unplaced_usd_per_h_u[u]).tolist()
-    form.objective_const = float(problem.unplaced_usd_per_h_u.sum())
-    form.model.minimize(
-        mathopt.fast_sum(c * v for c, v in zip(reduced, form.x, strict=True)) + form.objective_const
-    )
-    value = problem.unplaced_usd_per_h_u[u].tolist()
-    form.placed_value = mathopt.fast_sum(
-        c * v for c, v in zip(value, form.x, strict=True) if c != 0.0
-    )
+def _add_global_caps(rows: _Rows, problem: Problem, u: np.ndarray, p: np.ndarray) -> None:
+    every = np.arange(len(u))
+    for name, coef_up, cap in (
+        ("budget_usd_per_h", problem.cost_usd_per_h_up, problem.budget_usd_per_h),
+        ("carbon_kg_per_h", problem.carbon_kg_per_h_up, problem.carbon_cap_kg_per_h),
+    ):
+        if math.isfinite(float(cap)):
+            rows.add(name, every, coef_up[u, p], -math.inf, float(cap), tag=(-1, name))

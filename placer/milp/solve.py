@@ -80,7 +80,7 @@ def solve_milp_lexicographic(problem: Problem, options: SolveOptions) -> SolveRe
     if backend not in BACKENDS:
         raise OptionError(f"unknown MILP backend {backend!r}; choose one of {sorted(BACKENDS)}")
     form = build_model(problem, candidates_u=options.candidates_u)
-    form.model.maximize(form.placed_value)
+    form.model.maximize(form.placed_value())
     half = options.time_limit_s / 2
     stage1, assign1 = _run(form, problem, options, backend, half)
     if assign1 is None:
@@ -88,7 +88,7 @@ def solve_milp_lexicographic(problem: Problem, options: SolveOptions) -> SolveRe
     best_value = float(problem.unplaced_usd_per_h_u[assign1 >= 0].sum())
     form = build_model(problem, candidates_u=options.candidates_u)
     form.model.add_linear_constraint(
-        form.placed_value >= best_value - 1e-6 * max(1.0, best_value), name="keep_value"
+        form.placed_value() >= best_value - 1e-6 * max(1.0, best_value), name="keep_value"
     )
     hinted = dataclasses.replace(options, hint_u=assign1)
     stage2, assign2 = _run(form, problem, hinted, backend, half)
