@@ -14,7 +14,7 @@ Per (unit u, pool p at site s, accelerator a):
             1 for inference. Cost, carbon and water of training are per hour of the
             reference run, so a GPU twice as fast costs half per hour of work.
   cost      speed x (gpus x USD/GPU-h + mean_kw x PUE x USD/kWh)
-            + dataset egress USD/GB x GB / hours on p (when p is not at the data site)
+            + dataset egress USD/GB x GB / reference hours (when p is not at the data site)
   carbon    speed x mean_kw x PUE x gCO2e/kWh / 1000              kg/h
   water     speed x mean_kw x WUE                                 L/h
   objective cost + carbon price x carbon / 1000 + water price x water / 1000
@@ -182,7 +182,8 @@ def _pair(
             bits |= R_DEADLINE
         if w.dataset is not None and w.dataset.site != site.id:
             src = ctx.sites[w.dataset.site]
-            egress_usd = src.egress_usd_per_gb * w.dataset.size_gb / hours
+            # moved once: per hour of the reference run, like every training cost here
+            egress_usd = src.egress_usd_per_gb * w.dataset.size_gb / w.hours
     else:
         serving = w.serving.get(pool.accelerator)
         speed = 1.0

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from placer.errors import ScenarioError
+from placer.errors import OptionError
 from placer.model.load import read_document, validate_model
 from placer.plan import Plan
 
@@ -23,16 +23,20 @@ def write_atomic(path: Path | str, text: str) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as e:
-        raise ScenarioError(f"{path}: cannot write: {e.strerror or e}") from None
+        raise OptionError(f"{path}: cannot write: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise OptionError(
+                f"{path}: cannot write: {e.strerror or e}; nothing was written"
+            ) from None
         raise
 
 

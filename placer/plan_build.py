@@ -49,7 +49,7 @@ def build_plan(
         note = (
             "not placed: no plan satisfies every hard constraint (see infeasibility)"
             if result.status == "infeasible"
-            else "not placed: no plan found in time"
+            else f"not placed: no complete plan found ({result.message})"
         )
         unplaced = [
             u if u.reason.startswith("no feasible pool") else u.model_copy(update={"reason": note})

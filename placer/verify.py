@@ -58,6 +58,8 @@ class _Need:
     water_l_per_h: float
     cost: float
     carbon: float
+    hours: float | None = None
+    latency_ms: float | None = None
 
 
 def verify(scenario: Scenario, plan: Plan) -> list[Violation]:
@@ -93,6 +95,14 @@ class Verifier:
                         for c in range(w.redundancy.copies):
                             out[(w.id, region, c)] = w.must_place
         return out
+
+    def _name(self, key: tuple[str, str | None, int]) -> str:
+        """The unit's name as plans write it: workload[/region][#copy when copies > 1]."""
+        wid, region, copy = key
+        if region is None:
+            return wid
+        copies = self.workloads[wid].redundancy.copies
+        return f"{wid}/{region}" + (f"#{copy}" if copies > 1 else "")
 
     def check(self, plan: Plan) -> tuple[list[Violation], Kpis]:
         out: list[Violation] = []
@@ -130,16 +140,18 @@ class Verifier:
             if key in seen:
                 out.append(Violation("duplicate", up.unit, "both placed and unplaced"))
                 continue
-            if key in expected:
-                seen.add(key)
-                kpis.unplaced_value_usd_per_h += self._unit_value(*key)
+            if key not in expected:
+                out.append(Violation("unknown_unit", up.unit, "not a unit of this scenario"))
+                continue
+            seen.add(key)
+            kpis.unplaced_value_usd_per_h += self._unit_value(*key)
         for key, must in expected.items():
             if key not in seen:
-                out.append(Violation("missing", _name(key), "neither placed nor unplaced"))
+                out.append(Violation("missing", self._name(key), "neither placed nor unplaced"))
             elif must and not any(
                 (p.workload, p.region, p.copy_index) == key for p in plan.placements
             ):
-                out.append(Violation("must_place", _name(key), "must-place unit not placed"))
+                out.append(Violation("must_place", self._name(key), "must-place unit not placed"))
         self._check_capacities(pool_gpus, site_load, out)
         self._check_spread(spread, out)
         self._check_caps_and_totals(plan, kpis, out)
@@ -269,8 +281,10 @@ class Verifier:
             )
         egress = 0.0
         if w.dataset is not None and w.dataset.site != site.id:
-            egress = self.sites[w.dataset.site].egress_usd_per_gb * w.dataset.size_gb / hours
-        return self._need(w.gpus, w.utilization, speed, w, site, pool, node_kw, egress)
+            egress = self.sites[w.dataset.site].egress_usd_per_gb * w.dataset.size_gb / w.hours
+        need = self._need(w.gpus, w.utilization, speed, w, site, pool, node_kw, egress)
+        need.hours = hours
+        return need
 
     def _inference_need(self, w: Inference, pl, site, pool, node_kw, out) -> _Need:
         serving = w.serving[pool.accelerator]
@@ -294,7 +308,9 @@ class Verifier:
                     "replicas", pl.unit, f"plan has {pl.replicas} replicas, demand needs {replicas}"
                 )
             )
-        return self._need(replicas * serving.gpus_per_replica, util, 1.0, w, site, pool, node_kw)
+        need = self._need(replicas * serving.gpus_per_replica, util, 1.0, w, site, pool, node_kw)
+        need.latency_ms = rtt
+        return need
 
     def _rtt(self, site: Site, region_id: str) -> float:
         if (site.id, region_id) in self.rtt:
@@ -317,9 +333,15 @@ class Verifier:
             ("cost_usd_per_h", pl.cost_usd_per_h, need.cost),
             ("carbon_kg_per_h", pl.carbon_kg_per_h, need.carbon),
             ("it_kw", pl.it_kw, need.it_kw),
+            ("facility_kw", pl.facility_kw, need.facility_kw),
+            ("water_l_per_h", pl.water_l_per_h, need.water_l_per_h),
+            ("hours", pl.hours, need.hours),
+            ("latency_ms", pl.latency_ms, need.latency_ms),
         ):
-            if not _close(claimed, actual):
-                out.append(Violation("kpi", pl.unit, f"{name} {claimed:.6g} != {actual:.6g}"))
+            if claimed is None and actual is None:
+                continue
+            if claimed is None or actual is None or not _close(claimed, actual):
+                out.append(Violation("kpi", pl.unit, f"{name} {claimed} != {actual}"))
 
     def _check_capacities(self, pool_gpus, site_load, out: list[Violation]) -> None:
         mu = self.sc.objective.max_utilization
@@ -419,8 +441,3 @@ class Verifier:
 
 def _close(a: float, b: float) -> bool:
     return abs(a - b) <= _REL * max(1.0, abs(a), abs(b))
-
-
-def _name(key: tuple[str, str | None, int]) -> str:
-    wid, region, copy = key
-    return wid if region is None else f"{wid}/{region}#{copy}"

@@ -104,6 +104,8 @@ def sites(draw, sid: str) -> dict[str, Any]:
     }
     if draw(st.booleans()):
         site["failure_domain"] = draw(st.sampled_from(["dom-a", "dom-b"]))
+    if tier == "cloud" and draw(_one_in(3)):
+        del power["it_capacity_kw"]  # a cloud site's limit may be its GPU quota alone
     return site
 
 
@@ -111,7 +113,9 @@ def sites(draw, sid: str) -> dict[str, Any]:
 def _common(draw, wid: str, site_ids: list[str], countries: list[str]) -> dict[str, Any]:
     w: dict[str, Any] = {"id": wid}
     if draw(_one_in(5)):
-        w["residency"] = draw(st.lists(st.sampled_from(countries), min_size=1, unique=True))
+        w["residency"] = draw(
+            st.lists(st.sampled_from([*countries, "EU", "EEA"]), min_size=1, unique=True)
+        )
     if draw(_one_in(4)):
         w["min_gpu_memory_gb"] = draw(st.sampled_from([16, 24, 48, 80, 141]))
     pin: list[str] = []
@@ -245,8 +249,9 @@ def scenario_dicts(draw, max_sites: int = 4, max_workloads: int = 5) -> dict[str
 
 def scenarios(max_sites: int = 4, max_workloads: int = 5) -> st.SearchStrategy[Scenario]:
     """Random valid Scenarios: 1..max_sites sites (0-3 default-catalog pools each, any
-    tier and cooling type, optional grid/heat/water caps), 0-3 user regions with some
-    measured RTTs, and 0..max_workloads training runs and inference services (residency,
-    memory, pins, excludes, deadlines, datasets, redundancy, optional work with a value),
-    sometimes under a budget or carbon cap."""
+    tier and cooling type, optional grid/heat/water caps, cloud sites sometimes without
+    an IT capacity), 0-3 user regions with some measured RTTs, and 0..max_workloads
+    training runs and inference services (residency incl. the EU/EEA groups, memory, pins,
+    excludes, deadlines, datasets, redundancy, optional work with a value), sometimes
+    under a budget or carbon cap."""
     return scenario_dicts(max_sites, max_workloads).map(Scenario.model_validate)

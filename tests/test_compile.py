@@ -279,12 +279,6 @@ def test_no_accelerator_list_means_speed_one_everywhere() -> None:
     np.testing.assert_allclose(problem.cost_usd_per_h_up[u, p], 141.850304, rtol=RTOL)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compile divides dataset egress by the hours on the pool, while every other "
-    "training cost is per hour of the reference run (docstring): a faster GPU inflates "
-    "the run's egress by 1/speed",
-)
 def test_egress_per_reference_hour_on_a_faster_gpu() -> None:
     b200 = {"accelerator": "B200", "gpus": 64, "cost_usd_per_gpu_h": 4.0}
     sc = scenario(
@@ -449,7 +443,7 @@ def test_capacities_with_headroom() -> None:
         [train()],
         objective={"max_utilization": 0.8, "budget_usd_per_h": 500, "carbon_cap_kg_per_h": 40},
     )
-    problem, index, _, pools = compiled(sc)
+    problem, index, _, _ = compiled(sc)
     assert index.sites == ("fra", "osl")
     # GPUs: floor(64 x 0.8) = floor(51.2) = 51 in each pool.
     np.testing.assert_array_equal(problem.gpu_cap_p, [51, 51])
@@ -478,6 +472,41 @@ def test_capacities_without_headroom_or_caps() -> None:
     assert np.isinf(problem.budget_usd_per_h)
     assert np.isinf(problem.carbon_cap_kg_per_h)
     assert bool(problem.lexicographic)
+
+
+def test_cloud_site_without_it_capacity_is_uncapped() -> None:
+    site = osl(power={"pue": 1.1, "carbon_g_per_kwh": 20})
+    problem, _, u, p = pair(scenario([site], [train(gpus=64)]), "train", "osl/H100-SXM")
+    # no IT capacity: IT and heat caps are inf; the 64-GPU pool is the only limit.
+    assert np.isinf(problem.it_cap_kw_s).all()
+    assert np.isinf(problem.heat_cap_kw_s).all()
+    assert problem.allowed_up[u, p]
+    # 64 x 1.274 = 81.536 kW IT, x 1.1 = 89.6896 kW facility.
+    np.testing.assert_allclose(problem.facility_kw_up[u, p], 89.6896, rtol=RTOL)
+
+
+def test_cloud_sites_skip_cooling_and_rack_checks() -> None:
+    # GB200 (liquid, 1.74 x 8 x 4 = 55.68 kW racks) in an air-cooled 40 kW cloud hall: the
+    # provider's pool comes with its own cooling, so neither rule applies.
+    gb = {"accelerator": "GB200", "gpus": 72, "cost_usd_per_gpu_h": 6.0}
+    cloud = osl(pools=[gb], cooling={"type": "air", "max_rack_density_kw": 40})
+    problem, _, u, p = pair(scenario([cloud], [train()]), "train", "osl/GB200")
+    assert problem.allowed_up[u, p]
+    # the same pool on-prem is masked for both.
+    onprem = fra(pools=[gb], cooling={"type": "air", "max_rack_density_kw": 40})
+    problem, _, u, p = pair(scenario([onprem], [train()]), "train", "fra/GB200")
+    assert problem.reason_up[u, p] == R_COOLING | R_DENSITY
+
+
+def test_residency_group_expands_to_members() -> None:
+    # EU covers DE (fra) but not NO (osl); EEA adds NO.
+    sc = scenario(
+        [fra(), osl()], [train(id="eu", residency=["EU"]), train(id="eea", residency=["EEA"])]
+    )
+    problem, _, units, pools = compiled(sc)
+    assert problem.allowed_up[units["eu"], pools["fra/H100-SXM"]]
+    assert problem.reason_up[units["eu"], pools["osl/H100-SXM"]] == R_RESIDENCY
+    assert problem.allowed_up[units["eea"], pools["osl/H100-SXM"]]
 
 
 def test_gpu_cap_floor_of_a_fraction() -> None:

@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -249,6 +250,12 @@ def test_budget_makes_greedy_give_up() -> None:
     plan = api.solve(_scenario([_train("a", 16)], budget_usd_per_h=10), solver="greedy")
     assert plan.status == "no_solution"
     assert [u.unit for u in plan.unplaced] == ["a"]
+
+
+def test_greedy_no_solution_reason_does_not_blame_time() -> None:
+    plan = api.solve(_scenario([_train("a", 16)], budget_usd_per_h=10), solver="greedy")
+    assert plan.status == "no_solution"
+    assert "in time" not in plan.unplaced[0].reason
 
 
 def test_greedy_infeasible_when_no_pool_is_allowed() -> None:

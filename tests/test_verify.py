@@ -384,11 +384,6 @@ def test_missing_unit(plan: Plan, unit: str) -> None:
     assert found(verify(SCENARIO, bad)) == {("missing", unit)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verify names a missing single-copy inference unit 'code/de#0'; plans and "
-    "compile call it 'code/de'",
-)
 def test_missing_single_copy_unit_is_named_as_in_plans(plan: Plan) -> None:
     bad = plan.model_copy(
         update={"placements": [p for p in plan.placements if p.unit != "code/de"], "totals": None}
@@ -418,9 +413,6 @@ def test_must_place_unit_left_unplaced(plan: Plan, unit: str) -> None:
     assert found(verify(SCENARIO, bad)) == {("must_place", unit)}
 
 
-@pytest.mark.xfail(
-    strict=True, reason="verify silently ignores unplaced entries that are not units"
-)
 def test_unknown_unplaced_unit(plan: Plan) -> None:
     ghost = Unplaced(
         unit="ghost", workload="ghost", must_place=False, value_usd_per_h=0.0, reason=""
@@ -508,10 +500,6 @@ def test_misstated_placement_kpi(plan: Plan, field: str) -> None:
     assert found(verify(SCENARIO, bad)) == {("kpi", "health")}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verify does not check these placement claims (its docstring: 'every KPI it misstates')",
-)
 @pytest.mark.parametrize(
     ("unit", "field"),
     [
