@@ -6,7 +6,6 @@ import copy
 from typing import Any
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -69,6 +68,8 @@ def lone_placement(problem: Problem, index: Index, u: int, p: int) -> Placement:
         accelerator=pool.accelerator,
         gpus=round(problem.gpus_up[u, p]),
         replicas=int(index.replicas_up[u, p]),
+        latency_ms=float(problem.latency_ms_up[u, p]) if unit.kind == "inference" else None,
+        hours=float(index.hours_up[u, p]) if unit.kind == "training" else None,
         it_kw=float(problem.it_kw_up[u, p]),
         facility_kw=float(problem.facility_kw_up[u, p]),
         cost_usd_per_h=float(problem.cost_usd_per_h_up[u, p]),

@@ -1,0 +1,1 @@
+"""Pure JAX kernels: scoring candidate placements, single-unit moves, sharding."""
