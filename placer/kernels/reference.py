@@ -14,7 +14,7 @@ from placer.problem import Problem
 
 def _pick(table_up: np.ndarray, a_ku: np.ndarray, last: np.ndarray | float = 0.0) -> np.ndarray:
     """table[u, a[k, u]] with column P = `last`: float64[K, U]."""
-    n_u, n_p = table_up.shape
+    n_u = table_up.shape[0]
     full = np.concatenate(
         [table_up, np.broadcast_to(np.asarray(last, float), (n_u,))[:, None]], axis=1
     )
