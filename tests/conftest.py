@@ -27,6 +27,8 @@ _MINIMAL_SCENARIO: dict[str, Any] = {
                 "price_usd_per_kwh": 0.2,
                 "carbon_g_per_kwh": 350,
             },
+            # DGX-class racks: 4 nodes x 10.2 kW = 40.8 kW, over the 40 kW air default.
+            "cooling": {"type": "liquid", "max_rack_density_kw": 50},
             "pools": [{"accelerator": "H100-SXM", "gpus": 64, "cost_usd_per_gpu_h": 1.5}],
         },
         {

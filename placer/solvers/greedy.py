@@ -30,7 +30,7 @@ def priority_order(problem: Problem) -> np.ndarray:
 def solve_greedy(problem: Problem, options: SolveOptions) -> SolveResult:
     """Places units one by one in priority order; see the module docstring."""
     assign = np.full(problem.num_units, UNPLACED, dtype=np.int32)
-    state = _State(problem)
+    state = LoadState(problem)
     allowed = problem.allowed_up
     if options.candidates_u is not None:
         allowed = allowed & _candidate_mask(problem, options.candidates_u)
@@ -88,7 +88,7 @@ def _result(problem: Problem, assign: np.ndarray) -> SolveResult:
     )
 
 
-class _State:
+class LoadState:
     """Running loads while greedy places units."""
 
     def __init__(self, problem: Problem) -> None:

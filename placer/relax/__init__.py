@@ -1,0 +1,1 @@
+"""The optax price-based relaxation: Lagrangian prices, rounding, repair."""

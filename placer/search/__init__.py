@@ -1,0 +1,1 @@
+"""Kernel-driven search: parallel local-search chains and the hybrid solver."""
