@@ -12,7 +12,7 @@ import numpy as np
 from placer.kernels.arrays import to_kernel, to_pool_index
 from placer.kernels.score import chunk_size, penalized, score_batch
 from placer.problem import UNPLACED, Problem
-from placer.relax.lagrangian import RelaxResult, relax_prices
+from placer.relax.lagrangian import RelaxResult, capacity_rows, relax_prices
 from placer.relax.repair import repair
 from placer.solvers.base import SolveOptions, SolveResult
 from placer.usage import objective_value, violations
@@ -68,7 +68,7 @@ def solve_relax(problem: Problem, options: SolveOptions) -> SolveResult:
     """Lagrangian prices with optax, then rounding by sampling + kernel + repair."""
     started = time.perf_counter()
     steps = 300 if options.time_limit_s < 5 else 1000
-    relaxed = relax_prices(problem, steps=steps, learning_rate=0.02)
+    relaxed = relax_prices(problem, steps=steps)
     if not np.isfinite(relaxed.bound):
         return SolveResult(
             np.full(problem.num_units, UNPLACED, np.int32),
@@ -81,7 +81,7 @@ def solve_relax(problem: Problem, options: SolveOptions) -> SolveResult:
         f"Lagrangian bound {relaxed.bound:,.4f} USD/h ({steps} Adam steps, "
         f"{time.perf_counter() - started:.2f} s)"
     ]
-    prices = _binding_prices(problem, relaxed.prices_r)
+    prices = capacity_rows(problem, relaxed.prices_r)
     if violations(problem, assign):
         return SolveResult(
             assign,
@@ -104,23 +104,6 @@ def solve_relax(problem: Problem, options: SolveOptions) -> SolveResult:
         capacity_prices=prices,
         diagnostics=notes,
     )
-
-
-def _binding_prices(problem: Problem, prices_r: np.ndarray) -> list[tuple[int, str, float]]:
-    """Positive Lagrangian prices as (index, resource, USD/h per unit) rows."""
-    n_p, n_s = problem.num_pools, problem.num_sites
-    names = ("it_kw", "facility_kw", "heat_kw", "water_l_per_h")
-    out = [(p, "gpus", float(prices_r[p])) for p in range(n_p) if prices_r[p] > 1e-6]
-    site = prices_r[n_p : n_p + 4 * n_s].reshape(n_s, 4)
-    out += [
-        (s, names[k], float(site[s, k])) for s in range(n_s) for k in range(4) if site[s, k] > 1e-6
-    ]
-    out += [
-        (-1, name, float(v))
-        for name, v in (("budget_usd_per_h", prices_r[-2]), ("carbon_kg_per_h", prices_r[-1]))
-        if v > 1e-6
-    ]
-    return sorted(out, key=lambda r: -r[2])
 
 
 __all__ = ["round_prices", "sample_candidates", "solve_relax", "to_pool_index"]

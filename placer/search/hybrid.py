@@ -20,8 +20,8 @@ import numpy as np
 from placer.milp.solve import solve_milp
 from placer.milp.warmstart import solve_lp
 from placer.problem import UNPLACED, Problem
-from placer.relax.lagrangian import relax_prices
-from placer.relax.solver import DEFAULT_SAMPLES, _binding_prices, round_prices
+from placer.relax.lagrangian import capacity_rows, relax_prices
+from placer.relax.solver import DEFAULT_SAMPLES, round_prices
 from placer.solvers.base import SolveOptions, SolveResult
 from placer.usage import objective_value, violations
 
@@ -136,7 +136,7 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
         bound_usd_per_h=bound,
         bound_scope="full",
         message=f"hybrid plan; certified gap {100 * gap:.3f}% against the Lagrangian bound",
-        capacity_prices=_binding_prices(problem, relaxed.prices_r),
+        capacity_prices=capacity_rows(problem, relaxed.prices_r),
         diagnostics=notes,
     )
 
