@@ -610,6 +610,11 @@ def bench_instance(name, seed, make, args, machine) -> list[dict]:
             run = main if same else run_milp(problem, backend, target, args)
             ttg[field] = _round(run["wall_s"]) if reached(run, target) else None
             ttg[field.replace("seconds", "status")] = run.get("status")
+            ttg[field.replace("seconds", "run")] = {
+                "wall_s": _round(run.get("wall_s")),
+                "gap": _round(rel_gap(run.get("objective"), run.get("bound")), 6),
+                "diagnostics": run.get("diagnostics"),
+            }
         obj, bound = main.get("objective"), main.get("bound")
         rec = {
             **common,

@@ -149,6 +149,25 @@ def test_every_masked_pair_is_rejected_by_verify(scenario: Scenario) -> None:
         )
 
 
+@given(scenarios(max_sites=3, max_workloads=4))
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_compile_and_verify_agree_on_every_pair(scenario: Scenario) -> None:
+    """Every pair's coefficients (GPUs, kW, cost, carbon, water, hours, RTT) as compile
+    gives them are what verify recomputes from the scenario (to its 1e-6 tolerance)."""
+    problem, index = compile_problem(scenario)
+    verifier = Verifier(scenario)
+    for u in range(problem.num_units):
+        for p in range(problem.num_pools):
+            pl = lone_placement(problem, index, u, p)
+            violations, _ = verifier.check(Plan(status="feasible", solver="t", placements=[pl]))
+            wrong = [
+                v
+                for v in violations
+                if v.kind in ("kpi", "replicas") or (v.kind == "gpus" and v.subject == pl.unit)
+            ]
+            assert wrong == [], (pl.unit, index.pools[p].name)
+
+
 @given(scenarios(max_sites=4, max_workloads=5))
 @PROPERTY
 def test_greedy_is_deterministic_and_its_objective_is_the_plans(scenario: Scenario) -> None:

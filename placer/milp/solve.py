@@ -34,7 +34,9 @@ BACKENDS: dict[str, mathopt.SolverType] = {
 }
 DEFAULT_BACKEND = "highs"
 #: Capacity prices come from an LP relaxation; skipped above this many variables.
-MAX_PRICE_VARIABLES = 300_000
+MAX_PRICE_VARIABLES = 100_000
+#: Time the capacity-price LP may take, as a fraction of the solve's time limit.
+PRICE_TIME_FRACTION = 0.1
 
 _T = mathopt.TerminationReason
 
@@ -54,8 +56,8 @@ def quiet_stdout() -> Iterator[None]:
         os.close(saved)
 
 
-def solve_milp(problem: Problem, options: SolveOptions) -> SolveResult:
-    """Solves the MILP (weighted, or lexicographic when options say so)."""
+def solve_milp(problem: Problem, options: SolveOptions, *, prices: bool = True) -> SolveResult:
+    """Solves the weighted MILP; `prices` adds LP-dual capacity prices (small models)."""
     backend = options.backend or DEFAULT_BACKEND
     if backend not in BACKENDS:
         raise OptionError(f"unknown MILP backend {backend!r}; choose one of {sorted(BACKENDS)}")
@@ -65,13 +67,41 @@ def solve_milp(problem: Problem, options: SolveOptions) -> SolveResult:
     hint_note = _apply_hint_check(problem, options)
     result, assign = _run(form, problem, options, backend, options.time_limit_s)
     res = _to_result(problem, form, result, assign, options, backend, hint_note)
-    if assign is not None and len(form.x) <= MAX_PRICE_VARIABLES:
+    if prices and assign is not None and len(form.x) <= MAX_PRICE_VARIABLES:
         from placer.milp.prices import capacity_prices
 
+        limit = max(1.0, PRICE_TIME_FRACTION * options.time_limit_s)
         res = dataclasses.replace(
-            res, capacity_prices=capacity_prices(problem, candidates_u=options.candidates_u)
+            res,
+            capacity_prices=capacity_prices(
+                problem, time_limit_s=limit, candidates_u=options.candidates_u
+            ),
         )
     return res
+
+
+def finish_with_bound(
+    problem: Problem, res: SolveResult, bound: float, options: SolveOptions
+) -> SolveResult:
+    """Re-derives status, gap and message after a better full bound is known."""
+    if res.objective_usd_per_h is None:
+        return dataclasses.replace(res, bound_usd_per_h=bound, bound_scope="full")
+    if res.bound_usd_per_h is not None and res.bound_scope == "full":
+        bound = max(bound, res.bound_usd_per_h)
+    gap = max(0.0, (res.objective_usd_per_h - bound) / max(abs(res.objective_usd_per_h), 1e-9))
+    proven = gap <= options.relative_gap + 1e-12
+    message = (
+        f"proven optimal within a relative gap of {options.relative_gap:g}"
+        if proven
+        else f"best plan within {options.time_limit_s:g} s; gap {100 * gap:.3f}%"
+    )
+    return dataclasses.replace(
+        res,
+        bound_usd_per_h=bound,
+        bound_scope="full",
+        status="optimal" if proven else "feasible",
+        message=message,
+    )
 
 
 def solve_milp_lexicographic(problem: Problem, options: SolveOptions) -> SolveResult:

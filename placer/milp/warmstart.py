@@ -22,9 +22,10 @@ import numpy as np
 from ortools.math_opt.python import mathopt
 
 from placer.milp.formulation import build_model
-from placer.milp.solve import quiet_stdout, solve_milp
+from placer.milp.solve import finish_with_bound, quiet_stdout, solve_milp
 from placer.problem import Problem
 from placer.solvers.base import SolveOptions, SolveResult
+from placer.solvers.greedy import solve_greedy
 from placer.usage import objective_value, violations
 
 
@@ -48,8 +49,11 @@ def solve_lp(problem: Problem, time_limit_s: float) -> LpRelaxation | None:
     shape = problem.allowed_up.shape
     x_up, rc_up = np.zeros(shape), np.full(shape, np.inf)
     u, p = form.pairs[:, 0], form.pairs[:, 1]
-    x_up[u, p] = result.variable_values(form.x)
-    rc_up[u, p] = result.reduced_costs(form.x)
+    try:
+        x_up[u, p] = result.variable_values(form.x)
+        rc_up[u, p] = result.reduced_costs(form.x)
+    except ValueError:  # HiGHS may skip the dual on trivial LPs (no rows, say)
+        return None
     return LpRelaxation(float(result.objective_value()), x_up, rc_up)
 
 
@@ -66,7 +70,7 @@ def candidate_lists(problem: Problem, x_up: np.ndarray, extra: int) -> tuple[tup
 
 
 def solve_milp_warm(problem: Problem, options: SolveOptions, extra: int = 3) -> SolveResult:
-    """LP -> relax-and-fix hint -> reduced-cost fixing -> full MILP with the hint."""
+    """LP -> relax-and-fix hint (greedy as fallback) -> reduced-cost fixing -> full MILP."""
     started = time.perf_counter()
     lp = solve_lp(problem, options.time_limit_s / 2)
     if lp is None:  # infeasible LP (or too slow): the plain MILP says which
@@ -80,16 +84,20 @@ def solve_milp_warm(problem: Problem, options: SolveOptions, extra: int = 3) -> 
             candidates_u=candidate_lists(problem, lp.x_up, extra),
             hint_u=None,
         )
-        found = solve_milp(problem, restricted)
-        if found.objective_usd_per_h is not None:
-            hint = found.assign_u
+        found = solve_milp(problem, restricted, prices=False)
+        hint = found.assign_u if found.objective_usd_per_h is not None else None
+    fallback = solve_greedy(problem, options).assign_u
+    if violations(problem, fallback):
+        fallback = None
+    elif hint is None or objective_value(problem, fallback) < objective_value(problem, hint):
+        hint = fallback
     notes = [f"LP relaxation bound {lp.bound:,.4f} USD/h"]
     keep = None
-    if hint is not None and not violations(problem, hint):
+    if hint is not None:
         upper = objective_value(problem, hint)
         keep = problem.allowed_up & (lp.bound + lp.rc_up <= upper + 1e-7 * max(1.0, upper))
-        hint_pairs = hint >= 0
-        keep[np.nonzero(hint_pairs)[0], hint[hint_pairs]] = True
+        placed = hint >= 0
+        keep[np.nonzero(placed)[0], hint[placed]] = True
         notes.append(
             f"warm start {upper:,.4f} USD/h; reduced-cost fixing kept "
             f"{int(keep.sum()):,} of {int(problem.allowed_up.sum()):,} pairs"
@@ -97,9 +105,14 @@ def solve_milp_warm(problem: Problem, options: SolveOptions, extra: int = 3) -> 
     remaining = max(0.5, options.time_limit_s - (time.perf_counter() - started))
     reduced = problem if keep is None else problem._replace(allowed_up=keep)
     result = solve_milp(reduced, dataclasses.replace(options, time_limit_s=remaining, hint_u=hint))
+    if result.objective_usd_per_h is None and hint is not None:
+        result = SolveResult(
+            hint,
+            "feasible",
+            objective_usd_per_h=objective_value(problem, hint),
+            message="warm-start plan (the MILP found nothing better in time)",
+        )
     # The LP optimum bounds the full problem; reduced-cost fixing kept every pair that
     # could beat the hint, so the reduced MILP's bound is a full bound too.
-    bound = lp.bound if result.bound_usd_per_h is None else max(result.bound_usd_per_h, lp.bound)
-    return dataclasses.replace(
-        result, bound_usd_per_h=bound, diagnostics=[*notes, *result.diagnostics]
-    )
+    result = finish_with_bound(problem, result, lp.bound, options)
+    return dataclasses.replace(result, diagnostics=[*notes, *result.diagnostics])

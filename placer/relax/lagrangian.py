@@ -178,7 +178,7 @@ def relax_prices(
     problem: Problem,
     *,
     steps: int = 1000,
-    learning_rate: float = 0.02,
+    learning_rate: float = 0.05,
     rows: PairRows | None = None,
 ) -> RelaxResult:
     """Learns capacity prices with Adam; returns them with their certified bound."""

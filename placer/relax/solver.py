@@ -11,6 +11,7 @@ import numpy as np
 
 from placer.kernels.arrays import to_kernel, to_pool_index
 from placer.kernels.score import chunk_size, penalized, score_batch
+from placer.milp.solve import solve_milp
 from placer.problem import UNPLACED, Problem
 from placer.relax.lagrangian import RelaxResult, capacity_rows, relax_prices
 from placer.relax.repair import repair
@@ -66,6 +67,8 @@ def round_prices(
 
 def solve_relax(problem: Problem, options: SolveOptions) -> SolveResult:
     """Lagrangian prices with optax, then rounding by sampling + kernel + repair."""
+    if problem.num_units == 0 or problem.num_pools == 0 or not problem.allowed_up.any():
+        return solve_milp(problem, options)  # nothing to relax: the exact answer is instant
     started = time.perf_counter()
     steps = 300 if options.time_limit_s < 5 else 1000
     relaxed = relax_prices(problem, steps=steps)

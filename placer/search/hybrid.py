@@ -49,6 +49,8 @@ def top_k_candidates(
 
 def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
     """See the module docstring."""
+    if problem.num_units == 0 or problem.num_pools == 0 or not problem.allowed_up.any():
+        return solve_milp(problem, options)  # nothing to relax: the exact answer is instant
     started = time.perf_counter()
 
     def left() -> float:
@@ -96,6 +98,7 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
                 candidates_u=cands,
                 hint_u=best if feasible else None,
             ),
+            prices=False,
         )
         if sub.objective_usd_per_h is not None and (
             not feasible or sub.objective_usd_per_h < objective_value(problem, best)

@@ -79,6 +79,8 @@ def solve_search(
     problem: Problem, options: SolveOptions, *, chains: int = 8, moves: int = 256, steps: int = 200
 ) -> SolveResult:
     """Local search from the hint (or greedy's plan), until the time limit."""
+    if problem.num_units == 0 or problem.num_pools == 0 or not problem.allowed_up.any():
+        return solve_greedy(problem, options)  # no move to make
     started = time.perf_counter()
     start = (
         options.hint_u if options.hint_u is not None else solve_greedy(problem, options).assign_u
