@@ -7,6 +7,9 @@
 3. Re-insert every unplaced unit (must-place first, then by value) into its cheapest
    priced pool that still fits (greedy's load accounting); optional units only when
    placing them costs less than their value.
+4. A must-place unit still out evicts optional units (least valuable first) from the
+   pool and site of its cheapest choice where that makes room; evicted units are
+   re-inserted elsewhere if they fit.
 """
 
 from __future__ import annotations
@@ -23,8 +26,12 @@ def repair(problem: Problem, assign_u: np.ndarray, priced_up1: np.ndarray) -> np
     placed = np.nonzero(a >= 0)[0]
     a[placed[~problem.allowed_up[placed, a[placed]]]] = UNPLACED
     _drop_duplicate_copies(problem, a)
-    _drop_overloads(problem, a, priced_up1)
-    return _reinsert(problem, a, priced_up1)
+    first = a.copy()
+    _drop_overloads(problem, first, priced_up1)
+    first = _reinsert(problem, first, priced_up1)
+    for u in np.nonzero(problem.must_place_u & (first < 0))[0]:
+        _make_room(problem, first, int(u), priced_up1)
+    return _reinsert(problem, first, priced_up1)
 
 
 def _drop_duplicate_copies(problem: Problem, a: np.ndarray) -> None:
@@ -86,6 +93,30 @@ def _drop_overloads(problem: Problem, a: np.ndarray, priced_up1: np.ndarray) -> 
             a[order[:cut]] = UNPLACED
             changed = True
         if not changed:
+            return
+
+
+def _make_room(problem: Problem, a: np.ndarray, u: int, priced_up1: np.ndarray) -> None:
+    """Places must-place unit u by evicting optional units from one pool's site."""
+    pools = np.nonzero(problem.allowed_up[u])[0]
+    for p in pools[np.argsort(priced_up1[u, pools], kind="stable")]:
+        site = problem.pool_site_p[p]
+        trial = a.copy()
+        optional = np.nonzero((trial >= 0) & ~problem.must_place_u)[0]
+        here = optional[problem.pool_site_p[trial[optional]] == site]
+        for v in here[np.argsort(problem.unplaced_usd_per_h_u[here], kind="stable")]:
+            state = LoadState(problem)
+            for w in np.nonzero(trial >= 0)[0]:
+                state.add(w, trial[w])
+            if state.fits(u, p):
+                break
+            trial[v] = UNPLACED
+        state = LoadState(problem)
+        for w in np.nonzero(trial >= 0)[0]:
+            state.add(w, trial[w])
+        if state.fits(u, p):
+            trial[u] = p
+            a[:] = trial
             return
 
 
