@@ -267,25 +267,12 @@ def test_score_one_with_no_units() -> None:
         assert all(float(f) == 0.0 for f in s)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ZeroDivisionError,
-    reason="BUG placer/kernels/score.py score_batch: U = 0 reshapes a size-0 array with "
-    "-1 (padded.reshape(-1, chunk, 0)) -> ZeroDivisionError; expected K zero Scores",
-)
 def test_score_batch_with_no_units() -> None:
     kp = to_kernel(random_problem(np.random.default_rng(0), 0, 2, 2))
     got = score_batch(jnp.zeros((3, 0), jnp.int32), kp, chunk=2)
     assert all(np.array_equal(np.asarray(f), np.zeros(3)) for f in got)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="BUG placer/kernels/reference.py _sum_by/_over: with K = 0 or U = 0, "
-    "np.bincount of an empty array returns int64 (weights ignored), and np.maximum(..., "
-    "out=zeros_like(int64)) raises UFuncTypeError; expected float64[K] zero Scores",
-)
 @pytest.mark.parametrize("shape", [(0, 3), (3, 0)], ids=["K0", "U0"])
 def test_reference_with_empty_batch_or_no_units(shape) -> None:
     problem = random_problem(np.random.default_rng(0), shape[1], 2, 2)

@@ -25,7 +25,8 @@ def _sum_by(values_ku: np.ndarray, keys_ku: np.ndarray, n: int) -> np.ndarray:
     """Per candidate and key sums: float64[K, n]."""
     k = values_ku.shape[0]
     flat = (np.arange(k)[:, None] * n + keys_ku).ravel()
-    return np.bincount(flat, weights=values_ku.ravel(), minlength=k * n).reshape(k, n)
+    sums = np.bincount(flat, weights=values_ku.ravel(), minlength=k * n)
+    return sums.astype(float).reshape(k, n)  # bincount of nothing is int64
 
 
 def _over(load_kn: np.ndarray, cap_n: np.ndarray) -> np.ndarray:

@@ -176,7 +176,7 @@ def score_batch(
     k = a_ku.shape[0]
     pad = (-k) % chunk
     padded = jnp.pad(a_ku, ((0, pad), (0, 0)), constant_values=0)
-    blocks = padded.reshape(-1, chunk, a_ku.shape[1])
+    blocks = padded.reshape((k + pad) // chunk, chunk, a_ku.shape[1])
     score = jax.vmap(functools.partial(score_one, kp=kp, loads=loads))
     out = jax.lax.map(score, blocks)
     return Scores(*(f.reshape(-1)[:k] for f in out))
