@@ -18,6 +18,7 @@ N, not with U x P: every array below is a list of pairs.
 from __future__ import annotations
 
 import functools
+import time
 from typing import NamedTuple
 
 import jax
@@ -114,12 +115,14 @@ def pair_rows(problem: Problem) -> PairRows:
 
 
 class RelaxResult(NamedTuple):
-    """Prices float64[R], their certified bound (USD/h), priced costs float64[U, P+1]."""
+    """Prices float64[R], their certified bound (USD/h), priced costs float64[U, P+1], and
+    the ergodic primal float64[U, P+1] (average soft assignment; rows sum to 1)."""
 
     prices_r: np.ndarray
     bound: float
     priced_up1: np.ndarray
     temperature: float
+    primal_up1: np.ndarray | None = None
 
 
 def _priced(y_r, pr_base, pr_rows, pr_coef):
@@ -137,24 +140,39 @@ def _smooth_dual(theta_r, arrays, temperature, n_units):
     return softmin.sum() - (y * cap).sum()
 
 
+def _choice_probs(theta_r, arrays, temperature, n_units):
+    """Soft-min weights of each choice within its unit (the smoothed primal): float32[N']."""
+    base, rows, coef, unit, _, active, scale = arrays
+    y = jnp.where(active, jax.nn.softplus(theta_r) * scale, 0.0)
+    priced = _priced(y, base, rows, coef)
+    low = jax.ops.segment_min(priced, unit, num_segments=n_units)
+    z = jnp.exp(-(priced - low[unit]) / temperature)
+    return z / jax.ops.segment_sum(z, unit, num_segments=n_units)[unit]
+
+
 @functools.partial(jax.jit, static_argnames=("steps", "learning_rate", "n_units"))
 def _optimise(arrays, theta0, t_start, t_end, *, steps: int, learning_rate: float, n_units: int):
     opt = optax.adam(learning_rate)
     value_and_grad = jax.value_and_grad(_smooth_dual)
 
     def step(carry, i):
-        theta, state, best_theta, best_val = carry
+        theta, state, best_theta, best_val, primal = carry
         temp = t_start * (t_end / t_start) ** (i / jnp.maximum(steps - 1, 1))  # geometric
         val, g = value_and_grad(theta, arrays, temp, n_units)
+        # Ergodic primal: the average soft assignment over the second half of the run is
+        # close to feasible even where one iterate's assignment is not.
+        late = (i >= steps // 2).astype(jnp.float32)
+        primal = primal + late * _choice_probs(theta, arrays, temp, n_units)
         updates, state = opt.update(-g, state, theta)  # ascend: maximise L
         better = val > best_val
         best_theta = jnp.where(better, theta, best_theta)
         theta = optax.apply_updates(theta, updates)
-        return (theta, state, best_theta, jnp.maximum(val, best_val)), val
+        return (theta, state, best_theta, jnp.maximum(val, best_val), primal), val
 
-    init = (theta0, opt.init(theta0), theta0, jnp.float32(-jnp.inf))
-    (_, _, best_theta, _), trace = jax.lax.scan(step, init, jnp.arange(steps))
-    return best_theta, trace
+    primal0 = jnp.zeros(arrays[0].shape, jnp.float32)
+    init = (theta0, opt.init(theta0), theta0, jnp.float32(-jnp.inf), primal0)
+    (_, _, best_theta, _, primal), trace = jax.lax.scan(step, init, jnp.arange(steps))
+    return best_theta, primal / jnp.maximum(steps - steps // 2, 1), trace
 
 
 def dual_bound(
@@ -180,11 +198,28 @@ def relax_prices(
     steps: int = 1000,
     learning_rate: float = 0.05,
     rows: PairRows | None = None,
+    time_budget_s: float | None = None,
 ) -> RelaxResult:
-    """Learns capacity prices with Adam; returns them with their certified bound."""
+    """Learns capacity prices with Adam; returns them with their certified bound.
+
+    Args:
+      problem: the compiled Problem.
+      steps: Adam steps of the first round (temperature annealed 0.1 -> 0.001 of the mean
+        objective coefficient).
+      learning_rate: Adam's step size on theta (prices are softplus(theta) x scale).
+      rows: `pair_rows(problem)`, if already built.
+      time_budget_s: if given, further rounds of `steps` steps continue from the last
+        prices at the final temperature while the budget lasts (one compiled function
+        serves every round); the best certified bound over all rounds is kept.
+    """
+    started = time.perf_counter()
     rows = rows or pair_rows(problem)
     spread = float(np.abs(rows.base_n).mean()) if rows.base_n.size else 1.0
     t_start, t_end = max(spread, 1e-3) * 0.1, max(spread, 1e-3) * 1e-3
+    zero = np.zeros(rows.cap_r.shape)
+    best = RelaxResult(zero, *dual_bound(problem, zero, rows), t_end, None)
+    if not (problem.num_units and rows.cap_r.size):
+        return best
     arrays = tuple(
         jnp.asarray(a, dtype)
         for a, dtype in (
@@ -197,12 +232,14 @@ def relax_prices(
             (rows.scale_r, jnp.float32),
         )
     )
-    theta0 = jnp.full(rows.cap_r.shape, -4.0, jnp.float32)  # softplus(-4) ~ 0.018 x scale
-    if problem.num_units and rows.cap_r.size:
-        theta, _ = _optimise(
+    theta = jnp.full(rows.cap_r.shape, -4.0, jnp.float32)  # softplus(-4) ~ 0.018 x scale
+    hot = t_start
+    round_started = started
+    while True:
+        theta, primal_n, _ = _optimise(
             arrays,
-            theta0,
-            jnp.float32(t_start),
+            theta,
+            jnp.float32(hot),
             jnp.float32(t_end),
             steps=steps,
             learning_rate=learning_rate,
@@ -211,13 +248,16 @@ def relax_prices(
         prices = np.where(
             rows.active_r, np.asarray(jax.nn.softplus(theta), float) * rows.scale_r, 0.0
         )
-    else:
-        prices = np.zeros(rows.cap_r.shape)
-    bound, priced = dual_bound(problem, prices, rows)
-    zero_bound, zero_priced = dual_bound(problem, np.zeros_like(prices), rows)
-    if zero_bound > bound:  # y = 0 is valid too; keep the better certificate
-        return RelaxResult(np.zeros_like(prices), zero_bound, zero_priced, t_end)
-    return RelaxResult(prices, bound, priced, t_end)
+        bound, priced = dual_bound(problem, prices, rows)
+        if bound > best.bound:
+            primal = np.zeros((problem.num_units, problem.num_pools + 1))
+            primal[rows.unit_n, rows.pool_n] = np.asarray(primal_n, float)
+            best = RelaxResult(prices, bound, priced, t_end, primal)
+        now = time.perf_counter()
+        last_round, round_started = now - round_started, now
+        if time_budget_s is None or (now - started) + last_round > time_budget_s:
+            return best
+        hot = t_end * 10.0  # later rounds refine at low temperature
 
 
 def capacity_rows(problem: Problem, prices_r: np.ndarray) -> list[tuple[int, str, float]]:

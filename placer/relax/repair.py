@@ -26,12 +26,17 @@ def repair(problem: Problem, assign_u: np.ndarray, priced_up1: np.ndarray) -> np
     placed = np.nonzero(a >= 0)[0]
     a[placed[~problem.allowed_up[placed, a[placed]]]] = UNPLACED
     _drop_duplicate_copies(problem, a)
-    first = a.copy()
-    _drop_overloads(problem, first, priced_up1)
-    first = _reinsert(problem, first, priced_up1)
-    for u in np.nonzero(problem.must_place_u & (first < 0))[0]:
-        _make_room(problem, first, int(u), priced_up1)
-    return _reinsert(problem, first, priced_up1)
+    _drop_overloads(problem, a, priced_up1)
+    state = LoadState(problem)
+    for u in np.nonzero(a >= 0)[0]:
+        state.add(u, a[u])
+    _reinsert(problem, a, priced_up1, state)
+    missing = np.nonzero(problem.must_place_u & (a < 0))[0]
+    for u in missing:
+        _make_room(problem, a, int(u), priced_up1, state)
+    if missing.size:
+        _reinsert(problem, a, priced_up1, state)  # evicted optional work, where it fits
+    return a
 
 
 def _drop_duplicate_copies(problem: Problem, a: np.ndarray) -> None:
@@ -96,34 +101,36 @@ def _drop_overloads(problem: Problem, a: np.ndarray, priced_up1: np.ndarray) -> 
             return
 
 
-def _make_room(problem: Problem, a: np.ndarray, u: int, priced_up1: np.ndarray) -> None:
-    """Places must-place unit u by evicting optional units from one pool's site."""
+def _make_room(
+    problem: Problem, a: np.ndarray, u: int, priced_up1: np.ndarray, state: LoadState
+) -> None:
+    """Places must-place unit u by evicting optional units (least valuable first) from the
+    site of one of its pools, cheapest pool first; evictions are undone if they do not
+    make room. `state` holds the loads of `a` and is kept in step with it."""
+    optional = np.nonzero((a >= 0) & ~problem.must_place_u)[0]
+    optional = optional[np.argsort(problem.unplaced_usd_per_h_u[optional], kind="stable")]
     pools = np.nonzero(problem.allowed_up[u])[0]
     for p in pools[np.argsort(priced_up1[u, pools], kind="stable")]:
         site = problem.pool_site_p[p]
-        trial = a.copy()
-        optional = np.nonzero((trial >= 0) & ~problem.must_place_u)[0]
-        here = optional[problem.pool_site_p[trial[optional]] == site]
-        for v in here[np.argsort(problem.unplaced_usd_per_h_u[here], kind="stable")]:
-            state = LoadState(problem)
-            for w in np.nonzero(trial >= 0)[0]:
-                state.add(w, trial[w])
+        evicted = []
+        for v in optional[problem.pool_site_p[a[optional]] == site]:
             if state.fits(u, p):
                 break
-            trial[v] = UNPLACED
-        state = LoadState(problem)
-        for w in np.nonzero(trial >= 0)[0]:
-            state.add(w, trial[w])
+            state.remove(v, a[v])
+            evicted.append(v)
         if state.fits(u, p):
-            trial[u] = p
-            a[:] = trial
+            state.add(u, p)
+            a[evicted] = UNPLACED
+            a[u] = p
             return
+        for v in evicted:
+            state.add(v, a[v])
 
 
-def _reinsert(problem: Problem, a: np.ndarray, priced_up1: np.ndarray) -> np.ndarray:
-    state = LoadState(problem)
-    for u in np.nonzero(a >= 0)[0]:
-        state.add(u, a[u])
+def _reinsert(
+    problem: Problem, a: np.ndarray, priced_up1: np.ndarray, state: LoadState
+) -> np.ndarray:
+    """Places unplaced units in priority order; `state` holds the loads of `a`."""
     for u in priority_order(problem):
         if a[u] >= 0:
             continue

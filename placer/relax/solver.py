@@ -18,8 +18,16 @@ from placer.relax.repair import repair
 from placer.solvers.base import SolveOptions, SolveResult
 from placer.usage import objective_value, violations
 
-#: Candidates sampled from the priced distributions and scored by the kernel.
+#: Candidates sampled from the relaxation and scored by the kernel (at most; see
+#: `samples_for`: sampling costs U x (P+1) random draws per candidate).
 DEFAULT_SAMPLES = 256
+SAMPLE_DRAW_BUDGET = 20_000_000
+
+
+def samples_for(problem: Problem) -> int:
+    """Candidates to sample: DEFAULT_SAMPLES, fewer when U x (P+1) is large (>= 16)."""
+    per = max(1, problem.num_units * (problem.num_pools + 1))
+    return int(max(16, min(DEFAULT_SAMPLES, SAMPLE_DRAW_BUDGET // per)))
 
 
 @functools.partial(jax.jit, static_argnames=("k",))
@@ -36,27 +44,27 @@ def sample_candidates(key: jax.Array, logits_up1: jax.Array, *, k: int) -> jax.A
 def round_prices(
     problem: Problem, relaxed: RelaxResult, *, samples: int, seed: int, repair_top: int = 4
 ) -> np.ndarray:
-    """Best repaired assignment among the hard argmin and `samples` sampled candidates."""
+    """Best repaired assignment among the priced argmin, the ergodic primal's argmax and
+    `samples` candidates drawn from the ergodic primal (average soft assignment)."""
     priced = relaxed.priced_up1
-    finite = np.where(np.isfinite(priced), priced, np.nan)
-    spread = np.nanstd(finite) if np.isfinite(finite).any() else 1.0
-    temp = max(float(spread) * 0.05, 1e-6)
-    logits = np.where(
-        np.isfinite(priced),
-        -(priced - np.nanmin(finite, axis=1, initial=np.inf)[:, None]) / temp,
-        -1e30,
-    ).astype(np.float32)
-    argmin = np.argmin(np.where(np.isfinite(priced), priced, np.inf), axis=1)
+    allowed = np.isfinite(priced)
+    argmin = np.argmin(np.where(allowed, priced, np.inf), axis=1).astype(np.int32)
+    primal = relaxed.primal_up1
+    if primal is None:
+        primal = allowed / np.maximum(allowed.sum(axis=1, keepdims=True), 1)
+    logits = np.where(allowed, np.log(np.maximum(primal, 1e-12)), -1e30).astype(np.float32)
+    argmax = np.argmax(np.where(allowed, primal, -1.0), axis=1).astype(np.int32)
     cands = np.asarray(sample_candidates(jax.random.key(seed), jnp.asarray(logits), k=samples))
-    cands = np.vstack([argmin[None, :].astype(np.int32), cands])
+    cands = np.vstack([argmin[None, :], argmax[None, :], cands])
     kp = to_kernel(problem)
     scores = score_batch(jnp.asarray(cands), kp, chunk=chunk_size(problem.num_units, len(cands)))
-    # Always repair the hard argmin (row 0) too: it is the Lagrangian solution itself.
-    order = [0, *(int(r) for r in np.argsort(np.asarray(penalized(scores)))[:repair_top] if r != 0)]
+    # Always repair the two deterministic candidates (rows 0 and 1) too.
+    ranked = [int(r) for r in np.argsort(np.asarray(penalized(scores)))[:repair_top]]
+    order = [0, 1, *(r for r in ranked if r > 1)]
     best, best_obj = None, np.inf
     for row in order:
         assign = np.where(cands[row] == problem.num_pools, UNPLACED, cands[row]).astype(np.int32)
-        fixed = repair(problem, assign, np.where(np.isfinite(priced), priced, np.inf))
+        fixed = repair(problem, assign, np.where(allowed, priced, np.inf))
         if violations(problem, fixed):
             continue
         obj = objective_value(problem, fixed)
@@ -70,8 +78,8 @@ def solve_relax(problem: Problem, options: SolveOptions) -> SolveResult:
     if problem.num_units == 0 or problem.num_pools == 0 or not problem.allowed_up.any():
         return solve_milp(problem, options)  # nothing to relax: the exact answer is instant
     started = time.perf_counter()
-    steps = 300 if options.time_limit_s < 5 else 1000
-    relaxed = relax_prices(problem, steps=steps)
+    steps = 300 if options.time_limit_s < 5 else 500
+    relaxed = relax_prices(problem, steps=steps, time_budget_s=0.6 * options.time_limit_s)
     if not np.isfinite(relaxed.bound):
         return SolveResult(
             np.full(problem.num_units, UNPLACED, np.int32),
@@ -79,7 +87,7 @@ def solve_relax(problem: Problem, options: SolveOptions) -> SolveResult:
             message="proven infeasible: a must-place unit has no allowed pool",
             bound_scope="full",
         )
-    assign = round_prices(problem, relaxed, samples=DEFAULT_SAMPLES, seed=options.seed)
+    assign = round_prices(problem, relaxed, samples=samples_for(problem), seed=options.seed)
     notes = [
         f"Lagrangian bound {relaxed.bound:,.4f} USD/h ({steps} Adam steps, "
         f"{time.perf_counter() - started:.2f} s)"

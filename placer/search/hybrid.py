@@ -21,11 +21,13 @@ from placer.milp.solve import solve_milp
 from placer.milp.warmstart import solve_lp
 from placer.problem import UNPLACED, Problem
 from placer.relax.lagrangian import capacity_rows, relax_prices
-from placer.relax.solver import DEFAULT_SAMPLES, round_prices
+from placer.relax.solver import round_prices, samples_for
 from placer.solvers.base import SolveOptions, SolveResult
 from placer.usage import objective_value, violations
 
 FIRST_K = 4
+#: Share of the time limit the relaxation may use (further rounds tighten its bound).
+RELAX_SHARE = 0.35
 #: Up to this many feasible pairs the LP relaxation (HiGHS, ~0.4 s at 25k pairs, ~40 s at
 #: 290k) also certifies the bound: it is at least as tight as the Lagrangian one.
 LP_BOUND_MAX_PAIRS = 100_000
@@ -56,8 +58,8 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
     def left() -> float:
         return options.time_limit_s - (time.perf_counter() - started)
 
-    steps = 300 if options.time_limit_s < 5 else 1000
-    relaxed = relax_prices(problem, steps=steps)
+    steps = 300 if options.time_limit_s < 5 else 500
+    relaxed = relax_prices(problem, steps=steps, time_budget_s=RELAX_SHARE * options.time_limit_s)
     bound = relaxed.bound
     if not np.isfinite(bound):
         return SolveResult(
@@ -72,7 +74,7 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
         if lp is not None and lp.bound > bound:
             bound = lp.bound
             notes.append(f"LP relaxation bound {bound:,.4f} USD/h (HiGHS)")
-    best = round_prices(problem, relaxed, samples=DEFAULT_SAMPLES, seed=options.seed)
+    best = round_prices(problem, relaxed, samples=samples_for(problem), seed=options.seed)
     hint = options.hint_u
     if (
         hint is not None
@@ -94,7 +96,7 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
             problem,
             dataclasses.replace(
                 options,
-                time_limit_s=max(1.0, left()),
+                time_limit_s=max(1.0, left() - 1.0),
                 candidates_u=cands,
                 hint_u=best if feasible else None,
             ),

@@ -132,12 +132,21 @@ class LoadState:
         g = pr.group_u[u]
         return not (g >= 0 and pr.spread_key_gp[g, p] in self.used_keys.get(g, set()))
 
-    def add(self, u: int, p: int) -> None:
+    def add(self, u: int, p: int, sign: float = 1.0) -> None:
         pr = self.p
-        self.gpus_p[p] += pr.gpus_up[u, p]
-        self.site_loads[:, pr.pool_site_p[p]] += self._pair(u, p)
-        self.cost += pr.cost_usd_per_h_up[u, p]
-        self.carbon += pr.carbon_kg_per_h_up[u, p]
+        self.gpus_p[p] += sign * pr.gpus_up[u, p]
+        self.site_loads[:, pr.pool_site_p[p]] += sign * self._pair(u, p)
+        self.cost += sign * pr.cost_usd_per_h_up[u, p]
+        self.carbon += sign * pr.carbon_kg_per_h_up[u, p]
         g = pr.group_u[u]
         if g >= 0:
-            self.used_keys.setdefault(int(g), set()).add(int(pr.spread_key_gp[g, p]))
+            keys = self.used_keys.setdefault(int(g), set())
+            key = int(pr.spread_key_gp[g, p])
+            if sign > 0:
+                keys.add(key)
+            else:
+                keys.discard(key)
+
+    def remove(self, u: int, p: int) -> None:
+        """Undoes `add(u, p)`."""
+        self.add(u, p, sign=-1.0)
