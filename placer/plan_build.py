@@ -43,7 +43,7 @@ def build_plan(
     """Assembles the Plan; KPIs come from the Problem (verify recomputes them)."""
     assign = np.asarray(result.assign_u)
     loads = compute_loads(problem, assign)
-    placements = [_placement(problem, index, u, int(p)) for u, p in enumerate(assign) if p >= 0]
+    placements = [placement_of(problem, index, u, int(p)) for u, p in enumerate(assign) if p >= 0]
     unplaced = [_unplaced(problem, index, u) for u, p in enumerate(assign) if p < 0]
     if result.status in ("infeasible", "no_solution"):
         note = (
@@ -141,7 +141,8 @@ def infeasibility_from(diagnosis, problem: Problem, index: Index) -> Infeasibili
     )
 
 
-def _placement(problem: Problem, index: Index, u: int, p: int) -> Placement:
+def placement_of(problem: Problem, index: Index, u: int, p: int) -> Placement:
+    """Unit u in pool p, with the figures compile gives for the pair."""
     unit, pool = index.units[u], index.pools[p]
     return Placement(
         unit=unit.name,

@@ -13,7 +13,7 @@ from placer import api
 from placer.compile import compile_problem
 from placer.model import Scenario
 from placer.plan import Placement, Plan
-from placer.plan_build import build_plan
+from placer.plan_build import build_plan, placement_of
 from placer.problem import Index, Problem
 from placer.solvers.base import SolveOptions
 from placer.solvers.greedy import priority_order, solve_greedy
@@ -56,26 +56,7 @@ def run_greedy(scenario: Scenario):
 
 def lone_placement(problem: Problem, index: Index, u: int, p: int) -> Placement:
     """Unit u in pool p with the claims compile gives for the pair."""
-    unit, pool = index.units[u], index.pools[p]
-    return Placement(
-        unit=unit.name,
-        workload=unit.workload,
-        kind=unit.kind,
-        region=unit.region,
-        copy_index=unit.copy,
-        site=pool.site,
-        pool=pool.key,
-        accelerator=pool.accelerator,
-        gpus=round(problem.gpus_up[u, p]),
-        replicas=int(index.replicas_up[u, p]),
-        latency_ms=float(problem.latency_ms_up[u, p]) if unit.kind == "inference" else None,
-        hours=float(index.hours_up[u, p]) if unit.kind == "training" else None,
-        it_kw=float(problem.it_kw_up[u, p]),
-        facility_kw=float(problem.facility_kw_up[u, p]),
-        cost_usd_per_h=float(problem.cost_usd_per_h_up[u, p]),
-        carbon_kg_per_h=float(problem.carbon_kg_per_h_up[u, p]),
-        water_l_per_h=float(problem.water_l_per_h_up[u, p]),
-    )
+    return placement_of(problem, index, u, p)
 
 
 def verify_rejects_pair(verifier: Verifier, problem, index, u: int, p: int) -> bool:
