@@ -22,8 +22,6 @@ Per (unit u, pool p at site s, accelerator a):
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from placer.latency import great_circle_km, modelled_rtt_ms
@@ -111,23 +109,8 @@ def compile_problem(scenario: Scenario) -> tuple[Problem, Index]:
     pools = build_pools(scenario)
     sites = sorted(scenario.sites, key=lambda s: s.id)
     site_index = {s.id: i for i, s in enumerate(sites)}
-    n_u, n_p = len(units), len(pools)
-    shape = (n_u, n_p)
-    arrays = {
-        k: np.zeros(shape)
-        for k in ("gpus", "it_kw", "facility_kw", "water", "cost", "carbon", "latency", "hours")
-    }
-    reason = np.zeros(shape, dtype=np.uint16)
-    replicas = np.zeros(shape, dtype=np.int32)
     ctx = _Context(scenario)
-    for p, (_, site, pool) in enumerate(pools):
-        pool_bits = _pool_reasons(site, pool, ctx)
-        for u, (unit, w) in enumerate(units):
-            bits, row = _pair(unit, w, site, pool, ctx)
-            reason[u, p] = bits | pool_bits
-            replicas[u, p] = row.pop("replicas")
-            for key, value in row.items():
-                arrays[key][u, p] = value
+    arrays, reason, replicas = _pair_arrays(units, pools, sites, ctx)
     problem = _assemble(scenario, units, pools, sites, site_index, arrays, reason)
     index = Index(
         units=tuple(u for u, _ in units),
@@ -152,73 +135,179 @@ def _pool_reasons(site: Site, pool: Pool, ctx: _Context) -> int:
     return bits
 
 
-def _pair(
-    unit: Unit, w: Training | Inference, site: Site, pool: Pool, ctx: _Context
-) -> tuple[int, dict[str, float]]:
-    """Mask bits and coefficients of one (unit, pool) pair."""
+def _pair_arrays(units, pools, sites, ctx: _Context):
+    """Coefficients and mask bits of every (unit, pool) pair, vectorised over pairs.
+
+    Per-unit and per-pool facts are gathered into vectors first (Python loops over units
+    and over pools, never over pairs); every formula of the module docstring is then one
+    NumPy expression on [U, P] arrays.
+    """
+    n_u, n_p = len(units), len(pools)
     catalog = ctx.catalog
-    acc = catalog[pool.accelerator]
-    bits = 0
-    if w.min_gpu_memory_gb is not None and acc.memory_gb < w.min_gpu_memory_gb:
-        bits |= R_MEMORY
-    if w.residency is not None and site.location.country not in w.residency:
-        bits |= R_RESIDENCY
-    if w.pin_sites is not None and site.id not in w.pin_sites:
-        bits |= R_PIN
-    if site.id in w.exclude_sites:
-        bits |= R_EXCLUDE
-    price = pool.cost_usd_per_gpu_h
-    if w.spot_ok and pool.spot_cost_usd_per_gpu_h is not None:
-        price = min(price, pool.spot_cost_usd_per_gpu_h)
-    latency = hours = 0.0
-    egress_usd = 0.0
-    if isinstance(w, Training):
-        if w.accelerators is not None and pool.accelerator not in w.accelerators:
-            bits |= R_ACCEL
-        gpus, reps, util = float(w.gpus), 0, w.utilization
-        speed = _training_speed(w, acc.bf16_tflops, catalog)
-        hours = w.hours * speed
-        if w.deadline_hours is not None and hours > w.deadline_hours + 1e-9:
-            bits |= R_DEADLINE
-        if w.dataset is not None and w.dataset.site != site.id:
-            src = ctx.sites[w.dataset.site]
-            # moved once: per hour of the reference run, like every training cost here
-            egress_usd = src.egress_usd_per_gb * w.dataset.size_gb / w.hours
-    else:
-        serving = w.serving.get(pool.accelerator)
-        speed = 1.0
-        if serving is None:
-            bits |= R_ACCEL
-            gpus, reps, util = 0.0, 0, 0.0
-        else:
-            reps = max(1, math.ceil(unit.demand_rps / serving.rps_per_replica - 1e-9))
-            gpus = float(reps * serving.gpus_per_replica)
-            util = min(
-                1.0,
-                unit.demand_rps
-                * (unit.copies - _failures(w))
-                / unit.copies
-                / (reps * serving.rps_per_replica),
-            )
-        latency = ctx.rtt_ms(site, unit.region)
-        if latency > w.latency_slo_ms + 1e-9:
-            bits |= R_LATENCY
-    it_kw = gpus * ctx.node_kw_per_gpu(pool)
-    mean_kw = it_kw * (acc.idle_power_fraction + (1 - acc.idle_power_fraction) * util)
-    if gpus > pool.gpus or it_kw > site.it_cap_kw + 1e-9:
-        bits |= R_SIZE
-    energy_kw = speed * mean_kw * site.power.pue
-    return bits, {
+    acc_ids = sorted(catalog)
+    acc_of = {a: i for i, a in enumerate(acc_ids)}
+    site_of = {s.id: i for i, s in enumerate(sites)}
+    # per pool
+    a_p = np.array([acc_of[pl.accelerator] for _, _, pl in pools], dtype=int)
+    s_p = np.array([site_of[st.id] for _, st, _ in pools], dtype=int)
+    nkw_p = np.array([ctx.node_kw_per_gpu(pl) for _, _, pl in pools])
+    price_p = np.array([pl.cost_usd_per_gpu_h for _, _, pl in pools])
+    spot_p = np.array(
+        [
+            np.nan if pl.spot_cost_usd_per_gpu_h is None else pl.spot_cost_usd_per_gpu_h
+            for _, _, pl in pools
+        ]
+    )
+    cap_gpus_p = np.array([pl.gpus for _, _, pl in pools], dtype=float)
+    mem_p = np.array([catalog[pl.accelerator].memory_gb for _, _, pl in pools])
+    tflops_p = np.array(
+        [
+            np.nan
+            if catalog[pl.accelerator].bf16_tflops is None
+            else catalog[pl.accelerator].bf16_tflops
+            for _, _, pl in pools
+        ]
+    )
+    idle_p = np.array([catalog[pl.accelerator].idle_power_fraction for _, _, pl in pools])
+    pool_bits = np.array([_pool_reasons(st, pl, ctx) for _, st, pl in pools], dtype=np.uint16)
+    pue_p = np.array([st.power.pue for _, st, _ in pools])
+    kwh_price_p = np.array([st.power.price_usd_per_kwh for _, st, _ in pools])
+    grid_p = np.array([st.power.carbon_g_per_kwh for _, st, _ in pools])
+    wue_p = np.array([st.cooling.wue_l_per_kwh for _, st, _ in pools])
+    it_cap_p = np.array([st.it_cap_kw for _, st, _ in pools])
+    # per unit
+    f = _unit_facts(units, acc_ids, sites, ctx)
+    # masks that do not depend on sizes
+    bits = np.zeros((n_u, n_p), dtype=np.uint16)
+    bits |= np.where(~f["accepts_ua"][:, a_p], R_ACCEL, 0).astype(np.uint16)
+    bits |= np.where(f["min_mem_u"][:, None] > mem_p[None, :], R_MEMORY, 0).astype(np.uint16)
+    bits |= np.where(~f["country_ok_us"][:, s_p], R_RESIDENCY, 0).astype(np.uint16)
+    bits |= np.where(~f["pin_ok_us"][:, s_p], R_PIN, 0).astype(np.uint16)
+    bits |= np.where(f["excluded_us"][:, s_p], R_EXCLUDE, 0).astype(np.uint16)
+    bits |= pool_bits[None, :]
+    train = f["train_u"][:, None]
+    # training: speed, hours, deadline, egress
+    ref = f["ref_tflops_u"][:, None]
+    known = np.isfinite(ref) & np.isfinite(tflops_p)[None, :]
+    speed = np.where(
+        train & known, ref / np.where(np.isfinite(tflops_p), tflops_p, 1.0)[None, :], 1.0
+    )
+    hours = np.where(train, f["hours_u"][:, None] * speed, 0.0)
+    late = train & (hours > f["deadline_u"][:, None] + 1e-9)
+    bits |= np.where(late, R_DEADLINE, 0).astype(np.uint16)
+    moved = train & (f["data_site_u"][:, None] >= 0) & (f["data_site_u"][:, None] != s_p[None, :])
+    egress = np.where(moved, f["egress_usd_u"][:, None], 0.0)
+    # inference: replicas and load
+    rps = f["rps_ua"][:, a_p]
+    served = rps > 0
+    share = f["share_u"][:, None]
+    reps = np.where(
+        ~train & served, np.maximum(1.0, np.ceil(share / np.where(served, rps, 1.0) - 1e-9)), 0.0
+    )
+    gpus = np.where(train, f["gpus_u"][:, None], reps * f["gpr_ua"][:, a_p])
+    normal = f["normal_u"][:, None]  # demand one copy carries in normal operation
+    util = np.where(
+        train,
+        f["util_u"][:, None],
+        np.where(served, np.minimum(1.0, normal / np.maximum(reps * rps, 1e-300)), 0.0),
+    )
+    latency = np.where(~train, f["rtt_us"][:, s_p], 0.0)
+    bits |= np.where(~train & (latency > f["slo_u"][:, None] + 1e-9), R_LATENCY, 0).astype(
+        np.uint16
+    )
+    # power, money, carbon, water
+    it_kw = gpus * nkw_p[None, :]
+    mean_kw = it_kw * (idle_p + (1.0 - idle_p) * util)
+    too_big = (gpus > cap_gpus_p[None, :]) | (it_kw > it_cap_p[None, :] + 1e-9)
+    bits |= np.where(too_big, R_SIZE, 0).astype(np.uint16)
+    spot_ok = f["spot_u"][:, None] & np.isfinite(spot_p)[None, :]
+    price = np.where(
+        spot_ok,
+        np.minimum(price_p[None, :], np.where(np.isfinite(spot_p), spot_p, np.inf)[None, :]),
+        price_p[None, :],
+    )
+    energy_kw = speed * mean_kw * pue_p[None, :]
+    arrays = {
         "gpus": gpus,
-        "replicas": reps,
         "it_kw": it_kw,
-        "facility_kw": it_kw * site.power.pue,
-        "water": speed * mean_kw * site.cooling.wue_l_per_kwh,
-        "cost": speed * gpus * price + energy_kw * site.power.price_usd_per_kwh + egress_usd,
-        "carbon": energy_kw * site.power.carbon_g_per_kwh / 1000.0,
+        "facility_kw": it_kw * pue_p[None, :],
+        "water": speed * mean_kw * wue_p[None, :],
+        "cost": speed * gpus * price + energy_kw * kwh_price_p[None, :] + egress,
+        "carbon": energy_kw * grid_p[None, :] / 1000.0,
         "latency": latency,
         "hours": hours,
     }
+    return arrays, bits, reps.astype(np.int32)
+
+
+def _unit_facts(units, acc_ids, sites, ctx: _Context) -> dict[str, np.ndarray]:
+    """Per-unit vectors (and unit x accelerator / unit x site tables) for `_pair_arrays`."""
+    n_u, n_a, n_s = len(units), len(acc_ids), len(sites)
+    catalog = ctx.catalog
+    f = {
+        "train_u": np.zeros(n_u, bool),
+        "accepts_ua": np.zeros((n_u, n_a), bool),
+        "rps_ua": np.zeros((n_u, n_a)),
+        "gpr_ua": np.zeros((n_u, n_a)),
+        "min_mem_u": np.full(n_u, -np.inf),
+        "country_ok_us": np.ones((n_u, n_s), bool),
+        "pin_ok_us": np.ones((n_u, n_s), bool),
+        "excluded_us": np.zeros((n_u, n_s), bool),
+        "ref_tflops_u": np.full(n_u, np.nan),
+        "hours_u": np.zeros(n_u),
+        "deadline_u": np.full(n_u, np.inf),
+        "data_site_u": np.full(n_u, -1),
+        "egress_usd_u": np.zeros(n_u),
+        "share_u": np.zeros(n_u),
+        "normal_u": np.zeros(n_u),
+        "gpus_u": np.zeros(n_u),
+        "util_u": np.zeros(n_u),
+        "slo_u": np.full(n_u, np.inf),
+        "spot_u": np.zeros(n_u, bool),
+        "rtt_us": np.zeros((n_u, n_s)),
+    }
+    site_ids = [s.id for s in sites]
+    countries = np.array([s.location.country for s in sites])
+    rtt_cache: dict[str, np.ndarray] = {}
+    for u, (unit, w) in enumerate(units):
+        if w.min_gpu_memory_gb is not None:
+            f["min_mem_u"][u] = w.min_gpu_memory_gb
+        if w.residency is not None:
+            f["country_ok_us"][u] = np.isin(countries, w.residency)
+        if w.pin_sites is not None:
+            f["pin_ok_us"][u] = np.isin(site_ids, w.pin_sites)
+        f["excluded_us"][u] = np.isin(site_ids, w.exclude_sites)
+        f["spot_u"][u] = w.spot_ok
+        if isinstance(w, Training):
+            f["train_u"][u] = True
+            f["accepts_ua"][u] = (
+                True if w.accelerators is None else np.isin(acc_ids, w.accelerators)
+            )
+            f["gpus_u"][u], f["util_u"][u], f["hours_u"][u] = w.gpus, w.utilization, w.hours
+            if w.accelerators:
+                ref = catalog[w.accelerators[0]].bf16_tflops
+                f["ref_tflops_u"][u] = np.nan if ref is None else ref
+            if w.deadline_hours is not None:
+                f["deadline_u"][u] = w.deadline_hours
+            if w.dataset is not None:
+                f["data_site_u"][u] = site_ids.index(w.dataset.site)
+                # moved once: per hour of the reference run, like every training cost here
+                src = ctx.sites[w.dataset.site]
+                f["egress_usd_u"][u] = src.egress_usd_per_gb * w.dataset.size_gb / w.hours
+            continue
+        for a, acc in enumerate(acc_ids):
+            serving = w.serving.get(acc)
+            if serving is not None:
+                f["accepts_ua"][u, a] = True
+                f["rps_ua"][u, a] = serving.rps_per_replica
+                f["gpr_ua"][u, a] = serving.gpus_per_replica
+        f["share_u"][u] = unit.demand_rps
+        f["normal_u"][u] = unit.demand_rps * (unit.copies - _failures(w)) / unit.copies
+        f["slo_u"][u] = w.latency_slo_ms
+        if unit.region not in rtt_cache:
+            rtt_cache[unit.region] = np.array([ctx.rtt_ms(s, unit.region) for s in sites])
+        f["rtt_us"][u] = rtt_cache[unit.region]
+    return f
 
 
 def _failures(w: Inference) -> int:
