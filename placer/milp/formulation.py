@@ -217,8 +217,18 @@ def _add_site_caps(rows: _Rows, problem: Problem, u: np.ndarray, p: np.ndarray) 
         for site, cols in by_site:
             cap = float(cap_s[site])
             coef = coef_up[u[cols], p[cols]]
-            if math.isfinite(cap) and coef.sum() > cap:  # else it cannot bind
-                rows.add(f"{name}[{site}]", cols, coef, -math.inf, cap, tag=(site, name))
+            if not math.isfinite(cap) or coef.sum() <= cap:
+                continue  # it cannot bind
+            if name == "heat_kw" and _dominated_by_it(problem, site, u[cols], p[cols]):
+                continue  # same coefficients as (3) and no smaller cap: (3) implies it
+            rows.add(f"{name}[{site}]", cols, coef, -math.inf, cap, tag=(site, name))
+
+
+def _dominated_by_it(problem: Problem, site: int, u: np.ndarray, p: np.ndarray) -> bool:
+    """Row (5) of a site is implied by its row (3): heat = IT kW and a cap at least as big."""
+    return bool(problem.heat_cap_kw_s[site] >= problem.it_cap_kw_s[site]) and np.array_equal(
+        problem.heat_kw_up[u, p], problem.it_kw_up[u, p]
+    )
 
 
 def _add_redundancy(rows: _Rows, problem: Problem, u: np.ndarray, p: np.ndarray) -> None:
