@@ -328,7 +328,7 @@ def _child_solve(problem: Problem, name: str, opts: SolveOptions) -> dict:
     assign = np.asarray(res.assign_u)
     obj = _finite(res.objective_usd_per_h)
     has_plan = obj is not None or res.status in ("optimal", "feasible")
-    bad = violations(problem, assign) if has_plan else []
+    bad = violations(problem, assign) if has_plan else None  # None: no plan to check
     return {
         "wall_s": wall,
         "status": res.status,
