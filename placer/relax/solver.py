@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from placer.kernels.arrays import to_kernel, to_pool_index
+from placer.kernels.arrays import to_kernel
 from placer.kernels.score import chunk_size, penalized, score_batch
 from placer.milp.solve import solve_milp
 from placer.problem import UNPLACED, Problem
@@ -117,4 +117,4 @@ def solve_relax(problem: Problem, options: SolveOptions) -> SolveResult:
     )
 
 
-__all__ = ["round_prices", "sample_candidates", "solve_relax", "to_pool_index"]
+__all__ = ["round_prices", "sample_candidates", "samples_for", "solve_relax"]
