@@ -11,7 +11,6 @@ Exit codes (also in README.md):
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
@@ -20,48 +19,17 @@ import click
 import numpy as np
 
 from placer import api, report
-from placer.errors import PlacerError
+from placer.commands.common import (
+    EXIT_VERIFY_FAILED,
+    STATUS_EXIT,
+    handle_errors,
+    scenario_arg,
+)
+from placer.commands.export_cmd import export_command
+from placer.commands.pareto_cmd import pareto_command
+from placer.commands.report_cmd import report_command
+from placer.commands.whatif_cmd import diff_command, whatif_command
 from placer.io import load_plan, write_atomic
-
-EXIT_OK, EXIT_VERIFY_FAILED, EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 0, 1, 2, 3, 4
-EXIT_INTERNAL = 70
-STATUS_EXIT = {
-    "optimal": EXIT_OK,
-    "feasible": EXIT_OK,
-    "infeasible": EXIT_INFEASIBLE,
-    "no_solution": EXIT_NO_SOLUTION,
-}
-
-
-class _Failure(click.ClickException):
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.exit_code = code
-
-
-def handle_errors(fn):
-    """Turns PlacerError into a one-paragraph message and its exit code; never a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except PlacerError as e:
-            raise _Failure(str(e), e.exit_code) from None
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except KeyboardInterrupt:
-            raise _Failure("interrupted; nothing was written", 130) from None
-        except Exception as e:  # the one place a bug is turned into exit 70
-            if kwargs.get("debug") or "--debug" in sys.argv:
-                raise
-            raise _Failure(
-                f"internal error ({type(e).__name__}: {e}); please report it "
-                "with the input (run with --debug for a traceback)",
-                EXIT_INTERNAL,
-            ) from None
-
-    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,17 +41,8 @@ def cli() -> None:
     """
 
 
-def _scenario_arg(required: bool = True):
-    return click.argument(
-        "scenario_file",
-        required=required,
-        type=str,
-        metavar="SCENARIO" if required else "[SCENARIO]",
-    )
-
-
 @cli.command()
-@_scenario_arg()
+@scenario_arg()
 @handle_errors
 def validate(scenario_file: str) -> None:
     """Check SCENARIO ('-' for stdin) and summarise what it compiles to.
@@ -127,7 +86,7 @@ def schema() -> None:
 
 
 @cli.command()
-@_scenario_arg(required=False)
+@scenario_arg(required=False)
 @click.option(
     "--solver",
     default="auto",
@@ -267,7 +226,7 @@ def verify_cmd(scenario_file: str, plan_file: str, as_json: bool) -> None:
 
 
 @cli.command()
-@_scenario_arg()
+@scenario_arg()
 @click.option(
     "--time-limit-s",
     type=click.FloatRange(min=0.0, min_open=True),
@@ -305,6 +264,10 @@ def explain(scenario_file: str, time_limit_s: float, as_json: bool, debug: bool)
     code = STATUS_EXIT[plan.status]
     if code:
         sys.exit(code)
+
+
+for _command in (pareto_command, whatif_command, diff_command, report_command, export_command):
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -136,3 +136,37 @@ class Plan(_PlanModel):
     capacity_prices: list[CapacityPrice] = Field(default_factory=list)
     diagnostics: list[str] = Field(default_factory=list)
     infeasibility: Infeasibility | None = None
+
+
+class ParetoPoint(_PlanModel):
+    """One solved point of a cost-carbon sweep (epsilon-constraint on carbon)."""
+
+    carbon_cap_kg_per_h: float | None = Field(
+        description="The epsilon: carbon limit this point was solved under (None: no cap)."
+    )
+    status: Status
+    cost_usd_per_h: float | None = None
+    carbon_kg_per_h: float | None = None
+    water_l_per_h: float | None = None
+    objective_usd_per_h: float | None = None
+    gap: float | None = Field(default=None, description="Proven relative gap of this point.")
+    mean_latency_ms: float | None = Field(
+        default=None, description="Replica-weighted mean RTT of inference placements, ms."
+    )
+    unplaced_units: int = 0
+    wall_s: float = 0.0
+    plan: Plan | None = Field(default=None, description="The full plan, when kept.")
+
+
+class ParetoFront(_PlanModel):
+    """Cost against carbon: non-dominated points, cheapest first."""
+
+    apiVersion: Literal["placer/v1"] = PLAN_API_VERSION
+    kind: Literal["ParetoFront"] = "ParetoFront"
+    scenario: str = ""
+    solver: str = "milp"
+    wall_s: float = 0.0
+    single_solve_s: float | None = Field(
+        default=None, description="Time of one plain solve of the same scenario, for comparison."
+    )
+    points: list[ParetoPoint] = Field(default_factory=list)

@@ -1,0 +1,1 @@
+"""Sub-commands of the `placer` CLI that live in their own modules."""
