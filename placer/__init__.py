@@ -4,9 +4,10 @@ import placer
 scenario = placer.load("configs/eu_sovereign.yaml")
 plan = placer.solve(scenario)
 assert placer.verify(scenario, plan) == []
+[score] = placer.score(scenario, [plan])
 """
 
-from placer.api import explain, load, solve, versions
+from placer.api import PlanScore, explain, load, score, solve, versions
 from placer.errors import (
     InfeasibleError,
     OptionError,
@@ -23,12 +24,14 @@ __all__ = [
     "OptionError",
     "PlacerError",
     "Plan",
+    "PlanScore",
     "Scenario",
     "ScenarioError",
     "SolverError",
     "Violation",
     "explain",
     "load",
+    "score",
     "solve",
     "verify",
     "versions",

@@ -1,4 +1,9 @@
-"""The Python API: load, solve, verify. The CLI is a thin layer over these."""
+"""The Python API: load, solve, verify, score. The CLI is a thin layer over these.
+
+Every error is a `placer.errors.PlacerError` (bad scenario or option: ScenarioError /
+OptionError; a solver bug: SolverError). Solver outcomes — infeasible, no plan in
+time — are never exceptions: they are the `status` of the returned Plan.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,6 @@ import time
 from importlib import metadata, resources
 from pathlib import Path
 
-import numpy as np
-
 from placer.compile import compile_problem
 from placer.errors import OptionError, SolverError
 from placer.milp.diagnose import diagnose
@@ -17,6 +20,8 @@ from placer.model.load import load_scenario
 from placer.model.scenario import Scenario
 from placer.plan import Plan
 from placer.plan_build import build_plan
+from placer.progress import ProgressFn
+from placer.scoring import PlanScore, assignment_of, score
 from placer.solvers.base import SolveOptions
 from placer.solvers.registry import SOLVERS
 from placer.verify import Violation, verify
@@ -55,6 +60,7 @@ def solve(
     workers: int = 1,
     backend: str | None = None,
     hint: Plan | None = None,
+    progress: ProgressFn | None = None,
 ) -> Plan:
     """Computes a placement plan, verified against the scenario before it is returned.
 
@@ -66,7 +72,10 @@ def solve(
       relative_gap: stop once the proven gap is below this (exact solvers).
       workers: threads the solver may use.
       backend: solver-specific backend (e.g. the MILP's "highs" or "cpsat").
-      hint: a previous plan of the same scenario to start from.
+      hint: a previous plan of the same scenario to start from (placements that do not
+        match this scenario are ignored).
+      progress: called with a `placer.progress.Progress` (stage, incumbent, bound) as
+        the solve improves; None for silence.
 
     Returns:
       The Plan; solver outcomes (infeasible, no solution in time) are its status.
@@ -78,7 +87,7 @@ def solve(
     started = time.perf_counter()
     problem, index = compile_problem(scenario)
     name = choose_solver(solver, problem)
-    hint_u = _hint_assignment(hint, index) if hint is not None else None
+    hint_u = assignment_of(hint, index, strict=False) if hint is not None else None
     options = SolveOptions(
         time_limit_s=time_limit_s,
         seed=seed,
@@ -86,6 +95,7 @@ def solve(
         workers=workers,
         hint_u=hint_u,
         backend=backend,
+        progress=progress,
     )
     result = SOLVERS[name](problem, options)
     if result.status == "infeasible" and result.diagnosis is None:
@@ -160,16 +170,13 @@ def check_plan(scenario: Scenario, plan: Plan) -> None:
         )
 
 
-def _hint_assignment(plan: Plan, index) -> np.ndarray:
-    pos = {(u.workload, u.region, u.copy): i for i, u in enumerate(index.units)}
-    pools = {(p.site, p.key): i for i, p in enumerate(index.pools)}
-    hint = np.full(len(index.units), -1, dtype=np.int32)
-    for pl in plan.placements:
-        u = pos.get((pl.workload, pl.region, pl.copy_index))
-        p = pools.get((pl.site, pl.pool))
-        if u is not None and p is not None:
-            hint[u] = p
-    return hint
-
-
-__all__ = ["Violation", "choose_solver", "load", "solve", "verify", "versions"]
+__all__ = [
+    "PlanScore",
+    "Violation",
+    "choose_solver",
+    "load",
+    "score",
+    "solve",
+    "verify",
+    "versions",
+]

@@ -11,6 +11,7 @@ Exit codes (also in README.md):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -20,16 +21,15 @@ import numpy as np
 
 from placer import api, report
 from placer.commands.common import (
+    EXIT_INFEASIBLE,
     EXIT_VERIFY_FAILED,
     STATUS_EXIT,
     handle_errors,
     scenario_arg,
 )
-from placer.commands.export_cmd import export_command
-from placer.commands.pareto_cmd import pareto_command
-from placer.commands.report_cmd import report_command
-from placer.commands.whatif_cmd import diff_command, whatif_command
+from placer.errors import OptionError
 from placer.io import load_plan, write_atomic
+from placer.progress import stderr_is_terminal, terminal_progress
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,14 +75,22 @@ def validate(scenario_file: str) -> None:
 
 
 @cli.command()
-def schema() -> None:
-    """Print the JSON Schema of the scenario language.
+@click.option(
+    "--plan",
+    "of_plan",
+    is_flag=True,
+    help="The schema of the Plan that `solve -o` writes, instead of the scenario's.",
+)
+def schema(of_plan: bool) -> None:
+    """Print the JSON Schema of the scenario language (or, with --plan, of the output).
 
-    Example: placer schema > scenario.schema.json
+    Example: placer schema > scenario.schema.json; placer schema --plan > plan.schema.json
     """
     from placer.model.scenario import Scenario
+    from placer.plan import Plan
 
-    click.echo(json.dumps(Scenario.model_json_schema(), indent=2))
+    model = Plan if of_plan else Scenario
+    click.echo(json.dumps(model.model_json_schema(), indent=2))
 
 
 @cli.command()
@@ -126,7 +134,19 @@ def schema() -> None:
     show_default=True,
     help="What to print on stdout.",
 )
-@click.option("--quiet", is_flag=True, help="Print only a one-line JSON summary.")
+@click.option(
+    "--quiet",
+    is_flag=True,
+    help="Print only a one-line JSON summary (no table, no progress display).",
+)
+@click.option(
+    "--infeasible-exit-code",
+    type=click.IntRange(0, 255),
+    default=EXIT_INFEASIBLE,
+    show_default=True,
+    help="Exit code for a proven-infeasible scenario (e.g. 0 or 99 where an orchestrator "
+    "maps a code to 'skip').",
+)
 @click.option("--debug", is_flag=True, hidden=True)
 @handle_errors
 def solve(
@@ -140,22 +160,26 @@ def solve(
     output: Path | None,
     fmt: str,
     quiet: bool,
+    infeasible_exit_code: int,
     debug: bool,
 ) -> None:
-    """Compute a placement plan for SCENARIO (default: the bundled EU scenario).
+    """Compute a placement plan for SCENARIO (default: the bundled EU scenario; '-'
+    reads stdin). On a terminal, long solves show the incumbent, bound and gap.
 
     Example: placer solve configs/us_carbon_vs_price.yaml --solver milp -o plan.json
     """
     scenario = api.load(scenario_file)
-    plan = api.solve(
-        scenario,
-        solver=solver,
-        time_limit_s=time_limit_s,
-        seed=seed,
-        relative_gap=relative_gap,
-        workers=workers,
-        backend=backend,
-    )
+    with terminal_progress(not quiet and stderr_is_terminal()) as progress:
+        plan = api.solve(
+            scenario,
+            solver=solver,
+            time_limit_s=time_limit_s,
+            seed=seed,
+            relative_gap=relative_gap,
+            workers=workers,
+            backend=backend,
+            progress=progress,
+        )
     if output is not None:
         as_yaml = output.suffix in (".yaml", ".yml")
         write_atomic(output, report.to_yaml(plan) if as_yaml else report.to_json(plan))
@@ -166,7 +190,7 @@ def solve(
             {"table": report.to_table, "json": report.to_json, "yaml": report.to_yaml}[fmt](plan),
             nl=False,
         )
-    code = STATUS_EXIT[plan.status]
+    code = infeasible_exit_code if plan.status == "infeasible" else STATUS_EXIT[plan.status]
     if code:
         sys.exit(code)
 
@@ -227,6 +251,19 @@ def verify_cmd(scenario_file: str, plan_file: str, as_json: bool) -> None:
 
 @cli.command()
 @scenario_arg()
+@click.argument("plan_file", required=False, type=str, metavar="[PLAN]")
+@click.option(
+    "--workload",
+    default=None,
+    help="Explain where this workload landed and why (solves first when no PLAN is given).",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="With --workload: alternatives listed per unit.",
+)
 @click.option(
     "--time-limit-s",
     type=click.FloatRange(min=0.0, min_open=True),
@@ -237,13 +274,40 @@ def verify_cmd(scenario_file: str, plan_file: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @click.option("--debug", is_flag=True, hidden=True)
 @handle_errors
-def explain(scenario_file: str, time_limit_s: float, as_json: bool, debug: bool) -> None:
+def explain(
+    scenario_file: str,
+    plan_file: str | None,
+    workload: str | None,
+    top: int,
+    time_limit_s: float,
+    as_json: bool,
+    debug: bool,
+) -> None:
     """Explain what limits SCENARIO: why it is infeasible and the smallest fixes, or
-    which capacities bind and what one more unit of each is worth.
+    which capacities bind and what one more unit of each is worth. With --workload:
+    why each unit of that workload sits in its pool — the breakdown against the
+    next-best pools, which of them do not fit and which capacity is full, and which
+    rules exclude the rest.
 
-    Example: placer explain configs/edge_inference.yaml
+    Example: placer explain configs/eu_sovereign.yaml plan.json --workload chat-eu
     """
-    plan = api.explain(api.load(scenario_file), time_limit_s=time_limit_s)
+    scenario = api.load(scenario_file)
+    if plan_file is not None and workload is None:
+        raise OptionError("a PLAN is explained per workload: add --workload ID")
+    if workload is not None:
+        from placer.why import explain_workload, why_text
+
+        if plan_file is not None:
+            plan = load_plan(plan_file)
+        else:
+            plan = api.solve(scenario, solver="milp", time_limit_s=time_limit_s)
+        explanations = explain_workload(scenario, plan, workload, top=top)
+        if as_json:
+            click.echo(json.dumps([dataclasses.asdict(e) for e in explanations], indent=2))
+        else:
+            click.echo(why_text(explanations), nl=False)
+        return
+    plan = api.explain(scenario, time_limit_s=time_limit_s)
     if as_json:
         click.echo(
             json.dumps(
@@ -264,10 +328,6 @@ def explain(scenario_file: str, time_limit_s: float, as_json: bool, debug: bool)
     code = STATUS_EXIT[plan.status]
     if code:
         sys.exit(code)
-
-
-for _command in (pareto_command, whatif_command, diff_command, report_command, export_command):
-    cli.add_command(_command)
 
 
 def main() -> None:

@@ -30,6 +30,8 @@ def summary_line(plan: Plan) -> str:
     t = plan.totals
     return json.dumps(
         {
+            "apiVersion": plan.apiVersion,
+            "kind": "PlanSummary",
             "status": plan.status,
             "solver": plan.solver,
             "objective_usd_per_h": plan.objective_usd_per_h,

@@ -24,6 +24,7 @@ from ortools.math_opt.python import mathopt
 from placer.errors import OptionError, SolverError
 from placer.milp.formulation import Formulation, build_model
 from placer.problem import UNPLACED, Problem
+from placer.progress import HighsLogProgress
 from placer.solvers.base import SolveOptions, SolveResult
 from placer.usage import objective_value, violations
 
@@ -149,10 +150,17 @@ def _run(
     model_params = None
     if options.hint_u is not None:
         model_params = mathopt.ModelSolveParameters(solution_hints=[_hint(form, options.hint_u)])
+    msg_cb = None
+    if options.progress is not None and backend == "highs":
+        msg_cb = HighsLogProgress(options.progress, stage="MILP")
     try:
         with quiet_stdout():
             result = mathopt.solve(
-                form.model, BACKENDS[backend], params=params, model_params=model_params
+                form.model,
+                BACKENDS[backend],
+                params=params,
+                model_params=model_params,
+                msg_cb=msg_cb,
             )
     except Exception as e:  # MathOpt's own error mapping can raise AttributeError
         raise SolverError(f"MILP backend {backend} failed: {e}") from None

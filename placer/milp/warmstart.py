@@ -75,6 +75,7 @@ def solve_milp_warm(problem: Problem, options: SolveOptions, extra: int = 3) -> 
     lp = solve_lp(problem, options.time_limit_s / 2)
     if lp is None:  # infeasible LP (or too slow): the plain MILP says which
         return solve_milp(problem, options)
+    options.report("LP bound", bound=lp.bound)
     budget = options.time_limit_s - (time.perf_counter() - started)
     hint = options.hint_u
     if hint is None or violations(problem, hint):
@@ -83,6 +84,7 @@ def solve_milp_warm(problem: Problem, options: SolveOptions, extra: int = 3) -> 
             time_limit_s=max(0.5, 0.25 * budget),
             candidates_u=candidate_lists(problem, lp.x_up, extra),
             hint_u=None,
+            progress=None,  # its bound holds for the restricted lists only
         )
         found = solve_milp(problem, restricted, prices=False)
         hint = found.assign_u if found.objective_usd_per_h is not None else None
@@ -95,6 +97,7 @@ def solve_milp_warm(problem: Problem, options: SolveOptions, extra: int = 3) -> 
     keep = None
     if hint is not None:
         upper = objective_value(problem, hint)
+        options.report("warm start", incumbent=upper, bound=lp.bound)
         keep = problem.allowed_up & (lp.bound + lp.rc_up <= upper + 1e-7 * max(1.0, upper))
         placed = hint >= 0
         keep[np.nonzero(placed)[0], hint[placed]] = True

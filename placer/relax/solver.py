@@ -87,6 +87,7 @@ def solve_relax(problem: Problem, options: SolveOptions) -> SolveResult:
             message="proven infeasible: a must-place unit has no allowed pool",
             bound_scope="full",
         )
+    options.report("relaxation", bound=relaxed.bound)
     assign = round_prices(problem, relaxed, samples=samples_for(problem), seed=options.seed)
     notes = [
         f"Lagrangian bound {relaxed.bound:,.4f} USD/h ({steps} Adam steps, "

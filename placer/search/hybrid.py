@@ -20,6 +20,7 @@ import numpy as np
 from placer.milp.solve import solve_milp
 from placer.milp.warmstart import solve_lp
 from placer.problem import UNPLACED, Problem
+from placer.progress import Progress, ProgressFn
 from placer.relax.lagrangian import capacity_rows, relax_prices
 from placer.relax.solver import round_prices, samples_for
 from placer.solvers.base import SolveOptions, SolveResult
@@ -69,11 +70,13 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
             bound_scope="full",
         )
     notes = [f"Lagrangian bound {bound:,.4f} USD/h after {time.perf_counter() - started:.1f} s"]
+    options.report("relaxation", bound=bound)
     if int(problem.allowed_up.sum()) <= LP_BOUND_MAX_PAIRS:
         lp = solve_lp(problem, max(1.0, 0.2 * left()))
         if lp is not None and lp.bound > bound:
             bound = lp.bound
             notes.append(f"LP relaxation bound {bound:,.4f} USD/h (HiGHS)")
+            options.report("LP bound", bound=bound)
     best = round_prices(problem, relaxed, samples=samples_for(problem), seed=options.seed)
     hint = options.hint_u
     if (
@@ -88,6 +91,7 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
     feasible = not violations(problem, best)
     if feasible:
         notes.append(f"rounded plan {objective_value(problem, best):,.4f} USD/h")
+        options.report("rounding", incumbent=objective_value(problem, best), bound=bound)
     k = FIRST_K
     widest = int(problem.allowed_up.sum(axis=1).max(initial=0))
     while left() > 1.0:
@@ -99,6 +103,7 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
                 time_limit_s=max(1.0, left() - 1.0),
                 candidates_u=cands,
                 hint_u=best if feasible else None,
+                progress=_restricted(options, bound),
             ),
             prices=False,
         )
@@ -108,6 +113,8 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
             best, feasible = sub.assign_u, True
         if sub.bound_scope == "full" and sub.bound_usd_per_h is not None:
             bound = max(bound, sub.bound_usd_per_h)  # the lists covered every pair
+        if feasible:
+            options.report(f"MILP, {k} pools/unit", objective_value(problem, best), bound)
         notes.append(
             f"MILP over {k} pools per unit: {sub.status} "
             f"{sub.objective_usd_per_h or float('nan'):,.4f} USD/h"
@@ -144,6 +151,19 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
         capacity_prices=capacity_rows(problem, relaxed.prices_r),
         diagnostics=notes,
     )
+
+
+def _restricted(options: SolveOptions, bound: float) -> ProgressFn | None:
+    """Progress of a restricted MILP: its incumbents count, its bound does not (it holds
+    only for the restricted lists), so the full problem's bound is reported instead."""
+    if options.progress is None:
+        return None
+    outer = options.progress
+
+    def report(p: Progress) -> None:
+        outer(Progress("restricted MILP", p.incumbent_usd_per_h, bound))
+
+    return report
 
 
 def _gap(problem: Problem, assign: np.ndarray, bound: float) -> float:

@@ -108,6 +108,7 @@ def solve_search(
             cand, obj = _exact(problem, np.where(a == problem.num_pools, UNPLACED, a))
             if cand is not None and obj < best_obj:
                 best, best_obj = cand, obj
+                options.report("local search", incumbent=obj)
         if time.perf_counter() - started > options.time_limit_s * 0.95:
             break
     if best is None:

@@ -9,6 +9,7 @@ import numpy as np
 
 from placer.plan import Status
 from placer.problem import Problem
+from placer.progress import Progress, ProgressFn
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class SolveOptions:
       hint_u: int32[U] starting assignment (-1 unplaced), or None.
       candidates_u: per unit, the pool indices it may use (restricts the problem), or None.
       backend: solver-specific backend name (e.g. MILP "highs"), or None for the default.
+      progress: called with the incumbent and bound as they improve, or None.
     """
 
     time_limit_s: float = 60.0
@@ -32,6 +34,12 @@ class SolveOptions:
     hint_u: np.ndarray | None = None
     candidates_u: tuple[tuple[int, ...], ...] | None = None
     backend: str | None = None
+    progress: ProgressFn | None = None
+
+    def report(self, stage: str, incumbent: float | None = None, bound: float | None = None):
+        """Sends a Progress event when a progress callback is set."""
+        if self.progress is not None:
+            self.progress(Progress(stage, incumbent, bound))
 
 
 @dataclass(frozen=True)
