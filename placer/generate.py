@@ -72,7 +72,10 @@ def generate_scenario(
       fill: GPU demand / GPU supply, roughly (0.65 keeps capacities binding but feasible).
     """
     rng = np.random.default_rng(seed)
-    sites = _sites(rng, pools)
+    # Pools grow with the work per pool beyond 100 units each, so the GPUs a unit needs
+    # stay what they are at 10k x 100 (a 50k x 200 fleet would otherwise ask for more
+    # GPUs than exist: training gangs have at least 8 GPUs, services one replica).
+    sites = _sites(rng, pools, scale=max(1.0, units / max(pools, 1) / 100.0))
     regions = [
         {"id": f"{m}-users", "location": {"lat": lat, "lon": lon, "country": cc}}
         for m, lat, lon, cc in METROS
@@ -94,7 +97,7 @@ def generate_scenario(
     return Scenario.model_validate(data)
 
 
-def _sites(rng: np.random.Generator, n_pools: int) -> list[dict]:
+def _sites(rng: np.random.Generator, n_pools: int, scale: float = 1.0) -> list[dict]:
     sites = []
     n_sites = (n_pools + 1) // 2
     for i in range(n_sites):
@@ -107,7 +110,8 @@ def _sites(rng: np.random.Generator, n_pools: int) -> list[dict]:
         pools = []
         for a in choice:
             name, onprem_usd, cloud_usd, per_node, _ = _ACCELS[int(a)]
-            gpus = int(per_node * rng.integers(2, 9) * (1 if tier == "edge" else 8))
+            nodes = int(rng.integers(2, 9)) * (1 if tier == "edge" else 8)
+            gpus = int(per_node * max(1, round(nodes * scale)))
             price = cloud_usd if tier == "cloud" else onprem_usd
             pools.append(
                 {

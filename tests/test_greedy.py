@@ -264,3 +264,26 @@ def test_greedy_infeasible_when_no_pool_is_allowed() -> None:
     assert plan.status == "infeasible"
     assert plan.infeasibility is not None
     assert "larger than the pool or site" in plan.unplaced[0].reason
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_vectorised_fitting_equals_fits(seed: int) -> None:
+    """LoadState.fitting (one numpy pass) must agree with fits (the scalar rule) pool by
+    pool, whatever is already placed (capacities, caps and redundancy keys)."""
+    from placer.solvers.greedy import LoadState
+    from tests.problems import random_problem
+
+    rng = np.random.default_rng(seed)
+    problem = random_problem(rng, 8, 5, 3)
+    state = LoadState(problem)
+    for u in rng.permutation(problem.num_units)[:5]:
+        p = int(rng.integers(problem.num_pools))
+        if state.fits(u, p):
+            state.add(u, p)
+    pools = np.arange(problem.num_pools)
+    for u in range(problem.num_units):
+        expect = [state.fits(u, int(p)) for p in pools]
+        assert state.fitting(u, pools).tolist() == expect
+        first = next((int(p) for p, ok in zip(pools, expect, strict=True) if ok), None)
+        assert state.first_fit(u, pools) == first

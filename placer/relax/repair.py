@@ -135,13 +135,13 @@ def _reinsert(
         if a[u] >= 0:
             continue
         pools = np.nonzero(problem.allowed_up[u])[0]
-        for p in pools[np.argsort(priced_up1[u, pools], kind="stable")]:
-            if not problem.must_place_u[u] and (
-                problem.objective_usd_per_h_up[u, p] > problem.unplaced_usd_per_h_u[u]
-            ):
-                continue
-            if state.fits(u, p):
-                state.add(u, p)
-                a[u] = p
-                break
+        pools = pools[np.argsort(priced_up1[u, pools], kind="stable")]
+        if not problem.must_place_u[u]:  # optional units only where worth their value
+            pools = pools[
+                problem.objective_usd_per_h_up[u, pools] <= problem.unplaced_usd_per_h_u[u]
+            ]
+        p = state.first_fit(u, pools)
+        if p is not None:
+            state.add(u, p)
+            a[u] = p
     return a

@@ -42,10 +42,19 @@ def sample_candidates(key: jax.Array, logits_up1: jax.Array, *, k: int) -> jax.A
 
 
 def round_prices(
-    problem: Problem, relaxed: RelaxResult, *, samples: int, seed: int, repair_top: int = 4
+    problem: Problem,
+    relaxed: RelaxResult,
+    *,
+    samples: int,
+    seed: int,
+    repair_top: int = 4,
+    deadline: float | None = None,
 ) -> np.ndarray:
     """Best repaired assignment among the priced argmin, the ergodic primal's argmax and
-    `samples` candidates drawn from the ergodic primal (average soft assignment)."""
+    `samples` candidates drawn from the ergodic primal (average soft assignment).
+
+    `deadline` (time.perf_counter() value): no further candidate is repaired after it
+    (the first always is, so there is an answer)."""
     priced = relaxed.priced_up1
     allowed = np.isfinite(priced)
     argmin = np.argmin(np.where(allowed, priced, np.inf), axis=1).astype(np.int32)
@@ -62,7 +71,9 @@ def round_prices(
     ranked = [int(r) for r in np.argsort(np.asarray(penalized(scores)))[:repair_top]]
     order = [0, 1, *(r for r in ranked if r > 1)]
     best, best_obj = None, np.inf
-    for row in order:
+    for i, row in enumerate(order):
+        if i and deadline is not None and time.perf_counter() > deadline:
+            break
         assign = np.where(cands[row] == problem.num_pools, UNPLACED, cands[row]).astype(np.int32)
         fixed = repair(problem, assign, np.where(allowed, priced, np.inf))
         if violations(problem, fixed):
@@ -88,7 +99,13 @@ def solve_relax(problem: Problem, options: SolveOptions) -> SolveResult:
             bound_scope="full",
         )
     options.report("relaxation", bound=relaxed.bound)
-    assign = round_prices(problem, relaxed, samples=samples_for(problem), seed=options.seed)
+    assign = round_prices(
+        problem,
+        relaxed,
+        samples=samples_for(problem),
+        seed=options.seed,
+        deadline=started + 0.95 * options.time_limit_s,
+    )
     notes = [
         f"Lagrangian bound {relaxed.bound:,.4f} USD/h ({steps} Adam steps, "
         f"{time.perf_counter() - started:.2f} s)"

@@ -77,7 +77,13 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
             bound = lp.bound
             notes.append(f"LP relaxation bound {bound:,.4f} USD/h (HiGHS)")
             options.report("LP bound", bound=bound)
-    best = round_prices(problem, relaxed, samples=samples_for(problem), seed=options.seed)
+    best = round_prices(
+        problem,
+        relaxed,
+        samples=samples_for(problem),
+        seed=options.seed,
+        deadline=started + 0.6 * options.time_limit_s,
+    )
     hint = options.hint_u
     if (
         hint is not None

@@ -39,21 +39,14 @@ def solve_greedy(problem: Problem, options: SolveOptions) -> SolveResult:
         if pools.size == 0:
             continue
         obj = problem.objective_usd_per_h_up[u, pools]
-        for p in pools[np.argsort(obj, kind="stable")]:
-            if (
-                not problem.must_place_u[u]
-                and obj_of(problem, u, p) > (problem.unplaced_usd_per_h_u[u])
-            ):
-                break  # cheaper pools were tried first: no pool is worth it
-            if state.fits(u, p):
-                state.add(u, p)
-                assign[u] = p
-                break
+        order = np.argsort(obj, kind="stable")
+        if not problem.must_place_u[u]:  # only pools cheaper than leaving the unit out
+            order = order[obj[order] <= problem.unplaced_usd_per_h_u[u]]
+        p = state.first_fit(u, pools[order])
+        if p is not None:
+            state.add(u, p)
+            assign[u] = p
     return _result(problem, assign)
-
-
-def obj_of(problem: Problem, u: int, p: int) -> float:
-    return float(problem.objective_usd_per_h_up[u, p])
 
 
 def _candidate_mask(problem: Problem, candidates_u) -> np.ndarray:
@@ -131,6 +124,30 @@ class LoadState:
             return False
         g = pr.group_u[u]
         return not (g >= 0 and pr.spread_key_gp[g, p] in self.used_keys.get(g, set()))
+
+    def fitting(self, u: int, pools: np.ndarray) -> np.ndarray:
+        """bool[len(pools)]: `fits(u, p)` for each p in pools, in one vectorised pass."""
+        pr = self.p
+        ok = self.gpus_p[pools] + pr.gpus_up[u, pools] <= pr.gpu_cap_p[pools] + _TOL
+        s = pr.pool_site_p[pools]
+        for k, table in enumerate(
+            (pr.it_kw_up, pr.facility_kw_up, pr.heat_kw_up, pr.water_l_per_h_up)
+        ):
+            ok &= self.site_loads[k, s] + table[u, pools] <= self.caps[k, s] * (1 + _TOL)
+        ok &= self.cost + pr.cost_usd_per_h_up[u, pools] <= pr.budget_usd_per_h * (1 + _TOL)
+        ok &= self.carbon + pr.carbon_kg_per_h_up[u, pools] <= pr.carbon_cap_kg_per_h * (1 + _TOL)
+        g = pr.group_u[u]
+        used = self.used_keys.get(int(g)) if g >= 0 else None
+        if used:
+            ok &= ~np.isin(pr.spread_key_gp[g, pools], list(used))
+        return ok
+
+    def first_fit(self, u: int, pools: np.ndarray) -> int | None:
+        """The first pool of `pools` (in order) that u fits, or None."""
+        if pools.size == 0:
+            return None
+        hit = np.flatnonzero(self.fitting(u, pools))
+        return int(pools[hit[0]]) if hit.size else None
 
     def add(self, u: int, p: int, sign: float = 1.0) -> None:
         pr = self.p
