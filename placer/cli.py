@@ -27,6 +27,10 @@ from placer.commands.common import (
     handle_errors,
     scenario_arg,
 )
+from placer.commands.export_cmd import export_command
+from placer.commands.pareto_cmd import pareto_command
+from placer.commands.report_cmd import report_command
+from placer.commands.whatif_cmd import diff_command, whatif_command
 from placer.errors import OptionError
 from placer.io import load_plan, write_atomic
 from placer.progress import stderr_is_terminal, terminal_progress
@@ -328,6 +332,10 @@ def explain(
     code = STATUS_EXIT[plan.status]
     if code:
         sys.exit(code)
+
+
+for _command in (pareto_command, whatif_command, diff_command, report_command, export_command):
+    cli.add_command(_command)
 
 
 def main() -> None:
