@@ -2,14 +2,78 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from placer.model.catalog import CoolingType
 from placer.model.common import Id, Location, NonNegativeFloat, PositiveFloat, StrictModel
 
 Tier = Literal["edge", "onprem", "cloud"]
+
+#: Cloud providers a cloud-tier site may name, spelt as SkyPilot spells them (its
+#: ALL_CLOUDS, less the ones that are not a provider's cloud: kubernetes, ssh, vsphere).
+Cloud = Literal[
+    "aws",
+    "azure",
+    "gcp",
+    "oci",
+    "ibm",
+    "lambda",
+    "nebius",
+    "runpod",
+    "vast",
+    "cudo",
+    "fluidstack",
+    "paperspace",
+    "do",
+    "scp",
+    "hyperbolic",
+]
+
+#: Kubernetes label key: an optional DNS-subdomain prefix and '/', then a name of at most
+#: 63 characters (alphanumerics, '-', '_', '.'; alphanumeric at both ends).
+_LABEL_KEY = re.compile(
+    r"^(?:(?P<prefix>[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*)/)?"
+    r"(?P<name>[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)$"
+)
+_LABEL_VALUE = r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"
+_RESOURCE_NAME = r"^[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+
+
+def _check_label_value(value: str) -> str:
+    if len(value) > 63 or not re.match(_LABEL_VALUE, value):
+        raise ValueError(
+            f"{value!r} is not a Kubernetes label value: at most 63 alphanumerics, '-', '_' "
+            "or '.', alphanumeric at both ends"
+        )
+    return value
+
+
+def _check_resource_name(value: str) -> str:
+    if len(value) > 253 or not re.match(_RESOURCE_NAME, value):
+        raise ValueError(
+            f"{value!r} is not a Kubernetes extended resource name: a lowercase DNS-subdomain "
+            "prefix, '/', a name, e.g. nvidia.com/gpu"
+        )
+    return value
+
+
+LabelValue = Annotated[
+    str,
+    AfterValidator(_check_label_value),
+    Field(
+        description="Kubernetes label value: at most 63 alphanumerics, '-', '_' or '.'; "
+        "alphanumeric at both ends.",
+        json_schema_extra={"maxLength": 63, "pattern": _LABEL_VALUE},
+    ),
+]
+ResourceName = Annotated[
+    str,
+    AfterValidator(_check_resource_name),
+    Field(json_schema_extra={"maxLength": 253, "pattern": _RESOURCE_NAME}),
+]
 
 
 class Power(StrictModel):
@@ -75,6 +139,40 @@ class Pool(StrictModel):
     spot_cost_usd_per_gpu_h: NonNegativeFloat | None = Field(
         default=None, description="Spot / preemptible price, USD/GPU-hour (spot_ok workloads)."
     )
+    node_labels: dict[str, LabelValue] | None = Field(
+        default=None,
+        max_length=8,
+        description="Kubernetes node labels that select this pool's nodes, for `placer "
+        "export` (node affinity, Kueue ResourceFlavor nodeLabels; at most 8), e.g. "
+        "{nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3}; default: placer.dev/site=<site "
+        "id> and placer.dev/pool=<pool id>.",
+    )
+    gpu_resource: ResourceName | None = Field(
+        default=None,
+        description="Kubernetes extended resource a pod requests this pool's accelerators "
+        "by, for `placer export`; default from the catalog vendor: nvidia.com/gpu (NVIDIA), "
+        "amd.com/gpu (AMD), google.com/tpu (Google).",
+    )
+
+    @field_validator("node_labels")
+    @classmethod
+    def _check_node_labels(cls, labels: dict[str, str] | None) -> dict[str, str] | None:
+        if labels is None:
+            return labels
+        if not labels:
+            raise ValueError(
+                "an empty map selects every node; omit node_labels for the default "
+                "placer.dev/site and placer.dev/pool labels, or name at least one"
+            )
+        for key in labels:
+            m = _LABEL_KEY.match(key)
+            if m is None or len(m["name"]) > 63 or len(m["prefix"] or "") > 253:
+                raise ValueError(
+                    f"{key!r} is not a Kubernetes label key: [prefix/]name, the prefix a "
+                    "lowercase DNS subdomain (<= 253 characters), the name <= 63 "
+                    "alphanumerics, '-', '_' or '.', alphanumeric at both ends"
+                )
+        return labels
 
     @property
     def key(self) -> str:
@@ -94,6 +192,12 @@ class Site(StrictModel):
     cluster: str | None = Field(
         default=None, description="Orchestrator cluster or cloud account name, for exports."
     )
+    cloud: Cloud | None = Field(
+        default=None,
+        description="Cloud provider of a cloud-tier site, as SkyPilot names it (aws, gcp, "
+        "azure, ...): `placer export --to skypilot` launches there, in location."
+        "cloud_region. Leave it out for sites reached through their Kubernetes cluster.",
+    )
     power: Power
     cooling: Cooling = Cooling()
     egress_usd_per_gb: NonNegativeFloat = Field(
@@ -103,6 +207,11 @@ class Site(StrictModel):
 
     @model_validator(mode="after")
     def _check_pools(self) -> Site:
+        if self.cloud is not None and self.tier != "cloud":
+            raise ValueError(
+                f"cloud: {self.cloud!r} on a {self.tier} site; only cloud-tier sites run in a "
+                "provider's cloud (reach edge and on-prem sites through `cluster`)"
+            )
         if self.tier != "cloud" and self.power.it_capacity_kw is None:
             raise ValueError(
                 "power.it_capacity_kw: required for edge and on-prem sites (the IT power the "
