@@ -851,21 +851,27 @@ def _breakdowns(scenario: Scenario, rows: list[SiteUsage]) -> tuple[str, str]:
 # ---- chart: Pareto front -------------------------------------------------------------------
 
 
-def _chart_pareto(front: ParetoFront, plan: Plan) -> str:
-    """Cost (USD/h) against carbon (kgCO2e/h) of the front's solved points; the plan a star."""
+def _chart_pareto(front: ParetoFront, plan: Plan, carbon_price_usd_per_t: float = 0.0) -> str:
+    """The swept objective (cost + priced water + value of unplaced work, USD/h: the
+    scenario's objective with the carbon price set to 0) against carbon (kgCO2e/h) of the
+    front's solved points; the plan a star. Plain cost is not used: at tight caps a front
+    may drop optional work, which lowers cost while the objective rises."""
     pts = [
         (i, p)
         for i, p in enumerate(front.points)
-        if p.cost_usd_per_h is not None and p.carbon_kg_per_h is not None
+        if p.objective_usd_per_h is not None and p.carbon_kg_per_h is not None
     ]
     t = plan.totals
     mine = (
-        (t.carbon_kg_per_h, t.cost_usd_per_h)
+        (
+            t.carbon_kg_per_h,
+            t.objective_usd_per_h - carbon_price_usd_per_t * t.carbon_kg_per_h / 1000.0,
+        )
         if t is not None and plan.status in ("optimal", "feasible")
         else None
     )
     xs = [p.carbon_kg_per_h for _, p in pts] + ([mine[0]] if mine else [])
-    ys = [p.cost_usd_per_h for _, p in pts] + ([mine[1]] if mine else [])
+    ys = [p.objective_usd_per_h for _, p in pts] + ([mine[1]] if mine else [])
     left, right, top, bottom = 84.0, 190.0, 16.0, 52.0
     plot_w, plot_h = 820.0, 340.0
     width, height = left + plot_w + right, top + plot_h + bottom
@@ -1293,7 +1299,7 @@ def _prices_section(plan: Plan) -> str:
     return _table("table-prices", headers, rows)
 
 
-def _pareto_section(front: ParetoFront, plan: Plan) -> str:
+def _pareto_section(front: ParetoFront, plan: Plan, carbon_price_usd_per_t: float = 0.0) -> str:
     headers = [
         ("#", True),
         ("Carbon cap kg/h", True),
@@ -1332,7 +1338,7 @@ def _pareto_section(front: ParetoFront, plan: Plan) -> str:
     if match is not None:
         note.append(f"this plan is point {match}")
     return (
-        _chart_pareto(front, plan)
+        _chart_pareto(front, plan, carbon_price_usd_per_t)
         + f'<p class="note">{_e("; ".join(note))}.</p>'
         + _table("table-pareto", headers, rows)
     )
@@ -1536,9 +1542,10 @@ def render_html(scenario: Scenario, plan: Plan, pareto: ParetoFront | None = Non
     if pareto is not None:
         sections += [
             '<section id="sec-pareto"><h2>Pareto front: cost against carbon</h2>',
-            '<p class="lead">Each point is the cheapest plan under a carbon cap (ε-constraint); '
+            '<p class="lead">Each point is the best plan under a carbon cap (ε-constraint; the '
+            "objective without a carbon price: cost, priced water, value of unplaced work); "
             "moving left buys lower emissions with higher cost. The star is this plan.</p>",
-            _pareto_section(pareto, plan),
+            _pareto_section(pareto, plan, scenario.objective.carbon_price_usd_per_t),
             "</section>",
         ]
     sections += [

@@ -148,7 +148,13 @@ class ParetoPoint(_PlanModel):
     cost_usd_per_h: float | None = None
     carbon_kg_per_h: float | None = None
     water_l_per_h: float | None = None
-    objective_usd_per_h: float | None = None
+    objective_usd_per_h: float | None = Field(
+        default=None,
+        description=(
+            "The swept objective: cost + priced water + value of unplaced work, USD/h "
+            "(the scenario's objective with its carbon price set to 0)."
+        ),
+    )
     gap: float | None = Field(default=None, description="Proven relative gap of this point.")
     mean_latency_ms: float | None = Field(
         default=None, description="Replica-weighted mean RTT of inference placements, ms."
@@ -156,6 +162,28 @@ class ParetoPoint(_PlanModel):
     unplaced_units: int = 0
     wall_s: float = 0.0
     plan: Plan | None = Field(default=None, description="The full plan, when kept.")
+    bound_usd_per_h: float | None = Field(
+        default=None, description="Proven lower bound of the objective under this cap, USD/h."
+    )
+    unplaced_value_usd_per_h: float | None = Field(
+        default=None, description="Value of the units this point leaves out, USD/h."
+    )
+    implied_carbon_price_usd_per_t: float | None = Field(
+        default=None,
+        description=(
+            "Extra objective per tonne of CO2e avoided, from the previous (cheaper) point of "
+            "the front to this one, USD/t: (objective - previous) / (previous carbon - "
+            "carbon) x 1000. None for the cheapest point and for dropped points."
+        ),
+    )
+    source: Literal["solve", "neighbours"] = Field(
+        default="solve",
+        description=(
+            "solve: a MILP solve under this cap; neighbours: certified without a solve, from "
+            "a plan of a tighter cap and the bound of a looser one."
+        ),
+    )
+    note: str = Field(default="", description="Why a dropped point was dropped.")
 
 
 class ParetoFront(_PlanModel):
@@ -170,3 +198,26 @@ class ParetoFront(_PlanModel):
         default=None, description="Time of one plain solve of the same scenario, for comparison."
     )
     points: list[ParetoPoint] = Field(default_factory=list)
+    status: Status = Field(
+        default="optimal",
+        description=(
+            "optimal: every point proven within relative_gap; feasible: some point only "
+            "within its stated gap (time limit); infeasible / no_solution: no front."
+        ),
+    )
+    message: str = ""
+    relative_gap: float | None = Field(
+        default=None, description="Relative gap each point was solved to."
+    )
+    grid_points: int = Field(default=0, description="Carbon caps swept (the requested count).")
+    solves: int = Field(default=0, description="MILP solves, endpoints included.")
+    carbon_min_kg_per_h: float | None = Field(
+        default=None, description="Least carbon of any plan (the sweep's lowest cap), kg/h."
+    )
+    carbon_max_kg_per_h: float | None = Field(
+        default=None, description="Carbon of the cheapest plan (the highest cap), kg/h."
+    )
+    dropped: list[ParetoPoint] = Field(
+        default_factory=list,
+        description="Swept caps whose plan duplicates or is dominated by a kept point.",
+    )

@@ -69,7 +69,7 @@ def test_score_reports_each_broken_rule(eu):
 
 
 def test_score_rejects_a_plan_of_another_scenario(eu):
-    scenario, plan = eu
+    _, plan = eu
     other = placer.load(ROOT / "configs" / "us_carbon_vs_price.yaml")
     with pytest.raises(placer.OptionError, match="another scenario"):
         placer.score(other, plan)
@@ -210,7 +210,7 @@ def test_explain_workload_cli(tmp_path, eu):
 
 
 def test_explain_workload_errors_are_clean(tmp_path, eu):
-    scenario, plan = eu
+    _, plan = eu
     path = tmp_path / "plan.json"
     path.write_text(plan.model_dump_json())
     unknown = run("explain", str(EU), str(path), "--workload", "nope")

@@ -13,7 +13,6 @@ from click.testing import CliRunner, Result
 
 from placer import api
 from placer.cli import cli
-from placer.commands.whatif_cmd import diff_command
 from placer.diff import diff_plans, match_units
 from placer.plan import Placement, Plan, Totals, Unplaced
 from placer.report import to_json
@@ -22,10 +21,8 @@ EXIT_OK, EXIT_DIFFERENT, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def run(*args: str, input: str | None = None) -> Result:
-    """Runs `placer diff ARGS` (through the `placer` group once it lists the command)."""
-    command = cli if "diff" in cli.commands else diff_command
-    argv = ["diff", *args] if command is cli else list(args)
-    return CliRunner().invoke(command, argv, input=input, catch_exceptions=False)
+    """Runs `placer diff ARGS` through the `placer` group, as a user would."""
+    return CliRunner().invoke(cli, ["diff", *args], input=input, catch_exceptions=False)
 
 
 def _placement(

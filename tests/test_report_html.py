@@ -29,7 +29,7 @@ import pytest
 from click.testing import CliRunner
 
 from placer import api
-from placer.commands.report_cmd import report_command
+from placer.cli import cli
 from placer.errors import ScenarioError
 from placer.html_report import BASE_CHARTS, check_plan_matches, load_pareto, render_html
 from placer.model.scenario import Scenario
@@ -81,6 +81,7 @@ def _front_for(plan: Plan) -> ParetoFront:
             carbon_cap_kg_per_h=None if k == 0 else carbon * (1 - 0.1 * k),
             status="optimal" if k != 2 else "feasible",
             cost_usd_per_h=cost * (1 + 0.04 * k * k),
+            objective_usd_per_h=cost * (1 + 0.04 * k * k),
             carbon_kg_per_h=carbon * (1 - 0.1 * k),
             gap=0.0 if k != 2 else 0.01,
             wall_s=0.1,
@@ -289,7 +290,7 @@ def test_plan_from_another_scenario(minimal: tuple[Scenario, Plan]) -> None:
 
 
 def _run(*args: str) -> Any:
-    return CliRunner().invoke(report_command, list(args), catch_exceptions=False)
+    return CliRunner().invoke(cli, ["report", *args], catch_exceptions=False)
 
 
 @pytest.fixture

@@ -32,11 +32,7 @@ FAST = ("--solver", "milp", "--time-limit-s", "20")
 
 
 def run(*args: str) -> Result:
-    """Runs `placer ARGS` through the `placer` group (the command alone if the group
-    does not list it yet; test_commands_are_registered checks that it does)."""
-    if args and args[0] in ("whatif", "diff") and args[0] not in cli.commands:
-        command = whatif_command if args[0] == "whatif" else diff_command
-        return CliRunner().invoke(command, list(args[1:]), catch_exceptions=False)
+    """Runs `placer ARGS` through the `placer` group, as a user would."""
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
