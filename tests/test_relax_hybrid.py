@@ -112,3 +112,126 @@ def test_fixed_seed_gives_the_same_plan(name):
     again = SOLVERS[name](problem, SolveOptions(time_limit_s=5.0, seed=3))
     np.testing.assert_array_equal(first.assign_u, again.assign_u)
     assert first.bound_usd_per_h == again.bound_usd_per_h
+
+
+# ---- the dense relaxation (relax/dense.py) -------------------------------------------------
+
+
+def _dense_cases():
+    from placer.compile import compile_problem
+
+    problems = [compile_problem(placer.load(f"configs/{c}.yaml"))[0] for c in ("eu_sovereign",)]
+    rng = np.random.default_rng(7)
+    problems += [random_problem(rng, 9, 4, 3) for _ in range(6)]
+    return problems
+
+
+@pytest.mark.parametrize("case", range(7))
+def test_dense_priced_costs_equal_the_pair_form(case):
+    """Folding proportional usage tables (facility = IT x PUE, heat = IT) and the dense
+    layout must price every choice exactly as the pair lists do."""
+    import jax.numpy as jnp
+
+    from placer.relax.dense import _priced_and_prices, dense_tables
+
+    problem = _dense_cases()[case]
+    rows = pair_rows(problem)
+    d = dense_tables(problem, rows)
+    theta = jnp.asarray(np.random.default_rng(case).normal(-1.0, 1.0, rows.cap_r.size))
+    priced, y, _ = _priced_and_prices(theta, d)
+    _, expect = dual_bound(problem, np.asarray(y, float), rows)
+    allowed = np.isfinite(expect)
+    np.testing.assert_allclose(np.asarray(priced)[allowed], expect[allowed], rtol=2e-5, atol=1e-3)
+    assert (np.asarray(priced)[~allowed] >= 1e29).all()
+
+
+@pytest.mark.parametrize("case", range(7))
+def test_dense_hand_written_gradient_equals_autodiff(case):
+    import jax.numpy as jnp
+
+    from placer.relax.dense import dense_tables, dual_gradient, smooth_dual
+
+    problem = _dense_cases()[case]
+    rows = pair_rows(problem)
+    d = dense_tables(problem, rows)
+    theta = jnp.asarray(np.random.default_rng(case).normal(-2.0, 1.0, rows.cap_r.size))
+    temp = jnp.float32(0.05 * max(1.0, float(np.abs(rows.base_n).mean())))
+    value, grad, prob = dual_gradient(theta, d, temp)
+    assert np.isfinite(float(value))
+    auto = jax.grad(lambda t: smooth_dual(t, d, temp)[0])(theta)
+    assert np.isfinite(np.asarray(grad)).all()
+    np.testing.assert_allclose(np.asarray(grad), np.asarray(auto), rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(np.asarray(prob).sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_dense_and_pair_relaxations_both_give_valid_bounds():
+    from placer.compile import compile_problem
+    from placer.generate import generate_scenario
+    from placer.milp.solve import solve_milp
+    from placer.relax import lagrangian
+
+    problem, _ = compile_problem(generate_scenario(units=150, pools=8, seed=4))
+    exact = solve_milp(problem, SolveOptions(time_limit_s=30, relative_gap=0.0))
+    assert lagrangian.use_dense(problem)
+    dense = relax_prices(problem, steps=400)
+    lagrangian_pairs = lagrangian.DENSE_MAX_BYTES
+    try:
+        lagrangian.DENSE_MAX_BYTES = 0  # force the pair lists
+        pairs = relax_prices(problem, steps=400)
+    finally:
+        lagrangian.DENSE_MAX_BYTES = lagrangian_pairs
+    for r in (dense, pairs):
+        assert r.bound <= exact.bound_usd_per_h + 1e-6 * abs(exact.bound_usd_per_h)
+        assert r.primal_up1 is not None
+        np.testing.assert_allclose(r.primal_up1.sum(axis=1), 1.0, rtol=1e-4)
+
+
+# ---- large-neighbourhood search ------------------------------------------------------------
+
+
+@given(seed=st.integers(0, 2**31 - 1), n_u=st.integers(2, 5), n_p=st.integers(1, 3))
+@settings(max_examples=30, deadline=None)
+def test_freed_subproblem_is_exactly_the_full_problem_with_the_rest_fixed(seed, n_u, n_p):
+    """For every assignment b of the freed units: b is feasible in the subproblem iff the
+    combined plan is feasible in the full problem, and objectives differ by a constant."""
+    import itertools
+
+    from placer.search.hybrid import freed_subproblem
+
+    rng = np.random.default_rng(seed)
+    problem = random_problem(rng, n_u, n_p, 2)
+    _, start = brute_force(problem)
+    if start is None:
+        return
+    freed = np.sort(rng.choice(n_u, size=int(rng.integers(1, n_u + 1)), replace=False))
+    sub = freed_subproblem(problem, start, freed)
+    offset = None
+    for combo in itertools.product(range(-1, n_p), repeat=freed.size):
+        b = np.array(combo, np.int32)
+        full = start.copy()
+        full[freed] = b
+        assert (violations(sub, b) == []) == (violations(problem, full) == []), combo
+        if violations(sub, b) == []:
+            diff = objective_value(problem, full) - objective_value(sub, b)
+            offset = diff if offset is None else offset
+            assert diff == pytest.approx(offset, abs=1e-9)
+
+
+def test_neighbourhood_search_improves_a_plan_and_keeps_it_feasible():
+    from placer.compile import compile_problem
+    from placer.generate import generate_scenario
+    from placer.relax.solver import round_prices
+    from placer.search import hybrid
+
+    problem, _ = compile_problem(generate_scenario(units=400, pools=12, seed=2))
+    relaxed = relax_prices(problem, steps=300)
+    start = round_prices(problem, relaxed, samples=16, seed=0)
+    assert violations(problem, start) == []
+    clock = iter(range(8, 0, -1))  # eight rounds, whatever the machine's speed
+    better, notes = hybrid._lns(
+        problem, SolveOptions(seed=0), start, relaxed.priced_up1, relaxed.bound,
+        lambda: next(clock, 0),
+    )  # fmt: skip
+    assert violations(problem, better) == []
+    assert objective_value(problem, better) < objective_value(problem, start)
+    assert "rounds" in notes[0]

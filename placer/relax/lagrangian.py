@@ -207,11 +207,12 @@ def relax_prices(
         objective coefficient).
       learning_rate: Adam's step size on theta (prices are softplus(theta) x scale).
       rows: `pair_rows(problem)`, if already built.
-      time_budget_s: if given, further rounds of `steps` steps continue from the last
-        prices at the final temperature (one compiled function serves every round); the
-        number of rounds is planned from the budget and the problem size with a fixed
-        cost model (`PAIR_STEPS_PER_S`), never from the clock, so a fixed seed gives
-        the same prices on any machine. The best certified bound is kept.
+      time_budget_s: if given, the work is planned from the budget and the problem size
+        with a fixed cost model, never from the clock, so a fixed seed gives the same
+        prices on any machine. Dense layout (`use_dense`): one run of
+        `planned_dense_steps` steps. Pair lists: further rounds of `steps` steps continue
+        from the last prices at the final temperature (`planned_rounds`). The best
+        certified bound is kept.
     """
     rows = rows or pair_rows(problem)
     spread = float(np.abs(rows.base_n).mean()) if rows.base_n.size else 1.0
@@ -220,6 +221,20 @@ def relax_prices(
     best = RelaxResult(zero, *dual_bound(problem, zero, rows), t_end, None)
     if not (problem.num_units and rows.cap_r.size):
         return best
+    theta = jnp.full(rows.cap_r.shape, -4.0, jnp.float32)  # softplus(-4) ~ 0.018 x scale
+    if use_dense(problem):
+        from placer.relax.dense import dense_tables, optimise_dense
+
+        total = planned_dense_steps(problem, steps, time_budget_s)
+        theta, primal_up1 = optimise_dense(
+            dense_tables(problem, rows),
+            theta,
+            jnp.float32(t_start),
+            jnp.float32(t_end),
+            steps=total,
+            learning_rate=learning_rate,
+        )
+        return _keep_better(problem, rows, best, theta, t_end, np.asarray(primal_up1, float))
     arrays = tuple(
         jnp.asarray(a, dtype)
         for a, dtype in (
@@ -232,7 +247,6 @@ def relax_prices(
             (rows.scale_r, jnp.float32),
         )
     )
-    theta = jnp.full(rows.cap_r.shape, -4.0, jnp.float32)  # softplus(-4) ~ 0.018 x scale
     hot = t_start
     rounds = planned_rounds(rows.base_n.size, steps, time_budget_s)
     for _ in range(rounds):
@@ -245,16 +259,58 @@ def relax_prices(
             learning_rate=learning_rate,
             n_units=problem.num_units,
         )
-        prices = np.where(
-            rows.active_r, np.asarray(jax.nn.softplus(theta), float) * rows.scale_r, 0.0
-        )
-        bound, priced = dual_bound(problem, prices, rows)
-        if bound > best.bound:
-            primal = np.zeros((problem.num_units, problem.num_pools + 1))
-            primal[rows.unit_n, rows.pool_n] = np.asarray(primal_n, float)
-            best = RelaxResult(prices, bound, priced, t_end, primal)
+        primal = np.zeros((problem.num_units, problem.num_pools + 1))
+        primal[rows.unit_n, rows.pool_n] = np.asarray(primal_n, float)
+        best = _keep_better(problem, rows, best, theta, t_end, primal)
         hot = t_end * 10.0  # later rounds refine at low temperature
     return best
+
+
+def _keep_better(
+    problem: Problem,
+    rows: PairRows,
+    best: RelaxResult,
+    theta: jax.Array,
+    temperature: float,
+    primal_up1: np.ndarray,
+) -> RelaxResult:
+    """The result for theta (its float64 certified bound) if it beats `best`."""
+    prices = np.where(rows.active_r, np.asarray(jax.nn.softplus(theta), float) * rows.scale_r, 0.0)
+    bound, priced = dual_bound(problem, prices, rows)
+    if bound <= best.bound:
+        return best
+    primal = np.where(np.isfinite(priced), primal_up1, 0.0)
+    return RelaxResult(prices, bound, priced, temperature, primal)
+
+
+#: The dense layout (relax/dense.py) is used while its tables fit this many bytes and at
+#: least this share of (unit, pool) pairs is allowed; sparser or larger problems use the
+#: pair lists, whose memory grows with allowed pairs only.
+DENSE_MAX_BYTES = 3 << 30
+DENSE_MIN_DENSITY = 0.05
+#: Dense element-steps ((U x (P+1)) x Adam steps) per second on a 2-core CPU (measured:
+#: 100 steps over 10,000 x 101 in 0.44 s); plans the step count, never the clock.
+DENSE_ELEMENT_STEPS_PER_S = 2.3e8
+DENSE_MAX_STEPS = 4000
+
+
+def use_dense(problem: Problem) -> bool:
+    """Whether relax_prices takes the dense layout for this problem."""
+    from placer.relax.dense import dense_bytes
+
+    cells = problem.num_units * (problem.num_pools + 1)
+    density = float(problem.allowed_up.sum()) / max(cells, 1)
+    return dense_bytes(problem) <= DENSE_MAX_BYTES and density >= DENSE_MIN_DENSITY
+
+
+def planned_dense_steps(problem: Problem, steps: int, time_budget_s: float | None) -> int:
+    """Adam steps of the one dense run: `steps`, or as many as the budget buys under the
+    fixed cost model (at least `steps`, at most DENSE_MAX_STEPS), rounded to 100."""
+    if time_budget_s is None:
+        return steps
+    cells = max(1, problem.num_units * (problem.num_pools + 1))
+    affordable = time_budget_s * DENSE_ELEMENT_STEPS_PER_S / cells
+    return int(min(DENSE_MAX_STEPS, max(steps, affordable // 100 * 100)))
 
 
 #: Choice-steps per second the relaxation sustains on a 2-core CPU (measured: 500 steps

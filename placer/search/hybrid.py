@@ -5,6 +5,11 @@
 3. A MILP over each unit's `k` cheapest pools at those prices (plus the plan's pool),
    hinted with the plan, improves it; k doubles while time remains and the certified
    gap (objective - B) / objective is above the target.
+4. When that MILP is too big to finish (more than LNS_MIN_VARS candidate variables),
+   large-neighbourhood search instead: each round frees the units at random sites (and
+   the units whose cheapest priced pools are there), up to LNS_MAX_FREE, fixes every other
+   unit to the incumbent, and lets a short MILP re-place the freed ones; the incumbent
+   stays feasible in every sub-MILP, so the plan only improves.
 Up to LP_BOUND_MAX_PAIRS pairs B is also raised to the LP relaxation's optimum. Every
 answer carries B, a bound of the FULL problem, so its gap is known even when
 the restricted MILP cannot prove anything about the full one.
@@ -24,7 +29,7 @@ from placer.progress import Progress, ProgressFn
 from placer.relax.lagrangian import capacity_rows, relax_prices
 from placer.relax.solver import round_prices, samples_for
 from placer.solvers.base import SolveOptions, SolveResult
-from placer.usage import objective_value, violations
+from placer.usage import compute_loads, objective_value, violations
 
 FIRST_K = 4
 #: Share of the time limit the relaxation may use (further rounds tighten its bound).
@@ -32,6 +37,15 @@ RELAX_SHARE = 0.35
 #: Up to this many feasible pairs the LP relaxation (HiGHS, ~0.4 s at 25k pairs, ~40 s at
 #: 290k) also certifies the bound: it is at least as tight as the Lagrangian one.
 LP_BOUND_MAX_PAIRS = 100_000
+#: Above this many candidate variables (units x k) the restricted MILP is replaced by
+#: large-neighbourhood search (measured on gen-10000x100-s1: a 40k-variable restricted
+#: MILP did not improve the rounded plan in 19 s).
+LNS_MIN_VARS = 20_000
+LNS_MAX_FREE = 800  # units freed per neighbourhood
+LNS_SUB_S = 2.0  # time limit of one neighbourhood's MILP, s
+#: Relative gap at which a neighbourhood's MILP stops: its objective is a few percent of
+#: the plan's, so 5e-4 of it is noise next to the certified gap of the whole.
+LNS_SUB_GAP = 5e-4
 
 
 def top_k_candidates(
@@ -96,11 +110,17 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
         best = np.asarray(hint, np.int32)
     feasible = not violations(problem, best)
     if feasible:
-        notes.append(f"rounded plan {objective_value(problem, best):,.4f} USD/h")
+        notes.append(
+            f"rounded plan {objective_value(problem, best):,.4f} USD/h after "
+            f"{time.perf_counter() - started:.1f} s"
+        )
         options.report("rounding", incumbent=objective_value(problem, best), bound=bound)
     k = FIRST_K
     widest = int(problem.allowed_up.sum(axis=1).max(initial=0))
-    while left() > 1.0:
+    if feasible and problem.num_units * k > LNS_MIN_VARS:
+        best, lns_notes = _lns(problem, options, best, relaxed.priced_up1, bound, left)
+        notes += lns_notes
+    while left() > 1.0 and not (feasible and problem.num_units * k > LNS_MIN_VARS):
         cands = top_k_candidates(relaxed.priced_up1, best if feasible else None, k)
         sub = solve_milp(
             problem,
@@ -156,6 +176,110 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
         message=f"hybrid plan; certified gap {100 * gap:.3f}% against the Lagrangian bound",
         capacity_prices=capacity_rows(problem, relaxed.prices_r),
         diagnostics=notes,
+    )
+
+
+def _lns(
+    problem: Problem,
+    options: SolveOptions,
+    best: np.ndarray,
+    priced_up1: np.ndarray,
+    bound: float,
+    left,
+) -> tuple[np.ndarray, list[str]]:
+    """Large-neighbourhood search from a feasible plan until `left()` runs out (step 4).
+
+    Each neighbourhood is solved as its own small MILP (`freed_subproblem`): only the
+    freed units are variables, over their FIRST_K cheapest priced pools and their
+    current pool, against the capacity the fixed units leave.
+    """
+    rng = np.random.default_rng(options.seed)
+    n_p, n_s = problem.num_pools, problem.num_sites
+    pools = priced_up1[:, :n_p]
+    top = np.argsort(pools, axis=1, kind="stable")[:, :FIRST_K]
+    top_ok = np.isfinite(np.take_along_axis(pools, top, axis=1))
+    objective = objective_value(problem, best)
+    rounds, improved = 0, 0
+    while left() > 1.0:
+        touched = np.zeros(problem.num_units, bool)
+        for site in rng.permutation(n_s):  # whole sites until the neighbourhood is full
+            here = problem.pool_site_p == site
+            touched |= ((best >= 0) & here[np.maximum(best, 0)]) | (here[top] & top_ok).any(axis=1)
+            if touched.sum() >= LNS_MAX_FREE:
+                break
+        freed = np.flatnonzero(touched)
+        if freed.size > LNS_MAX_FREE:
+            freed = np.sort(rng.choice(freed, LNS_MAX_FREE, replace=False))
+        if freed.size == 0:
+            continue
+        sub = freed_subproblem(problem, best, freed)
+        cands = []
+        for u in freed:
+            keep = {int(p) for p in top[u][top_ok[u]]}
+            if best[u] >= 0:
+                keep.add(int(best[u]))
+            cands.append(tuple(sorted(keep)))
+        result = solve_milp(
+            sub,
+            dataclasses.replace(
+                options,
+                time_limit_s=max(0.5, min(LNS_SUB_S, left() - 0.5)),
+                relative_gap=max(options.relative_gap, LNS_SUB_GAP),
+                candidates_u=tuple(cands),
+                hint_u=best[freed],
+                progress=None,
+            ),
+            prices=False,
+        )
+        rounds += 1
+        if result.objective_usd_per_h is None:
+            continue
+        trial = best.copy()
+        trial[freed] = result.assign_u
+        value = objective_value(problem, trial)
+        if value < objective - 1e-9 and not violations(problem, trial):
+            best, objective = trial, value
+            improved += 1
+            options.report("neighbourhood MILP", objective, bound)
+    return best, [
+        f"large-neighbourhood search: {rounds} rounds, {improved} improved, {objective:,.4f} USD/h"
+    ]
+
+
+def freed_subproblem(problem: Problem, assign_u: np.ndarray, freed: np.ndarray) -> Problem:
+    """The Problem over the `freed` units only, with every other unit fixed where
+    `assign_u` puts it: capacities, budget and carbon cap less what the fixed units use,
+    and pools whose spread key a fixed copy of the same redundancy group already holds
+    masked out. A plan of it plus the fixed units is a plan of `problem`."""
+    fixed = assign_u.copy()
+    fixed[freed] = UNPLACED
+    loads = compute_loads(problem, fixed)
+    allowed = problem.allowed_up[freed].copy()
+    group = problem.group_u[freed]
+    placed = np.flatnonzero(fixed >= 0)
+    for i in np.flatnonzero(group >= 0):
+        g = group[i]
+        mates = placed[problem.group_u[placed] == g]
+        if mates.size:
+            used = problem.spread_key_gp[g, fixed[mates]]
+            allowed[i] &= ~np.isin(problem.spread_key_gp[g], used)
+    rows = {
+        name: getattr(problem, name)[freed]
+        for name in Problem._fields
+        if name.endswith("_up") or name.endswith("_u")
+    }
+    rows["allowed_up"] = allowed
+    cost = loads.cost_usd_per_h
+    carbon = loads.carbon_kg_per_h
+    return problem._replace(
+        **rows,
+        gpu_cap_p=np.maximum(problem.gpu_cap_p - loads.gpus_p, 0.0),
+        it_cap_kw_s=np.maximum(problem.it_cap_kw_s - loads.it_kw_s, 0.0),
+        facility_cap_kw_s=np.maximum(problem.facility_cap_kw_s - loads.facility_kw_s, 0.0),
+        heat_cap_kw_s=np.maximum(problem.heat_cap_kw_s - loads.heat_kw_s, 0.0),
+        water_cap_l_per_h_s=np.maximum(problem.water_cap_l_per_h_s - loads.water_l_per_h_s, 0.0),
+        budget_usd_per_h=np.maximum(problem.budget_usd_per_h - cost, 0.0),
+        carbon_cap_kg_per_h=np.maximum(problem.carbon_cap_kg_per_h - carbon, 0.0),
     )
 
 
