@@ -54,7 +54,7 @@ def round_prices(
     `samples` candidates drawn from the ergodic primal (average soft assignment).
 
     `deadline` (time.perf_counter() value): no further candidate is repaired after it
-    (the first always is, so there is an answer)."""
+    (the best-scored one always is, so there is an answer)."""
     priced = relaxed.priced_up1
     allowed = np.isfinite(priced)
     argmin = np.argmin(np.where(allowed, priced, np.inf), axis=1).astype(np.int32)
@@ -67,12 +67,14 @@ def round_prices(
     cands = np.vstack([argmin[None, :], argmax[None, :], cands])
     kp = to_kernel(problem)
     scores = score_batch(jnp.asarray(cands), kp, chunk=chunk_size(problem.num_units, len(cands)))
-    # Always repair the two deterministic candidates (rows 0 and 1) too.
+    # Best kernel score first (on gen-50000x200-s1 a sampled candidate repaired to
+    # 296,005 USD/h where the priced argmin and primal argmax gave 356,500); the two
+    # deterministic candidates (rows 0 and 1) are repaired too while time allows.
     ranked = [int(r) for r in np.argsort(np.asarray(penalized(scores)))[:repair_top]]
-    order = [0, 1, *(r for r in ranked if r > 1)]
+    order = [*ranked, *(r for r in (0, 1) if r not in ranked)]
     best, best_obj = None, np.inf
     for i, row in enumerate(order):
-        if i and deadline is not None and time.perf_counter() > deadline:
+        if i >= 1 and deadline is not None and time.perf_counter() > deadline:
             break
         assign = np.where(cands[row] == problem.num_pools, UNPLACED, cands[row]).astype(np.int32)
         fixed = repair(problem, assign, np.where(allowed, priced, np.inf))
