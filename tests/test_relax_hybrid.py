@@ -235,3 +235,23 @@ def test_neighbourhood_search_improves_a_plan_and_keeps_it_feasible():
     assert violations(problem, better) == []
     assert objective_value(problem, better) < objective_value(problem, start)
     assert "rounds" in notes[0]
+
+
+def test_two_stage_relaxation_sample_is_fixed_and_rows_line_up():
+    from placer.compile import compile_problem
+    from placer.generate import generate_scenario
+    from placer.relax import lagrangian
+
+    problem, _ = compile_problem(generate_scenario(units=6000, pools=20, seed=3))
+    sample = lagrangian.sample_units(problem)
+    assert sample is not None and sample.size == lagrangian.SAMPLE_MIN_UNITS
+    np.testing.assert_array_equal(sample, lagrangian.sample_units(problem))  # no clock, no seed
+    rows = pair_rows(problem)
+    small, small_rows = lagrangian.sampled_problem(problem, rows, sample)
+    assert small.num_units == sample.size
+    assert small_rows.cap_r.shape == rows.cap_r.shape  # the same rows, so prices carry over
+    share = sample.size / problem.num_units
+    np.testing.assert_allclose(small.gpu_cap_p, problem.gpu_cap_p * share)
+    both = relax_prices(problem, steps=100, time_budget_s=2.0)
+    assert np.isfinite(both.bound) and both.primal_up1 is not None
+    np.testing.assert_allclose(both.primal_up1.sum(axis=1), 1.0, rtol=1e-4)
