@@ -13,7 +13,7 @@ from placer.kernels.arrays import to_kernel
 from placer.kernels.score import chunk_size, penalized, score_batch
 from placer.milp.solve import solve_milp
 from placer.problem import UNPLACED, Problem
-from placer.relax.lagrangian import RelaxResult, capacity_rows, relax_prices
+from placer.relax.lagrangian import RelaxResult, capacity_rows, relax_prices, use_dense
 from placer.relax.repair import repair
 from placer.solvers.base import SolveOptions, SolveResult
 from placer.usage import objective_value, violations
@@ -101,6 +101,7 @@ def solve_relax(problem: Problem, options: SolveOptions) -> SolveResult:
             bound_scope="full",
         )
     options.report("relaxation", bound=relaxed.bound)
+    relax_s = time.perf_counter() - started
     assign = round_prices(
         problem,
         relaxed,
@@ -108,9 +109,10 @@ def solve_relax(problem: Problem, options: SolveOptions) -> SolveResult:
         seed=options.seed,
         deadline=started + 0.95 * options.time_limit_s,
     )
+    layout = "dense" if use_dense(problem) else "pair-list"
     notes = [
-        f"Lagrangian bound {relaxed.bound:,.4f} USD/h ({steps} Adam steps, "
-        f"{time.perf_counter() - started:.2f} s)"
+        f"Lagrangian bound {relaxed.bound:,.4f} USD/h after {relax_s:.2f} s ({layout} "
+        f"relaxation); rounded plan after {time.perf_counter() - started:.2f} s"
     ]
     prices = capacity_rows(problem, relaxed.prices_r)
     if violations(problem, assign):
