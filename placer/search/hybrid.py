@@ -34,9 +34,11 @@ from placer.usage import compute_loads, objective_value, violations
 FIRST_K = 4
 #: Share of the time limit the relaxation may use (further rounds tighten its bound).
 RELAX_SHARE = 0.35
-#: ... raised up to RELAX_SHARE_MAX when that buys the relaxation GOOD_STEPS dense steps:
-#: on gen-50000x200-s1 (120 s) 900 steps left the rounded plan at 341,752 USD/h with a
-#: bound of 282,344, where 1,600 steps gave 296,005 against 291,126.
+#: ... raised up to RELAX_SHARE_MAX when that buys a single-stage dense relaxation
+#: GOOD_STEPS steps (one-stage runs converge slowly: on gen-50000x200-s1, 900 steps gave
+#: a bound of 282,344 USD/h, 1,600 steps 291,126). The two-stage relaxation (from
+#: 5,000 units) keeps RELAX_SHARE: on that instance 42 s gave 291,811 and left the
+#: neighbourhood search 58 s (certified 0.85% at 120 s, against 1.17% with 72 s).
 RELAX_SHARE_MAX = 0.6
 GOOD_STEPS = 1600
 #: Up to this many feasible pairs the LP relaxation (HiGHS, ~0.4 s at 25k pairs, ~40 s at
@@ -187,11 +189,11 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
 def relax_budget_s(problem: Problem, options: SolveOptions) -> float:
     """Seconds for the relaxation: RELAX_SHARE of the limit, or more (up to
     RELAX_SHARE_MAX) when the dense relaxation needs it for GOOD_STEPS steps."""
-    from placer.relax.lagrangian import DENSE_ELEMENT_STEPS_PER_S, use_dense
+    from placer.relax.lagrangian import DENSE_ELEMENT_STEPS_PER_S, sample_units, use_dense
 
     share = RELAX_SHARE * options.time_limit_s
-    if not use_dense(problem):
-        return share
+    if not use_dense(problem) or sample_units(problem) is not None:
+        return share  # pair lists, or the two-stage relaxation (cheap first stage)
     cells = problem.num_units * (problem.num_pools + 1)
     wanted = GOOD_STEPS * cells / DENSE_ELEMENT_STEPS_PER_S
     return min(max(share, wanted), RELAX_SHARE_MAX * options.time_limit_s)
