@@ -26,6 +26,7 @@ from placer.commands.common import (
     STATUS_EXIT,
     handle_errors,
     scenario_arg,
+    solver_options,
 )
 from placer.commands.export_cmd import export_command
 from placer.commands.pareto_cmd import pareto_command
@@ -99,30 +100,10 @@ def schema(of_plan: bool) -> None:
 
 @cli.command()
 @scenario_arg(required=False)
-@click.option(
-    "--solver",
-    default="auto",
-    show_default=True,
-    help="greedy, milp, ... or auto (the best for the size).",
+@solver_options(
+    solver_help="greedy, milp, ... or auto (the best for the size).",
+    time_limit_help="Wall-clock limit for the solver, s.",
 )
-@click.option("--backend", default=None, help="Solver backend, e.g. highs or cpsat (milp).")
-@click.option(
-    "--time-limit-s",
-    type=click.FloatRange(min=0.0, min_open=True),
-    default=60.0,
-    show_default=True,
-    help="Wall-clock limit for the solver, s.",
-)
-@click.option(
-    "--gap",
-    "relative_gap",
-    type=click.FloatRange(min=0.0),
-    default=1e-4,
-    show_default=True,
-    help="Stop once the proven relative gap is below this.",
-)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option(
     "-o",
     "--output",

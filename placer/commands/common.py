@@ -57,3 +57,40 @@ def scenario_arg(required: bool = True):
         type=str,
         metavar="SCENARIO" if required else "[SCENARIO]",
     )
+
+
+def solver_options(solver_help: str, time_limit_help: str, time_limit_s: float = 60.0):
+    """The options every solving command shares: --solver, --backend, --time-limit-s,
+    --gap, --seed, --workers (keyword arguments solver, backend, time_limit_s,
+    relative_gap, seed, workers)."""
+
+    def decorate(fn):
+        for option in reversed(
+            (
+                click.option("--solver", default="auto", show_default=True, help=solver_help),
+                click.option(
+                    "--backend", default=None, help="Solver backend, e.g. highs or cpsat (milp)."
+                ),
+                click.option(
+                    "--time-limit-s",
+                    type=click.FloatRange(min=0.0, min_open=True),
+                    default=time_limit_s,
+                    show_default=True,
+                    help=time_limit_help,
+                ),
+                click.option(
+                    "--gap",
+                    "relative_gap",
+                    type=click.FloatRange(min=0.0),
+                    default=1e-4,
+                    show_default=True,
+                    help="Stop once the proven relative gap is below this.",
+                ),
+                click.option("--seed", type=int, default=0, show_default=True),
+                click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True),
+            )
+        ):
+            fn = option(fn)
+        return fn
+
+    return decorate

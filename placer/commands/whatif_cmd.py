@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from placer.commands.common import EXIT_NO_SOLUTION, EXIT_OK, handle_errors
+from placer.commands.common import EXIT_NO_SOLUTION, EXIT_OK, handle_errors, solver_options
 from placer.diff import Move, PlanDiff, UnitPlacement, diff_plans
 from placer.errors import OptionError, ScenarioError
 from placer.io import write_atomic
@@ -58,30 +58,10 @@ EXIT_DIFFERENT = 1
     is_flag=True,
     help="N-1: one variant per site of the scenario, each losing that site.",
 )
-@click.option(
-    "--solver",
-    default="auto",
-    show_default=True,
-    help="greedy, milp, ... or auto; the same for the baseline and every variant.",
+@solver_options(
+    solver_help="greedy, milp, ... or auto; the same for the baseline and every variant.",
+    time_limit_help="Wall-clock limit of each solve (baseline and each variant), s.",
 )
-@click.option("--backend", default=None, help="Solver backend, e.g. highs or cpsat (milp).")
-@click.option(
-    "--time-limit-s",
-    type=click.FloatRange(min=0.0, min_open=True),
-    default=60.0,
-    show_default=True,
-    help="Wall-clock limit of each solve (baseline and each variant), s.",
-)
-@click.option(
-    "--gap",
-    "relative_gap",
-    type=click.FloatRange(min=0.0),
-    default=1e-4,
-    show_default=True,
-    help="Stop once the proven relative gap is below this.",
-)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option(
     "-o",
     "--output-dir",
