@@ -92,11 +92,12 @@ def parse_highs_row(line: str) -> Progress | None:
 
 
 @contextlib.contextmanager
-def terminal_progress(enabled: bool) -> Iterator[ProgressFn | None]:
+def terminal_progress(enabled: bool, console=None) -> Iterator[ProgressFn | None]:
     """A live one-line display on stderr (rich), or None when not enabled.
 
     Yields the callback to pass as `progress=`; keeps the best incumbent and bound seen,
-    since a later stage may report only one of them.
+    since a later stage may report only one of them. `console`: a rich Console to draw
+    on instead of stderr (tests).
     """
     if not enabled:
         yield None
@@ -105,7 +106,7 @@ def terminal_progress(enabled: bool) -> Iterator[ProgressFn | None]:
     from rich.live import Live
     from rich.text import Text
 
-    console = Console(stderr=True)
+    console = console or Console(stderr=True)
     started = time.perf_counter()
     best: dict[str, float | None] = {"inc": None, "bnd": None}
 

@@ -220,3 +220,23 @@ def test_explain_workload_errors_are_clean(tmp_path, eu):
     other = run("explain", str(ROOT / "configs" / "us_carbon_vs_price.yaml"), str(path),
                 "--workload", "eu-chat")  # fmt: skip
     assert other.exit_code == 2 and "Traceback" not in other.output
+
+
+def test_terminal_progress_renders_incumbent_bound_and_gap():
+    import io
+
+    from rich.console import Console
+
+    from placer.progress import terminal_progress
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=120)
+    with terminal_progress(True, console) as report:
+        assert report is not None
+        report(Progress("LP bound", None, 100.0))
+        report(Progress("MILP", 110.0, 99.0))  # a worse bound later does not replace 100
+        report(Progress("MILP", 105.0, None))
+    err = screen.getvalue()
+    assert "105.00" in err and "100.00" in err and "4.762%" in err
+    with terminal_progress(False) as silent:
+        assert silent is None
