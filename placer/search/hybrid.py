@@ -49,6 +49,7 @@ LP_BOUND_MAX_PAIRS = 100_000
 #: MILP did not improve the rounded plan in 19 s).
 LNS_MIN_VARS = 20_000
 LNS_MAX_FREE = 800  # units freed per neighbourhood
+LNS_K = 4  # cheapest priced pools a freed unit may move to (plus its own)
 LNS_SUB_S = 2.0  # time limit of one neighbourhood's MILP, s
 #: Relative gap at which a neighbourhood's MILP stops: its objective is a few percent of
 #: the plan's, so 5e-4 of it is noise next to the certified gap of the whole.
@@ -210,13 +211,13 @@ def _lns(
     """Large-neighbourhood search from a feasible plan until `left()` runs out (step 4).
 
     Each neighbourhood is solved as its own small MILP (`freed_subproblem`): only the
-    freed units are variables, over their FIRST_K cheapest priced pools and their
+    freed units are variables, over their LNS_K cheapest priced pools and their
     current pool, against the capacity the fixed units leave.
     """
     rng = np.random.default_rng(options.seed)
     n_p, n_s = problem.num_pools, problem.num_sites
     pools = priced_up1[:, :n_p]
-    top = np.argsort(pools, axis=1, kind="stable")[:, :FIRST_K]
+    top = np.argsort(pools, axis=1, kind="stable")[:, :LNS_K]
     top_ok = np.isfinite(np.take_along_axis(pools, top, axis=1))
     objective = objective_value(problem, best)
     rounds, improved = 0, 0
