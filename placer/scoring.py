@@ -144,4 +144,41 @@ def score(
     return score_assignments(problem, a_ku, engine)
 
 
-__all__ = ["JAX_MIN_EVALUATIONS", "PlanScore", "assignment_of", "score", "score_assignments"]
+def site_failure_scores(scenario: Scenario, plan: Plan) -> dict[str, PlanScore]:
+    """N-1 screen of one plan: for each site, the plan's scores if that site were lost
+    (units there unplaced; must-place ones count in `masked`). One JAX kernel call
+    (`kernels/perturb.py`) scores every site's loss; nothing is re-solved — for the best
+    re-placement after a loss, use `placer whatif --fail-each-site`."""
+    import jax.numpy as jnp
+
+    from placer.kernels.arrays import to_kernel
+    from placer.kernels.perturb import score_perturbed, site_failures
+
+    problem, index = compile_problem(scenario)
+    kp = to_kernel(problem)
+    a_u = jnp.asarray(to_pool_index(assignment_of(plan, index), problem.num_pools))
+    scores = score_perturbed(a_u, kp, site_failures(kp))
+    arrays = {name: np.asarray(getattr(scores, name), np.float64) for name in scores._fields}
+    return {
+        site: PlanScore(
+            objective_usd_per_h=float(arrays["objective"][s]),
+            cost_usd_per_h=float(arrays["cost"][s]),
+            carbon_kg_per_h=float(arrays["carbon"][s]),
+            water_l_per_h=float(arrays["water"][s]),
+            violations={
+                name: float(arrays[name][s]) for name in VIOLATION_FIELDS if arrays[name][s] > 1e-3
+            },
+            engine="jax",
+        )
+        for s, site in enumerate(index.sites)
+    }
+
+
+__all__ = [
+    "JAX_MIN_EVALUATIONS",
+    "PlanScore",
+    "assignment_of",
+    "score",
+    "score_assignments",
+    "site_failure_scores",
+]

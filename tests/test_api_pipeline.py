@@ -240,3 +240,19 @@ def test_terminal_progress_renders_incumbent_bound_and_gap():
     assert "105.00" in err and "100.00" in err and "4.762%" in err
     with terminal_progress(False) as silent:
         assert silent is None
+
+
+def test_site_failure_screen_matches_rescoring_the_trimmed_plan(eu):
+    """Losing a site = the plan without its placements, scored exactly (NumPy)."""
+    from placer.scoring import site_failure_scores
+
+    scenario, plan = eu
+    screen = site_failure_scores(scenario, plan)
+    assert set(screen) == {s.id for s in scenario.sites}
+    for site, s in screen.items():
+        kept = [p for p in plan.placements if p.site != site]
+        trimmed = plan.model_copy(update={"placements": kept})
+        [want] = placer.score(scenario, trimmed, engine="numpy")
+        assert s.objective_usd_per_h == pytest.approx(want.objective_usd_per_h, rel=1e-5)
+        assert s.cost_usd_per_h == pytest.approx(want.cost_usd_per_h, rel=1e-5, abs=1e-3)
+        assert s.violations.get("masked", 0) == want.violations.get("masked", 0)

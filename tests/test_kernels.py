@@ -589,3 +589,91 @@ def test_milp_plan_is_feasible(source) -> None:
     # negative control: the same plan with every GPU cap 0 is not feasible
     no_gpus = kp._replace(gpu_cap_p=jnp.zeros_like(kp.gpu_cap_p))
     assert not bool(feasible(_score_one_jit(jnp.asarray(a_u), no_gpus, "segment")))
+
+
+# ---- one plan under many scenarios (kernels/perturb.py) ------------------------------------
+
+
+def _perturbed_problem(problem: Problem, a_u: np.ndarray, pert, b: int):
+    """Scenario b of `pert` as an explicit Problem and assignment (the module's meaning)."""
+    up = np.asarray(pert.pool_up_p[b])
+    m = np.asarray(pert.usage_scale_u[b], float)[:, None]
+    s = np.asarray(pert.cost_scale_p[b], float)[None, :]
+    dl = float(pert.carbon_price_delta_usd_per_t[b])
+    cost = problem.cost_usd_per_h_up
+    carbon = problem.carbon_kg_per_h_up
+    changed = problem._replace(
+        allowed_up=problem.allowed_up & up[None, :],
+        gpus_up=problem.gpus_up * m,
+        it_kw_up=problem.it_kw_up * m,
+        facility_kw_up=problem.facility_kw_up * m,
+        heat_kw_up=problem.heat_kw_up * m,
+        water_l_per_h_up=problem.water_l_per_h_up * m,
+        cost_usd_per_h_up=cost * m * s,
+        carbon_kg_per_h_up=carbon * m,
+        objective_usd_per_h_up=problem.objective_usd_per_h_up * m
+        + cost * m * (s - 1.0)
+        + carbon * m * dl / 1000.0,
+        gpu_cap_p=problem.gpu_cap_p * np.asarray(pert.gpu_cap_scale_p[b], float),
+        it_cap_kw_s=problem.it_cap_kw_s * np.asarray(pert.site_cap_scale_s[b], float),
+        facility_cap_kw_s=problem.facility_cap_kw_s * np.asarray(pert.site_cap_scale_s[b], float),
+        heat_cap_kw_s=problem.heat_cap_kw_s * np.asarray(pert.site_cap_scale_s[b], float),
+        water_cap_l_per_h_s=problem.water_cap_l_per_h_s
+        * np.asarray(pert.site_cap_scale_s[b], float),
+    )
+    n_p = problem.num_pools
+    lost = (a_u < n_p) & ~np.append(up, True)[a_u]
+    return changed, np.where(lost, n_p, a_u)
+
+
+@given(cases(n_k=1), st.integers(0, 2**31 - 1), st.sampled_from(LOADS))
+@settings(max_examples=40, deadline=None)
+def test_perturbed_scores_equal_the_reference_of_each_changed_problem(case, seed, loads):
+    from placer.kernels.perturb import no_change, score_perturbed
+
+    problem, a_ku = case
+    kp = to_kernel(problem)
+    rng = np.random.default_rng(seed)
+    n_b, n_u, n_p, n_s = 5, problem.num_units, problem.num_pools, problem.num_sites
+    pert = no_change(n_b, kp)._replace(
+        pool_up_p=jnp.asarray(rng.random((n_b, n_p)) > 0.25),
+        gpu_cap_scale_p=jnp.asarray(rng.uniform(0.5, 1.5, (n_b, n_p)), jnp.float32),
+        site_cap_scale_s=jnp.asarray(rng.uniform(0.5, 1.5, (n_b, n_s)), jnp.float32),
+        cost_scale_p=jnp.asarray(rng.uniform(0.5, 2.0, (n_b, n_p)), jnp.float32),
+        carbon_price_delta_usd_per_t=jnp.asarray(rng.uniform(-50, 200, n_b), jnp.float32),
+        usage_scale_u=jnp.asarray(rng.uniform(0.5, 1.5, (n_b, n_u)), jnp.float32),
+    )
+    got = score_perturbed(jnp.asarray(a_ku[0]), kp, pert, loads=loads)
+    for b in range(n_b):
+        changed, a_b = _perturbed_problem(problem, a_ku[0], pert, b)
+        want = score_batch_numpy(a_b[None, :], changed)
+        row = Scores(*(np.asarray(f)[b : b + 1] for f in got))
+        mags = {k: 3.0 * v + 1.0 for k, v in magnitudes(changed, a_b[None, :]).items()}
+        assert_scores_close(row, want, mags)
+
+
+def test_no_change_and_site_failures():
+    import placer
+    from placer.compile import compile_problem
+    from placer.kernels.perturb import no_change, score_perturbed, site_failures
+    from placer.scoring import assignment_of
+
+    scenario = placer.load("configs/eu_sovereign.yaml")
+    plan = placer.solve(scenario, solver="milp")
+    problem, index = compile_problem(scenario)
+    kp = to_kernel(problem)
+    a_u = jnp.asarray(to_pool_index(assignment_of(plan, index), problem.num_pools))
+    same = score_perturbed(a_u, kp, no_change(2, kp))
+    one = score_one(a_u, kp)
+    for name in Scores._fields:
+        np.testing.assert_allclose(np.asarray(getattr(same, name)), float(getattr(one, name)))
+    n1 = score_perturbed(a_u, kp, site_failures(kp))
+    # losing the site of a must-place training run leaves it unserved (masked); losing a
+    # site the plan does not use changes nothing
+    hosts = {p.site for p in plan.placements if p.workload == "pretrain-eu-70b"}
+    used = {p.site for p in plan.placements}
+    for s, site in enumerate(index.sites):
+        if site in hosts:
+            assert float(np.asarray(n1.masked)[s]) >= 1
+        if site not in used:
+            assert float(np.asarray(n1.objective)[s]) == pytest.approx(float(one.objective))
