@@ -107,6 +107,17 @@ class Problem(NamedTuple):
     def num_groups(self) -> int:
         return int(self.spread_key_gp.shape[0])
 
+    def take_units(self, units: np.ndarray) -> Problem:
+        """The same pools, sites and capacities over the given units only (every per-unit
+        `_u` / `_up` array indexed by `units`); callers adjust capacities themselves."""
+        return self._replace(
+            **{
+                name: getattr(self, name)[units]
+                for name in self._fields
+                if name.endswith("_up") or name.endswith("_u")
+            }
+        )
+
 
 @dataclass(frozen=True)
 class Unit:

@@ -51,7 +51,7 @@ from pydantic_core import PydanticUndefined
 
 from placer.diff import Move, UnitPlacement, diff_plans
 from placer.errors import OptionError, ScenarioError
-from placer.model.load import validate_model
+from placer.model.load import describe_value, validate_model
 from placer.model.scenario import Scenario
 from placer.model.site import Pool, Site
 from placer.plan import PLAN_API_VERSION, Infeasibility, Plan, Status
@@ -379,22 +379,6 @@ def _suggest(name: str, names: Sequence[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else "."
 
 
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null (not set)"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, (int, float)):
-        return f"the number {value!r}"
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return f"a {type(value).__name__}"
-
-
 def _resolve(doc: dict[str, Any], change: Change) -> _Target:
     """Walks `change.path` through the document, creating absent sub-mappings the
     scenario language allows (so `sites.x.cooling.wue_l_per_kwh` works without a
@@ -486,7 +470,7 @@ def _resolve(doc: dict[str, Any], change: Change) -> _Target:
             i += n
         else:
             raise OptionError(
-                f"{where}: {here} is {_describe(node)}; it has no part {segs[i]!r} "
+                f"{where}: {here} is {describe_value(node)}; it has no part {segs[i]!r} "
                 f"(the path ends at {here})"
             )
 
@@ -549,7 +533,7 @@ def _apply(doc: dict[str, Any], change: Change) -> AppliedChange:
         )
     if number is None or isinstance(number, bool) or not isinstance(number, (int, float)):
         raise OptionError(
-            f"{where}: {target.path} is {_describe(number)}; +N, -N, *F and +P% change "
+            f"{where}: {target.path} is {describe_value(number)}; +N, -N, *F and +P% change "
             f"numbers only; give the new value instead: {target.path}=V"
         )
     result = number + change.operand if change.op == "add" else number * change.operand

@@ -197,9 +197,9 @@ def _explain(err: dict[str, Any]) -> tuple[str, str]:
         tag = err.get("ctx", {}).get("tag", value)
         return _join(path, "kind"), f"must be 'training' or 'inference', not {tag!r}"
     if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return path, f"must be a mapping (key: value), not {_describe(value)}"
+        return path, f"must be a mapping (key: value), not {describe_value(value)}"
     if kind in ("list_type", "tuple_type"):
-        return path, f"must be a list, not {_describe(value)}"
+        return path, f"must be a list, not {describe_value(value)}"
     if kind == "string_pattern_mismatch":
         pattern = err.get("ctx", {}).get("pattern", "")
         if "A-Z]{2}" in pattern:
@@ -220,7 +220,7 @@ def _explain(err: dict[str, Any]) -> tuple[str, str]:
         ):
             return path, f"{msg} (got the quoted string {value!r}; write it without quotes)"
         if kind == "string_type" and not isinstance(value, (int, float, bool, dict, list)):
-            return path, f"{msg} (got {_describe(value)}; quote it)"
+            return path, f"{msg} (got {describe_value(value)}; quote it)"
         if kind == "string_type" and isinstance(value, (int, float)) and loc and loc[-1] == "[key]":
             return path, f"keys must be strings (got {value!r}); quote it"
     if not loc:
@@ -243,11 +243,12 @@ def _join(a: str, b: str) -> str:
     return f"{a}.{b}" if a else b
 
 
-def _describe(value: Any) -> str:
+def describe_value(value: Any) -> str:
+    """What a parsed YAML/JSON value is, for error messages ("the number 5", "a list")."""
     if value is None:
-        return "null"
+        return "null (not set)"
     if isinstance(value, bool):
-        return "a boolean"
+        return f"the boolean {str(value).lower()}"
     if isinstance(value, (int, float)):
         return f"the number {value!r}"
     if isinstance(value, str):
@@ -256,7 +257,7 @@ def _describe(value: Any) -> str:
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
-    return f"a {type(value).__name__} value"
+    return f"a {type(value).__name__}"
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> str:

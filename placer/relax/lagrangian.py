@@ -344,12 +344,7 @@ def sampled_problem(
     copy per key. Its rows line up with `rows` (same pools, sites and groups), and it
     takes the full problem's price scales, so prices carry over."""
     share = sample.size / max(problem.num_units, 1)
-    small = problem._replace(
-        **{
-            name: getattr(problem, name)[sample]
-            for name in Problem._fields
-            if name.endswith("_up") or name.endswith("_u")
-        },
+    small = problem.take_units(sample)._replace(
         gpu_cap_p=problem.gpu_cap_p * share,
         it_cap_kw_s=problem.it_cap_kw_s * share,
         facility_cap_kw_s=problem.facility_cap_kw_s * share,

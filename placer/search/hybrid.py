@@ -256,21 +256,16 @@ def _lns(
         if freed.size > LNS_MAX_FREE:
             freed = np.sort(rng.choice(freed, LNS_MAX_FREE, replace=False))
         if freed.size == 0:
-            continue
+            break  # no unit at or near any site: nothing to re-place
         sub = freed_subproblem(problem, best, freed)
-        cands = []
-        for u in freed:
-            keep = {int(p) for p in top[u][top_ok[u]]}
-            if best[u] >= 0:
-                keep.add(int(best[u]))
-            cands.append(tuple(sorted(keep)))
+        cands = top_k_candidates(priced_up1[freed], best[freed], LNS_K)
         result = solve_milp(
             sub,
             dataclasses.replace(
                 options,
                 time_limit_s=max(0.5, min(LNS_SUB_S, left() - 0.5)),
                 relative_gap=max(options.relative_gap, LNS_SUB_GAP),
-                candidates_u=tuple(cands),
+                candidates_u=cands,
                 hint_u=best[freed],
                 progress=None,
             ),
@@ -308,16 +303,10 @@ def freed_subproblem(problem: Problem, assign_u: np.ndarray, freed: np.ndarray) 
         if mates.size:
             used = problem.spread_key_gp[g, fixed[mates]]
             allowed[i] &= ~np.isin(problem.spread_key_gp[g], used)
-    rows = {
-        name: getattr(problem, name)[freed]
-        for name in Problem._fields
-        if name.endswith("_up") or name.endswith("_u")
-    }
-    rows["allowed_up"] = allowed
     cost = loads.cost_usd_per_h
     carbon = loads.carbon_kg_per_h
-    return problem._replace(
-        **rows,
+    return problem.take_units(freed)._replace(
+        allowed_up=allowed,
         gpu_cap_p=np.maximum(problem.gpu_cap_p - loads.gpus_p, 0.0),
         it_cap_kw_s=np.maximum(problem.it_cap_kw_s - loads.it_kw_s, 0.0),
         facility_cap_kw_s=np.maximum(problem.facility_cap_kw_s - loads.facility_kw_s, 0.0),
