@@ -13,7 +13,7 @@ import time
 from importlib import metadata, resources
 from pathlib import Path
 
-from placer.compile import compile_problem
+from placer.compile import build_units, compile_problem
 from placer.errors import OptionError, SolverError
 from placer.milp.diagnose import diagnose
 from placer.model.load import load_scenario
@@ -23,7 +23,11 @@ from placer.plan_build import build_plan
 from placer.progress import ProgressFn
 from placer.scoring import PlanScore, assignment_of, score
 from placer.solvers.base import SolveOptions
+from placer.solvers.greedy import solve_greedy
 from placer.solvers.registry import SOLVERS
+from placer.sparse.compile import compile_sparse
+from placer.sparse.hybrid import solve_hybrid_sparse
+from placer.sparse.problem import SparseProblem
 from placer.verify import Violation, verify
 
 DEFAULT_SCENARIO = "eu_sovereign.yaml"
@@ -61,6 +65,7 @@ def solve(
     backend: str | None = None,
     hint: Plan | None = None,
     progress: ProgressFn | None = None,
+    layout: str = "auto",
 ) -> Plan:
     """Computes a placement plan, verified against the scenario before it is returned.
 
@@ -76,6 +81,8 @@ def solve(
         match this scenario are ignored).
       progress: called with a `placer.progress.Progress` (stage, incumbent, bound) as
         the solve improves; None for silence.
+      layout: "dense" (U x P tables), "sparse" (pair lists, `placer.sparse`: hybrid and
+        greedy only), or "auto": sparse above DENSE_MAX_CELLS units x pools.
 
     Returns:
       The Plan; solver outcomes (infeasible, no solution in time) are its status.
@@ -85,8 +92,14 @@ def solve(
     """
     choose_solver(solver)  # a bad name fails before the compile
     started = time.perf_counter()
-    problem, index = compile_problem(scenario)
-    name = choose_solver(solver, problem)
+    if choose_layout(scenario, layout, solver) == "sparse":
+        problem, index = compile_sparse(scenario)
+        name = "hybrid" if solver == "auto" else solver
+        solve_fn = SPARSE_SOLVERS[name]
+    else:
+        problem, index = compile_problem(scenario)
+        name = choose_solver(solver, problem)
+        solve_fn = SOLVERS[name]
     hint_u = assignment_of(hint, index, strict=False) if hint is not None else None
     options = SolveOptions(
         time_limit_s=time_limit_s,
@@ -97,8 +110,8 @@ def solve(
         backend=backend,
         progress=progress,
     )
-    result = SOLVERS[name](problem, options)
-    if result.status == "infeasible" and result.diagnosis is None:
+    result = solve_fn(problem, options)
+    if result.status == "infeasible" and result.diagnosis is None and layout_of(problem) == "dense":
         result = dataclasses.replace(
             result, diagnosis=diagnose(problem, time_limit_s=min(30.0, max(1.0, time_limit_s)))
         )
@@ -144,6 +157,40 @@ def explain(scenario: Scenario, *, time_limit_s: float = 30.0) -> Plan:
 #: (docs/engine.md): at 25k pairs the MILP reaches 0.16-0.37% in 30 s and hybrid 0.43%;
 #: at 288k pairs hybrid proves 0.87% in 60 s while the MILP needs 102 s for 1.33%.
 HYBRID_MIN_PAIRS = 100_000
+
+
+#: `solve(layout="auto")` compiles pair lists (placer.sparse) above this many units x
+#: pools: the dense Problem takes ~95 bytes a cell (10 float64 tables, the mask and
+#: reasons, the index's replicas and hours), so 2e7 cells are ~1.8 GiB before any
+#: solver's working arrays; gen-100000x1000 (1e8 cells) would need ~9 GiB.
+DENSE_MAX_CELLS = 20_000_000
+#: Solvers that read pair lists.
+SPARSE_SOLVERS = {"hybrid": solve_hybrid_sparse, "greedy": solve_greedy}
+
+
+def layout_of(problem) -> str:
+    return "sparse" if isinstance(problem, SparseProblem) else "dense"
+
+
+def choose_layout(scenario: Scenario, layout: str, solver: str) -> str:
+    """Resolves "auto" by size (units x pools) and checks the solver reads the layout."""
+    if layout not in ("auto", "dense", "sparse"):
+        raise OptionError(f"unknown layout {layout!r}; choose auto, dense or sparse")
+    cells = len(build_units(scenario)) * sum(len(site.pools) for site in scenario.sites)
+    if layout == "auto":
+        layout = "sparse" if cells > DENSE_MAX_CELLS else "dense"
+        if layout == "sparse" and solver not in ("auto", *SPARSE_SOLVERS):
+            raise OptionError(
+                f"solver {solver!r} needs the dense Problem, and this scenario has "
+                f"{cells:,} units x pools (> {DENSE_MAX_CELLS:,}; ~{cells * 95 / 2**30:.1f} "
+                f"GiB dense): use hybrid or greedy, which read pair lists, or force "
+                f"layout dense"
+            )
+    elif layout == "sparse" and solver not in ("auto", *SPARSE_SOLVERS):
+        raise OptionError(
+            f"solver {solver!r} does not read the sparse layout; use hybrid or greedy"
+        )
+    return layout
 
 
 def choose_solver(solver: str, problem=None) -> str:

@@ -323,6 +323,34 @@ def _training_speed(w: Training, tflops: float | None, catalog: dict) -> float:
 
 
 def _assemble(scenario, units, pools, sites, site_index, arrays, reason) -> Problem:
+    return Problem(
+        allowed_up=reason == 0,
+        reason_up=reason,
+        gpus_up=arrays["gpus"],
+        it_kw_up=arrays["it_kw"],
+        facility_kw_up=arrays["facility_kw"],
+        heat_kw_up=arrays["it_kw"].copy(),
+        water_l_per_h_up=arrays["water"],
+        cost_usd_per_h_up=arrays["cost"],
+        carbon_kg_per_h_up=arrays["carbon"],
+        objective_usd_per_h_up=pair_objective(scenario, arrays),
+        latency_ms_up=arrays["latency"],
+        **fixed_fields(scenario, units, pools, sites, site_index),
+    )
+
+
+def pair_objective(scenario: Scenario, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """cost + priced carbon + priced water of every pair, USD/h."""
+    obj = scenario.objective
+    return (
+        arrays["cost"]
+        + obj.carbon_price_usd_per_t * arrays["carbon"] / 1000.0
+        + obj.water_price_usd_per_m3 * arrays["water"] / 1000.0
+    )
+
+
+def fixed_fields(scenario, units, pools, sites, site_index) -> dict[str, np.ndarray]:
+    """The Problem's fields that are not per pair: per unit, pool, site, group; caps."""
     obj = scenario.objective
     head = obj.max_utilization
     n_u = len(units)
@@ -337,23 +365,7 @@ def _assemble(scenario, units, pools, sites, site_index, arrays, reason) -> Prob
     inf = np.inf
     it_cap = np.array([s.it_cap_kw for s in sites]) * head
     heat_cap = np.array([s.heat_cap_kw for s in sites])
-    objective = (
-        arrays["cost"]
-        + obj.carbon_price_usd_per_t * arrays["carbon"] / 1000.0
-        + obj.water_price_usd_per_m3 * arrays["water"] / 1000.0
-    )
-    return Problem(
-        allowed_up=reason == 0,
-        reason_up=reason,
-        gpus_up=arrays["gpus"],
-        it_kw_up=arrays["it_kw"],
-        facility_kw_up=arrays["facility_kw"],
-        heat_kw_up=arrays["it_kw"].copy(),
-        water_l_per_h_up=arrays["water"],
-        cost_usd_per_h_up=arrays["cost"],
-        carbon_kg_per_h_up=arrays["carbon"],
-        objective_usd_per_h_up=objective,
-        latency_ms_up=arrays["latency"],
+    return dict(
         unplaced_usd_per_h_u=value_u,
         must_place_u=must_u,
         group_u=group_u,

@@ -15,8 +15,9 @@ from placer.plan import (
     Totals,
     Unplaced,
 )
-from placer.problem import Index, Problem, reason_names
+from placer.problem import REASONS, Index, Problem, reason_names
 from placer.solvers.base import SolveResult
+from placer.sparse.problem import SparseIndex, SparseProblem
 from placer.usage import compute_loads
 
 _RESOURCE_UNITS = {
@@ -30,8 +31,8 @@ _RESOURCE_UNITS = {
 
 def build_plan(
     scenario: Scenario,
-    problem: Problem,
-    index: Index,
+    problem: Problem | SparseProblem,
+    index: Index | SparseIndex,
     result: SolveResult,
     *,
     solver: str,
@@ -141,9 +142,33 @@ def infeasibility_from(diagnosis, problem: Problem, index: Index) -> Infeasibili
     )
 
 
-def placement_of(problem: Problem, index: Index, u: int, p: int) -> Placement:
-    """Unit u in pool p, with the figures compile gives for the pair."""
+def placement_of(
+    problem: Problem | SparseProblem, index: Index | SparseIndex, u: int, p: int
+) -> Placement:
+    """Unit u in pool p, with the figures compile gives for the pair (either layout)."""
     unit, pool = index.units[u], index.pools[p]
+    if isinstance(problem, SparseProblem):
+        col, suffix = int(problem.slots_of(u, np.array([p]))[0]), "_uk"
+    else:
+        col, suffix = p, "_up"
+    pair = {name: getattr(problem, name + suffix)[u, col] for name in _PAIR_FIGURES}
+    replicas = getattr(index, "replicas" + suffix)[u, col]
+    hours = getattr(index, "hours" + suffix)[u, col]
+    return _placement(unit, pool, replicas, hours, pair)
+
+
+_PAIR_FIGURES = (
+    "gpus",
+    "latency_ms",
+    "it_kw",
+    "facility_kw",
+    "cost_usd_per_h",
+    "carbon_kg_per_h",
+    "water_l_per_h",
+)
+
+
+def _placement(unit, pool, replicas, hours, pair: dict[str, float]) -> Placement:
     return Placement(
         unit=unit.name,
         workload=unit.workload,
@@ -153,26 +178,31 @@ def placement_of(problem: Problem, index: Index, u: int, p: int) -> Placement:
         site=pool.site,
         pool=pool.key,
         accelerator=pool.accelerator,
-        gpus=round(problem.gpus_up[u, p]),
-        replicas=int(index.replicas_up[u, p]),
-        latency_ms=float(problem.latency_ms_up[u, p]) if unit.kind == "inference" else None,
-        hours=float(index.hours_up[u, p]) if unit.kind == "training" else None,
-        it_kw=float(problem.it_kw_up[u, p]),
-        facility_kw=float(problem.facility_kw_up[u, p]),
-        cost_usd_per_h=float(problem.cost_usd_per_h_up[u, p]),
-        carbon_kg_per_h=float(problem.carbon_kg_per_h_up[u, p]),
-        water_l_per_h=float(problem.water_l_per_h_up[u, p]),
+        gpus=round(pair["gpus"]),
+        replicas=int(replicas),
+        latency_ms=float(pair["latency_ms"]) if unit.kind == "inference" else None,
+        hours=float(hours) if unit.kind == "training" else None,
+        it_kw=float(pair["it_kw"]),
+        facility_kw=float(pair["facility_kw"]),
+        cost_usd_per_h=float(pair["cost_usd_per_h"]),
+        carbon_kg_per_h=float(pair["carbon_kg_per_h"]),
+        water_l_per_h=float(pair["water_l_per_h"]),
     )
 
 
-def unplaced_reason(problem: Problem, index: Index, u: int) -> str:
+def unplaced_reason(problem: Problem | SparseProblem, index, u: int) -> str:
     """Why a unit is out: every mask reason with its pool count, or capacity/value."""
-    if problem.allowed_up[u].any():
+    sparse = isinstance(problem, SparseProblem)
+    if problem.pool_uk[u, 0] >= 0 if sparse else problem.allowed_up[u].any():
         if problem.must_place_u[u]:
             return "no room: the capacities, caps and spread rules left no pool for it"
         return "left out: no pool had room at a cost below its value"
     counts: dict[str, int] = {}
-    for bits in problem.reason_up[u].tolist():
+    if sparse:
+        for name, n in zip(REASONS.values(), problem.reason_count_ur[u].tolist(), strict=True):
+            if n:
+                counts[name] = n
+    for bits in [] if sparse else problem.reason_up[u].tolist():
         for name in reason_names(bits):
             counts[name] = counts.get(name, 0) + 1
     if not counts:

@@ -228,8 +228,9 @@ def test_neighbourhood_search_improves_a_plan_and_keeps_it_feasible():
     start = round_prices(problem, relaxed, samples=16, seed=0)
     assert violations(problem, start) == []
     clock = iter(range(8, 0, -1))  # eight rounds, whatever the machine's speed
-    better, notes = hybrid._lns(
-        problem, SolveOptions(seed=0), start, relaxed.priced_up1, relaxed.bound,
+    top = hybrid.cheapest_pools(relaxed.priced_up1, hybrid.LNS_K)
+    better, notes = hybrid.lns(
+        problem, SolveOptions(seed=0), start, top, relaxed.bound,
         lambda: next(clock, 0),
     )  # fmt: skip
     assert violations(problem, better) == []

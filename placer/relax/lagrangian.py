@@ -82,22 +82,7 @@ def pair_rows(problem: Problem) -> PairRows:
         key = problem.spread_key_gp[np.maximum(g, 0), p]
         rows[:m, 7] = np.where(in_group, r_spread + np.maximum(g, 0) * (n_s + 1) + key, none)
         coef[:m, 7] = in_group.astype(float)
-    cap = np.concatenate(
-        [
-            problem.gpu_cap_p,
-            np.stack(
-                [
-                    problem.it_cap_kw_s,
-                    problem.facility_cap_kw_s,
-                    problem.heat_cap_kw_s,
-                    problem.water_cap_l_per_h_s,
-                ],
-                axis=1,
-            ).ravel(),
-            [float(problem.budget_usd_per_h), float(problem.carbon_cap_kg_per_h)],
-            np.ones(n_g * (n_s + 1)),
-        ]
-    )
+    cap = row_capacities(problem)
     active = np.isfinite(cap)
     # Price scale: objective per unit of usage, the typical size of a shadow price.
     scale = np.ones(n_rows)
@@ -111,6 +96,29 @@ def pair_rows(problem: Problem) -> PairRows:
     if n_g:
         scale[r_spread:] = max(float(np.median(np.abs(obj))) if obj.size else 1.0, 1e-6)
     return PairRows(unit, pool, base, rows, coef, np.where(active, cap, 0.0), active, scale)
+
+
+def row_capacities(problem) -> np.ndarray:
+    """float64[R]: capacity of every row in `pair_rows`' order (inf: no cap); reads only
+    the per-pool / per-site / global fields, so it serves the sparse layout too."""
+    n_s, n_g = problem.num_sites, problem.num_groups
+    site = np.stack(
+        [
+            problem.it_cap_kw_s,
+            problem.facility_cap_kw_s,
+            problem.heat_cap_kw_s,
+            problem.water_cap_l_per_h_s,
+        ],
+        axis=1,
+    ).ravel()
+    return np.concatenate(
+        [
+            problem.gpu_cap_p,
+            site,
+            [float(problem.budget_usd_per_h), float(problem.carbon_cap_kg_per_h)],
+            np.ones(n_g * (n_s + 1)),
+        ]
+    )
 
 
 class RelaxResult(NamedTuple):
@@ -344,17 +352,24 @@ def sampled_problem(
     copy per key. Its rows line up with `rows` (same pools, sites and groups), and it
     takes the full problem's price scales, so prices carry over."""
     share = sample.size / max(problem.num_units, 1)
-    small = problem.take_units(sample)._replace(
-        gpu_cap_p=problem.gpu_cap_p * share,
-        it_cap_kw_s=problem.it_cap_kw_s * share,
-        facility_cap_kw_s=problem.facility_cap_kw_s * share,
-        heat_cap_kw_s=problem.heat_cap_kw_s * share,
-        water_cap_l_per_h_s=problem.water_cap_l_per_h_s * share,
-        budget_usd_per_h=problem.budget_usd_per_h * share,
-        carbon_cap_kg_per_h=problem.carbon_cap_kg_per_h * share,
-    )
+    small = problem.take_units(sample)._replace(**scaled_capacities(problem, share))
     small_rows = pair_rows(small)._replace(scale_r=rows.scale_r)
     return small, small_rows
+
+
+def scaled_capacities(problem, share: float) -> dict[str, np.ndarray]:
+    """Every shared capacity (pool GPUs, site rows, budget, carbon cap) times `share`,
+    as `_replace` keyword arguments (either layout)."""
+    names = (
+        "gpu_cap_p",
+        "it_cap_kw_s",
+        "facility_cap_kw_s",
+        "heat_cap_kw_s",
+        "water_cap_l_per_h_s",
+        "budget_usd_per_h",
+        "carbon_cap_kg_per_h",
+    )
+    return {name: getattr(problem, name) * share for name in names}
 
 
 def use_dense(problem: Problem) -> bool:

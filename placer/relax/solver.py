@@ -14,7 +14,7 @@ from placer.kernels.score import chunk_size, penalized, score_batch
 from placer.milp.solve import solve_milp
 from placer.problem import UNPLACED, Problem
 from placer.relax.lagrangian import RelaxResult, capacity_rows, relax_prices, use_dense
-from placer.relax.repair import repair
+from placer.relax.repair import best_repaired
 from placer.solvers.base import SolveOptions, SolveResult
 from placer.usage import objective_value, violations
 
@@ -72,18 +72,11 @@ def round_prices(
     # deterministic candidates (rows 0 and 1) are repaired too while time allows.
     ranked = [int(r) for r in np.argsort(np.asarray(penalized(scores)))[:repair_top]]
     order = [*ranked, *(r for r in (0, 1) if r not in ranked)]
-    best, best_obj = None, np.inf
-    for i, row in enumerate(order):
-        if i >= 1 and deadline is not None and time.perf_counter() > deadline:
-            break
-        assign = np.where(cands[row] == problem.num_pools, UNPLACED, cands[row]).astype(np.int32)
-        fixed = repair(problem, assign, np.where(allowed, priced, np.inf))
-        if violations(problem, fixed):
-            continue
-        obj = objective_value(problem, fixed)
-        if obj < best_obj:
-            best, best_obj = fixed, obj
-    return best if best is not None else np.full(problem.num_units, UNPLACED, np.int32)
+    rows = (
+        np.where(cands[row] == problem.num_pools, UNPLACED, cands[row]).astype(np.int32)
+        for row in order
+    )
+    return best_repaired(problem, rows, np.where(allowed, priced, np.inf), deadline)
 
 
 def solve_relax(problem: Problem, options: SolveOptions) -> SolveResult:

@@ -31,7 +31,8 @@ from placer.relax.lagrangian import capacity_rows, relax_prices
 from placer.relax.solver import round_prices, samples_for
 from placer.search.local import solve_search
 from placer.solvers.base import SolveOptions, SolveResult
-from placer.usage import compute_loads, objective_value, violations
+from placer.sparse.problem import SparseProblem
+from placer.usage import better_plan, compute_loads, objective_value, violations
 
 FIRST_K = 4
 #: Share of the time limit the relaxation may use (further rounds tighten its bound).
@@ -113,16 +114,7 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
         seed=options.seed,
         deadline=max(started + 0.6 * options.time_limit_s, time.perf_counter() + 0.1 * left()),
     )
-    hint = options.hint_u
-    if (
-        hint is not None
-        and not violations(problem, hint)
-        and (
-            violations(problem, best)
-            or objective_value(problem, hint) < objective_value(problem, best)
-        )
-    ):
-        best = np.asarray(hint, np.int32)
+    best = better_plan(problem, best, options.hint_u)
     feasible = not violations(problem, best)
     if feasible:
         notes.append(
@@ -150,7 +142,8 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
                 f"{time.perf_counter() - started:.1f} s"
             )
             options.report("search polish", polished.objective_usd_per_h, bound)
-        best, lns_notes = _lns(problem, options, best, relaxed.priced_up1, bound, left)
+        top = cheapest_pools(relaxed.priced_up1, LNS_K)
+        best, lns_notes = lns(problem, options, best, top, bound, left)
         notes += lns_notes
     while left() > 1.0 and not (feasible and problem.num_units * k > LNS_MIN_VARS):
         cands = top_k_candidates(relaxed.priced_up1, best if feasible else None, k)
@@ -224,32 +217,41 @@ def relax_budget_s(problem: Problem, options: SolveOptions) -> float:
     return min(max(share, wanted), RELAX_SHARE_MAX * options.time_limit_s)
 
 
-def _lns(
-    problem: Problem,
+def cheapest_pools(priced_up1: np.ndarray, k: int) -> np.ndarray:
+    """int64[U, k]: each unit's k cheapest allowed pools at the learned prices (-1: none)."""
+    pools = priced_up1[:, :-1]
+    top = np.argsort(pools, axis=1, kind="stable")[:, :k]
+    return np.where(np.isfinite(np.take_along_axis(pools, top, axis=1)), top, -1)
+
+
+def lns(
+    problem: Problem | SparseProblem,
     options: SolveOptions,
     best: np.ndarray,
-    priced_up1: np.ndarray,
+    top_uk: np.ndarray,
     bound: float,
     left,
 ) -> tuple[np.ndarray, list[str]]:
     """Large-neighbourhood search from a feasible plan until `left()` runs out (step 4).
 
     Each neighbourhood is solved as its own small MILP (`freed_subproblem`): only the
-    freed units are variables, over their LNS_K cheapest priced pools and their
-    current pool, against the capacity the fixed units leave.
+    freed units are variables, over their cheapest priced pools (`top_uk`, int[U, k],
+    -1: none) and their current pool, against the capacity the fixed units leave.
+    Works on either layout: the sub-MILP is always a dense Problem of the freed units.
     """
     rng = np.random.default_rng(options.seed)
-    n_p, n_s = problem.num_pools, problem.num_sites
-    pools = priced_up1[:, :n_p]
-    top = np.argsort(pools, axis=1, kind="stable")[:, :LNS_K]
-    top_ok = np.isfinite(np.take_along_axis(pools, top, axis=1))
+    n_s = problem.num_sites
+    top_ok = top_uk >= 0
+    top_site = problem.pool_site_p[np.maximum(top_uk, 0)]
     objective = objective_value(problem, best)
     rounds, improved = 0, 0
     while left() > 1.0:
         touched = np.zeros(problem.num_units, bool)
+        best_site = problem.pool_site_p[np.maximum(best, 0)]
         for site in rng.permutation(n_s):  # whole sites until the neighbourhood is full
-            here = problem.pool_site_p == site
-            touched |= ((best >= 0) & here[np.maximum(best, 0)]) | (here[top] & top_ok).any(axis=1)
+            touched |= ((best >= 0) & (best_site == site)) | ((top_site == site) & top_ok).any(
+                axis=1
+            )
             if touched.sum() >= LNS_MAX_FREE:
                 break
         freed = np.flatnonzero(touched)
@@ -258,7 +260,10 @@ def _lns(
         if freed.size == 0:
             break  # no unit at or near any site: nothing to re-place
         sub = freed_subproblem(problem, best, freed)
-        cands = top_k_candidates(priced_up1[freed], best[freed], LNS_K)
+        cands = tuple(
+            tuple(sorted({int(p) for p in top_uk[u] if p >= 0} | ({int(best[u])} - {-1})))
+            for u in freed
+        )
         result = solve_milp(
             sub,
             dataclasses.replace(
@@ -286,15 +291,21 @@ def _lns(
     ]
 
 
-def freed_subproblem(problem: Problem, assign_u: np.ndarray, freed: np.ndarray) -> Problem:
-    """The Problem over the `freed` units only, with every other unit fixed where
+def freed_subproblem(
+    problem: Problem | SparseProblem, assign_u: np.ndarray, freed: np.ndarray
+) -> Problem:
+    """The dense Problem over the `freed` units only, with every other unit fixed where
     `assign_u` puts it: capacities, budget and carbon cap less what the fixed units use,
     and pools whose spread key a fixed copy of the same redundancy group already holds
     masked out. A plan of it plus the fixed units is a plan of `problem`."""
     fixed = assign_u.copy()
     fixed[freed] = UNPLACED
     loads = compute_loads(problem, fixed)
-    allowed = problem.allowed_up[freed].copy()
+    if isinstance(problem, SparseProblem):
+        base = problem.dense_units(freed)
+    else:
+        base = problem.take_units(freed)
+    allowed = base.allowed_up.copy()
     group = problem.group_u[freed]
     placed = np.flatnonzero(fixed >= 0)
     for i in np.flatnonzero(group >= 0):
@@ -305,7 +316,7 @@ def freed_subproblem(problem: Problem, assign_u: np.ndarray, freed: np.ndarray) 
             allowed[i] &= ~np.isin(problem.spread_key_gp[g], used)
     cost = loads.cost_usd_per_h
     carbon = loads.carbon_kg_per_h
-    return problem.take_units(freed)._replace(
+    return base._replace(
         allowed_up=allowed,
         gpu_cap_p=np.maximum(problem.gpu_cap_p - loads.gpus_p, 0.0),
         it_cap_kw_s=np.maximum(problem.it_cap_kw_s - loads.it_kw_s, 0.0),

@@ -14,31 +14,37 @@ import numpy as np
 
 from placer.problem import UNPLACED, Problem
 from placer.solvers.base import SolveOptions, SolveResult
-from placer.usage import objective_value
+from placer.usage import allowed_pools, objective_value, pair_table
 
 _TOL = 1e-9
 
 
-def priority_order(problem: Problem) -> np.ndarray:
-    """Unit indices: must-place first, then value desc, then most GPUs desc, then index."""
-    gpus = np.where(problem.allowed_up, problem.gpus_up, 0.0).max(axis=1, initial=0.0)
+def priority_order(problem) -> np.ndarray:
+    """Unit indices: must-place first, then value desc, then most GPUs desc, then index
+    (a dense Problem or a SparseProblem)."""
+    if hasattr(problem, "pool_uk"):
+        gpus = np.where(problem.pool_uk >= 0, problem.gpus_uk, 0.0).max(axis=1, initial=0.0)
+    else:
+        gpus = np.where(problem.allowed_up, problem.gpus_up, 0.0).max(axis=1, initial=0.0)
     return np.lexsort(
         (np.arange(problem.num_units), -gpus, -problem.unplaced_usd_per_h_u, ~problem.must_place_u)
     )
 
 
 def solve_greedy(problem: Problem, options: SolveOptions) -> SolveResult:
-    """Places units one by one in priority order; see the module docstring."""
+    """Places units one by one in priority order; see the module docstring. Also takes a
+    `placer.sparse.problem.SparseProblem` (candidates_u must then be None or pools)."""
     assign = np.full(problem.num_units, UNPLACED, dtype=np.int32)
     state = LoadState(problem)
-    allowed = problem.allowed_up
-    if options.candidates_u is not None:
-        allowed = allowed & _candidate_mask(problem, options.candidates_u)
+    objective = pair_table(problem, "objective_usd_per_h")
     for u in priority_order(problem):
-        pools = np.nonzero(allowed[u])[0]
+        pools, cols = allowed_pools(problem, u)
+        if options.candidates_u is not None:
+            keep = np.isin(pools, options.candidates_u[u])
+            pools, cols = pools[keep], cols[keep]
         if pools.size == 0:
             continue
-        obj = problem.objective_usd_per_h_up[u, pools]
+        obj = objective[u, cols]
         order = np.argsort(obj, kind="stable")
         if not problem.must_place_u[u]:  # only pools cheaper than leaving the unit out
             order = order[obj[order] <= problem.unplaced_usd_per_h_u[u]]
@@ -49,17 +55,13 @@ def solve_greedy(problem: Problem, options: SolveOptions) -> SolveResult:
     return _result(problem, assign)
 
 
-def _candidate_mask(problem: Problem, candidates_u) -> np.ndarray:
-    mask = np.zeros_like(problem.allowed_up)
-    for u, pools in enumerate(candidates_u):
-        mask[u, list(pools)] = True
-    return mask
-
-
-def _result(problem: Problem, assign: np.ndarray) -> SolveResult:
+def _result(problem, assign: np.ndarray) -> SolveResult:
     missing = problem.must_place_u & (assign == UNPLACED)
     if missing.any():
-        no_pool = missing & ~problem.allowed_up.any(axis=1)
+        if hasattr(problem, "pool_uk"):
+            no_pool = missing & (problem.pool_uk[:, 0] < 0)
+        else:
+            no_pool = missing & ~problem.allowed_up.any(axis=1)
         if no_pool.any():
             return SolveResult(
                 assign,
@@ -81,11 +83,27 @@ def _result(problem: Problem, assign: np.ndarray) -> SolveResult:
     )
 
 
-class LoadState:
-    """Running loads while greedy places units."""
+#: Pair tables LoadState reads, in the row order of `LoadState.values`.
+LOAD_TABLES = (
+    "gpus",
+    "it_kw",
+    "facility_kw",
+    "heat_kw",
+    "water_l_per_h",
+    "cost_usd_per_h",
+    "carbon_kg_per_h",
+)
 
-    def __init__(self, problem: Problem) -> None:
+
+class LoadState:
+    """Running loads while greedy (or repair) places units; reads either layout, a dense
+    `Problem` or a `placer.sparse.problem.SparseProblem` (pools given must be allowed)."""
+
+    def __init__(self, problem) -> None:
         self.p = problem
+        self.sparse = hasattr(problem, "pool_uk")
+        suffix = "_uk" if self.sparse else "_up"
+        self.tables = [getattr(problem, name + suffix) for name in LOAD_TABLES]
         self.gpus_p = np.zeros(problem.num_pools)
         self.site_loads = np.zeros((4, problem.num_sites))  # it, facility, heat, water
         self.caps = np.stack(
@@ -100,42 +118,24 @@ class LoadState:
         self.carbon = 0.0
         self.used_keys: dict[int, set[int]] = {}
 
-    def _pair(self, u: int, p: int) -> np.ndarray:
-        pr = self.p
-        return np.array(
-            [
-                pr.it_kw_up[u, p],
-                pr.facility_kw_up[u, p],
-                pr.heat_kw_up[u, p],
-                pr.water_l_per_h_up[u, p],
-            ]
-        )
+    def values(self, u: int, pools: np.ndarray) -> np.ndarray:
+        """float64[7, len(pools)]: the LOAD_TABLES of unit u in each pool."""
+        cols = self.p.slots_of(u, pools) if self.sparse else pools
+        return np.stack([table[u, cols] for table in self.tables])
 
     def fits(self, u: int, p: int) -> bool:
-        pr = self.p
-        s = pr.pool_site_p[p]
-        if self.gpus_p[p] + pr.gpus_up[u, p] > pr.gpu_cap_p[p] + _TOL:
-            return False
-        if (self.site_loads[:, s] + self._pair(u, p) > self.caps[:, s] * (1 + _TOL)).any():
-            return False
-        if self.cost + pr.cost_usd_per_h_up[u, p] > pr.budget_usd_per_h * (1 + _TOL):
-            return False
-        if self.carbon + pr.carbon_kg_per_h_up[u, p] > pr.carbon_cap_kg_per_h * (1 + _TOL):
-            return False
-        g = pr.group_u[u]
-        return not (g >= 0 and pr.spread_key_gp[g, p] in self.used_keys.get(g, set()))
+        return bool(self.fitting(u, np.array([p]))[0])
 
     def fitting(self, u: int, pools: np.ndarray) -> np.ndarray:
-        """bool[len(pools)]: `fits(u, p)` for each p in pools, in one vectorised pass."""
+        """bool[len(pools)]: whether u fits each pool of `pools`, in one vectorised pass."""
         pr = self.p
-        ok = self.gpus_p[pools] + pr.gpus_up[u, pools] <= pr.gpu_cap_p[pools] + _TOL
+        v = self.values(u, pools)
+        ok = self.gpus_p[pools] + v[0] <= pr.gpu_cap_p[pools] + _TOL
         s = pr.pool_site_p[pools]
-        for k, table in enumerate(
-            (pr.it_kw_up, pr.facility_kw_up, pr.heat_kw_up, pr.water_l_per_h_up)
-        ):
-            ok &= self.site_loads[k, s] + table[u, pools] <= self.caps[k, s] * (1 + _TOL)
-        ok &= self.cost + pr.cost_usd_per_h_up[u, pools] <= pr.budget_usd_per_h * (1 + _TOL)
-        ok &= self.carbon + pr.carbon_kg_per_h_up[u, pools] <= pr.carbon_cap_kg_per_h * (1 + _TOL)
+        for k in range(4):
+            ok &= self.site_loads[k, s] + v[1 + k] <= self.caps[k, s] * (1 + _TOL)
+        ok &= self.cost + v[5] <= pr.budget_usd_per_h * (1 + _TOL)
+        ok &= self.carbon + v[6] <= pr.carbon_cap_kg_per_h * (1 + _TOL)
         g = pr.group_u[u]
         used = self.used_keys.get(int(g)) if g >= 0 else None
         if used:
@@ -151,10 +151,11 @@ class LoadState:
 
     def add(self, u: int, p: int, sign: float = 1.0) -> None:
         pr = self.p
-        self.gpus_p[p] += sign * pr.gpus_up[u, p]
-        self.site_loads[:, pr.pool_site_p[p]] += sign * self._pair(u, p)
-        self.cost += sign * pr.cost_usd_per_h_up[u, p]
-        self.carbon += sign * pr.carbon_kg_per_h_up[u, p]
+        v = self.values(u, np.array([p]))[:, 0]
+        self.gpus_p[p] += sign * v[0]
+        self.site_loads[:, pr.pool_site_p[p]] += sign * v[1:5]
+        self.cost += sign * v[5]
+        self.carbon += sign * v[6]
         g = pr.group_u[u]
         if g >= 0:
             keys = self.used_keys.setdefault(int(g), set())

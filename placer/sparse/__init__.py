@@ -1,0 +1,1 @@
+"""Pair-list (sparse) form of the Problem and the solvers that scale on it."""
