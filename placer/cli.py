@@ -105,6 +105,14 @@ def schema(of_plan: bool) -> None:
     time_limit_help="Wall-clock limit for the solver, s.",
 )
 @click.option(
+    "--layout",
+    type=click.Choice(["auto", "dense", "sparse"]),
+    default="auto",
+    show_default=True,
+    help="Problem layout: dense U x P tables, or pair lists (hybrid and greedy only) for "
+    "fleets too big for dense; auto picks pair lists above 2e7 units x pools.",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -142,6 +150,7 @@ def solve(
     relative_gap: float,
     seed: int,
     workers: int,
+    layout: str,
     output: Path | None,
     fmt: str,
     quiet: bool,
@@ -164,6 +173,7 @@ def solve(
             workers=workers,
             backend=backend,
             progress=progress,
+            layout=layout,
         )
     if output is not None:
         as_yaml = output.suffix in (".yaml", ".yml")

@@ -4,9 +4,11 @@
 For every instance `gen-UxP-sSEED` (`placer.generate.generate_scenario(U, P, seed)`), the
 script:
 
-  1. skips the instance, with one JSON line saying why, when U x P exceeds
-     --max-pairs-dense (the compiled Problem is dense U x P: ~10 float64 arrays, a bool
-     and a uint16 one, ~83 bytes a pair) or when that estimate exceeds --max-rss-gb;
+  1. picks the layout: above --max-pairs-dense units x pools (or when the dense Problem,
+     ~83 bytes a pair: ~10 float64 arrays, a bool and a uint16 one, is estimated above
+     --max-rss-gb) it compiles pair lists (`placer.sparse`, "layout": "sparse"), runs
+     the solvers that read them (greedy, hybrid) and gives every other solver one JSON
+     line saying why it is skipped;
   2. generates the scenario (`generate_s`) and compiles it once (`compile_s`), in this
      process, watched: past --max-rss-gb the compile is interrupted and the instance
      skipped;
@@ -71,11 +73,14 @@ from bench_milp import (  # noqa: E402
     rel_gap,
 )
 
+from placer.api import SPARSE_SOLVERS  # noqa: E402
 from placer.compile import compile_problem  # noqa: E402
 from placer.generate import generate_scenario  # noqa: E402
 from placer.problem import UNPLACED, Problem  # noqa: E402
 from placer.solvers.base import SolveOptions  # noqa: E402
 from placer.solvers.registry import SOLVERS  # noqa: E402
+from placer.sparse.compile import compile_sparse  # noqa: E402
+from placer.sparse.problem import SparseProblem  # noqa: E402
 from placer.usage import objective_value, violations  # noqa: E402
 
 DEFAULT_SIZES = "2000x50,10000x100,50000x200,100000x1000"
@@ -128,7 +133,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-pairs-dense",
         type=float,
         default=5e7,
-        help="skip instances with more than this many units x pools (default 5e7)",
+        help="pair-list layout (placer.sparse) above this many units x pools (default 5e7)",
     )
     ap.add_argument(
         "--max-rss-gb",
@@ -321,9 +326,10 @@ def run_isolated(fn, *args, timeout_s: float, max_rss_bytes: int | None) -> dict
     return out
 
 
-def _child_solve(problem: Problem, name: str, opts: SolveOptions) -> dict:
+def _child_solve(problem: Problem | SparseProblem, name: str, opts: SolveOptions) -> dict:
     t0 = time.perf_counter()
-    res = SOLVERS[name](problem, opts)
+    solvers = SPARSE_SOLVERS if isinstance(problem, SparseProblem) else SOLVERS
+    res = solvers[name](problem, opts)
     wall = time.perf_counter() - t0
     assign = np.asarray(res.assign_u)
     obj = _finite(res.objective_usd_per_h)
@@ -413,18 +419,8 @@ def bench_instance(units: int, pools: int, args, machine) -> list[dict]:
     }
     pairs = units * pools
     dense_gb = pairs * BYTES_PER_PAIR / 2**30
-    if pairs > args.max_pairs_dense:
-        reason = (
-            f"units x pools = {pairs:.3g} > --max-pairs-dense {args.max_pairs_dense:.3g}: the "
-            f"compiled Problem is dense U x P (~{dense_gb:.1f} GiB), skipped"
-        )
-        return [skip(common, machine, reason, dense_problem_gb_est=round(dense_gb, 2))]
-    if dense_gb > args.max_rss_gb:
-        reason = (
-            f"dense Problem estimated at {dense_gb:.1f} GiB > --max-rss-gb "
-            f"{args.max_rss_gb:g}, skipped"
-        )
-        return [skip(common, machine, reason, dense_problem_gb_est=round(dense_gb, 2))]
+    sparse = pairs > args.max_pairs_dense or dense_gb > args.max_rss_gb
+    common["layout"] = "sparse" if sparse else "dense"
 
     limit_bytes = args.max_rss_gb * 2**30
     gen_s = compile_s = None
@@ -433,7 +429,7 @@ def bench_instance(units: int, pools: int, args, machine) -> list[dict]:
         scenario = generate_scenario(units, pools, args.seed)
         gen_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        problem, _ = compile_problem(scenario)
+        problem, _ = compile_sparse(scenario) if sparse else compile_problem(scenario)
         compile_s = time.perf_counter() - t0
         del scenario
     if watch.tripped_at is not None:
@@ -450,7 +446,7 @@ def bench_instance(units: int, pools: int, args, machine) -> list[dict]:
             "pools": problem.num_pools,
             "sites": problem.num_sites,
             "groups": problem.num_groups,
-            "allowed_pairs": int(problem.allowed_up.sum()),
+            "allowed_pairs": problem.num_pairs() if sparse else int(problem.allowed_up.sum()),
             "must_place": int(problem.must_place_u.sum()),
             "problem_digest": problem_digest(problem),
             "generate_s": _round(gen_s),
@@ -488,6 +484,13 @@ def bench_instance(units: int, pools: int, args, machine) -> list[dict]:
     order = [BASELINE] + [s for s in args.solvers if s != BASELINE]
     records = []
     for solver in order:
+        if sparse and solver not in SPARSE_SOLVERS:
+            reason = (
+                f"{solver} reads the dense Problem only (~{dense_gb:.1f} GiB here); pair "
+                f"lists (placer.sparse) are read by {', '.join(sorted(SPARSE_SOLVERS))}"
+            )
+            records.append(skip(common, machine, reason, solver=solver))
+            continue
         res = base if solver == BASELINE else run(solver)
         if solver not in args.solvers:
             continue

@@ -375,3 +375,16 @@ def test_successful_write_replaces_the_old_plan(scenario_file: Path, tmp_path: P
     assert run("solve", str(scenario_file), "-o", str(out), "--quiet").exit_code == EXIT_OK
     assert json.loads(out.read_text("utf-8"))["kind"] == "Plan"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["plan.json", "scenario.yaml"])
+
+
+def test_solve_layout_sparse_and_its_errors() -> None:
+    edge = next(p for p in CONFIGS if p.name == "edge_inference.yaml")
+    result = run("solve", str(edge), "--layout", "sparse", "--time-limit-s", "3", "--quiet")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["solver"] == "hybrid" and summary["status"] in ("optimal", "feasible")
+    assert summary["bound_usd_per_h"] <= summary["objective_usd_per_h"]
+    bad = run("solve", str(edge), "--layout", "sparse", "--solver", "milp")
+    assert bad.exit_code == 2
+    assert "does not read the sparse layout" in bad.output
+    assert "Traceback" not in bad.output
