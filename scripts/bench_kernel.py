@@ -17,6 +17,11 @@ Two figures, each beside its baseline and the ratio (shared/BENCHMARKS.md):
      delta written here (`numpy_delta`) that recomputes the same change of the penalized
      score from the incumbent's loads. Both start from precomputed incumbent loads and
      use DEFAULT_WEIGHTS.
+  3. `delta_rows`: the same moves in row form: every unit of gen-Ux--pools moved to
+     every pool and to unplaced, U x (P+1) moves per call, U = 2,000 and 20,000
+     (--quick: 2,000), against `numpy_delta` of exactly those moves. This is how a
+     search scores "the best pool for each of these units": contiguous rows of the pair
+     tables instead of scattered gathers.
 
 Instances: `generate_scenario(units=U, pools=--pools, seed=--seed)` compiled with
 `compile_problem` (the generator hits U exactly at these sizes). Candidates: for each
@@ -67,7 +72,7 @@ import numpy as np  # noqa: E402
 from placer.compile import compile_problem  # noqa: E402
 from placer.generate import generate_scenario  # noqa: E402
 from placer.kernels.arrays import to_kernel  # noqa: E402
-from placer.kernels.delta import delta_moves, incumbent  # noqa: E402
+from placer.kernels.delta import delta_moves, delta_rows, incumbent  # noqa: E402
 from placer.kernels.reference import score_batch_numpy  # noqa: E402
 from placer.kernels.score import DEFAULT_WEIGHTS, Scores, chunk_size, score_batch  # noqa: E402
 from placer.problem import Problem  # noqa: E402
@@ -76,6 +81,9 @@ SIZES_FULL = ((10_000, 1_000), (100_000, 1_000), (1_000_000, 100))
 SIZES_QUICK = ((1_000, 1_000), (10_000, 100))
 MOVES_FULL = (100_000, 1_000_000)
 MOVES_QUICK = (10_000, 100_000)
+#: Units of the delta_rows instances (each unit x every pool: U x (pools + 1) moves).
+ROW_UNITS_FULL = (2_000, 20_000)
+ROW_UNITS_QUICK = (2_000,)
 BUDGETS_MB = (1, 4, 16)
 LOADS = ("segment", "onehot")
 #: Largest NumPy reference block, in candidate x unit entries (see module docstring).
@@ -406,6 +414,46 @@ def bench_delta(
     }
 
 
+def bench_delta_rows(n_u: int, args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
+    """`delta_rows`: every unit of a gen-{n_u}x{pools} instance moved to every pool (and
+    unplaced), U x (P+1) moves in one call, against numpy_delta of the same moves."""
+    problem = problem_for(n_u, args.pools, args.seed)
+    rng = np.random.default_rng(args.seed + 1)
+    a_u = random_choices(problem, 1, rng)[0]
+    n_p1 = problem.num_pools + 1
+    units = np.arange(problem.num_units)
+    u_m, p_m = np.repeat(units, n_p1), np.tile(np.arange(n_p1), problem.num_units)
+    kp = to_kernel(problem)
+    inc = block(incumbent(jnp.asarray(a_u), kp))
+    u_dev = block(jnp.asarray(units, jnp.int32))
+    t = tables_of(problem)
+    np_inc = numpy_incumbent(a_u.astype(np.int64), t)
+    np_stats, ref = timed(lambda: numpy_delta(u_m, p_m, np_inc, t), args.repeats)
+    stats, got = timed(lambda: block(delta_rows(u_dev, inc, kp)), args.repeats)
+    scale = max(float(np.abs(ref).max()), 1.0)
+    n_m = u_m.size
+    mps, base_mps = n_m / stats["wall_s"], n_m / np_stats["wall_s"]
+    return {
+        **base,
+        "bench": "delta_rows",
+        "instance": f"gen-{problem.num_units}x{problem.num_pools}-s{args.seed}",
+        "moves": n_m,
+        "units": problem.num_units,
+        "pools": problem.num_pools,
+        "weights": "DEFAULT_WEIGHTS",
+        **stats,
+        "moves_per_s": round(mps),
+        "baseline": "numpy",
+        "baseline_wall_s": np_stats["wall_s"],
+        "baseline_min_s": np_stats["min_s"],
+        "baseline_max_s": np_stats["max_s"],
+        "baseline_moves_per_s": round(base_mps),
+        "ratio_vs_baseline": round(mps / base_mps, 3),
+        "check_max_rel_diff": float(np.abs(np.asarray(got).ravel() - ref).max()) / scale,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
 def _parse_sizes(text: str) -> tuple[tuple[int, int], ...]:
     out = []
     for item in text.split(","):
@@ -438,6 +486,12 @@ def main(argv: list[str] | None = None) -> int:
         help="M,... moves for delta_moves (default: by --quick)",
     )
     parser.add_argument("--delta-units", type=int, default=1000, help="U of the delta instance")
+    parser.add_argument(
+        "--row-units",
+        type=lambda s: tuple(int(float(x)) for x in s.split(",")),
+        default=None,
+        help="U,... of the delta_rows instances (default: by --quick)",
+    )
     args = parser.parse_args(argv)
     if args.repeats < 5:
         parser.error("--repeats must be >= 5 (shared/BENCHMARKS.md)")
@@ -476,6 +530,14 @@ def main(argv: list[str] | None = None) -> int:
         summary.append(
             f"delta_moves M={n_m:>9,} U={line['units']}: {line['moves_per_s']:.3g} moves/s, "
             f"numpy {line['baseline_moves_per_s']:.3g} moves/s, x{line['ratio_vs_baseline']:.2f}"
+        )
+    for n_u in args.row_units or (ROW_UNITS_QUICK if args.quick else ROW_UNITS_FULL):
+        line = bench_delta_rows(n_u, args, base)
+        print(json.dumps(line), flush=True)
+        summary.append(
+            f"delta_rows  M={line['moves']:>9,} U={line['units']}: {line['moves_per_s']:.3g} "
+            f"moves/s, numpy {line['baseline_moves_per_s']:.3g} moves/s, "
+            f"x{line['ratio_vs_baseline']:.2f}"
         )
     m = base["machine"]
     print(

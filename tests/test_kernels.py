@@ -27,7 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from placer.kernels.arrays import BIG, KernelProblem, to_kernel, to_pool_index
-from placer.kernels.delta import apply_move, delta_moves, incumbent
+from placer.kernels.delta import apply_move, delta_moves, delta_rows, incumbent
 from placer.kernels.reference import score_batch_numpy
 from placer.kernels.score import (
     VIOLATION_FIELDS,
@@ -394,6 +394,25 @@ def test_delta_moves_equal_rescoring(case) -> None:
     np.testing.assert_allclose(got, want, rtol=0, atol=RTOL * scale)
     stay = p_m == a_u[u_m]
     assert (np.asarray(got)[stay] == 0.0).all()
+
+
+@given(delta_cases())
+@settings(max_examples=40, deadline=None)
+def test_delta_rows_equal_delta_moves_for_every_pool(case) -> None:
+    """The row form scores the same B x (P+1) moves as delta_moves (one unit, all pools).
+
+    Same algebra in another order of float32 operations: atol as for rescoring."""
+    problem, a_u, u_m, _ = case
+    kp = to_kernel(problem)
+    inc = incumbent(jnp.asarray(a_u), kp)
+    rows = np.asarray(delta_rows(jnp.asarray(u_m), inc, kp, SMALL_WEIGHTS))
+    n_p1 = problem.num_pools + 1
+    assert rows.shape == (M, n_p1)
+    uu, pp = np.repeat(u_m, n_p1), np.tile(np.arange(n_p1, dtype=np.int32), M)
+    want = np.asarray(delta_moves(jnp.asarray(uu), jnp.asarray(pp), inc, kp, SMALL_WEIGHTS))
+    scale = _penalized_scale(problem, a_u[None])
+    np.testing.assert_allclose(rows.ravel(), want, rtol=0, atol=RTOL * scale)
+    assert (rows[np.arange(M), to_pool_index(a_u, problem.num_pools)[u_m]] == 0.0).all()
 
 
 @jax.jit

@@ -21,7 +21,6 @@ from placer.compile import (
 from placer.model.scenario import Scenario
 from placer.sparse.problem import (
     NUM_REASONS,
-    PAIR_FIELDS,
     SparseIndex,
     SparseProblem,
     reason_counts,
@@ -34,7 +33,6 @@ _TABLE = {
     "gpus_uk": "gpus",
     "it_kw_uk": "it_kw",
     "facility_kw_uk": "facility_kw",
-    "heat_kw_uk": "it_kw",  # heat to reject = IT power, as in compile
     "water_l_per_h_uk": "water",
     "cost_usd_per_h_uk": "cost",
     "carbon_kg_per_h_uk": "carbon",
@@ -66,7 +64,7 @@ def compile_sparse(
         pairs = {name: table[rows, cols] for name, table in arrays.items()}
         chunks.append((start, rows, cols, counts, pairs, reason_counts(bits)))
     width = max([1, *(int(c[3].max(initial=0)) for c in chunks)])
-    out = {slot_name: np.zeros((n_u, width)) for _, slot_name in PAIR_FIELDS}
+    out = {slot_name: np.zeros((n_u, width)) for slot_name in _TABLE}
     pool_uk = np.full((n_u, width), -1, np.int32)
     replicas_uk = np.zeros((n_u, width), np.int32)
     hours_uk = np.zeros((n_u, width))
@@ -82,6 +80,7 @@ def compile_sparse(
         replicas_uk[at] = pairs["replicas"]
         hours_uk[at] = pairs["hours"]
         reason_ur[start : start + counts.size] = reasons
+    out["heat_kw_uk"] = out["it_kw_uk"]  # heat to reject = IT power (compile): one array
     problem = SparseProblem(
         pool_uk=pool_uk,
         **out,
