@@ -182,3 +182,28 @@ def test_auto_layout_switches_to_pair_lists_above_the_dense_limit(monkeypatch):
     with pytest.raises(Exception, match="needs the dense Problem"):
         api.choose_layout(scenario, "auto", "milp")
     assert api.choose_layout(scenario, "dense", "milp") == "dense"
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(max_sites=4, max_workloads=5))
+def test_sparse_hybrid_plans_pass_the_verifier_on_random_scenarios(scenario):
+    sparse, index = compile_sparse(scenario)
+    result = solve_hybrid_sparse(sparse, SolveOptions(time_limit_s=1.5, seed=0))
+    exact = api.solve(scenario, solver="milp", time_limit_s=30)
+    if result.status == "infeasible":
+        assert exact.status == "infeasible"
+        return
+    if result.status not in ("optimal", "feasible"):
+        return  # no plan found: nothing to check but the bound below
+    plan = build_plan(
+        scenario, sparse, index, result, solver="hybrid", seed=0, time_limit_s=1.5, wall_s=1.0,
+        versions={},
+    )  # fmt: skip
+    assert verify(scenario, plan) == []
+    if exact.status == "optimal":
+        assert result.bound_usd_per_h <= exact.objective_usd_per_h + 1e-6 * max(
+            1.0, abs(exact.objective_usd_per_h)
+        )
+        assert result.objective_usd_per_h >= exact.objective_usd_per_h - 1e-6 * max(
+            1.0, abs(exact.objective_usd_per_h)
+        )

@@ -28,15 +28,16 @@ from placer.sparse.problem import SparseProblem
 from placer.sparse.relax import sample_for, sampled_prices, sparse_dual_bound
 from placer.usage import better_plan, objective_value, violations
 
-#: Dense cells (sample units x (pools + 1)) of the pricing sub-problem. Measured on
-#: gen-100000x1000-s1 (see docs/engine.md).
-SAMPLE_CELLS = 5_000_000
-#: Share of the time limit for the sampled relaxation.
-RELAX_SHARE = 0.25
+#: Dense cells (sample units x (pools + 1)) of the pricing sub-problem, and the share of
+#: the time limit it may use. Measured on gen-100000x1000-s1 (2 CPUs): a 5e6-cell sample
+#: (4,995 units, 68 s) certified 611,053 USD/h and its draws repaired to 632,037; a
+#: 2e7-cell one (19,980 units, 124 s) 611,167 and 627,542-627,979.
+SAMPLE_CELLS = 20_000_000
+RELAX_SHARE = 0.5
 #: Rounding: up to ROUNDING_DRAWS repaired draws, none started after ROUNDING_SHARE of
 #: the time limit.
 ROUNDING_DRAWS = 4
-ROUNDING_SHARE = 0.45
+ROUNDING_SHARE = 0.6
 #: Units per chunk when drawing (bounds the [chunk, K+1] noise).
 CHUNK_UNITS = 8_192
 
