@@ -235,6 +235,11 @@ def _site_usage(
     site_pos = {sid: i for i, sid in enumerate(index.sites)}
     for p, pool in enumerate(index.pools):
         gpus_s[site_pos[pool.site]] += loads.gpus_p[p]
+    cost_s: dict[str, float] = {}
+    carbon_s: dict[str, float] = {}
+    for p in placements:  # one pass (placements x sites would be quadratic at 100k units)
+        cost_s[p.site] = cost_s.get(p.site, 0.0) + p.cost_usd_per_h
+        carbon_s[p.site] = carbon_s.get(p.site, 0.0) + p.carbon_kg_per_h
     rows = []
     for s, sid in enumerate(index.sites):
         site = by_id[sid]
@@ -253,8 +258,8 @@ def _site_usage(
                 heat_rejection_kw=site.cooling.heat_rejection_kw or site.power.it_capacity_kw,
                 water_l_per_h=float(loads.water_l_per_h_s[s]),
                 water_cap_l_per_h=cap_day / 24.0 if cap_day else None,
-                cost_usd_per_h=sum(p.cost_usd_per_h for p in placements if p.site == sid),
-                carbon_kg_per_h=sum(p.carbon_kg_per_h for p in placements if p.site == sid),
+                cost_usd_per_h=cost_s.get(sid, 0),
+                carbon_kg_per_h=carbon_s.get(sid, 0),
             )
         )
     return rows

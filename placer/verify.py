@@ -145,12 +145,11 @@ class Verifier:
                 continue
             seen.add(key)
             kpis.unplaced_value_usd_per_h += self._unit_value(*key)
+        placed = {(p.workload, p.region, p.copy_index) for p in plan.placements}
         for key, must in expected.items():
             if key not in seen:
                 out.append(Violation("missing", self._name(key), "neither placed nor unplaced"))
-            elif must and not any(
-                (p.workload, p.region, p.copy_index) == key for p in plan.placements
-            ):
+            elif must and key not in placed:
                 out.append(Violation("must_place", self._name(key), "must-place unit not placed"))
         self._check_capacities(pool_gpus, site_load, out)
         self._check_spread(spread, out)
