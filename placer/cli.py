@@ -24,6 +24,7 @@ from placer.commands.common import (
     EXIT_INFEASIBLE,
     EXIT_VERIFY_FAILED,
     STATUS_EXIT,
+    format_option,
     handle_errors,
     scenario_arg,
     solver_options,
@@ -119,14 +120,7 @@ def schema(of_plan: bool) -> None:
     default=None,
     help="Also write the plan here (JSON; YAML if the name ends .yaml/.yml).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "yaml"]),
-    default="table",
-    show_default=True,
-    help="What to print on stdout.",
-)
+@format_option("table", "json", "yaml")
 @click.option(
     "--quiet",
     is_flag=True,

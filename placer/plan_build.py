@@ -15,10 +15,10 @@ from placer.plan import (
     Totals,
     Unplaced,
 )
-from placer.problem import REASONS, Index, Problem, reason_names
+from placer.problem import REASONS, Index, Problem
 from placer.solvers.base import SolveResult
 from placer.sparse.problem import SparseIndex, SparseProblem
-from placer.usage import compute_loads
+from placer.usage import allowed_mask, compute_loads
 
 _RESOURCE_UNITS = {
     "gpus": "GPU",
@@ -192,19 +192,15 @@ def _placement(unit, pool, replicas, hours, pair: dict[str, float]) -> Placement
 
 def unplaced_reason(problem: Problem | SparseProblem, index, u: int) -> str:
     """Why a unit is out: every mask reason with its pool count, or capacity/value."""
-    sparse = isinstance(problem, SparseProblem)
-    if problem.pool_uk[u, 0] >= 0 if sparse else problem.allowed_up[u].any():
+    if allowed_mask(problem)[u].any():
         if problem.must_place_u[u]:
             return "no room: the capacities, caps and spread rules left no pool for it"
         return "left out: no pool had room at a cost below its value"
-    counts: dict[str, int] = {}
-    if sparse:
-        for name, n in zip(REASONS.values(), problem.reason_count_ur[u].tolist(), strict=True):
-            if n:
-                counts[name] = n
-    for bits in [] if sparse else problem.reason_up[u].tolist():
-        for name in reason_names(bits):
-            counts[name] = counts.get(name, 0) + 1
+    if isinstance(problem, SparseProblem):
+        per_reason = problem.reason_count_ur[u].tolist()
+    else:
+        per_reason = [int(((problem.reason_up[u] & bit) != 0).sum()) for bit in REASONS]
+    counts = {name: n for name, n in zip(REASONS.values(), per_reason, strict=True) if n}
     if not counts:
         return "no pool exists in the scenario"
     detail = ", ".join(

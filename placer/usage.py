@@ -41,6 +41,14 @@ def pair_table(problem: Problem | SparseProblem, name: str) -> np.ndarray:
     return getattr(problem, name + ("_uk" if isinstance(problem, SparseProblem) else "_up"))
 
 
+def allowed_mask(problem: Problem | SparseProblem) -> np.ndarray:
+    """bool[U, P] (dense) or bool[U, K] (sparse): the allowed pairs, aligned with
+    `pair_table`."""
+    if isinstance(problem, SparseProblem):
+        return problem.pool_uk >= 0
+    return problem.allowed_up
+
+
 def allowed_pools(problem: Problem | SparseProblem, u: int) -> tuple[np.ndarray, np.ndarray]:
     """(pools, columns) of unit u's allowed pools, ascending; columns index the unit's row
     of `pair_table` (the pools themselves when dense, slots when sparse)."""
@@ -57,9 +65,9 @@ class AssignmentValues:
 
     def __init__(self, problem: Problem | SparseProblem, assign_u: np.ndarray) -> None:
         self.problem = problem
-        self.sparse = isinstance(problem, SparseProblem)
         self.rows = np.flatnonzero(assign_u >= 0)
-        if self.sparse:  # a pool outside the unit's list has no values: it counts 0
+        if isinstance(problem, SparseProblem):
+            # a pool outside the unit's list has no values: it counts 0
             slot = problem.slot_of(assign_u)
             self.masked = self.rows[slot[self.rows] < 0]
             self.rows = self.rows[slot[self.rows] >= 0]

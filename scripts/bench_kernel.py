@@ -391,27 +391,7 @@ def bench_delta(
     np_inc = numpy_incumbent(a_u.astype(np.int64), t)
     np_stats, ref = timed(lambda: numpy_delta(u_m, p_m, np_inc, t), args.repeats)
     stats, got = timed(lambda: block(delta_moves(u_dev, p_dev, inc, kp)), args.repeats)
-    scale = max(float(np.abs(ref).max()), 1.0)
-    mps, base_mps = n_m / stats["wall_s"], n_m / np_stats["wall_s"]
-    return {
-        **base,
-        "bench": "delta",
-        "instance": f"gen-{problem.num_units}x{problem.num_pools}-s{args.seed}",
-        "moves": n_m,
-        "units": problem.num_units,
-        "pools": problem.num_pools,
-        "weights": "DEFAULT_WEIGHTS",
-        **stats,
-        "moves_per_s": round(mps),
-        "baseline": "numpy",
-        "baseline_wall_s": np_stats["wall_s"],
-        "baseline_min_s": np_stats["min_s"],
-        "baseline_max_s": np_stats["max_s"],
-        "baseline_moves_per_s": round(base_mps),
-        "ratio_vs_baseline": round(mps / base_mps, 3),
-        "check_max_rel_diff": float(np.abs(np.asarray(got) - ref).max()) / scale,
-        "peak_rss_mb": peak_rss_mb(),
-    }
+    return _moves_record("delta", problem, n_m, stats, got, np_stats, ref, args, base)
 
 
 def bench_delta_rows(n_u: int, args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
@@ -430,12 +410,17 @@ def bench_delta_rows(n_u: int, args: argparse.Namespace, base: dict[str, Any]) -
     np_inc = numpy_incumbent(a_u.astype(np.int64), t)
     np_stats, ref = timed(lambda: numpy_delta(u_m, p_m, np_inc, t), args.repeats)
     stats, got = timed(lambda: block(delta_rows(u_dev, inc, kp)), args.repeats)
+    return _moves_record("delta_rows", problem, u_m.size, stats, got, np_stats, ref, args, base)
+
+
+def _moves_record(bench, problem, n_m, stats, got, np_stats, ref, args, base) -> dict[str, Any]:
+    """One JSON line of a move benchmark: kernel and NumPy timings of the same n_m
+    moves, their ratio, and the kernel's largest difference from NumPy (relative)."""
     scale = max(float(np.abs(ref).max()), 1.0)
-    n_m = u_m.size
     mps, base_mps = n_m / stats["wall_s"], n_m / np_stats["wall_s"]
     return {
         **base,
-        "bench": "delta_rows",
+        "bench": bench,
         "instance": f"gen-{problem.num_units}x{problem.num_pools}-s{args.seed}",
         "moves": n_m,
         "units": problem.num_units,

@@ -59,6 +59,18 @@ def scenario_arg(required: bool = True):
     )
 
 
+def format_option(*choices: str):
+    """--format (keyword argument fmt): what to print on stdout, `table` by default."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(list(choices)),
+        default="table",
+        show_default=True,
+        help="What to print on stdout.",
+    )
+
+
 def solver_options(solver_help: str, time_limit_help: str, time_limit_s: float = 60.0):
     """The options every solving command shares: --solver, --backend, --time-limit-s,
     --gap, --seed, --workers (keyword arguments solver, backend, time_limit_s,

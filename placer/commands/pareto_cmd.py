@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from placer.commands.common import STATUS_EXIT, handle_errors, scenario_arg
+from placer.commands.common import STATUS_EXIT, format_option, handle_errors, scenario_arg
 from placer.plan import ParetoFront, ParetoPoint
 
 
@@ -31,14 +31,7 @@ from placer.plan import ParetoFront, ParetoPoint
     default=None,
     help="Also write the front here (JSON; YAML if the name ends .yaml/.yml).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="What to print on stdout.",
-)
+@format_option("table", "json")
 @click.option(
     "--time-limit-s",
     type=click.FloatRange(min=0.0, min_open=True),

@@ -12,7 +12,13 @@ from pathlib import Path
 
 import click
 
-from placer.commands.common import EXIT_NO_SOLUTION, EXIT_OK, handle_errors, solver_options
+from placer.commands.common import (
+    EXIT_NO_SOLUTION,
+    EXIT_OK,
+    format_option,
+    handle_errors,
+    solver_options,
+)
 from placer.diff import Move, PlanDiff, UnitPlacement, diff_plans
 from placer.errors import OptionError, ScenarioError
 from placer.io import write_atomic
@@ -70,14 +76,7 @@ EXIT_DIFFERENT = 1
     help="Also write baseline.json, variant-N.json (plans) and whatif.json (the report) "
     "into this folder (created if missing; files written atomically).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="What to print on stdout.",
-)
+@format_option("table", "json")
 @click.option("--debug", is_flag=True, hidden=True)
 @handle_errors
 def whatif_command(
@@ -313,14 +312,7 @@ def _validity(v: VariantResult) -> str:
 @click.command(name="diff")
 @click.argument("plan_a", type=str, metavar="PLAN_A")
 @click.argument("plan_b", type=str, metavar="PLAN_B")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="What to print on stdout.",
-)
+@format_option("table", "json")
 @click.option(
     "--exit-code",
     "exit_code",

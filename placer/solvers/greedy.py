@@ -14,7 +14,8 @@ import numpy as np
 
 from placer.problem import UNPLACED, Problem
 from placer.solvers.base import SolveOptions, SolveResult
-from placer.usage import allowed_pools, objective_value, pair_table
+from placer.sparse.problem import SparseProblem
+from placer.usage import allowed_mask, allowed_pools, objective_value, pair_table
 
 _TOL = 1e-9
 
@@ -22,10 +23,9 @@ _TOL = 1e-9
 def priority_order(problem) -> np.ndarray:
     """Unit indices: must-place first, then value desc, then most GPUs desc, then index
     (a dense Problem or a SparseProblem)."""
-    if hasattr(problem, "pool_uk"):
-        gpus = np.where(problem.pool_uk >= 0, problem.gpus_uk, 0.0).max(axis=1, initial=0.0)
-    else:
-        gpus = np.where(problem.allowed_up, problem.gpus_up, 0.0).max(axis=1, initial=0.0)
+    gpus = np.where(allowed_mask(problem), pair_table(problem, "gpus"), 0.0).max(
+        axis=1, initial=0.0
+    )
     return np.lexsort(
         (np.arange(problem.num_units), -gpus, -problem.unplaced_usd_per_h_u, ~problem.must_place_u)
     )
@@ -58,10 +58,7 @@ def solve_greedy(problem: Problem, options: SolveOptions) -> SolveResult:
 def _result(problem, assign: np.ndarray) -> SolveResult:
     missing = problem.must_place_u & (assign == UNPLACED)
     if missing.any():
-        if hasattr(problem, "pool_uk"):
-            no_pool = missing & (problem.pool_uk[:, 0] < 0)
-        else:
-            no_pool = missing & ~problem.allowed_up.any(axis=1)
+        no_pool = missing & ~allowed_mask(problem).any(axis=1)
         if no_pool.any():
             return SolveResult(
                 assign,
@@ -101,9 +98,8 @@ class LoadState:
 
     def __init__(self, problem) -> None:
         self.p = problem
-        self.sparse = hasattr(problem, "pool_uk")
-        suffix = "_uk" if self.sparse else "_up"
-        self.tables = [getattr(problem, name + suffix) for name in LOAD_TABLES]
+        self.sparse = isinstance(problem, SparseProblem)
+        self.tables = [pair_table(problem, name) for name in LOAD_TABLES]
         self.gpus_p = np.zeros(problem.num_pools)
         self.site_loads = np.zeros((4, problem.num_sites))  # it, facility, heat, water
         self.caps = np.stack(

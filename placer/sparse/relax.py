@@ -59,24 +59,21 @@ def priced_slots(problem: SparseProblem, prices_r: np.ndarray, units: np.ndarray
     return np.concatenate([priced, out[:, None]], axis=1)
 
 
-def sparse_dual_bound(
-    problem: SparseProblem, prices_r: np.ndarray, *, keep_priced: bool = True
-) -> tuple[float, np.ndarray | None]:
+def sparse_dual_bound(problem: SparseProblem, prices_r: np.ndarray) -> tuple[float, np.ndarray]:
     """L(y) in float64 with hard minima (valid for any y >= 0), chunked over units.
 
-    Returns (bound USD/h, priced float64[U, K+1] or None when keep_priced is False)."""
+    Returns (bound USD/h, priced float64[U, K+1] as in `priced_slots`)."""
     y = active_prices(problem, prices_r)
     cap = row_capacities(problem)
     fixed = float((y * np.where(np.isfinite(cap), cap, 0.0)).sum())
     n_u = problem.num_units
-    priced = np.empty((n_u, problem.num_slots + 1)) if keep_priced else None
+    priced = np.empty((n_u, problem.num_slots + 1))
     total = 0.0
     for start in range(0, n_u, CHUNK_UNITS):
         units = np.arange(start, min(n_u, start + CHUNK_UNITS))
         chunk = priced_slots(problem, prices_r, units)
         total += float(chunk.min(axis=1).sum())
-        if priced is not None:
-            priced[units] = chunk
+        priced[units] = chunk
     return total - fixed, priced
 
 
