@@ -220,6 +220,7 @@ def test_freed_subproblem_is_exactly_the_full_problem_with_the_rest_fixed(seed, 
 def test_neighbourhood_search_improves_a_plan_and_keeps_it_feasible():
     from placer.compile import compile_problem
     from placer.generate import generate_scenario
+    from placer.relax.lp_rounding import near_tie_pools
     from placer.relax.solver import round_prices
     from placer.search import hybrid
 
@@ -228,7 +229,7 @@ def test_neighbourhood_search_improves_a_plan_and_keeps_it_feasible():
     start = round_prices(problem, relaxed, samples=16, seed=0)
     assert violations(problem, start) == []
     clock = iter(range(8, 0, -1))  # eight rounds, whatever the machine's speed
-    top = hybrid.cheapest_pools(relaxed.priced_up1, hybrid.LNS_K)
+    top = near_tie_pools(problem, relaxed.priced_up1)[:, : hybrid.LNS_K]
     better, notes = hybrid.lns(
         problem, SolveOptions(seed=0), start, top, relaxed.bound,
         lambda: next(clock, 0),

@@ -207,3 +207,20 @@ def test_sparse_hybrid_plans_pass_the_verifier_on_random_scenarios(scenario):
         assert result.objective_usd_per_h >= exact.objective_usd_per_h - 1e-6 * max(
             1.0, abs(exact.objective_usd_per_h)
         )
+
+
+@pytest.mark.parametrize("scenario", _scenario_cases()[:4], ids=lambda s: s.metadata.name)
+def test_the_model_built_from_pair_lists_is_the_dense_model(scenario):
+    from placer.milp.formulation import build_model
+
+    dense, _ = compile_problem(scenario)
+    sparse = SparseProblem.from_dense(dense)
+    rng = np.random.default_rng(0)
+    cands = tuple(
+        tuple(sorted(rng.choice(dense.num_pools, size=3, replace=False).tolist()))
+        for _ in range(dense.num_units)
+    )
+    for candidates in (None, cands):
+        a = build_model(dense, candidates_u=candidates).model.export_model()
+        b = build_model(sparse, candidates_u=candidates).model.export_model()
+        assert a == b

@@ -33,6 +33,8 @@ from ortools.math_opt import model_pb2
 from ortools.math_opt.python import mathopt
 
 from placer.problem import Problem
+from placer.sparse.problem import SparseProblem
+from placer.usage import allowed_mask, pair_table
 
 #: Site capacity rows: (constraint family number, name, Problem field of the pair
 #: coefficient, Problem field of the capacity).
@@ -76,15 +78,34 @@ class Formulation:
         )
 
 
-def allowed_pairs(problem: Problem, candidates_u=None) -> np.ndarray:
+def allowed_pairs(problem: Problem | SparseProblem, candidates_u=None) -> np.ndarray:
     """(unit, pool) pairs that get a variable: int[N, 2], sorted by unit then pool."""
-    mask = problem.allowed_up
+    return _variables(problem, candidates_u)[0]
+
+
+def _variables(
+    problem: Problem | SparseProblem, candidates_u=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(pairs int[N, 2] (unit, pool), columns int[N]) of the variables, sorted by unit
+    then pool; a column indexes the unit's row of `pair_table` (the pool when dense, its
+    slot when sparse). `candidates_u`: per unit, the pools it may use, or None (all)."""
+    mask = allowed_mask(problem)
+    sparse = isinstance(problem, SparseProblem)
     if candidates_u is not None:
         keep = np.zeros_like(mask)
         for u, pools in enumerate(candidates_u):
-            keep[u, list(pools)] = True
+            pools = np.asarray(pools, dtype=np.int64)
+            if sparse:  # keep the listed ones only, by their slots
+                n = int(mask[u].sum())
+                slots = np.searchsorted(problem.pool_uk[u, :n], pools)
+                slots = slots[(slots < n) & (problem.pool_uk[u, np.minimum(slots, n - 1)] == pools)]
+                keep[u, slots] = True
+            else:
+                keep[u, pools] = True
         mask = mask & keep
-    return np.argwhere(mask)
+    u, col = np.nonzero(mask)
+    pool = problem.pool_uk[u, col].astype(np.int64) if sparse else col
+    return np.stack([u, pool], axis=1).astype(np.int64), col
 
 
 class _Rows:
@@ -131,19 +152,25 @@ def _groups(keys: np.ndarray) -> list[tuple[int, np.ndarray]]:
 
 
 def build_model(
-    problem: Problem, *, candidates_u=None, integer: bool = True, name: str = "placement"
+    problem: Problem | SparseProblem,
+    *,
+    candidates_u=None,
+    integer: bool = True,
+    name: str = "placement",
 ) -> Formulation:
-    """Builds (0)-(9) from arrays; `integer=False` gives the LP relaxation (0 <= x <= 1)."""
-    pairs = allowed_pairs(problem, candidates_u)
+    """Builds (0)-(9) from arrays; `integer=False` gives the LP relaxation (0 <= x <= 1).
+    Reads either layout: the pair coefficients come from `pair_table`."""
+    pairs, col = _variables(problem, candidates_u)
     u, p = pairs[:, 0], pairs[:, 1]
+    coef = _PairCoefficients(problem, u, col)
     rows = _Rows()
     _add_place_once(rows, problem, u)  # (1)
-    _add_gpu_caps(rows, problem, u, p)  # (2)
-    _add_site_caps(rows, problem, u, p)  # (3)-(6)
+    _add_gpu_caps(rows, problem, coef, p)  # (2)
+    _add_site_caps(rows, problem, coef, p)  # (3)-(6)
     _add_redundancy(rows, problem, u, p)  # (7)
-    _add_global_caps(rows, problem, u, p)  # (8), (9)
+    _add_global_caps(rows, problem, coef)  # (8), (9)
     value_n = problem.unplaced_usd_per_h_u[u]
-    reduced = problem.objective_usd_per_h_up[u, p] - value_n  # (0) without its constant
+    reduced = coef("objective_usd_per_h") - value_n  # (0) without its constant
     const = float(problem.unplaced_usd_per_h_u.sum())
     proto = _to_proto(name, pairs, integer, reduced, const, rows)
     model = mathopt.Model.from_model_proto(proto)
@@ -157,6 +184,17 @@ def build_model(
         if tag is not None
     ]
     return form
+
+
+class _PairCoefficients:
+    """`coef(name)`: float64[N], the pair table `name` ("gpus", "it_kw", ...) at every
+    variable, in either layout."""
+
+    def __init__(self, problem: Problem | SparseProblem, u: np.ndarray, col: np.ndarray) -> None:
+        self.problem, self.u, self.col = problem, u, col
+
+    def __call__(self, name: str) -> np.ndarray:
+        return pair_table(self.problem, name)[self.u, self.col]
 
 
 def _to_proto(name, pairs, integer, objective_n, const, rows: _Rows) -> model_pb2.ModelProto:
@@ -202,33 +240,30 @@ def _add_place_once(rows: _Rows, problem: Problem, u: np.ndarray) -> None:
             rows.add(f"place_once[{unit}]", cols, np.ones(len(cols)), -math.inf, 1.0)
 
 
-def _add_gpu_caps(rows: _Rows, problem: Problem, u: np.ndarray, p: np.ndarray) -> None:
+def _add_gpu_caps(rows: _Rows, problem, coef: _PairCoefficients, p: np.ndarray) -> None:
+    gpus = coef("gpus")
     for pool, cols in _groups(p):
-        coef = problem.gpus_up[u[cols], p[cols]]
         cap = float(problem.gpu_cap_p[pool])
-        if math.isfinite(cap) and coef.sum() > cap:
-            rows.add(f"gpus[{pool}]", cols, coef, -math.inf, cap, tag=(pool, "gpus"))
+        if math.isfinite(cap) and gpus[cols].sum() > cap:
+            rows.add(f"gpus[{pool}]", cols, gpus[cols], -math.inf, cap, tag=(pool, "gpus"))
 
 
-def _add_site_caps(rows: _Rows, problem: Problem, u: np.ndarray, p: np.ndarray) -> None:
+def _add_site_caps(rows: _Rows, problem, coef: _PairCoefficients, p: np.ndarray) -> None:
     by_site = _groups(problem.pool_site_p[p])
-    for _, name, coef_field, cap_field in SITE_FAMILIES:
-        coef_up, cap_s = getattr(problem, coef_field), getattr(problem, cap_field)
+    it_kw, heat_kw = coef("it_kw"), coef("heat_kw")
+    for _, name, _, cap_field in SITE_FAMILIES:
+        use, cap_s = coef(name), getattr(problem, cap_field)
         for site, cols in by_site:
             cap = float(cap_s[site])
-            coef = coef_up[u[cols], p[cols]]
-            if not math.isfinite(cap) or coef.sum() <= cap:
+            if not math.isfinite(cap) or use[cols].sum() <= cap:
                 continue  # it cannot bind
-            if name == "heat_kw" and _dominated_by_it(problem, site, u[cols], p[cols]):
+            if (
+                name == "heat_kw"
+                and problem.heat_cap_kw_s[site] >= problem.it_cap_kw_s[site]
+                and np.array_equal(heat_kw[cols], it_kw[cols])
+            ):
                 continue  # same coefficients as (3) and no smaller cap: (3) implies it
-            rows.add(f"{name}[{site}]", cols, coef, -math.inf, cap, tag=(site, name))
-
-
-def _dominated_by_it(problem: Problem, site: int, u: np.ndarray, p: np.ndarray) -> bool:
-    """Row (5) of a site is implied by its row (3): heat = IT kW and a cap at least as big."""
-    return bool(problem.heat_cap_kw_s[site] >= problem.it_cap_kw_s[site]) and np.array_equal(
-        problem.heat_kw_up[u, p], problem.it_kw_up[u, p]
-    )
+            rows.add(f"{name}[{site}]", cols, use[cols], -math.inf, cap, tag=(site, name))
 
 
 def _add_redundancy(rows: _Rows, problem: Problem, u: np.ndarray, p: np.ndarray) -> None:
@@ -241,11 +276,12 @@ def _add_redundancy(rows: _Rows, problem: Problem, u: np.ndarray, p: np.ndarray)
                 rows.add(f"spread[{g},{key}]", members, np.ones(len(members)), -math.inf, 1.0)
 
 
-def _add_global_caps(rows: _Rows, problem: Problem, u: np.ndarray, p: np.ndarray) -> None:
-    every = np.arange(len(u))
-    for name, coef_up, cap in (
-        ("budget_usd_per_h", problem.cost_usd_per_h_up, problem.budget_usd_per_h),
-        ("carbon_kg_per_h", problem.carbon_kg_per_h_up, problem.carbon_cap_kg_per_h),
+def _add_global_caps(rows: _Rows, problem, coef: _PairCoefficients) -> None:
+    every = np.arange(len(coef.u))
+    for name, cap in (
+        ("cost_usd_per_h", problem.budget_usd_per_h),
+        ("carbon_kg_per_h", problem.carbon_cap_kg_per_h),
     ):
         if math.isfinite(float(cap)):
-            rows.add(name, every, coef_up[u, p], -math.inf, float(cap), tag=(-1, name))
+            row = "budget_usd_per_h" if name == "cost_usd_per_h" else name
+            rows.add(row, every, coef(name), -math.inf, float(cap), tag=(-1, row))

@@ -5,12 +5,16 @@
 3. A MILP over each unit's `k` cheapest pools at those prices (plus the plan's pool),
    hinted with the plan, improves it; k doubles while time remains and the certified
    gap (objective - B) / objective is above the target.
-4. When that MILP is too big to finish (more than LNS_MIN_VARS candidate variables), a
-   `search` polish (delta-kernel chains), then large-neighbourhood search instead: each
-   round frees the units at random sites (and the units whose cheapest priced pools are
-   there), up to LNS_MAX_FREE, fixes every other unit to the incumbent, and lets a short
-   MILP re-place the freed ones; the incumbent stays feasible in every sub-MILP, so the
-   plan only improves.
+For problems too big for that MILP (more than LNS_MIN_VARS candidate variables):
+2b. Rounding through the LP over each unit's near-tied pools at those prices
+   (`placer.relax.lp_rounding`): its integral part, repaired. (If that LP is not solved
+   in time: the sampled rounding of step 2 and a `search` polish.)
+3b. A MILP over the pools of the LP's solution (plus each unit's cheapest near-tied
+   pool and its pool in the plan), hinted with the plan.
+4. Large-neighbourhood search until the limit: each round frees the units at random
+   sites (and the units whose near-tied pools are there), up to LNS_MAX_FREE, fixes
+   every other unit to the incumbent, and lets a short MILP re-place the freed ones;
+   the incumbent stays feasible in every sub-MILP, so the plan only improves.
 Up to LP_BOUND_MAX_PAIRS pairs B is also raised to the LP relaxation's optimum. Every
 answer carries B, a bound of the FULL problem, so its gap is known even when
 the restricted MILP cannot prove anything about the full one.
@@ -28,6 +32,14 @@ from placer.milp.warmstart import solve_lp
 from placer.problem import UNPLACED, Problem
 from placer.progress import Progress, ProgressFn
 from placer.relax.lagrangian import capacity_rows, relax_prices
+from placer.relax.lp_rounding import (
+    candidate_tuples,
+    fractional_units,
+    lp_rounded,
+    lp_support,
+    near_tie_pools,
+    restricted_lp,
+)
 from placer.relax.solver import round_prices, samples_for
 from placer.search.local import solve_search
 from placer.solvers.base import SolveOptions, SolveResult
@@ -51,13 +63,25 @@ LP_BOUND_MAX_PAIRS = 100_000
 #: large-neighbourhood search (measured on gen-10000x100-s1: a 40k-variable restricted
 #: MILP did not improve the rounded plan in 19 s).
 LNS_MIN_VARS = 20_000
-#: Share of the time left after rounding given to `search` (delta-kernel chains) before
-#: the neighbourhood search: on gen-10000x100-s1 6 s of it took a rounded plan from
-#: 58,740 to 58,356 USD/h; at 30 s the final plans with and without it were within
-#: noise of each other (58,143 vs 58,127 on seed 1, 61,667 vs 61,690 on seed 2).
+#: Large problems, step 2b: share of the time left given to the LP over each unit's
+#: near-tied pools (`placer.relax.lp_rounding`); on gen-10000x100-s1 (163k pairs) it
+#: takes 5-9 s and its repaired integral part scores 58,309 USD/h where repaired draws
+#: scored 58,743-59,206.
+RESTRICTED_LP_SHARE = 0.35
+#: ... tried only up to this many near-tied pairs: HiGHS took 5-9 s at 120-163k pairs and
+#: did not finish in 400 s at 1.58M (gen-100000x1000-s1).
+RESTRICTED_LP_MAX_PAIRS = 400_000
+#: Step 3b: the MILP over each unit's pools in the LP's solution (up to SUPPORT_K), its
+#: cheapest near-tied pool and its pool in the plan, with SUPPORT_MILP_SHARE of the time
+#: left (gen-10000x100-s1: 58,309 -> 58,114 USD/h in 11 s).
+SUPPORT_K = 4
+SUPPORT_MILP_SHARE = 0.6
+#: When the restricted LP is not solved in time: share of the time left after rounding
+#: given to `search` (delta-kernel chains) before the neighbourhood search: on
+#: gen-10000x100-s1 6 s of it took a rounded plan from 58,740 to 58,356 USD/h.
 POLISH_SHARE = 0.25
 LNS_MAX_FREE = 800  # units freed per neighbourhood
-LNS_K = 4  # cheapest priced pools a freed unit may move to (plus its own)
+LNS_K = 8  # near-tied pools a freed unit may move to (plus its own), cheapest first
 LNS_SUB_S = 2.0  # time limit of one neighbourhood's MILP, s
 #: Relative gap at which a neighbourhood's MILP stops: its objective is a few percent of
 #: the plan's, so 5e-4 of it is noise next to the certified gap of the whole.
@@ -107,13 +131,27 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
             bound = lp.bound
             notes.append(f"LP relaxation bound {bound:,.4f} USD/h (HiGHS)")
             options.report("LP bound", bound=bound)
-    best = round_prices(
-        problem,
-        relaxed,
-        samples=samples_for(problem),
-        seed=options.seed,
-        deadline=max(started + 0.6 * options.time_limit_s, time.perf_counter() + 0.1 * left()),
-    )
+    k = FIRST_K
+    large = problem.num_units * k > LNS_MIN_VARS
+    near = near_tie_pools(problem, relaxed.priced_up1)
+    lp = None
+    if large and int((near >= 0).sum()) <= RESTRICTED_LP_MAX_PAIRS:  # step 2b
+        lp = restricted_lp(problem, candidate_tuples(near), RESTRICTED_LP_SHARE * left())
+    if lp is not None:
+        best = lp_rounded(problem, lp, relaxed.priced_up1)
+        notes.append(
+            f"LP over {lp.pairs.shape[0]:,} near-tied pairs {lp.objective_usd_per_h:,.4f} "
+            f"USD/h, {fractional_units(lp).size:,} units split; rounded and repaired "
+            f"after {time.perf_counter() - started:.1f} s"
+        )
+    else:
+        best = round_prices(
+            problem,
+            relaxed,
+            samples=samples_for(problem),
+            seed=options.seed,
+            deadline=max(started + 0.6 * options.time_limit_s, time.perf_counter() + 0.1 * left()),
+        )
     best = better_plan(problem, best, options.hint_u)
     feasible = not violations(problem, best)
     if feasible:
@@ -122,30 +160,41 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
             f"{time.perf_counter() - started:.1f} s"
         )
         options.report("rounding", incumbent=objective_value(problem, best), bound=bound)
-    k = FIRST_K
-    widest = int(problem.allowed_up.sum(axis=1).max(initial=0))
-    if feasible and problem.num_units * k > LNS_MIN_VARS:
-        polished = solve_search(
-            problem,
-            dataclasses.replace(
-                options, time_limit_s=POLISH_SHARE * left(), hint_u=best, progress=None
-            ),
-        )
-        if (
-            polished.objective_usd_per_h is not None
-            and polished.objective_usd_per_h < objective_value(problem, best)
-            and not violations(problem, polished.assign_u)
-        ):
-            best = polished.assign_u
-            notes.append(
-                f"search polish {polished.objective_usd_per_h:,.4f} USD/h after "
-                f"{time.perf_counter() - started:.1f} s"
+    if feasible and large:
+        if lp is not None:  # step 3b: a MILP around the LP's support
+            around = candidate_tuples(
+                lp_support(problem, lp, SUPPORT_K), near[:, :1], np.where(best >= 0, best, -1)
             )
-            options.report("search polish", polished.objective_usd_per_h, bound)
-        top = cheapest_pools(relaxed.priced_up1, LNS_K)
-        best, lns_notes = lns(problem, options, best, top, bound, left)
+            best = _improved(
+                problem,
+                best,
+                solve_milp(
+                    problem,
+                    dataclasses.replace(
+                        options,
+                        time_limit_s=SUPPORT_MILP_SHARE * left(),
+                        candidates_u=around,
+                        hint_u=best,
+                        progress=_restricted(options, bound),
+                    ),
+                    prices=False,
+                ),
+                notes,
+                "MILP around the LP's support",
+            )
+        else:
+            polished = solve_search(
+                problem,
+                dataclasses.replace(
+                    options, time_limit_s=POLISH_SHARE * left(), hint_u=best, progress=None
+                ),
+            )
+            best = _improved(problem, best, polished, notes, "search polish")
+        options.report("restricted MILP", objective_value(problem, best), bound)
+        best, lns_notes = lns(problem, options, best, near[:, :LNS_K], bound, left)
         notes += lns_notes
-    while left() > 1.0 and not (feasible and problem.num_units * k > LNS_MIN_VARS):
+    widest = int(problem.allowed_up.sum(axis=1).max(initial=0))
+    while left() > 1.0 and not (feasible and large):
         cands = top_k_candidates(relaxed.priced_up1, best if feasible else None, k)
         sub = solve_milp(
             problem,
@@ -204,6 +253,20 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
     )
 
 
+def _improved(
+    problem: Problem, best: np.ndarray, result: SolveResult, notes: list[str], what: str
+) -> np.ndarray:
+    """result's plan when it is feasible and cheaper than `best` (noted), else `best`."""
+    if (
+        result.objective_usd_per_h is not None
+        and result.objective_usd_per_h < objective_value(problem, best)
+        and not violations(problem, result.assign_u)
+    ):
+        notes.append(f"{what} {result.objective_usd_per_h:,.4f} USD/h")
+        return result.assign_u
+    return best
+
+
 def relax_budget_s(problem: Problem, options: SolveOptions) -> float:
     """Seconds for the relaxation: RELAX_SHARE of the limit, or more (up to
     RELAX_SHARE_MAX) when the dense relaxation needs it for GOOD_STEPS steps."""
@@ -215,13 +278,6 @@ def relax_budget_s(problem: Problem, options: SolveOptions) -> float:
     cells = problem.num_units * (problem.num_pools + 1)
     wanted = GOOD_STEPS * cells / DENSE_ELEMENT_STEPS_PER_S
     return min(max(share, wanted), RELAX_SHARE_MAX * options.time_limit_s)
-
-
-def cheapest_pools(priced_up1: np.ndarray, k: int) -> np.ndarray:
-    """int64[U, k]: each unit's k cheapest allowed pools at the learned prices (-1: none)."""
-    pools = priced_up1[:, :-1]
-    top = np.argsort(pools, axis=1, kind="stable")[:, :k]
-    return np.where(np.isfinite(np.take_along_axis(pools, top, axis=1)), top, -1)
 
 
 def lns(

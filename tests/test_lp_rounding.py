@@ -1,0 +1,140 @@
+"""Rounding through the LP over near-tied pools, and the hybrid's large-problem path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import placer
+from placer.compile import compile_problem
+from placer.generate import generate_scenario
+from placer.milp.solve import solve_milp
+from placer.milp.warmstart import solve_lp
+from placer.relax import lp_rounding
+from placer.relax.lagrangian import relax_prices
+from placer.search import hybrid
+from placer.solvers.base import SolveOptions
+from placer.sparse.problem import SparseProblem
+from placer.sparse.relax import sparse_dual_bound
+from placer.usage import compute_loads, objective_value, violations
+from tests.strategies import scenarios
+
+
+@pytest.fixture(scope="module")
+def case():
+    problem, _ = compile_problem(generate_scenario(units=400, pools=12, seed=2))
+    return problem, relax_prices(problem, steps=300)
+
+
+def test_near_tied_pools_start_at_the_cheapest_and_stay_within_the_tolerance(case):
+    problem, relaxed = case
+    priced = relaxed.priced_up1
+    near = lp_rounding.near_tie_pools(problem, priced, rel_tol=0.01, max_pools=6)
+    cheapest = priced[:, :-1].min(axis=1)
+    for u in range(problem.num_units):
+        pools = near[u][near[u] >= 0]
+        if not np.isfinite(cheapest[u]):
+            assert pools.size == 0
+            continue
+        assert priced[u, pools[0]] == cheapest[u]
+        assert np.all(np.diff(priced[u, pools]) >= 0)  # cheapest first
+        assert problem.allowed_up[u, pools].all()
+        within = priced[u, pools] - cheapest[u] <= 0.01 * max(abs(cheapest[u]), 1e-3)
+        assert within[lp_rounding.MIN_POOLS :].all()
+        # every allowed pool left out is either past max_pools or not near-tied
+        if pools.size < min(6, int(problem.allowed_up[u].sum())):
+            rest = np.setdiff1d(np.flatnonzero(problem.allowed_up[u]), pools)
+            assert np.all(priced[u, rest] - cheapest[u] > 0.01 * max(abs(cheapest[u]), 1e-3))
+
+
+def test_near_tied_pools_are_the_same_in_both_layouts(case):
+    problem, relaxed = case
+    sparse = SparseProblem.from_dense(problem)
+    _, priced_uk1 = sparse_dual_bound(sparse, relaxed.prices_r)
+    np.testing.assert_array_equal(
+        lp_rounding.near_tie_pools(problem, relaxed.priced_up1),
+        lp_rounding.near_tie_pools(sparse, priced_uk1),
+    )
+
+
+def test_restricted_lp_is_never_below_the_full_lp_and_rounds_to_a_feasible_plan(case):
+    problem, relaxed = case
+    near = lp_rounding.near_tie_pools(problem, relaxed.priced_up1)
+    lp = lp_rounding.restricted_lp(problem, lp_rounding.candidate_tuples(near), 30)
+    assert lp is not None
+    full = solve_lp(problem, 30)
+    assert lp.objective_usd_per_h >= full.bound - 1e-6 * abs(full.bound)
+    # the pair lists give the same LP
+    sparse_lp = lp_rounding.restricted_lp(
+        SparseProblem.from_dense(problem), lp_rounding.candidate_tuples(near), 30
+    )
+    assert sparse_lp.objective_usd_per_h == pytest.approx(lp.objective_usd_per_h, rel=1e-9)
+    # the integral part is inside the LP's capacities; only units it split are missing
+    part = lp_rounding.integral_part(problem, lp)
+    assert set(violations(problem, part)) <= {"must-place unit unplaced"}
+    split = lp_rounding.fractional_units(lp)
+    assert np.all(part[split] < 0)
+    plan = lp_rounding.lp_rounded(problem, lp, relaxed.priced_up1)
+    assert violations(problem, plan) == []
+    support = lp_rounding.lp_support(problem, lp, 3)
+    x_up = np.zeros(problem.allowed_up.shape)
+    x_up[lp.pairs[:, 0], lp.pairs[:, 1]] = lp.x_n
+    for u in range(problem.num_units):
+        pools = support[u][support[u] >= 0]
+        assert np.all(x_up[u, pools] > lp_rounding.INTEGRAL_TOL)
+        assert np.all(np.diff(x_up[u, pools]) <= 0)  # largest share first
+        assert pools.size == min(3, int((x_up[u] > lp_rounding.INTEGRAL_TOL).sum()))
+        if pools.size:
+            assert x_up[u].max() == x_up[u, pools[0]]
+
+
+def _large_path_plan(problem, monkeypatch, time_limit_s=8.0):
+    monkeypatch.setattr(hybrid, "LNS_MIN_VARS", 0)  # the path of problems too big to solve
+    return hybrid.solve_hybrid(problem, SolveOptions(time_limit_s=time_limit_s, seed=0))
+
+
+def test_large_path_plan_sits_between_its_bound_and_the_milp_optimum(case, monkeypatch):
+    problem, _ = case
+    result = _large_path_plan(problem, monkeypatch)
+    assert violations(problem, result.assign_u) == []
+    assert any("near-tied pairs" in line for line in result.diagnostics)
+    exact = solve_milp(problem, SolveOptions(time_limit_s=60, relative_gap=1e-9))
+    assert result.bound_usd_per_h <= exact.objective_usd_per_h + 1e-6
+    assert objective_value(problem, result.assign_u) >= exact.bound_usd_per_h - 1e-6
+    assert result.objective_usd_per_h == pytest.approx(objective_value(problem, result.assign_u))
+
+
+def test_large_path_falls_back_to_sampled_rounding_when_the_lp_is_not_solved(case, monkeypatch):
+    problem, _ = case
+    monkeypatch.setattr(hybrid, "restricted_lp", lambda *args, **kwargs: None)
+    result = _large_path_plan(problem, monkeypatch, time_limit_s=5.0)
+    assert violations(problem, result.assign_u) == []
+    assert not any("near-tied pairs" in line for line in result.diagnostics)
+    assert result.bound_usd_per_h <= result.objective_usd_per_h
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_large_path_plans_pass_the_independent_verifier(scenario):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(hybrid, "LNS_MIN_VARS", 0)
+        plan = placer.solve(scenario, solver="hybrid", time_limit_s=3)
+    if plan.status not in ("optimal", "feasible"):
+        exact = placer.solve(scenario, solver="milp", time_limit_s=10)
+        assert exact.status == "infeasible"  # the large path gave up only where nothing fits
+        return
+    assert placer.verify(scenario, plan) == []
+    if plan.bound_usd_per_h is not None:
+        assert plan.bound_usd_per_h <= plan.objective_usd_per_h * (1 + 1e-9) + 1e-9
+
+
+def test_loads_of_the_integral_part_never_exceed_the_lp_loads(case):
+    problem, relaxed = case
+    near = lp_rounding.near_tie_pools(problem, relaxed.priced_up1)
+    lp = lp_rounding.restricted_lp(problem, lp_rounding.candidate_tuples(near), 30)
+    part = compute_loads(problem, lp_rounding.integral_part(problem, lp))
+    gpus_p = np.zeros(problem.num_pools)
+    u, p = lp.pairs[:, 0], lp.pairs[:, 1]
+    np.add.at(gpus_p, p, problem.gpus_up[u, p] * lp.x_n)
+    assert np.all(part.gpus_p <= gpus_p + 1e-6)
