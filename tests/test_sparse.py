@@ -224,3 +224,31 @@ def test_the_model_built_from_pair_lists_is_the_dense_model(scenario):
         a = build_model(dense, candidates_u=candidates).model.export_model()
         b = build_model(sparse, candidates_u=candidates).model.export_model()
         assert a == b
+
+
+def test_balancing_a_draw_keeps_it_in_the_lists_and_shrinks_its_overload():
+    from placer.relax.lagrangian import row_capacities
+    from placer.sparse.balance import balanced, row_loads
+    from placer.sparse.relax import sample_for, sampled_prices
+
+    sparse, _ = compile_sparse(generate_scenario(units=3000, pools=40, seed=1))
+    relaxed = sampled_prices(sparse, sample_for(sparse, 4e4), time_budget_s=2.0)
+    _, priced = sparse_dual_bound(sparse, relaxed.prices_r)
+    rng = np.random.default_rng(0)
+    draw = sample_choices(sparse, priced, relaxed.temperature, rng)
+    after = balanced(sparse, draw, relaxed.prices_r, relaxed.temperature, rng, rounds=60)
+    assert sparse.slot_of(after).min() >= -1  # every placed unit is on a listed pool
+    assert np.all(after[sparse.must_place_u & (draw >= 0)] >= 0)  # never re-drawn out
+    n_rows = sparse.num_pools + 4 * sparse.num_sites
+    cap = row_capacities(sparse)[:n_rows]
+    capped = np.isfinite(cap)
+
+    def overload(a):
+        return np.maximum(row_loads(sparse, a) - cap, 0.0)[capped].sum()
+
+    assert overload(draw) > 0
+    assert overload(after) < overload(draw)
+    # no rounds: the draw itself
+    np.testing.assert_array_equal(
+        balanced(sparse, draw, relaxed.prices_r, relaxed.temperature, rng, rounds=0), draw
+    )

@@ -69,9 +69,11 @@ def near_tie_pools(
     width = min(max_pools, cols.shape[1])
     order = np.argsort(cols, axis=1, kind="stable")[:, :width]
     value = np.take_along_axis(cols, order, axis=1)
-    cheapest = value[:, :1]
-    near = value - cheapest <= rel_tol * np.maximum(np.abs(cheapest), 1e-3)
-    keep = np.isfinite(value) & (near | (np.arange(width) < MIN_POOLS))
+    cheapest = np.where(np.isfinite(value[:, :1]), value[:, :1], 0.0)  # no pool: no list
+    finite = np.isfinite(value)
+    excess = np.where(finite, value, 0.0) - cheapest
+    near = excess <= rel_tol * np.maximum(np.abs(cheapest), 1e-3)
+    keep = finite & (near | (np.arange(width) < MIN_POOLS))
     if isinstance(problem, SparseProblem):
         order = np.take_along_axis(problem.pool_uk, order, axis=1)
     out = np.full((cols.shape[0], max_pools), -1, np.int64)

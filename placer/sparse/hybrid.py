@@ -5,8 +5,9 @@
    share (the dense two-stage relaxation's first stage, on a bigger problem).
 2. Certified bound: those prices' Lagrangian dual on the WHOLE problem, in float64
    with hard minima, chunked over units (`sparse_dual_bound`): valid for any prices.
-3. Rounding: each unit's cheapest priced choice, repaired into a feasible plan
-   (`placer.relax.repair.repair`, which reads either layout).
+3. Rounding: each unit's choice drawn from softmax(-priced / T), balanced by a few
+   rounds of price feedback on the drawn plan (`placer.sparse.balance`), then repaired
+   into a feasible plan (`placer.relax.repair.repair`, which reads either layout).
 4. Large-neighbourhood search (`placer.search.hybrid.lns`) until the time limit: each
    round re-places up to LNS_MAX_FREE units with an exact MILP over a dense Problem of
    just those units. The plan only improves.
@@ -24,6 +25,7 @@ from placer.relax.lagrangian import capacity_rows
 from placer.relax.repair import best_repaired
 from placer.search.hybrid import lns
 from placer.solvers.base import SolveOptions, SolveResult
+from placer.sparse.balance import balanced
 from placer.sparse.problem import SparseProblem
 from placer.sparse.relax import sample_for, sampled_prices, sparse_dual_bound
 from placer.usage import better_plan, objective_value, violations
@@ -42,6 +44,10 @@ ROUNDING_SHARE = 0.6
 #: own). The near-tied lists of the dense hybrid (8 pools) were tried on
 #: gen-100000x1000-s1: 2.48% against 2.58% with these, within the runs' noise.
 LNS_K = 4
+#: Rounds of price feedback on each draw before its repair (`placer.sparse.balance`),
+#: within BALANCE_SHARE of the time left.
+BALANCE_ROUNDS = 100
+BALANCE_SHARE = 0.15
 #: Units per chunk when drawing (bounds the [chunk, K+1] noise).
 CHUNK_UNITS = 8_192
 
@@ -73,12 +79,24 @@ def sample_choices(
     return out
 
 
-def _round(problem, priced, temperature, seed, started, left) -> np.ndarray:
-    """The best repaired draw (`sample_choices`) among up to ROUNDING_DRAWS; no new draw
-    after ROUNDING_SHARE of the time limit (counted from `started`)."""
+def _round(problem, priced, relaxed, seed, started, left) -> np.ndarray:
+    """The best repaired draw (`sample_choices`, then `balanced`) among up to
+    ROUNDING_DRAWS; no new draw after ROUNDING_SHARE of the time limit (counted from
+    `started`)."""
     rng = np.random.default_rng(seed)
     deadline = started + ROUNDING_SHARE * (time.perf_counter() - started + left())
-    draws = (sample_choices(problem, priced, temperature, rng) for _ in range(ROUNDING_DRAWS))
+    draws = (
+        balanced(
+            problem,
+            sample_choices(problem, priced, relaxed.temperature, rng),
+            relaxed.prices_r,
+            relaxed.temperature,
+            rng,
+            BALANCE_ROUNDS,
+            deadline=time.perf_counter() + BALANCE_SHARE * left(),
+        )
+        for _ in range(ROUNDING_DRAWS)
+    )
     return best_repaired(problem, draws, priced, deadline)
 
 
@@ -112,7 +130,7 @@ def solve_hybrid_sparse(problem: SparseProblem, options: SolveOptions) -> SolveR
             bound_scope="full",
             diagnostics=notes,
         )
-    best = _round(problem, priced, relaxed.temperature, options.seed, started, left)
+    best = _round(problem, priced, relaxed, options.seed, started, left)
     best = better_plan(problem, best, options.hint_u)
     if violations(problem, best):
         return SolveResult(
