@@ -133,7 +133,7 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
             options.report("LP bound", bound=bound)
     k = FIRST_K
     large = problem.num_units * k > LNS_MIN_VARS
-    near = near_tie_pools(problem, relaxed.priced_up1)
+    near = near_tie_pools(problem, relaxed.priced_up1) if large else None
     lp = None
     if large and int((near >= 0).sum()) <= RESTRICTED_LP_MAX_PAIRS:  # step 2b
         lp = restricted_lp(problem, candidate_tuples(near), RESTRICTED_LP_SHARE * left())
@@ -162,6 +162,7 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
         options.report("rounding", incumbent=objective_value(problem, best), bound=bound)
     if feasible and large:
         if lp is not None:  # step 3b: a MILP around the LP's support
+            stage = "MILP around the LP's support"
             around = candidate_tuples(
                 lp_support(problem, lp, SUPPORT_K), near[:, :1], np.where(best >= 0, best, -1)
             )
@@ -180,17 +181,18 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
                     prices=False,
                 ),
                 notes,
-                "MILP around the LP's support",
+                stage,
             )
         else:
+            stage = "search polish"
             polished = solve_search(
                 problem,
                 dataclasses.replace(
                     options, time_limit_s=POLISH_SHARE * left(), hint_u=best, progress=None
                 ),
             )
-            best = _improved(problem, best, polished, notes, "search polish")
-        options.report("restricted MILP", objective_value(problem, best), bound)
+            best = _improved(problem, best, polished, notes, stage)
+        options.report(stage, objective_value(problem, best), bound)
         best, lns_notes = lns(problem, options, best, near[:, :LNS_K], bound, left)
         notes += lns_notes
     widest = int(problem.allowed_up.sum(axis=1).max(initial=0))
@@ -291,8 +293,9 @@ def lns(
     """Large-neighbourhood search from a feasible plan until `left()` runs out (step 4).
 
     Each neighbourhood is solved as its own small MILP (`freed_subproblem`): only the
-    freed units are variables, over their cheapest priced pools (`top_uk`, int[U, k],
-    -1: none) and their current pool, against the capacity the fixed units leave.
+    freed units are variables, over their listed pools (`top_uk`, int[U, k], -1: none;
+    near-tied or cheapest priced ones) and their current pool, against the capacity the
+    fixed units leave.
     Works on either layout: the sub-MILP is always a dense Problem of the freed units.
     """
     rng = np.random.default_rng(options.seed)

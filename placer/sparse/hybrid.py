@@ -31,10 +31,13 @@ from placer.sparse.relax import sample_for, sampled_prices, sparse_dual_bound
 from placer.usage import better_plan, objective_value, violations
 
 #: Dense cells (sample units x (pools + 1)) of the pricing sub-problem, and the share of
-#: the time limit it may use. Measured on gen-100000x1000-s1 (2 CPUs): a 5e6-cell sample
-#: (4,995 units, 68 s) certified 611,053 USD/h and its draws repaired to 632,037; a
-#: 2e7-cell one (19,980 units, 124 s) 611,167 and 627,542-627,979.
-SAMPLE_CELLS = 20_000_000
+#: the time limit it may use. Measured at 240 s with balanced draws (`bench_solvers.py
+#: --sizes 100000x1000 --time-limit-s 240`, 2 CPUs): 1e7 cells (9,990 units) certified
+#: 611,147 USD/h on gen-100000x1000-s1 and 585,095 on -s2, final gaps 1.86% and 1.70%;
+#: 2e7 cells (19,980 units) 610,997 and 584,211, gaps 1.81% and 2.08%. (Before
+#: balancing, a 5e6-cell sample's draws repaired to 632,037 on -s1, a 2e7 one's to
+#: 627,542-627,979.)
+SAMPLE_CELLS = 10_000_000
 RELAX_SHARE = 0.5
 #: Rounding: up to ROUNDING_DRAWS repaired draws, none started after ROUNDING_SHARE of
 #: the time limit.
