@@ -278,10 +278,9 @@ def _add_redundancy(rows: _Rows, problem: Problem, u: np.ndarray, p: np.ndarray)
 
 def _add_global_caps(rows: _Rows, problem, coef: _PairCoefficients) -> None:
     every = np.arange(len(coef.u))
-    for name, cap in (
-        ("cost_usd_per_h", problem.budget_usd_per_h),
-        ("carbon_kg_per_h", problem.carbon_cap_kg_per_h),
+    for row, table, cap in (
+        ("budget_usd_per_h", "cost_usd_per_h", problem.budget_usd_per_h),
+        ("carbon_kg_per_h", "carbon_kg_per_h", problem.carbon_cap_kg_per_h),
     ):
         if math.isfinite(float(cap)):
-            row = "budget_usd_per_h" if name == "cost_usd_per_h" else name
-            rows.add(row, every, coef(name), -math.inf, float(cap), tag=(-1, row))
+            rows.add(row, every, coef(table), -math.inf, float(cap), tag=(-1, row))

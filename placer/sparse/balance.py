@@ -24,10 +24,9 @@ import time
 
 import numpy as np
 
-from placer.problem import UNPLACED
 from placer.relax.lagrangian import SITE_ROWS, row_capacities
 from placer.sparse.problem import SparseProblem
-from placer.sparse.relax import priced_slots
+from placer.sparse.relax import drawn_pools, priced_slots
 from placer.usage import compute_loads
 
 BALANCE_STEP = 0.03
@@ -78,7 +77,6 @@ def balanced(
     safe_cap = np.where(capped, cap, 1.0)
     y = np.maximum(np.asarray(prices_r, float), 0.0).copy()
     scale = family_scale(problem, y)
-    n_k = problem.num_slots
     for _ in range(rounds):
         if deadline is not None and time.perf_counter() > deadline:
             break
@@ -97,7 +95,5 @@ def balanced(
         if movers.size == 0:
             continue
         priced = priced_slots(problem, y, movers)
-        choice = np.argmax(rng.gumbel(size=priced.shape) - priced / temperature, axis=1)
-        slot = np.minimum(choice, n_k - 1)
-        a[movers] = np.where(choice < n_k, problem.pool_uk[movers, slot], UNPLACED)
+        a[movers] = drawn_pools(problem, movers, priced, temperature, rng)
     return a

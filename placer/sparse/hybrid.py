@@ -27,7 +27,7 @@ from placer.search.hybrid import lns
 from placer.solvers.base import SolveOptions, SolveResult
 from placer.sparse.balance import balanced
 from placer.sparse.problem import SparseProblem
-from placer.sparse.relax import sample_for, sampled_prices, sparse_dual_bound
+from placer.sparse.relax import drawn_pools, sample_for, sampled_prices, sparse_dual_bound
 from placer.usage import better_plan, objective_value, violations
 
 #: Dense cells (sample units x (pools + 1)) of the pricing sub-problem, and the share of
@@ -71,14 +71,11 @@ def sample_choices(
     alike in every table), and drawing breaks them at random where the argmin would
     send them all to one pool: on gen-10000x100-s1 repaired draws gave 58,792-59,206
     USD/h, the repaired argmin 65,804."""
-    n_u, n_k = priced_uk1.shape[0], problem.num_slots
+    n_u = priced_uk1.shape[0]
     out = np.empty(n_u, np.int32)
     for start in range(0, n_u, CHUNK_UNITS):
         rows = np.arange(start, min(n_u, start + CHUNK_UNITS))
-        noise = rng.gumbel(size=(rows.size, n_k + 1))
-        choice = np.argmax(noise - priced_uk1[rows] / temperature, axis=1)
-        pool = problem.pool_uk[rows, np.minimum(choice, n_k - 1)]
-        out[rows] = np.where(choice < n_k, pool, UNPLACED)
+        out[rows] = drawn_pools(problem, rows, priced_uk1[rows], temperature, rng)
     return out
 
 

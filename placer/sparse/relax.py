@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from placer.problem import UNPLACED
 from placer.relax.lagrangian import (
     SITE_ROWS,
     RelaxResult,
@@ -57,6 +58,21 @@ def priced_slots(problem: SparseProblem, prices_r: np.ndarray, units: np.ndarray
         priced += np.where(group[:, None] >= 0, y[r_spread + g * (n_s + 1) + key], 0.0)
     priced = np.where(listed, priced, np.inf)
     return np.concatenate([priced, out[:, None]], axis=1)
+
+
+def drawn_pools(
+    problem: SparseProblem,
+    units: np.ndarray,
+    priced: np.ndarray,
+    temperature: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """int32[len(units)]: one pool per unit (-1 unplaced) drawn from softmax(-priced / T)
+    by the Gumbel-max trick; `priced` is float64[len(units), K+1] as in `priced_slots`."""
+    n_k = problem.num_slots
+    choice = np.argmax(rng.gumbel(size=priced.shape) - priced / temperature, axis=1)
+    pool = problem.pool_uk[units, np.minimum(choice, n_k - 1)]
+    return np.where(choice < n_k, pool, UNPLACED).astype(np.int32)
 
 
 def sparse_dual_bound(problem: SparseProblem, prices_r: np.ndarray) -> tuple[float, np.ndarray]:
