@@ -83,18 +83,28 @@ def make_problem(
     )
 
 
-def random_problem(rng: np.random.Generator, n_u: int, n_p: int, n_s: int) -> Problem:
-    """A random small Problem with binding capacities, optional units and a spread group."""
+def _pool_sites(rng: np.random.Generator, n_p: int, n_s: int) -> tuple[np.ndarray, int]:
+    """Each pool's site (the first min(n_s, n_p) pools one per site) and the site count."""
     pool_site = rng.integers(0, n_s, size=n_p)
     pool_site[: min(n_s, n_p)] = np.arange(min(n_s, n_p))
-    n_s = int(pool_site.max()) + 1
+    return pool_site, int(pool_site.max()) + 1
+
+
+def _spread_group(rng: np.random.Generator, n_u: int, share: float) -> tuple[np.ndarray, int]:
+    """Units 0 and 1 form redundancy group 0 with probability `share`: (group_u, groups)."""
+    group = np.full(n_u, -1, np.int32)
+    if n_u >= 2 and rng.random() < share:
+        group[:2] = 0
+        return group, 1
+    return group, 0
+
+
+def random_problem(rng: np.random.Generator, n_u: int, n_p: int, n_s: int) -> Problem:
+    """A random small Problem with binding capacities, optional units and a spread group."""
+    pool_site, n_s = _pool_sites(rng, n_p, n_s)
     gpus = rng.integers(1, 9, size=(n_u, n_p)).astype(float)
     it = gpus * rng.uniform(0.8, 1.6, size=(n_u, n_p))
-    group = np.full(n_u, -1, np.int32)
-    n_groups = 0
-    if n_u >= 2 and rng.random() < 0.5:
-        group[:2] = 0
-        n_groups = 1
+    group, n_groups = _spread_group(rng, n_u, 0.5)
     return make_problem(
         cost_up=rng.uniform(1, 20, size=(n_u, n_p)).round(2),
         gpus_up=gpus,
@@ -124,3 +134,37 @@ def brute_force(problem: Problem) -> tuple[float | None, np.ndarray | None]:
         if best is None or value < best - 1e-12:
             best, best_assign = value, assign
     return best, best_assign
+
+
+def per_gpu_problem(rng: np.random.Generator, n_u: int, n_p: int, n_s: int) -> Problem:
+    """Like `random_problem`, but every site row uses a fixed amount per GPU in each pool
+    (IT and heat kW, facility kW at a per-site PUE, water L/h), as compiled Problems do,
+    with those rows capped and binding; some units use a different GPU count per pool,
+    and one site may hold three pools."""
+    pool_site, n_s = _pool_sites(rng, n_p, n_s)
+    gpus = rng.integers(1, 5, size=(n_u, n_p)).astype(float)
+    kw_per_gpu = rng.uniform(0.5, 2.0, size=n_p)
+    pue = rng.uniform(1.1, 1.5, size=n_s)
+    it = gpus * kw_per_gpu
+    water = gpus * rng.uniform(0.0, 3.0, size=n_p)
+    group, n_groups = _spread_group(rng, n_u, 0.3)
+    return make_problem(
+        cost_up=rng.uniform(1, 20, size=(n_u, n_p)).round(2),
+        gpus_up=gpus,
+        it_kw_up=it,
+        facility_kw_up=it * pue[pool_site],
+        water_l_per_h_up=water,
+        pool_site_p=pool_site,
+        gpu_cap_p=rng.integers(2, 9, size=n_p).astype(float),
+        it_cap_kw_s=rng.uniform(2, 10, size=n_s),
+        facility_cap_kw_s=rng.uniform(3, 14, size=n_s),
+        heat_cap_kw_s=rng.uniform(2, 12, size=n_s),
+        water_cap_l_per_h_s=np.where(rng.random(n_s) < 0.5, rng.uniform(2, 12, size=n_s), np.inf),
+        must_place_u=rng.random(n_u) < 0.4,
+        value_u=rng.uniform(5, 40, size=n_u).round(2),
+        allowed_up=rng.random((n_u, n_p)) < 0.8,
+        group_u=group,
+        spread_key_gp=np.tile(pool_site, (n_groups, 1)),
+        carbon_kg_per_h_up=rng.uniform(0, 5, size=(n_u, n_p)),
+        carbon_cap_kg_per_h=rng.uniform(5, 25) if rng.random() < 0.3 else np.inf,
+    )

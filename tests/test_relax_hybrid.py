@@ -196,7 +196,7 @@ def test_freed_subproblem_is_exactly_the_full_problem_with_the_rest_fixed(seed, 
     combined plan is feasible in the full problem, and objectives differ by a constant."""
     import itertools
 
-    from placer.search.hybrid import freed_subproblem
+    from placer.search.neighbourhood import freed_subproblem
 
     rng = np.random.default_rng(seed)
     problem = random_problem(rng, n_u, n_p, 2)
@@ -222,7 +222,7 @@ def test_neighbourhood_search_improves_a_plan_and_keeps_it_feasible():
     from placer.generate import generate_scenario
     from placer.relax.lp_rounding import near_tie_pools
     from placer.relax.solver import round_prices
-    from placer.search import hybrid
+    from placer.search import hybrid, neighbourhood
 
     problem, _ = compile_problem(generate_scenario(units=400, pools=12, seed=2))
     relaxed = relax_prices(problem, steps=300)
@@ -230,7 +230,7 @@ def test_neighbourhood_search_improves_a_plan_and_keeps_it_feasible():
     assert violations(problem, start) == []
     clock = iter(range(8, 0, -1))  # eight rounds, whatever the machine's speed
     top = near_tie_pools(problem, relaxed.priced_up1)[:, : hybrid.LNS_K]
-    better, notes = hybrid.lns(
+    better, notes = neighbourhood.lns(
         problem, SolveOptions(seed=0), start, top, relaxed.bound,
         lambda: next(clock, 0),
     )  # fmt: skip

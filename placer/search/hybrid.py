@@ -1,6 +1,8 @@
 """hybrid: relaxation -> kernel-scored rounding + repair -> restricted MILP with a hint.
 
-1. `relax_prices` gives capacity prices and a certified Lagrangian lower bound B.
+1. `relax_prices` gives capacity prices and a certified Lagrangian lower bound B, which
+   `placer.relax.knapsack_bound` raises by solving each site's GPU and kW rows as
+   knapsacks of whole units at those prices.
 2. Rounding (sampled candidates scored by the JAX kernel, repaired) gives a plan.
 3. A MILP over each unit's `k` cheapest pools at those prices (plus the plan's pool),
    hinted with the plan, improves it; k doubles while time remains and the certified
@@ -31,6 +33,7 @@ from placer.milp.solve import solve_milp
 from placer.milp.warmstart import solve_lp
 from placer.problem import UNPLACED, Problem
 from placer.progress import Progress, ProgressFn
+from placer.relax.knapsack_bound import knapsack_bound, site_gaps, site_note
 from placer.relax.lagrangian import capacity_rows, relax_prices
 from placer.relax.lp_rounding import (
     candidate_tuples,
@@ -42,9 +45,9 @@ from placer.relax.lp_rounding import (
 )
 from placer.relax.solver import round_prices, samples_for
 from placer.search.local import solve_search
+from placer.search.neighbourhood import cheapest_units_per_site, lns
 from placer.solvers.base import SolveOptions, SolveResult
-from placer.sparse.problem import SparseProblem
-from placer.usage import better_plan, compute_loads, objective_value, violations
+from placer.usage import better_plan, objective_value, violations
 
 FIRST_K = 4
 #: Share of the time limit the relaxation may use (further rounds tighten its bound).
@@ -80,12 +83,7 @@ SUPPORT_MILP_SHARE = 0.6
 #: given to `search` (delta-kernel chains) before the neighbourhood search: on
 #: gen-10000x100-s1 6 s of it took a rounded plan from 58,740 to 58,356 USD/h.
 POLISH_SHARE = 0.25
-LNS_MAX_FREE = 800  # units freed per neighbourhood
 LNS_K = 8  # near-tied pools a freed unit may move to (plus its own), cheapest first
-LNS_SUB_S = 2.0  # time limit of one neighbourhood's MILP, s
-#: Relative gap at which a neighbourhood's MILP stops: its objective is a few percent of
-#: the plan's, so 5e-4 of it is noise next to the certified gap of the whole.
-LNS_SUB_GAP = 5e-4
 
 
 def top_k_candidates(
@@ -125,6 +123,11 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
         )
     notes = [f"Lagrangian bound {bound:,.4f} USD/h after {time.perf_counter() - started:.1f} s"]
     options.report("relaxation", bound=bound)
+    strong = knapsack_bound(problem, relaxed.prices_r, relaxed.priced_up1)
+    if strong.bound_usd_per_h > bound:
+        bound = strong.bound_usd_per_h
+        notes.append(site_note(strong, time.perf_counter() - started))
+        options.report("site knapsack bound", bound=bound)
     if int(problem.allowed_up.sum()) <= LP_BOUND_MAX_PAIRS:
         lp = solve_lp(problem, max(1.0, 0.2 * left()))
         if lp is not None and lp.bound > bound:
@@ -193,7 +196,14 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
             )
             best = _improved(problem, best, polished, notes, stage)
         options.report(stage, objective_value(problem, best), bound)
-        best, lns_notes = lns(problem, options, best, near[:, :LNS_K], bound, left)
+
+        def gaps_of(plan: np.ndarray) -> np.ndarray:
+            return site_gaps(problem, plan, relaxed.prices_r, relaxed.priced_up1, strong.gain_s)
+
+        site_units = cheapest_units_per_site(problem, relaxed.priced_up1)
+        best, lns_notes = lns(
+            problem, options, best, near[:, :LNS_K], bound, left, gaps_of, site_units
+        )
         notes += lns_notes
     widest = int(problem.allowed_up.sum(axis=1).max(initial=0))
     while left() > 1.0 and not (feasible and large):
@@ -249,7 +259,7 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
         objective_usd_per_h=objective_value(problem, best),
         bound_usd_per_h=bound,
         bound_scope="full",
-        message=f"hybrid plan; certified gap {100 * gap:.3f}% against the Lagrangian bound",
+        message=f"hybrid plan; certified gap {100 * gap:.3f}% against the certified bound",
         capacity_prices=capacity_rows(problem, relaxed.prices_r),
         diagnostics=notes,
     )
@@ -280,111 +290,6 @@ def relax_budget_s(problem: Problem, options: SolveOptions) -> float:
     cells = problem.num_units * (problem.num_pools + 1)
     wanted = GOOD_STEPS * cells / DENSE_ELEMENT_STEPS_PER_S
     return min(max(share, wanted), RELAX_SHARE_MAX * options.time_limit_s)
-
-
-def lns(
-    problem: Problem | SparseProblem,
-    options: SolveOptions,
-    best: np.ndarray,
-    top_uk: np.ndarray,
-    bound: float,
-    left,
-) -> tuple[np.ndarray, list[str]]:
-    """Large-neighbourhood search from a feasible plan until `left()` runs out (step 4).
-
-    Each neighbourhood is solved as its own small MILP (`freed_subproblem`): only the
-    freed units are variables, over their listed pools (`top_uk`, int[U, k], -1: none;
-    near-tied or cheapest priced ones) and their current pool, against the capacity the
-    fixed units leave.
-    Works on either layout: the sub-MILP is always a dense Problem of the freed units.
-    """
-    rng = np.random.default_rng(options.seed)
-    n_s = problem.num_sites
-    top_ok = top_uk >= 0
-    top_site = problem.pool_site_p[np.maximum(top_uk, 0)]
-    objective = objective_value(problem, best)
-    rounds, improved = 0, 0
-    while left() > 1.0:
-        touched = np.zeros(problem.num_units, bool)
-        best_site = problem.pool_site_p[np.maximum(best, 0)]
-        for site in rng.permutation(n_s):  # whole sites until the neighbourhood is full
-            touched |= ((best >= 0) & (best_site == site)) | ((top_site == site) & top_ok).any(
-                axis=1
-            )
-            if touched.sum() >= LNS_MAX_FREE:
-                break
-        freed = np.flatnonzero(touched)
-        if freed.size > LNS_MAX_FREE:
-            freed = np.sort(rng.choice(freed, LNS_MAX_FREE, replace=False))
-        if freed.size == 0:
-            break  # no unit at or near any site: nothing to re-place
-        sub = freed_subproblem(problem, best, freed)
-        cands = tuple(
-            tuple(sorted({int(p) for p in top_uk[u] if p >= 0} | ({int(best[u])} - {-1})))
-            for u in freed
-        )
-        result = solve_milp(
-            sub,
-            dataclasses.replace(
-                options,
-                time_limit_s=max(0.5, min(LNS_SUB_S, left() - 0.5)),
-                relative_gap=max(options.relative_gap, LNS_SUB_GAP),
-                candidates_u=cands,
-                hint_u=best[freed],
-                progress=None,
-            ),
-            prices=False,
-        )
-        rounds += 1
-        if result.objective_usd_per_h is None:
-            continue
-        trial = best.copy()
-        trial[freed] = result.assign_u
-        value = objective_value(problem, trial)
-        if value < objective - 1e-9 and not violations(problem, trial):
-            best, objective = trial, value
-            improved += 1
-            options.report("neighbourhood MILP", objective, bound)
-    return best, [
-        f"large-neighbourhood search: {rounds} rounds, {improved} improved, {objective:,.4f} USD/h"
-    ]
-
-
-def freed_subproblem(
-    problem: Problem | SparseProblem, assign_u: np.ndarray, freed: np.ndarray
-) -> Problem:
-    """The dense Problem over the `freed` units only, with every other unit fixed where
-    `assign_u` puts it: capacities, budget and carbon cap less what the fixed units use,
-    and pools whose spread key a fixed copy of the same redundancy group already holds
-    masked out. A plan of it plus the fixed units is a plan of `problem`."""
-    fixed = assign_u.copy()
-    fixed[freed] = UNPLACED
-    loads = compute_loads(problem, fixed)
-    if isinstance(problem, SparseProblem):
-        base = problem.dense_units(freed)
-    else:
-        base = problem.take_units(freed)
-    allowed = base.allowed_up.copy()
-    group = problem.group_u[freed]
-    placed = np.flatnonzero(fixed >= 0)
-    for i in np.flatnonzero(group >= 0):
-        g = group[i]
-        mates = placed[problem.group_u[placed] == g]
-        if mates.size:
-            used = problem.spread_key_gp[g, fixed[mates]]
-            allowed[i] &= ~np.isin(problem.spread_key_gp[g], used)
-    cost = loads.cost_usd_per_h
-    carbon = loads.carbon_kg_per_h
-    return base._replace(
-        allowed_up=allowed,
-        gpu_cap_p=np.maximum(problem.gpu_cap_p - loads.gpus_p, 0.0),
-        it_cap_kw_s=np.maximum(problem.it_cap_kw_s - loads.it_kw_s, 0.0),
-        facility_cap_kw_s=np.maximum(problem.facility_cap_kw_s - loads.facility_kw_s, 0.0),
-        heat_cap_kw_s=np.maximum(problem.heat_cap_kw_s - loads.heat_kw_s, 0.0),
-        water_cap_l_per_h_s=np.maximum(problem.water_cap_l_per_h_s - loads.water_l_per_h_s, 0.0),
-        budget_usd_per_h=np.maximum(problem.budget_usd_per_h - cost, 0.0),
-        carbon_cap_kg_per_h=np.maximum(problem.carbon_cap_kg_per_h - carbon, 0.0),
-    )
 
 
 def _restricted(options: SolveOptions, bound: float) -> ProgressFn | None:

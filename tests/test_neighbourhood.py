@@ -1,0 +1,82 @@
+"""Large-neighbourhood search: which units a site's neighbourhood frees, and guided rounds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from placer.compile import compile_problem
+from placer.generate import generate_scenario
+from placer.relax.knapsack_bound import knapsack_bound, site_gaps
+from placer.relax.lagrangian import relax_prices
+from placer.relax.lp_rounding import near_tie_pools
+from placer.relax.solver import round_prices
+from placer.search import neighbourhood
+from placer.solvers.base import SolveOptions
+from placer.sparse.problem import SparseProblem
+from placer.sparse.relax import sparse_dual_bound
+from placer.usage import objective_value, violations
+
+
+@pytest.fixture(scope="module")
+def case():
+    problem, _ = compile_problem(generate_scenario(units=400, pools=12, seed=2))
+    return problem, relax_prices(problem, steps=300)
+
+
+def _expected(problem, priced, count):
+    """Brute force: per site, units by the reduced cost of their cheapest pool there."""
+    low = priced.min(axis=1)
+    out = np.full((problem.num_sites, count), -1, np.int64)
+    for s in range(problem.num_sites):
+        pools = np.flatnonzero(problem.pool_site_p == s)
+        cost = priced[:, pools].min(axis=1) - low
+        units = np.flatnonzero(np.isfinite(cost))
+        order = units[np.lexsort((units, cost[units]))][:count]
+        out[s, : order.size] = order
+    return out
+
+
+@pytest.mark.parametrize("chunk", [7, 8_192])
+def test_cheapest_units_per_site_are_ranked_by_reduced_cost(case, chunk, monkeypatch):
+    problem, relaxed = case
+    monkeypatch.setattr(neighbourhood, "CHUNK_UNITS", chunk)
+    got = neighbourhood.cheapest_units_per_site(problem, relaxed.priced_up1, 25)
+    np.testing.assert_array_equal(got, _expected(problem, relaxed.priced_up1, 25))
+
+
+def test_cheapest_units_per_site_are_the_same_in_both_layouts(case):
+    problem, relaxed = case
+    sparse = SparseProblem.from_dense(problem)
+    _, priced_uk1 = sparse_dual_bound(sparse, relaxed.prices_r)
+    np.testing.assert_array_equal(
+        neighbourhood.cheapest_units_per_site(sparse, priced_uk1, 40),
+        neighbourhood.cheapest_units_per_site(problem, relaxed.priced_up1, 40),
+    )
+
+
+def test_guided_neighbourhoods_improve_a_plan_and_keep_it_feasible(case):
+    problem, relaxed = case
+    start = round_prices(problem, relaxed, samples=16, seed=0)
+    assert violations(problem, start) == []
+    strong = knapsack_bound(problem, relaxed.prices_r, relaxed.priced_up1)
+
+    def gaps_of(plan):
+        return site_gaps(problem, plan, relaxed.prices_r, relaxed.priced_up1, strong.gain_s)
+
+    clock = iter(range(6, 0, -1))  # six rounds, whatever the machine's speed
+    better, notes = neighbourhood.lns(
+        problem,
+        SolveOptions(seed=0),
+        start,
+        near_tie_pools(problem, relaxed.priced_up1)[:, :8],
+        strong.bound_usd_per_h,
+        lambda: next(clock, 0),
+        gaps_of,
+        neighbourhood.cheapest_units_per_site(problem, relaxed.priced_up1),
+    )
+    assert violations(problem, better) == []
+    assert objective_value(problem, better) < objective_value(problem, start)
+    assert objective_value(problem, better) >= strong.bound_usd_per_h - 1e-6
+    assert "guided by site gaps" in notes[0]
+    assert (gaps_of(better) >= -1e-6).all()
