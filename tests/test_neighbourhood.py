@@ -80,3 +80,14 @@ def test_guided_neighbourhoods_improve_a_plan_and_keep_it_feasible(case):
     assert objective_value(problem, better) >= strong.bound_usd_per_h - 1e-6
     assert "guided by site gaps" in notes[0]
     assert (gaps_of(better) >= -1e-6).all()
+
+
+def test_with_site_pools_adds_each_listed_units_allowed_pools_at_that_site(case):
+    problem, relaxed = case
+    listed = neighbourhood.cheapest_units_per_site(problem, relaxed.priced_up1, 5)
+    base = tuple((int(u) % problem.num_pools,) for u in range(problem.num_units))
+    got = neighbourhood.with_site_pools(problem, base, listed)
+    for u in range(problem.num_units):
+        sites = np.flatnonzero((listed == u).any(axis=1))
+        extra = np.flatnonzero(problem.allowed_up[u] & np.isin(problem.pool_site_p, sites))
+        assert got[u] == tuple(sorted(set(base[u]) | set(extra.tolist())))

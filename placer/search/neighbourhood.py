@@ -175,6 +175,20 @@ def lns(
     ]
 
 
+def with_site_pools(
+    problem: Problem | SparseProblem, candidates_u, site_units: np.ndarray
+) -> tuple[tuple[int, ...], ...]:
+    """`candidates_u` (per unit, a tuple of pools) plus, for every unit in a site's list
+    of `site_units` (int[S, C], -1 padded), its allowed pools at that site."""
+    extra = [set(c) for c in candidates_u]
+    site_of = problem.pool_site_p
+    for site, units in enumerate(site_units):
+        for u in units[units >= 0].tolist():
+            pools = allowed_pools(problem, u)[0]
+            extra[u].update(pools[site_of[pools] == site].tolist())
+    return tuple(tuple(sorted(e)) for e in extra)
+
+
 def _site_order(rng, n_s: int, site_gaps_of, plan: np.ndarray, failed_s: np.ndarray):
     """Sites in the order a neighbourhood takes them: a random permutation, or a
     weighted one (Efraimidis-Spirakis keys) with the weights `lns` describes."""
@@ -222,4 +236,4 @@ def freed_subproblem(
     )
 
 
-__all__ = ["cheapest_units_per_site", "freed_subproblem", "lns"]
+__all__ = ["cheapest_units_per_site", "freed_subproblem", "lns", "with_site_pools"]
