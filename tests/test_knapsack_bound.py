@@ -7,7 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from placer.compile import compile_problem
@@ -26,6 +26,7 @@ from placer.sparse.problem import SparseProblem
 from placer.sparse.relax import sparse_dual_bound
 from placer.usage import compute_loads, objective_value
 from tests.problems import brute_force, make_problem, per_gpu_problem, random_problem
+from tests.strategies import scenarios
 
 
 @given(
@@ -221,3 +222,22 @@ def test_site_gaps_and_the_terms_outside_sites_add_up_to_the_plan_gap(generated)
     total = objective_value(problem, plan) - strong.bound_usd_per_h
     assert gaps.sum() + outside == pytest.approx(total, rel=1e-9, abs=1e-6)
     assert (gaps >= -1e-6).all()
+
+
+@given(scenario=scenarios(), price_seed=st.integers(0, 1000))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_bound_never_exceeds_the_milp_optimum_of_compiled_scenarios(scenario, price_seed):
+    """Compiled scenarios (up to three pools a site, per-GPU kW rows, replicas, pins,
+    residency): the bound at learned and at random prices stays below the proven
+    optimum."""
+    problem, _ = compile_problem(scenario)
+    exact = solve_milp(problem, SolveOptions(time_limit_s=30, relative_gap=1e-9))
+    if exact.status != "optimal":
+        return  # infeasible (nothing to bound) or not proven in time
+    rows = pair_rows(problem)
+    random_prices = np.random.default_rng(price_seed).exponential(2.0, size=rows.cap_r.shape)
+    for prices in (relax_prices(problem, steps=200).prices_r, random_prices):
+        _, priced = dual_bound(problem, prices, rows)
+        result = knapsack_bound(problem, prices, priced)
+        tol = 1e-6 * max(1.0, abs(exact.objective_usd_per_h))
+        assert result.bound_usd_per_h <= exact.objective_usd_per_h + tol
