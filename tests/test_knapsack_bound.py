@@ -241,3 +241,22 @@ def test_bound_never_exceeds_the_milp_optimum_of_compiled_scenarios(scenario, pr
         result = knapsack_bound(problem, prices, priced)
         tol = 1e-6 * max(1.0, abs(exact.objective_usd_per_h))
         assert result.bound_usd_per_h <= exact.objective_usd_per_h + tol
+
+
+def test_bound_keeps_a_power_row_where_the_pool_has_no_gpu_cap():
+    """A pool without a GPU cap still gets a knapsack from its site's IT row (5 kW at
+    1 kW per GPU): three optional 2-GPU units worth 10 (cost 1), whole units fit two."""
+    problem = make_problem(
+        cost_up=[[1.0]] * 3,
+        gpus_up=[[2.0]] * 3,
+        it_kw_up=[[2.0]] * 3,
+        it_cap_kw_s=[5.0],
+        must_place_u=[False] * 3,
+        value_u=[10.0] * 3,
+    )
+    prices = np.zeros(pair_rows(problem).cap_r.shape)
+    prices[1] = 4.5  # IT kW of site 0 (row 0 is the pool's uncapped GPU row)
+    relaxation, priced = dual_bound(problem, prices)
+    result = knapsack_bound(problem, prices, priced)
+    assert relaxation == pytest.approx(3 * 10 - 2.5 * 9)
+    assert result.bound_usd_per_h == pytest.approx(brute_force(problem)[0]) == pytest.approx(12.0)

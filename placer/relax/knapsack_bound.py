@@ -170,20 +170,22 @@ def knapsack_bound(
         if pools.size == 0 or not whole_p[pools].all():
             continue
         keep = np.isfinite(site_cap_sr[s]) & exact_pr[pools].all(axis=0)
-        n_max = np.floor(problem.gpu_cap_p[pools] + ROW_TOL)
+        # (a negative cap leaves no feasible plan; clipping at 0 only relaxes it)
+        n_max = np.maximum(np.floor(problem.gpu_cap_p[pools] + ROW_TOL), 0.0)
         for r in np.flatnonzero(keep):
             k = per_gpu_pr[pools, r]
             fits = np.where(
                 k > 0, np.floor(site_cap_sr[s, r] / np.maximum(k, 1e-300) + ROW_TOL), np.inf
             )
-            n_max = np.minimum(n_max, fits)
+            n_max = np.minimum(n_max, np.maximum(fits, 0.0))
         if not (np.isfinite(n_max).all() and n_max.max(initial=0) <= MAX_GPUS):
             continue
         by_size = np.argsort(n_max, kind="stable")  # the largest pool is not enumerated
         pools, n_max = pools[by_size], n_max[by_size]
         if np.prod(n_max[:-1] + 1) > MAX_ENUM:
             keep[:] = False  # too many combinations: one GPU knapsack per pool
-        lp_term = float((y[pools] * problem.gpu_cap_p[pools]).sum())
+        gpu_cap = problem.gpu_cap_p[pools]
+        lp_term = float(np.where(np.isfinite(gpu_cap), y[pools] * gpu_cap, 0.0).sum())
         lp_term += float((site_y_sr[s, keep] * site_cap_sr[s, keep]).sum())
         if lp_term <= 0.0:
             continue  # nothing kept is priced: every item costs >= 0, the gain is 0
@@ -198,7 +200,7 @@ def knapsack_bound(
             )
         else:
             value = float(sum(f[-1] for f in f_list))
-        if value + lp_term > 0.0:
+        if np.isfinite(value) and value + lp_term > 0.0:
             gain[s], kept[s] = value + lp_term, keep
     return KnapsackBound(relaxation + float(gain.sum()), relaxation, gain, kept)
 
