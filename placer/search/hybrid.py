@@ -77,12 +77,14 @@ RESTRICTED_LP_SHARE = 0.35
 RESTRICTED_LP_MAX_PAIRS = 400_000
 #: Step 3b: the MILP over each unit's pools in the LP's solution (up to SUPPORT_K), its
 #: cheapest near-tied pool and its pool in the plan, with SUPPORT_MILP_SHARE of the time
-#: left (gen-10000x100-s1: 58,309 -> 58,114 USD/h in 11 s).
+#: left (gen-10000x100-s1: 58,309 -> 58,114 USD/h in 11 s) ...
 SUPPORT_K = 4
-SUPPORT_MILP_SHARE = 0.6
-#: ... plus, for each site, the pools there of the units cheapest to move there
-#: (`cheapest_units_per_site`). gen-10000x100-s2 at 30 s over seeds 0-4: certified gaps
-#: 0.107-0.220% (median 0.135%) with 50 units a site; 0.131-0.281% without.
+#: ... plus, for each site, the pools there of the SUPPORT_SITE_UNITS units cheapest to
+#: move there (`cheapest_units_per_site`). gen-10000x100-s2 at 30 s, solver seeds 0-4:
+#: certified gaps 0.131-0.281% without them (share 0.6); 0.107-0.220% with 50 a site
+#: (share 0.6); 0.107-0.145% with 50 a site and share 0.8 (the neighbourhood search
+#: then gets 1-3 rounds; -s1 at 0.8: 0.081-0.087% over seeds 0-2).
+SUPPORT_MILP_SHARE = 0.8
 SUPPORT_SITE_UNITS = 50
 #: When the restricted LP is not solved in time: share of the time left after rounding
 #: given to `search` (delta-kernel chains) before the neighbourhood search: on
