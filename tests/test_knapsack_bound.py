@@ -260,3 +260,12 @@ def test_bound_keeps_a_power_row_where_the_pool_has_no_gpu_cap():
     result = knapsack_bound(problem, prices, priced)
     assert relaxation == pytest.approx(3 * 10 - 2.5 * 9)
     assert result.bound_usd_per_h == pytest.approx(brute_force(problem)[0]) == pytest.approx(12.0)
+
+
+def test_site_gaps_of_a_plan_that_places_nothing(generated):
+    """No unit placed: every site's gap is its priced idle capacity less its gain."""
+    problem, relaxed = generated
+    strong = knapsack_bound(problem, relaxed.prices_r, relaxed.priced_up1)
+    empty = np.full(problem.num_units, -1, np.int32)
+    gaps = site_gaps(problem, empty, relaxed.prices_r, relaxed.priced_up1, strong.gain_s)
+    assert gaps.dtype == np.float64 and gaps.shape == (problem.num_sites,)

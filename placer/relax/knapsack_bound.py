@@ -234,7 +234,7 @@ def site_gaps(
     picked = AssignmentValues(problem, assign_u)
     reduced = priced[picked.rows, picked.cols] - low_u[picked.rows]
     site_of = problem.pool_site_p[assign_u[picked.rows]]
-    gap = np.bincount(site_of, weights=reduced, minlength=n_s)
+    gap = np.bincount(site_of, weights=reduced, minlength=n_s).astype(np.float64)
     loads = compute_loads(problem, assign_u)
     slack_p = np.where(finite[:n_p], cap_r[:n_p] - loads.gpus_p, 0.0) * y[:n_p]
     gap += np.bincount(problem.pool_site_p, weights=slack_p, minlength=n_s)
