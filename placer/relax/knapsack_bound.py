@@ -46,9 +46,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from placer.problem import Problem
-from placer.relax.lagrangian import SITE_ROWS, row_capacities
+from placer.relax.lagrangian import SITE_ROWS, row_capacities, row_loads
 from placer.sparse.problem import SparseProblem
-from placer.usage import AssignmentValues, compute_loads, pair_table
+from placer.sparse.relax import active_prices
+from placer.usage import AssignmentValues, pair_table
 
 #: Site rows in `pair_rows` order, by pair-table name.
 SITE_TABLES = ("it_kw", "facility_kw", "heat_kw", "water_l_per_h")
@@ -152,7 +153,7 @@ def knapsack_bound(
     n_p, n_s = problem.num_pools, problem.num_sites
     cap_r = row_capacities(problem)
     finite = np.isfinite(cap_r)
-    y = np.where(finite, np.maximum(np.asarray(prices_r, np.float64), 0.0), 0.0)
+    y = active_prices(problem, prices_r)
     low_u = priced.min(axis=1) if problem.num_units else np.zeros(0)
     relaxation = float(low_u.sum() - (y * np.where(finite, cap_r, 0.0)).sum())
     gain = np.zeros(n_s)
@@ -227,23 +228,17 @@ def site_gaps(
     `gain_s` its result's."""
     n_p, n_s = problem.num_pools, problem.num_sites
     assign_u = np.asarray(assign_u)
-    cap_r = row_capacities(problem)
-    finite = np.isfinite(cap_r)
-    y = np.where(finite, np.maximum(np.asarray(prices_r, np.float64), 0.0), 0.0)
     low_u = priced.min(axis=1)
     picked = AssignmentValues(problem, assign_u)
     reduced = priced[picked.rows, picked.cols] - low_u[picked.rows]
     site_of = problem.pool_site_p[assign_u[picked.rows]]
     gap = np.bincount(site_of, weights=reduced, minlength=n_s).astype(np.float64)
-    loads = compute_loads(problem, assign_u)
-    slack_p = np.where(finite[:n_p], cap_r[:n_p] - loads.gpus_p, 0.0) * y[:n_p]
-    gap += np.bincount(problem.pool_site_p, weights=slack_p, minlength=n_s)
-    load_sr = np.stack(
-        [loads.it_kw_s, loads.facility_kw_s, loads.heat_kw_s, loads.water_l_per_h_s], axis=1
-    )
-    site_cap = cap_r[n_p : n_p + SITE_ROWS * n_s].reshape(n_s, SITE_ROWS)
-    site_y = y[n_p : n_p + SITE_ROWS * n_s].reshape(n_s, SITE_ROWS)
-    gap += (np.where(np.isfinite(site_cap), site_cap - load_sr, 0.0) * site_y).sum(axis=1)
+    n_rows = n_p + SITE_ROWS * n_s  # pool GPU rows, then 4 rows per site
+    cap_r = row_capacities(problem)[:n_rows]
+    priced_slack = np.where(np.isfinite(cap_r), cap_r - row_loads(problem, assign_u), 0.0)
+    priced_slack *= active_prices(problem, prices_r)[:n_rows]
+    gap += np.bincount(problem.pool_site_p, weights=priced_slack[:n_p], minlength=n_s)
+    gap += priced_slack[n_p:].reshape(n_s, SITE_ROWS).sum(axis=1)
     return gap - gain_s
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import optax
 
 from placer.problem import Problem
+from placer.usage import compute_loads
 
 SITE_ROWS = 4  # IT, facility, heat, water
 
@@ -119,6 +120,16 @@ def row_capacities(problem) -> np.ndarray:
             np.ones(n_g * (n_s + 1)),
         ]
     )
+
+
+def row_loads(problem, assign_u: np.ndarray) -> np.ndarray:
+    """float64[P + 4 S]: pool GPUs, then IT, facility, heat and water per site (the
+    `pair_rows` order), of the plan assign_u."""
+    loads = compute_loads(problem, assign_u)
+    site = np.stack(
+        [loads.it_kw_s, loads.facility_kw_s, loads.heat_kw_s, loads.water_l_per_h_s], axis=1
+    )
+    return np.concatenate([loads.gpus_p, site.ravel()])
 
 
 class RelaxResult(NamedTuple):

@@ -102,8 +102,7 @@ def lns(
     idle edge pool, say) can still be filled. Sites are drawn at random, or, given
     `site_gaps_of` (plan -> float64[S], each site's share of the distance to the bound:
     `site_gaps`), with weights gap_s / 2^(failed rounds at s) + GUIDE_FLOOR x their
-    mean, so the search
-    spends its rounds where the plan is furthest from the bound.
+    mean, so the search spends its rounds where the plan is furthest from the bound.
     Works on either layout: the sub-MILP is always a dense Problem of the freed units.
     """
     rng = np.random.default_rng(options.seed)
@@ -133,13 +132,12 @@ def lns(
         if freed.size == 0:
             break  # no unit at or near any site: nothing to re-place
         sub = freed_subproblem(problem, best, freed)
-        at_sites = np.flatnonzero(np.isin(problem.pool_site_p, chosen))
         cands = tuple(
             tuple(
                 sorted(
                     {int(p) for p in top_uk[u] if p >= 0}
                     | ({int(best[u])} - {-1})
-                    | set(np.intersect1d(allowed_pools(problem, int(u))[0], at_sites).tolist())
+                    | set(_allowed_at(problem, int(u), chosen).tolist())
                 )
             )
             for u in freed
@@ -181,12 +179,16 @@ def with_site_pools(
     """`candidates_u` (per unit, a tuple of pools) plus, for every unit in a site's list
     of `site_units` (int[S, C], -1 padded), its allowed pools at that site."""
     extra = [set(c) for c in candidates_u]
-    site_of = problem.pool_site_p
     for site, units in enumerate(site_units):
         for u in units[units >= 0].tolist():
-            pools = allowed_pools(problem, u)[0]
-            extra[u].update(pools[site_of[pools] == site].tolist())
+            extra[u].update(_allowed_at(problem, u, [site]).tolist())
     return tuple(tuple(sorted(e)) for e in extra)
+
+
+def _allowed_at(problem: Problem | SparseProblem, u: int, sites) -> np.ndarray:
+    """int64[n]: unit u's allowed pools at any of `sites`, ascending."""
+    pools = allowed_pools(problem, u)[0]
+    return pools[np.isin(problem.pool_site_p[pools], sites)]
 
 
 def _site_order(rng, n_s: int, site_gaps_of, plan: np.ndarray, failed_s: np.ndarray):

@@ -24,24 +24,13 @@ import time
 
 import numpy as np
 
-from placer.relax.lagrangian import SITE_ROWS, row_capacities
+from placer.relax.lagrangian import SITE_ROWS, row_capacities, row_loads
 from placer.sparse.problem import SparseProblem
 from placer.sparse.relax import drawn_pools, priced_slots
-from placer.usage import compute_loads
 
 BALANCE_STEP = 0.03
 MAX_EXCESS = 0.5
 MAX_SLACK = 0.2
-
-
-def row_loads(problem: SparseProblem, assign_u: np.ndarray) -> np.ndarray:
-    """float64[P + 4 S]: pool GPUs, then IT, facility, heat and water per site (the
-    `pair_rows` order), of the plan assign_u."""
-    loads = compute_loads(problem, assign_u)
-    site = np.stack(
-        [loads.it_kw_s, loads.facility_kw_s, loads.heat_kw_s, loads.water_l_per_h_s], axis=1
-    )
-    return np.concatenate([loads.gpus_p, site.ravel()])
 
 
 def family_scale(problem: SparseProblem, prices_r: np.ndarray) -> np.ndarray:

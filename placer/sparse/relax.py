@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from placer.problem import UNPLACED
+from placer.problem import UNPLACED, Problem
 from placer.relax.lagrangian import (
     SITE_ROWS,
     RelaxResult,
@@ -26,7 +26,7 @@ CHUNK_UNITS = 8_192
 _SITE_TABLES = ("it_kw_uk", "facility_kw_uk", "heat_kw_uk", "water_l_per_h_uk")
 
 
-def active_prices(problem: SparseProblem, prices_r: np.ndarray) -> np.ndarray:
+def active_prices(problem: Problem | SparseProblem, prices_r: np.ndarray) -> np.ndarray:
     """max(prices, 0), zero on rows without a finite capacity: float64[R]."""
     active = np.isfinite(row_capacities(problem))
     return np.where(active, np.maximum(np.asarray(prices_r, float), 0.0), 0.0)
