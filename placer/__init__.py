@@ -16,8 +16,8 @@ from placer.errors import (
     SolverError,
 )
 from placer.model.scenario import Scenario
-from placer.plan import Plan
-from placer.verify import Violation, verify
+from placer.plan.plan import Plan
+from placer.plan.verify import Violation, verify
 
 __all__ = [
     "InfeasibleError",

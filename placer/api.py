@@ -13,22 +13,22 @@ import time
 from importlib import metadata, resources
 from pathlib import Path
 
-from placer.compile import build_units, compile_problem
+from placer.engines.base import SolveOptions
+from placer.engines.greedy import solve_greedy
+from placer.engines.milp.diagnose import diagnose
+from placer.engines.registry import SOLVERS
+from placer.engines.search.large_hybrid import solve_hybrid_sparse
 from placer.errors import OptionError, SolverError
-from placer.milp.diagnose import diagnose
 from placer.model.load import load_scenario
 from placer.model.scenario import Scenario
-from placer.plan import Plan
-from placer.plan_build import build_plan
+from placer.plan.build import build_plan
+from placer.plan.plan import Plan
+from placer.plan.scoring import PlanScore, assignment_of, score
+from placer.plan.verify import Violation, verify
+from placer.problem.compile import build_units, compile_problem
+from placer.problem.sparse_compile import compile_sparse
+from placer.problem.sparse_form import SparseProblem
 from placer.progress import ProgressFn
-from placer.scoring import PlanScore, assignment_of, score
-from placer.solvers.base import SolveOptions
-from placer.solvers.greedy import solve_greedy
-from placer.solvers.registry import SOLVERS
-from placer.sparse.compile import compile_sparse
-from placer.sparse.hybrid import solve_hybrid_sparse
-from placer.sparse.problem import SparseProblem
-from placer.verify import Violation, verify
 
 DEFAULT_SCENARIO = "eu_sovereign.yaml"
 
@@ -141,7 +141,7 @@ def explain(scenario: Scenario, *, time_limit_s: float = 30.0) -> Plan:
     plan = solve(scenario, solver="milp", time_limit_s=time_limit_s)
     if plan.infeasibility is None and plan.status in ("infeasible", "no_solution"):
         problem, index = compile_problem(scenario)
-        from placer.plan_build import infeasibility_from
+        from placer.plan.build import infeasibility_from
 
         plan = plan.model_copy(
             update={

@@ -2,7 +2,7 @@
 
 Solver outcomes (infeasible, no solution in time) are statuses on a `Plan`, not
 exceptions; these errors are for input the user must fix and for internal faults.
-The CLI maps each class to its documented exit code (see `placer.cli.EXIT_CODES`).
+The CLI maps each class to its documented exit code (see `placer.cli.main.EXIT_CODES`).
 """
 
 from __future__ import annotations

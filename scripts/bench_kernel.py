@@ -3,16 +3,16 @@
 
 Two figures, each beside its baseline and the ratio (shared/BENCHMARKS.md):
 
-  1. `score_batch` (placer.kernels.score): candidate x unit evaluations per second, for
+  1. `score_batch` (placer.engines.kernels.score): candidate x unit evaluations per second, for
      both loads methods ("segment", "onehot") and several chunk budgets (1, 4, 16 MB, the
      `budget_bytes` of `chunk_size`), against the vectorised float64 NumPy reference
-     `score_batch_numpy` (placer.kernels.reference) on the same candidates. Sizes K x U:
+     `score_batch_numpy` (placer.engines.kernels.reference) on the same candidates. Sizes K x U:
      1e4 x 1e3, 1e5 x 1e3 and 1e6 x 1e2 (--quick: 1e3 x 1e3 and 1e4 x 1e2).
      The NumPy reference holds about fifteen float64 [K, U] temporaries at once, so it
      runs in blocks of at most 1e7 candidate x unit entries (~1.2 GB of temporaries):
      1e4 x 1e3 fits in one block, 1e5 x 1e3 and 1e6 x 1e2 run in 10 blocks each; each
      line says so (`baseline_chunk_candidates`, `baseline_chunked`).
-  2. `delta_moves` (placer.kernels.delta): single-unit moves scored per second against an
+  2. `delta_moves` (placer.engines.kernels.delta): single-unit moves scored per second against an
      incumbent, M = 1e5 and 1e6 (--quick: 1e4, 1e5), against a vectorised NumPy float64
      delta written here (`numpy_delta`) that recomputes the same change of the penalized
      score from the incumbent's loads. Both start from precomputed incumbent loads and
@@ -69,13 +69,13 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from placer.compile import compile_problem  # noqa: E402
-from placer.generate import generate_scenario  # noqa: E402
-from placer.kernels.arrays import to_kernel  # noqa: E402
-from placer.kernels.delta import delta_moves, delta_rows, incumbent  # noqa: E402
-from placer.kernels.reference import score_batch_numpy  # noqa: E402
-from placer.kernels.score import DEFAULT_WEIGHTS, Scores, chunk_size, score_batch  # noqa: E402
-from placer.problem import Problem  # noqa: E402
+from placer.engines.kernels.arrays import to_kernel  # noqa: E402
+from placer.engines.kernels.delta import delta_moves, delta_rows, incumbent  # noqa: E402
+from placer.engines.kernels.reference import score_batch_numpy  # noqa: E402
+from placer.engines.kernels.score import DEFAULT_WEIGHTS, Scores, chunk_size, score_batch  # noqa: E402
+from placer.model.generate import generate_scenario  # noqa: E402
+from placer.problem.compile import compile_problem  # noqa: E402
+from placer.problem.form import Problem  # noqa: E402
 
 SIZES_FULL = ((10_000, 1_000), (100_000, 1_000), (1_000_000, 100))
 SIZES_QUICK = ((1_000, 1_000), (10_000, 100))
@@ -280,7 +280,7 @@ def numpy_delta(
 ) -> np.ndarray:
     """float64[M]: change of the penalized score of each move u[i] -> p[i] (vectorised).
 
-    The same algebra as placer.kernels.delta.delta_one: only the old and new pool and
+    The same algebra as placer.engines.kernels.delta.delta_one: only the old and new pool and
     site, the global totals, the mask and the redundancy keys change.
     """
     old = inc.a_u[u]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmarks placer's MILP against greedy and the same model written by hand in PuLP + CBC.
 
-For every instance (seeded synthetic fleets from `placer.generate.generate_scenario`, and
+For every instance (seeded synthetic fleets from `placer.model.generate.generate_scenario`, and
 every `configs/*.yaml`), the script:
 
   1. generates or loads the scenario and compiles it once (`compile_s`);
@@ -11,7 +11,7 @@ every `configs/*.yaml`), the script:
      that found a plan (a GLOP solve of a second, relaxed, model);
   4. for each backend (highs, scip, cpsat), runs `SOLVERS["milp"]` with relative_gap =
      --gap (`wall_s` is the whole call: build + solve + capacity prices, and above
-     placer.milp.WARM_START_MIN_PAIRS pairs also its LP warm start and restricted MILP;
+     placer.engines.milp.WARM_START_MIN_PAIRS pairs also its LP warm start and restricted MILP;
      `solve_s` is the time the backend reported for the last MILP solve), then again
      with relative_gap 1e-2 and 1e-3 for time-to-gap: `seconds_to_gap_1pct` and
      `seconds_to_gap_0_1pct` are the wall seconds of the run with that target when it
@@ -20,8 +20,8 @@ every `configs/*.yaml`), the script:
   5. writes the same model (0)-(9) by hand in PuLP (what a user would write, and what
      SkyPilot's optimizer does: one binary per allowed (unit, pool) pair, built from the
      Problem arrays) and solves it with PULP_CBC_CMD(threads=1, timeLimit, gapRel=--gap).
-     Its plan is re-scored with `placer.usage.objective_value` and checked with
-     `placer.usage.violations`. CBC's best bound does not come back through PuLP: it is
+     Its plan is re-scored with `placer.problem.usage.objective_value` and checked with
+     `placer.problem.usage.violations`. CBC's best bound does not come back through PuLP: it is
      read from CBC's log (`bound_source` says which line), plus the objective constant
      sum_u v[u] that PuLP keeps out of the MPS file.
 
@@ -76,16 +76,16 @@ if str(REPO_ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from placer.compile import compile_problem  # noqa: E402
-from placer.generate import generate_scenario  # noqa: E402
-from placer.milp.formulation import SITE_FAMILIES, build_model  # noqa: E402
-from placer.milp.prices import capacity_prices  # noqa: E402
-from placer.milp.solve import BACKENDS, MAX_PRICE_VARIABLES  # noqa: E402
+from placer.engines.base import SolveOptions  # noqa: E402
+from placer.engines.milp.formulation import SITE_FAMILIES, build_model  # noqa: E402
+from placer.engines.milp.prices import capacity_prices  # noqa: E402
+from placer.engines.milp.solve import BACKENDS, MAX_PRICE_VARIABLES  # noqa: E402
+from placer.engines.registry import SOLVERS  # noqa: E402
 from placer.model import load_scenario  # noqa: E402
-from placer.problem import UNPLACED, Problem  # noqa: E402
-from placer.solvers.base import SolveOptions  # noqa: E402
-from placer.solvers.registry import SOLVERS  # noqa: E402
-from placer.usage import objective_value, violations  # noqa: E402
+from placer.model.generate import generate_scenario  # noqa: E402
+from placer.problem.compile import compile_problem  # noqa: E402
+from placer.problem.form import UNPLACED, Problem  # noqa: E402
+from placer.problem.usage import objective_value, violations  # noqa: E402
 
 GAP_TARGETS = {"seconds_to_gap_1pct": 1e-2, "seconds_to_gap_0_1pct": 1e-3}
 QUICK_TIME_LIMIT_S = 5.0

@@ -5,7 +5,7 @@ For every configs/*.yaml and every mode, in one process:
 
   baseline  `placer.api.solve(scenario, solver="milp")`: compile + solve (with its
             capacity-price LP) + plan build + verify, wall seconds;
-  sweep     `placer.pareto.pareto_front(scenario, --points)`: compile + every solve +
+  sweep     `placer.analysis.pareto.pareto_front(scenario, --points)`: compile + every solve +
             a verified plan per point (what `placer pareto` does, less the CLI's start-up),
             wall seconds.
 
@@ -46,8 +46,8 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from placer import api  # noqa: E402
-from placer.compile import compile_problem  # noqa: E402
-from placer.pareto import pareto_front  # noqa: E402
+from placer.analysis.pareto import pareto_front  # noqa: E402
+from placer.problem.compile import compile_problem  # noqa: E402
 
 MODES = ("exact", "gap1pct", "budget2x")
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmarks every placer solver (greedy, milp, relax, search, hybrid) on seeded synthetic fleets.
 
-For every instance `gen-UxP-sSEED` (`placer.generate.generate_scenario(U, P, seed)`), the
+For every instance `gen-UxP-sSEED` (`placer.model.generate.generate_scenario(U, P, seed)`), the
 script:
 
   1. picks the layout: above --max-pairs-dense units x pools (or when the dense Problem,
@@ -74,14 +74,14 @@ from bench_milp import (  # noqa: E402
 )
 
 from placer.api import SPARSE_SOLVERS  # noqa: E402
-from placer.compile import compile_problem  # noqa: E402
-from placer.generate import generate_scenario  # noqa: E402
-from placer.problem import UNPLACED, Problem  # noqa: E402
-from placer.solvers.base import SolveOptions  # noqa: E402
-from placer.solvers.registry import SOLVERS  # noqa: E402
-from placer.sparse.compile import compile_sparse  # noqa: E402
-from placer.sparse.problem import SparseProblem  # noqa: E402
-from placer.usage import objective_value, violations  # noqa: E402
+from placer.engines.base import SolveOptions  # noqa: E402
+from placer.engines.registry import SOLVERS  # noqa: E402
+from placer.model.generate import generate_scenario  # noqa: E402
+from placer.problem.compile import compile_problem  # noqa: E402
+from placer.problem.form import UNPLACED, Problem  # noqa: E402
+from placer.problem.sparse_compile import compile_sparse  # noqa: E402
+from placer.problem.sparse_form import SparseProblem  # noqa: E402
+from placer.problem.usage import objective_value, violations  # noqa: E402
 
 DEFAULT_SIZES = "2000x50,10000x100,50000x200,100000x1000"
 DEFAULT_SOLVERS = "greedy,milp,relax,search,hybrid"

@@ -108,7 +108,7 @@ GCP_CITY_FIXES: dict[str, tuple[str, str]] = {
 
 
 def great_circle_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Haversine distance, km (the same formula as placer.latency.great_circle_km)."""
+    """Haversine distance, km (the same formula as placer.model.latency.great_circle_km)."""
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
@@ -303,7 +303,7 @@ def shipped_constants() -> tuple[float, float] | None:
     """(ROUTE_FACTOR, OVERHEAD_MS) from placer/latency.py in this checkout, if importable."""
     sys.path.insert(0, str(REPO_ROOT))
     try:
-        from placer import latency
+        from placer.model import latency
     except ImportError:
         return None
     finally:

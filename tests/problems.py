@@ -6,8 +6,8 @@ import itertools
 
 import numpy as np
 
-from placer.problem import Problem
-from placer.usage import objective_value, violations
+from placer.problem.form import Problem
+from placer.problem.usage import objective_value, violations
 
 
 def make_problem(

@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 import placer
-from placer.cli import cli
-from placer.plan import Plan
+from placer.analysis.explain import explain_workload, why_text
+from placer.cli.main import cli
+from placer.plan.plan import Plan
+from placer.plan.scoring import score_assignments
 from placer.progress import Progress, parse_highs_row
-from placer.scoring import score_assignments
-from placer.why import explain_workload, why_text
 
 ROOT = Path(__file__).parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -56,8 +56,8 @@ def test_score_jax_engine_agrees_with_numpy_within_float32(eu):
 
 def test_score_reports_each_broken_rule(eu):
     scenario, plan = eu
-    problem, index = placer.compile.compile_problem(scenario)
-    assign = placer.scoring.assignment_of(plan, index)
+    problem, index = placer.problem.compile.compile_problem(scenario)
+    assign = placer.plan.scoring.assignment_of(plan, index)
     crowded = assign.copy()
     # every unit into the pool the first placed unit uses: masks and capacities break
     crowded[:] = assign[assign >= 0][0]
@@ -157,7 +157,7 @@ def test_highs_log_rows_parse():
 
 
 def test_progress_events_never_beat_the_final_plan(tmp_path):
-    from placer.generate import generate_scenario
+    from placer.model.generate import generate_scenario
 
     scenario = generate_scenario(units=300, pools=12, seed=2)
     events: list[Progress] = []
@@ -244,7 +244,7 @@ def test_terminal_progress_renders_incumbent_bound_and_gap():
 
 def test_site_failure_screen_matches_rescoring_the_trimmed_plan(eu):
     """Losing a site = the plan without its placements, scored exactly (NumPy)."""
-    from placer.scoring import site_failure_scores
+    from placer.plan.scoring import site_failure_scores
 
     scenario, plan = eu
     screen = site_failure_scores(scenario, plan)

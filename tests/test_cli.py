@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 from ruamel.yaml import YAML
 
-from placer.cli import cli
+from placer.cli.main import cli
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
 EXIT_OK, EXIT_VERIFY_FAILED, EXIT_BAD_INPUT, EXIT_INFEASIBLE = 0, 1, 2, 3

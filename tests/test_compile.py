@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from placer.compile import compile_problem
 from placer.model import Scenario
-from placer.problem import (
+from placer.problem.compile import compile_problem
+from placer.problem.form import (
     R_ACCEL,
     R_COOLING,
     R_DEADLINE,

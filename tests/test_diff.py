@@ -1,4 +1,4 @@
-"""`placer diff`: units matched across plans, moves, KPI and site deltas (placer.diff),
+"""`placer diff`: units matched across plans, moves, KPI and site deltas (placer.analysis.diff),
 and the command end to end."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from placer import api
-from placer.cli import cli
-from placer.diff import diff_plans, match_units
-from placer.plan import Placement, Plan, Totals, Unplaced
-from placer.report import to_json
+from placer.analysis.diff import diff_plans, match_units
+from placer.cli.main import cli
+from placer.outputs.text_report import to_json
+from placer.plan.plan import Placement, Plan, Totals, Unplaced
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -98,7 +98,7 @@ def before() -> Plan:
     )
 
 
-# ---- placer.diff -------------------------------------------------------------------------
+# ---- placer.analysis.diff ------------------------------------------------------------------------
 
 
 def test_a_plan_against_itself_is_identical(before: Plan) -> None:

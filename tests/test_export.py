@@ -20,9 +20,11 @@ import pytest
 from click.testing import CliRunner, Result
 from ruamel.yaml import YAML
 
-from placer import api, report
-from placer.cli import cli
-from placer.export import (
+from placer import api
+from placer.cli.main import cli
+from placer.model.scenario import Scenario
+from placer.outputs import text_report as report
+from placer.outputs.export import (
     POOL_LABEL,
     SITE_LABEL,
     TARGETS,
@@ -35,8 +37,7 @@ from placer.export import (
     render,
     skypilot_accelerators,
 )
-from placer.model.scenario import Scenario
-from placer.plan import Plan
+from placer.plan.plan import Plan
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
 SCHEMAS = Path(__file__).parent / "schemas"

@@ -10,14 +10,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from placer import api
-from placer.compile import compile_problem
+from placer.engines.base import SolveOptions
+from placer.engines.greedy import priority_order, solve_greedy
 from placer.model import Scenario
-from placer.plan import Placement, Plan
-from placer.plan_build import build_plan, placement_of
-from placer.problem import Index, Problem
-from placer.solvers.base import SolveOptions
-from placer.solvers.greedy import priority_order, solve_greedy
-from placer.verify import Verifier, verify
+from placer.plan.build import build_plan, placement_of
+from placer.plan.plan import Placement, Plan
+from placer.plan.verify import Verifier, verify
+from placer.problem.compile import compile_problem
+from placer.problem.form import Index, Problem
 from tests.strategies import scenario_dicts, scenarios
 
 PROPERTY = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -271,7 +271,7 @@ def test_greedy_infeasible_when_no_pool_is_allowed() -> None:
 def test_vectorised_fitting_equals_fits(seed: int) -> None:
     """LoadState.fitting (one numpy pass) must agree with fits (the scalar rule) pool by
     pool, whatever is already placed (capacities, caps and redundancy keys)."""
-    from placer.solvers.greedy import LoadState
+    from placer.engines.greedy import LoadState
     from tests.problems import random_problem
 
     rng = np.random.default_rng(seed)

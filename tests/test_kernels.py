@@ -1,4 +1,4 @@
-"""JAX kernels (placer.kernels): reference, eager/jit/vmap, chunking, deltas, gradients.
+"""JAX kernels (placer.engines.kernels): reference, eager/jit/vmap, chunking, deltas, gradients.
 
 Tolerances (STYLE.md section 7). The kernels run in float32 (unit roundoff
 eps = 2**-24 ~ 6e-8); the reference `score_batch_numpy` runs in float64 on the same
@@ -26,10 +26,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from placer.kernels.arrays import BIG, KernelProblem, to_kernel, to_pool_index
-from placer.kernels.delta import apply_move, delta_moves, delta_rows, incumbent
-from placer.kernels.reference import score_batch_numpy
-from placer.kernels.score import (
+from placer.engines.kernels.arrays import BIG, KernelProblem, to_kernel, to_pool_index
+from placer.engines.kernels.delta import apply_move, delta_moves, delta_rows, incumbent
+from placer.engines.kernels.reference import score_batch_numpy
+from placer.engines.kernels.score import (
     VIOLATION_FIELDS,
     Scores,
     chunk_size,
@@ -38,7 +38,7 @@ from placer.kernels.score import (
     score_batch,
     score_one,
 )
-from placer.problem import Problem
+from placer.problem.form import Problem
 from tests.problems import make_problem, random_problem
 
 RTOL = 1e-5
@@ -581,15 +581,15 @@ def test_milp_plan_is_feasible(source) -> None:
     """A MILP plan: feasible(), masked and redundancy exactly 0, every continuous
     violation 0 up to float32 rounding of loads that sit at a cap (RTOL x total load;
     the MILP's own feasibility tolerance, ~1e-6 relative, is below that)."""
-    from placer.solvers.base import SolveOptions
-    from placer.solvers.registry import SOLVERS
+    from placer.engines.base import SolveOptions
+    from placer.engines.registry import SOLVERS
 
     if source == "random":
         problem = problem_of(SHAPES[2], 11, flags=31)
         problem = problem._replace(must_place_u=np.zeros(6, bool))  # feasible: place none
     else:
-        from placer.compile import compile_problem
-        from placer.generate import generate_scenario
+        from placer.model.generate import generate_scenario
+        from placer.problem.compile import compile_problem
 
         problem, _ = compile_problem(generate_scenario(units=60, pools=6, seed=1))
     result = SOLVERS["milp"](problem, SolveOptions(time_limit_s=20.0, relative_gap=1e-4))
@@ -648,7 +648,7 @@ def _perturbed_problem(problem: Problem, a_u: np.ndarray, pert, b: int):
 @given(cases(n_k=1), st.integers(0, 2**31 - 1), st.sampled_from(LOADS))
 @settings(max_examples=40, deadline=None)
 def test_perturbed_scores_equal_the_reference_of_each_changed_problem(case, seed, loads):
-    from placer.kernels.perturb import no_change, score_perturbed
+    from placer.engines.kernels.perturb import no_change, score_perturbed
 
     problem, a_ku = case
     kp = to_kernel(problem)
@@ -673,9 +673,9 @@ def test_perturbed_scores_equal_the_reference_of_each_changed_problem(case, seed
 
 def test_no_change_and_site_failures():
     import placer
-    from placer.compile import compile_problem
-    from placer.kernels.perturb import no_change, score_perturbed, site_failures
-    from placer.scoring import assignment_of
+    from placer.engines.kernels.perturb import no_change, score_perturbed, site_failures
+    from placer.plan.scoring import assignment_of
+    from placer.problem.compile import compile_problem
 
     scenario = placer.load("configs/eu_sovereign.yaml")
     plan = placer.solve(scenario, solver="milp")

@@ -10,21 +10,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from placer.compile import compile_problem
-from placer.generate import generate_scenario
-from placer.milp.solve import solve_milp
-from placer.milp.warmstart import solve_lp
-from placer.relax.knapsack_bound import (
+from placer.engines.base import SolveOptions
+from placer.engines.milp.solve import solve_milp
+from placer.engines.milp.warmstart import solve_lp
+from placer.engines.relax.knapsack_bound import (
     knapsack_bound,
     knapsack_values,
     site_gaps,
     site_value,
 )
-from placer.relax.lagrangian import dual_bound, pair_rows, relax_prices
-from placer.solvers.base import SolveOptions
-from placer.sparse.problem import SparseProblem
-from placer.sparse.relax import sparse_dual_bound
-from placer.usage import compute_loads, objective_value
+from placer.engines.relax.lagrangian import dual_bound, relax_prices
+from placer.engines.relax.rows import pair_rows
+from placer.engines.relax.sampled import sparse_dual_bound
+from placer.model.generate import generate_scenario
+from placer.problem.compile import compile_problem
+from placer.problem.sparse_form import SparseProblem
+from placer.problem.usage import compute_loads, objective_value
 from tests.problems import brute_force, make_problem, per_gpu_problem, random_problem
 from tests.strategies import scenarios
 
@@ -52,7 +53,7 @@ def test_knapsack_values_chunk_large_min_plus_steps(monkeypatch):
     rng = np.random.default_rng(3)
     cost, size = -rng.uniform(0, 5, 60), rng.integers(1, 4, 60)
     whole = knapsack_values(cost, size, 50)
-    monkeypatch.setattr("placer.relax.knapsack_bound.STEP_CELLS", 7)
+    monkeypatch.setattr("placer.engines.relax.knapsack_bound.STEP_CELLS", 7)
     np.testing.assert_allclose(knapsack_values(cost, size, 50), whole)
 
 

@@ -19,7 +19,7 @@ from ruamel.yaml import YAML
 
 from placer.errors import ScenarioError
 from placer.model import Scenario, default_catalog, load_scenario
-from placer.model.load import MAX_FILE_BYTES
+from placer.model.yaml_text import MAX_FILE_BYTES
 
 BAD = Path(__file__).parent / "bad_inputs"
 MANIFEST: dict[str, dict[str, Any]] = YAML(typ="safe", pure=True).load(

@@ -7,17 +7,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import placer
-from placer.compile import compile_problem
-from placer.generate import generate_scenario
-from placer.milp.solve import solve_milp
-from placer.milp.warmstart import solve_lp
-from placer.relax import lp_rounding
-from placer.relax.lagrangian import relax_prices
-from placer.search import hybrid
-from placer.solvers.base import SolveOptions
-from placer.sparse.problem import SparseProblem
-from placer.sparse.relax import sparse_dual_bound
-from placer.usage import compute_loads, objective_value, violations
+from placer.engines.base import SolveOptions
+from placer.engines.milp.solve import solve_milp
+from placer.engines.milp.warmstart import solve_lp
+from placer.engines.relax import lp_rounding
+from placer.engines.relax.lagrangian import relax_prices
+from placer.engines.relax.sampled import sparse_dual_bound
+from placer.engines.search import hybrid
+from placer.model.generate import generate_scenario
+from placer.problem.compile import compile_problem
+from placer.problem.sparse_form import SparseProblem
+from placer.problem.usage import compute_loads, objective_value, violations
 from tests.strategies import scenarios
 
 

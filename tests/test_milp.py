@@ -7,12 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from placer.engines.base import SolveOptions
+from placer.engines.milp import milp_solver
+from placer.engines.milp.diagnose import diagnose
+from placer.engines.milp.prices import capacity_prices
 from placer.errors import OptionError
-from placer.milp import milp_solver
-from placer.milp.diagnose import diagnose
-from placer.milp.prices import capacity_prices
-from placer.solvers.base import SolveOptions
-from placer.usage import objective_value, violations
+from placer.problem.usage import objective_value, violations
 from tests.problems import brute_force, make_problem, random_problem
 
 EXACT = SolveOptions(time_limit_s=20.0, relative_gap=0.0)
@@ -131,8 +131,8 @@ def test_proven_infeasible() -> None:
 
 
 def test_feasible_with_gap_and_no_solution_on_a_short_limit() -> None:
-    from placer.compile import compile_problem
-    from placer.generate import generate_scenario
+    from placer.model.generate import generate_scenario
+    from placer.problem.compile import compile_problem
 
     problem, _ = compile_problem(generate_scenario(units=1500, pools=40, seed=3))
     result = solve(problem, time_limit_s=1.0, relative_gap=1e-9)

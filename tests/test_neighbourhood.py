@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from placer.compile import compile_problem
-from placer.generate import generate_scenario
-from placer.relax.knapsack_bound import knapsack_bound, site_gaps
-from placer.relax.lagrangian import relax_prices
-from placer.relax.lp_rounding import near_tie_pools
-from placer.relax.solver import round_prices
-from placer.search import neighbourhood
-from placer.solvers.base import SolveOptions
-from placer.sparse.problem import SparseProblem
-from placer.sparse.relax import sparse_dual_bound
-from placer.usage import objective_value, violations
+from placer.engines.base import SolveOptions
+from placer.engines.relax.knapsack_bound import knapsack_bound, site_gaps
+from placer.engines.relax.lagrangian import relax_prices
+from placer.engines.relax.lp_rounding import near_tie_pools
+from placer.engines.relax.sampled import sparse_dual_bound
+from placer.engines.relax.solver import round_prices
+from placer.engines.search import neighbourhood
+from placer.model.generate import generate_scenario
+from placer.problem.compile import compile_problem
+from placer.problem.sparse_form import SparseProblem
+from placer.problem.usage import objective_value, violations
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 import placer
-from placer.cli import cli
-from placer.compile import compile_problem
-from placer.milp.solve import solve_milp
-from placer.pareto import (
+from placer.analysis.pareto import (
     bisection_order,
     carbon_grid,
     classify,
@@ -27,10 +24,13 @@ from placer.pareto import (
     sweep_carbon,
     without_carbon_price,
 )
-from placer.plan import ParetoFront
-from placer.solvers.base import SolveOptions
-from placer.usage import compute_loads
-from placer.verify import Verifier
+from placer.cli.main import cli
+from placer.engines.base import SolveOptions
+from placer.engines.milp.solve import solve_milp
+from placer.plan.plan import ParetoFront
+from placer.plan.verify import Verifier
+from placer.problem.compile import compile_problem
+from placer.problem.usage import compute_loads
 from tests.problems import brute_force, make_problem, random_problem
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))

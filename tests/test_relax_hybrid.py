@@ -9,11 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import placer
-from placer.relax.lagrangian import dual_bound, pair_rows, relax_prices
-from placer.relax.solver import sample_candidates
-from placer.solvers.base import SolveOptions
-from placer.solvers.registry import SOLVERS
-from placer.usage import objective_value, violations
+from placer.engines.base import SolveOptions
+from placer.engines.registry import SOLVERS
+from placer.engines.relax.lagrangian import dual_bound, relax_prices
+from placer.engines.relax.rows import pair_rows
+from placer.engines.relax.solver import sample_candidates
+from placer.problem.usage import objective_value, violations
 from tests.problems import brute_force, random_problem
 from tests.strategies import scenarios
 
@@ -85,7 +86,7 @@ def test_hybrid_matches_milp_on_the_configs(config):
 
 
 def test_learned_prices_beat_zero_prices():
-    from placer.compile import compile_problem
+    from placer.problem.compile import compile_problem
 
     problem, _ = compile_problem(placer.load("configs/eu_sovereign.yaml"))
     zero, _ = dual_bound(problem, np.zeros(pair_rows(problem).cap_r.shape))
@@ -104,8 +105,8 @@ def test_samples_do_not_depend_on_the_batch_size():
 @pytest.mark.parametrize("name", ["relax", "hybrid"])
 def test_fixed_seed_gives_the_same_plan(name):
     """Relaxation rounds are planned from sizes and limits, never from the clock."""
-    from placer.compile import compile_problem
-    from placer.generate import generate_scenario
+    from placer.model.generate import generate_scenario
+    from placer.problem.compile import compile_problem
 
     problem, _ = compile_problem(generate_scenario(units=120, pools=8, seed=4))
     first = SOLVERS[name](problem, SolveOptions(time_limit_s=5.0, seed=3))
@@ -118,7 +119,7 @@ def test_fixed_seed_gives_the_same_plan(name):
 
 
 def _dense_cases():
-    from placer.compile import compile_problem
+    from placer.problem.compile import compile_problem
 
     problems = [compile_problem(placer.load(f"configs/{c}.yaml"))[0] for c in ("eu_sovereign",)]
     rng = np.random.default_rng(7)
@@ -132,7 +133,7 @@ def test_dense_priced_costs_equal_the_pair_form(case):
     layout must price every choice exactly as the pair lists do."""
     import jax.numpy as jnp
 
-    from placer.relax.dense import _priced_and_prices, dense_tables
+    from placer.engines.relax.dense import _priced_and_prices, dense_tables
 
     problem = _dense_cases()[case]
     rows = pair_rows(problem)
@@ -149,7 +150,7 @@ def test_dense_priced_costs_equal_the_pair_form(case):
 def test_dense_hand_written_gradient_equals_autodiff(case):
     import jax.numpy as jnp
 
-    from placer.relax.dense import dense_tables, dual_gradient, smooth_dual
+    from placer.engines.relax.dense import dense_tables, dual_gradient, smooth_dual
 
     problem = _dense_cases()[case]
     rows = pair_rows(problem)
@@ -165,10 +166,10 @@ def test_dense_hand_written_gradient_equals_autodiff(case):
 
 
 def test_dense_and_pair_relaxations_both_give_valid_bounds():
-    from placer.compile import compile_problem
-    from placer.generate import generate_scenario
-    from placer.milp.solve import solve_milp
-    from placer.relax import lagrangian
+    from placer.engines.milp.solve import solve_milp
+    from placer.engines.relax import lagrangian
+    from placer.model.generate import generate_scenario
+    from placer.problem.compile import compile_problem
 
     problem, _ = compile_problem(generate_scenario(units=150, pools=8, seed=4))
     exact = solve_milp(problem, SolveOptions(time_limit_s=30, relative_gap=0.0))
@@ -196,7 +197,7 @@ def test_freed_subproblem_is_exactly_the_full_problem_with_the_rest_fixed(seed, 
     combined plan is feasible in the full problem, and objectives differ by a constant."""
     import itertools
 
-    from placer.search.neighbourhood import freed_subproblem
+    from placer.engines.search.neighbourhood import freed_subproblem
 
     rng = np.random.default_rng(seed)
     problem = random_problem(rng, n_u, n_p, 2)
@@ -218,11 +219,11 @@ def test_freed_subproblem_is_exactly_the_full_problem_with_the_rest_fixed(seed, 
 
 
 def test_neighbourhood_search_improves_a_plan_and_keeps_it_feasible():
-    from placer.compile import compile_problem
-    from placer.generate import generate_scenario
-    from placer.relax.lp_rounding import near_tie_pools
-    from placer.relax.solver import round_prices
-    from placer.search import hybrid, neighbourhood
+    from placer.engines.relax.lp_rounding import near_tie_pools
+    from placer.engines.relax.solver import round_prices
+    from placer.engines.search import hybrid, neighbourhood
+    from placer.model.generate import generate_scenario
+    from placer.problem.compile import compile_problem
 
     problem, _ = compile_problem(generate_scenario(units=400, pools=12, seed=2))
     relaxed = relax_prices(problem, steps=300)
@@ -240,9 +241,9 @@ def test_neighbourhood_search_improves_a_plan_and_keeps_it_feasible():
 
 
 def test_two_stage_relaxation_sample_is_fixed_and_rows_line_up():
-    from placer.compile import compile_problem
-    from placer.generate import generate_scenario
-    from placer.relax import lagrangian
+    from placer.engines.relax import lagrangian
+    from placer.model.generate import generate_scenario
+    from placer.problem.compile import compile_problem
 
     problem, _ = compile_problem(generate_scenario(units=6000, pools=20, seed=3))
     sample = lagrangian.sample_units(problem)

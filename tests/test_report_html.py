@@ -29,11 +29,11 @@ import pytest
 from click.testing import CliRunner
 
 from placer import api
-from placer.cli import cli
+from placer.cli.main import cli
 from placer.errors import ScenarioError
-from placer.html_report import BASE_CHARTS, check_plan_matches, load_pareto, render_html
 from placer.model.scenario import Scenario
-from placer.plan import ParetoFront, ParetoPoint, Plan
+from placer.outputs.html_report import BASE_CHARTS, check_plan_matches, load_pareto, render_html
+from placer.plan.plan import ParetoFront, ParetoPoint, Plan
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))

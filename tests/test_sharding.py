@@ -23,9 +23,9 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
-from placer.kernels.arrays import to_kernel
-from placer.kernels.score import score_batch
-from placer.kernels.sharding import SHARD_CHUNK_MAX, candidate_mesh, score_batch_sharded
+from placer.engines.kernels.arrays import to_kernel
+from placer.engines.kernels.score import score_batch
+from placer.engines.kernels.sharding import SHARD_CHUNK_MAX, candidate_mesh, score_batch_sharded
 from tests.problems import random_problem
 
 out = {"device_count": jax.device_count(), "backend": jax.default_backend()}

@@ -11,21 +11,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from placer import api
-from placer.compile import compile_problem
-from placer.generate import generate_scenario
+from placer.engines.base import SolveOptions
+from placer.engines.greedy import solve_greedy
+from placer.engines.relax.lagrangian import dual_bound, relax_prices
+from placer.engines.relax.repair import repair
+from placer.engines.relax.rows import pair_rows
+from placer.engines.relax.sampled import sparse_dual_bound
+from placer.engines.search.large_hybrid import sample_choices, solve_hybrid_sparse
+from placer.model.generate import generate_scenario
 from placer.model.load import load_scenario
-from placer.plan_build import build_plan, unplaced_reason
-from placer.problem import UNPLACED
-from placer.relax.lagrangian import dual_bound, pair_rows, relax_prices
-from placer.relax.repair import repair
-from placer.solvers.base import SolveOptions
-from placer.solvers.greedy import solve_greedy
-from placer.sparse.compile import compile_sparse
-from placer.sparse.hybrid import sample_choices, solve_hybrid_sparse
-from placer.sparse.problem import SparseIndex, SparseProblem
-from placer.sparse.relax import sparse_dual_bound
-from placer.usage import compute_loads, violations
-from placer.verify import verify
+from placer.plan.build import build_plan, unplaced_reason
+from placer.plan.verify import verify
+from placer.problem.compile import compile_problem
+from placer.problem.form import UNPLACED
+from placer.problem.sparse_compile import compile_sparse
+from placer.problem.sparse_form import SparseIndex, SparseProblem
+from placer.problem.usage import compute_loads, violations
 from tests.strategies import scenarios
 
 CONFIGS = sorted(Path(__file__).parent.parent.joinpath("configs").glob("*.yaml"))
@@ -211,7 +212,7 @@ def test_sparse_hybrid_plans_pass_the_verifier_on_random_scenarios(scenario):
 
 @pytest.mark.parametrize("scenario", _scenario_cases()[:4], ids=lambda s: s.metadata.name)
 def test_the_model_built_from_pair_lists_is_the_dense_model(scenario):
-    from placer.milp.formulation import build_model
+    from placer.engines.milp.formulation import build_model
 
     dense, _ = compile_problem(scenario)
     sparse = SparseProblem.from_dense(dense)
@@ -227,9 +228,9 @@ def test_the_model_built_from_pair_lists_is_the_dense_model(scenario):
 
 
 def test_balancing_a_draw_keeps_it_in_the_lists_and_shrinks_its_overload():
-    from placer.relax.lagrangian import row_capacities
-    from placer.sparse.balance import balanced, row_loads
-    from placer.sparse.relax import sample_for, sampled_prices
+    from placer.engines.relax.balance import balanced, row_loads
+    from placer.engines.relax.rows import row_capacities
+    from placer.engines.relax.sampled import sample_for, sampled_prices
 
     sparse, _ = compile_sparse(generate_scenario(units=3000, pools=40, seed=1))
     relaxed = sampled_prices(sparse, sample_for(sparse, 4e4), time_budget_s=2.0)

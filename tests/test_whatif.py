@@ -1,5 +1,5 @@
 """`placer whatif`: change syntax, path resolution by id, variants solved against a
-baseline (placer.whatif), and the command end to end on every bundled config."""
+baseline (placer.analysis.whatif), and the command end to end on every bundled config."""
 
 from __future__ import annotations
 
@@ -11,13 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from placer.cli import cli
-from placer.commands.whatif_cmd import diff_command, whatif_command
-from placer.errors import OptionError, ScenarioError
-from placer.io import load_plan
-from placer.model.load import read_document
-from placer.verify import verify
-from placer.whatif import (
+from placer.analysis.whatif import (
     apply_variant,
     build_variant,
     fail_site_variant,
@@ -25,6 +19,12 @@ from placer.whatif import (
     parse_variant,
     run_whatif,
 )
+from placer.cli.io import load_plan
+from placer.cli.main import cli
+from placer.cli.whatif_cmd import diff_command, whatif_command
+from placer.errors import OptionError, ScenarioError
+from placer.model.yaml_text import read_document
+from placer.plan.verify import verify
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
 EXIT_OK, EXIT_BAD_INPUT = 0, 2

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from placer.model.common import Id, PositiveFloat, StrictModel
+from placer.model.yaml_text import parse_yaml_text
 
 #: Node power at full load over the sum of GPU TDPs when the catalog gives none:
 #: a DGX H100 draws ~10.2 kW for 8 x 700 W GPUs (factor 1.82); CPUs, memory, NICs,
@@ -46,8 +47,6 @@ class Accelerator(StrictModel):
 @functools.cache
 def default_catalog() -> tuple[Accelerator, ...]:
     """Returns the catalog shipped in `placer/data/accelerators.yaml`."""
-    from placer.model.load import parse_yaml_text
-
     text = resources.files("placer.data").joinpath("accelerators.yaml").read_text("utf-8")
     raw = parse_yaml_text(text, source="placer/data/accelerators.yaml")
     return tuple(Accelerator.model_validate(a) for a in raw["accelerators"])

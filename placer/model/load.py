@@ -1,17 +1,15 @@
-"""Reading scenarios from YAML (1.2, safe) or JSON, with errors that name the field.
+"""Validating scenarios, with errors that name the field.
 
 Every failure becomes one `ScenarioError` naming the file, the field path and the fix;
-nothing here lets a traceback reach the user.
+nothing here lets a traceback reach the user. Reading the document itself is
+`placer.model.yaml_text`.
 """
 
 from __future__ import annotations
 
 import difflib
 import functools
-import io
-import json
 import re
-import sys
 import types
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -19,123 +17,10 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from placer.errors import ScenarioError
-
-#: Largest scenario file read, bytes. A 10k-workload fleet is ~3 MB of YAML.
-MAX_FILE_BYTES = 16 * 1024 * 1024
-#: Most nodes a document may expand to once aliases are followed (stops alias bombs).
-MAX_EXPANDED_NODES = 2_000_000
-
-
-def parse_yaml_text(text: str, *, source: str) -> Any:
-    """Parses YAML 1.2 (safe types only: `NO` stays a string) or JSON text.
-
-    Raises:
-      ScenarioError: syntax error (with line and column), or an alias bomb.
-    """
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-
-    stripped = text.lstrip()
-    if not stripped:
-        raise ScenarioError(f"{source}: the file is empty. To fix: write a Scenario mapping.")
-    if source.endswith(".json") or stripped[0] == "{":
-        try:
-            return json.loads(text, object_pairs_hook=_no_duplicate_keys)
-        except json.JSONDecodeError as e:
-            if source.endswith(".json"):
-                raise ScenarioError(
-                    f"{source}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}"
-                ) from None
-            # not JSON: YAML flow style, parsed (and reported) below
-        except RecursionError:
-            raise ScenarioError(f"{source}: the document is nested too deeply.") from None
-        except ValueError as e:  # duplicate key
-            raise ScenarioError(f"{source}: {e}") from None
-    yaml = YAML(typ="safe", pure=True)  # pure: the C loader resolves YAML 1.1 booleans
-    try:
-        data = yaml.load(io.StringIO(text))
-    except MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        what = e.problem or e.context or "syntax error"
-        if "another document" in what:
-            what = "the file holds more than one YAML document ('---'); keep one"
-        raise ScenarioError(f"{source}{where}: not valid YAML: {what}") from None
-    except RecursionError:
-        raise ScenarioError(f"{source}: the document is nested too deeply.") from None
-    except (YAMLError, ValueError) as e:
-        raise ScenarioError(f"{source}: not valid YAML: {_first_line(e)}") from None
-    try:
-        size = _expanded_size(data, {})
-    except ScenarioError as e:
-        raise ScenarioError(f"{source}: <document>: {e}") from None
-    if size > MAX_EXPANDED_NODES:
-        raise ScenarioError(
-            f"{source}: the document expands to more than {MAX_EXPANDED_NODES:,} nodes "
-            "through YAML aliases (an alias bomb?). To fix: write the data out plainly."
-        )
-    return data
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}; each key may appear once in a mapping")
-        out[key] = value
-    return out
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
-
-
-def _expanded_size(node: Any, memo: dict[int, int]) -> int:
-    """Nodes after alias expansion; shared sub-objects are counted once per use."""
-    key = id(node)
-    if key in memo:
-        return memo[key]
-    memo[key] = MAX_EXPANDED_NODES + 1  # a cycle counts as too big
-    if isinstance(node, dict):
-        for k in node:
-            if isinstance(k, (tuple, list, dict)):
-                what = "mapping" if isinstance(k, dict) else "list"
-                raise ScenarioError(f"a mapping key is a {what}; keys must be plain strings")
-        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.items())
-    elif isinstance(node, list):
-        size = 1 + sum(_expanded_size(v, memo) for v in node)
-    else:
-        size = 1
-    memo[key] = min(size, MAX_EXPANDED_NODES + 1)
-    return memo[key]
-
-
-def read_document(path: Path | str) -> tuple[Any, str]:
-    """Reads a YAML/JSON file (or stdin for '-') into Python data.
-
-    Returns:
-      (data, source name for messages).
-    """
-    source = "<stdin>" if str(path) == "-" else str(path)
-    try:
-        if source == "<stdin>":
-            raw = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
-        else:
-            with open(path, "rb") as f:
-                raw = f.read(MAX_FILE_BYTES + 1)
-    except OSError as e:
-        raise ScenarioError(f"{source}: cannot read: {e.strerror or e}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ScenarioError(
-            f"{source}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; placer reads "
-            "scenario files up to that size. To fix: split the fleet or remove unused entries."
-        )
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ScenarioError(f"{source}: not UTF-8 text (byte {e.start}).") from None
-    return parse_yaml_text(text, source=source), source
+from placer.model import catalog, common, scenario, site, workload
+from placer.model.scenario import Scenario
+from placer.model.workload import Inference, Training
+from placer.model.yaml_text import read_document
 
 
 def validate_model(model: type[BaseModel], data: Any, *, source: str) -> Any:
@@ -274,9 +159,6 @@ def _clean_loc(loc: tuple[Any, ...]) -> str:
 
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The model class whose fields live at `loc` (None if it cannot be told)."""
-    from placer.model.scenario import Scenario
-    from placer.model.workload import Inference, Training
-
     current: Any = Scenario
     for part in loc:
         if isinstance(current, type) and issubclass(current, BaseModel):
@@ -330,8 +212,6 @@ def _did_you_mean(key: str, model: type[BaseModel] | None) -> str:
 
 @functools.cache
 def _fields_by_model() -> dict[str, set[str]]:
-    from placer.model import catalog, common, scenario, site, workload
-
     out: dict[str, set[str]] = {}
     for module in (scenario, site, workload, catalog, common):
         for name, obj in vars(module).items():
@@ -349,13 +229,11 @@ def _fields_by_model() -> dict[str, set[str]]:
     return out
 
 
-def load_scenario(path: Path | str):  # -> Scenario (import cycle kept out of the signature)
+def load_scenario(path: Path | str) -> Scenario:
     """Loads and validates a scenario file ('-' reads stdin).
 
     Raises:
       ScenarioError: unreadable, malformed or invalid; the message names the field.
     """
-    from placer.model.scenario import Scenario
-
     data, source = read_document(path)
     return validate_model(Scenario, data, source=source)

@@ -1,0 +1,1 @@
+"""Analyses of a scenario and its plans: explain, what-if, Pareto fronts, plan diffs."""

@@ -1,0 +1,725 @@
+"""Cost against carbon: the epsilon-constraint sweep behind `placer pareto`.
+
+Objectives, both per hour of operation (x[u,p] as in placer/milp/formulation.py):
+  f1(x) = sum_up c0[u,p] x[u,p] + sum_u v[u] (1 - sum_p x[u,p])      USD/h
+          c0 = cost + water price x water: the scenario's objective with its carbon
+          price set to 0 (a carbon price would count carbon twice); v[u] = value lost
+          when unit u is left out, so dropping work to save carbon is paid for.
+  f2(x) = sum_up e[u,p] x[u,p]                                         kgCO2e/h
+Every feasibility rule of the scenario stays: must-place units, capacities, redundancy,
+the budget and the scenario's own carbon cap; with `mode: lexicographic` the maximal
+placed value is found first and kept at every point.
+
+Method (epsilon-constraint):
+  1. x_hi = argmin f1: the cheapest plan; C_hi = f2(x_hi) is the front's high-carbon end.
+  2. x_lo = argmin f2: C_lo = f2(x_lo), the least carbon any plan can emit.
+  3. eps_k = C_lo + k (C_hi - C_lo) / (N - 1), k = 0..N-1; point k = argmin f1 s.t.
+     f2 <= eps_k. Point N-1 is x_hi itself (no solve); point 0 is the cheapest of the
+     least-carbon plans (the lexicographic second stage of step 2).
+Warm start and certificates: a plan of a tighter cap is feasible under every looser cap,
+  so each solve starts from the best known plan with f2 <= eps (HiGHS takes it as its first
+  incumbent). Bounds go the other way: min f1 under a cap does not increase as the cap
+  grows, so a lower bound proven under eps_j holds under every eps <= eps_j. The grid is
+  taken in bisection order (both ends, then midpoints, breadth first), so every point has
+  a solved tighter neighbour (its start) and a solved looser one (its bound); a point
+  whose best known plan is within the gap of that bound is certified without a solve.
+One model: built once from arrays; between solves only the carbon row's upper bound (and,
+  for the endpoints, the objective) change. MathOpt's HiGHS interface cannot apply model
+  updates (an incremental solver re-creates HiGHS from the exported model, < 1 ms here),
+  so nothing more is kept between solves; the time is in HiGHS's own proof (docs/pareto.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from ortools.math_opt.python import mathopt
+
+from placer import api
+from placer.engines.base import SolveResult
+from placer.engines.milp.formulation import build_model
+from placer.engines.milp.solve import BACKENDS, DEFAULT_BACKEND, quiet_stdout
+from placer.errors import OptionError, SolverError
+from placer.model.scenario import Scenario
+from placer.plan.build import build_plan
+from placer.plan.plan import ParetoFront, ParetoPoint, Plan, Status
+from placer.plan.verify import Verifier
+from placer.problem.compile import compile_problem
+from placer.problem.form import UNPLACED, Index, Problem
+from placer.problem.usage import compute_loads, pair_values
+
+#: Relative tolerance on carbon when a plan is reused under another cap (HiGHS's primal
+#: feasibility tolerance is 1e-7; the verifier allows 1e-6 relative).
+CARBON_RTOL = 1e-7
+#: Relative tolerance under which two points have the same objective / carbon.
+SAME_RTOL = 1e-9
+#: Below this many seconds left, a point is certified from its neighbours, not solved.
+MIN_SOLVE_S = 0.01
+
+_T = mathopt.TerminationReason
+Source = Literal["solve", "neighbours"]
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One grid point of the sweep, in Problem terms.
+
+    Attributes:
+      carbon_cap_kg_per_h: the epsilon, kgCO2e/h.
+      assign_u: int32[U], the plan (-1 unplaced).
+      objective_usd_per_h: f1 of the plan, USD/h.
+      carbon_kg_per_h: f2 of the plan, kgCO2e/h (<= the cap).
+      bound_usd_per_h: proven lower bound of min f1 under the cap, USD/h (None: none).
+      status: "optimal" (gap within the requested relative gap) or "feasible".
+      source: "solve" (a MILP solve under this cap) or "neighbours" (certified from a
+        tighter point's plan and a looser point's bound, without a solve).
+      solve_s: seconds of the MILP solve under this cap (0 for "neighbours").
+    """
+
+    carbon_cap_kg_per_h: float
+    assign_u: np.ndarray
+    objective_usd_per_h: float
+    carbon_kg_per_h: float
+    bound_usd_per_h: float | None
+    status: Literal["optimal", "feasible"]
+    source: Source
+    solve_s: float = 0.0
+
+    @property
+    def gap(self) -> float | None:
+        """(objective - bound) / max(|objective|, 1e-9), or None without a bound."""
+        return relative_gap_of(self.objective_usd_per_h, self.bound_usd_per_h)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The sweep's outcome: grid points by increasing cap (empty when there is no front).
+
+    Attributes:
+      status: optimal (every point within the gap), feasible (some point only within its
+        own gap), infeasible or no_solution (no plan at all).
+      message: one human sentence.
+      points: the grid points, by increasing carbon cap.
+      carbon_min_kg_per_h, carbon_max_kg_per_h: C_lo and C_hi, kgCO2e/h.
+      solves: MILP solves made, endpoints included.
+      relative_gap: the gap each point was asked for.
+    """
+
+    status: Status
+    message: str
+    points: tuple[SweepPoint, ...] = ()
+    carbon_min_kg_per_h: float | None = None
+    carbon_max_kg_per_h: float | None = None
+    solves: int = 0
+    relative_gap: float = 1e-4
+
+
+def relative_gap_of(objective: float, bound: float | None) -> float | None:
+    """(objective - bound) / max(|objective|, 1e-9), floored at 0; None without a bound."""
+    if bound is None or not math.isfinite(bound):
+        return None
+    return max(0.0, (objective - bound) / max(abs(objective), 1e-9))
+
+
+def carbon_grid(lo_kg_per_h: float, hi_kg_per_h: float, n_points: int) -> np.ndarray:
+    """n_points evenly spaced carbon caps from lo to hi, both included, kgCO2e/h."""
+    eps = np.linspace(lo_kg_per_h, hi_kg_per_h, n_points)
+    eps[0], eps[-1] = lo_kg_per_h, hi_kg_per_h
+    return eps
+
+
+def bisection_order(n_points: int) -> list[int]:
+    """Grid indices: 0, n-1, then the midpoints of the gaps, breadth first."""
+    order = [0, n_points - 1] if n_points > 1 else [0]
+    queue = deque([(0, n_points - 1)])
+    while queue:
+        a, b = queue.popleft()
+        if b - a < 2:
+            continue
+        m = (a + b) // 2
+        order.append(m)
+        queue.extend([(a, m), (m, b)])
+    return order
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    assign_u: np.ndarray | None
+    bound: float | None
+    reason: mathopt.TerminationReason
+    seconds: float
+
+
+class _SweepModel:
+    """The placement MILP with one extra row, carbon <= eps; built once for the sweep."""
+
+    def __init__(self, problem: Problem, backend: str) -> None:
+        self.problem = problem
+        self.backend = backend
+        # The scenario's own carbon cap lives in our row (min(eps, cap)), not in row (9).
+        self.form = build_model(problem._replace(carbon_cap_kg_per_h=np.array(np.inf)))
+        u, p = self.form.pairs[:, 0], self.form.pairs[:, 1]
+        self.carbon_n = problem.carbon_kg_per_h_up[u, p]
+        self.f1_n = problem.objective_usd_per_h_up[u, p] - self.form.value_n
+        self.cap = float(problem.carbon_cap_kg_per_h)
+        self.row = self.form.model.add_linear_constraint(
+            self._expr(self.carbon_n) <= self.cap, name="pareto_carbon_kg_per_h"
+        )
+
+    def _expr(self, coef_n: np.ndarray, offset: float = 0.0) -> mathopt.LinearExpression:
+        nz = np.nonzero(coef_n)[0]
+        x = self.form.x
+        return offset + mathopt.fast_sum(
+            c * x[i] for i, c in zip(nz.tolist(), coef_n[nz].tolist(), strict=True)
+        )
+
+    def minimise_f1(self) -> None:
+        self.form.model.minimize(self._expr(self.f1_n, self.form.objective_const))
+
+    def minimise_carbon(self) -> None:
+        self.form.model.minimize(self._expr(self.carbon_n))
+
+    def maximise_value(self) -> None:
+        self.form.model.maximize(self.form.placed_value())
+
+    def keep_value(self, value_usd_per_h: float) -> None:
+        """Keeps the placed value at its maximum (lexicographic scenarios)."""
+        slack = 1e-6 * max(1.0, value_usd_per_h)
+        self.form.model.add_linear_constraint(
+            self.form.placed_value() >= value_usd_per_h - slack, name="keep_value"
+        )
+
+    def set_cap(self, eps_kg_per_h: float) -> None:
+        self.row.upper_bound = float(min(eps_kg_per_h, self.cap))
+
+    def solve(
+        self, time_limit_s: float, relative_gap: float, seed: int, hint_u: np.ndarray | None
+    ) -> _Outcome:
+        params = mathopt.SolveParameters(
+            time_limit=datetime.timedelta(seconds=max(time_limit_s, MIN_SOLVE_S)),
+            relative_gap_tolerance=relative_gap,
+            random_seed=seed,
+            threads=None if self.backend == "highs" else 1,
+        )
+        model_params = None
+        if hint_u is not None:
+            chosen = (hint_u[self.form.pairs[:, 0]] == self.form.pairs[:, 1]).astype(float)
+            hint = mathopt.SolutionHint(
+                variable_values=dict(zip(self.form.x, chosen.tolist(), strict=True))
+            )
+            model_params = mathopt.ModelSolveParameters(solution_hints=[hint])
+        started = time.perf_counter()
+        try:
+            with quiet_stdout():
+                result = mathopt.solve(
+                    self.form.model,
+                    BACKENDS[self.backend],
+                    params=params,
+                    model_params=model_params,
+                )
+        except Exception as e:  # MathOpt's own error mapping can raise AttributeError
+            raise SolverError(f"MILP backend {self.backend} failed: {e}") from None
+        seconds = time.perf_counter() - started
+        reason = result.termination.reason
+        bound = result.termination.objective_bounds.dual_bound
+        bound = float(bound) if math.isfinite(bound) else None
+        if not result.has_primal_feasible_solution():
+            return _Outcome(None, bound, reason, seconds)
+        values = np.array(result.variable_values(self.form.x))
+        chosen = np.nonzero(values > 0.5)[0]
+        assign = np.full(self.problem.num_units, UNPLACED, dtype=np.int32)
+        assign[self.form.pairs[chosen, 0]] = self.form.pairs[chosen, 1]
+        return _Outcome(assign, bound, reason, seconds)
+
+
+def _carbon(problem: Problem, assign_u: np.ndarray) -> float:
+    return float(pair_values(problem, assign_u, problem.carbon_kg_per_h_up).sum())
+
+
+def _fits(carbon_kg_per_h: float, eps_kg_per_h: float) -> bool:
+    return carbon_kg_per_h <= eps_kg_per_h * (1 + CARBON_RTOL) + CARBON_RTOL
+
+
+def _no_front(outcome: _Outcome, what: str, solves: int, gap: float) -> Sweep:
+    if outcome.reason in (_T.INFEASIBLE, _T.INFEASIBLE_OR_UNBOUNDED):
+        return Sweep(
+            "infeasible",
+            f"proven infeasible: no placement satisfies the hard constraints ({what})",
+            solves=solves,
+            relative_gap=gap,
+        )
+    return Sweep(
+        "no_solution",
+        f"no plan found within the time limit ({what})",
+        solves=solves,
+        relative_gap=gap,
+    )
+
+
+def sweep_carbon(
+    problem: Problem,
+    n_points: int = 20,
+    *,
+    time_limit_s: float = 300.0,
+    relative_gap: float = 1e-4,
+    backend: str | None = None,
+    seed: int = 0,
+) -> Sweep:
+    """Min f1 under n_points carbon caps from the least to the cheapest plan's carbon.
+
+    f1 is the Problem's objective (objective_usd_per_h_up plus the value of unplaced
+    units, USD/h); f2 its carbon (carbon_kg_per_h_up, kgCO2e/h). To sweep a scenario
+    without counting carbon twice, compile it with its carbon price set to 0 (see
+    `without_carbon_price`).
+
+    Args:
+      problem: the compiled Problem (its own caps and lexicographic mode are kept).
+      n_points: grid points, endpoints included (>= 2).
+      time_limit_s: wall-clock budget for every solve together, s: the cheapest plan may
+        take half of it, every later solve the time left divided by the points left; a
+        point cut short keeps its proven gap (status feasible).
+      relative_gap: per-point optimality target, as in `placer solve --gap`.
+      backend: MILP backend ("highs" default, "scip", "cpsat").
+      seed: solver random seed.
+
+    Returns:
+      The Sweep; `points` is empty when no plan exists (status infeasible / no_solution).
+
+    Raises:
+      OptionError: n_points < 2, time_limit_s <= 0, relative_gap < 0, unknown backend.
+    """
+    backend = backend or DEFAULT_BACKEND
+    if backend not in BACKENDS:
+        raise OptionError(f"unknown MILP backend {backend!r}; choose one of {sorted(BACKENDS)}")
+    if n_points < 2:
+        raise OptionError(f"a front needs at least 2 points (got {n_points})")
+    if time_limit_s <= 0 or relative_gap < 0:
+        raise OptionError("time_limit_s must be > 0 and relative_gap >= 0")
+    deadline = time.perf_counter() + time_limit_s
+    model = _SweepModel(problem, backend)
+    solves = 0
+
+    def share(pending: int) -> float:
+        return (deadline - time.perf_counter()) / max(1, pending)
+
+    def run(pending: int, hint: np.ndarray | None) -> _Outcome:
+        nonlocal solves
+        solves += 1
+        return model.solve(share(pending), relative_gap, seed, hint)
+
+    if bool(problem.lexicographic):
+        model.maximise_value()
+        stage1 = run(4, None)  # a quarter of the budget: without it there is no front
+        if stage1.assign_u is None:
+            return _no_front(stage1, "maximising the placed value", solves, relative_gap)
+        value = float(problem.unplaced_usd_per_h_u[stage1.assign_u >= 0].sum())
+        model.keep_value(value)
+    model.minimise_f1()
+    hi = run(2, None)  # half of what is left: the front's first point, needed by all
+    if hi.assign_u is None:
+        return _no_front(hi, "cheapest plan", solves, relative_gap)
+
+    def f1(assign_u: np.ndarray) -> float:
+        return compute_loads(problem, assign_u).objective_usd_per_h
+
+    hi_point = _point(problem, float(np.inf), hi.assign_u, f1(hi.assign_u), hi, relative_gap)
+    c_hi = hi_point.carbon_kg_per_h
+    hi_point = dataclasses.replace(hi_point, carbon_cap_kg_per_h=c_hi)
+    model.minimise_carbon()
+    lo = run(n_points, hi.assign_u)  # the cheapest plan is a feasible start
+    model.minimise_f1()
+    x_lo = lo.assign_u if lo.assign_u is not None else hi.assign_u
+    c_lo = _carbon(problem, x_lo)
+    notes = []
+    if lo.reason != _T.OPTIMAL:
+        notes.append(f"least carbon not proven ({lo.reason.name.lower()})")
+    if c_hi - c_lo <= SAME_RTOL * max(1.0, c_hi):
+        return _finish([hi_point], c_lo, c_hi, solves, relative_gap, notes)
+
+    eps = carbon_grid(c_lo, c_hi, n_points)
+    pool: list[tuple[np.ndarray, float, float]] = [
+        (x_lo, f1(x_lo), c_lo),
+        (hi.assign_u, hi_point.objective_usd_per_h, c_hi),
+    ]
+    known: dict[int, SweepPoint] = {n_points - 1: hi_point}
+
+    def best_plan(k: int) -> tuple[np.ndarray, float, float]:
+        fitting = [entry for entry in pool if _fits(entry[2], eps[k])]
+        return min(fitting, key=lambda entry: (entry[1], entry[2]))
+
+    def best_bound(k: int) -> float | None:
+        bounds = [p.bound_usd_per_h for j, p in known.items() if j >= k]
+        bounds = [b for b in bounds if b is not None]
+        return max(bounds) if bounds else None
+
+    for k in bisection_order(n_points):
+        if k in known:
+            continue
+        start, start_f1, start_c = best_plan(k)
+        bound = best_bound(k)
+        gap = relative_gap_of(start_f1, bound)
+        pending = n_points - len(known)
+        if (gap is not None and gap <= relative_gap + 1e-9) or share(pending) < MIN_SOLVE_S:
+            known[k] = _certified(eps[k], start, start_f1, start_c, bound, relative_gap)
+            continue
+        model.set_cap(eps[k])
+        out = run(pending, start)
+        if out.assign_u is not None and _fits(_carbon(problem, out.assign_u), eps[k]):
+            pool.append((out.assign_u, f1(out.assign_u), _carbon(problem, out.assign_u)))
+        bound = _max_bound(bound, out.bound)
+        found, found_f1, found_c = best_plan(k)
+        point = _certified(eps[k], found, found_f1, found_c, bound, relative_gap)
+        known[k] = dataclasses.replace(point, source="solve", solve_s=out.seconds)
+    # A later solve can improve an earlier point (a plan or a bound it lacked in time).
+    points = []
+    for k in range(n_points):
+        old = known[k]
+        plan, plan_f1, plan_c = best_plan(k)
+        if plan_f1 < old.objective_usd_per_h - SAME_RTOL * max(1.0, abs(plan_f1)):
+            old = dataclasses.replace(
+                old, assign_u=plan, objective_usd_per_h=plan_f1, carbon_kg_per_h=plan_c
+            )
+        bound = best_bound(k)
+        status = _status(old.objective_usd_per_h, bound, relative_gap)
+        points.append(dataclasses.replace(old, bound_usd_per_h=bound, status=status))
+    return _finish(points, c_lo, c_hi, solves, relative_gap, notes)
+
+
+def _max_bound(a: float | None, b: float | None) -> float | None:
+    values = [v for v in (a, b) if v is not None]
+    return max(values) if values else None
+
+
+def _status(objective: float, bound: float | None, gap: float) -> Literal["optimal", "feasible"]:
+    found = relative_gap_of(objective, bound)
+    return "optimal" if found is not None and found <= gap + 1e-9 else "feasible"
+
+
+def _point(
+    problem: Problem,
+    eps: float,
+    assign_u: np.ndarray,
+    objective: float,
+    outcome: _Outcome,
+    gap: float,
+) -> SweepPoint:
+    return SweepPoint(
+        carbon_cap_kg_per_h=eps,
+        assign_u=assign_u,
+        objective_usd_per_h=objective,
+        carbon_kg_per_h=_carbon(problem, assign_u),
+        bound_usd_per_h=outcome.bound,
+        status=_status(objective, outcome.bound, gap),
+        source="solve",
+        solve_s=outcome.seconds,
+    )
+
+
+def _certified(
+    eps: float,
+    assign_u: np.ndarray,
+    objective: float,
+    carbon: float,
+    bound: float | None,
+    gap: float,
+) -> SweepPoint:
+    return SweepPoint(
+        carbon_cap_kg_per_h=float(eps),
+        assign_u=assign_u,
+        objective_usd_per_h=objective,
+        carbon_kg_per_h=carbon,
+        bound_usd_per_h=bound,
+        status=_status(objective, bound, gap),
+        source="neighbours",
+    )
+
+
+def _finish(
+    points: list[SweepPoint],
+    c_lo: float,
+    c_hi: float,
+    solves: int,
+    gap: float,
+    notes: list[str],
+) -> Sweep:
+    proven = all(p.status == "optimal" for p in points)
+    how = (
+        f"each proven within a relative gap of {gap:g}"
+        if proven
+        else "some only within their stated gap (time limit)"
+    )
+    if len(points) == 1:
+        message = f"one plan is both the cheapest and the least-carbon one ({c_hi:,.3f} kg/h)"
+    else:
+        message = f"{len(points)} carbon caps from {c_lo:,.3f} to {c_hi:,.3f} kg/h, {how}"
+    message += "".join(f"; {n}" for n in notes)
+    return Sweep(
+        "optimal" if proven else "feasible",
+        message,
+        tuple(points),
+        carbon_min_kg_per_h=c_lo,
+        carbon_max_kg_per_h=c_hi,
+        solves=solves,
+        relative_gap=gap,
+    )
+
+
+def classify(objective: np.ndarray, carbon: np.ndarray) -> list[tuple[str, int]]:
+    """Per point, ("kept", -1), ("duplicate", j) or ("dominated", j).
+
+    A point is dominated when another has no more objective (USD/h) and no more carbon
+    (kg/h), and less of one (beyond SAME_RTOL); of points with the same objective and
+    carbon, the first (the tightest cap) is kept and the others are duplicates of it.
+    """
+    objective, carbon = np.asarray(objective, float), np.asarray(carbon, float)
+    tol_f = SAME_RTOL * np.maximum(1.0, np.abs(objective))
+    tol_c = SAME_RTOL * np.maximum(1.0, np.abs(carbon))
+    out: list[tuple[str, int]] = []
+    for i in range(len(objective)):
+        no_worse = (objective <= objective[i] + tol_f[i]) & (carbon <= carbon[i] + tol_c[i])
+        better = (objective < objective[i] - tol_f[i]) | (carbon < carbon[i] - tol_c[i])
+        dominators = np.nonzero(no_worse & better)[0]
+        same = np.nonzero(no_worse & ~better)[0]
+        if dominators.size:
+            out.append(("dominated", int(dominators[np.argmin(objective[dominators])])))
+        elif same.size and same[0] < i:
+            out.append(("duplicate", int(same[0])))
+        else:
+            out.append(("kept", -1))
+    return out
+
+
+def implied_carbon_prices(objective: np.ndarray, carbon: np.ndarray) -> list[float | None]:
+    """USD/t between neighbours of a front sorted cheapest first (carbon decreasing).
+
+    Entry i > 0: (objective[i] - objective[i-1]) / (carbon[i-1] - carbon[i]) x 1000, the
+    extra USD/h per tonne/h of CO2e avoided by moving from point i-1 to point i; entry 0
+    is None.
+    """
+    out: list[float | None] = [None]
+    for i in range(1, len(objective)):
+        saved = carbon[i - 1] - carbon[i]
+        out.append(1000.0 * (objective[i] - objective[i - 1]) / saved if saved > 0 else None)
+    return out
+
+
+def mean_latency_ms(problem: Problem, index: Index, assign_u: np.ndarray) -> float | None:
+    """Replica-weighted mean RTT of the placed inference units, ms (None: none placed)."""
+    inference = np.array([unit.kind == "inference" for unit in index.units], dtype=bool)
+    rows = np.nonzero(inference & (assign_u >= 0))[0]
+    if rows.size == 0:
+        return None
+    pools = assign_u[rows]
+    weight = index.replicas_up[rows, pools].astype(float)
+    if weight.sum() <= 0:
+        return None
+    return float((weight * problem.latency_ms_up[rows, pools]).sum() / weight.sum())
+
+
+def without_carbon_price(scenario: Scenario) -> Scenario:
+    """The scenario with objective.carbon_price_usd_per_t = 0 (f1 of the sweep)."""
+    objective = scenario.objective.model_copy(update={"carbon_price_usd_per_t": 0.0})
+    return scenario.model_copy(update={"objective": objective})
+
+
+def pareto_front(
+    scenario: Scenario,
+    n_points: int = 20,
+    *,
+    time_limit_s: float = 300.0,
+    relative_gap: float = 1e-4,
+    backend: str | None = None,
+    seed: int = 0,
+    keep_plans: bool = False,
+    compare: bool = False,
+) -> ParetoFront:
+    """The cost-carbon front of a scenario, every point checked by the independent verifier.
+
+    Compiles the scenario once with its carbon price set to 0, runs `sweep_carbon`, and
+    for every grid point builds the Plan of the scenario as written, verifies it
+    (`placer.plan.verify`) and checks the verifier's own carbon figure against the point's cap.
+    Points whose plan duplicates or is dominated by another go to `dropped`.
+
+    Args:
+      scenario: a validated Scenario.
+      n_points: carbon caps to sweep, endpoints included (>= 2).
+      time_limit_s: budget for all the sweep's solves together, s.
+      relative_gap: per-point optimality target.
+      backend: MILP backend ("highs" default).
+      seed: solver random seed.
+      keep_plans: attach each point's full Plan (a feasible plan of `scenario`; its
+        diagnostics say under which cap it is optimal for the swept objective).
+      compare: also time one plain `placer.api.solve(scenario, solver="milp")` and
+        record it as `single_solve_s` (not part of `wall_s`).
+
+    Returns:
+      The ParetoFront: kept points cheapest first.
+
+    Raises:
+      OptionError: bad options (see `sweep_carbon`).
+      SolverError: a point's plan fails verification (a bug).
+    """
+    started = time.perf_counter()
+    base, index = compile_problem(without_carbon_price(scenario))
+    sweep = sweep_carbon(
+        base,
+        n_points,
+        time_limit_s=time_limit_s,
+        relative_gap=relative_gap,
+        backend=backend,
+        seed=seed,
+    )
+    weighted, _ = compile_problem(scenario)
+    verifier = Verifier(scenario)
+    versions = api.versions()
+    points: list[ParetoPoint] = []
+    for k, sp in enumerate(sweep.points):
+        plan = _point_plan(scenario, weighted, index, sp, k, sweep, seed, versions)
+        violations, kpis = verifier.check(plan)
+        cap = sp.carbon_cap_kg_per_h
+        if not violations and kpis.carbon_kg_per_h > cap * (1 + 1e-6) + 1e-9:
+            violations = [f"carbon {kpis.carbon_kg_per_h:.6g} kg/h over the cap {cap:.6g}"]
+        if violations:
+            lines = "\n".join(f"  {v}" for v in violations[:20])
+            raise SolverError(
+                f"pareto point {k} (carbon cap {cap:.6g} kg/h) fails verification "
+                f"(a bug; please report it):\n{lines}"
+            )
+        loads = compute_loads(base, sp.assign_u)
+        points.append(
+            ParetoPoint(
+                carbon_cap_kg_per_h=cap,
+                status=sp.status,
+                cost_usd_per_h=loads.cost_usd_per_h,
+                carbon_kg_per_h=loads.carbon_kg_per_h,
+                water_l_per_h=float(loads.water_l_per_h_s.sum()),
+                objective_usd_per_h=loads.objective_usd_per_h,
+                gap=sp.gap,
+                mean_latency_ms=mean_latency_ms(base, index, sp.assign_u),
+                unplaced_units=int((sp.assign_u < 0).sum()),
+                wall_s=round(sp.solve_s, 4),
+                plan=plan if keep_plans else None,
+                bound_usd_per_h=sp.bound_usd_per_h,
+                unplaced_value_usd_per_h=float(base.unplaced_usd_per_h_u[sp.assign_u < 0].sum()),
+                source=sp.source,
+            )
+        )
+    kept, dropped = _split(points)
+    single = None
+    wall = time.perf_counter() - started
+    if compare:
+        t0 = time.perf_counter()
+        api.solve(
+            scenario,
+            solver="milp",
+            time_limit_s=time_limit_s,
+            seed=seed,
+            relative_gap=relative_gap,
+            backend=backend,
+        )
+        single = round(time.perf_counter() - t0, 4)
+    return ParetoFront(
+        scenario=scenario.metadata.name,
+        solver=f"milp ({backend or DEFAULT_BACKEND})",
+        wall_s=round(wall, 4),
+        single_solve_s=single,
+        points=kept,
+        status=sweep.status,
+        message=sweep.message,
+        relative_gap=relative_gap,
+        grid_points=n_points,
+        solves=sweep.solves,
+        carbon_min_kg_per_h=sweep.carbon_min_kg_per_h,
+        carbon_max_kg_per_h=sweep.carbon_max_kg_per_h,
+        dropped=dropped,
+    )
+
+
+def _point_plan(
+    scenario: Scenario,
+    weighted: Problem,
+    index: Index,
+    sp: SweepPoint,
+    k: int,
+    sweep: Sweep,
+    seed: int,
+    versions: dict[str, str],
+) -> Plan:
+    """Point k's plan of the scenario as written (its weighted objective, no bound)."""
+    gap = sp.gap
+    proof = (
+        f"proven within a relative gap of {gap:.2g} (bound {sp.bound_usd_per_h:,.2f} USD/h)"
+        if gap is not None
+        else "no bound"
+    )
+    result = SolveResult(
+        sp.assign_u,
+        "feasible",
+        message=(
+            f"pareto point {k}: least cost + priced water + unplaced value (carbon price 0) "
+            f"under carbon <= {sp.carbon_cap_kg_per_h:,.4f} kg/h, {proof}; a feasible plan "
+            "for this scenario's own objective"
+        ),
+        diagnostics=[sweep.message, f"point source: {sp.source}"],
+    )
+    return build_plan(
+        scenario,
+        weighted,
+        index,
+        result,
+        solver="milp",
+        seed=seed,
+        time_limit_s=None,
+        wall_s=sp.solve_s,
+        versions=versions,
+    )
+
+
+def _split(points: list[ParetoPoint]) -> tuple[list[ParetoPoint], list[ParetoPoint]]:
+    """(kept points cheapest first with implied prices, dropped points with their note)."""
+    if not points:
+        return [], []
+    objective = np.array([p.objective_usd_per_h for p in points])
+    carbon = np.array([p.carbon_kg_per_h for p in points])
+    labels = classify(objective, carbon)
+    kept_idx = [i for i, (label, _) in enumerate(labels) if label == "kept"]
+    kept_idx.sort(key=lambda i: (objective[i], carbon[i]))
+    prices = implied_carbon_prices(objective[kept_idx], carbon[kept_idx])
+    kept = [
+        points[i].model_copy(update={"implied_carbon_price_usd_per_t": price})
+        for i, price in zip(kept_idx, prices, strict=True)
+    ]
+    dropped = []
+    for i, (label, j) in enumerate(labels):
+        if label == "kept":
+            continue
+        other = points[j]
+        what = "same objective and carbon as" if label == "duplicate" else "dominated by"
+        note = (
+            f"{what} the point with cap {other.carbon_cap_kg_per_h:,.4f} kg/h "
+            f"({other.objective_usd_per_h:,.2f} USD/h, {other.carbon_kg_per_h:,.3f} kg/h)"
+        )
+        dropped.append(points[i].model_copy(update={"note": note}))
+    return kept, dropped
+
+
+__all__ = [
+    "Sweep",
+    "SweepPoint",
+    "bisection_order",
+    "carbon_grid",
+    "classify",
+    "implied_carbon_prices",
+    "mean_latency_ms",
+    "pareto_front",
+    "relative_gap_of",
+    "sweep_carbon",
+    "without_carbon_price",
+]

@@ -1,0 +1,329 @@
+"""The `placer` command line: parse, call the API, format. No logic lives here.
+
+Exit codes (also in README.md):
+  0   success (a feasible or optimal plan; `verify`: the plan passes)
+  1   `verify`: the plan breaks at least one hard constraint
+  2   bad input: unreadable or invalid scenario/plan file, bad option
+  3   infeasible: proven that no placement satisfies the hard constraints
+  4   no solution within the time limit (or the heuristic found none)
+  70  internal error (a bug: please report it)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from placer import api
+from placer.cli.common import (
+    EXIT_INFEASIBLE,
+    EXIT_VERIFY_FAILED,
+    STATUS_EXIT,
+    format_option,
+    handle_errors,
+    scenario_arg,
+    solver_options,
+)
+from placer.cli.export_cmd import export_command
+from placer.cli.io import load_plan, write_atomic
+from placer.cli.pareto_cmd import pareto_command
+from placer.cli.report_cmd import report_command
+from placer.cli.whatif_cmd import diff_command, whatif_command
+from placer.errors import OptionError
+from placer.outputs import text_report as report
+from placer.progress import stderr_is_terminal, terminal_progress
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="placer")
+def cli() -> None:
+    """placer: decide where AI workloads run across edge, on-prem and cloud sites.
+
+    Example: placer solve configs/eu_sovereign.yaml
+    """
+
+
+@cli.command()
+@scenario_arg()
+@handle_errors
+def validate(scenario_file: str) -> None:
+    """Check SCENARIO ('-' for stdin) and summarise what it compiles to.
+
+    Example: placer validate configs/eu_sovereign.yaml
+    """
+    from placer.plan.build import unplaced_reason
+    from placer.problem.compile import compile_problem
+
+    scenario = api.load(scenario_file)
+    problem, index = compile_problem(scenario)
+    click.echo(
+        f"{scenario_file}: valid — {len(scenario.sites)} sites, {problem.num_pools} "
+        f"pools, {len(scenario.workloads)} workloads, {problem.num_units} placement units, "
+        f"{int(problem.allowed_up.sum())} feasible (unit, pool) pairs"
+    )
+    from placer.problem.form import R_COOLING, R_DENSITY, reason_names
+
+    for p, pool in enumerate(index.pools):
+        bits = int(np.bitwise_or.reduce(problem.reason_up[:, p] & (R_COOLING | R_DENSITY)))
+        if bits:
+            click.echo(
+                f"  warning: pool {pool.name} is unusable: {', '.join(reason_names(bits))}"
+                " (check cooling.type, cooling.max_rack_density_kw, nodes_per_rack)"
+            )
+    for u in range(problem.num_units):
+        if not problem.allowed_up[u].any():
+            flag = "error" if problem.must_place_u[u] else "warning"
+            click.echo(f"  {flag}: {index.units[u].name}: {unplaced_reason(problem, index, u)}")
+
+
+@cli.command()
+@click.option(
+    "--plan",
+    "of_plan",
+    is_flag=True,
+    help="The schema of the Plan that `solve -o` writes, instead of the scenario's.",
+)
+def schema(of_plan: bool) -> None:
+    """Print the JSON Schema of the scenario language (or, with --plan, of the output).
+
+    Example: placer schema > scenario.schema.json; placer schema --plan > plan.schema.json
+    """
+    from placer.model.scenario import Scenario
+    from placer.plan.plan import Plan
+
+    model = Plan if of_plan else Scenario
+    click.echo(json.dumps(model.model_json_schema(), indent=2))
+
+
+@cli.command()
+@scenario_arg(required=False)
+@solver_options(
+    solver_help="greedy, milp, ... or auto (the best for the size).",
+    time_limit_help="Wall-clock limit for the solver, s.",
+)
+@click.option(
+    "--layout",
+    type=click.Choice(["auto", "dense", "sparse"]),
+    default="auto",
+    show_default=True,
+    help="Problem layout: dense U x P tables, or pair lists (hybrid and greedy only) for "
+    "fleets too big for dense; auto picks pair lists above 2e7 units x pools.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the plan here (JSON; YAML if the name ends .yaml/.yml).",
+)
+@format_option("table", "json", "yaml")
+@click.option(
+    "--quiet",
+    is_flag=True,
+    help="Print only a one-line JSON summary (no table, no progress display).",
+)
+@click.option(
+    "--infeasible-exit-code",
+    type=click.IntRange(0, 255),
+    default=EXIT_INFEASIBLE,
+    show_default=True,
+    help="Exit code for a proven-infeasible scenario (e.g. 0 or 99 where an orchestrator "
+    "maps a code to 'skip').",
+)
+@click.option("--debug", is_flag=True, hidden=True)
+@handle_errors
+def solve(
+    scenario_file: str | None,
+    solver: str,
+    backend: str | None,
+    time_limit_s: float,
+    relative_gap: float,
+    seed: int,
+    workers: int,
+    layout: str,
+    output: Path | None,
+    fmt: str,
+    quiet: bool,
+    infeasible_exit_code: int,
+    debug: bool,
+) -> None:
+    """Compute a placement plan for SCENARIO (default: the bundled EU scenario; '-'
+    reads stdin). On a terminal, long solves show the incumbent, bound and gap.
+
+    Example: placer solve configs/us_carbon_vs_price.yaml --solver milp -o plan.json
+    """
+    scenario = api.load(scenario_file)
+    with terminal_progress(not quiet and stderr_is_terminal()) as progress:
+        plan = api.solve(
+            scenario,
+            solver=solver,
+            time_limit_s=time_limit_s,
+            seed=seed,
+            relative_gap=relative_gap,
+            workers=workers,
+            backend=backend,
+            progress=progress,
+            layout=layout,
+        )
+    if output is not None:
+        as_yaml = output.suffix in (".yaml", ".yml")
+        write_atomic(output, report.to_yaml(plan) if as_yaml else report.to_json(plan))
+    if quiet:
+        click.echo(report.summary_line(plan))
+    else:
+        click.echo(
+            {"table": report.to_table, "json": report.to_json, "yaml": report.to_yaml}[fmt](plan),
+            nl=False,
+        )
+    code = infeasible_exit_code if plan.status == "infeasible" else STATUS_EXIT[plan.status]
+    if code:
+        sys.exit(code)
+
+
+@cli.command(name="verify")
+@click.argument("scenario_file", type=str, metavar="SCENARIO")
+@click.argument("plan_file", type=str, metavar="PLAN")
+@click.option("--json", "as_json", is_flag=True, help="Print violations and KPIs as JSON.")
+@handle_errors
+def verify_cmd(scenario_file: str, plan_file: str, as_json: bool) -> None:
+    """Check PLAN against SCENARIO independently; exit 1 if any hard constraint breaks.
+
+    Example: placer verify configs/eu_sovereign.yaml plan.json
+    """
+    from placer.plan.verify import Verifier
+
+    scenario = api.load(scenario_file)
+    plan = load_plan(plan_file)
+    violations, kpis = Verifier(scenario).check(plan)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "ok": not violations,
+                    "violations": [
+                        {
+                            "kind": v.kind,
+                            "subject": v.subject,
+                            "message": v.message,
+                            "amount": v.amount,
+                        }
+                        for v in violations
+                    ],
+                    "kpis": {
+                        "cost_usd_per_h": kpis.cost_usd_per_h,
+                        "carbon_kg_per_h": kpis.carbon_kg_per_h,
+                        "water_l_per_h": kpis.water_l_per_h,
+                        "unplaced_value_usd_per_h": kpis.unplaced_value_usd_per_h,
+                        "objective_usd_per_h": kpis.objective_usd_per_h,
+                    },
+                },
+                indent=2,
+            )
+        )
+    elif violations:
+        click.echo(f"{plan_file}: {len(violations)} violation(s)")
+        for v in violations:
+            click.echo(f"  {v}")
+    else:
+        click.echo(
+            f"{plan_file}: OK — every hard constraint holds; objective "
+            f"{kpis.objective_usd_per_h:,.2f} USD/h (cost {kpis.cost_usd_per_h:,.2f}, "
+            f"carbon {kpis.carbon_kg_per_h:,.1f} kg/h) recomputed from the scenario"
+        )
+    if violations:
+        sys.exit(EXIT_VERIFY_FAILED)
+
+
+@cli.command()
+@scenario_arg()
+@click.argument("plan_file", required=False, type=str, metavar="[PLAN]")
+@click.option(
+    "--workload",
+    default=None,
+    help="Explain where this workload landed and why (solves first when no PLAN is given).",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="With --workload: alternatives listed per unit.",
+)
+@click.option(
+    "--time-limit-s",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Time for the solve and for the search for fixes, s.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+@click.option("--debug", is_flag=True, hidden=True)
+@handle_errors
+def explain(
+    scenario_file: str,
+    plan_file: str | None,
+    workload: str | None,
+    top: int,
+    time_limit_s: float,
+    as_json: bool,
+    debug: bool,
+) -> None:
+    """Explain what limits SCENARIO: why it is infeasible and the smallest fixes, or
+    which capacities bind and what one more unit of each is worth. With --workload:
+    why each unit of that workload sits in its pool — the breakdown against the
+    next-best pools, which of them do not fit and which capacity is full, and which
+    rules exclude the rest.
+
+    Example: placer explain configs/eu_sovereign.yaml plan.json --workload chat-eu
+    """
+    scenario = api.load(scenario_file)
+    if plan_file is not None and workload is None:
+        raise OptionError("a PLAN is explained per workload: add --workload ID")
+    if workload is not None:
+        from placer.analysis.explain import explain_workload, why_text
+
+        if plan_file is not None:
+            plan = load_plan(plan_file)
+        else:
+            plan = api.solve(scenario, solver="milp", time_limit_s=time_limit_s)
+        explanations = explain_workload(scenario, plan, workload, top=top)
+        if as_json:
+            click.echo(json.dumps([dataclasses.asdict(e) for e in explanations], indent=2))
+        else:
+            click.echo(why_text(explanations), nl=False)
+        return
+    plan = api.explain(scenario, time_limit_s=time_limit_s)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "status": plan.status,
+                    "infeasibility": plan.infeasibility.model_dump(mode="json")
+                    if plan.infeasibility
+                    else None,
+                    "capacity_prices": [c.model_dump(mode="json") for c in plan.capacity_prices],
+                },
+                indent=2,
+            )
+        )
+    elif plan.infeasibility is not None:
+        click.echo(report.infeasibility_text(plan))
+    else:
+        click.echo(report.binding_text(plan))
+    code = STATUS_EXIT[plan.status]
+    if code:
+        sys.exit(code)
+
+
+for _command in (pareto_command, whatif_command, diff_command, report_command, export_command):
+    cli.add_command(_command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="placer")

@@ -1,0 +1,502 @@
+"""`placer whatif` (solve variants of a scenario against its baseline) and `placer diff`
+(compare two plans). The logic lives in `placer.analysis.whatif` and
+`placer.analysis.diff`; this module parses options and formats results."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from placer.analysis.diff import Move, PlanDiff, UnitPlacement, diff_plans
+from placer.analysis.whatif import (
+    VariantResult,
+    WhatIfReport,
+    WhatIfRun,
+    fail_site_variant,
+    parse_variant,
+    run_whatif,
+)
+from placer.cli.common import (
+    EXIT_NO_SOLUTION,
+    EXIT_OK,
+    format_option,
+    handle_errors,
+    solver_options,
+)
+from placer.cli.io import write_atomic
+from placer.errors import OptionError, ScenarioError
+from placer.model.load import validate_model
+from placer.model.yaml_text import read_document
+from placer.plan.plan import Plan
+
+#: Units listed per section in tables (all of them are in --format json).
+MAX_LISTED = 10
+#: Exit code of `placer diff --exit-code` when the plans differ (as `git diff`).
+EXIT_DIFFERENT = 1
+
+
+# ---- whatif --------------------------------------------------------------------------
+
+
+@click.command(name="whatif")
+@click.argument("scenario_file", type=str, metavar="SCENARIO")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="PATH=VALUE",
+    help="One variant: a change of the scenario by path; join changes with ';' to make "
+    "them one variant. Repeat for more variants.",
+)
+@click.option(
+    "--fail-site",
+    "fail_sites",
+    multiple=True,
+    metavar="SITE",
+    help="One variant in which SITE is lost (same as --set sites.SITE=down). Repeatable.",
+)
+@click.option(
+    "--fail-each-site",
+    is_flag=True,
+    help="N-1: one variant per site of the scenario, each losing that site.",
+)
+@solver_options(
+    solver_help="greedy, milp, ... or auto; the same for the baseline and every variant.",
+    time_limit_help="Wall-clock limit of each solve (baseline and each variant), s.",
+)
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write baseline.json, variant-N.json (plans) and whatif.json (the report) "
+    "into this folder (created if missing; files written atomically).",
+)
+@format_option("table", "json")
+@click.option("--debug", is_flag=True, hidden=True)
+@handle_errors
+def whatif_command(
+    scenario_file: str,
+    sets: tuple[str, ...],
+    fail_sites: tuple[str, ...],
+    fail_each_site: bool,
+    solver: str,
+    backend: str | None,
+    time_limit_s: float,
+    relative_gap: float,
+    seed: int,
+    workers: int,
+    output_dir: Path | None,
+    fmt: str,
+    debug: bool,
+) -> None:
+    """Solve variants of SCENARIO, each separately against the same baseline, and compare
+    each with the baseline: objective, cost, carbon, water, units moved, and whether the
+    baseline plan still holds.
+
+    \b
+    PATH addresses the scenario by ids (a list position works too):
+      sites.<site>.power.it_capacity_kw     sites.<site>.pools.<pool>.gpus
+      workloads.<workload>.demand_rps.<region>   objective.carbon_price_usd_per_t
+    A pool's id is its accelerator unless it has an id.
+    VALUE: V (absolute, YAML: 2000, true, null, [DE, FR]), =V (absolute, even if it
+    starts with + - *), +N / -N (add), *F (multiply), +P% / -P% (percent),
+    down (on a site: the site is lost, its pools hold 0 GPUs; on a pool: 0 GPUs).
+    'a=+1;b=*2' in one --set is one variant with both changes.
+
+    Exit 0 when every variant is solved (an infeasible variant is a result, shown as its
+    status), 4 when a solve found no solution within the time limit, 2 for a bad --set.
+    See docs/whatif.md.
+
+    \b
+    Example: placer whatif configs/eu_sovereign.yaml --solver milp
+               --set sites.fra-hall.power.it_capacity_kw=+2000 --fail-site edge-ams
+    """
+    doc, source = read_document(scenario_file)
+    variants = [parse_variant(text) for text in sets]
+    variants += [fail_site_variant(site) for site in fail_sites]
+    if fail_each_site:
+        variants += [fail_site_variant(site) for site in _site_ids(doc)]
+    if not variants:
+        raise OptionError(
+            "whatif: no variant given; add --set PATH=VALUE, --fail-site SITE or "
+            "--fail-each-site (see placer whatif --help)"
+        )
+    progress = _progress if sys.stderr.isatty() and fmt == "table" else None
+    run = run_whatif(
+        doc,
+        variants,
+        source=source,
+        solver=solver,
+        time_limit_s=time_limit_s,
+        seed=seed,
+        relative_gap=relative_gap,
+        workers=workers,
+        backend=backend,
+        progress=progress,
+    )
+    if output_dir is not None:
+        _write_plans(run, output_dir)
+    if fmt == "json":
+        click.echo(whatif_json(run.report), nl=False)
+    else:
+        click.echo(whatif_table(run.report), nl=False)
+    statuses = [run.report.baseline.status] + [v.kpis.status for v in run.report.variants]
+    sys.exit(EXIT_NO_SOLUTION if "no_solution" in statuses else EXIT_OK)
+
+
+def _progress(line: str) -> None:
+    click.echo(f"placer whatif: {line}", err=True)
+
+
+def _site_ids(doc: object) -> list[str]:
+    """Ids of the document's sites (validation of the document comes later)."""
+    sites = doc.get("sites") if isinstance(doc, dict) else None
+    ids = [s.get("id") for s in sites if isinstance(s, dict)] if isinstance(sites, list) else []
+    return [i for i in ids if isinstance(i, str)]
+
+
+def _write_plans(run: WhatIfRun, folder: Path) -> None:
+    """Writes baseline.json, variant-N.json and whatif.json into `folder`, atomically."""
+    from placer.outputs import text_report as plan_report
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OptionError(f"{folder}: cannot create the folder: {e.strerror or e}") from None
+    write_atomic(folder / "baseline.json", plan_report.to_json(run.baseline_plan))
+    run.report.baseline_plan_file = str(folder / "baseline.json")
+    for result, plan in zip(run.report.variants, run.plans, strict=True):
+        path = folder / f"variant-{result.index}.json"
+        write_atomic(path, plan_report.to_json(plan))
+        result.plan_file = str(path)
+    write_atomic(folder / "whatif.json", whatif_json(run.report))
+
+
+def whatif_json(report: WhatIfReport) -> str:
+    """The report as indented JSON (`apiVersion: placer/v1`, `kind: WhatIf`)."""
+    return json.dumps(report.model_dump(mode="json"), indent=2) + "\n"
+
+
+def whatif_table(report: WhatIfReport) -> str:
+    """The report for a terminal: one row per variant, then what each changed."""
+    b = report.baseline
+    lines = [
+        f"placer whatif — {report.scenario or report.source}: baseline {b.status.upper()}, "
+        f"{len(report.variants)} variant(s) ({report.solver}, {report.wall_s:.2f} s)",
+        "",
+    ]
+    headers = [
+        "#",
+        "variant",
+        "status",
+        "objective_usd_per_h",
+        "delta_usd_per_h",
+        "delta",
+        "cost_usd_per_h",
+        "kgco2_per_h",
+        "water_l_per_h",
+        "placed/unplaced",
+        "moved",
+        "baseline_plan",
+    ]
+    rows = [
+        [
+            "-",
+            "baseline",
+            b.status,
+            _money(b.objective_usd_per_h),
+            "-",
+            "-",
+            _money(b.cost_usd_per_h),
+            _num(b.carbon_kg_per_h, 1),
+            _num(b.water_l_per_h, 0),
+            _counts(b.placed_units, b.unplaced_units),
+            "-",
+            "-",
+        ]
+    ]
+    for v in report.variants:
+        k, d = v.kpis, v.delta
+        rows.append(
+            [
+                str(v.index),
+                _shorten(v.label, 48),
+                k.status,
+                _money(k.objective_usd_per_h),
+                _signed(d.objective_usd_per_h),
+                _percent(d.objective_relative),
+                _money(k.cost_usd_per_h),
+                _num(k.carbon_kg_per_h, 1),
+                _num(k.water_l_per_h, 0),
+                _counts(k.placed_units, k.unplaced_units),
+                "-" if v.units_moved is None else str(v.units_moved),
+                _validity(v),
+            ]
+        )
+    lines.append(_table(headers, rows))
+    lines += ["", "Changes"]
+    for v in report.variants:
+        for c in v.changes:
+            if c.op == "down":
+                what = f"down ({c.before:,} GPUs -> 0)"
+            else:
+                what = f"{_value(c.before)} -> {_value(c.after)}"
+            lines.append(f"  {v.index}  {c.path}: {what}")
+    for v in report.variants:
+        details = _variant_details(v)
+        if details:
+            lines += ["", f"Variant {v.index}: {v.label}", *details]
+    return "\n".join(lines) + "\n"
+
+
+def _variant_details(v: VariantResult) -> list[str]:
+    out: list[str] = []
+    if v.no_plan_reason:
+        out.append(f"  no plan: {v.no_plan_reason}")
+    if v.baseline_plan_violations:
+        n = len(v.baseline_plan_violations)
+        out.append(f"  the baseline plan breaks {n} constraint(s) here:")
+        out += [f"    {x}" for x in v.baseline_plan_violations[:3]]
+        if n > 3:
+            out.append(f"    ... and {n - 3} more")
+    out += _unit_lines("moved", v.moved, _move_text)
+    out += _unit_lines("resized", v.resized, _resize_text)
+    out += _unit_lines("newly placed", v.newly_placed, _placed_text)
+    out += _unit_lines("newly unplaced", v.newly_unplaced, _unplaced_text)
+    return out
+
+
+def _unit_lines(title: str, items: Sequence, text) -> list[str]:
+    if not items:
+        return []
+    out = [f"  {title} ({len(items)}):"]
+    out += [f"    {text(x)}" for x in items[:MAX_LISTED]]
+    if len(items) > MAX_LISTED:
+        out.append(f"    ... and {len(items) - MAX_LISTED} more (--format json lists all)")
+    return out
+
+
+def _move_text(m: Move) -> str:
+    gpus = f"{m.gpus_to} GPUs" if m.gpus_from == m.gpus_to else f"{m.gpus_from} -> {m.gpus_to}"
+    return f"{m.unit}: {m.from_site}/{m.from_pool} -> {m.to_site}/{m.to_pool} ({gpus})"
+
+
+def _resize_text(m: Move) -> str:
+    return f"{m.unit}: {m.to_site}/{m.to_pool} {m.gpus_from} -> {m.gpus_to} GPUs"
+
+
+def _placed_text(u: UnitPlacement) -> str:
+    return f"{u.unit}: {u.site}/{u.pool} ({u.gpus} GPUs)"
+
+
+def _unplaced_text(u: UnitPlacement) -> str:
+    return f"{u.unit}: was at {u.site}/{u.pool}" + (f" — {u.reason}" if u.reason else "")
+
+
+def _validity(v: VariantResult) -> str:
+    if v.baseline_plan_valid is None:
+        return "-"
+    if v.baseline_plan_valid:
+        return "valid"
+    return f"broken ({len(v.baseline_plan_violations)})"
+
+
+# ---- diff ----------------------------------------------------------------------------
+
+
+@click.command(name="diff")
+@click.argument("plan_a", type=str, metavar="PLAN_A")
+@click.argument("plan_b", type=str, metavar="PLAN_B")
+@format_option("table", "json")
+@click.option(
+    "--exit-code",
+    "exit_code",
+    is_flag=True,
+    help="Exit 1 when the plans differ, 0 when they do not (like git diff --exit-code).",
+)
+@click.option("--debug", is_flag=True, hidden=True)
+@handle_errors
+def diff_command(plan_a: str, plan_b: str, fmt: str, exit_code: bool, debug: bool) -> None:
+    """Compare PLAN_A (before) with PLAN_B (after): units moved to another site or pool,
+    resized, newly placed and newly unplaced (matched by workload, region and copy), KPI
+    deltas (objective, cost, carbon, water, GPUs, units) and per-site GPU and IT-kW deltas.
+
+    Exit 0 after a successful comparison (with --exit-code: 1 if the plans differ), 2 for
+    an unreadable or invalid plan file.
+
+    Example: placer diff baseline.json variant-1.json --format json
+    """
+    (a, label_a), (b, label_b) = _load_plan(plan_a), _load_plan(plan_b)
+    result = diff_plans(a, b, label_a=label_a, label_b=label_b)
+    if fmt == "json":
+        click.echo(json.dumps(result.model_dump(mode="json"), indent=2))
+    else:
+        click.echo(diff_table(result), nl=False)
+    if exit_code and not result.identical:
+        sys.exit(EXIT_DIFFERENT)
+
+
+def _load_plan(path: str) -> tuple[Plan, str]:
+    """Reads a plan; a document of another kind (a scenario, a WhatIf report) is named as
+    such instead of listing every field a plan would need.
+
+    Raises:
+    Returns:
+      (the plan, its name for messages: the path, or <stdin> for '-').
+
+    Raises:
+      ScenarioError: unreadable, not a plan, or an invalid plan (exit 2).
+    """
+    data, source = read_document(path)
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if isinstance(kind, str) and kind != "Plan":
+        raise ScenarioError(
+            f"{source}: a {kind} document, not a Plan; placer diff compares two plans, "
+            "such as those placer solve -o or placer whatif -o DIR write"
+        )
+    return validate_model(Plan, data, source=source), source
+
+
+def diff_table(d: PlanDiff) -> str:
+    """A PlanDiff for a terminal."""
+    lines = [
+        f"placer diff — A: {d.a.label} ({_plan_name(d.a.scenario)}{d.a.status}, {d.a.solver})",
+        f"              B: {d.b.label} ({_plan_name(d.b.scenario)}{d.b.status}, {d.b.solver})",
+    ]
+    if d.identical:
+        lines.append("  no differences: every unit is where it was and every KPI is equal")
+        return "\n".join(lines) + "\n"
+    lines.append(
+        f"  {len(d.moved)} moved, {len(d.resized)} resized, {len(d.newly_placed)} newly "
+        f"placed, {len(d.newly_unplaced)} newly unplaced"
+    )
+    kpi_rows = [
+        [
+            k.name,
+            _kpi_cell(k.a),
+            _kpi_cell(k.b),
+            "-" if k.delta is None else _signed(k.delta),
+            _percent(k.relative),
+        ]
+        for k in d.kpis
+    ]
+    lines += ["", "KPIs", _table(["kpi", "A", "B", "delta", "relative"], kpi_rows)]
+    if d.moved:
+        rows = [
+            [
+                m.unit,
+                f"{m.from_site}/{m.from_pool}",
+                f"{m.to_site}/{m.to_pool}",
+                str(m.gpus_from) if m.gpus_from == m.gpus_to else f"{m.gpus_from}->{m.gpus_to}",
+            ]
+            for m in d.moved
+        ]
+        lines += ["", "Moved", _table(["unit", "from", "to", "gpus"], rows)]
+    if d.resized:
+        rows = [
+            [m.unit, f"{m.to_site}/{m.to_pool}", str(m.gpus_from), str(m.gpus_to)]
+            for m in d.resized
+        ]
+        lines += ["", "Resized", _table(["unit", "site/pool", "gpus_a", "gpus_b"], rows)]
+    if d.newly_placed:
+        rows = [[u.unit, f"{u.site}/{u.pool}", str(u.gpus)] for u in d.newly_placed]
+        lines += ["", "Newly placed (in B only)", _table(["unit", "site/pool", "gpus"], rows)]
+    if d.newly_unplaced:
+        rows = [[u.unit, f"{u.site}/{u.pool}", str(u.gpus), u.reason] for u in d.newly_unplaced]
+        lines += [
+            "",
+            "Newly unplaced (in A only)",
+            _table(["unit", "was at", "gpus", "reason in B"], rows),
+        ]
+    changed = [s for s in d.sites if s.delta_gpus or s.delta_it_kw]
+    if changed:
+        rows = [
+            [
+                s.site,
+                f"{s.gpus_a:,}",
+                f"{s.gpus_b:,}",
+                _signed(s.delta_gpus),
+                _num(s.it_kw_a, 1),
+                _num(s.it_kw_b, 1),
+                _signed(s.delta_it_kw, 1),
+            ]
+            for s in changed
+        ]
+        lines += [
+            "",
+            "Sites (changed only)",
+            _table(
+                ["site", "gpus_a", "gpus_b", "delta_gpus", "it_kw_a", "it_kw_b", "delta_it_kw"],
+                rows,
+            ),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _plan_name(scenario: str) -> str:
+    return f"{scenario}, " if scenario else ""
+
+
+# ---- formatting helpers ----------------------------------------------------------------
+
+_NUMERIC = re.compile(r"^[+-]?[\d,]*\.?\d+%?$")
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    """Columns padded to their widest cell; numbers right-aligned."""
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if _NUMERIC.match(c) else c.ljust(w)
+            for c, w in zip(cells, widths, strict=True)
+        ).rstrip()
+
+    return "\n".join([line(headers), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])
+
+
+def _money(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.2f}"
+
+
+def _num(x: float | None, digits: int) -> str:
+    return "-" if x is None else f"{x:,.{digits}f}"
+
+
+def _signed(x: float | None, digits: int = 2) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, int):
+        return f"{x:+,}"
+    return f"{x:+,.{digits}f}"
+
+
+def _percent(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:+.2f}%"
+
+
+def _counts(placed: int | None, unplaced: int | None) -> str:
+    return "-" if placed is None else f"{placed}/{unplaced}"
+
+
+def _kpi_cell(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:,}" if isinstance(x, int) else f"{x:,.2f}"
+
+
+def _value(x: object) -> str:
+    return "(not set)" if x is None else json.dumps(x)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+__all__ = ["diff_command", "diff_table", "whatif_command", "whatif_json"]

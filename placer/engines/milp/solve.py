@@ -1,0 +1,245 @@
+"""Solving the placement MILP: backends, parameters, hints, honest statuses.
+
+Backends (through OR-Tools MathOpt): "highs" (default: fastest to a proven gap on
+placer's instances, see docs/milp.md), "scip", "cpsat". Statuses:
+  optimal     the proven gap is within `relative_gap` of the full problem
+  feasible    a plan with its best bound and gap (time limit, or restricted candidates)
+  infeasible  proven: no placement satisfies the hard constraints
+  no_solution no plan found within the time limit
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+
+import numpy as np
+from ortools.math_opt.python import mathopt
+
+from placer.engines.base import SolveOptions, SolveResult
+from placer.engines.milp.formulation import Formulation, build_model
+from placer.engines.milp.prices import capacity_prices
+from placer.engines.milp.quiet import quiet_stdout
+from placer.errors import OptionError, SolverError
+from placer.problem.form import UNPLACED, Problem
+from placer.problem.usage import objective_value, violations
+from placer.progress import HighsLogProgress
+
+BACKENDS: dict[str, mathopt.SolverType] = {
+    "highs": mathopt.SolverType.HIGHS,
+    "scip": mathopt.SolverType.GSCIP,
+    "cpsat": mathopt.SolverType.CP_SAT,
+}
+DEFAULT_BACKEND = "highs"
+#: Capacity prices come from an LP relaxation; skipped above this many variables.
+MAX_PRICE_VARIABLES = 100_000
+#: Time the capacity-price LP may take, as a fraction of the solve's time limit.
+PRICE_TIME_FRACTION = 0.1
+
+_T = mathopt.TerminationReason
+
+
+def solve_milp(problem: Problem, options: SolveOptions, *, prices: bool = True) -> SolveResult:
+    """Solves the weighted MILP; `prices` adds LP-dual capacity prices (small models)."""
+    backend = options.backend or DEFAULT_BACKEND
+    if backend not in BACKENDS:
+        raise OptionError(f"unknown MILP backend {backend!r}; choose one of {sorted(BACKENDS)}")
+    if options.relative_gap < 0 or options.time_limit_s <= 0:
+        raise OptionError("time_limit_s must be > 0 and relative_gap >= 0")
+    form = build_model(problem, candidates_u=options.candidates_u)
+    hint_note = _apply_hint_check(problem, options)
+    result, assign = _run(form, problem, options, backend, options.time_limit_s)
+    res = _to_result(problem, form, result, assign, options, backend, hint_note)
+    if prices and assign is not None and len(form.x) <= MAX_PRICE_VARIABLES:
+        limit = max(1.0, PRICE_TIME_FRACTION * options.time_limit_s)
+        res = dataclasses.replace(
+            res,
+            capacity_prices=capacity_prices(
+                problem, time_limit_s=limit, candidates_u=options.candidates_u
+            ),
+        )
+    return res
+
+
+def finish_with_bound(
+    problem: Problem, res: SolveResult, bound: float, options: SolveOptions
+) -> SolveResult:
+    """Re-derives status, gap and message after a better full bound is known."""
+    if res.objective_usd_per_h is None:
+        return dataclasses.replace(res, bound_usd_per_h=bound, bound_scope="full")
+    if res.bound_usd_per_h is not None and res.bound_scope == "full":
+        bound = max(bound, res.bound_usd_per_h)
+    gap = max(0.0, (res.objective_usd_per_h - bound) / max(abs(res.objective_usd_per_h), 1e-9))
+    proven = gap <= options.relative_gap + 1e-12
+    message = (
+        f"proven optimal within a relative gap of {options.relative_gap:g}"
+        if proven
+        else f"best plan within {options.time_limit_s:g} s; gap {100 * gap:.3f}%"
+    )
+    return dataclasses.replace(
+        res,
+        bound_usd_per_h=bound,
+        bound_scope="full",
+        status="optimal" if proven else "feasible",
+        message=message,
+    )
+
+
+def solve_milp_lexicographic(problem: Problem, options: SolveOptions) -> SolveResult:
+    """Stage 1: maximise placed value; stage 2: minimise (0) keeping that value."""
+    backend = options.backend or DEFAULT_BACKEND
+    if backend not in BACKENDS:
+        raise OptionError(f"unknown MILP backend {backend!r}; choose one of {sorted(BACKENDS)}")
+    form = build_model(problem, candidates_u=options.candidates_u)
+    form.model.maximize(form.placed_value())
+    half = options.time_limit_s / 2
+    stage1, assign1 = _run(form, problem, options, backend, half)
+    if assign1 is None:
+        return _to_result(problem, form, stage1, None, options, backend, "")
+    best_value = float(problem.unplaced_usd_per_h_u[assign1 >= 0].sum())
+    form = build_model(problem, candidates_u=options.candidates_u)
+    form.model.add_linear_constraint(
+        form.placed_value() >= best_value - 1e-6 * max(1.0, best_value), name="keep_value"
+    )
+    hinted = dataclasses.replace(options, hint_u=assign1)
+    stage2, assign2 = _run(form, problem, hinted, backend, half)
+    res = _to_result(problem, form, stage2, assign2, hinted, backend, "")
+    note = (
+        f"lexicographic: placed value {best_value:,.2f} USD/h kept "
+        f"({'proven maximal' if stage1.termination.reason == _T.OPTIMAL else 'best found'})"
+    )
+    return SolveResult(
+        **{
+            **res.__dict__,
+            "bound_scope": "restricted" if res.bound_usd_per_h is not None else None,
+            "diagnostics": [note, *res.diagnostics],
+        }
+    )
+
+
+def _run(
+    form: Formulation, problem: Problem, options: SolveOptions, backend: str, time_limit_s: float
+) -> tuple[mathopt.SolveResult, np.ndarray | None]:
+    params = mathopt.SolveParameters(
+        time_limit=datetime.timedelta(seconds=time_limit_s),
+        relative_gap_tolerance=options.relative_gap,
+        # HiGHS rejects `threads` (it is a global there); its MIP search is serial.
+        threads=None if backend == "highs" else options.workers,
+        random_seed=options.seed,
+    )
+    model_params = None
+    if options.hint_u is not None:
+        model_params = mathopt.ModelSolveParameters(solution_hints=[_hint(form, options.hint_u)])
+    msg_cb = None
+    if options.progress is not None and backend == "highs":
+        msg_cb = HighsLogProgress(options.progress, stage="MILP")
+    try:
+        with quiet_stdout():
+            result = mathopt.solve(
+                form.model,
+                BACKENDS[backend],
+                params=params,
+                model_params=model_params,
+                msg_cb=msg_cb,
+            )
+    except Exception as e:  # MathOpt's own error mapping can raise AttributeError
+        raise SolverError(f"MILP backend {backend} failed: {e}") from None
+    if not result.has_primal_feasible_solution():
+        return result, None
+    values = result.variable_values()
+    assign = np.full(problem.num_units, UNPLACED, dtype=np.int32)
+    chosen = [i for i, v in enumerate(form.x) if values[v] > 0.5]
+    assign[form.pairs[chosen, 0]] = form.pairs[chosen, 1]
+    return result, assign
+
+
+def _hint(form: Formulation, hint_u: np.ndarray) -> mathopt.SolutionHint:
+    chosen = hint_u[form.pairs[:, 0]] == form.pairs[:, 1]
+    return mathopt.SolutionHint(
+        variable_values={
+            v: (1.0 if c else 0.0) for v, c in zip(form.x, chosen.tolist(), strict=True)
+        }
+    )
+
+
+def _apply_hint_check(problem: Problem, options: SolveOptions) -> str:
+    if options.hint_u is None:
+        return ""
+    bad = violations(problem, options.hint_u)
+    if bad:
+        return f"hint given but infeasible ({'; '.join(bad)}): passed on as a partial guide"
+    return f"hint given: feasible, objective {objective_value(problem, options.hint_u):,.2f} USD/h"
+
+
+def _to_result(
+    problem: Problem,
+    form: Formulation,
+    result: mathopt.SolveResult,
+    assign: np.ndarray | None,
+    options: SolveOptions,
+    backend: str,
+    hint_note: str,
+) -> SolveResult:
+    reason = result.termination.reason
+    restricted = options.candidates_u is not None and len(form.pairs) < int(
+        problem.allowed_up.sum()
+    )
+    scope = "restricted" if restricted else "full"
+    bound = _dual_bound(result, form)
+    notes = [
+        f"backend {backend}: {reason.name.lower()} after "
+        f"{result.solve_stats.solve_time.total_seconds():.2f} s"
+    ]
+    if hint_note:
+        notes.append(hint_note)
+    if assign is None:
+        if reason in (_T.INFEASIBLE, _T.INFEASIBLE_OR_UNBOUNDED):
+            what = "restricted candidate lists" if restricted else "hard constraints"
+            return SolveResult(
+                np.full(problem.num_units, UNPLACED, dtype=np.int32),
+                "infeasible",
+                message=f"proven infeasible: no placement satisfies the {what}",
+                bound_scope=scope,
+                diagnostics=notes,
+            )
+        if reason in (_T.NO_SOLUTION_FOUND, _T.FEASIBLE) or reason.name.startswith("NO_SOL"):
+            return SolveResult(
+                np.full(problem.num_units, UNPLACED, dtype=np.int32),
+                "no_solution",
+                bound_usd_per_h=bound,
+                bound_scope=scope,
+                message=f"no plan found within {options.time_limit_s:g} s",
+                diagnostics=notes,
+            )
+        raise SolverError(
+            f"MILP backend {backend} ended with {reason.name}: {result.termination.detail}"
+        )
+    objective = objective_value(problem, assign)
+    gap = (objective - bound) / max(abs(objective), 1e-9) if bound is not None else math.inf
+    proven = gap <= options.relative_gap + 1e-9
+    status = "optimal" if proven and not restricted else "feasible"
+    if proven and restricted:
+        message = "optimal for the restricted candidate pools; the bound holds for them only"
+    elif proven:
+        message = f"proven optimal within a relative gap of {options.relative_gap:g}"
+    else:
+        message = f"best plan within {options.time_limit_s:g} s; gap {100 * gap:.3f}%"
+    if options.hint_u is not None and objective <= objective_value(problem, options.hint_u) + 1e-9:
+        notes.append("the returned plan is at least as good as the hint")
+    return SolveResult(
+        assign,
+        status,
+        objective_usd_per_h=objective,
+        bound_usd_per_h=bound,
+        message=message,
+        bound_scope=scope,
+        diagnostics=notes,
+    )
+
+
+def _dual_bound(result: mathopt.SolveResult, form: Formulation) -> float | None:
+    bound = result.termination.objective_bounds.dual_bound
+    if not math.isfinite(bound):
+        return None
+    return float(bound)

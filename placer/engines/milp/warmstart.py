@@ -1,0 +1,122 @@
+"""LP-guided warm start and exact reduced-cost fixing for the placement MILP.
+
+1. Solve the LP relaxation (HiGHS: 0.4 s vs GLOP's 0.6 s at 25k variables): its
+   optimum L is a valid lower bound, and its reduced costs rc[u,p] >= 0 for variables at 0.
+2. Relax-and-fix: a restricted MILP where each unit may use only the pools its LP
+   solution uses plus its `extra` cheapest allowed pools gives a good plan fast (upper
+   bound U).
+3. Reduced-cost fixing: a pair with L + rc[u,p] > U cannot be in any plan better
+   than U, so it is dropped from the full MILP. This removes most variables without
+   changing the optimum, so the bound of the reduced MILP is still a bound of the full
+   problem (`bound_scope` stays "full").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.math_opt.python import mathopt
+
+from placer.engines.base import SolveOptions, SolveResult
+from placer.engines.greedy import solve_greedy
+from placer.engines.milp.formulation import build_model
+from placer.engines.milp.quiet import quiet_stdout
+from placer.engines.milp.solve import finish_with_bound, solve_milp
+from placer.problem.form import Problem
+from placer.problem.usage import objective_value, violations
+
+
+@dataclass(frozen=True)
+class LpRelaxation:
+    """LP optimum (a lower bound, USD/h), x_up float64[U, P] and reduced costs rc_up."""
+
+    bound: float
+    x_up: np.ndarray
+    rc_up: np.ndarray
+
+
+def solve_lp(problem: Problem, time_limit_s: float) -> LpRelaxation | None:
+    """The LP relaxation of (0)-(9); None if it is infeasible or does not finish."""
+    form = build_model(problem, integer=False, name="placement_lp")
+    params = mathopt.SolveParameters(time_limit=datetime.timedelta(seconds=time_limit_s))
+    with quiet_stdout():
+        result = mathopt.solve(form.model, mathopt.SolverType.HIGHS, params=params)
+    if result.termination.reason != mathopt.TerminationReason.OPTIMAL:
+        return None
+    shape = problem.allowed_up.shape
+    x_up, rc_up = np.zeros(shape), np.full(shape, np.inf)
+    u, p = form.pairs[:, 0], form.pairs[:, 1]
+    try:
+        x_up[u, p] = result.variable_values(form.x)
+        rc_up[u, p] = result.reduced_costs(form.x)
+    except ValueError:  # HiGHS may skip the dual on trivial LPs (no rows, say)
+        return None
+    return LpRelaxation(float(result.objective_value()), x_up, rc_up)
+
+
+def candidate_lists(problem: Problem, x_up: np.ndarray, extra: int) -> tuple[tuple[int, ...], ...]:
+    """Per unit: pools its LP solution uses, plus its `extra` cheapest allowed pools."""
+    out = []
+    cost = np.where(problem.allowed_up, problem.objective_usd_per_h_up, np.inf)
+    for u in range(problem.num_units):
+        used = set(np.nonzero(x_up[u] > 1e-6)[0].tolist())
+        order = np.argsort(cost[u], kind="stable")[:extra]
+        used |= {int(p) for p in order if np.isfinite(cost[u, p])}
+        out.append(tuple(sorted(used)))
+    return tuple(out)
+
+
+def solve_milp_warm(problem: Problem, options: SolveOptions, extra: int = 3) -> SolveResult:
+    """LP -> relax-and-fix hint (greedy as fallback) -> reduced-cost fixing -> full MILP."""
+    started = time.perf_counter()
+    lp = solve_lp(problem, options.time_limit_s / 2)
+    if lp is None:  # infeasible LP (or too slow): the plain MILP says which
+        return solve_milp(problem, options)
+    options.report("LP bound", bound=lp.bound)
+    budget = options.time_limit_s - (time.perf_counter() - started)
+    hint = options.hint_u
+    if hint is None or violations(problem, hint):
+        restricted = dataclasses.replace(
+            options,
+            time_limit_s=max(0.5, 0.25 * budget),
+            candidates_u=candidate_lists(problem, lp.x_up, extra),
+            hint_u=None,
+            progress=None,  # its bound holds for the restricted lists only
+        )
+        found = solve_milp(problem, restricted, prices=False)
+        hint = found.assign_u if found.objective_usd_per_h is not None else None
+    fallback = solve_greedy(problem, options).assign_u
+    if violations(problem, fallback):
+        fallback = None
+    elif hint is None or objective_value(problem, fallback) < objective_value(problem, hint):
+        hint = fallback
+    notes = [f"LP relaxation bound {lp.bound:,.4f} USD/h"]
+    keep = None
+    if hint is not None:
+        upper = objective_value(problem, hint)
+        options.report("warm start", incumbent=upper, bound=lp.bound)
+        keep = problem.allowed_up & (lp.bound + lp.rc_up <= upper + 1e-7 * max(1.0, upper))
+        placed = hint >= 0
+        keep[np.nonzero(placed)[0], hint[placed]] = True
+        notes.append(
+            f"warm start {upper:,.4f} USD/h; reduced-cost fixing kept "
+            f"{int(keep.sum()):,} of {int(problem.allowed_up.sum()):,} pairs"
+        )
+    remaining = max(0.5, options.time_limit_s - (time.perf_counter() - started))
+    reduced = problem if keep is None else problem._replace(allowed_up=keep)
+    result = solve_milp(reduced, dataclasses.replace(options, time_limit_s=remaining, hint_u=hint))
+    if result.objective_usd_per_h is None and hint is not None:
+        result = SolveResult(
+            hint,
+            "feasible",
+            objective_usd_per_h=objective_value(problem, hint),
+            message="warm-start plan (the MILP found nothing better in time)",
+        )
+    # The LP optimum bounds the full problem; reduced-cost fixing kept every pair that
+    # could beat the hint, so the reduced MILP's bound is a full bound too.
+    result = finish_with_bound(problem, result, lp.bound, options)
+    return dataclasses.replace(result, diagnostics=[*notes, *result.diagnostics])

@@ -1,0 +1,319 @@
+"""hybrid: relaxation -> kernel-scored rounding + repair -> restricted MILP with a hint.
+
+1. `relax_prices` gives capacity prices and a certified Lagrangian lower bound B, which
+   `placer.engines.relax.knapsack_bound` raises by solving each site's GPU and kW rows as
+   knapsacks of whole units at those prices.
+2. Rounding (sampled candidates scored by the JAX kernel, repaired) gives a plan.
+3. A MILP over each unit's `k` cheapest pools at those prices (plus the plan's pool),
+   hinted with the plan, improves it; k doubles while time remains and the certified
+   gap (objective - B) / objective is above the target.
+For problems too big for that MILP (more than LNS_MIN_VARS candidate variables):
+2b. Rounding through the LP over each unit's near-tied pools at those prices
+   (`placer.engines.relax.lp_rounding`): its integral part, repaired. (If that LP is not solved
+   in time: the sampled rounding of step 2 and a `search` polish.)
+3b. A MILP over the pools of the LP's solution (plus each unit's cheapest near-tied
+   pool, its pool in the plan, and the pools at each site of the units cheapest to
+   move there), hinted with the plan.
+4. Large-neighbourhood search until the limit (`placer.engines.search.neighbourhood`): each
+   round frees the units at a few sites, drawn by their share of the gap, and the
+   units that could move there, fixes every other unit to the incumbent, and lets a
+   short MILP re-place the freed ones; the plan only improves.
+Up to LP_BOUND_MAX_PAIRS pairs B is also raised to the LP relaxation's optimum. Every
+answer carries B, a bound of the FULL problem, so its gap is known even when
+the restricted MILP cannot prove anything about the full one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from placer.engines.base import SolveOptions, SolveResult
+from placer.engines.milp.solve import solve_milp
+from placer.engines.milp.warmstart import solve_lp
+from placer.engines.relax.knapsack_bound import knapsack_bound, site_gaps, site_note
+from placer.engines.relax.lagrangian import capacity_rows, relax_prices
+from placer.engines.relax.lp_rounding import (
+    candidate_tuples,
+    fractional_units,
+    lp_rounded,
+    lp_support,
+    near_tie_pools,
+    restricted_lp,
+)
+from placer.engines.relax.solver import round_prices, samples_for
+from placer.engines.search.local import solve_search
+from placer.engines.search.neighbourhood import cheapest_units_per_site, lns, with_site_pools
+from placer.problem.form import UNPLACED, Problem
+from placer.problem.usage import better_plan, objective_value, violations
+from placer.progress import Progress, ProgressFn
+
+FIRST_K = 4
+#: Share of the time limit the relaxation may use (further rounds tighten its bound).
+RELAX_SHARE = 0.35
+#: ... raised up to RELAX_SHARE_MAX when that buys a single-stage dense relaxation
+#: GOOD_STEPS steps (one-stage runs converge slowly: on gen-50000x200-s1, 900 steps gave
+#: a bound of 282,344 USD/h, 1,600 steps 291,126). The two-stage relaxation (from
+#: 5,000 units) keeps RELAX_SHARE: on that instance 42 s gave 291,811 and left the
+#: neighbourhood search 58 s (certified 0.85% at 120 s, against 1.17% with 72 s).
+RELAX_SHARE_MAX = 0.6
+GOOD_STEPS = 1600
+#: Up to this many feasible pairs the LP relaxation (HiGHS, ~0.4 s at 25k pairs, ~40 s at
+#: 290k) also certifies the bound: it is at least as tight as the Lagrangian one.
+LP_BOUND_MAX_PAIRS = 100_000
+#: Above this many candidate variables (units x k) the restricted MILP is replaced by
+#: large-neighbourhood search (measured on gen-10000x100-s1: a 40k-variable restricted
+#: MILP did not improve the rounded plan in 19 s).
+LNS_MIN_VARS = 20_000
+#: Large problems, step 2b: share of the time left given to the LP over each unit's
+#: near-tied pools (`placer.engines.relax.lp_rounding`); on gen-10000x100-s1 (163k pairs) it
+#: takes 5-9 s and its repaired integral part scores 58,309 USD/h where repaired draws
+#: scored 58,743-59,206.
+RESTRICTED_LP_SHARE = 0.35
+#: ... tried only up to this many near-tied pairs: HiGHS took 5-9 s at 120-163k pairs and
+#: did not finish in 400 s at 1.58M (gen-100000x1000-s1).
+RESTRICTED_LP_MAX_PAIRS = 400_000
+#: Step 3b: the MILP over each unit's pools in the LP's solution (up to SUPPORT_K), its
+#: cheapest near-tied pool and its pool in the plan, with SUPPORT_MILP_SHARE of the time
+#: left (gen-10000x100-s1: 58,309 -> 58,114 USD/h in 11 s) ...
+SUPPORT_K = 4
+#: ... plus, for each site, the pools there of the SUPPORT_SITE_UNITS units cheapest to
+#: move there (`cheapest_units_per_site`). gen-10000x100-s2 at 30 s, solver seeds 0-4:
+#: certified gaps 0.131-0.281% without them (share 0.6); 0.107-0.220% with 50 a site
+#: (share 0.6); 0.107-0.145% with 50 a site and share 0.8 (the neighbourhood search
+#: then gets 1-3 rounds; -s1 at 0.8: 0.081-0.087% over seeds 0-2).
+SUPPORT_MILP_SHARE = 0.8
+SUPPORT_SITE_UNITS = 50
+#: When the restricted LP is not solved in time: share of the time left after rounding
+#: given to `search` (delta-kernel chains) before the neighbourhood search: on
+#: gen-10000x100-s1 6 s of it took a rounded plan from 58,740 to 58,356 USD/h.
+POLISH_SHARE = 0.25
+LNS_K = 8  # near-tied pools a freed unit may move to (plus its own), cheapest first
+
+
+def top_k_candidates(
+    priced_up1: np.ndarray, hint_u: np.ndarray | None, k: int
+) -> tuple[tuple[int, ...], ...]:
+    """Per unit: its k cheapest allowed pools at the learned prices, plus its hint pool."""
+    n_p = priced_up1.shape[1] - 1
+    pools = priced_up1[:, :n_p]
+    order = np.argsort(pools, axis=1, kind="stable")[:, :k]
+    out = []
+    for u in range(pools.shape[0]):
+        keep = {int(p) for p in order[u] if np.isfinite(pools[u, p])}
+        if hint_u is not None and hint_u[u] >= 0:
+            keep.add(int(hint_u[u]))
+        out.append(tuple(sorted(keep)))
+    return tuple(out)
+
+
+def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
+    """See the module docstring."""
+    if problem.num_units == 0 or problem.num_pools == 0 or not problem.allowed_up.any():
+        return solve_milp(problem, options)  # nothing to relax: the exact answer is instant
+    started = time.perf_counter()
+
+    def left() -> float:
+        return options.time_limit_s - (time.perf_counter() - started)
+
+    steps = 300 if options.time_limit_s < 5 else 500
+    relaxed = relax_prices(problem, steps=steps, time_budget_s=relax_budget_s(problem, options))
+    bound = relaxed.bound
+    if not np.isfinite(bound):
+        return SolveResult(
+            np.full(problem.num_units, UNPLACED, np.int32),
+            "infeasible",
+            message="proven infeasible: a must-place unit has no allowed pool",
+            bound_scope="full",
+        )
+    notes = [f"Lagrangian bound {bound:,.4f} USD/h after {time.perf_counter() - started:.1f} s"]
+    options.report("relaxation", bound=bound)
+    strong = knapsack_bound(problem, relaxed.prices_r, relaxed.priced_up1)
+    if strong.bound_usd_per_h > bound:
+        bound = strong.bound_usd_per_h
+        notes.append(site_note(strong, time.perf_counter() - started))
+        options.report("site knapsack bound", bound=bound)
+    if int(problem.allowed_up.sum()) <= LP_BOUND_MAX_PAIRS:
+        lp = solve_lp(problem, max(1.0, 0.2 * left()))
+        if lp is not None and lp.bound > bound:
+            bound = lp.bound
+            notes.append(f"LP relaxation bound {bound:,.4f} USD/h (HiGHS)")
+            options.report("LP bound", bound=bound)
+    k = FIRST_K
+    large = problem.num_units * k > LNS_MIN_VARS
+    near = near_tie_pools(problem, relaxed.priced_up1) if large else None
+    lp = None
+    if large and int((near >= 0).sum()) <= RESTRICTED_LP_MAX_PAIRS:  # step 2b
+        lp = restricted_lp(problem, candidate_tuples(near), RESTRICTED_LP_SHARE * left())
+    if lp is not None:
+        best = lp_rounded(problem, lp, relaxed.priced_up1)
+        notes.append(
+            f"LP over {lp.pairs.shape[0]:,} near-tied pairs {lp.objective_usd_per_h:,.4f} "
+            f"USD/h, {fractional_units(lp).size:,} units split; rounded and repaired "
+            f"after {time.perf_counter() - started:.1f} s"
+        )
+    else:
+        best = round_prices(
+            problem,
+            relaxed,
+            samples=samples_for(problem),
+            seed=options.seed,
+            deadline=max(started + 0.6 * options.time_limit_s, time.perf_counter() + 0.1 * left()),
+        )
+    best = better_plan(problem, best, options.hint_u)
+    feasible = not violations(problem, best)
+    if feasible:
+        notes.append(
+            f"rounded plan {objective_value(problem, best):,.4f} USD/h after "
+            f"{time.perf_counter() - started:.1f} s"
+        )
+        options.report("rounding", incumbent=objective_value(problem, best), bound=bound)
+    if feasible and large:
+        if lp is not None:  # step 3b: a MILP around the LP's support
+            stage = "MILP around the LP's support"
+            around = candidate_tuples(
+                lp_support(problem, lp, SUPPORT_K), near[:, :1], np.where(best >= 0, best, -1)
+            )
+            listed = cheapest_units_per_site(problem, relaxed.priced_up1, SUPPORT_SITE_UNITS)
+            around = with_site_pools(problem, around, listed)
+            best = _improved(
+                problem,
+                best,
+                solve_milp(
+                    problem,
+                    dataclasses.replace(
+                        options,
+                        time_limit_s=SUPPORT_MILP_SHARE * left(),
+                        candidates_u=around,
+                        hint_u=best,
+                        progress=_restricted(options, bound),
+                    ),
+                    prices=False,
+                ),
+                notes,
+                stage,
+            )
+        else:
+            stage = "search polish"
+            polished = solve_search(
+                problem,
+                dataclasses.replace(
+                    options, time_limit_s=POLISH_SHARE * left(), hint_u=best, progress=None
+                ),
+            )
+            best = _improved(problem, best, polished, notes, stage)
+        options.report(stage, objective_value(problem, best), bound)
+
+        def gaps_of(plan: np.ndarray) -> np.ndarray:
+            return site_gaps(problem, plan, relaxed.prices_r, relaxed.priced_up1, strong.gain_s)
+
+        site_units = cheapest_units_per_site(problem, relaxed.priced_up1)
+        best, lns_notes = lns(
+            problem, options, best, near[:, :LNS_K], bound, left, gaps_of, site_units
+        )
+        notes += lns_notes
+    widest = int(problem.allowed_up.sum(axis=1).max(initial=0))
+    while left() > 1.0 and not (feasible and large):
+        cands = top_k_candidates(relaxed.priced_up1, best if feasible else None, k)
+        sub = solve_milp(
+            problem,
+            dataclasses.replace(
+                options,
+                time_limit_s=max(1.0, left() - 1.0),
+                candidates_u=cands,
+                hint_u=best if feasible else None,
+                progress=_restricted(options, bound),
+            ),
+            prices=False,
+        )
+        if sub.objective_usd_per_h is not None and (
+            not feasible or sub.objective_usd_per_h < objective_value(problem, best)
+        ):
+            best, feasible = sub.assign_u, True
+        if sub.bound_scope == "full" and sub.bound_usd_per_h is not None:
+            bound = max(bound, sub.bound_usd_per_h)  # the lists covered every pair
+        if feasible:
+            options.report(f"MILP, {k} pools/unit", objective_value(problem, best), bound)
+        notes.append(
+            f"MILP over {k} pools per unit: {sub.status} "
+            f"{sub.objective_usd_per_h or float('nan'):,.4f} USD/h"
+        )
+        if feasible and _gap(problem, best, bound) <= options.relative_gap:
+            break
+        proven = (
+            sub.objective_usd_per_h is not None
+            and sub.bound_usd_per_h is not None
+            and sub.objective_usd_per_h - sub.bound_usd_per_h
+            <= options.relative_gap * max(abs(sub.objective_usd_per_h), 1e-9)
+        )
+        if not proven or k >= widest:
+            break  # out of time, or nothing left to widen
+        k *= 2  # the restricted optimum is proven but not certified: widen the lists
+    if not feasible:
+        return SolveResult(
+            best,
+            "no_solution",
+            bound_usd_per_h=bound,
+            bound_scope="full",
+            message="no feasible plan found in time",
+            diagnostics=notes,
+        )
+    gap = _gap(problem, best, bound)
+    status = "optimal" if gap <= options.relative_gap else "feasible"
+    return SolveResult(
+        best,
+        status,
+        objective_usd_per_h=objective_value(problem, best),
+        bound_usd_per_h=bound,
+        bound_scope="full",
+        message=f"hybrid plan; certified gap {100 * gap:.3f}% against the certified bound",
+        capacity_prices=capacity_rows(problem, relaxed.prices_r),
+        diagnostics=notes,
+    )
+
+
+def _improved(
+    problem: Problem, best: np.ndarray, result: SolveResult, notes: list[str], what: str
+) -> np.ndarray:
+    """result's plan when it is feasible and cheaper than `best` (noted), else `best`."""
+    if (
+        result.objective_usd_per_h is not None
+        and result.objective_usd_per_h < objective_value(problem, best)
+        and not violations(problem, result.assign_u)
+    ):
+        notes.append(f"{what} {result.objective_usd_per_h:,.4f} USD/h")
+        return result.assign_u
+    return best
+
+
+def relax_budget_s(problem: Problem, options: SolveOptions) -> float:
+    """Seconds for the relaxation: RELAX_SHARE of the limit, or more (up to
+    RELAX_SHARE_MAX) when the dense relaxation needs it for GOOD_STEPS steps."""
+    from placer.engines.relax.lagrangian import DENSE_ELEMENT_STEPS_PER_S, sample_units, use_dense
+
+    share = RELAX_SHARE * options.time_limit_s
+    if not use_dense(problem) or sample_units(problem) is not None:
+        return share  # pair lists, or the two-stage relaxation (cheap first stage)
+    cells = problem.num_units * (problem.num_pools + 1)
+    wanted = GOOD_STEPS * cells / DENSE_ELEMENT_STEPS_PER_S
+    return min(max(share, wanted), RELAX_SHARE_MAX * options.time_limit_s)
+
+
+def _restricted(options: SolveOptions, bound: float) -> ProgressFn | None:
+    """Progress of a restricted MILP: its incumbents count, its bound does not (it holds
+    only for the restricted lists), so the full problem's bound is reported instead."""
+    if options.progress is None:
+        return None
+    outer = options.progress
+
+    def report(p: Progress) -> None:
+        outer(Progress("restricted MILP", p.incumbent_usd_per_h, bound))
+
+    return report
+
+
+def _gap(problem: Problem, assign: np.ndarray, bound: float) -> float:
+    obj = objective_value(problem, assign)
+    return max(0.0, (obj - bound) / max(abs(obj), 1e-9))

@@ -1,0 +1,137 @@
+"""search: many parallel local-search chains driven by the O(1) move kernel.
+
+Each chain holds an incumbent (kernels/delta.py). Every step it scores `moves` random
+single-unit moves (a unit to one of its allowed pools, or out if it is optional) in
+one vectorised call, takes the best, and accepts it if it lowers the penalized score
+or, annealed, with probability exp(-delta / T). Chains are seeded by
+fold_in(seed, chain), so results do not depend on how chains are spread over devices.
+The best chain state that passes the exact float64 check is returned.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from placer.engines.base import SolveOptions, SolveResult
+from placer.engines.greedy import solve_greedy
+from placer.engines.kernels.arrays import KernelProblem, to_kernel, to_pool_index
+from placer.engines.kernels.delta import Incumbent, apply_move, delta_one, incumbent
+from placer.engines.kernels.score import DEFAULT_WEIGHTS, penalized, score_one
+from placer.problem.form import UNPLACED, Problem
+from placer.problem.usage import objective_value, violations
+
+
+def choice_lists(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit, its allowed choices padded to the longest list: (int32[U, L], int32[U])."""
+    allowed = np.concatenate([problem.allowed_up, ~problem.must_place_u[:, None]], axis=1)
+    counts = allowed.sum(axis=1)
+    width = max(1, int(counts.max(initial=1)))
+    lists = np.full((problem.num_units, width), problem.num_pools, np.int32)
+    for u in range(problem.num_units):
+        idx = np.nonzero(allowed[u])[0]
+        lists[u, : idx.size] = idx
+    return lists, np.maximum(counts, 1).astype(np.int32)
+
+
+@functools.partial(jax.jit, static_argnames=("steps", "moves"))
+def run_chains(
+    inc: Incumbent,
+    kp: KernelProblem,
+    lists: jax.Array,
+    counts: jax.Array,
+    key: jax.Array,
+    temperature: jax.Array,
+    *,
+    steps: int,
+    moves: int,
+) -> Incumbent:
+    """Advances every chain (leading axis of `inc`) by `steps` steps."""
+    n_u = lists.shape[0]
+    deltas = jax.vmap(delta_one, in_axes=(0, 0, None, None, None))
+
+    def chain(c, state):
+        def step(i, s):
+            k = jax.random.fold_in(jax.random.fold_in(key, c), i)
+            k_u, k_p, k_a = jax.random.split(k, 3)
+            u = jax.random.randint(k_u, (moves,), 0, n_u)
+            j = jax.random.randint(k_p, (moves,), 0, 1 << 30) % counts[u]
+            p = lists[u, j]
+            d = deltas(u, p, s, kp, DEFAULT_WEIGHTS)
+            best = jnp.argmin(d)
+            accept = (d[best] < 0) | (
+                jax.random.uniform(k_a) < jnp.exp(-d[best] / jnp.maximum(temperature, 1e-9))
+            )
+            moved = apply_move(s, u[best], p[best], kp)
+            return jax.tree.map(lambda a, b: jnp.where(accept, a, b), moved, s)
+
+        return jax.lax.fori_loop(0, steps, step, state)
+
+    chains = jnp.arange(inc.a_u.shape[0])
+    return jax.vmap(chain)(chains, inc)
+
+
+def solve_search(
+    problem: Problem, options: SolveOptions, *, chains: int = 8, moves: int = 256, steps: int = 200
+) -> SolveResult:
+    """Local search from the hint (or greedy's plan), until the time limit."""
+    if problem.num_units == 0 or problem.num_pools == 0 or not problem.allowed_up.any():
+        return solve_greedy(problem, options)  # no move to make
+    started = time.perf_counter()
+    start = (
+        options.hint_u if options.hint_u is not None else solve_greedy(problem, options).assign_u
+    )
+    kp = to_kernel(problem)
+    lists, counts = (jnp.asarray(x) for x in choice_lists(problem))
+    a0 = jnp.asarray(to_pool_index(start, problem.num_pools))
+    inc = jax.tree.map(lambda x: jnp.broadcast_to(x, (chains, *x.shape)), incumbent(a0, kp))
+    best, best_obj = _exact(problem, np.asarray(start))
+    spread = (
+        float(np.abs(problem.objective_usd_per_h_up[problem.allowed_up]).mean())
+        if (problem.allowed_up.any())
+        else 1.0
+    )
+    rounds = 0
+    while True:
+        frac = min(1.0, (time.perf_counter() - started) / max(options.time_limit_s, 1e-9))
+        temp = jnp.float32(spread * 0.01 * (1.0 - frac))
+        key = jax.random.fold_in(jax.random.key(options.seed), rounds)
+        inc = run_chains(inc, kp, lists, counts, key, temp, steps=steps, moves=moves)
+        rounds += 1
+        scores = jax.vmap(score_one, in_axes=(0, None))(inc.a_u, kp)
+        for c in np.argsort(np.asarray(penalized(scores)))[:2]:
+            a = np.asarray(inc.a_u[c])
+            cand, obj = _exact(problem, np.where(a == problem.num_pools, UNPLACED, a))
+            if cand is not None and obj < best_obj:
+                best, best_obj = cand, obj
+                options.report("local search", incumbent=obj)
+        if time.perf_counter() - started > options.time_limit_s * 0.95:
+            break
+    if best is None:
+        return SolveResult(
+            np.asarray(start, np.int32),
+            "no_solution",
+            message="local search found no plan meeting every hard constraint",
+            diagnostics=[f"{rounds * steps * chains * moves:,} moves scored"],
+        )
+    return SolveResult(
+        best,
+        "feasible",
+        objective_usd_per_h=best_obj,
+        message="local-search plan (no bound)",
+        diagnostics=[
+            f"{rounds * steps * chains * moves:,} moves scored in "
+            f"{time.perf_counter() - started:.1f} s by {chains} chains"
+        ],
+    )
+
+
+def _exact(problem: Problem, assign: np.ndarray) -> tuple[np.ndarray | None, float]:
+    assign = np.asarray(assign, np.int32)
+    if violations(problem, assign):
+        return None, np.inf
+    return assign, objective_value(problem, assign)

@@ -1,0 +1,1 @@
+"""Outputs: the text report, the HTML report and the exports to schedulers."""

@@ -1,0 +1,194 @@
+"""Human and machine renderings of a Plan: terminal tables, JSON, YAML."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from placer.plan.plan import Plan
+
+
+def to_json(plan: Plan) -> str:
+    """The plan as indented JSON (the stable, versioned contract)."""
+    return json.dumps(plan.model_dump(mode="json"), indent=2) + "\n"
+
+
+def to_yaml(plan: Plan) -> str:
+    """The plan as YAML (same fields as JSON)."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False
+    buf = io.StringIO()
+    yaml.dump(plan.model_dump(mode="json"), buf)
+    return buf.getvalue()
+
+
+def summary_line(plan: Plan) -> str:
+    """One-line JSON summary for pipelines."""
+    t = plan.totals
+    return json.dumps(
+        {
+            "apiVersion": plan.apiVersion,
+            "kind": "PlanSummary",
+            "status": plan.status,
+            "solver": plan.solver,
+            "objective_usd_per_h": plan.objective_usd_per_h,
+            "bound_usd_per_h": plan.bound_usd_per_h,
+            "gap": plan.gap,
+            "cost_usd_per_h": t.cost_usd_per_h if t else None,
+            "carbon_kg_per_h": t.carbon_kg_per_h if t else None,
+            "placed_units": t.placed_units if t else 0,
+            "unplaced_units": t.unplaced_units if t else 0,
+            "wall_s": plan.wall_s,
+        }
+    )
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(cells, widths, strict=True)
+        ).rstrip()
+
+    lines = [fmt(headers), "  ".join("-" * w for w in widths)]
+    lines += [fmt(r) for r in rows]
+    return "\n".join(lines)
+
+
+def _numeric(cell: str) -> bool:
+    return cell.replace(".", "").replace(",", "").replace("-", "").replace("%", "").isdigit()
+
+
+def _pct(used: float, cap: float | None) -> str:
+    return "-" if not cap else f"{100 * used / cap:.0f}%"
+
+
+def to_table(plan: Plan) -> str:
+    """A readable multi-section text report for a terminal."""
+    out = [_header(plan)]
+    rows = [
+        [
+            p.unit,
+            p.site,
+            p.pool,
+            str(p.gpus),
+            "-" if p.latency_ms is None else f"{p.latency_ms:.1f}",
+            f"{p.cost_usd_per_h:,.2f}",
+            f"{p.carbon_kg_per_h:,.2f}",
+            f"{p.water_l_per_h:,.1f}",
+        ]
+        for p in plan.placements
+    ]
+    out.append(
+        "\nPlacements\n"
+        + _table(
+            ["unit", "site", "pool", "gpus", "rtt_ms", "usd_per_h", "kgco2_per_h", "water_l_per_h"],
+            rows,
+        )
+    )
+    if plan.unplaced:
+        out.append(
+            "\nUnplaced\n"
+            + _table(
+                ["unit", "must_place", "value_usd_per_h", "reason"],
+                [
+                    [u.unit, "yes" if u.must_place else "no", f"{u.value_usd_per_h:,.2f}", u.reason]
+                    for u in plan.unplaced
+                ],
+            )
+        )
+    site_rows = [
+        [
+            s.site,
+            s.tier,
+            f"{s.gpus_used}/{s.gpus_total}",
+            f"{s.it_kw:,.1f}/{s.it_capacity_kw:,.0f}" if s.it_capacity_kw else f"{s.it_kw:,.1f}",
+            _pct(s.it_kw, s.it_capacity_kw),
+            _pct(s.facility_kw, s.grid_cap_kw),
+            _pct(s.heat_kw, s.heat_rejection_kw),
+            _pct(s.water_l_per_h, s.water_cap_l_per_h),
+        ]
+        for s in plan.sites
+    ]
+    out.append(
+        "\nSites\n"
+        + _table(["site", "tier", "gpus", "it_kw", "it", "grid", "cooling", "water"], site_rows)
+    )
+    if plan.infeasibility is not None:
+        out.append("\n" + infeasibility_text(plan))
+    if plan.capacity_prices:
+        out.append(
+            "\nBinding capacities (value of one more unit)\n"
+            + _table(
+                ["site", "resource", "usd_per_h_per_unit"],
+                [
+                    [c.site, f"{c.resource} ({c.unit})", f"{c.usd_per_h_per_unit:,.4f}"]
+                    for c in plan.capacity_prices
+                ],
+            )
+        )
+    return "\n".join(out) + "\n"
+
+
+def infeasibility_text(plan: Plan) -> str:
+    """Why the scenario is infeasible and the smallest fixes, as readable lines."""
+    inf = plan.infeasibility
+    if inf is None:
+        return "No infeasibility: the scenario has a feasible plan."
+    lines = ["Why no plan exists"]
+    for u in inf.unplaceable:
+        lines.append(f"  {u.unit}: {u.reason}")
+    if inf.additions:
+        lines.append("  Smallest capacity additions that make it feasible (all together):")
+        lines += [f"    - {a.text}" for a in inf.additions]
+    if inf.drops:
+        lines.append("  Or, keeping capacities, drop these must-place units:")
+        lines += [f"    - {d}" for d in inf.drops]
+    if not inf.complete:
+        lines.append("  (the search for fixes ran out of time: the lists may not be minimal)")
+    if len(lines) == 1:
+        lines.append("  no capacity addition or drop found within the time limit")
+    return "\n".join(lines)
+
+
+def binding_text(plan: Plan) -> str:
+    """What limits a feasible plan: binding capacities and their prices."""
+    lines = [f"{plan.status.upper()}: objective {plan.objective_usd_per_h or 0:,.2f} USD/h"]
+    if not plan.capacity_prices:
+        lines.append("  No capacity binds: more of any would not lower the objective.")
+    for c in plan.capacity_prices:
+        where = "whole plan" if c.site == "*" else c.site
+        lines.append(
+            f"  {where} {c.resource}: one more {c.unit} saves {c.usd_per_h_per_unit:,.4f} USD/h"
+        )
+        if c.unit == "kW":
+            lines[-1] += f" (1 MW more saves {1000 * c.usd_per_h_per_unit:,.0f} USD/h)"
+    return "\n".join(lines)
+
+
+def _header(plan: Plan) -> str:
+    t = plan.totals
+    lines = [
+        f"placer plan — {plan.scenario or 'scenario'}: {plan.status.upper()}"
+        f" ({plan.solver}, {plan.wall_s:.2f} s)"
+    ]
+    if plan.message:
+        lines.append(f"  {plan.message}")
+    if plan.objective_usd_per_h is not None:
+        bound = ""
+        if plan.bound_usd_per_h is not None and plan.gap is not None:
+            bound = f"   bound {plan.bound_usd_per_h:,.2f}   gap {100 * plan.gap:.3f}%"
+        lines.append(f"  objective {plan.objective_usd_per_h:,.2f} USD/h{bound}")
+    if t is not None:
+        lines.append(
+            f"  cost {t.cost_usd_per_h:,.2f} USD/h   carbon {t.carbon_kg_per_h:,.1f} "
+            f"kgCO2e/h   water {t.water_l_per_h:,.0f} L/h   GPUs {t.gpus:,}   "
+            f"units {t.placed_units} placed, {t.unplaced_units} unplaced"
+        )
+    return "\n".join(lines)

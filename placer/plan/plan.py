@@ -1,0 +1,224 @@
+"""The Plan: placer's stable, documented result (JSON/YAML; `apiVersion: placer/v1`).
+
+Field names carry units. Capacities are the scenario's nameplate figures; the
+`max_utilization` headroom of the objective applies on top of them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from placer.engines.base import Status
+
+PLAN_API_VERSION = "placer/v1"
+
+
+class _PlanModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Placement(_PlanModel):
+    """One placed unit: a training gang or one copy of an inference replica set."""
+
+    unit: str
+    workload: str
+    kind: Literal["training", "inference"]
+    region: str | None = None
+    copy_index: int = 0
+    site: str
+    pool: str
+    accelerator: str
+    gpus: int
+    replicas: int = 0
+    latency_ms: float | None = Field(default=None, description="RTT to the region, ms.")
+    hours: float | None = Field(default=None, description="Training run length here, h.")
+    it_kw: float
+    facility_kw: float
+    cost_usd_per_h: float
+    carbon_kg_per_h: float
+    water_l_per_h: float
+
+
+class Unplaced(_PlanModel):
+    """A unit the plan leaves out, and why."""
+
+    unit: str
+    workload: str
+    region: str | None = None
+    copy_index: int = 0
+    must_place: bool
+    value_usd_per_h: float
+    reason: str
+
+
+class SiteUsage(_PlanModel):
+    """Use of one site's capacities (nameplate capacities; null = uncapped)."""
+
+    site: str
+    tier: str
+    gpus_used: int
+    gpus_total: int
+    it_kw: float
+    it_capacity_kw: float | None
+    facility_kw: float
+    grid_cap_kw: float | None
+    heat_kw: float
+    heat_rejection_kw: float | None
+    water_l_per_h: float
+    water_cap_l_per_h: float | None
+    cost_usd_per_h: float
+    carbon_kg_per_h: float
+
+
+class Totals(_PlanModel):
+    """Whole-plan KPIs."""
+
+    cost_usd_per_h: float
+    carbon_kg_per_h: float
+    water_l_per_h: float
+    unplaced_value_usd_per_h: float
+    objective_usd_per_h: float
+    gpus: int
+    placed_units: int
+    unplaced_units: int
+
+
+class CapacityPrice(_PlanModel):
+    """Marginal value of one more unit of a binding capacity, USD/h per unit."""
+
+    site: str
+    resource: str
+    usd_per_h_per_unit: float
+    unit: str
+
+
+class CapacityAddition(_PlanModel):
+    """One capacity addition that (with the others listed) makes the scenario feasible."""
+
+    site: str
+    resource: str
+    amount: float
+    text: str
+
+
+class Infeasibility(_PlanModel):
+    """Why no plan exists, in the scenario's words, and the smallest fixes found."""
+
+    unplaceable: list[Unplaced] = Field(default_factory=list)
+    additions: list[CapacityAddition] = Field(default_factory=list)
+    drops: list[str] = Field(default_factory=list, description="Units to drop instead.")
+    complete: bool = True
+    summary: str = ""
+
+
+class Plan(_PlanModel):
+    """A placement and the proof of how good it is."""
+
+    apiVersion: Literal["placer/v1"] = PLAN_API_VERSION
+    kind: Literal["Plan"] = "Plan"
+    scenario: str = ""
+    status: Status
+    message: str = ""
+    solver: str
+    seed: int = 0
+    time_limit_s: float | None = None
+    wall_s: float = 0.0
+    objective_usd_per_h: float | None = None
+    bound_usd_per_h: float | None = None
+    gap: float | None = None
+    bound_scope: Literal["full", "restricted"] | None = None
+    versions: dict[str, str] = Field(default_factory=dict)
+    placements: list[Placement] = Field(default_factory=list)
+    unplaced: list[Unplaced] = Field(default_factory=list)
+    sites: list[SiteUsage] = Field(default_factory=list)
+    totals: Totals | None = None
+    capacity_prices: list[CapacityPrice] = Field(default_factory=list)
+    diagnostics: list[str] = Field(default_factory=list)
+    infeasibility: Infeasibility | None = None
+
+
+class ParetoPoint(_PlanModel):
+    """One solved point of a cost-carbon sweep (epsilon-constraint on carbon)."""
+
+    carbon_cap_kg_per_h: float | None = Field(
+        description="The epsilon: carbon limit this point was solved under (None: no cap)."
+    )
+    status: Status
+    cost_usd_per_h: float | None = None
+    carbon_kg_per_h: float | None = None
+    water_l_per_h: float | None = None
+    objective_usd_per_h: float | None = Field(
+        default=None,
+        description=(
+            "The swept objective: cost + priced water + value of unplaced work, USD/h "
+            "(the scenario's objective with its carbon price set to 0)."
+        ),
+    )
+    gap: float | None = Field(default=None, description="Proven relative gap of this point.")
+    mean_latency_ms: float | None = Field(
+        default=None, description="Replica-weighted mean RTT of inference placements, ms."
+    )
+    unplaced_units: int = 0
+    wall_s: float = 0.0
+    plan: Plan | None = Field(default=None, description="The full plan, when kept.")
+    bound_usd_per_h: float | None = Field(
+        default=None, description="Proven lower bound of the objective under this cap, USD/h."
+    )
+    unplaced_value_usd_per_h: float | None = Field(
+        default=None, description="Value of the units this point leaves out, USD/h."
+    )
+    implied_carbon_price_usd_per_t: float | None = Field(
+        default=None,
+        description=(
+            "Extra objective per tonne of CO2e avoided, from the previous (cheaper) point of "
+            "the front to this one, USD/t: (objective - previous) / (previous carbon - "
+            "carbon) x 1000. None for the cheapest point and for dropped points."
+        ),
+    )
+    source: Literal["solve", "neighbours"] = Field(
+        default="solve",
+        description=(
+            "solve: a MILP solve under this cap; neighbours: certified without a solve, from "
+            "a plan of a tighter cap and the bound of a looser one."
+        ),
+    )
+    note: str = Field(default="", description="Why a dropped point was dropped.")
+
+
+class ParetoFront(_PlanModel):
+    """Cost against carbon: non-dominated points, cheapest first."""
+
+    apiVersion: Literal["placer/v1"] = PLAN_API_VERSION
+    kind: Literal["ParetoFront"] = "ParetoFront"
+    scenario: str = ""
+    solver: str = "milp"
+    wall_s: float = 0.0
+    single_solve_s: float | None = Field(
+        default=None, description="Time of one plain solve of the same scenario, for comparison."
+    )
+    points: list[ParetoPoint] = Field(default_factory=list)
+    status: Status = Field(
+        default="optimal",
+        description=(
+            "optimal: every point proven within relative_gap; feasible: some point only "
+            "within its stated gap (time limit); infeasible / no_solution: no front."
+        ),
+    )
+    message: str = ""
+    relative_gap: float | None = Field(
+        default=None, description="Relative gap each point was solved to."
+    )
+    grid_points: int = Field(default=0, description="Carbon caps swept (the requested count).")
+    solves: int = Field(default=0, description="MILP solves, endpoints included.")
+    carbon_min_kg_per_h: float | None = Field(
+        default=None, description="Least carbon of any plan (the sweep's lowest cap), kg/h."
+    )
+    carbon_max_kg_per_h: float | None = Field(
+        default=None, description="Carbon of the cheapest plan (the highest cap), kg/h."
+    )
+    dropped: list[ParetoPoint] = Field(
+        default_factory=list,
+        description="Swept caps whose plan duplicates or is dominated by a kept point.",
+    )

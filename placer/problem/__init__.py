@@ -1,0 +1,1 @@
+"""The problem layer: compile (Scenario -> Problem) and the Problem form every engine reads."""

@@ -1,0 +1,422 @@
+"""compile: the one place where domain rules become numbers.
+
+Scenario (human units) -> (Problem, Index). Units are training gangs (one per
+training workload) and inference replica sets (one per user region with demand, per
+redundancy copy). Pools are accelerator pools at sites. Ids are sorted, so the same
+scenario always compiles to the same arrays.
+
+Per (unit u, pool p at site s, accelerator a):
+  gpus      training: the workload's GPUs; inference: replicas x GPUs per replica,
+            replicas = ceil(copy demand / rps per replica on a)
+  it_kw     gpus x node_power_kw / gpus_per_node (full load; capacity planning)
+  mean_kw   it_kw x (idle + (1 - idle) x utilization)   (energy, carbon, water)
+  speed     training: hours on p / reference hours = ref TFLOP/s / a's TFLOP/s;
+            1 for inference. Cost, carbon and water of training are per hour of the
+            reference run, so a GPU twice as fast costs half per hour of work.
+  cost      speed x (gpus x USD/GPU-h + mean_kw x PUE x USD/kWh)
+            + dataset egress USD/GB x GB / reference hours (when p is not at the data site)
+  carbon    speed x mean_kw x PUE x gCO2e/kWh / 1000              kg/h
+  water     speed x mean_kw x WUE                                 L/h
+  objective cost + carbon price x carbon / 1000 + water price x water / 1000
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from placer.model.latency import great_circle_km, modelled_rtt_ms
+from placer.model.scenario import Scenario
+from placer.model.site import Pool, Site
+from placer.model.workload import Inference, Training
+from placer.problem.form import (
+    R_ACCEL,
+    R_COOLING,
+    R_DEADLINE,
+    R_DENSITY,
+    R_EXCLUDE,
+    R_LATENCY,
+    R_MEMORY,
+    R_PIN,
+    R_RESIDENCY,
+    R_SIZE,
+    Index,
+    PoolInfo,
+    Problem,
+    Unit,
+)
+
+COOLING_RANK = {"air": 0, "liquid": 1, "immersion": 2}
+
+
+class _Context:
+    """Look-ups compile needs many times: catalog, regions, sites, measured RTTs."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.catalog = scenario.catalog()
+        self.regions = {r.id: r for r in scenario.user_regions}
+        self.sites = {s.id: s for s in scenario.sites}
+        self.measured = {(e.site, e.region): e.rtt_ms for e in scenario.latency_ms}
+
+    def node_kw_per_gpu(self, pool: Pool) -> float:
+        """Node power at full load per GPU of a pool, kW."""
+        if pool.node_power_kw is not None:
+            return pool.node_power_kw / pool.gpus_per_node
+        acc = self.catalog[pool.accelerator]
+        return acc.tdp_w * acc.node_overhead_factor / 1000.0
+
+    def rtt_ms(self, site: Site, region_id: str) -> float:
+        """Measured RTT if the scenario gives one, else the distance model, ms."""
+        if (site.id, region_id) in self.measured:
+            return self.measured[site.id, region_id]
+        loc = self.regions[region_id].location
+        d = great_circle_km(site.location.lat, site.location.lon, loc.lat, loc.lon)
+        return modelled_rtt_ms(d)
+
+
+def build_units(scenario: Scenario) -> list[tuple[Unit, Training | Inference]]:
+    """Placement units in deterministic order (workload id, region id, copy)."""
+    units: list[tuple[Unit, Training | Inference]] = []
+    for w in sorted(scenario.workloads, key=lambda w: w.id):
+        if isinstance(w, Training):
+            units.append((Unit(w.id, w.id, "training", None, 0, 1, 0.0), w))
+            continue
+        k = w.redundancy.copies
+        carry = k - w.redundancy.failures
+        for region in sorted(w.demand_rps):
+            demand = w.demand_rps[region]
+            if demand <= 0:
+                continue
+            for c in range(k):
+                name = f"{w.id}/{region}" + (f"#{c}" if k > 1 else "")
+                units.append((Unit(name, w.id, "inference", region, c, k, demand / carry), w))
+    return units
+
+
+def build_pools(scenario: Scenario) -> list[tuple[PoolInfo, Site, Pool]]:
+    """Pools in deterministic order (site id, pool key)."""
+    out = []
+    for site in sorted(scenario.sites, key=lambda s: s.id):
+        for pool in sorted(site.pools, key=lambda p: p.key):
+            info = PoolInfo(f"{site.id}/{pool.key}", site.id, pool.key, pool.accelerator)
+            out.append((info, site, pool))
+    return out
+
+
+def compile_problem(scenario: Scenario) -> tuple[Problem, Index]:
+    """Compiles a validated Scenario into the arrays every solver reads."""
+    units = build_units(scenario)
+    pools = build_pools(scenario)
+    sites = sorted(scenario.sites, key=lambda s: s.id)
+    site_index = {s.id: i for i, s in enumerate(sites)}
+    ctx = _Context(scenario)
+    arrays, reason, replicas = _pair_arrays(units, pools, sites, ctx)
+    problem = _assemble(scenario, units, pools, sites, site_index, arrays, reason)
+    index = Index(
+        units=tuple(u for u, _ in units),
+        pools=tuple(info for info, _, _ in pools),
+        sites=tuple(s.id for s in sites),
+        replicas_up=replicas,
+        hours_up=arrays["hours"],
+    )
+    return problem, index
+
+
+def _pool_reasons(site: Site, pool: Pool, ctx: _Context) -> int:
+    acc = ctx.catalog[pool.accelerator]
+    bits = 0
+    if not site.checks_racks:
+        return bits
+    if COOLING_RANK[acc.cooling] > COOLING_RANK[site.cooling.type]:
+        bits |= R_COOLING
+    rack_kw = ctx.node_kw_per_gpu(pool) * pool.gpus_per_node * pool.nodes_per_rack
+    if rack_kw > site.cooling.max_rack_density_kw + 1e-9:
+        bits |= R_DENSITY
+    return bits
+
+
+def _pair_arrays(units, pools, sites, ctx: _Context):
+    """Coefficients and mask bits of every (unit, pool) pair, vectorised over pairs.
+
+    Per-unit and per-pool facts are gathered into vectors first (Python loops over units
+    and over pools, never over pairs); every formula of the module docstring is then one
+    NumPy expression on [U, P] arrays.
+    """
+    n_u, n_p = len(units), len(pools)
+    catalog = ctx.catalog
+    acc_ids = sorted(catalog)
+    acc_of = {a: i for i, a in enumerate(acc_ids)}
+    site_of = {s.id: i for i, s in enumerate(sites)}
+    # per pool
+    a_p = np.array([acc_of[pl.accelerator] for _, _, pl in pools], dtype=int)
+    s_p = np.array([site_of[st.id] for _, st, _ in pools], dtype=int)
+    nkw_p = np.array([ctx.node_kw_per_gpu(pl) for _, _, pl in pools])
+    price_p = np.array([pl.cost_usd_per_gpu_h for _, _, pl in pools])
+    spot_p = np.array(
+        [
+            np.nan if pl.spot_cost_usd_per_gpu_h is None else pl.spot_cost_usd_per_gpu_h
+            for _, _, pl in pools
+        ]
+    )
+    cap_gpus_p = np.array([pl.gpus for _, _, pl in pools], dtype=float)
+    mem_p = np.array([catalog[pl.accelerator].memory_gb for _, _, pl in pools])
+    tflops_p = np.array(
+        [
+            np.nan
+            if catalog[pl.accelerator].bf16_tflops is None
+            else catalog[pl.accelerator].bf16_tflops
+            for _, _, pl in pools
+        ]
+    )
+    idle_p = np.array([catalog[pl.accelerator].idle_power_fraction for _, _, pl in pools])
+    pool_bits = np.array([_pool_reasons(st, pl, ctx) for _, st, pl in pools], dtype=np.uint16)
+    pue_p = np.array([st.power.pue for _, st, _ in pools])
+    kwh_price_p = np.array([st.power.price_usd_per_kwh for _, st, _ in pools])
+    grid_p = np.array([st.power.carbon_g_per_kwh for _, st, _ in pools])
+    wue_p = np.array([st.cooling.wue_l_per_kwh for _, st, _ in pools])
+    it_cap_p = np.array([st.it_cap_kw for _, st, _ in pools])
+    # per unit
+    f = _unit_facts(units, acc_ids, sites, ctx)
+    # masks that do not depend on sizes
+    bits = np.zeros((n_u, n_p), dtype=np.uint16)
+    bits |= np.where(~f["accepts_ua"][:, a_p], R_ACCEL, 0).astype(np.uint16)
+    bits |= np.where(f["min_mem_u"][:, None] > mem_p[None, :], R_MEMORY, 0).astype(np.uint16)
+    bits |= np.where(~f["country_ok_us"][:, s_p], R_RESIDENCY, 0).astype(np.uint16)
+    bits |= np.where(~f["pin_ok_us"][:, s_p], R_PIN, 0).astype(np.uint16)
+    bits |= np.where(f["excluded_us"][:, s_p], R_EXCLUDE, 0).astype(np.uint16)
+    bits |= pool_bits[None, :]
+    train = f["train_u"][:, None]
+    # training: speed, hours, deadline, egress
+    ref = f["ref_tflops_u"][:, None]
+    known = np.isfinite(ref) & np.isfinite(tflops_p)[None, :]
+    speed = np.where(
+        train & known, ref / np.where(np.isfinite(tflops_p), tflops_p, 1.0)[None, :], 1.0
+    )
+    hours = np.where(train, f["hours_u"][:, None] * speed, 0.0)
+    late = train & (hours > f["deadline_u"][:, None] + 1e-9)
+    bits |= np.where(late, R_DEADLINE, 0).astype(np.uint16)
+    moved = train & (f["data_site_u"][:, None] >= 0) & (f["data_site_u"][:, None] != s_p[None, :])
+    egress = np.where(moved, f["egress_usd_u"][:, None], 0.0)
+    # inference: replicas and load
+    rps = f["rps_ua"][:, a_p]
+    served = rps > 0
+    share = f["share_u"][:, None]
+    reps = np.where(
+        ~train & served, np.maximum(1.0, np.ceil(share / np.where(served, rps, 1.0) - 1e-9)), 0.0
+    )
+    gpus = np.where(train, f["gpus_u"][:, None], reps * f["gpr_ua"][:, a_p])
+    normal = f["normal_u"][:, None]  # demand one copy carries in normal operation
+    util = np.where(
+        train,
+        f["util_u"][:, None],
+        np.where(served, np.minimum(1.0, normal / np.maximum(reps * rps, 1e-300)), 0.0),
+    )
+    latency = np.where(~train, f["rtt_us"][:, s_p], 0.0)
+    bits |= np.where(~train & (latency > f["slo_u"][:, None] + 1e-9), R_LATENCY, 0).astype(
+        np.uint16
+    )
+    # power, money, carbon, water
+    it_kw = gpus * nkw_p[None, :]
+    mean_kw = it_kw * (idle_p + (1.0 - idle_p) * util)
+    too_big = (gpus > cap_gpus_p[None, :]) | (it_kw > it_cap_p[None, :] + 1e-9)
+    bits |= np.where(too_big, R_SIZE, 0).astype(np.uint16)
+    spot_ok = f["spot_u"][:, None] & np.isfinite(spot_p)[None, :]
+    price = np.where(
+        spot_ok,
+        np.minimum(price_p[None, :], np.where(np.isfinite(spot_p), spot_p, np.inf)[None, :]),
+        price_p[None, :],
+    )
+    energy_kw = speed * mean_kw * pue_p[None, :]
+    arrays = {
+        "gpus": gpus,
+        "it_kw": it_kw,
+        "facility_kw": it_kw * pue_p[None, :],
+        "water": speed * mean_kw * wue_p[None, :],
+        "cost": speed * gpus * price + energy_kw * kwh_price_p[None, :] + egress,
+        "carbon": energy_kw * grid_p[None, :] / 1000.0,
+        "latency": latency,
+        "hours": hours,
+    }
+    return arrays, bits, reps.astype(np.int32)
+
+
+def _unit_facts(units, acc_ids, sites, ctx: _Context) -> dict[str, np.ndarray]:
+    """Per-unit vectors (and unit x accelerator / unit x site tables) for `_pair_arrays`."""
+    n_u, n_a, n_s = len(units), len(acc_ids), len(sites)
+    catalog = ctx.catalog
+    f = {
+        "train_u": np.zeros(n_u, bool),
+        "accepts_ua": np.zeros((n_u, n_a), bool),
+        "rps_ua": np.zeros((n_u, n_a)),
+        "gpr_ua": np.zeros((n_u, n_a)),
+        "min_mem_u": np.full(n_u, -np.inf),
+        "country_ok_us": np.ones((n_u, n_s), bool),
+        "pin_ok_us": np.ones((n_u, n_s), bool),
+        "excluded_us": np.zeros((n_u, n_s), bool),
+        "ref_tflops_u": np.full(n_u, np.nan),
+        "hours_u": np.zeros(n_u),
+        "deadline_u": np.full(n_u, np.inf),
+        "data_site_u": np.full(n_u, -1),
+        "egress_usd_u": np.zeros(n_u),
+        "share_u": np.zeros(n_u),
+        "normal_u": np.zeros(n_u),
+        "gpus_u": np.zeros(n_u),
+        "util_u": np.zeros(n_u),
+        "slo_u": np.full(n_u, np.inf),
+        "spot_u": np.zeros(n_u, bool),
+        "rtt_us": np.zeros((n_u, n_s)),
+    }
+    site_ids = [s.id for s in sites]
+    countries = np.array([s.location.country for s in sites])
+    rtt_cache: dict[str, np.ndarray] = {}
+    for u, (unit, w) in enumerate(units):
+        if w.min_gpu_memory_gb is not None:
+            f["min_mem_u"][u] = w.min_gpu_memory_gb
+        if w.residency is not None:
+            f["country_ok_us"][u] = np.isin(countries, w.residency)
+        if w.pin_sites is not None:
+            f["pin_ok_us"][u] = np.isin(site_ids, w.pin_sites)
+        f["excluded_us"][u] = np.isin(site_ids, w.exclude_sites)
+        f["spot_u"][u] = w.spot_ok
+        if isinstance(w, Training):
+            f["train_u"][u] = True
+            f["accepts_ua"][u] = (
+                True if w.accelerators is None else np.isin(acc_ids, w.accelerators)
+            )
+            f["gpus_u"][u], f["util_u"][u], f["hours_u"][u] = w.gpus, w.utilization, w.hours
+            if w.accelerators:
+                ref = catalog[w.accelerators[0]].bf16_tflops
+                f["ref_tflops_u"][u] = np.nan if ref is None else ref
+            if w.deadline_hours is not None:
+                f["deadline_u"][u] = w.deadline_hours
+            if w.dataset is not None:
+                f["data_site_u"][u] = site_ids.index(w.dataset.site)
+                # moved once: per hour of the reference run, like every training cost here
+                src = ctx.sites[w.dataset.site]
+                f["egress_usd_u"][u] = src.egress_usd_per_gb * w.dataset.size_gb / w.hours
+            continue
+        for a, acc in enumerate(acc_ids):
+            serving = w.serving.get(acc)
+            if serving is not None:
+                f["accepts_ua"][u, a] = True
+                f["rps_ua"][u, a] = serving.rps_per_replica
+                f["gpr_ua"][u, a] = serving.gpus_per_replica
+        f["share_u"][u] = unit.demand_rps
+        f["normal_u"][u] = unit.demand_rps * (unit.copies - _failures(w)) / unit.copies
+        f["slo_u"][u] = w.latency_slo_ms
+        if unit.region not in rtt_cache:
+            rtt_cache[unit.region] = np.array([ctx.rtt_ms(s, unit.region) for s in sites])
+        f["rtt_us"][u] = rtt_cache[unit.region]
+    return f
+
+
+def _failures(w: Inference) -> int:
+    return w.redundancy.failures
+
+
+def _training_speed(w: Training, tflops: float | None, catalog: dict) -> float:
+    """Hours on this accelerator / reference hours (1 when either speed is unknown)."""
+    if not w.accelerators or tflops is None:
+        return 1.0
+    ref = catalog[w.accelerators[0]].bf16_tflops
+    return 1.0 if ref is None else ref / tflops
+
+
+def _assemble(scenario, units, pools, sites, site_index, arrays, reason) -> Problem:
+    return Problem(
+        allowed_up=reason == 0,
+        reason_up=reason,
+        gpus_up=arrays["gpus"],
+        it_kw_up=arrays["it_kw"],
+        facility_kw_up=arrays["facility_kw"],
+        heat_kw_up=arrays["it_kw"].copy(),
+        water_l_per_h_up=arrays["water"],
+        cost_usd_per_h_up=arrays["cost"],
+        carbon_kg_per_h_up=arrays["carbon"],
+        objective_usd_per_h_up=pair_objective(scenario, arrays),
+        latency_ms_up=arrays["latency"],
+        **fixed_fields(scenario, units, pools, sites, site_index),
+    )
+
+
+def pair_objective(scenario: Scenario, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """cost + priced carbon + priced water of every pair, USD/h."""
+    obj = scenario.objective
+    return (
+        arrays["cost"]
+        + obj.carbon_price_usd_per_t * arrays["carbon"] / 1000.0
+        + obj.water_price_usd_per_m3 * arrays["water"] / 1000.0
+    )
+
+
+def fixed_fields(scenario, units, pools, sites, site_index) -> dict[str, np.ndarray]:
+    """The Problem's fields that are not per pair: per unit, pool, site, group; caps."""
+    obj = scenario.objective
+    head = obj.max_utilization
+    n_u = len(units)
+    value_u = np.zeros(n_u)
+    must_u = np.zeros(n_u, dtype=bool)
+    for u, (unit, w) in enumerate(units):
+        must_u[u] = w.must_place
+        if w.value_usd_per_h is not None:
+            value_u[u] = w.value_usd_per_h * _value_share(unit, w)
+    pool_site = np.array([site_index[info.site] for info, _, _ in pools], dtype=np.int32)
+    group_u, spread_key_gp = _groups(units, pools, sites)
+    inf = np.inf
+    it_cap = np.array([s.it_cap_kw for s in sites]) * head
+    heat_cap = np.array([s.heat_cap_kw for s in sites])
+    return dict(
+        unplaced_usd_per_h_u=value_u,
+        must_place_u=must_u,
+        group_u=group_u,
+        spread_key_gp=spread_key_gp,
+        pool_site_p=pool_site,
+        gpu_cap_p=np.floor(np.array([pl.gpus for _, _, pl in pools], dtype=float) * head + 1e-9),
+        it_cap_kw_s=it_cap,
+        facility_cap_kw_s=np.array(
+            [s.power.grid_cap_kw if s.power.grid_cap_kw else inf for s in sites]
+        )
+        * head,
+        heat_cap_kw_s=heat_cap * head,
+        water_cap_l_per_h_s=np.array(
+            [
+                s.cooling.water_cap_l_per_day / 24.0 if s.cooling.water_cap_l_per_day else inf
+                for s in sites
+            ]
+        )
+        * head,
+        budget_usd_per_h=np.array(obj.budget_usd_per_h or inf),
+        carbon_cap_kg_per_h=np.array(obj.carbon_cap_kg_per_h or inf),
+        lexicographic=np.array(obj.mode == "lexicographic"),
+    )
+
+
+def _value_share(unit: Unit, w: Training | Inference) -> float:
+    """Fraction of the workload's value this unit carries (demand share / copies)."""
+    if isinstance(w, Training):
+        return 1.0
+    total = sum(w.demand_rps.values())
+    return w.demand_rps[unit.region] / total / unit.copies
+
+
+def _groups(units, pools, sites) -> tuple[np.ndarray, np.ndarray]:
+    """Redundancy groups: the copies of one (workload, region) with copies > 1."""
+    group_u = np.full(len(units), -1, dtype=np.int32)
+    keys: dict[tuple[str, str | None], int] = {}
+    spreads: list[str] = []
+    for u, (unit, w) in enumerate(units):
+        if unit.copies > 1:
+            g = keys.setdefault((unit.workload, unit.region), len(keys))
+            if g == len(spreads):
+                spreads.append(w.redundancy.spread)
+            group_u[u] = g
+    domains = {s.id: s.domain for s in sites}
+    domain_ids = {d: i for i, d in enumerate(sorted(set(domains.values())))}
+    site_ids = {s.id: i for i, s in enumerate(sites)}
+    key_gp = np.zeros((len(spreads), len(pools)), dtype=np.int32)
+    for g, spread in enumerate(spreads):
+        for p, (info, _, _) in enumerate(pools):
+            key_gp[g, p] = (
+                site_ids[info.site] if spread == "site" else domain_ids[domains[info.site]]
+            )
+    return group_u, key_gp
