@@ -25,8 +25,7 @@ from placer.plan.build import build_plan
 from placer.plan.plan import Plan
 from placer.plan.scoring import PlanScore, assignment_of, score
 from placer.plan.verify import Violation, verify
-from placer.problem.compile import build_units, compile_problem
-from placer.problem.sparse_compile import compile_sparse
+from placer.problem.compile import build_units, compile_problem, compile_sparse
 from placer.problem.sparse_form import SparseProblem
 from placer.progress import ProgressFn
 

@@ -77,9 +77,11 @@ from placer.api import SPARSE_SOLVERS  # noqa: E402
 from placer.engines.base import SolveOptions  # noqa: E402
 from placer.engines.registry import SOLVERS  # noqa: E402
 from placer.model.generate import generate_scenario  # noqa: E402
-from placer.problem.compile import compile_problem  # noqa: E402
+from placer.problem.compile import (  # noqa: E402
+    compile_problem,
+    compile_sparse,
+)
 from placer.problem.form import UNPLACED, Problem  # noqa: E402
-from placer.problem.sparse_compile import compile_sparse  # noqa: E402
 from placer.problem.sparse_form import SparseProblem  # noqa: E402
 from placer.problem.usage import objective_value, violations  # noqa: E402
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fits placer's distance-to-RTT model against measured inter-region round-trip times.
 
-The model (placer/latency.py):
+The model (placer/model/latency.py):
 
     rtt_ms = overhead_ms + 2 * great_circle_km * route_factor / 200
 
@@ -300,7 +300,7 @@ def error_stats(x: np.ndarray, y: np.ndarray, a: float, b: float) -> dict:
 
 
 def shipped_constants() -> tuple[float, float] | None:
-    """(ROUTE_FACTOR, OVERHEAD_MS) from placer/latency.py in this checkout, if importable."""
+    """(ROUTE_FACTOR, OVERHEAD_MS) from placer/model/latency.py in this checkout, if importable."""
     sys.path.insert(0, str(REPO_ROOT))
     try:
         from placer.model import latency
@@ -484,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
                 short_pairs_bias_ms=error_stats(x[short], y[short], oa, ob)["median_signed_err_ms"],
             )
 
-    # The constants placer ships (placer/latency.py), scored on the same pairs.
+    # The constants placer ships (placer/model/latency.py), scored on the same pairs.
     shipped = shipped_constants()
     shipped_stats = {}
     if shipped is not None:
@@ -572,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     if shipped_stats:
         st = shipped_stats["fitted pairs"]
         log(
-            f"Shipped constants (placer/latency.py: route_factor {shipped[0]}, overhead_ms "
+            f"Shipped constants (placer/model/latency.py: route_factor {shipped[0]}, overhead_ms "
             f"{shipped[1]}): median |err| {st['median_abs_err_ms']} ms, p90 "
             f"{st['p90_abs_err_ms']} ms, median relative {st['median_rel_err']:.1%}; "
             + "; ".join(

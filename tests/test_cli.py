@@ -1,4 +1,4 @@
-"""The `placer` command line end to end (click's CliRunner; exit codes as in placer/cli.py)."""
+"""The `placer` command line end to end (click's CliRunner; exit codes as in placer/cli/main.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The cost-carbon sweep (placer/pareto.py) and `placer pareto`.
+"""The cost-carbon sweep (placer/analysis/pareto.py) and `placer pareto`.
 
 Small hand-made Problems are checked against brute force; the configs against separate
 MILP solves of each endpoint and the independent verifier.

@@ -22,9 +22,8 @@ from placer.model.generate import generate_scenario
 from placer.model.load import load_scenario
 from placer.plan.build import build_plan, unplaced_reason
 from placer.plan.verify import verify
-from placer.problem.compile import compile_problem
+from placer.problem.compile import compile_problem, compile_sparse
 from placer.problem.form import UNPLACED
-from placer.problem.sparse_compile import compile_sparse
 from placer.problem.sparse_form import SparseIndex, SparseProblem
 from placer.problem.usage import compute_loads, violations
 from tests.strategies import scenarios

@@ -1,6 +1,6 @@
 """Cost against carbon: the epsilon-constraint sweep behind `placer pareto`.
 
-Objectives, both per hour of operation (x[u,p] as in placer/milp/formulation.py):
+Objectives, both per hour of operation (x[u,p] as in placer/engines/milp/formulation.py):
   f1(x) = sum_up c0[u,p] x[u,p] + sum_u v[u] (1 - sum_p x[u,p])      USD/h
           c0 = cost + water price x water: the scenario's objective with its carbon
           price set to 0 (a carbon price would count carbon twice); v[u] = value lost

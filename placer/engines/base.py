@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from placer.problem.form import Problem
 from placer.progress import Progress, ProgressFn
-
-#: How a solve ended.
-Status = Literal["optimal", "feasible", "infeasible", "no_solution"]
+from placer.status import Status
 
 
 @dataclass(frozen=True)

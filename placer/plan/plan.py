@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from placer.engines.base import Status
+from placer.status import Status
 
 PLAN_API_VERSION = "placer/v1"
 

@@ -10,6 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from placer.problem.form import Problem
+from placer.problem.rows import OVER_MESSAGES, loads_by_row, over_capacity, row_table
 from placer.problem.sparse_form import SparseProblem
 
 
@@ -108,6 +109,11 @@ def compute_loads(problem: Problem | SparseProblem, assign_u: np.ndarray) -> Loa
     )
 
 
+def row_loads(problem: Problem | SparseProblem, assign_u: np.ndarray) -> np.ndarray:
+    """float64[R]: the plan's load on every row of `placer.problem.rows.row_table`."""
+    return loads_by_row(compute_loads(problem, assign_u))
+
+
 def objective_value(problem: Problem | SparseProblem, assign_u: np.ndarray) -> float:
     """Weighted objective of an assignment, USD/h (placed costs + lost value)."""
     return compute_loads(problem, assign_u).objective_usd_per_h
@@ -124,20 +130,9 @@ def violations(
         out.append("masked pair used")
     if (problem.must_place_u & ~placed).any():
         out.append("must-place unit unplaced")
-    loads = compute_loads(problem, assign_u)
-    for name, load, cap in (
-        ("gpus", loads.gpus_p, problem.gpu_cap_p),
-        ("it_kw", loads.it_kw_s, problem.it_cap_kw_s),
-        ("facility_kw", loads.facility_kw_s, problem.facility_cap_kw_s),
-        ("heat_kw", loads.heat_kw_s, problem.heat_cap_kw_s),
-        ("water", loads.water_l_per_h_s, problem.water_cap_l_per_h_s),
-    ):
-        if (load > cap * (1 + tol) + tol).any():
-            out.append(f"{name} over capacity")
-    if loads.cost_usd_per_h > problem.budget_usd_per_h * (1 + tol) + tol:
-        out.append("budget exceeded")
-    if loads.carbon_kg_per_h > problem.carbon_cap_kg_per_h * (1 + tol) + tol:
-        out.append("carbon cap exceeded")
+    table = row_table(problem)
+    over_r = over_capacity(loads_by_row(compute_loads(problem, assign_u)), table.cap_r, tol)
+    out += [OVER_MESSAGES[k] for k in np.unique(table.kind_r[over_r])]
     members = np.flatnonzero((problem.group_u >= 0) & placed)
     if members.size:
         group = problem.group_u[members].astype(np.int64)

@@ -26,8 +26,9 @@ import numpy as np
 import optax
 
 from placer.engines.relax.dense import dense_bytes, dense_tables, optimise_dense
-from placer.engines.relax.rows import SITE_ROWS, PairRows, pair_rows
+from placer.engines.relax.rows import PairRows, pair_rows
 from placer.problem.form import Problem
+from placer.problem.rows import row_labels, row_table
 
 
 class RelaxResult(NamedTuple):
@@ -311,21 +312,6 @@ def planned_rounds(choices: int, steps: int, time_budget_s: float | None) -> int
 
 
 def capacity_rows(problem: Problem, prices_r: np.ndarray) -> list[tuple[int, str, float]]:
-    """Positive prices of pool and site rows as (index, resource, USD/h per unit)."""
-    n_p, n_s = problem.num_pools, problem.num_sites
-    names = ("it_kw", "facility_kw", "heat_kw", "water_l_per_h")
-    out = [(p, "gpus", float(prices_r[p])) for p in range(n_p) if prices_r[p] > 1e-6]
-    site = prices_r[n_p : n_p + SITE_ROWS * n_s].reshape(n_s, SITE_ROWS)
-    out += [
-        (s, names[k], float(site[s, k]))
-        for s in range(n_s)
-        for k in range(SITE_ROWS)
-        if site[s, k] > 1e-6
-    ]
-    r = n_p + SITE_ROWS * n_s
-    out += [
-        (-1, name, float(prices_r[r + i]))
-        for i, name in enumerate(("budget_usd_per_h", "carbon_kg_per_h"))
-        if prices_r[r + i] > 1e-6
-    ]
-    return sorted(out, key=lambda row: -row[2])
+    """Positive prices of pool, site and global rows as (index, resource, USD/h per unit)
+    (index -1 for the budget and the carbon cap)."""
+    return row_labels(row_table(problem), prices_r)

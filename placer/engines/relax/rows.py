@@ -8,9 +8,8 @@ from typing import NamedTuple
 import numpy as np
 
 from placer.problem.form import Problem
-from placer.problem.usage import compute_loads
-
-SITE_ROWS = 4  # IT, facility, heat, water
+from placer.problem.rows import SITE_ROWS, row_table
+from placer.problem.usage import row_loads as usage_row_loads
 
 
 class PairRows(NamedTuple):
@@ -82,33 +81,14 @@ def pair_rows(problem: Problem) -> PairRows:
 
 
 def row_capacities(problem) -> np.ndarray:
-    """float64[R]: capacity of every row in `pair_rows`' order (inf: no cap); reads only
-    the per-pool / per-site / global fields, so it serves the sparse layout too."""
+    """float64[R]: capacity of every row in `pair_rows`' order (inf: no cap): the
+    problem's `row_table` and then one row of capacity 1 per (group, spread key)."""
     n_s, n_g = problem.num_sites, problem.num_groups
-    site = np.stack(
-        [
-            problem.it_cap_kw_s,
-            problem.facility_cap_kw_s,
-            problem.heat_cap_kw_s,
-            problem.water_cap_l_per_h_s,
-        ],
-        axis=1,
-    ).ravel()
-    return np.concatenate(
-        [
-            problem.gpu_cap_p,
-            site,
-            [float(problem.budget_usd_per_h), float(problem.carbon_cap_kg_per_h)],
-            np.ones(n_g * (n_s + 1)),
-        ]
-    )
+    return np.concatenate([row_table(problem).cap_r, np.ones(n_g * (n_s + 1))])
 
 
 def row_loads(problem, assign_u: np.ndarray) -> np.ndarray:
     """float64[P + 4 S]: pool GPUs, then IT, facility, heat and water per site (the
     `pair_rows` order), of the plan assign_u."""
-    loads = compute_loads(problem, assign_u)
-    site = np.stack(
-        [loads.it_kw_s, loads.facility_kw_s, loads.heat_kw_s, loads.water_l_per_h_s], axis=1
-    )
-    return np.concatenate([loads.gpus_p, site.ravel()])
+    n_rows = problem.num_pools + SITE_ROWS * problem.num_sites
+    return usage_row_loads(problem, assign_u)[:n_rows]
