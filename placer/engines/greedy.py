@@ -14,6 +14,7 @@ import numpy as np
 
 from placer.engines.base import SolveOptions, SolveResult
 from placer.problem.form import UNPLACED, Problem
+from placer.problem.rows import PAIR_TABLES, option_rows, row_table
 from placer.problem.sparse_form import SparseProblem
 from placer.problem.usage import allowed_mask, allowed_pools, objective_value, pair_table
 
@@ -80,42 +81,24 @@ def _result(problem, assign: np.ndarray) -> SolveResult:
     )
 
 
-#: Pair tables LoadState reads, in the row order of `LoadState.values`.
-LOAD_TABLES = (
-    "gpus",
-    "it_kw",
-    "facility_kw",
-    "heat_kw",
-    "water_l_per_h",
-    "cost_usd_per_h",
-    "carbon_kg_per_h",
-)
-
-
 class LoadState:
-    """Running loads while greedy (or repair) places units; reads either layout, a dense
-    `Problem` or a `placer.problem.sparse_form.SparseProblem` (pools given must be allowed)."""
+    """Running loads on every capacity row (`placer.problem.rows.row_table`) while greedy
+    (or repair) places units; reads either layout, a dense `Problem` or a
+    `placer.problem.sparse_form.SparseProblem` (pools given must be allowed)."""
 
     def __init__(self, problem) -> None:
         self.p = problem
         self.sparse = isinstance(problem, SparseProblem)
-        self.tables = [pair_table(problem, name) for name in LOAD_TABLES]
-        self.gpus_p = np.zeros(problem.num_pools)
-        self.site_loads = np.zeros((4, problem.num_sites))  # it, facility, heat, water
-        self.caps = np.stack(
-            [
-                problem.it_cap_kw_s,
-                problem.facility_cap_kw_s,
-                problem.heat_cap_kw_s,
-                problem.water_cap_l_per_h_s,
-            ]
-        )
-        self.cost = 0.0
-        self.carbon = 0.0
+        self.tables = [pair_table(problem, name) for name in PAIR_TABLES]
+        table = row_table(problem)
+        self.rows_pk = option_rows(problem)
+        # GPU rows take an absolute tolerance (whole GPUs), every other row a relative one
+        self.limit_r = np.where(table.kind_r == 0, table.cap_r + _TOL, table.cap_r * (1 + _TOL))
+        self.loads_r = np.zeros(table.num_rows)
         self.used_keys: dict[int, set[int]] = {}
 
     def values(self, u: int, pools: np.ndarray) -> np.ndarray:
-        """float64[7, len(pools)]: the LOAD_TABLES of unit u in each pool."""
+        """float64[7, len(pools)]: unit u's amount on each row kind in each pool."""
         cols = self.p.slots_of(u, pools) if self.sparse else pools
         return np.stack([table[u, cols] for table in self.tables])
 
@@ -125,13 +108,8 @@ class LoadState:
     def fitting(self, u: int, pools: np.ndarray) -> np.ndarray:
         """bool[len(pools)]: whether u fits each pool of `pools`, in one vectorised pass."""
         pr = self.p
-        v = self.values(u, pools)
-        ok = self.gpus_p[pools] + v[0] <= pr.gpu_cap_p[pools] + _TOL
-        s = pr.pool_site_p[pools]
-        for k in range(4):
-            ok &= self.site_loads[k, s] + v[1 + k] <= self.caps[k, s] * (1 + _TOL)
-        ok &= self.cost + v[5] <= pr.budget_usd_per_h * (1 + _TOL)
-        ok &= self.carbon + v[6] <= pr.carbon_cap_kg_per_h * (1 + _TOL)
+        rows = self.rows_pk[pools].T  # [7, len(pools)]
+        ok = (self.loads_r[rows] + self.values(u, pools) <= self.limit_r[rows]).all(axis=0)
         g = pr.group_u[u]
         used = self.used_keys.get(int(g)) if g >= 0 else None
         if used:
@@ -147,11 +125,7 @@ class LoadState:
 
     def add(self, u: int, p: int, sign: float = 1.0) -> None:
         pr = self.p
-        v = self.values(u, np.array([p]))[:, 0]
-        self.gpus_p[p] += sign * v[0]
-        self.site_loads[:, pr.pool_site_p[p]] += sign * v[1:5]
-        self.cost += sign * v[5]
-        self.carbon += sign * v[6]
+        self.loads_r[self.rows_pk[p]] += sign * self.values(u, np.array([p]))[:, 0]
         g = pr.group_u[u]
         if g >= 0:
             keys = self.used_keys.setdefault(int(g), set())

@@ -110,6 +110,19 @@ def row_table(problem) -> RowTable:
     return RowTable(kind, scope, cap)
 
 
+def option_rows(problem) -> np.ndarray:
+    """int64[P, 7]: the row each kind of `ROW_KINDS` (column) of a choice of pool p lands
+    on, in `row_table` order: its pool's GPU row, its site's four rows, the two global rows."""
+    n_p, n_s = problem.num_pools, problem.num_sites
+    site_p = np.asarray(problem.pool_site_p, np.int64)
+    out = np.empty((n_p, len(ROW_KINDS)), np.int64)
+    out[:, 0] = np.arange(n_p)
+    out[:, 1 : 1 + SITE_ROWS] = n_p + SITE_ROWS * site_p[:, None] + np.arange(SITE_ROWS)
+    out[:, 5] = n_p + SITE_ROWS * n_s
+    out[:, 6] = n_p + SITE_ROWS * n_s + 1
+    return out
+
+
 def loads_by_row(loads) -> np.ndarray:
     """float64[R]: a `placer.problem.usage.Loads` laid out in `row_table` order, in each
     row's unit (`usage.row_loads(problem, assign_u)` computes it for a plan)."""
