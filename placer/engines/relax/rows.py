@@ -8,7 +8,8 @@ from typing import NamedTuple
 import numpy as np
 
 from placer.problem.form import Problem
-from placer.problem.rows import SITE_ROWS, row_table
+from placer.problem.rows import PAIR_TABLES, SITE_ROWS, option_rows, row_table
+from placer.problem.usage import pair_table
 from placer.problem.usage import row_loads as usage_row_loads
 
 
@@ -43,21 +44,16 @@ def pair_rows(problem: Problem) -> PairRows:
     pool = np.concatenate([p, np.full(opt.size, n_p)])
     base = np.concatenate([problem.objective_usd_per_h_up[u, p], problem.unplaced_usd_per_h_u[opt]])
     # rows: [0, P) GPUs; then 4 per site; then budget, carbon; then G x (S + 1) spread rows
-    r_site, r_budget = n_p, n_p + SITE_ROWS * n_s
+    r_budget = n_p + SITE_ROWS * n_s
     r_spread = r_budget + 2
     n_rows = r_spread + n_g * (n_s + 1)
     none = n_rows
     rows = np.full((unit.size, 8), none, dtype=np.int64)
     coef = np.zeros((unit.size, 8))
     m = u.size  # the first m choices are real pairs
-    site = problem.pool_site_p[p]
-    rows[:m, 0], coef[:m, 0] = p, problem.gpus_up[u, p]
-    for k, table in enumerate(
-        (problem.it_kw_up, problem.facility_kw_up, problem.heat_kw_up, problem.water_l_per_h_up)
-    ):
-        rows[:m, 1 + k], coef[:m, 1 + k] = r_site + SITE_ROWS * site + k, table[u, p]
-    rows[:m, 5], coef[:m, 5] = r_budget, problem.cost_usd_per_h_up[u, p]
-    rows[:m, 6], coef[:m, 6] = r_budget + 1, problem.carbon_kg_per_h_up[u, p]
+    rows[:m, :7] = option_rows(problem)[p]
+    for k, name in enumerate(PAIR_TABLES):
+        coef[:m, k] = pair_table(problem, name)[u, p]
     g = problem.group_u[u]
     in_group = g >= 0
     if n_g:
