@@ -1,0 +1,230 @@
+"""The plan, checked against its scenario and grouped the way every target exports it.
+
+* `_check_plan`: only plans with placements (status optimal or feasible) export.
+* `_groups`: placements grouped by (workload, site, pool), in scenario order; a placement
+  the scenario does not have (unknown workload, site, pool, region; GPUs that disagree)
+  is a ScenarioError that names it.
+* `_objects`: the groups of a workload split by accelerator type, one Kubernetes object
+  (Deployment or Job) each, named after the workload (`-<accelerator>` appended when it
+  runs on more than one type).
+* `_pod_gpus`: a training gang runs as pods of d GPUs each, d the largest divisor of the
+  gang's GPUs that fits a node of the pool.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from placer.errors import OptionError, ScenarioError
+from placer.model.catalog import Accelerator
+from placer.model.scenario import Scenario
+from placer.model.site import Pool, Site
+from placer.model.workload import Inference, Training
+from placer.outputs.export.common import (
+    POOL_LABEL,
+    SITE_LABEL,
+    VENDOR_GPU_RESOURCE,
+    dns_label,
+    label_value,
+)
+from placer.plan.plan import Placement, Plan
+
+
+@dataclass
+class _Group:
+    """The placements of one workload on one pool of one site."""
+
+    workload: Training | Inference
+    site: Site
+    pool: Pool
+    accelerator: Accelerator
+    gpus: int = 0
+    replicas: int = 0
+    regions: list[str] = field(default_factory=list)
+
+    @property
+    def cluster(self) -> str:
+        """Kubernetes cluster (Karmada member, kube context) of the site."""
+        return self.site.cluster or self.site.id
+
+    @property
+    def node_labels(self) -> dict[str, str]:
+        """Labels that select the pool's nodes."""
+        if self.pool.node_labels:
+            return dict(self.pool.node_labels)
+        return {SITE_LABEL: label_value(self.site.id), POOL_LABEL: label_value(self.pool.key)}
+
+    @property
+    def flavor(self) -> str:
+        """Kueue ResourceFlavor name of the pool."""
+        return dns_label(f"{self.site.id}-{self.pool.key}")
+
+    @property
+    def gpus_per_pod(self) -> int:
+        """Accelerators one pod requests: a replica's, or a gang member's (see _pod_gpus)."""
+        if isinstance(self.workload, Inference):
+            return self.workload.serving[self.accelerator.id].gpus_per_replica
+        return _pod_gpus(self.gpus, self.pool.gpus_per_node)
+
+    @property
+    def pods(self) -> int:
+        """Pods of the group: replicas (inference) or gang members (training)."""
+        return (
+            self.replicas
+            if isinstance(self.workload, Inference)
+            else self.gpus // self.gpus_per_pod
+        )
+
+    def gpu_resource(self) -> str:
+        """Kubernetes extended resource the pool's accelerators are requested by.
+
+        Raises:
+          ScenarioError: the pool gives none and the vendor has no known default.
+        """
+        if self.pool.gpu_resource:
+            return self.pool.gpu_resource
+        resource = VENDOR_GPU_RESOURCE.get(self.accelerator.vendor.strip().lower())
+        if resource is None:
+            raise ScenarioError(
+                f"site {self.site.id!r}, pool {self.pool.key!r}: no Kubernetes resource name "
+                f"is known for accelerator {self.accelerator.id!r} (vendor "
+                f"{self.accelerator.vendor!r}); set gpu_resource on the pool, e.g. "
+                "nvidia.com/gpu"
+            )
+        return resource
+
+
+def _pod_gpus(gpus: int, gpus_per_node: int) -> int:
+    """GPUs per pod of a gang: the largest divisor of gpus that fits on one node."""
+    return next(d for d in range(min(gpus, gpus_per_node), 0, -1) if gpus % d == 0)
+
+
+def _check_plan(plan: Plan) -> None:
+    if plan.status not in ("optimal", "feasible"):
+        raise OptionError(
+            f"the plan's status is {plan.status!r}: it places nothing, so there is nothing to "
+            "export; solve the scenario until it has a feasible plan (placer explain shows why "
+            "it has none)"
+        )
+    if not plan.placements:
+        raise OptionError(
+            f"the plan ({plan.status}) has no placements: every workload is left unplaced, so "
+            "there is nothing to export"
+        )
+
+
+def _groups(scenario: Scenario, plan: Plan) -> list[_Group]:
+    """Placements grouped by (workload, site, pool), in scenario order, checked against it.
+
+    Raises:
+      ScenarioError: a placement the scenario does not have (names the placement).
+    """
+    workloads = {w.id: w for w in scenario.workloads}
+    sites = {s.id: s for s in scenario.sites}
+    catalog = scenario.catalog()
+    groups: dict[tuple[str, str, str], _Group] = {}
+    seen: set[str] = set()
+    for i, p in enumerate(plan.placements):
+        where = f"placement {i} ({p.unit})"
+        if p.unit in seen:
+            raise ScenarioError(f"plan: {where}: unit placed twice")
+        seen.add(p.unit)
+        w = workloads.get(p.workload)
+        if w is None:
+            raise ScenarioError(
+                f"plan: {where}: workload {p.workload!r} is not in the scenario; was the plan "
+                "solved for another scenario?"
+            )
+        site = sites.get(p.site)
+        if site is None:
+            raise ScenarioError(f"plan: {where}: site {p.site!r} is not in the scenario")
+        pool = next((pl for pl in site.pools if pl.key == p.pool), None)
+        if pool is None:
+            raise ScenarioError(
+                f"plan: {where}: site {p.site!r} has no pool {p.pool!r} "
+                f"(it has {[pl.key for pl in site.pools]})"
+            )
+        _check_placement(where, p, w, pool)
+        key = (w.id, site.id, pool.key)
+        if key not in groups:
+            groups[key] = _Group(w, site, pool, catalog[pool.accelerator])
+        g = groups[key]
+        g.gpus += p.gpus
+        g.replicas += p.replicas
+        if p.region is not None and p.region not in g.regions:
+            g.regions.append(p.region)
+    order = {w.id: i for i, w in enumerate(scenario.workloads)}
+    return sorted(groups.values(), key=lambda g: (order[g.workload.id], g.site.id, g.pool.key))
+
+
+def _check_placement(where: str, p: Placement, w: Training | Inference, pool: Pool) -> None:
+    if p.kind != w.kind:
+        raise ScenarioError(f"plan: {where}: placed as {p.kind}, but workload {w.id!r} is {w.kind}")
+    if p.accelerator != pool.accelerator:
+        raise ScenarioError(
+            f"plan: {where}: accelerator {p.accelerator!r}, but pool {p.pool!r} of site "
+            f"{p.site!r} holds {pool.accelerator!r}"
+        )
+    if p.gpus <= 0:
+        raise ScenarioError(f"plan: {where}: {p.gpus} GPUs; a placement holds at least one")
+    if isinstance(w, Training):
+        if p.gpus != w.gpus:
+            raise ScenarioError(
+                f"plan: {where}: {p.gpus} GPUs, but training run {w.id!r} is a gang of {w.gpus}"
+            )
+        return
+    if p.region not in w.demand_rps:
+        raise ScenarioError(
+            f"plan: {where}: workload {w.id!r} has no demand from region {p.region!r}"
+        )
+    serving = w.serving.get(p.accelerator)
+    if serving is None:
+        raise ScenarioError(
+            f"plan: {where}: workload {w.id!r} has no serving figures for {p.accelerator!r}"
+        )
+    if p.replicas <= 0 or p.gpus != p.replicas * serving.gpus_per_replica:
+        raise ScenarioError(
+            f"plan: {where}: {p.gpus} GPUs for {p.replicas} replicas, but the scenario gives "
+            f"{serving.gpus_per_replica} GPUs per replica on {p.accelerator!r}"
+        )
+
+
+@dataclass
+class _Object:
+    """One Kubernetes object of a workload: its placements on one accelerator type."""
+
+    name: str
+    workload: Training | Inference
+    accelerator: str
+    groups: list[_Group]
+
+    @property
+    def is_training(self) -> bool:
+        return isinstance(self.workload, Training)
+
+    @property
+    def api_kind(self) -> tuple[str, str]:
+        """(apiVersion, kind) of the object."""
+        return ("batch/v1", "Job") if self.is_training else ("apps/v1", "Deployment")
+
+    def clusters(self) -> dict[str, list[_Group]]:
+        """Cluster -> the object's groups there, clusters sorted."""
+        out: dict[str, list[_Group]] = defaultdict(list)
+        for g in self.groups:
+            out[g.cluster].append(g)
+        return dict(sorted(out.items()))
+
+
+def _objects(groups: list[_Group]) -> list[_Object]:
+    by_workload: dict[str, list[_Group]] = defaultdict(list)
+    for g in groups:
+        by_workload[g.workload.id].append(g)
+    objects: list[_Object] = []
+    for wid, gs in by_workload.items():
+        accelerators = sorted({g.accelerator.id for g in gs})
+        for acc in accelerators:
+            name = dns_label(wid if len(accelerators) == 1 else f"{wid}-{acc}")
+            mine = [g for g in gs if g.accelerator.id == acc]
+            objects.append(_Object(name, mine[0].workload, acc, mine))
+    return objects
