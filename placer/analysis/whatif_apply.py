@@ -1,0 +1,140 @@
+"""Applying what-if changes to a copy of the scenario document, and validating the
+result as a scenario file (`build_variant`)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+from typing import Any
+
+from placer.analysis.whatif_parse import Change, Variant
+from placer.analysis.whatif_paths import MISSING, item_id, resolve_path, strip_type
+from placer.analysis.whatif_report import AppliedChange
+from placer.errors import OptionError, ScenarioError
+from placer.model.load import describe_value, validate_model
+from placer.model.scenario import Scenario
+from placer.model.site import Pool, Site
+
+
+def apply_variant(
+    doc: dict[str, Any], variant: Variant
+) -> tuple[dict[str, Any], list[AppliedChange]]:
+    """Applies a variant's changes, in order, to a deep copy of the scenario document.
+
+    Returns:
+      (the changed document, what each change did). The input is left untouched.
+
+    Raises:
+      OptionError: a path that does not resolve, or a number change of a non-number.
+    """
+    out = copy.deepcopy(doc)
+    applied = [_apply(out, change) for change in variant.changes]
+    return out, applied
+
+
+def _apply(doc: dict[str, Any], change: Change) -> AppliedChange:
+    target = resolve_path(doc, change)
+    current = target.parent[target.key] if target.exists else None  # type: ignore[index]
+    if change.op == "down":
+        kind = strip_type(target.declared, current)
+        if kind in (Site, Pool) and isinstance(current, dict):
+            pools = current.get("pools", []) if kind is Site else [current]
+            before = sum(p.get("gpus", 0) for p in pools if isinstance(p, dict))
+            for p in pools:
+                if isinstance(p, dict):
+                    p["gpus"] = 0
+            return AppliedChange(
+                text=change.text, path=target.path, op="down", before=before, after=0
+            )
+        change = dataclasses.replace(change, op="set", operand="down")
+    if change.op == "set":
+        target.parent[target.key] = copy.deepcopy(change.operand)  # type: ignore[index]
+        return AppliedChange(
+            text=change.text, path=target.path, op="set", before=current, after=change.operand
+        )
+    number = current if target.exists else target.default
+    where = change.where
+    if number is MISSING:
+        raise OptionError(
+            f"{where}: {target.path} is not set in the scenario and has no default, so "
+            f"there is nothing to change by {change.op}; give a value: {target.path}=V"
+        )
+    if number is None or isinstance(number, bool) or not isinstance(number, (int, float)):
+        raise OptionError(
+            f"{where}: {target.path} is {describe_value(number)}; +N, -N, *F and +P% change "
+            f"numbers only; give the new value instead: {target.path}=V"
+        )
+    result = number + change.operand if change.op == "add" else number * change.operand
+    result = _tidy(
+        result, int_field=strip_type(target.declared) is int, was_int=type(number) is int
+    )
+    target.parent[target.key] = result  # type: ignore[index]
+    return AppliedChange(
+        text=change.text, path=target.path, op=change.op, before=number, after=result
+    )
+
+
+def _tidy(value: float, *, int_field: bool, was_int: bool) -> int | float:
+    """Rounds an integer field to the nearest integer; trims float noise (12 digits)."""
+    if int_field:
+        return round(value)
+    if isinstance(value, int):
+        return value
+    value = float(f"{value:.12g}")
+    return int(value) if was_int and value.is_integer() else value
+
+
+def build_variant(
+    doc: dict[str, Any], variant: Variant, *, source: str, index: int
+) -> tuple[Scenario, list[AppliedChange]]:
+    """Applies a variant and validates the result exactly as a scenario file would be.
+
+    Args:
+      doc: the scenario document (plain data, as `read_document` returns it).
+      variant: the changes.
+      source: the scenario file name, for messages.
+      index: the variant's 1-based position, for messages.
+
+    Raises:
+      OptionError: a bad path or value (exit 2).
+      ScenarioError: the changed document is not a valid scenario (exit 2); the message
+        names the variant and every bad field.
+    """
+    changed, applied = apply_variant(doc, variant)
+    label = f"{source} with variant {index} ({variant.label})"
+    try:
+        return validate_model(Scenario, changed, source=label), applied
+    except ScenarioError as e:
+        raise ScenarioError(_positions_to_ids(str(e), changed)) from None
+
+
+_POSITION = re.compile(
+    r"\b(sites|workloads|user_regions|accelerators)\.(\d+)(?:\.pools\.(\d+))?(?=[.:\s]|$)"
+)
+
+
+def _positions_to_ids(message: str, doc: dict[str, Any]) -> str:
+    """'sites.0.pools.1.gpus' -> 'sites.fra-hall.pools.GB200.gpus' in a validation message,
+    so it names what the --set named."""
+
+    def by_id(found: re.Match[str]) -> str:
+        items = doc.get(found.group(1))
+        pos = int(found.group(2))
+        if not isinstance(items, list) or pos >= len(items):
+            return found.group(0)
+        item_type = Site if found.group(1) == "sites" else None
+        name = item_id(items[pos], item_type) or str(pos)
+        out = f"{found.group(1)}.{name}"
+        if found.group(3) is not None:
+            pools = items[pos].get("pools") if isinstance(items[pos], dict) else None
+            q = int(found.group(3))
+            if not isinstance(pools, list) or q >= len(pools):
+                return out + f".pools.{q}"
+            out += f".pools.{item_id(pools[q], Pool) or q}"
+        return out
+
+    return _POSITION.sub(by_id, message)
+
+
+__all__ = ["apply_variant", "build_variant"]
