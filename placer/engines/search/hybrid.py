@@ -27,15 +27,22 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from placer.engines.base import SolveOptions, SolveResult
 from placer.engines.milp.solve import solve_milp
 from placer.engines.milp.warmstart import solve_lp
-from placer.engines.relax.knapsack_bound import knapsack_bound, site_gaps, site_note
-from placer.engines.relax.lagrangian import capacity_rows, relax_prices
+from placer.engines.relax.knapsack_bound import (
+    KnapsackBound,
+    knapsack_bound,
+    site_gaps,
+    site_note,
+)
+from placer.engines.relax.lagrangian import RelaxResult, capacity_rows, relax_prices
 from placer.engines.relax.lp_rounding import (
+    RestrictedLp,
     candidate_tuples,
     fractional_units,
     lp_rounded,
@@ -113,21 +120,67 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
     """See the module docstring."""
     if problem.num_units == 0 or problem.num_pools == 0 or not problem.allowed_up.any():
         return solve_milp(problem, options)  # nothing to relax: the exact answer is instant
-    started = time.perf_counter()
-
-    def left() -> float:
-        return options.time_limit_s - (time.perf_counter() - started)
-
-    steps = 300 if options.time_limit_s < 5 else 500
-    relaxed = relax_prices(problem, steps=steps, time_budget_s=relax_budget_s(problem, options))
-    bound = relaxed.bound
-    if not np.isfinite(bound):
+    run = _relaxation(problem, options, time.perf_counter())
+    if run is None:
         return SolveResult(
             np.full(problem.num_units, UNPLACED, np.int32),
             "infeasible",
             message="proven infeasible: a must-place unit has no allowed pool",
             bound_scope="full",
         )
+    _lp_bound(run)
+    _adopt_rounding(run, _rounded_plan(run))
+    if run.feasible and run.large:
+        _improve_large(run)
+    _widening_milps(run)
+    return _result(run)
+
+
+@dataclass
+class _Run:
+    """One hybrid solve's state, handed from stage to stage.
+
+    Attributes:
+      started: `time.perf_counter()` when the solve began (the time limit counts from it).
+      bound: the certified lower bound of the full problem so far, USD/h.
+      best: the incumbent plan (after rounding; feasible when `feasible`).
+      k: pools per unit of the restricted MILP (step 3).
+      large: whether the problem takes the large-problem steps (2b, 3b, 4).
+      near: each unit's near-tied pools (large problems only).
+      lp: the LP over the near-tied pools (step 2b), when solved.
+    """
+
+    problem: Problem
+    options: SolveOptions
+    started: float
+    relaxed: RelaxResult
+    strong: KnapsackBound
+    bound: float
+    notes: list[str]
+    best: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+    feasible: bool = False
+    k: int = FIRST_K
+    large: bool = False
+    near: np.ndarray | None = None
+    lp: RestrictedLp | None = None
+
+    def left(self) -> float:
+        """Seconds left of the time limit."""
+        return self.options.time_limit_s - (time.perf_counter() - self.started)
+
+    def elapsed(self) -> float:
+        """Seconds since the solve began."""
+        return time.perf_counter() - self.started
+
+
+def _relaxation(problem: Problem, options: SolveOptions, started: float) -> _Run | None:
+    """Step 1: the Lagrangian prices and bound, raised by the site knapsacks; None when
+    the bound is infinite (a must-place unit has no allowed pool)."""
+    steps = 300 if options.time_limit_s < 5 else 500
+    relaxed = relax_prices(problem, steps=steps, time_budget_s=relax_budget_s(problem, options))
+    bound = relaxed.bound
+    if not np.isfinite(bound):
+        return None
     notes = [f"Lagrangian bound {bound:,.4f} USD/h after {time.perf_counter() - started:.1f} s"]
     options.report("relaxation", bound=bound)
     strong = knapsack_bound(problem, relaxed.prices_r, relaxed.priced_up1)
@@ -135,133 +188,201 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
         bound = strong.bound_usd_per_h
         notes.append(site_note(strong, time.perf_counter() - started))
         options.report("site knapsack bound", bound=bound)
-    if int(problem.allowed_up.sum()) <= LP_BOUND_MAX_PAIRS:
-        lp = solve_lp(problem, max(1.0, 0.2 * left()))
-        if lp is not None and lp.bound > bound:
-            bound = lp.bound
-            notes.append(f"LP relaxation bound {bound:,.4f} USD/h (HiGHS)")
-            options.report("LP bound", bound=bound)
-    k = FIRST_K
-    large = problem.num_units * k > LNS_MIN_VARS
-    near = near_tie_pools(problem, relaxed.priced_up1) if large else None
-    lp = None
-    if large and int((near >= 0).sum()) <= RESTRICTED_LP_MAX_PAIRS:  # step 2b
-        lp = restricted_lp(problem, candidate_tuples(near), RESTRICTED_LP_SHARE * left())
-    if lp is not None:
+    return _Run(problem, options, started, relaxed, strong, bound, notes)
+
+
+def _lp_bound(run: _Run) -> None:
+    """Up to LP_BOUND_MAX_PAIRS pairs: raises the bound to the LP relaxation's optimum."""
+    if int(run.problem.allowed_up.sum()) <= LP_BOUND_MAX_PAIRS:
+        lp = solve_lp(run.problem, max(1.0, 0.2 * run.left()))
+        if lp is not None and lp.bound > run.bound:
+            run.bound = lp.bound
+            run.notes.append(f"LP relaxation bound {run.bound:,.4f} USD/h (HiGHS)")
+            run.options.report("LP bound", bound=run.bound)
+
+
+def _rounded_plan(run: _Run) -> np.ndarray:
+    """Step 2 (sampled rounding) or, for large problems, 2b (the LP over near-tied pools,
+    rounded and repaired; sampled rounding when that LP is not solved in time)."""
+    problem, options, relaxed = run.problem, run.options, run.relaxed
+    run.large = problem.num_units * run.k > LNS_MIN_VARS
+    run.near = near_tie_pools(problem, relaxed.priced_up1) if run.large else None
+    if run.near is not None and int((run.near >= 0).sum()) <= RESTRICTED_LP_MAX_PAIRS:
+        run.lp = restricted_lp(
+            problem, candidate_tuples(run.near), RESTRICTED_LP_SHARE * run.left()
+        )
+    if run.lp is not None:
+        lp = run.lp
         best = lp_rounded(problem, lp, relaxed.priced_up1)
-        notes.append(
+        run.notes.append(
             f"LP over {lp.pairs.shape[0]:,} near-tied pairs {lp.objective_usd_per_h:,.4f} "
             f"USD/h, {fractional_units(lp).size:,} units split; rounded and repaired "
-            f"after {time.perf_counter() - started:.1f} s"
+            f"after {run.elapsed():.1f} s"
         )
-    else:
-        best = round_prices(
-            problem,
-            relaxed,
-            samples=samples_for(problem),
-            seed=options.seed,
-            deadline=max(started + 0.6 * options.time_limit_s, time.perf_counter() + 0.1 * left()),
-        )
-    best = better_plan(problem, best, options.hint_u)
-    feasible = not violations(problem, best)
-    if feasible:
-        notes.append(
-            f"rounded plan {objective_value(problem, best):,.4f} USD/h after "
-            f"{time.perf_counter() - started:.1f} s"
-        )
-        options.report("rounding", incumbent=objective_value(problem, best), bound=bound)
-    if feasible and large:
-        if lp is not None:  # step 3b: a MILP around the LP's support
-            stage = "MILP around the LP's support"
-            around = candidate_tuples(
-                lp_support(problem, lp, SUPPORT_K), near[:, :1], np.where(best >= 0, best, -1)
-            )
-            listed = cheapest_units_per_site(problem, relaxed.priced_up1, SUPPORT_SITE_UNITS)
-            around = with_site_pools(problem, around, listed)
-            best = _improved(
-                problem,
-                best,
-                solve_milp(
-                    problem,
-                    dataclasses.replace(
-                        options,
-                        time_limit_s=SUPPORT_MILP_SHARE * left(),
-                        candidates_u=around,
-                        hint_u=best,
-                        progress=_restricted(options, bound),
-                    ),
-                    prices=False,
-                ),
-                notes,
-                stage,
-            )
-        else:
-            stage = "search polish"
-            polished = solve_search(
-                problem,
-                dataclasses.replace(
-                    options, time_limit_s=POLISH_SHARE * left(), hint_u=best, progress=None
-                ),
-            )
-            best = _improved(problem, best, polished, notes, stage)
-        options.report(stage, objective_value(problem, best), bound)
+        return best
+    return round_prices(
+        problem,
+        relaxed,
+        samples=samples_for(problem),
+        seed=options.seed,
+        deadline=max(
+            run.started + 0.6 * options.time_limit_s, time.perf_counter() + 0.1 * run.left()
+        ),
+    )
 
-        def gaps_of(plan: np.ndarray) -> np.ndarray:
-            return site_gaps(problem, plan, relaxed.prices_r, relaxed.priced_up1, strong.gain_s)
 
-        site_units = cheapest_units_per_site(problem, relaxed.priced_up1)
-        best, lns_notes = lns(
-            problem, options, best, near[:, :LNS_K], bound, left, gaps_of, site_units
+def _adopt_rounding(run: _Run, rounded: np.ndarray) -> None:
+    """The rounded plan or the caller's hint, the better one, becomes the incumbent."""
+    problem = run.problem
+    run.best = better_plan(problem, rounded, run.options.hint_u)
+    run.feasible = not violations(problem, run.best)
+    if run.feasible:
+        run.notes.append(
+            f"rounded plan {objective_value(problem, run.best):,.4f} USD/h after "
+            f"{run.elapsed():.1f} s"
         )
-        notes += lns_notes
-    widest = int(problem.allowed_up.sum(axis=1).max(initial=0))
-    while left() > 1.0 and not (feasible and large):
-        cands = top_k_candidates(relaxed.priced_up1, best if feasible else None, k)
-        sub = solve_milp(
-            problem,
-            dataclasses.replace(
-                options,
-                time_limit_s=max(1.0, left() - 1.0),
-                candidates_u=cands,
-                hint_u=best if feasible else None,
-                progress=_restricted(options, bound),
-            ),
-            prices=False,
+        run.options.report(
+            "rounding", incumbent=objective_value(problem, run.best), bound=run.bound
         )
-        if sub.objective_usd_per_h is not None and (
-            not feasible or sub.objective_usd_per_h < objective_value(problem, best)
-        ):
-            best, feasible = sub.assign_u, True
-        if sub.bound_scope == "full" and sub.bound_usd_per_h is not None:
-            bound = max(bound, sub.bound_usd_per_h)  # the lists covered every pair
-        if feasible:
-            options.report(f"MILP, {k} pools/unit", objective_value(problem, best), bound)
-        notes.append(
-            f"MILP over {k} pools per unit: {sub.status} "
-            f"{sub.objective_usd_per_h or float('nan'):,.4f} USD/h"
-        )
-        if feasible and _gap(problem, best, bound) <= options.relative_gap:
+
+
+def _improve_large(run: _Run) -> None:
+    """Large problems with a feasible plan: step 3b (or the search polish), then step 4."""
+    stage = _support_milp(run) if run.lp is not None else _search_polish(run)
+    run.options.report(stage, objective_value(run.problem, run.best), run.bound)
+    _neighbourhood_search(run)
+
+
+def _support_milp(run: _Run) -> str:
+    """Step 3b: a MILP around the LP's support, hinted with the plan; returns the stage."""
+    problem, options = run.problem, run.options
+    assert run.lp is not None and run.near is not None
+    stage = "MILP around the LP's support"
+    around = candidate_tuples(
+        lp_support(problem, run.lp, SUPPORT_K),
+        run.near[:, :1],
+        np.where(run.best >= 0, run.best, -1),
+    )
+    listed = cheapest_units_per_site(problem, run.relaxed.priced_up1, SUPPORT_SITE_UNITS)
+    around = with_site_pools(problem, around, listed)
+    result = solve_milp(
+        problem,
+        dataclasses.replace(
+            options,
+            time_limit_s=SUPPORT_MILP_SHARE * run.left(),
+            candidates_u=around,
+            hint_u=run.best,
+            progress=_restricted(options, run.bound),
+        ),
+        prices=False,
+    )
+    run.best = _improved(problem, run.best, result, run.notes, stage)
+    return stage
+
+
+def _search_polish(run: _Run) -> str:
+    """When the restricted LP was not solved: a `search` polish; returns the stage."""
+    stage = "search polish"
+    polished = solve_search(
+        run.problem,
+        dataclasses.replace(
+            run.options, time_limit_s=POLISH_SHARE * run.left(), hint_u=run.best, progress=None
+        ),
+    )
+    run.best = _improved(run.problem, run.best, polished, run.notes, stage)
+    return stage
+
+
+def _neighbourhood_search(run: _Run) -> None:
+    """Step 4: large-neighbourhood search until the limit."""
+    problem, relaxed, strong = run.problem, run.relaxed, run.strong
+    assert run.near is not None
+
+    def gaps_of(plan: np.ndarray) -> np.ndarray:
+        return site_gaps(problem, plan, relaxed.prices_r, relaxed.priced_up1, strong.gain_s)
+
+    site_units = cheapest_units_per_site(problem, relaxed.priced_up1)
+    run.best, lns_notes = lns(
+        problem,
+        run.options,
+        run.best,
+        run.near[:, :LNS_K],
+        run.bound,
+        run.left,
+        gaps_of,
+        site_units,
+    )
+    run.notes += lns_notes
+
+
+def _widening_milps(run: _Run) -> None:
+    """Step 3: restricted MILPs over each unit's k cheapest pools, k doubling while time
+    remains, the certified gap is above the target and the restricted optimum is proven
+    (not run for large problems with a feasible plan)."""
+    widest = int(run.problem.allowed_up.sum(axis=1).max(initial=0))
+    while run.left() > 1.0 and not (run.feasible and run.large):
+        sub = _restricted_milp(run)
+        if run.feasible and _gap(run.problem, run.best, run.bound) <= run.options.relative_gap:
             break
-        proven = (
-            sub.objective_usd_per_h is not None
-            and sub.bound_usd_per_h is not None
-            and sub.objective_usd_per_h - sub.bound_usd_per_h
-            <= options.relative_gap * max(abs(sub.objective_usd_per_h), 1e-9)
-        )
-        if not proven or k >= widest:
+        if not _proven(sub, run.options.relative_gap) or run.k >= widest:
             break  # out of time, or nothing left to widen
-        k *= 2  # the restricted optimum is proven but not certified: widen the lists
-    if not feasible:
+        run.k *= 2  # the restricted optimum is proven but not certified: widen the lists
+
+
+def _restricted_milp(run: _Run) -> SolveResult:
+    """One MILP over each unit's k cheapest pools; its plan is kept when it is better."""
+    problem, options, k = run.problem, run.options, run.k
+    cands = top_k_candidates(run.relaxed.priced_up1, run.best if run.feasible else None, k)
+    sub = solve_milp(
+        problem,
+        dataclasses.replace(
+            options,
+            time_limit_s=max(1.0, run.left() - 1.0),
+            candidates_u=cands,
+            hint_u=run.best if run.feasible else None,
+            progress=_restricted(options, run.bound),
+        ),
+        prices=False,
+    )
+    if sub.objective_usd_per_h is not None and (
+        not run.feasible or sub.objective_usd_per_h < objective_value(problem, run.best)
+    ):
+        run.best, run.feasible = sub.assign_u, True
+    if sub.bound_scope == "full" and sub.bound_usd_per_h is not None:
+        run.bound = max(run.bound, sub.bound_usd_per_h)  # the lists covered every pair
+    if run.feasible:
+        options.report(f"MILP, {k} pools/unit", objective_value(problem, run.best), run.bound)
+    run.notes.append(
+        f"MILP over {k} pools per unit: {sub.status} "
+        f"{sub.objective_usd_per_h or float('nan'):,.4f} USD/h"
+    )
+    return sub
+
+
+def _proven(sub: SolveResult, relative_gap: float) -> bool:
+    """Whether a restricted MILP proved its optimum (within the relative gap)."""
+    return (
+        sub.objective_usd_per_h is not None
+        and sub.bound_usd_per_h is not None
+        and sub.objective_usd_per_h - sub.bound_usd_per_h
+        <= relative_gap * max(abs(sub.objective_usd_per_h), 1e-9)
+    )
+
+
+def _result(run: _Run) -> SolveResult:
+    """The answer: the incumbent with the certified bound and its gap."""
+    problem, best, bound = run.problem, run.best, run.bound
+    if not run.feasible:
         return SolveResult(
             best,
             "no_solution",
             bound_usd_per_h=bound,
             bound_scope="full",
             message="no feasible plan found in time",
-            diagnostics=notes,
+            diagnostics=run.notes,
         )
     gap = _gap(problem, best, bound)
-    status = "optimal" if gap <= options.relative_gap else "feasible"
+    status = "optimal" if gap <= run.options.relative_gap else "feasible"
     return SolveResult(
         best,
         status,
@@ -269,8 +390,8 @@ def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
         bound_usd_per_h=bound,
         bound_scope="full",
         message=f"hybrid plan; certified gap {100 * gap:.3f}% against the certified bound",
-        capacity_prices=capacity_rows(problem, relaxed.prices_r),
-        diagnostics=notes,
+        capacity_prices=capacity_rows(problem, run.relaxed.prices_r),
+        diagnostics=run.notes,
     )
 
 
