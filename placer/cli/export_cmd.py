@@ -6,16 +6,15 @@ from pathlib import Path
 
 import click
 
-from placer import api
-from placer.cli.common import handle_errors, scenario_arg
-from placer.cli.io import load_plan, write_atomic
+from placer.cli.common import debug_option, handle_errors, output_option, plan_arg, scenario_arg
+from placer.cli.io import load_scenario_and_plan, write_atomic
 from placer.errors import OptionError
 from placer.outputs.export import KUEUE_API_VERSIONS, TARGETS, ExportOptions, build, header, render
 
 
 @click.command(name="export")
 @scenario_arg()
-@click.argument("plan_file", type=str, metavar="PLAN")
+@plan_arg()
 @click.option(
     "--to",
     "target",
@@ -25,13 +24,9 @@ from placer.outputs.export import KUEUE_API_VERSIONS, TARGETS, ExportOptions, bu
     "OverridePolicy per workload; kueue: ResourceFlavors and ClusterQueues; skypilot: one "
     "task YAML per workload and site.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write here instead of stdout: a file gets every document; an existing directory "
-    "gets one file per document (a folder per cluster for kubernetes and kueue).",
+@output_option(
+    "Write here instead of stdout: a file gets every document; an existing directory "
+    "gets one file per document (a folder per cluster for kubernetes and kueue)."
 )
 @click.option(
     "--namespace",
@@ -52,7 +47,7 @@ from placer.outputs.export import KUEUE_API_VERSIONS, TARGETS, ExportOptions, bu
     show_default=True,
     help="Kueue API version (v1beta1 for Kueue releases that do not serve v1beta2).",
 )
-@click.option("--debug", is_flag=True, hidden=True)
+@debug_option()
 @handle_errors
 def export_command(
     scenario_file: str,
@@ -72,8 +67,7 @@ def export_command(
 
     Example: placer export configs/eu_sovereign.yaml plan.json --to karmada -o karmada.yaml
     """
-    scenario = api.load(scenario_file)
-    plan = load_plan(plan_file)
+    scenario, plan = load_scenario_and_plan(scenario_file, plan_file)
     options = ExportOptions(namespace=namespace, container=container, kueue_api=kueue_api)
     manifests = build(scenario, plan, target, options)
     comments = header(scenario, plan, target)

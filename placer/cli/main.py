@@ -15,6 +15,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -23,14 +24,19 @@ from placer import api
 from placer.cli.common import (
     EXIT_INFEASIBLE,
     EXIT_VERIFY_FAILED,
-    STATUS_EXIT,
+    debug_option,
+    echo_formatted,
+    exit_for_status,
     format_option,
     handle_errors,
+    output_option,
+    plan_arg,
     scenario_arg,
     solver_options,
+    time_limit_option,
 )
 from placer.cli.export_cmd import export_command
-from placer.cli.io import load_plan, write_atomic
+from placer.cli.io import load_plan, load_scenario_and_plan, write_model
 from placer.cli.pareto_cmd import pareto_command
 from placer.cli.report_cmd import report_command
 from placer.cli.whatif_cmd import diff_command, whatif_command
@@ -114,13 +120,7 @@ def schema(of_plan: bool) -> None:
     help="Problem layout: dense U x P tables, or pair lists (hybrid and greedy only) for "
     "fleets too big for dense; auto picks pair lists above 2e7 units x pools.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write the plan here (JSON; YAML if the name ends .yaml/.yml).",
-)
+@output_option("Also write the plan here (JSON; YAML if the name ends .yaml/.yml).", dir_okay=False)
 @format_option("table", "json", "yaml")
 @click.option(
     "--quiet",
@@ -135,22 +135,17 @@ def schema(of_plan: bool) -> None:
     help="Exit code for a proven-infeasible scenario (e.g. 0 or 99 where an orchestrator "
     "maps a code to 'skip').",
 )
-@click.option("--debug", is_flag=True, hidden=True)
+@debug_option()
 @handle_errors
 def solve(
     scenario_file: str | None,
-    solver: str,
-    backend: str | None,
-    time_limit_s: float,
-    relative_gap: float,
-    seed: int,
-    workers: int,
     layout: str,
     output: Path | None,
     fmt: str,
     quiet: bool,
     infeasible_exit_code: int,
     debug: bool,
+    **solver_flags: Any,  # SOLVER_FLAGS, from solver_options: passed on to api.solve
 ) -> None:
     """Compute a placement plan for SCENARIO (default: the bundled EU scenario; '-'
     reads stdin). On a terminal, long solves show the incumbent, bound and gap.
@@ -159,35 +154,18 @@ def solve(
     """
     scenario = api.load(scenario_file)
     with terminal_progress(not quiet and stderr_is_terminal()) as progress:
-        plan = api.solve(
-            scenario,
-            solver=solver,
-            time_limit_s=time_limit_s,
-            seed=seed,
-            relative_gap=relative_gap,
-            workers=workers,
-            backend=backend,
-            progress=progress,
-            layout=layout,
-        )
-    if output is not None:
-        as_yaml = output.suffix in (".yaml", ".yml")
-        write_atomic(output, report.to_yaml(plan) if as_yaml else report.to_json(plan))
+        plan = api.solve(scenario, **solver_flags, progress=progress, layout=layout)
+    write_model(output, plan)
     if quiet:
         click.echo(report.summary_line(plan))
     else:
-        click.echo(
-            {"table": report.to_table, "json": report.to_json, "yaml": report.to_yaml}[fmt](plan),
-            nl=False,
-        )
-    code = infeasible_exit_code if plan.status == "infeasible" else STATUS_EXIT[plan.status]
-    if code:
-        sys.exit(code)
+        echo_formatted(fmt, plan, table=report.to_table, json=report.to_json, yaml=report.to_yaml)
+    exit_for_status(plan.status, infeasible_exit_code)
 
 
 @cli.command(name="verify")
-@click.argument("scenario_file", type=str, metavar="SCENARIO")
-@click.argument("plan_file", type=str, metavar="PLAN")
+@scenario_arg()
+@plan_arg()
 @click.option("--json", "as_json", is_flag=True, help="Print violations and KPIs as JSON.")
 @handle_errors
 def verify_cmd(scenario_file: str, plan_file: str, as_json: bool) -> None:
@@ -197,8 +175,7 @@ def verify_cmd(scenario_file: str, plan_file: str, as_json: bool) -> None:
     """
     from placer.plan.verify import Verifier
 
-    scenario = api.load(scenario_file)
-    plan = load_plan(plan_file)
+    scenario, plan = load_scenario_and_plan(scenario_file, plan_file)
     violations, kpis = Verifier(scenario).check(plan)
     if as_json:
         click.echo(
@@ -241,7 +218,7 @@ def verify_cmd(scenario_file: str, plan_file: str, as_json: bool) -> None:
 
 @cli.command()
 @scenario_arg()
-@click.argument("plan_file", required=False, type=str, metavar="[PLAN]")
+@plan_arg(required=False)
 @click.option(
     "--workload",
     default=None,
@@ -254,15 +231,9 @@ def verify_cmd(scenario_file: str, plan_file: str, as_json: bool) -> None:
     show_default=True,
     help="With --workload: alternatives listed per unit.",
 )
-@click.option(
-    "--time-limit-s",
-    type=click.FloatRange(min=0.0, min_open=True),
-    default=30.0,
-    show_default=True,
-    help="Time for the solve and for the search for fixes, s.",
-)
+@time_limit_option(30.0, "Time for the solve and for the search for fixes, s.")
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
-@click.option("--debug", is_flag=True, hidden=True)
+@debug_option()
 @handle_errors
 def explain(
     scenario_file: str,
@@ -315,9 +286,7 @@ def explain(
         click.echo(report.infeasibility_text(plan))
     else:
         click.echo(report.binding_text(plan))
-    code = STATUS_EXIT[plan.status]
-    if code:
-        sys.exit(code)
+    exit_for_status(plan.status)
 
 
 for _command in (pareto_command, whatif_command, diff_command, report_command, export_command):

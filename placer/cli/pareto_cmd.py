@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import io
-import json
-import sys
 from pathlib import Path
 
 import click
 
-from placer.cli.common import STATUS_EXIT, format_option, handle_errors, scenario_arg
+from placer.cli.common import (
+    backend_option,
+    debug_option,
+    echo_formatted,
+    exit_for_status,
+    format_option,
+    gap_option,
+    handle_errors,
+    output_option,
+    scenario_arg,
+    seed_option,
+    time_limit_option,
+)
+from placer.outputs import text_report
 from placer.plan.plan import ParetoFront, ParetoPoint
 
 
@@ -24,34 +35,19 @@ from placer.plan.plan import ParetoFront, ParetoPoint
     show_default=True,
     help="Carbon caps to sweep, both ends included.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write the front here (JSON; YAML if the name ends .yaml/.yml).",
+@output_option(
+    "Also write the front here (JSON; YAML if the name ends .yaml/.yml).", dir_okay=False
 )
 @format_option("table", "json")
-@click.option(
-    "--time-limit-s",
-    type=click.FloatRange(min=0.0, min_open=True),
-    default=300.0,
-    show_default=True,
-    help="Budget for all the sweep's solves together, s (points cut short keep their gap).",
+@time_limit_option(
+    300.0, "Budget for all the sweep's solves together, s (points cut short keep their gap)."
 )
-@click.option(
-    "--gap",
-    "relative_gap",
-    type=click.FloatRange(min=0.0),
-    default=1e-4,
-    show_default=True,
-    help="Relative optimality gap each point is proven to.",
-)
-@click.option("--backend", default=None, help="MILP backend: highs (default), scip or cpsat.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@gap_option("Relative optimality gap each point is proven to.")
+@backend_option("MILP backend: highs (default), scip or cpsat.")
+@seed_option()
 @click.option("--keep-plans", is_flag=True, help="Put each point's full plan in the JSON.")
 @click.option("--compare", is_flag=True, help="Also time one plain MILP solve (single_solve_s).")
-@click.option("--debug", is_flag=True, hidden=True)
+@debug_option()
 @handle_errors
 def pareto_command(
     scenario_file: str,
@@ -80,7 +76,7 @@ def pareto_command(
     """
     from placer import api
     from placer.analysis.pareto import pareto_front
-    from placer.cli.io import write_atomic
+    from placer.cli.io import write_model
 
     scenario = api.load(scenario_file)
     front = pareto_front(
@@ -93,30 +89,9 @@ def pareto_command(
         keep_plans=keep_plans,
         compare=compare,
     )
-    if output is not None:
-        as_yaml = output.suffix in (".yaml", ".yml")
-        write_atomic(output, front_yaml(front) if as_yaml else front_json(front))
-    click.echo(front_json(front) if fmt == "json" else front_table(front), nl=False)
-    code = STATUS_EXIT[front.status]
-    if code:
-        sys.exit(code)
-
-
-def front_json(front: ParetoFront) -> str:
-    """The front as indented JSON (the ParetoFront model)."""
-    return json.dumps(front.model_dump(mode="json"), indent=2) + "\n"
-
-
-def front_yaml(front: ParetoFront) -> str:
-    """The front as YAML (same fields as JSON)."""
-    from ruamel.yaml import YAML
-
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False
-    buf = io.StringIO()
-    yaml.dump(front.model_dump(mode="json"), buf)
-    return buf.getvalue()
+    write_model(output, front)
+    echo_formatted(fmt, front, table=front_table, json=text_report.to_json)
+    exit_for_status(front.status)
 
 
 def _num(value: float | None, digits: int) -> str:

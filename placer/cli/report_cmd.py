@@ -6,19 +6,13 @@ from pathlib import Path
 
 import click
 
-from placer.cli.common import handle_errors, scenario_arg
+from placer.cli.common import debug_option, handle_errors, output_option, plan_arg, scenario_arg
 
 
 @click.command(name="report")
 @scenario_arg()
-@click.argument("plan_file", type=str, metavar="PLAN")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="Where to write the HTML page (written atomically).",
-)
+@plan_arg()
+@output_option("Where to write the HTML page (written atomically).", required=True, dir_okay=False)
 @click.option(
     "--pareto",
     "pareto_file",
@@ -27,7 +21,7 @@ from placer.cli.common import handle_errors, scenario_arg
     metavar="FRONT",
     help="A Pareto front written by `placer pareto` (JSON/YAML): adds the cost-carbon chart.",
 )
-@click.option("--debug", is_flag=True, hidden=True)
+@debug_option()
 @handle_errors
 def report_command(
     scenario_file: str, plan_file: str, output: Path, pareto_file: str | None, debug: bool
@@ -41,12 +35,10 @@ def report_command(
 
     Example: placer report configs/eu_sovereign.yaml plan.json -o report.html
     """
-    from placer import api
-    from placer.cli.io import load_plan, write_atomic
+    from placer.cli.io import load_scenario_and_plan, write_atomic
     from placer.outputs.html_report import check_plan_matches, load_pareto, render_html
 
-    scenario = api.load(scenario_file)
-    plan = load_plan(plan_file)
+    scenario, plan = load_scenario_and_plan(scenario_file, plan_file)
     check_plan_matches(scenario, plan, plan_source=plan_file, scenario_source=scenario_file)
     pareto = load_pareto(pareto_file) if pareto_file is not None else None
     page = render_html(scenario, plan, pareto)

@@ -24,8 +24,12 @@ from placer.analysis.whatif import (
 from placer.cli.common import (
     EXIT_NO_SOLUTION,
     EXIT_OK,
+    debug_option,
+    echo_formatted,
     format_option,
     handle_errors,
+    output_option,
+    scenario_arg,
     solver_options,
 )
 from placer.cli.io import write_atomic
@@ -44,7 +48,7 @@ EXIT_DIFFERENT = 1
 
 
 @click.command(name="whatif")
-@click.argument("scenario_file", type=str, metavar="SCENARIO")
+@scenario_arg()
 @click.option(
     "--set",
     "sets",
@@ -69,16 +73,14 @@ EXIT_DIFFERENT = 1
     solver_help="greedy, milp, ... or auto; the same for the baseline and every variant.",
     time_limit_help="Wall-clock limit of each solve (baseline and each variant), s.",
 )
-@click.option(
-    "-o",
-    "--output-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Also write baseline.json, variant-N.json (plans) and whatif.json (the report) "
+@output_option(
+    "Also write baseline.json, variant-N.json (plans) and whatif.json (the report) "
     "into this folder (created if missing; files written atomically).",
+    flag="--output-dir",
+    file_okay=False,
 )
 @format_option("table", "json")
-@click.option("--debug", is_flag=True, hidden=True)
+@debug_option()
 @handle_errors
 def whatif_command(
     scenario_file: str,
@@ -142,10 +144,7 @@ def whatif_command(
     )
     if output_dir is not None:
         _write_plans(run, output_dir)
-    if fmt == "json":
-        click.echo(whatif_json(run.report), nl=False)
-    else:
-        click.echo(whatif_table(run.report), nl=False)
+    echo_formatted(fmt, run.report, table=whatif_table, json=whatif_json)
     statuses = [run.report.baseline.status] + [v.kpis.status for v in run.report.variants]
     sys.exit(EXIT_NO_SOLUTION if "no_solution" in statuses else EXIT_OK)
 
@@ -320,7 +319,7 @@ def _validity(v: VariantResult) -> str:
     is_flag=True,
     help="Exit 1 when the plans differ, 0 when they do not (like git diff --exit-code).",
 )
-@click.option("--debug", is_flag=True, hidden=True)
+@debug_option()
 @handle_errors
 def diff_command(plan_a: str, plan_b: str, fmt: str, exit_code: bool, debug: bool) -> None:
     """Compare PLAN_A (before) with PLAN_B (after): units moved to another site or pool,
