@@ -14,10 +14,10 @@ from importlib import metadata, resources
 from pathlib import Path
 
 from placer.engines.base import SolveOptions
-from placer.engines.greedy import solve_greedy
 from placer.engines.milp.diagnose import diagnose
 from placer.engines.registry import SOLVERS
-from placer.engines.search.large_hybrid import solve_hybrid_sparse
+from placer.engines.search.hybrid import solve_hybrid_full
+from placer.engines.search.large_hybrid import solve_large_hybrid
 from placer.errors import OptionError, SolverError
 from placer.model.load import load_scenario
 from placer.model.scenario import Scenario
@@ -25,8 +25,8 @@ from placer.plan.build import build_plan
 from placer.plan.plan import Plan
 from placer.plan.scoring import PlanScore, assignment_of, score
 from placer.plan.verify import Violation, verify
-from placer.problem.compile import build_units, compile_problem, compile_sparse
-from placer.problem.sparse_form import SparseProblem
+from placer.problem.compile import compile_problem
+from placer.problem.form import Problem
 from placer.progress import ProgressFn
 
 DEFAULT_SCENARIO = "eu_sovereign.yaml"
@@ -80,8 +80,11 @@ def solve(
         match this scenario are ignored).
       progress: called with a `placer.progress.Progress` (stage, incumbent, bound) as
         the solve improves; None for silence.
-      layout: "dense" (U x P tables), "sparse" (pair lists, `placer.sparse`: hybrid and
-        greedy only), or "auto": sparse above DENSE_MAX_CELLS units x pools.
+      layout: which path the hybrid takes: "dense" (a relaxation of the whole fleet,
+        `solve_hybrid_full`), "sparse" (prices from a sample of units, for fleets too
+        large to relax whole: `solve_large_hybrid`), or "auto" (sparse above
+        `LARGE_MIN_CELLS` units x options). Every other solver reads the one Problem
+        whatever the layout.
 
     Returns:
       The Plan; solver outcomes (infeasible, no solution in time) are its status.
@@ -90,15 +93,11 @@ def solve(
       SolverError: unknown solver or backend, or a plan that fails verification.
     """
     choose_solver(solver)  # a bad name fails before the compile
+    check_layout(layout)
     started = time.perf_counter()
-    if choose_layout(scenario, layout, solver) == "sparse":
-        problem, index = compile_sparse(scenario)
-        name = "hybrid" if solver == "auto" else solver
-        solve_fn = SPARSE_SOLVERS[name]
-    else:
-        problem, index = compile_problem(scenario)
-        name = choose_solver(solver, problem)
-        solve_fn = SOLVERS[name]
+    problem, index = compile_problem(scenario)
+    name = choose_solver(solver, problem)
+    solve_fn = HYBRID_PATHS[layout] if name == "hybrid" else SOLVERS[name]
     hint_u = assignment_of(hint, index, strict=False) if hint is not None else None
     options = SolveOptions(
         time_limit_s=time_limit_s,
@@ -110,7 +109,7 @@ def solve(
         progress=progress,
     )
     result = solve_fn(problem, options)
-    if result.status == "infeasible" and result.diagnosis is None and layout_of(problem) == "dense":
+    if result.status == "infeasible" and result.diagnosis is None and small(problem):
         result = dataclasses.replace(
             result, diagnosis=diagnose(problem, time_limit_s=min(30.0, max(1.0, time_limit_s)))
         )
@@ -130,16 +129,21 @@ def solve(
 
 
 def explain(scenario: Scenario, *, time_limit_s: float = 30.0) -> Plan:
-    """Solves with the MILP and, whatever the outcome, explains what limits the plan.
+    """Solves and, whatever the outcome, explains what limits the plan.
 
     For an infeasible scenario the plan's `infeasibility` names the units with no
     feasible pool (with the mask's reasons), the smallest capacity additions that make
     it feasible, and the fewest must-place units to drop instead. For a feasible one,
     the capacity prices say which capacities bind and what one more unit is worth.
+    The solver is "auto": the MILP (its LP gives the prices) up to HYBRID_MIN_PAIRS
+    feasible pairs, the hybrid above (its relaxation gives the prices); fixes are
+    sought only while the elastic MILPs are small (`small`).
     """
-    plan = solve(scenario, solver="milp", time_limit_s=time_limit_s)
+    plan = solve(scenario, solver="auto", time_limit_s=time_limit_s)
     if plan.infeasibility is None and plan.status in ("infeasible", "no_solution"):
         problem, index = compile_problem(scenario)
+        if not small(problem):
+            return plan
         from placer.plan.build import infeasibility_from
 
         plan = plan.model_copy(
@@ -158,44 +162,32 @@ def explain(scenario: Scenario, *, time_limit_s: float = 30.0) -> Plan:
 HYBRID_MIN_PAIRS = 100_000
 
 
-#: `solve(layout="auto")` compiles pair lists (placer.sparse) above this many units x
-#: pools: the dense Problem takes ~95 bytes a cell (10 float64 tables, the mask and
-#: reasons, the index's replicas and hours), so 2e7 cells are ~1.8 GiB before any
-#: solver's working arrays; gen-100000x1000 (1e8 cells) would need ~9 GiB.
-DENSE_MAX_CELLS = 20_000_000
-#: Solvers that read pair lists.
-SPARSE_SOLVERS = {"hybrid": solve_hybrid_sparse, "greedy": solve_greedy}
+#: Infeasibility fixes (the elastic MILPs of `placer.engines.milp.diagnose`) are sought
+#: up to this many feasible (unit, option) pairs.
+DIAGNOSE_MAX_PAIRS = 2_000_000
+#: The hybrid's paths by `layout`.
+HYBRID_PATHS = {
+    "auto": SOLVERS["hybrid"],
+    "dense": solve_hybrid_full,
+    "sparse": solve_large_hybrid,
+}
 
 
-def layout_of(problem) -> str:
-    return "sparse" if isinstance(problem, SparseProblem) else "dense"
-
-
-def choose_layout(scenario: Scenario, layout: str, solver: str) -> str:
-    """Resolves "auto" by size (units x pools) and checks the solver reads the layout."""
-    if layout not in ("auto", "dense", "sparse"):
+def check_layout(layout: str) -> None:
+    """Checks the `layout` option's value."""
+    if layout not in HYBRID_PATHS:
         raise OptionError(f"unknown layout {layout!r}; choose auto, dense or sparse")
-    cells = len(build_units(scenario)) * sum(len(site.pools) for site in scenario.sites)
-    if layout == "auto":
-        layout = "sparse" if cells > DENSE_MAX_CELLS else "dense"
-        if layout == "sparse" and solver not in ("auto", *SPARSE_SOLVERS):
-            raise OptionError(
-                f"solver {solver!r} needs the dense Problem, and this scenario has "
-                f"{cells:,} units x pools (> {DENSE_MAX_CELLS:,}; ~{cells * 95 / 2**30:.1f} "
-                f"GiB dense): use hybrid or greedy, which read pair lists, or force "
-                f"layout dense"
-            )
-    elif layout == "sparse" and solver not in ("auto", *SPARSE_SOLVERS):
-        raise OptionError(
-            f"solver {solver!r} does not read the sparse layout; use hybrid or greedy"
-        )
-    return layout
+
+
+def small(problem: Problem) -> bool:
+    """Whether the elastic MILPs that look for infeasibility fixes are tried."""
+    return problem.num_pairs() <= DIAGNOSE_MAX_PAIRS
 
 
 def choose_solver(solver: str, problem=None) -> str:
     """Resolves "auto" (by problem size when a Problem is given) and checks the name."""
     if solver == "auto":
-        if problem is not None and int(problem.allowed_up.sum()) > HYBRID_MIN_PAIRS:
+        if problem is not None and problem.num_pairs() > HYBRID_MIN_PAIRS:
             return "hybrid"
         return "milp"
     if solver not in SOLVERS:

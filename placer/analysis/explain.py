@@ -10,7 +10,9 @@ per region and copy) this compares the pool the plan chose with every other pool
 - excluded pools, grouped by the mask's reasons (latency SLO, residency, accelerator...);
 - the capacity prices of the sites involved, when the plan carries them.
 
-Reads the compiled Problem (the solvers' view), like every solver does.
+Reads the compiled Problem (the solvers' view), like every solver does; the mask's
+reasons for the excluded pools come from compiling the workload's units alone
+(`placer.problem.compile.pair_reasons`), so it runs on any fleet `solve` handles.
 """
 
 from __future__ import annotations
@@ -23,9 +25,22 @@ from placer.errors import OptionError
 from placer.model.scenario import Scenario
 from placer.plan.plan import Plan
 from placer.plan.scoring import assignment_of
-from placer.problem.compile import compile_problem
+from placer.problem.compile import compile_problem, pair_reasons
 from placer.problem.form import Index, Problem, reason_names
-from placer.problem.usage import compute_loads
+from placer.problem.rows import (
+    K_BUDGET,
+    K_CARBON,
+    K_FACILITY,
+    K_GPUS,
+    K_HEAT,
+    K_IT,
+    K_WATER,
+    Q_CARBON,
+    Q_COST,
+    Q_GPUS,
+    Q_WATER,
+)
+from placer.problem.usage import Loads, compute_loads
 
 _TOL = 1e-6
 
@@ -89,41 +104,54 @@ def explain_workload(
     problem, index = compile_problem(scenario)
     assign = assignment_of(plan, index)
     units = [u for u, unit in enumerate(index.units) if unit.workload == workload]
-    return [_explain_unit(problem, index, plan, assign, u, top) for u in units]
+    reasons = pair_reasons(scenario, units)
+    return [
+        _explain_unit(problem, index, plan, assign, u, reasons[i], top)
+        for i, u in enumerate(units)
+    ]
 
 
 def _explain_unit(
-    problem: Problem, index: Index, plan: Plan, assign: np.ndarray, u: int, top: int
+    problem: Problem,
+    index: Index,
+    plan: Plan,
+    assign: np.ndarray,
+    u: int,
+    reason_p: np.ndarray,
+    top: int,
 ) -> UnitWhy:
     chosen = int(assign[u])
     others = assign.copy()
     others[u] = -1
     loads = compute_loads(problem, others)
-    allowed = np.nonzero(problem.allowed_up[u])[0]
-    order = allowed[np.argsort(problem.objective_usd_per_h_up[u, allowed], kind="stable")]
-    listed = [int(p) for p in order[:top]]
-    if chosen >= 0 and chosen not in listed:
+    options_u, slots_u = problem.options_of(u)
+    slot_of = dict(zip(options_u.tolist(), slots_u.tolist(), strict=True))
+    objective = problem.objective_usd_per_h_uk[u]
+    order = options_u[np.argsort(objective[slots_u], kind="stable")]
+    listed = [int(o) for o in order[:top]]
+    if chosen >= 0 and chosen not in listed and chosen in slot_of:
         listed.append(chosen)
-    base = problem.objective_usd_per_h_up[u, chosen] if chosen >= 0 else None
+    base = objective[slot_of[chosen]] if chosen in slot_of else None
     unit = index.units[u]
-    options = [
-        Option(
-            pool=index.pools[p].name,
-            objective_usd_per_h=float(problem.objective_usd_per_h_up[u, p]),
-            cost_usd_per_h=float(problem.cost_usd_per_h_up[u, p]),
-            carbon_kg_per_h=float(problem.carbon_kg_per_h_up[u, p]),
-            water_l_per_h=float(problem.water_l_per_h_up[u, p]),
-            latency_ms=float(problem.latency_ms_up[u, p]) if unit.kind == "inference" else None,
-            gpus=float(problem.gpus_up[u, p]),
-            chosen=p == chosen,
-            delta_usd_per_h=None
-            if base is None
-            else float(problem.objective_usd_per_h_up[u, p] - base),
-            blocked_by=[] if p == chosen else _blockers(problem, index, loads, others, u, p),
+
+    def option(o: int) -> Option:
+        k = slot_of[o]
+        amount = problem.amount_quk[:, u, k]
+        return Option(
+            pool=index.pools[int(problem.pool_o[o])].name,
+            objective_usd_per_h=float(objective[k]),
+            cost_usd_per_h=float(amount[Q_COST]),
+            carbon_kg_per_h=float(amount[Q_CARBON]),
+            water_l_per_h=float(amount[Q_WATER]),
+            latency_ms=float(problem.latency_ms_uk[u, k]) if unit.kind == "inference" else None,
+            gpus=float(amount[Q_GPUS]),
+            chosen=o == chosen,
+            delta_usd_per_h=None if base is None else float(objective[k] - base),
+            blocked_by=[] if o == chosen else _blockers(problem, index, loads, others, u, o),
         )
-        for p in sorted(listed, key=lambda p: problem.objective_usd_per_h_up[u, p])
-    ]
-    sites = {index.pools[p].site for p in listed}
+
+    options = [option(o) for o in sorted(listed, key=lambda o: objective[slot_of[o]])]
+    sites = {index.pools[int(problem.pool_o[o])].site for o in listed}
     prices = [
         f"{c.site} {c.resource}: {c.usd_per_h_per_unit:,.4f} USD/h per {c.unit}"
         for c in plan.capacity_prices
@@ -133,59 +161,65 @@ def _explain_unit(
         unit=unit.name,
         kind=unit.kind,
         region=unit.region,
-        chosen=index.pools[chosen].name if chosen >= 0 else None,
+        chosen=index.pools[int(problem.pool_o[chosen])].name if chosen >= 0 else None,
         unplaced_value_usd_per_h=float(problem.unplaced_usd_per_h_u[u]),
         options=options,
-        exclusions=_exclusions(problem, index, u),
+        exclusions=_exclusions(index, reason_p),
         prices=prices,
     )
 
 
+#: How each row kind is named when it blocks a move: (label, unit); None: by name only.
+_BLOCKER_LABELS = {
+    K_IT: ("IT power", "kW"),
+    K_FACILITY: ("facility power", "kW"),
+    K_HEAT: ("heat rejection", "kW"),
+    K_WATER: ("water", "L/h"),
+    K_BUDGET: ("budget", None),
+    K_CARBON: ("carbon cap", None),
+}
+
+
 def _blockers(
-    problem: Problem, index: Index, loads, others: np.ndarray, u: int, p: int
+    problem: Problem, index: Index, loads: Loads, others: np.ndarray, u: int, o: int
 ) -> list[str]:
-    """Which capacities stop unit u from moving to pool p, given the rest of the plan."""
+    """Which capacities stop unit u from moving to option o, given the rest of the plan."""
     out: list[str] = []
-    s = int(problem.pool_site_p[p])
-    site = index.sites[s]
-    need = problem.gpus_up[u, p]
-    if loads.gpus_p[p] + need > problem.gpu_cap_p[p] + _TOL:
-        out.append(
-            f"pool GPUs: {loads.gpus_p[p]:,.0f} of {problem.gpu_cap_p[p]:,.0f} used by others, "
-            f"needs {need:,.0f}"
-        )
-    for label, load, cap, table, unit in (
-        ("IT power", loads.it_kw_s, problem.it_cap_kw_s, problem.it_kw_up, "kW"),
-        ("facility power", loads.facility_kw_s, problem.facility_cap_kw_s,
-         problem.facility_kw_up, "kW"),
-        ("heat rejection", loads.heat_kw_s, problem.heat_cap_kw_s, problem.heat_kw_up, "kW"),
-        ("water", loads.water_l_per_h_s, problem.water_cap_l_per_h_s,
-         problem.water_l_per_h_up, "L/h"),
-    ):  # fmt: skip
-        if load[s] + table[u, p] > cap[s] * (1 + _TOL) + _TOL:
+    k = int(problem.slots_of(u, np.array([o]))[0])
+    for j, r in enumerate(problem.row_oj[o].tolist()):
+        if r < 0:
+            continue
+        need = float(problem.amount_quk[problem.quantity_oj[o, j], u, k])
+        load, cap, kind = loads.loads_r[r], problem.cap_r[r], int(problem.kind_r[r])
+        if kind == K_GPUS:
+            if load + need > cap + _TOL:
+                out.append(
+                    f"pool GPUs: {load:,.0f} of {cap:,.0f} used by others, needs {need:,.0f}"
+                )
+            continue
+        if load + need <= cap * (1 + _TOL) + _TOL:
+            continue
+        label, unit = _BLOCKER_LABELS.get(kind, (problem.kind_r[r], ""))
+        if unit is None:
+            out.append(label)
+        else:
+            site = index.sites[int(problem.scope_r[r])]
             out.append(
-                f"{site} {label}: {load[s]:,.1f} of {cap[s]:,.1f} {unit} used by others, "
-                f"needs {table[u, p]:,.1f}"
+                f"{site} {label}: {load:,.1f} of {cap:,.1f} {unit} used by others, "
+                f"needs {need:,.1f}"
             )
-    if loads.cost_usd_per_h + problem.cost_usd_per_h_up[u, p] > problem.budget_usd_per_h + _TOL:
-        out.append("budget")
-    if (
-        loads.carbon_kg_per_h + problem.carbon_kg_per_h_up[u, p]
-        > problem.carbon_cap_kg_per_h + _TOL
-    ):
-        out.append("carbon cap")
     g = int(problem.group_u[u])
     if g >= 0:
         mates = np.nonzero((problem.group_u == g) & (others >= 0))[0]
-        if (problem.spread_key_gp[g, others[mates]] == problem.spread_key_gp[g, p]).any():
+        if (problem.spread_key_go[g, others[mates]] == problem.spread_key_go[g, o]).any():
             out.append("redundancy: another copy already uses this site / failure domain")
     return out
 
 
-def _exclusions(problem: Problem, index: Index, u: int) -> list[Exclusion]:
+def _exclusions(index: Index, reason_p: np.ndarray) -> list[Exclusion]:
     groups: dict[int, list[str]] = {}
-    for p in np.nonzero(~problem.allowed_up[u])[0]:
-        groups.setdefault(int(problem.reason_up[u, p]), []).append(index.pools[p].name)
+    for p in np.nonzero(reason_p)[0]:
+        groups.setdefault(int(reason_p[p]), []).append(index.pools[p].name)
     return [
         Exclusion(reasons=reason_names(bits), count=len(names), examples=names[:3])
         for bits, names in sorted(groups.items(), key=lambda kv: -len(kv[1]))

@@ -53,7 +53,8 @@ from placer.plan.plan import ParetoFront, ParetoPoint, Plan, Status
 from placer.plan.verify import Verifier
 from placer.problem.compile import compile_problem
 from placer.problem.form import UNPLACED, Index, Problem
-from placer.problem.usage import compute_loads, pair_values
+from placer.problem.rows import K_CARBON, Q_CARBON, Q_COST, Q_WATER, global_row
+from placer.problem.usage import AssignmentValues, compute_loads, pair_values
 
 #: Relative tolerance on carbon when a plan is reused under another cap (HiGHS's primal
 #: feasibility tolerance is 1e-7; the verifier allows 1e-6 relative).
@@ -163,12 +164,12 @@ class _SweepModel:
     def __init__(self, problem: Problem, backend: str) -> None:
         self.problem = problem
         self.backend = backend
-        # The scenario's own carbon cap lives in our row (min(eps, cap)), not in row (9).
-        self.form = build_model(problem._replace(carbon_cap_kg_per_h=np.array(np.inf)))
-        u, p = self.form.pairs[:, 0], self.form.pairs[:, 1]
-        self.carbon_n = problem.carbon_kg_per_h_up[u, p]
-        self.f1_n = problem.objective_usd_per_h_up[u, p] - self.form.value_n
-        self.cap = float(problem.carbon_cap_kg_per_h)
+        # The scenario's own carbon cap lives in our row (min(eps, cap)), not in its row.
+        self.form = build_model(with_carbon_cap(problem, np.inf))
+        u, k = self.form.pairs[:, 0], self.form.slots
+        self.carbon_n = problem.amount_quk[Q_CARBON][u, k]
+        self.f1_n = problem.objective_usd_per_h_uk[u, k] - self.form.value_n
+        self.cap = carbon_cap(problem)
         self.row = self.form.model.add_linear_constraint(
             self._expr(self.carbon_n) <= self.cap, name="pareto_carbon_kg_per_h"
         )
@@ -240,7 +241,21 @@ class _SweepModel:
 
 
 def _carbon(problem: Problem, assign_u: np.ndarray) -> float:
-    return float(pair_values(problem, assign_u, problem.carbon_kg_per_h_up).sum())
+    return float(pair_values(problem, assign_u, problem.amount_quk[Q_CARBON]).sum())
+
+
+def carbon_cap(problem: Problem) -> float:
+    """The problem's own carbon cap, kg/h (inf: none)."""
+    row = global_row(problem.kind_r, K_CARBON)
+    return float(problem.cap_r[row]) if row >= 0 else np.inf
+
+
+def with_carbon_cap(problem: Problem, cap_kg_per_h: float) -> Problem:
+    """The problem with its carbon-cap row set to `cap_kg_per_h` (kg/h; inf: none)."""
+    row = global_row(problem.kind_r, K_CARBON)
+    cap_r = problem.cap_r.copy()
+    cap_r[row] = cap_kg_per_h
+    return problem._replace(cap_r=cap_r)
 
 
 def _fits(carbon_kg_per_h: float, eps_kg_per_h: float) -> bool:
@@ -274,8 +289,8 @@ def sweep_carbon(
 ) -> Sweep:
     """Min f1 under n_points carbon caps from the least to the cheapest plan's carbon.
 
-    f1 is the Problem's objective (objective_usd_per_h_up plus the value of unplaced
-    units, USD/h); f2 its carbon (carbon_kg_per_h_up, kgCO2e/h). To sweep a scenario
+    f1 is the Problem's objective (objective_usd_per_h_uk plus the value of unplaced
+    units, USD/h); f2 its carbon (the carbon quantity, kgCO2e/h). To sweep a scenario
     without counting carbon twice, compile it with its carbon price set to 0 (see
     `without_carbon_price`).
 
@@ -516,11 +531,11 @@ def mean_latency_ms(problem: Problem, index: Index, assign_u: np.ndarray) -> flo
     rows = np.nonzero(inference & (assign_u >= 0))[0]
     if rows.size == 0:
         return None
-    pools = assign_u[rows]
-    weight = index.replicas_up[rows, pools].astype(float)
+    picked = AssignmentValues(problem, np.where(inference, assign_u, -1))
+    weight = picked.take(index.replicas_uk.astype(float))
     if weight.sum() <= 0:
         return None
-    return float((weight * problem.latency_ms_up[rows, pools]).sum() / weight.sum())
+    return float((weight * picked.take(problem.latency_ms_uk)).sum() / weight.sum())
 
 
 def without_carbon_price(scenario: Scenario) -> Scenario:
@@ -597,9 +612,9 @@ def pareto_front(
             ParetoPoint(
                 carbon_cap_kg_per_h=cap,
                 status=sp.status,
-                cost_usd_per_h=loads.cost_usd_per_h,
-                carbon_kg_per_h=loads.carbon_kg_per_h,
-                water_l_per_h=float(loads.water_l_per_h_s.sum()),
+                cost_usd_per_h=float(loads.total_q[Q_COST]),
+                carbon_kg_per_h=float(loads.total_q[Q_CARBON]),
+                water_l_per_h=float(loads.total_q[Q_WATER]),
                 objective_usd_per_h=loads.objective_usd_per_h,
                 gap=sp.gap,
                 mean_latency_ms=mean_latency_ms(base, index, sp.assign_u),

@@ -63,28 +63,26 @@ def validate(scenario_file: str) -> None:
     Example: placer validate configs/eu_sovereign.yaml
     """
     from placer.plan.build import unplaced_reason
-    from placer.problem.compile import compile_problem
+    from placer.problem.compile import compile_problem, pool_rule_bits
+    from placer.problem.form import R_COOLING, R_DENSITY, reason_names
 
     scenario = api.load(scenario_file)
     problem, index = compile_problem(scenario)
     click.echo(
         f"{scenario_file}: valid — {len(scenario.sites)} sites, {problem.num_pools} "
         f"pools, {len(scenario.workloads)} workloads, {problem.num_units} placement units, "
-        f"{int(problem.allowed_up.sum())} feasible (unit, pool) pairs"
+        f"{problem.num_pairs()} feasible (unit, pool) pairs"
     )
-    from placer.problem.form import R_COOLING, R_DENSITY, reason_names
-
-    for p, pool in enumerate(index.pools):
-        bits = int(np.bitwise_or.reduce(problem.reason_up[:, p] & (R_COOLING | R_DENSITY)))
+    rack_bits = pool_rule_bits(scenario) & (R_COOLING | R_DENSITY) if problem.num_units else []
+    for pool, bits in zip(index.pools, rack_bits, strict=False):
         if bits:
             click.echo(
-                f"  warning: pool {pool.name} is unusable: {', '.join(reason_names(bits))}"
+                f"  warning: pool {pool.name} is unusable: {', '.join(reason_names(int(bits)))}"
                 " (check cooling.type, cooling.max_rack_density_kw, nodes_per_rack)"
             )
-    for u in range(problem.num_units):
-        if not problem.allowed_up[u].any():
-            flag = "error" if problem.must_place_u[u] else "warning"
-            click.echo(f"  {flag}: {index.units[u].name}: {unplaced_reason(problem, index, u)}")
+    for u in np.flatnonzero(~problem.listed_uk.any(axis=1)).tolist():
+        flag = "error" if problem.must_place_u[u] else "warning"
+        click.echo(f"  {flag}: {index.units[u].name}: {unplaced_reason(problem, index, u)}")
 
 
 @cli.command()
@@ -117,8 +115,9 @@ def schema(of_plan: bool) -> None:
     type=click.Choice(["auto", "dense", "sparse"]),
     default="auto",
     show_default=True,
-    help="Problem layout: dense U x P tables, or pair lists (hybrid and greedy only) for "
-    "fleets too big for dense; auto picks pair lists above 2e7 units x pools.",
+    help="Which path the hybrid takes: dense (a relaxation of the whole fleet) or sparse "
+    "(prices from a sample of units, for fleets too big to relax whole); auto picks sparse "
+    "above 2e7 units x options. Other solvers read the same problem either way.",
 )
 @output_option("Also write the plan here (JSON; YAML if the name ends .yaml/.yml).", dir_okay=False)
 @format_option("table", "json", "yaml")

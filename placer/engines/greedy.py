@@ -14,52 +14,62 @@ import numpy as np
 
 from placer.engines.base import SolveOptions, SolveResult
 from placer.problem.form import UNPLACED, Problem
-from placer.problem.rows import PAIR_TABLES, option_rows, row_table
-from placer.problem.sparse_form import SparseProblem
-from placer.problem.usage import allowed_mask, allowed_pools, objective_value, pair_table
+from placer.problem.rows import KIND_WHOLE
+from placer.problem.usage import objective_value
 
 _TOL = 1e-9
 
 
-def priority_order(problem) -> np.ndarray:
-    """Unit indices: must-place first, then value desc, then most GPUs desc, then index
-    (a dense Problem or a SparseProblem)."""
-    gpus = np.where(allowed_mask(problem), pair_table(problem, "gpus"), 0.0).max(
-        axis=1, initial=0.0
-    )
+def priority_order(problem: Problem) -> np.ndarray:
+    """Unit indices: must-place first, then value desc, then largest first (its largest
+    whole-count amount over its options: GPUs), then index."""
+    size = unit_size(problem)
     return np.lexsort(
-        (np.arange(problem.num_units), -gpus, -problem.unplaced_usd_per_h_u, ~problem.must_place_u)
+        (np.arange(problem.num_units), -size, -problem.unplaced_usd_per_h_u, ~problem.must_place_u)
     )
+
+
+def unit_size(problem: Problem) -> np.ndarray:
+    """float64[U]: each unit's largest amount on a whole-count row (GPUs) over its
+    options; 0 for a unit with none."""
+    out = np.zeros(problem.num_units)
+    whole_oj = KIND_WHOLE[problem.kind_r[problem.row_oj]] & (problem.row_oj >= 0)
+    listed = problem.listed_uk
+    option = np.maximum(problem.option_uk, 0)
+    for j in range(problem.row_oj.shape[1]):
+        q = problem.quantity_oj[option, j]
+        amount = np.take_along_axis(problem.amount_quk, q[None], axis=0)[0]
+        use = listed & whole_oj[option, j]
+        out = np.maximum(out, np.where(use, amount, 0.0).max(axis=1, initial=0.0))
+    return out
 
 
 def solve_greedy(problem: Problem, options: SolveOptions) -> SolveResult:
-    """Places units one by one in priority order; see the module docstring. Also takes a
-    `placer.problem.sparse_form.SparseProblem` (candidates_u must then be None or pools)."""
+    """Places units one by one in priority order; see the module docstring."""
     assign = np.full(problem.num_units, UNPLACED, dtype=np.int32)
     state = LoadState(problem)
-    objective = pair_table(problem, "objective_usd_per_h")
     for u in priority_order(problem):
-        pools, cols = allowed_pools(problem, u)
+        opts, slots = problem.options_of(u)
         if options.candidates_u is not None:
-            keep = np.isin(pools, options.candidates_u[u])
-            pools, cols = pools[keep], cols[keep]
-        if pools.size == 0:
+            keep = np.isin(opts, options.candidates_u[u])
+            opts, slots = opts[keep], slots[keep]
+        if opts.size == 0:
             continue
-        obj = objective[u, cols]
+        obj = problem.objective_usd_per_h_uk[u, slots]
         order = np.argsort(obj, kind="stable")
-        if not problem.must_place_u[u]:  # only pools cheaper than leaving the unit out
+        if not problem.must_place_u[u]:  # only options cheaper than leaving the unit out
             order = order[obj[order] <= problem.unplaced_usd_per_h_u[u]]
-        p = state.first_fit(u, pools[order])
-        if p is not None:
-            state.add(u, p)
-            assign[u] = p
+        o = state.first_fit(u, opts[order], slots[order])
+        if o is not None:
+            state.add(u, o)
+            assign[u] = o
     return _result(problem, assign)
 
 
 def _result(problem, assign: np.ndarray) -> SolveResult:
     missing = problem.must_place_u & (assign == UNPLACED)
     if missing.any():
-        no_pool = missing & ~allowed_mask(problem).any(axis=1)
+        no_pool = missing & ~problem.listed_uk.any(axis=1)
         if no_pool.any():
             return SolveResult(
                 assign,
@@ -82,59 +92,59 @@ def _result(problem, assign: np.ndarray) -> SolveResult:
 
 
 class LoadState:
-    """Running loads on every capacity row (`placer.problem.rows.row_table`) while greedy
-    (or repair) places units; reads either layout, a dense `Problem` or a
-    `placer.problem.sparse_form.SparseProblem` (pools given must be allowed)."""
+    """Running loads on every capacity row while greedy (or repair) places units; the
+    options given must be in the unit's list."""
 
-    def __init__(self, problem) -> None:
+    def __init__(self, problem: Problem) -> None:
         self.p = problem
-        self.sparse = isinstance(problem, SparseProblem)
-        self.tables = [pair_table(problem, name) for name in PAIR_TABLES]
-        table = row_table(problem)
-        self.rows_pk = option_rows(problem)
-        # GPU rows take an absolute tolerance (whole GPUs), every other row a relative one
-        self.limit_r = np.where(table.kind_r == 0, table.cap_r + _TOL, table.cap_r * (1 + _TOL))
-        self.loads_r = np.zeros(table.num_rows)
+        # whole-count rows (GPUs) take an absolute tolerance, every other a relative one
+        whole = KIND_WHOLE[problem.kind_r]
+        self.limit_r = np.where(whole, problem.cap_r + _TOL, problem.cap_r * (1 + _TOL))
+        self.limit_r = np.append(self.limit_r, np.inf)  # row -1 (no row) never binds
+        self.loads_r = np.zeros(problem.num_rows + 1)
         self.used_keys: dict[int, set[int]] = {}
 
-    def values(self, u: int, pools: np.ndarray) -> np.ndarray:
-        """float64[7, len(pools)]: unit u's amount on each row kind in each pool."""
-        cols = self.p.slots_of(u, pools) if self.sparse else pools
-        return np.stack([table[u, cols] for table in self.tables])
+    def values(self, u: int, options: np.ndarray, slots: np.ndarray | None = None) -> np.ndarray:
+        """float64[len(options), J]: what unit u charges to each row of each option."""
+        p = self.p
+        if slots is None:
+            slots = p.slots_of(u, options)
+        return p.amount_quk[p.quantity_oj[options], u, slots[:, None]]
 
-    def fits(self, u: int, p: int) -> bool:
-        return bool(self.fitting(u, np.array([p]))[0])
+    def fits(self, u: int, o: int) -> bool:
+        return bool(self.fitting(u, np.array([o]))[0])
 
-    def fitting(self, u: int, pools: np.ndarray) -> np.ndarray:
-        """bool[len(pools)]: whether u fits each pool of `pools`, in one vectorised pass."""
-        pr = self.p
-        rows = self.rows_pk[pools].T  # [7, len(pools)]
-        ok = (self.loads_r[rows] + self.values(u, pools) <= self.limit_r[rows]).all(axis=0)
-        g = pr.group_u[u]
+    def fitting(self, u: int, options: np.ndarray, slots: np.ndarray | None = None) -> np.ndarray:
+        """bool[len(options)]: whether u fits each option, in one vectorised pass."""
+        p = self.p
+        rows = p.row_oj[options]  # [n, J]; -1 is the last entry: no row
+        ok = (self.loads_r[rows] + self.values(u, options, slots) <= self.limit_r[rows]).all(axis=1)
+        g = p.group_u[u]
         used = self.used_keys.get(int(g)) if g >= 0 else None
         if used:
-            ok &= ~np.isin(pr.spread_key_gp[g, pools], list(used))
+            ok &= ~np.isin(p.spread_key_go[g, options], list(used))
         return ok
 
-    def first_fit(self, u: int, pools: np.ndarray) -> int | None:
-        """The first pool of `pools` (in order) that u fits, or None."""
-        if pools.size == 0:
+    def first_fit(self, u: int, options: np.ndarray, slots: np.ndarray | None = None) -> int | None:
+        """The first option of `options` (in order) that u fits, or None."""
+        if options.size == 0:
             return None
-        hit = np.flatnonzero(self.fitting(u, pools))
-        return int(pools[hit[0]]) if hit.size else None
+        hit = np.flatnonzero(self.fitting(u, options, slots))
+        return int(options[hit[0]]) if hit.size else None
 
-    def add(self, u: int, p: int, sign: float = 1.0) -> None:
-        pr = self.p
-        self.loads_r[self.rows_pk[p]] += sign * self.values(u, np.array([p]))[:, 0]
-        g = pr.group_u[u]
+    def add(self, u: int, o: int, sign: float = 1.0) -> None:
+        p = self.p
+        np.add.at(self.loads_r, p.row_oj[o], sign * self.values(u, np.array([o]))[0])
+        self.loads_r[-1] = 0.0
+        g = p.group_u[u]
         if g >= 0:
             keys = self.used_keys.setdefault(int(g), set())
-            key = int(pr.spread_key_gp[g, p])
+            key = int(p.spread_key_go[g, o])
             if sign > 0:
                 keys.add(key)
             else:
                 keys.discard(key)
 
-    def remove(self, u: int, p: int) -> None:
-        """Undoes `add(u, p)`."""
-        self.add(u, p, sign=-1.0)
+    def remove(self, u: int, o: int) -> None:
+        """Undoes `add(u, o)`."""
+        self.add(u, o, sign=-1.0)

@@ -17,22 +17,30 @@ from placer.plan.plan import (
     Unplaced,
 )
 from placer.problem.form import REASONS, Index, Problem
-from placer.problem.sparse_form import SparseIndex, SparseProblem
-from placer.problem.usage import allowed_mask, compute_loads
+from placer.problem.rows import (
+    K_FACILITY,
+    K_GPUS,
+    K_HEAT,
+    K_IT,
+    K_WATER,
+    Q_CARBON,
+    Q_COST,
+    Q_FACILITY_KW,
+    Q_GPUS,
+    Q_IT_KW,
+    Q_WATER,
+    ROW_KINDS,
+    rows_of_kind,
+)
+from placer.problem.usage import Loads, compute_loads
 
-_RESOURCE_UNITS = {
-    "gpus": "GPU",
-    "it_kw": "kW",
-    "facility_kw": "kW",
-    "heat_kw": "kW",
-    "water_l_per_h": "L/h",
-}
+_RESOURCE_UNITS = {k.name: k.unit for k in ROW_KINDS if k.scope != "global"}
 
 
 def build_plan(
     scenario: Scenario,
-    problem: Problem | SparseProblem,
-    index: Index | SparseIndex,
+    problem: Problem,
+    index: Index,
     result: SolveResult,
     *,
     solver: str,
@@ -44,7 +52,7 @@ def build_plan(
     """Assembles the Plan; KPIs come from the Problem (verify recomputes them)."""
     assign = np.asarray(result.assign_u)
     loads = compute_loads(problem, assign)
-    placements = [placement_of(problem, index, u, int(p)) for u, p in enumerate(assign) if p >= 0]
+    placements = [placement_of(problem, index, u, int(o)) for u, o in enumerate(assign) if o >= 0]
     unplaced = [_unplaced(problem, index, u) for u, p in enumerate(assign) if p < 0]
     if result.status in ("infeasible", "no_solution"):
         note = (
@@ -58,6 +66,7 @@ def build_plan(
         ]
     has_solution = result.status in ("optimal", "feasible") or result.objective_usd_per_h
     objective = loads.objective_usd_per_h if has_solution else None
+    total = loads.total_q
     bound = result.bound_usd_per_h
     gap = None
     if objective is not None and bound is not None:
@@ -77,14 +86,14 @@ def build_plan(
         versions=versions,
         placements=placements,
         unplaced=unplaced,
-        sites=_site_usage(scenario, index, loads, placements),
+        sites=_site_usage(scenario, problem, index, loads, placements),
         totals=Totals(
-            cost_usd_per_h=loads.cost_usd_per_h,
-            carbon_kg_per_h=loads.carbon_kg_per_h,
-            water_l_per_h=float(loads.water_l_per_h_s.sum()),
-            unplaced_value_usd_per_h=float(problem.unplaced_usd_per_h_u[assign < 0].sum()),
+            cost_usd_per_h=float(total[Q_COST]),
+            carbon_kg_per_h=float(total[Q_CARBON]),
+            water_l_per_h=float(total[Q_WATER]),
+            unplaced_value_usd_per_h=loads.unplaced_usd_per_h,
             objective_usd_per_h=loads.objective_usd_per_h,
-            gpus=round(loads.gpus_p.sum()),
+            gpus=round(total[Q_GPUS]),
             placed_units=len(placements),
             unplaced_units=len(unplaced),
         ),
@@ -142,30 +151,25 @@ def infeasibility_from(diagnosis, problem: Problem, index: Index) -> Infeasibili
     )
 
 
-def placement_of(
-    problem: Problem | SparseProblem, index: Index | SparseIndex, u: int, p: int
-) -> Placement:
-    """Unit u in pool p, with the figures compile gives for the pair (either layout)."""
-    unit, pool = index.units[u], index.pools[p]
-    if isinstance(problem, SparseProblem):
-        col, suffix = int(problem.slots_of(u, np.array([p]))[0]), "_uk"
-    else:
-        col, suffix = p, "_up"
-    pair = {name: getattr(problem, name + suffix)[u, col] for name in _PAIR_FIGURES}
-    replicas = getattr(index, "replicas" + suffix)[u, col]
-    hours = getattr(index, "hours" + suffix)[u, col]
-    return _placement(unit, pool, replicas, hours, pair)
+def placement_of(problem: Problem, index: Index, u: int, o: int) -> Placement:
+    """Unit u on option o, with the figures compile gives for the pair."""
+    unit, pool = index.units[u], index.pools[int(problem.pool_o[o])]
+    k = int(problem.slots_of(u, np.array([o]))[0])
+    amount = problem.amount_quk[:, u, k]
+    pair = {name: amount[q] for name, q in _PAIR_FIGURES.items()}
+    pair["latency_ms"] = problem.latency_ms_uk[u, k]
+    return _placement(unit, pool, index.replicas_uk[u, k], index.hours_uk[u, k], pair)
 
 
-_PAIR_FIGURES = (
-    "gpus",
-    "latency_ms",
-    "it_kw",
-    "facility_kw",
-    "cost_usd_per_h",
-    "carbon_kg_per_h",
-    "water_l_per_h",
-)
+#: Placement figures read from the amounts, by quantity.
+_PAIR_FIGURES = {
+    "gpus": Q_GPUS,
+    "it_kw": Q_IT_KW,
+    "facility_kw": Q_FACILITY_KW,
+    "cost_usd_per_h": Q_COST,
+    "carbon_kg_per_h": Q_CARBON,
+    "water_l_per_h": Q_WATER,
+}
 
 
 def _placement(unit, pool, replicas, hours, pair: dict[str, float]) -> Placement:
@@ -190,16 +194,13 @@ def _placement(unit, pool, replicas, hours, pair: dict[str, float]) -> Placement
     )
 
 
-def unplaced_reason(problem: Problem | SparseProblem, index, u: int) -> str:
+def unplaced_reason(problem: Problem, index, u: int) -> str:
     """Why a unit is out: every mask reason with its pool count, or capacity/value."""
-    if allowed_mask(problem)[u].any():
+    if problem.listed_uk[u].any():
         if problem.must_place_u[u]:
             return "no room: the capacities, caps and spread rules left no pool for it"
         return "left out: no pool had room at a cost below its value"
-    if isinstance(problem, SparseProblem):
-        per_reason = problem.reason_count_ur[u].tolist()
-    else:
-        per_reason = [int(((problem.reason_up[u] & bit) != 0).sum()) for bit in REASONS]
+    per_reason = problem.reason_count_ur[u].tolist()
     counts = {name: n for name, n in zip(REASONS.values(), per_reason, strict=True) if n}
     if not counts:
         return "no pool exists in the scenario"
@@ -223,14 +224,25 @@ def _unplaced(problem: Problem, index: Index, u: int) -> Unplaced:
     )
 
 
+def site_loads(problem: Problem, loads: Loads, kind: int) -> np.ndarray:
+    """float64[n]: the load on each pool's (GPU kind) or site's row of `kind`."""
+    n = problem.num_pools if kind == K_GPUS else problem.num_sites
+    rows = rows_of_kind(problem.kind_r, problem.scope_r, kind, n)
+    return np.where(rows >= 0, loads.loads_r[np.maximum(rows, 0)], 0.0)
+
+
 def _site_usage(
-    scenario: Scenario, index: Index, loads, placements: list[Placement]
+    scenario: Scenario, problem: Problem, index: Index, loads: Loads, placements: list[Placement]
 ) -> list[SiteUsage]:
     by_id = {s.id: s for s in scenario.sites}
     gpus_s = np.zeros(len(index.sites))
     site_pos = {sid: i for i, sid in enumerate(index.sites)}
+    gpus_p = site_loads(problem, loads, K_GPUS)
     for p, pool in enumerate(index.pools):
-        gpus_s[site_pos[pool.site]] += loads.gpus_p[p]
+        gpus_s[site_pos[pool.site]] += gpus_p[p]
+    it_kw, facility_kw, heat_kw, water = (
+        site_loads(problem, loads, k) for k in (K_IT, K_FACILITY, K_HEAT, K_WATER)
+    )
     cost_s: dict[str, float] = {}
     carbon_s: dict[str, float] = {}
     for p in placements:  # one pass (placements x sites would be quadratic at 100k units)
@@ -246,13 +258,13 @@ def _site_usage(
                 tier=site.tier,
                 gpus_used=round(gpus_s[s]),
                 gpus_total=sum(pl.gpus for pl in site.pools),
-                it_kw=float(loads.it_kw_s[s]),
+                it_kw=float(it_kw[s]),
                 it_capacity_kw=site.power.it_capacity_kw,
-                facility_kw=float(loads.facility_kw_s[s]),
+                facility_kw=float(facility_kw[s]),
                 grid_cap_kw=site.power.grid_cap_kw,
-                heat_kw=float(loads.heat_kw_s[s]),
+                heat_kw=float(heat_kw[s]),
                 heat_rejection_kw=site.cooling.heat_rejection_kw or site.power.it_capacity_kw,
-                water_l_per_h=float(loads.water_l_per_h_s[s]),
+                water_l_per_h=float(water[s]),
                 water_cap_l_per_h=cap_day / 24.0 if cap_day else None,
                 cost_usd_per_h=cost_s.get(sid, 0),
                 carbon_kg_per_h=carbon_s.get(sid, 0),

@@ -1,7 +1,7 @@
 """Scoring many plans of one scenario at once: objective terms and violations per plan.
 
-`score` compiles the scenario once, maps each Plan to an assignment (int[U]: the pool
-of each placement unit) and scores them all in one batch: with the float64 NumPy
+`score` compiles the scenario once, maps each Plan to an assignment (int[U]: the option
+of each placement unit, today its pool) and scores them all in one batch: with the float64 NumPy
 reference for small batches, with the JAX kernel (float32, chunked, any device) for
 large ones. It is a fast screen; `placer.plan.verify` stays the independent judge of a plan.
 """
@@ -14,14 +14,15 @@ from typing import Literal
 
 import numpy as np
 
-from placer.engines.kernels.arrays import to_pool_index
+from placer.engines.kernels.arrays import to_slots
 from placer.engines.kernels.reference import score_batch_numpy
-from placer.engines.kernels.score import VIOLATION_FIELDS
+from placer.engines.kernels.score import VIOLATION_FIELDS, Scores, violation_values
 from placer.errors import OptionError
 from placer.model.scenario import Scenario
 from placer.plan.plan import Plan
 from placer.problem.compile import compile_problem
 from placer.problem.form import Index, Problem
+from placer.problem.rows import Q_CARBON, Q_COST, Q_WATER
 
 Engine = Literal["auto", "numpy", "jax"]
 
@@ -38,7 +39,9 @@ class PlanScore:
       cost_usd_per_h, carbon_kg_per_h, water_l_per_h: totals of the placed units.
       violations: amount of each violated rule (gpus_over in GPUs, it_over / facility_over
         / heat_over in kW, water_over in L/h, budget_over in USD/h, carbon_over in kg/h,
-        masked in pairs, redundancy in copies); only the rules broken appear.
+        masked in pairs, redundancy in copies); only the rules broken appear. A
+        placement on a pool the unit may not use counts in `masked`; the compiled
+        problem has no figures for such a pair, so it counts as unplaced otherwise.
       engine: "numpy" (float64) or "jax" (float32).
     """
 
@@ -56,7 +59,7 @@ class PlanScore:
 
 
 def assignment_of(plan: Plan, index: Index, *, strict: bool = True) -> np.ndarray:
-    """The plan as int32[U] (pool index of each unit, -1 unplaced).
+    """The plan as int32[U] (option of each unit: its pool index today; -1 unplaced).
 
     Raises:
       OptionError: (strict) a placement names a unit or pool the scenario does not have.
@@ -82,40 +85,46 @@ def assignment_of(plan: Plan, index: Index, *, strict: bool = True) -> np.ndarra
 def score_assignments(
     problem: Problem, a_ku: np.ndarray, engine: Engine = "auto"
 ) -> list[PlanScore]:
-    """Scores int[K, U] assignments (-1 unplaced) of a compiled problem."""
-    a_ku = to_pool_index(np.atleast_2d(a_ku), problem.num_pools)
+    """Scores int[C, U] assignments (options, -1 unplaced) of a compiled problem."""
+    a_ku = np.atleast_2d(np.asarray(a_ku))
+    slots = to_slots(problem, a_ku)
+    unlisted = (a_ku >= 0) & (slots == problem.num_slots)  # placed where not allowed
+    extra = (unlisted & ~problem.must_place_u[None, :]).sum(axis=1)  # must-place: counted
     if engine == "auto":
         engine = "jax" if a_ku.size >= JAX_MIN_EVALUATIONS else "numpy"
     if engine == "numpy":
-        scores = score_batch_numpy(a_ku, problem)
+        scores = score_batch_numpy(slots, problem)
     elif engine == "jax":
         import jax.numpy as jnp
 
         from placer.engines.kernels.arrays import to_kernel
         from placer.engines.kernels.score import chunk_size, score_batch
 
-        chunk = chunk_size(problem.num_units, a_ku.shape[0])
-        scores = score_batch(jnp.asarray(a_ku), to_kernel(problem), chunk=chunk)
+        chunk = chunk_size(problem.num_units, slots.shape[0])
+        scores = score_batch(jnp.asarray(slots), to_kernel(problem), chunk=chunk)
     else:
         raise OptionError(f"unknown engine {engine!r}; choose auto, numpy or jax")
-    arrays = {name: np.asarray(getattr(scores, name), dtype=np.float64) for name in scores._fields}
     tol = 1e-6 if engine == "numpy" else 1e-3
-    out = []
-    for k in range(a_ku.shape[0]):
-        broken = {
-            name: float(arrays[name][k]) for name in VIOLATION_FIELDS if arrays[name][k] > tol
-        }
-        out.append(
-            PlanScore(
-                objective_usd_per_h=float(arrays["objective"][k]),
-                cost_usd_per_h=float(arrays["cost"][k]),
-                carbon_kg_per_h=float(arrays["carbon"][k]),
-                water_l_per_h=float(arrays["water"][k]),
-                violations=broken,
-                engine=engine,
-            )
-        )
-    return out
+    return [
+        _plan_score(scores, c, tol, engine, float(extra[c])) for c in range(a_ku.shape[0])
+    ]
+
+
+def _plan_score(scores: Scores, c: int, tol: float, engine: str, masked: float = 0.0):
+    """Candidate c of a batch of Scores as a PlanScore (`masked` more masked pairs)."""
+    values = np.asarray(violation_values(scores), np.float64)[c]
+    values[-2] += masked
+    total = np.asarray(scores.total_q, np.float64)[c]
+    return PlanScore(
+        objective_usd_per_h=float(np.asarray(scores.objective, np.float64)[c]),
+        cost_usd_per_h=float(total[Q_COST]),
+        carbon_kg_per_h=float(total[Q_CARBON]),
+        water_l_per_h=float(total[Q_WATER]),
+        violations={
+            name: float(v) for name, v in zip(VIOLATION_FIELDS, values, strict=True) if v > tol
+        },
+        engine=engine,
+    )
 
 
 def score(
@@ -156,22 +165,9 @@ def site_failure_scores(scenario: Scenario, plan: Plan) -> dict[str, PlanScore]:
 
     problem, index = compile_problem(scenario)
     kp = to_kernel(problem)
-    a_u = jnp.asarray(to_pool_index(assignment_of(plan, index), problem.num_pools))
-    scores = score_perturbed(a_u, kp, site_failures(kp))
-    arrays = {name: np.asarray(getattr(scores, name), np.float64) for name in scores._fields}
-    return {
-        site: PlanScore(
-            objective_usd_per_h=float(arrays["objective"][s]),
-            cost_usd_per_h=float(arrays["cost"][s]),
-            carbon_kg_per_h=float(arrays["carbon"][s]),
-            water_l_per_h=float(arrays["water"][s]),
-            violations={
-                name: float(arrays[name][s]) for name in VIOLATION_FIELDS if arrays[name][s] > 1e-3
-            },
-            engine="jax",
-        )
-        for s, site in enumerate(index.sites)
-    }
+    a_u = jnp.asarray(to_slots(problem, assignment_of(plan, index)))
+    scores = score_perturbed(a_u, kp, site_failures(kp, problem.site_o, len(index.sites)))
+    return {site: _plan_score(scores, s, 1e-3, "jax") for s, site in enumerate(index.sites)}
 
 
 __all__ = [

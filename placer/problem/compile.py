@@ -1,12 +1,12 @@
 """compile: the one place where domain rules become numbers.
 
-Scenario (human units) -> (Problem, Index) with dense U x P tables (`compile_problem`), or
-(SparseProblem, SparseIndex) with each unit's allowed pools only (`compile_sparse`: the same
-rules applied to chunks of units, each chunk's [chunk, P] tables cut to the allowed pairs
-and dropped; peak memory one chunk plus the pair lists). Units are training gangs (one per
-training workload) and inference replica sets (one per user region with demand, per
-redundancy copy). Pools are accelerator pools at sites. Ids are sorted, so the same
-scenario always compiles to the same arrays.
+Scenario (human units) -> (Problem, Index): each unit's allowed options (today: pools)
+with what each consumes, and every capacity as a row (`placer.problem.form`). The rules
+are applied to chunks of units, each chunk's [chunk, P] tables cut to the allowed pairs
+and dropped, so peak memory is one chunk plus the option lists. Units are training
+gangs (one per training workload) and inference replica sets (one per user region with
+demand, per redundancy copy). Pools are accelerator pools at sites. Ids are sorted, so
+the same scenario always compiles to the same arrays.
 
 Per (unit u, pool p at site s, accelerator a):
   gpus      training: the workload's GPUs; inference: replicas x GPUs per replica,
@@ -32,6 +32,7 @@ from placer.model.scenario import Scenario
 from placer.model.site import Pool, Site
 from placer.model.workload import Inference, Training
 from placer.problem.form import (
+    NUM_REASONS,
     R_ACCEL,
     R_COOLING,
     R_DEADLINE,
@@ -42,12 +43,13 @@ from placer.problem.form import (
     R_PIN,
     R_RESIDENCY,
     R_SIZE,
+    REASONS,
     Index,
     PoolInfo,
     Problem,
     Unit,
 )
-from placer.problem.sparse_form import NUM_REASONS, SparseIndex, SparseProblem, reason_counts
+from placer.problem.rows import QUANTITIES, Rows, standard_rows
 
 COOLING_RANK = {"air": 0, "liquid": 1, "immersion": 2}
 
@@ -107,23 +109,106 @@ def build_pools(scenario: Scenario) -> list[tuple[PoolInfo, Site, Pool]]:
     return out
 
 
-def compile_problem(scenario: Scenario) -> tuple[Problem, Index]:
-    """Compiles a validated Scenario into the arrays every solver reads."""
+#: Dense cells (units x pools) of one chunk: ~40 float64 temporaries of this size live
+#: at once inside `_pair_arrays`, so 1e6 cells keep a chunk near 300 MB.
+CHUNK_CELLS = 1_000_000
+#: `_pair_arrays` table of each quantity, in `QUANTITIES` order.
+_QUANTITY_TABLES = ("gpus", "it_kw", "facility_kw", "water", "cost", "carbon")
+assert len(_QUANTITY_TABLES) == len(QUANTITIES)
+
+
+def compile_problem(scenario: Scenario, *, chunk_cells: int = CHUNK_CELLS) -> tuple[Problem, Index]:
+    """Compiles a validated Scenario into the one Problem every engine reads.
+
+    The rules are applied to chunks of units, each chunk's [chunk, P] tables cut to the
+    allowed pairs and dropped: peak memory is one chunk plus the option lists."""
     units = build_units(scenario)
     pools = build_pools(scenario)
     sites = sorted(scenario.sites, key=lambda s: s.id)
     site_index = {s.id: i for i, s in enumerate(sites)}
     ctx = _Context(scenario)
-    arrays, reason, replicas = _pair_arrays(units, pools, sites, ctx)
-    problem = _assemble(scenario, units, pools, sites, site_index, arrays, reason)
+    n_u, n_p = len(units), len(pools)
+    step = max(1, chunk_cells // max(n_p, 1))
+    chunks = []
+    for start in range(0, n_u, step):
+        arrays, bits, reps = _pair_arrays(units[start : start + step], pools, sites, ctx)
+        arrays["objective"] = pair_objective(scenario, arrays)
+        arrays["replicas"] = reps
+        rows, cols = np.nonzero(bits == 0)
+        counts = np.bincount(rows, minlength=bits.shape[0])
+        pairs = {name: table[rows, cols] for name, table in arrays.items()}
+        chunks.append((start, rows, cols, counts, pairs, reason_counts(bits)))
+    width = max([1, *(int(c[3].max(initial=0)) for c in chunks)])
+    option_uk = np.full((n_u, width), -1, np.int32)
+    amount_quk = np.zeros((len(QUANTITIES), n_u, width))
+    tables = {name: np.zeros((n_u, width)) for name in ("objective", "latency", "hours")}
+    replicas_uk = np.zeros((n_u, width), np.int32)
+    reason_ur = np.zeros((n_u, NUM_REASONS), np.int32)
+    while chunks:
+        start, rows, cols, counts, pairs, reasons = chunks.pop(0)  # free as we go
+        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        at = (start + rows, np.arange(rows.size) - first[rows])
+        option_uk[at] = cols
+        for q, name in enumerate(_QUANTITY_TABLES):
+            amount_quk[q][at] = pairs[name]
+        for name, table in tables.items():
+            table[at] = pairs[name]
+        replicas_uk[at] = pairs["replicas"]
+        reason_ur[start : start + counts.size] = reasons
+    pool_site = np.array([site_index[info.site] for info, _, _ in pools], dtype=np.int32)
+    group_u, spread_key_gp = _groups(units, pools, sites)
+    problem = Problem(
+        option_uk=option_uk,
+        objective_usd_per_h_uk=tables["objective"],
+        amount_quk=amount_quk,
+        latency_ms_uk=tables["latency"],
+        reason_count_ur=reason_ur,
+        **unit_fields(units),
+        group_u=group_u,
+        pool_o=np.arange(n_p, dtype=np.int32),
+        spread_key_go=spread_key_gp,
+        pool_site_p=pool_site,
+        **capacity_rows(scenario, pools, sites, pool_site)._asdict(),
+        lexicographic=np.array(scenario.objective.mode == "lexicographic"),
+    )
     index = Index(
         units=tuple(u for u, _ in units),
         pools=tuple(info for info, _, _ in pools),
         sites=tuple(s.id for s in sites),
-        replicas_up=replicas,
-        hours_up=arrays["hours"],
+        replicas_uk=replicas_uk,
+        hours_uk=tables["hours"],
     )
     return problem, index
+
+
+def pair_reasons(scenario: Scenario, unit_indices) -> np.ndarray:
+    """uint16[n, P]: the mask bits (`REASONS`) of every pool for the given units (indices
+    into compile's unit order); 0 where the pair is allowed. Compiles those units only."""
+    units = build_units(scenario)
+    chosen = [units[int(u)] for u in unit_indices]
+    pools = build_pools(scenario)
+    sites = sorted(scenario.sites, key=lambda s: s.id)
+    if not chosen:
+        return np.zeros((0, len(pools)), np.uint16)
+    return _pair_arrays(chosen, pools, sites, _Context(scenario))[1]
+
+
+def pool_rule_bits(scenario: Scenario) -> np.ndarray:
+    """uint16[P]: the mask bits that exclude a pool for every unit (cooling type and
+    rack density: the site cannot host the pool's racks)."""
+    ctx = _Context(scenario)
+    return np.array(
+        [_pool_reasons(site, pool, ctx) for _, site, pool in build_pools(scenario)], np.uint16
+    )
+
+
+def reason_counts(reason_up: np.ndarray) -> np.ndarray:
+    """int32[U, NUM_REASONS]: pools each `REASONS` bit excludes, per unit."""
+    return (
+        np.stack([((reason_up & bit) != 0).sum(axis=1) for bit in REASONS], axis=1)
+        .astype(np.int32)
+        .reshape(reason_up.shape[0], NUM_REASONS)
+    )
 
 
 def _pool_reasons(site: Site, pool: Pool, ctx: _Context) -> int:
@@ -318,31 +403,6 @@ def _failures(w: Inference) -> int:
     return w.redundancy.failures
 
 
-def _training_speed(w: Training, tflops: float | None, catalog: dict) -> float:
-    """Hours on this accelerator / reference hours (1 when either speed is unknown)."""
-    if not w.accelerators or tflops is None:
-        return 1.0
-    ref = catalog[w.accelerators[0]].bf16_tflops
-    return 1.0 if ref is None else ref / tflops
-
-
-def _assemble(scenario, units, pools, sites, site_index, arrays, reason) -> Problem:
-    return Problem(
-        allowed_up=reason == 0,
-        reason_up=reason,
-        gpus_up=arrays["gpus"],
-        it_kw_up=arrays["it_kw"],
-        facility_kw_up=arrays["facility_kw"],
-        heat_kw_up=arrays["it_kw"].copy(),
-        water_l_per_h_up=arrays["water"],
-        cost_usd_per_h_up=arrays["cost"],
-        carbon_kg_per_h_up=arrays["carbon"],
-        objective_usd_per_h_up=pair_objective(scenario, arrays),
-        latency_ms_up=arrays["latency"],
-        **fixed_fields(scenario, units, pools, sites, site_index),
-    )
-
-
 def pair_objective(scenario: Scenario, arrays: dict[str, np.ndarray]) -> np.ndarray:
     """cost + priced carbon + priced water of every pair, USD/h."""
     obj = scenario.objective
@@ -353,10 +413,8 @@ def pair_objective(scenario: Scenario, arrays: dict[str, np.ndarray]) -> np.ndar
     )
 
 
-def fixed_fields(scenario, units, pools, sites, site_index) -> dict[str, np.ndarray]:
-    """The Problem's fields that are not per pair: per unit, pool, site, group; caps."""
-    obj = scenario.objective
-    head = obj.max_utilization
+def unit_fields(units) -> dict[str, np.ndarray]:
+    """Per-unit fields: the value lost unplaced (USD/h) and must-place."""
     n_u = len(units)
     value_u = np.zeros(n_u)
     must_u = np.zeros(n_u, dtype=bool)
@@ -364,34 +422,37 @@ def fixed_fields(scenario, units, pools, sites, site_index) -> dict[str, np.ndar
         must_u[u] = w.must_place
         if w.value_usd_per_h is not None:
             value_u[u] = w.value_usd_per_h * _value_share(unit, w)
-    pool_site = np.array([site_index[info.site] for info, _, _ in pools], dtype=np.int32)
-    group_u, spread_key_gp = _groups(units, pools, sites)
+    return {"unplaced_usd_per_h_u": value_u, "must_place_u": must_u}
+
+
+def capacity_rows(scenario: Scenario, pools, sites, pool_site_p: np.ndarray) -> Rows:
+    """Every capacity of the scenario, after headroom (`max_utilization`), as rows."""
+    obj = scenario.objective
+    head = obj.max_utilization
     inf = np.inf
-    it_cap = np.array([s.it_cap_kw for s in sites]) * head
-    heat_cap = np.array([s.heat_cap_kw for s in sites])
-    return dict(
-        unplaced_usd_per_h_u=value_u,
-        must_place_u=must_u,
-        group_u=group_u,
-        spread_key_gp=spread_key_gp,
-        pool_site_p=pool_site,
-        gpu_cap_p=np.floor(np.array([pl.gpus for _, _, pl in pools], dtype=float) * head + 1e-9),
-        it_cap_kw_s=it_cap,
-        facility_cap_kw_s=np.array(
-            [s.power.grid_cap_kw if s.power.grid_cap_kw else inf for s in sites]
-        )
-        * head,
-        heat_cap_kw_s=heat_cap * head,
-        water_cap_l_per_h_s=np.array(
-            [
-                s.cooling.water_cap_l_per_day / 24.0 if s.cooling.water_cap_l_per_day else inf
-                for s in sites
-            ]
-        )
-        * head,
-        budget_usd_per_h=np.array(obj.budget_usd_per_h or inf),
-        carbon_cap_kg_per_h=np.array(obj.carbon_cap_kg_per_h or inf),
-        lexicographic=np.array(obj.mode == "lexicographic"),
+    site_caps = np.stack(
+        [
+            np.array([s.it_cap_kw for s in sites], float) * head,
+            np.array([s.power.grid_cap_kw if s.power.grid_cap_kw else inf for s in sites], float)
+            * head,
+            np.array([s.heat_cap_kw for s in sites], float) * head,
+            np.array(
+                [
+                    s.cooling.water_cap_l_per_day / 24.0 if s.cooling.water_cap_l_per_day else inf
+                    for s in sites
+                ],
+                float,
+            )
+            * head,
+        ],
+        axis=1,
+    )
+    return standard_rows(
+        pool_site_p,
+        np.floor(np.array([pl.gpus for _, _, pl in pools], dtype=float) * head + 1e-9),
+        site_caps,
+        float(obj.budget_usd_per_h or inf),
+        float(obj.carbon_cap_kg_per_h or inf),
     )
 
 
@@ -424,74 +485,3 @@ def _groups(units, pools, sites) -> tuple[np.ndarray, np.ndarray]:
                 site_ids[info.site] if spread == "site" else domain_ids[domains[info.site]]
             )
     return group_u, key_gp
-
-
-#: Dense cells (units x pools) of one chunk: ~40 float64 temporaries of this size live
-#: at once inside `_pair_arrays`, so 1e6 cells keep a chunk near 300 MB.
-CHUNK_CELLS = 1_000_000
-_TABLE = {
-    "gpus_uk": "gpus",
-    "it_kw_uk": "it_kw",
-    "facility_kw_uk": "facility_kw",
-    "water_l_per_h_uk": "water",
-    "cost_usd_per_h_uk": "cost",
-    "carbon_kg_per_h_uk": "carbon",
-    "objective_usd_per_h_uk": "objective",
-    "latency_ms_uk": "latency",
-}
-
-
-def compile_sparse(
-    scenario: Scenario, *, chunk_cells: int = CHUNK_CELLS
-) -> tuple[SparseProblem, SparseIndex]:
-    """Compiles a validated Scenario into pair lists (equal to
-    `SparseProblem.from_dense(compile_problem(scenario)[0])`)."""
-    units = build_units(scenario)
-    pools = build_pools(scenario)
-    sites = sorted(scenario.sites, key=lambda s: s.id)
-    site_index = {s.id: i for i, s in enumerate(sites)}
-    ctx = _Context(scenario)
-    n_u, n_p = len(units), len(pools)
-    step = max(1, chunk_cells // max(n_p, 1))
-    chunks = []
-    for start in range(0, n_u, step):
-        arrays, bits, reps = _pair_arrays(units[start : start + step], pools, sites, ctx)
-        arrays["objective"] = pair_objective(scenario, arrays)
-        arrays["replicas"] = reps
-        allowed = bits == 0
-        rows, cols = np.nonzero(allowed)
-        counts = np.bincount(rows, minlength=allowed.shape[0])
-        pairs = {name: table[rows, cols] for name, table in arrays.items()}
-        chunks.append((start, rows, cols, counts, pairs, reason_counts(bits)))
-    width = max([1, *(int(c[3].max(initial=0)) for c in chunks)])
-    out = {slot_name: np.zeros((n_u, width)) for slot_name in _TABLE}
-    pool_uk = np.full((n_u, width), -1, np.int32)
-    replicas_uk = np.zeros((n_u, width), np.int32)
-    hours_uk = np.zeros((n_u, width))
-    reason_ur = np.zeros((n_u, NUM_REASONS), np.int32)
-    while chunks:
-        start, rows, cols, counts, pairs, reasons = chunks.pop(0)  # free as we go
-        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        slots = np.arange(rows.size) - first[rows]
-        at = (start + rows, slots)
-        pool_uk[at] = cols
-        for slot_name, name in _TABLE.items():
-            out[slot_name][at] = pairs[name]
-        replicas_uk[at] = pairs["replicas"]
-        hours_uk[at] = pairs["hours"]
-        reason_ur[start : start + counts.size] = reasons
-    out["heat_kw_uk"] = out["it_kw_uk"]  # heat to reject = IT power (compile): one array
-    problem = SparseProblem(
-        pool_uk=pool_uk,
-        **out,
-        reason_count_ur=reason_ur,
-        **fixed_fields(scenario, units, pools, sites, site_index),
-    )
-    index = SparseIndex(
-        units=tuple(u for u, _ in units),
-        pools=tuple(info for info, _, _ in pools),
-        sites=tuple(s.id for s in sites),
-        replicas_uk=replicas_uk,
-        hours_uk=hours_uk,
-    )
-    return problem, index

@@ -1,10 +1,21 @@
-"""The compiled Problem: every solver reads this, and nothing else.
+"""The compiled Problem: the one form every engine reads, and nothing else.
 
-Axis letters (STYLE.md): `u` placement unit, `p` pool (an accelerator type at a
-site), `s` site, `g` redundancy group. Arrays are NumPy; float64 here so the MILP sees
+A placement problem is units that each choose at most one *option*. An option (today:
+a pool; with time, a pool and a start period) has an objective and charges amounts of a
+few quantities (GPUs, kW, L/h, USD/h, kg/h) to *capacity rows*; a row has a kind, a
+scope and a capacity (`placer.problem.rows`). Structural rules that are not sums stay
+explicit: a gang is one option, redundancy copies spread over sites or domains,
+must-place units, lexicographic value.
+
+Axis letters (STYLE.md): `u` placement unit, `k` a slot of a unit's option list, `o`
+option, `p` pool (an accelerator type at a site), `s` site, `g` redundancy group, `q`
+quantity, `j` a term of an option (one row it charges), `r` capacity row. Each unit's
+options sit in slots of a padded table (`option_uk`, -1 where a slot holds none), in
+ascending option order; memory grows with U x K, K the longest list (on
+gen-100000x1000-s1, 536 of 1,000 pools). Arrays are float64 NumPy so the MILP sees
 exact coefficients; JAX kernels cast to float32. A capacity of `inf` means "no cap".
 
-An `Assignment` is int32[U]: the pool index of each unit, or -1 for unplaced.
+An assignment is int32[U]: the option of each unit, or -1 (`UNPLACED`).
 """
 
 from __future__ import annotations
@@ -14,9 +25,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from placer.problem.rows import KIND_SCOPE
+
 UNPLACED = -1
 
-#: Bits of `Problem.reason_up`: why a (unit, pool) pair is excluded.
+#: Bits of the mask: why a (unit, pool) pair is excluded (`reason_count_ur` counts them
+#: per unit; `placer.problem.compile.pair_reasons` gives them pair by pair).
 REASONS: dict[int, str] = {
     1 << 0: "accelerator type not accepted",
     1 << 1: "GPU memory too small",
@@ -31,92 +45,148 @@ REASONS: dict[int, str] = {
 }
 R_ACCEL, R_MEMORY, R_LATENCY, R_RESIDENCY, R_COOLING, R_DENSITY = (1 << i for i in range(6))
 R_PIN, R_EXCLUDE, R_DEADLINE, R_SIZE = (1 << i for i in range(6, 10))
+NUM_REASONS = len(REASONS)
 
 
 def reason_names(bits: int) -> list[str]:
-    """The reasons set in one `reason_up` entry, in bit order."""
+    """The reasons set in one mask entry, in bit order."""
     return [name for bit, name in REASONS.items() if bits & bit]
 
 
 class Problem(NamedTuple):
-    """Dense placement problem (shapes: U units, P pools, S sites, G groups).
+    """The placement problem (U units, K slots, O options, P pools, S sites, G groups,
+    Q quantities, J terms per option, R capacity rows).
 
     Attributes:
-      allowed_up: bool[U, P], the pair passes every mask rule.
-      reason_up: uint16[U, P], bitmask of `REASONS` that exclude the pair (0 if allowed).
-      gpus_up: float64[U, P], GPUs the unit occupies in the pool.
-      it_kw_up: float64[U, P], IT power at full load, kW (capacity planning).
-      facility_kw_up: float64[U, P], it_kw_up x site PUE, kW (grid cap).
-      heat_kw_up: float64[U, P], heat to reject at full load, kW (= IT power).
-      water_l_per_h_up: float64[U, P], mean water draw, L/h (mean IT kW x WUE).
-      cost_usd_per_h_up: float64[U, P], GPU-hours + energy + egress, USD/h.
-      carbon_kg_per_h_up: float64[U, P], mean facility power x grid intensity, kgCO2e/h.
-      objective_usd_per_h_up: float64[U, P], cost + priced carbon + priced water, USD/h.
-      latency_ms_up: float64[U, P], RTT to the unit's user region, ms (0 for training).
+      option_uk: int32[U, K], the option in each slot of a unit's list (-1: none).
+      objective_usd_per_h_uk: float64[U, K], cost + priced carbon + priced water, USD/h
+        (0 where no option).
+      amount_quk: float64[Q, U, K], amount of each of `rows.QUANTITIES` the unit's
+        option consumes (GPUs, kW, L/h, USD/h, kg/h; 0 where no option).
+      latency_ms_uk: float64[U, K], RTT to the unit's user region, ms (0 for training).
+      reason_count_ur: int32[U, NUM_REASONS], for each mask reason (bit order), how many
+        pools it excludes for the unit.
       unplaced_usd_per_h_u: float64[U], value lost when the unit is not placed, USD/h.
       must_place_u: bool[U], the unit must be placed.
       group_u: int32[U], redundancy group (-1: none); a group's units need distinct keys.
-      spread_key_gp: int32[G, P], spread key of each pool for the group (site or domain).
+      pool_o: int32[O], the pool each option runs in.
+      spread_key_go: int32[G, O], spread key of each option for the group (site or
+        failure domain index, < S).
       pool_site_p: int32[P], site of each pool.
-      gpu_cap_p: float64[P], GPUs usable in the pool (after headroom).
-      it_cap_kw_s, facility_cap_kw_s, heat_cap_kw_s: float64[S], kW (after headroom).
-      water_cap_l_per_h_s: float64[S], L/h (after headroom).
-      budget_usd_per_h: float64[], total cost cap (inf: none).
-      carbon_cap_kg_per_h: float64[], total carbon cap (inf: none).
+      cap_r, kind_r, scope_r: the capacity rows (`placer.problem.rows.Rows`).
+      row_oj: int32[O, J], the rows each option charges (-1: none).
+      quantity_oj: int8[O, J], which quantity it charges to each of them.
       lexicographic: bool[], first maximise placed value, then minimise the objective.
     """
 
-    allowed_up: np.ndarray
-    reason_up: np.ndarray
-    gpus_up: np.ndarray
-    it_kw_up: np.ndarray
-    facility_kw_up: np.ndarray
-    heat_kw_up: np.ndarray
-    water_l_per_h_up: np.ndarray
-    cost_usd_per_h_up: np.ndarray
-    carbon_kg_per_h_up: np.ndarray
-    objective_usd_per_h_up: np.ndarray
-    latency_ms_up: np.ndarray
+    option_uk: np.ndarray
+    objective_usd_per_h_uk: np.ndarray
+    amount_quk: np.ndarray
+    latency_ms_uk: np.ndarray
+    reason_count_ur: np.ndarray
     unplaced_usd_per_h_u: np.ndarray
     must_place_u: np.ndarray
     group_u: np.ndarray
-    spread_key_gp: np.ndarray
+    pool_o: np.ndarray
+    spread_key_go: np.ndarray
     pool_site_p: np.ndarray
-    gpu_cap_p: np.ndarray
-    it_cap_kw_s: np.ndarray
-    facility_cap_kw_s: np.ndarray
-    heat_cap_kw_s: np.ndarray
-    water_cap_l_per_h_s: np.ndarray
-    budget_usd_per_h: np.ndarray
-    carbon_cap_kg_per_h: np.ndarray
+    cap_r: np.ndarray
+    kind_r: np.ndarray
+    scope_r: np.ndarray
+    row_oj: np.ndarray
+    quantity_oj: np.ndarray
     lexicographic: np.ndarray
 
     @property
     def num_units(self) -> int:
-        return int(self.allowed_up.shape[0])
+        return int(self.option_uk.shape[0])
+
+    @property
+    def num_slots(self) -> int:
+        return int(self.option_uk.shape[1])
+
+    @property
+    def num_options(self) -> int:
+        return int(self.pool_o.shape[0])
 
     @property
     def num_pools(self) -> int:
-        return int(self.allowed_up.shape[1])
+        return int(self.pool_site_p.shape[0])
 
     @property
     def num_sites(self) -> int:
-        return int(self.it_cap_kw_s.shape[0])
+        """Sites: every site a pool or a site row names."""
+        site_rows = KIND_SCOPE[self.kind_r] == 1
+        return max(
+            int(self.pool_site_p.max(initial=-1)) + 1,
+            int(self.scope_r[site_rows].max(initial=-1)) + 1,
+        )
 
     @property
     def num_groups(self) -> int:
-        return int(self.spread_key_gp.shape[0])
+        return int(self.spread_key_go.shape[0])
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.cap_r.shape[0])
+
+    @property
+    def num_quantities(self) -> int:
+        return int(self.amount_quk.shape[0])
+
+    @property
+    def listed_uk(self) -> np.ndarray:
+        """bool[U, K]: the slot holds an option."""
+        return self.option_uk >= 0
+
+    @property
+    def site_o(self) -> np.ndarray:
+        """int32[O]: the site each option runs at."""
+        return self.pool_site_p[self.pool_o]
+
+    def num_pairs(self) -> int:
+        """Allowed (unit, option) pairs."""
+        return int(self.listed_uk.sum())
+
+    def slot_of(self, assign_u: np.ndarray) -> np.ndarray:
+        """int64[U]: the slot of each unit's option in `assign_u` (int[U], -1 unplaced);
+        -1 for unplaced units, -2 where the option is not in the unit's list."""
+        a = np.asarray(assign_u)
+        out = np.full(a.shape[0], -1, dtype=np.int64)
+        rows = np.flatnonzero(a >= 0)
+        for start in range(0, rows.size, _CHUNK):
+            part = rows[start : start + _CHUNK]
+            hit = self.option_uk[part] == a[part, None]
+            out[part] = np.where(hit.any(axis=1), hit.argmax(axis=1), -2)
+        return out
+
+    def options_of(self, u: int) -> tuple[np.ndarray, np.ndarray]:
+        """(options int64[n], slots int64[n]) of unit u, ascending."""
+        slots = np.flatnonzero(self.option_uk[u] >= 0)
+        return self.option_uk[u, slots].astype(np.int64), slots
+
+    def slots_of(self, u: int, options: np.ndarray) -> np.ndarray:
+        """int64[len(options)]: the slots of listed options of unit u."""
+        listed, slots = self.options_of(u)
+        return slots[np.searchsorted(listed, options)]
 
     def take_units(self, units: np.ndarray) -> Problem:
-        """The same pools, sites and capacities over the given units only (every per-unit
-        `_u` / `_up` array indexed by `units`); callers adjust capacities themselves."""
-        return self._replace(
-            **{
-                name: getattr(self, name)[units]
-                for name in self._fields
-                if name.endswith("_up") or name.endswith("_u")
-            }
-        )
+        """The same options, rows and capacities over the given units only; callers
+        adjust capacities themselves."""
+        out = {
+            name: getattr(self, name)[units]
+            for name in self._fields
+            if name.endswith(("_uk", "_u", "_ur")) and name != "amount_quk"
+        }
+        return self._replace(amount_quk=self.amount_quk[:, units], **out)
+
+    def restricted(self, keep_uk: np.ndarray) -> Problem:
+        """The problem with only the slots where keep_uk (bool[U, K]) is True listed."""
+        return self._replace(option_uk=np.where(keep_uk, self.option_uk, -1).astype(np.int32))
+
+
+#: Units per chunk in `slot_of` (bounds its [chunk, K] temporaries).
+_CHUNK = 8_192
 
 
 @dataclass(frozen=True)
@@ -148,12 +218,14 @@ class Index:
 
     Attributes:
       units: per unit u.   pools: per pool p.   sites: site ids per s.
-      replicas_up: int32[U, P], replicas of an inference unit in the pool (0 training).
-      hours_up: float64[U, P], training run length in the pool, h (0 inference).
+      replicas_uk: int32[U, K], replicas of an inference unit in the slot's option (0
+        for training).
+      hours_uk: float64[U, K], training run length in the slot's option, h (0 for
+        inference).
     """
 
     units: tuple[Unit, ...]
     pools: tuple[PoolInfo, ...]
     sites: tuple[str, ...]
-    replicas_up: np.ndarray
-    hours_up: np.ndarray
+    replicas_uk: np.ndarray
+    hours_uk: np.ndarray

@@ -1,18 +1,25 @@
-"""The capacity rows of a compiled problem, as one table (either form).
+"""What a capacity row and a quantity are: the names, units and rules behind the numbers.
 
-A row is one capacity: the GPUs of a pool; the IT, facility and heat kW and the water L/h
-of a site; the budget; the carbon cap. Row order (shared by every engine that prices or
-checks rows):
+A compiled problem (`placer.problem.form.Problem`) charges each option's amounts of a
+few *quantities* (GPUs, kW, L/h, USD/h, kg/h: `QUANTITIES`) to *capacity rows*; a row
+has a kind (`ROW_KINDS`), a scope (the pool or site it belongs to, -1 for the whole
+plan) and a capacity. Engines read rows only through these tables: they price rows,
+compare loads with capacities and weigh violations by kind, and never name a
+resource. Only compile (which creates rows) and the plan / analysis layers (which name
+them for people) read the names below.
+
+Row layout of a compiled scenario (`standard_rows`), the order every engine and every
+capacity-price index shares:
 
     [0, P)              pool GPU rows, pool order
     [P, P + 4 S)        four rows per site, site-major: IT kW, facility kW, heat kW, water L/h
     P + 4 S             the budget, USD/h
     P + 4 S + 1         the carbon cap, kg/h
 
-Each (unit, pool) choice uses one row of each kind: its pool's GPU row, its site's four
-rows and the two global rows; its amount on a row of kind k is the Problem's pair table
-`PAIR_TABLES[k]`. Engines that only compare loads with capacities, price rows or name
-binding rows read this table instead of naming resources.
+and a static option (a pool p at site s) uses seven rows (`STANDARD_TERMS`): its pool's
+GPU row (GPUs), its site's IT row (IT kW), facility row (facility kW), heat row (IT kW:
+the heat to reject is the IT power), water row (water L/h), the budget (cost) and the
+carbon cap (carbon).
 """
 
 from __future__ import annotations
@@ -21,117 +28,139 @@ from typing import NamedTuple
 
 import numpy as np
 
-#: Row kinds, in row order within a scope; the names capacity prices are reported under.
-ROW_KINDS: tuple[str, ...] = (
+#: The amounts an option consumes, in the order of `Problem.amount_quk`.
+QUANTITIES: tuple[str, ...] = (
     "gpus",
     "it_kw",
     "facility_kw",
-    "heat_kw",
-    "water_l_per_h",
-    "budget_usd_per_h",
-    "carbon_kg_per_h",
-)
-#: Pair table (name without its `_up` / `_uk` suffix) each row kind sums.
-PAIR_TABLES: tuple[str, ...] = (
-    "gpus",
-    "it_kw",
-    "facility_kw",
-    "heat_kw",
     "water_l_per_h",
     "cost_usd_per_h",
     "carbon_kg_per_h",
 )
-SITE_KINDS = ROW_KINDS[1:5]
-SITE_ROWS = len(SITE_KINDS)
-#: What `violations` says when rows of a kind are over capacity.
-OVER_MESSAGES: tuple[str, ...] = (
-    "gpus over capacity",
-    "it_kw over capacity",
-    "facility_kw over capacity",
-    "heat_kw over capacity",
-    "water over capacity",
-    "budget exceeded",
-    "carbon cap exceeded",
+Q_GPUS, Q_IT_KW, Q_FACILITY_KW, Q_WATER, Q_COST, Q_CARBON = range(len(QUANTITIES))
+
+
+class RowKind(NamedTuple):
+    """One kind of capacity row.
+
+    Attributes:
+      name: the name capacity prices and fixes are reported under ("it_kw").
+      unit: the unit of its amounts ("kW").
+      scope: "pool", "site" or "global": what one row of the kind belongs to.
+      whole: amounts are whole counts (GPUs): loads get an absolute tolerance, and
+        knapsack bounds may treat them as integer sizes.
+      penalty: USD/h per unit over capacity in the kernels' penalized score.
+      violation: the name of its excess in kernel and plan scores ("it_over").
+      message: what `usage.violations` says when a row of the kind is over capacity.
+    """
+
+    name: str
+    unit: str
+    scope: str
+    whole: bool
+    penalty: float
+    violation: str
+    message: str
+
+
+ROW_KINDS: tuple[RowKind, ...] = (
+    RowKind("gpus", "GPU", "pool", True, 1e4, "gpus_over", "gpus over capacity"),
+    RowKind("it_kw", "kW", "site", False, 1e4, "it_over", "it_kw over capacity"),
+    RowKind("facility_kw", "kW", "site", False, 1e4, "facility_over", "facility_kw over capacity"),
+    RowKind("heat_kw", "kW", "site", False, 1e4, "heat_over", "heat_kw over capacity"),
+    RowKind("water_l_per_h", "L/h", "site", False, 1e2, "water_over", "water over capacity"),
+    RowKind("budget_usd_per_h", "USD/h", "global", False, 1e2, "budget_over", "budget exceeded"),
+    RowKind("carbon_kg_per_h", "kg/h", "global", False, 1e2, "carbon_over", "carbon cap exceeded"),
+)
+KIND_NAMES: tuple[str, ...] = tuple(k.name for k in ROW_KINDS)
+K_GPUS, K_IT, K_FACILITY, K_HEAT, K_WATER, K_BUDGET, K_CARBON = range(len(ROW_KINDS))
+SITE_KINDS: tuple[int, ...] = tuple(i for i, k in enumerate(ROW_KINDS) if k.scope == "site")
+#: Per kind: penalty weight, whole-count flag, scope code (0 pool, 1 site, 2 global).
+KIND_PENALTY = np.array([k.penalty for k in ROW_KINDS])
+KIND_WHOLE = np.array([k.whole for k in ROW_KINDS])
+KIND_SCOPE = np.array([("pool", "site", "global").index(k.scope) for k in ROW_KINDS], np.int8)
+VIOLATIONS: tuple[str, ...] = tuple(k.violation for k in ROW_KINDS)
+
+#: The (row kind, quantity) of each term of a static option, in term order.
+STANDARD_TERMS: tuple[tuple[int, int], ...] = (
+    (K_GPUS, Q_GPUS),
+    (K_IT, Q_IT_KW),
+    (K_FACILITY, Q_FACILITY_KW),
+    (K_HEAT, Q_IT_KW),
+    (K_WATER, Q_WATER),
+    (K_BUDGET, Q_COST),
+    (K_CARBON, Q_CARBON),
 )
 
 
-class RowTable(NamedTuple):
-    """Every capacity row of a problem (R = P + 4 S + 2).
+class Rows(NamedTuple):
+    """Capacity rows and the rows each option uses (R rows, O options, J terms).
 
     Attributes:
-      kind_r: int8[R], index into `ROW_KINDS`.
-      scope_r: int32[R], the pool (GPU rows) or site (site rows) of the row; -1 global.
       cap_r: float64[R], capacity after headroom, in the kind's unit (inf: no cap).
+      kind_r: int8[R], index into `ROW_KINDS`.
+      scope_r: int32[R], the pool or site the row belongs to; -1 for global rows.
+      row_oj: int32[O, J], the rows option o charges (-1: none); distinct per option.
+      quantity_oj: int8[O, J], the quantity (index into `QUANTITIES`) charged to each.
     """
 
+    cap_r: np.ndarray
     kind_r: np.ndarray
     scope_r: np.ndarray
-    cap_r: np.ndarray
-
-    @property
-    def num_rows(self) -> int:
-        return int(self.cap_r.shape[0])
+    row_oj: np.ndarray
+    quantity_oj: np.ndarray
 
 
-def row_table(problem) -> RowTable:
-    """The rows of a Problem or SparseProblem (only per-pool, per-site and global fields
-    are read, so both forms give the same table)."""
-    n_p, n_s = problem.num_pools, problem.num_sites
-    site_caps = np.stack(
-        [
-            problem.it_cap_kw_s,
-            problem.facility_cap_kw_s,
-            problem.heat_cap_kw_s,
-            problem.water_cap_l_per_h_s,
-        ],
-        axis=1,
-    ).ravel()
+def standard_rows(
+    pool_site_p: np.ndarray,
+    gpu_cap_p: np.ndarray,
+    site_caps_sk: np.ndarray,
+    budget_usd_per_h: float,
+    carbon_cap_kg_per_h: float,
+) -> Rows:
+    """The rows of a static problem whose options are its pools (O = P).
+
+    Args:
+      pool_site_p: int[P], site of each pool.
+      gpu_cap_p: float64[P], GPUs usable in each pool.
+      site_caps_sk: float64[S, 4], IT, facility, heat kW and water L/h per site.
+      budget_usd_per_h, carbon_cap_kg_per_h: global caps (inf: none).
+    """
+    site_p = np.asarray(pool_site_p, np.int64)
+    n_p, n_s = site_p.size, int(np.asarray(site_caps_sk).shape[0])
+    n_site_kinds = len(SITE_KINDS)
     cap = np.concatenate(
         [
-            np.asarray(problem.gpu_cap_p, float),
-            site_caps,
-            [float(problem.budget_usd_per_h), float(problem.carbon_cap_kg_per_h)],
+            np.asarray(gpu_cap_p, float),
+            np.asarray(site_caps_sk, float).reshape(n_s * n_site_kinds),
+            [float(budget_usd_per_h), float(carbon_cap_kg_per_h)],
         ]
     )
     kind = np.concatenate(
         [
-            np.zeros(n_p, np.int8),
-            np.tile(np.arange(1, 1 + SITE_ROWS, dtype=np.int8), n_s),
-            np.array([5, 6], np.int8),
+            np.full(n_p, K_GPUS, np.int8),
+            np.tile(np.array(SITE_KINDS, np.int8), n_s),
+            np.array([K_BUDGET, K_CARBON], np.int8),
         ]
     )
     scope = np.concatenate(
         [
             np.arange(n_p, dtype=np.int32),
-            np.repeat(np.arange(n_s, dtype=np.int32), SITE_ROWS),
+            np.repeat(np.arange(n_s, dtype=np.int32), n_site_kinds),
             np.array([-1, -1], np.int32),
         ]
     )
-    return RowTable(kind, scope, cap)
-
-
-def option_rows(problem) -> np.ndarray:
-    """int64[P, 7]: the row each kind of `ROW_KINDS` (column) of a choice of pool p lands
-    on, in `row_table` order: its pool's GPU row, its site's four rows, the two global rows."""
-    n_p, n_s = problem.num_pools, problem.num_sites
-    site_p = np.asarray(problem.pool_site_p, np.int64)
-    out = np.empty((n_p, len(ROW_KINDS)), np.int64)
-    out[:, 0] = np.arange(n_p)
-    out[:, 1 : 1 + SITE_ROWS] = n_p + SITE_ROWS * site_p[:, None] + np.arange(SITE_ROWS)
-    out[:, 5] = n_p + SITE_ROWS * n_s
-    out[:, 6] = n_p + SITE_ROWS * n_s + 1
-    return out
-
-
-def loads_by_row(loads) -> np.ndarray:
-    """float64[R]: a `placer.problem.usage.Loads` laid out in `row_table` order, in each
-    row's unit (`usage.row_loads(problem, assign_u)` computes it for a plan)."""
-    site = np.stack(
-        [loads.it_kw_s, loads.facility_kw_s, loads.heat_kw_s, loads.water_l_per_h_s], axis=1
-    )
-    return np.concatenate(
-        [loads.gpus_p, site.ravel(), [loads.cost_usd_per_h, loads.carbon_kg_per_h]]
-    )
+    first_global = n_p + n_site_kinds * n_s
+    row = np.empty((n_p, len(STANDARD_TERMS)), np.int32)
+    for j, (kind_j, _) in enumerate(STANDARD_TERMS):
+        if kind_j == K_GPUS:
+            row[:, j] = np.arange(n_p)
+        elif kind_j in SITE_KINDS:
+            row[:, j] = n_p + n_site_kinds * site_p + SITE_KINDS.index(kind_j)
+        else:
+            row[:, j] = first_global + (kind_j - K_BUDGET)
+    quantity = np.tile(np.array([q for _, q in STANDARD_TERMS], np.int8), (n_p, 1))
+    return Rows(cap, kind, scope, row, quantity)
 
 
 def over_capacity(loads_r: np.ndarray, cap_r: np.ndarray, tol: float = 1e-6) -> np.ndarray:
@@ -140,10 +169,25 @@ def over_capacity(loads_r: np.ndarray, cap_r: np.ndarray, tol: float = 1e-6) -> 
 
 
 def row_labels(
-    table: RowTable, values_r: np.ndarray, min_value: float = 1e-6
+    kind_r: np.ndarray, scope_r: np.ndarray, values_r: np.ndarray, min_value: float = 1e-6
 ) -> list[tuple[int, str, float]]:
     """(scope, kind name, value) of every row whose value is above `min_value`, largest
     first (ties in row order): how capacity prices are reported."""
-    rows = np.flatnonzero(values_r[: table.num_rows] > min_value)
-    out = [(int(table.scope_r[r]), ROW_KINDS[table.kind_r[r]], float(values_r[r])) for r in rows]
+    n_rows = kind_r.shape[0]
+    rows = np.flatnonzero(np.asarray(values_r)[:n_rows] > min_value)
+    out = [(int(scope_r[r]), KIND_NAMES[kind_r[r]], float(values_r[r])) for r in rows]
     return sorted(out, key=lambda row: -row[2])
+
+
+def rows_of_kind(kind_r: np.ndarray, scope_r: np.ndarray, kind: int, n_scopes: int) -> np.ndarray:
+    """int64[n_scopes]: the row of `kind` of each scope (pool or site), -1 where none."""
+    out = np.full(n_scopes, -1, np.int64)
+    rows = np.flatnonzero(kind_r == kind)
+    out[scope_r[rows]] = rows
+    return out
+
+
+def global_row(kind_r: np.ndarray, kind: int) -> int:
+    """The row of a global kind (the budget, the carbon cap), or -1 if there is none."""
+    rows = np.flatnonzero(kind_r == kind)
+    return int(rows[0]) if rows.size else -1

@@ -1,6 +1,8 @@
-"""Loads an assignment puts on pools and sites, from the compiled Problem (solvers' view).
+"""What an assignment puts on every capacity row, from the compiled Problem (solvers' view).
 
-The independent verifier does not use this module: it recomputes from the Scenario.
+Loads are one segment sum: each placed unit's option charges its amounts to the option's
+rows (`Problem.row_oj`, `Problem.quantity_oj`). The independent verifier does not use
+this module: it recomputes from the Scenario.
 """
 
 from __future__ import annotations
@@ -10,142 +12,141 @@ from typing import NamedTuple
 import numpy as np
 
 from placer.problem.form import Problem
-from placer.problem.rows import OVER_MESSAGES, loads_by_row, over_capacity, row_table
-from placer.problem.sparse_form import SparseProblem
+from placer.problem.rows import ROW_KINDS, over_capacity
+
+#: Units per chunk when gathering terms (bounds the [chunk, J] temporaries).
+_CHUNK = 65_536
 
 
 class Loads(NamedTuple):
-    """Per-pool and per-site loads of one assignment (shapes as in Problem)."""
+    """What one assignment uses (R rows, Q quantities).
 
-    gpus_p: np.ndarray
-    it_kw_s: np.ndarray
-    facility_kw_s: np.ndarray
-    heat_kw_s: np.ndarray
-    water_l_per_h_s: np.ndarray
-    cost_usd_per_h: float
-    carbon_kg_per_h: float
+    Attributes:
+      loads_r: float64[R], load on every capacity row, in the row kind's unit.
+      total_q: float64[Q], total of every quantity over the placed units.
+      objective_usd_per_h: placed objective plus the value lost by unplaced units.
+      unplaced_usd_per_h: the value lost by unplaced units.
+    """
+
+    loads_r: np.ndarray
+    total_q: np.ndarray
     objective_usd_per_h: float
-
-
-def pair_values(problem: Problem, assign_u: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """table[u, assign_u[u]] for placed units, 0 for unplaced: float64[U] (dense layout)."""
-    placed = assign_u >= 0
-    out = np.zeros(assign_u.shape[0])
-    rows = np.nonzero(placed)[0]
-    out[rows] = table[rows, assign_u[rows]]
-    return out
-
-
-def pair_table(problem: Problem | SparseProblem, name: str) -> np.ndarray:
-    """The pair table `name` ("gpus", "cost_usd_per_h", ...) in the problem's layout:
-    float64[U, P] (dense) or float64[U, K] (sparse)."""
-    return getattr(problem, name + ("_uk" if isinstance(problem, SparseProblem) else "_up"))
-
-
-def allowed_mask(problem: Problem | SparseProblem) -> np.ndarray:
-    """bool[U, P] (dense) or bool[U, K] (sparse): the allowed pairs, aligned with
-    `pair_table`."""
-    if isinstance(problem, SparseProblem):
-        return problem.pool_uk >= 0
-    return problem.allowed_up
-
-
-def allowed_pools(problem: Problem | SparseProblem, u: int) -> tuple[np.ndarray, np.ndarray]:
-    """(pools, columns) of unit u's allowed pools, ascending; columns index the unit's row
-    of `pair_table` (the pools themselves when dense, slots when sparse)."""
-    if isinstance(problem, SparseProblem):
-        n = int((problem.pool_uk[u] >= 0).sum())
-        return problem.pool_uk[u, :n].astype(np.int64), np.arange(n)
-    pools = np.flatnonzero(problem.allowed_up[u])
-    return pools, pools
+    unplaced_usd_per_h: float
 
 
 class AssignmentValues:
-    """Per-unit values of one assignment from either layout: `take("gpus")` is float64[U]
-    (0 for unplaced units); `masked` marks placed units whose pair is not allowed."""
+    """Where each placed unit of an assignment sits: `rows` (units whose option is in
+    their list), `cols` (its slot), `masked` (placed units whose option is not listed).
+    `take(table_uk)` and `amount(q)` give float64[U] per-unit values (0 if unplaced)."""
 
-    def __init__(self, problem: Problem | SparseProblem, assign_u: np.ndarray) -> None:
+    def __init__(self, problem: Problem, assign_u: np.ndarray) -> None:
         self.problem = problem
-        self.rows = np.flatnonzero(assign_u >= 0)
-        if isinstance(problem, SparseProblem):
-            # a pool outside the unit's list has no values: it counts 0
-            slot = problem.slot_of(assign_u)
-            self.masked = self.rows[slot[self.rows] < 0]
-            self.rows = self.rows[slot[self.rows] >= 0]
-            self.cols = slot[self.rows]
-        else:
-            self.cols = assign_u[self.rows]
-            self.masked = self.rows[~problem.allowed_up[self.rows, self.cols]]
+        assign_u = np.asarray(assign_u)
+        slot = problem.slot_of(assign_u)
+        placed = np.flatnonzero(assign_u >= 0)
+        self.masked = placed[slot[placed] < 0]
+        self.rows = placed[slot[placed] >= 0]
+        self.cols = slot[self.rows]
+        self.options = assign_u[self.rows].astype(np.int64)
 
-    def take(self, name: str) -> np.ndarray:
-        table = pair_table(self.problem, name)
+    def take(self, table_uk: np.ndarray) -> np.ndarray:
         out = np.zeros(self.problem.num_units)
-        out[self.rows] = table[self.rows, self.cols]
+        out[self.rows] = table_uk[self.rows, self.cols]
         return out
 
+    def amount(self, q: int) -> np.ndarray:
+        return self.take(self.problem.amount_quk[q])
 
-def compute_loads(problem: Problem | SparseProblem, assign_u: np.ndarray) -> Loads:
-    """Aggregates an int[U] assignment (-1 = unplaced) into pool and site loads."""
-    assign_u = np.asarray(assign_u)
-    placed = assign_u >= 0
-    pools = assign_u[placed]
-    sites = problem.pool_site_p[pools]
-    n_p, n_s = problem.num_pools, problem.num_sites
-    gather = AssignmentValues(problem, assign_u)
-
-    def by(name: str, keys: np.ndarray, n: int) -> np.ndarray:
-        return np.bincount(keys, weights=gather.take(name)[placed], minlength=n)
-
-    unplaced_value = float(problem.unplaced_usd_per_h_u[~placed].sum())
-    return Loads(
-        gpus_p=by("gpus", pools, n_p),
-        it_kw_s=by("it_kw", sites, n_s),
-        facility_kw_s=by("facility_kw", sites, n_s),
-        heat_kw_s=by("heat_kw", sites, n_s),
-        water_l_per_h_s=by("water_l_per_h", sites, n_s),
-        cost_usd_per_h=float(gather.take("cost_usd_per_h").sum()),
-        carbon_kg_per_h=float(gather.take("carbon_kg_per_h").sum()),
-        objective_usd_per_h=float(gather.take("objective_usd_per_h").sum() + unplaced_value),
-    )
+    def terms(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(unit int64[n], row int64[n], amount float64[n]) of every row each placed unit
+        charges (terms without a row left out)."""
+        p = self.problem
+        units, rows, values = [], [], []
+        for start in range(0, self.rows.size, _CHUNK):
+            u = self.rows[start : start + _CHUNK]
+            k = self.cols[start : start + _CHUNK]
+            o = self.options[start : start + _CHUNK]
+            row_nj = p.row_oj[o]
+            value_nj = p.amount_quk[p.quantity_oj[o], u[:, None], k[:, None]]
+            keep = row_nj >= 0
+            units.append(np.broadcast_to(u[:, None], row_nj.shape)[keep])
+            rows.append(row_nj[keep].astype(np.int64))
+            values.append(value_nj[keep])
+        if not units:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        return np.concatenate(units), np.concatenate(rows), np.concatenate(values)
 
 
-def row_loads(problem: Problem | SparseProblem, assign_u: np.ndarray) -> np.ndarray:
-    """float64[R]: the plan's load on every row of `placer.problem.rows.row_table`."""
-    return loads_by_row(compute_loads(problem, assign_u))
+def pair_values(problem: Problem, assign_u: np.ndarray, table_uk: np.ndarray) -> np.ndarray:
+    """table_uk at each unit's slot in assign_u, 0 for unplaced units: float64[U]."""
+    return AssignmentValues(problem, assign_u).take(table_uk)
 
 
-def objective_value(problem: Problem | SparseProblem, assign_u: np.ndarray) -> float:
-    """Weighted objective of an assignment, USD/h (placed costs + lost value)."""
-    return compute_loads(problem, assign_u).objective_usd_per_h
-
-
-def violations(
-    problem: Problem | SparseProblem, assign_u: np.ndarray, tol: float = 1e-6
-) -> list[str]:
-    """Hard-constraint violations of an assignment against the Problem (solvers' check)."""
-    assign_u = np.asarray(assign_u)
-    out: list[str] = []
-    placed = assign_u >= 0
-    if AssignmentValues(problem, assign_u).masked.size:
-        out.append("masked pair used")
-    if (problem.must_place_u & ~placed).any():
-        out.append("must-place unit unplaced")
-    table = row_table(problem)
-    over_r = over_capacity(loads_by_row(compute_loads(problem, assign_u)), table.cap_r, tol)
-    out += [OVER_MESSAGES[k] for k in np.unique(table.kind_r[over_r])]
-    members = np.flatnonzero((problem.group_u >= 0) & placed)
-    if members.size:
-        group = problem.group_u[members].astype(np.int64)
-        key = problem.spread_key_gp[group, assign_u[members]].astype(np.int64)
-        pairs, count = np.unique(group * (int(key.max()) + 1) + key, return_counts=True)
-        for g in np.unique(pairs[count > 1] // (int(key.max()) + 1)):
-            out.append(f"redundancy group {int(g)} not spread")
+def dense_options(problem: Problem, table_uk: np.ndarray, fill: float = 0.0) -> np.ndarray:
+    """[U, O]: a slot table laid out by option (`fill` where the unit has no such
+    option). For small problems and tests: it takes U x O cells."""
+    out = np.full((problem.num_units, problem.num_options), fill, dtype=table_uk.dtype)
+    u, k = np.nonzero(problem.listed_uk)
+    out[u, problem.option_uk[u, k]] = table_uk[u, k]
     return out
 
 
-def better_plan(
-    problem: Problem | SparseProblem, plan_u: np.ndarray, other_u: np.ndarray | None
-) -> np.ndarray:
+def allowed_options(problem: Problem) -> np.ndarray:
+    """bool[U, O]: the unit lists the option (U x O cells: small problems only)."""
+    return dense_options(problem, problem.listed_uk, False)
+
+
+def compute_loads(problem: Problem, assign_u: np.ndarray) -> Loads:
+    """Aggregates an int[U] assignment (options, -1 = unplaced) into row loads."""
+    assign_u = np.asarray(assign_u)
+    picked = AssignmentValues(problem, assign_u)
+    _, rows, values = picked.terms()
+    loads = np.bincount(rows, weights=values, minlength=problem.num_rows).astype(float)
+    total = np.array([picked.amount(q).sum() for q in range(problem.num_quantities)])
+    unplaced = float(problem.unplaced_usd_per_h_u[assign_u < 0].sum())
+    placed = float(picked.take(problem.objective_usd_per_h_uk).sum())
+    return Loads(loads, total, placed + unplaced, unplaced)
+
+
+def row_loads(problem: Problem, assign_u: np.ndarray) -> np.ndarray:
+    """float64[R]: the plan's load on every capacity row."""
+    return compute_loads(problem, assign_u).loads_r
+
+
+def objective_value(problem: Problem, assign_u: np.ndarray) -> float:
+    """Weighted objective of an assignment, USD/h (placed objectives + lost value)."""
+    assign_u = np.asarray(assign_u)
+    placed = pair_values(problem, assign_u, problem.objective_usd_per_h_uk).sum()
+    return float(placed + problem.unplaced_usd_per_h_u[assign_u < 0].sum())
+
+
+def spread_conflicts(problem: Problem, assign_u: np.ndarray) -> np.ndarray:
+    """int64[n]: redundancy groups with two placed copies on one spread key."""
+    members = np.flatnonzero((problem.group_u >= 0) & (np.asarray(assign_u) >= 0))
+    if not members.size:
+        return np.zeros(0, np.int64)
+    group = problem.group_u[members].astype(np.int64)
+    key = problem.spread_key_go[group, assign_u[members]].astype(np.int64)
+    span = int(key.max()) + 1
+    pairs, count = np.unique(group * span + key, return_counts=True)
+    return np.unique(pairs[count > 1] // span)
+
+
+def violations(problem: Problem, assign_u: np.ndarray, tol: float = 1e-6) -> list[str]:
+    """Hard-constraint violations of an assignment against the Problem (solvers' check)."""
+    assign_u = np.asarray(assign_u)
+    out: list[str] = []
+    if AssignmentValues(problem, assign_u).masked.size:
+        out.append("masked pair used")
+    if (problem.must_place_u & (assign_u < 0)).any():
+        out.append("must-place unit unplaced")
+    over_r = over_capacity(compute_loads(problem, assign_u).loads_r, problem.cap_r, tol)
+    out += [ROW_KINDS[k].message for k in np.unique(problem.kind_r[over_r])]
+    out += [f"redundancy group {int(g)} not spread" for g in spread_conflicts(problem, assign_u)]
+    return out
+
+
+def better_plan(problem: Problem, plan_u: np.ndarray, other_u: np.ndarray | None) -> np.ndarray:
     """`other_u` if it is feasible and `plan_u` is not or costs more; else `plan_u`."""
     if other_u is None or violations(problem, other_u):
         return plan_u

@@ -1,8 +1,11 @@
 """The Problem as float32 JAX arrays: what every kernel reads.
 
-Capacities of `inf` (no cap) become BIG, a large finite number, so that kernels never
-produce inf/nan (their gradients stay finite). Unplaced units use an extra "pool"
-column P (and site S) whose usage is 0, so gathers need no branches.
+A candidate is int32[U]: the *slot* of each unit's option list (`Problem.option_uk`),
+with slot K meaning unplaced (`to_slots` converts an assignment of options). Slot K has
+the value lost unplaced as its objective and charges nothing; empty slots and slot K
+map to a dummy option O whose terms all land on a dummy row R that has no capacity, so
+gathers need no branches. Capacities of `inf` (no cap) become BIG, a large finite
+number, so that kernels never produce inf/nan (their gradients stay finite).
 """
 
 from __future__ import annotations
@@ -18,83 +21,121 @@ BIG = 1e30
 
 
 class KernelProblem(NamedTuple):
-    """Dense float32 arrays (U units, P pools, S sites, G redundancy groups).
+    """Float32 slot tables (U units, K slots, O options, J terms, R rows, Q quantities,
+    N redundancy slots).
 
     Attributes:
-      objective_up1: float32[U, P+1], objective USD/h; column P = value lost unplaced.
-      cost_up1, carbon_up1, water_up1: float32[U, P+1], USD/h, kg/h, L/h (0 in column P).
-      gpus_up1, it_kw_up1, facility_kw_up1, heat_kw_up1: float32[U, P+1] (0 in column P).
-      allowed_up1: bool[U, P+1]; column P is True unless the unit must be placed.
-      pool_site_p1: int32[P+1], site of each pool; S for the unplaced column.
-      gpu_cap_p: float32[P].  it_cap_s, facility_cap_s, heat_cap_s, water_cap_s: float32[S].
-      budget, carbon_cap: float32[] (BIG: none).
-      group_u: int32[U] (-1: none).  spread_key_gp1: int32[G, P+1] (S: unplaced).
+      objective_uk1: float32[U, K+1], objective USD/h; column K = value lost unplaced.
+      amount_uk1q: float32[U, K+1, Q], amounts of `QUANTITIES` (0 in column K).
+      option_uk1: int32[U, K+1], option of each slot; O for empty slots and column K.
+      allowed_uk1: bool[U, K+1], the slot holds an option; column K is True unless the
+        unit must be placed.
+      row_o1j: int32[O+1, J], rows of each option's terms; R for none (and option O).
+      quantity_o1j: int32[O+1, J], the quantity each term charges.
+      cap_r1: float32[R+1], capacities (BIG: none, and for the dummy row R).
+      kind_r1: int32[R+1], row kinds (`ROW_KINDS`); the dummy row's is 0 (weight 0).
+      real_r1: float32[R+1], 1 for real rows, 0 for the dummy row.
+      group_u: int32[U] (-1: none).
+      spread_slot_go1: int32[G, O+1], g x KEYS + spread key of option o; N = G x KEYS
+        for option O (unplaced). KEYS is the number of sites (keys are site or domain
+        indices).
+      spread_zero_n1: float32[N+1], zeros: the redundancy counters' shape.
     """
 
-    objective_up1: jnp.ndarray
-    cost_up1: jnp.ndarray
-    carbon_up1: jnp.ndarray
-    water_up1: jnp.ndarray
-    gpus_up1: jnp.ndarray
-    it_kw_up1: jnp.ndarray
-    facility_kw_up1: jnp.ndarray
-    heat_kw_up1: jnp.ndarray
-    allowed_up1: jnp.ndarray
-    pool_site_p1: jnp.ndarray
-    gpu_cap_p: jnp.ndarray
-    it_cap_s: jnp.ndarray
-    facility_cap_s: jnp.ndarray
-    heat_cap_s: jnp.ndarray
-    water_cap_s: jnp.ndarray
-    budget: jnp.ndarray
-    carbon_cap: jnp.ndarray
+    objective_uk1: jnp.ndarray
+    amount_uk1q: jnp.ndarray
+    option_uk1: jnp.ndarray
+    allowed_uk1: jnp.ndarray
+    row_o1j: jnp.ndarray
+    quantity_o1j: jnp.ndarray
+    cap_r1: jnp.ndarray
+    kind_r1: jnp.ndarray
+    real_r1: jnp.ndarray
     group_u: jnp.ndarray
-    spread_key_gp1: jnp.ndarray
+    spread_slot_go1: jnp.ndarray
+    spread_zero_n1: jnp.ndarray
+
+    @property
+    def num_slots(self) -> int:
+        """K: the unplaced slot's index."""
+        return int(self.objective_uk1.shape[1]) - 1
 
 
 def _finite(a: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(a), a, BIG).astype(np.float32)
 
 
-def _with_unplaced(table: np.ndarray, last: np.ndarray | float = 0.0) -> np.ndarray:
-    col = np.broadcast_to(np.asarray(last, dtype=float), (table.shape[0],))[:, None]
-    return np.concatenate([table, col], axis=1).astype(np.float32)
+class SlotTables(NamedTuple):
+    """The kernel layout in float64 NumPy (shapes as in KernelProblem), shared by
+    `to_kernel` and the NumPy reference."""
+
+    objective_uk1: np.ndarray
+    amount_uk1q: np.ndarray
+    option_uk1: np.ndarray
+    allowed_uk1: np.ndarray
+    row_o1j: np.ndarray
+    quantity_o1j: np.ndarray
+
+
+def slot_tables(problem: Problem) -> SlotTables:
+    """The Problem's slot tables with the unplaced column, dummy option and dummy row."""
+    n_u, n_o, n_r = problem.num_units, problem.num_options, problem.num_rows
+    listed = problem.listed_uk
+    value = problem.unplaced_usd_per_h_u[:, None]
+    objective = np.concatenate([np.where(listed, problem.objective_usd_per_h_uk, 0.0), value], 1)
+    amount = np.zeros((n_u, problem.num_slots + 1, problem.num_quantities))
+    amount[:, :-1, :] = np.moveaxis(np.where(listed[None], problem.amount_quk, 0.0), 0, 2)
+    option = np.full((n_u, problem.num_slots + 1), n_o, np.int32)
+    option[:, :-1] = np.where(listed, problem.option_uk, n_o)
+    allowed = np.concatenate([listed, ~problem.must_place_u[:, None]], axis=1)
+    n_j = problem.row_oj.shape[1]
+    rows = np.full((n_o + 1, n_j), n_r, np.int32)
+    rows[:n_o] = np.where(problem.row_oj >= 0, problem.row_oj, n_r)
+    quantity = np.zeros((n_o + 1, n_j), np.int32)
+    quantity[:n_o] = problem.quantity_oj
+    return SlotTables(objective, amount, option, allowed, rows, quantity)
 
 
 def to_kernel(problem: Problem) -> KernelProblem:
     """Converts the compiled Problem (float64 NumPy) to kernel arrays (float32 JAX)."""
-    n_s = problem.num_sites
-    spread = np.concatenate(
-        [problem.spread_key_gp, np.full((problem.num_groups, 1), n_s, np.int32)], axis=1
-    )
+    t = slot_tables(problem)
+    n_o, n_r = problem.num_options, problem.num_rows
+    keys = max(problem.num_sites, 1)
+    n_g = problem.num_groups
+    spread = np.full((n_g, n_o + 1), n_g * keys, np.int32)
+    spread[:, :n_o] = np.arange(n_g)[:, None] * keys + problem.spread_key_go
     return KernelProblem(
-        objective_up1=jnp.asarray(
-            _with_unplaced(problem.objective_usd_per_h_up, problem.unplaced_usd_per_h_u)
-        ),
-        cost_up1=jnp.asarray(_with_unplaced(problem.cost_usd_per_h_up)),
-        carbon_up1=jnp.asarray(_with_unplaced(problem.carbon_kg_per_h_up)),
-        water_up1=jnp.asarray(_with_unplaced(problem.water_l_per_h_up)),
-        gpus_up1=jnp.asarray(_with_unplaced(problem.gpus_up)),
-        it_kw_up1=jnp.asarray(_with_unplaced(problem.it_kw_up)),
-        facility_kw_up1=jnp.asarray(_with_unplaced(problem.facility_kw_up)),
-        heat_kw_up1=jnp.asarray(_with_unplaced(problem.heat_kw_up)),
-        allowed_up1=jnp.asarray(
-            np.concatenate([problem.allowed_up, ~problem.must_place_u[:, None]], axis=1)
-        ),
-        pool_site_p1=jnp.asarray(np.append(problem.pool_site_p, n_s).astype(np.int32)),
-        gpu_cap_p=jnp.asarray(_finite(problem.gpu_cap_p)),
-        it_cap_s=jnp.asarray(_finite(problem.it_cap_kw_s)),
-        facility_cap_s=jnp.asarray(_finite(problem.facility_cap_kw_s)),
-        heat_cap_s=jnp.asarray(_finite(problem.heat_cap_kw_s)),
-        water_cap_s=jnp.asarray(_finite(problem.water_cap_l_per_h_s)),
-        budget=jnp.asarray(_finite(np.asarray(problem.budget_usd_per_h))),
-        carbon_cap=jnp.asarray(_finite(np.asarray(problem.carbon_cap_kg_per_h))),
+        objective_uk1=jnp.asarray(t.objective_uk1, jnp.float32),
+        amount_uk1q=jnp.asarray(t.amount_uk1q, jnp.float32),
+        option_uk1=jnp.asarray(t.option_uk1),
+        allowed_uk1=jnp.asarray(t.allowed_uk1),
+        row_o1j=jnp.asarray(t.row_o1j),
+        quantity_o1j=jnp.asarray(t.quantity_o1j),
+        cap_r1=jnp.asarray(_finite(np.append(problem.cap_r, np.inf))),
+        kind_r1=jnp.asarray(np.append(problem.kind_r, 0).astype(np.int32)),
+        real_r1=jnp.asarray(np.append(np.ones(n_r), 0.0).astype(np.float32)),
         group_u=jnp.asarray(problem.group_u.astype(np.int32)),
-        spread_key_gp1=jnp.asarray(spread.astype(np.int32)),
+        spread_slot_go1=jnp.asarray(spread),
+        spread_zero_n1=jnp.zeros(n_g * keys + 1, jnp.float32),
     )
 
 
-def to_pool_index(assign_u: np.ndarray, num_pools: int) -> np.ndarray:
-    """Maps -1 (unplaced) to the extra column P: int32[..., U]."""
-    a = np.asarray(assign_u, dtype=np.int32)
-    return np.where(a < 0, num_pools, a).astype(np.int32)
+def to_slots(problem: Problem, assign_u: np.ndarray) -> np.ndarray:
+    """int32[..., U]: an assignment of options (-1 unplaced) as kernel slots (K =
+    unplaced; an option the unit does not list also maps to K)."""
+    a = np.asarray(assign_u)
+    flat = a.reshape(-1, a.shape[-1])
+    out = np.empty(flat.shape, np.int32)
+    for i, row in enumerate(flat):
+        slot = problem.slot_of(row)
+        out[i] = np.where(slot >= 0, slot, problem.num_slots)
+    return out.reshape(a.shape)
+
+
+def to_options(problem: Problem, slots_u: np.ndarray) -> np.ndarray:
+    """int32[..., U]: kernel slots (K = unplaced) as an assignment of options (-1)."""
+    s = np.asarray(slots_u)
+    n_k = problem.num_slots
+    units = np.arange(problem.num_units)
+    option = problem.option_uk[units, np.minimum(s, n_k - 1)] if n_k else np.full(s.shape, -1)
+    return np.where(s < n_k, option, -1).astype(np.int32)

@@ -20,7 +20,7 @@ def milp_solver(problem: Problem, options: SolveOptions) -> SolveResult:
     """The `milp` solver: weighted or lexicographic, as the scenario's objective says."""
     if bool(problem.lexicographic):
         return solve_milp_lexicographic(problem, options)
-    if options.candidates_u is None and int(problem.allowed_up.sum()) >= WARM_START_MIN_PAIRS:
+    if options.candidates_u is None and problem.num_pairs() >= WARM_START_MIN_PAIRS:
         return solve_milp_warm(problem, options)
     return solve_milp(problem, options)
 

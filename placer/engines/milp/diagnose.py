@@ -3,7 +3,7 @@
 Three layers, cheapest first:
   1. units with no allowed pool at all: the mask's reasons, pool by pool;
   2. capacity conflicts: an elastic re-solve of the MILP where every capacity row
-     (2)-(6), (8), (9) may overflow by a slack s_r >= 0 at a penalty of s_r / cap_r
+     (2) may overflow by a slack s_r >= 0 at a penalty of s_r / cap_r
      (relative size), so the answer is the smallest set of additions that makes the
      scenario feasible ("fra-onprem needs 340 kW more IT power");
   3. or, keeping capacities as they are: the fewest must-place units to drop (an
@@ -41,8 +41,9 @@ class Diagnosis:
 
     Attributes:
       unplaceable: unit indices with no allowed pool (see the plan's unplaced reasons).
-      additions: (index, resource, amount) capacity additions that restore feasibility;
-        index is a pool for "gpus", a site for kW / L/h, -1 for budget and carbon caps.
+      additions: (scope, kind, amount) capacity additions that restore feasibility;
+        scope is the row's pool ("gpus") or site (kW, L/h), -1 for the budget and the
+        carbon cap.
       drops: unit indices of must-place units whose removal restores feasibility.
       complete: both elastic solves finished (False: time ran out; lists may be partial).
     """
@@ -55,8 +56,9 @@ class Diagnosis:
 
 def diagnose(problem: Problem, time_limit_s: float = 30.0) -> Diagnosis:
     """Runs the three layers of the module docstring."""
-    unplaceable = np.nonzero(problem.must_place_u & ~problem.allowed_up.any(axis=1))[0]
-    relaxed = problem._replace(must_place_u=problem.must_place_u & problem.allowed_up.any(axis=1))
+    has_option = problem.listed_uk.any(axis=1)
+    unplaceable = np.nonzero(problem.must_place_u & ~has_option)[0]
+    relaxed = problem._replace(must_place_u=problem.must_place_u & has_option)
     out = Diagnosis(unplaceable=unplaceable.tolist())
     additions, done_a = _elastic_capacities(relaxed, time_limit_s / 2)
     drops, done_d = _fewest_drops(relaxed, time_limit_s / 2)
@@ -100,7 +102,7 @@ def _fewest_drops(problem: Problem, time_limit_s: float):
     optional = problem._replace(
         must_place_u=np.zeros_like(problem.must_place_u),
         unplaced_usd_per_h_u=np.where(problem.must_place_u, 1.0, 0.0),
-        objective_usd_per_h_up=np.zeros_like(problem.objective_usd_per_h_up),
+        objective_usd_per_h_uk=np.zeros_like(problem.objective_usd_per_h_uk),
     )
     form = build_model(optional, name="fewest_drops")
     with quiet_stdout():

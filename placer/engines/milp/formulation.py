@@ -1,26 +1,28 @@
 """Placement MILP over the compiled Problem.
 
-Data (Problem):  c[u,p] objective USD/h; v[u] value lost if u is unplaced, USD/h;
-  g[u,p] GPUs; it[u,p], f[u,p], h[u,p] IT / facility / heat kW; w[u,p] water L/h;
-  $[u,p] cost USD/h; e[u,p] carbon kg/h; G[p] GPU cap; IT[s], F[s], H[s], W[s] site caps
-  (after headroom); B budget USD/h; E carbon cap kg/h; K(g,p) spread key of pool p for
-  redundancy group g; A[u,p] allowed (mask: accelerator, memory, latency, residency,
-  cooling type and density, pins, deadline, size).
-Variables: x[u,p] in {0,1} for allowed pairs (and the unit's candidate pools, if given):
-  1 if unit u runs in pool p. Unit u is unplaced when sum_p x[u,p] = 0.
+Data (Problem):  c[u,o] objective USD/h of option o for unit u; v[u] value lost if u is
+  unplaced, USD/h; a[q,u,o] amount of quantity q (GPUs, kW, L/h, USD/h, kg/h); for each
+  option o its terms j: row R(o,j) charged quantity q(o,j); cap[r] capacity of row r
+  (after headroom; pool GPUs, site IT / facility / heat kW and water L/h, the budget,
+  the carbon cap); K(g,o) spread key of option o for redundancy group g; A[u,o]
+  allowed (the unit lists the option: accelerator, memory, latency, residency, cooling
+  type and density, pins, deadline, size).
+Variables: x[u,o] in {0,1} for allowed pairs (and the unit's candidate options, if
+  given): 1 if unit u takes option o. Unit u is unplaced when sum_o x[u,o] = 0.
 Model:
-  min  sum_up c[u,p] x[u,p] + sum_u v[u] (1 - sum_p x[u,p])                   (0)
-  s.t. sum_p x[u,p] <= 1 for all u;  = 1 when u must be placed                (1) place once
-       sum_u g[u,p] x[u,p] <= G[p]                       for all p            (2) GPUs
-       sum_{u, p in s} it[u,p] x[u,p] <= IT[s]           for all s            (3) IT power
-       sum_{u, p in s} f[u,p] x[u,p] <= F[s]             for finite F[s]      (4) facility power
-       sum_{u, p in s} h[u,p] x[u,p] <= H[s]             for all s            (5) heat / cooling
-       sum_{u, p in s} w[u,p] x[u,p] <= W[s]             for finite W[s]      (6) water
-       sum_{u in g, p: K(g,p)=k} x[u,p] <= 1             for all g, k         (7) redundancy
-       sum_up $[u,p] x[u,p] <= B   (if B finite)                              (8) budget
-       sum_up e[u,p] x[u,p] <= E   (if E finite)                              (9) carbon cap
-  A gang (a training unit) is one x[u,p]: all its GPUs in one pool of one site.
-  Lexicographic mode: first max sum_u v[u] sum_p x[u,p]; then (0) with that value kept.
+  min  sum_uo c[u,o] x[u,o] + sum_u v[u] (1 - sum_o x[u,o])                  (0)
+  s.t. sum_o x[u,o] <= 1 for all u;  = 1 when u must be placed               (1) place once
+       sum_{u,o,j: R(o,j) = r} a[q(o,j),u,o] x[u,o] <= cap[r]                (2) capacity
+                                                   for every finite row r
+       sum_{u in g, o: K(g,o)=k} x[u,o] <= 1           for all g, k          (3) redundancy
+  A gang (a training unit) is one x[u,o]: all its GPUs in one pool of one site.
+  Rows of (2) are written pool and site rows first, by kind then scope (pool GPUs; IT,
+  facility, heat kW and water of each site), then (3), then the global rows (budget,
+  carbon cap). A row is left out when it cannot bind (its coefficients sum to at most
+  its capacity), or when an earlier row charges the same quantity to the same
+  variables with no larger capacity (the heat row of a site implies nothing beyond its
+  IT row when the heat cap is at least the IT cap: heat to reject = IT power).
+  Lexicographic mode: first max sum_u v[u] sum_o x[u,o]; then (0) with that value kept.
 """
 
 from __future__ import annotations
@@ -33,17 +35,8 @@ from ortools.math_opt import model_pb2
 from ortools.math_opt.python import mathopt
 
 from placer.problem.form import Problem
-from placer.problem.sparse_form import SparseProblem
-from placer.problem.usage import allowed_mask, pair_table
+from placer.problem.rows import KIND_NAMES, KIND_SCOPE
 
-#: Site capacity rows: (constraint family number, name, Problem field of the pair
-#: coefficient, Problem field of the capacity).
-SITE_FAMILIES = (
-    (3, "it_kw", "it_kw_up", "it_cap_kw_s"),
-    (4, "facility_kw", "facility_kw_up", "facility_cap_kw_s"),
-    (5, "heat_kw", "heat_kw_up", "heat_cap_kw_s"),
-    (6, "water_l_per_h", "water_l_per_h_up", "water_cap_l_per_h_s"),
-)
 #: Variable names are written only for models up to this size (they cost build time).
 MAX_NAMED_VARIABLES = 50_000
 
@@ -54,13 +47,14 @@ class Formulation:
 
     Attributes:
       model: the MathOpt model.
-      pairs: int[N, 2] (unit, pool) of each variable, in variable order.
+      pairs: int[N, 2] (unit, option) of each variable, in variable order.
       x: the N variables.
-      capacity_rows: (index, resource, constraint) of every capacity row: a pool index for
-        "gpus", a site index for kW and L/h rows, -1 for the global budget and carbon caps.
+      capacity_rows: (scope, kind name, constraint) of every capacity row written: the
+        row's pool or site (-1 for global rows) and its kind ("gpus", "it_kw", ...).
       value_n: float64[N], v[u] of each variable's unit (placed value, USD/h).
       objective_const: sum_u v[u], the constant of (0), USD/h.
       integer: binary variables (False: the LP relaxation).
+      slots: int[N], the slot of each variable's option in its unit's list.
     """
 
     model: mathopt.Model
@@ -70,6 +64,7 @@ class Formulation:
     value_n: np.ndarray | None = None
     objective_const: float = 0.0
     integer: bool = True
+    slots: np.ndarray | None = None
 
     def placed_value(self) -> mathopt.LinearExpression:
         """sum_u v[u] sum_p x[u,p]: the value of the placed units, USD/h."""
@@ -78,34 +73,24 @@ class Formulation:
         )
 
 
-def allowed_pairs(problem: Problem | SparseProblem, candidates_u=None) -> np.ndarray:
-    """(unit, pool) pairs that get a variable: int[N, 2], sorted by unit then pool."""
+def allowed_pairs(problem: Problem, candidates_u=None) -> np.ndarray:
+    """(unit, option) pairs that get a variable: int[N, 2], sorted by unit then option."""
     return _variables(problem, candidates_u)[0]
 
 
-def _variables(
-    problem: Problem | SparseProblem, candidates_u=None
-) -> tuple[np.ndarray, np.ndarray]:
-    """(pairs int[N, 2] (unit, pool), columns int[N]) of the variables, sorted by unit
-    then pool; a column indexes the unit's row of `pair_table` (the pool when dense, its
-    slot when sparse). `candidates_u`: per unit, the pools it may use, or None (all)."""
-    mask = allowed_mask(problem)
-    sparse = isinstance(problem, SparseProblem)
+def _variables(problem: Problem, candidates_u=None) -> tuple[np.ndarray, np.ndarray]:
+    """(pairs int[N, 2] (unit, option), slots int[N]) of the variables, sorted by unit
+    then option. `candidates_u`: per unit, the options it may use, or None (all)."""
+    mask = problem.listed_uk
     if candidates_u is not None:
         keep = np.zeros_like(mask)
-        for u, pools in enumerate(candidates_u):
-            pools = np.asarray(pools, dtype=np.int64)
-            if sparse:  # keep the listed ones only, by their slots
-                n = int(mask[u].sum())
-                slots = np.searchsorted(problem.pool_uk[u, :n], pools)
-                slots = slots[(slots < n) & (problem.pool_uk[u, np.minimum(slots, n - 1)] == pools)]
-                keep[u, slots] = True
-            else:
-                keep[u, pools] = True
+        for u, options in enumerate(candidates_u):
+            if len(options):
+                keep[u] = np.isin(problem.option_uk[u], np.asarray(options, np.int64))
         mask = mask & keep
-    u, col = np.nonzero(mask)
-    pool = problem.pool_uk[u, col].astype(np.int64) if sparse else col
-    return np.stack([u, pool], axis=1).astype(np.int64), col
+    u, slot = np.nonzero(mask)
+    option = problem.option_uk[u, slot].astype(np.int64)
+    return np.stack([u, option], axis=1).astype(np.int64), slot
 
 
 class _Rows:
@@ -152,31 +137,35 @@ def _groups(keys: np.ndarray) -> list[tuple[int, np.ndarray]]:
 
 
 def build_model(
-    problem: Problem | SparseProblem,
+    problem: Problem,
     *,
     candidates_u=None,
     integer: bool = True,
     name: str = "placement",
 ) -> Formulation:
-    """Builds (0)-(9) from arrays; `integer=False` gives the LP relaxation (0 <= x <= 1).
-    Reads either layout: the pair coefficients come from `pair_table`."""
-    pairs, col = _variables(problem, candidates_u)
-    u, p = pairs[:, 0], pairs[:, 1]
-    coef = _PairCoefficients(problem, u, col)
+    """Builds (0)-(3) from arrays; `integer=False` gives the LP relaxation (0 <= x <= 1)."""
+    pairs, slot = _variables(problem, candidates_u)
+    u, o = pairs[:, 0], pairs[:, 1]
     rows = _Rows()
     _add_place_once(rows, problem, u)  # (1)
-    _add_gpu_caps(rows, problem, coef, p)  # (2)
-    _add_site_caps(rows, problem, coef, p)  # (3)-(6)
-    _add_redundancy(rows, problem, u, p)  # (7)
-    _add_global_caps(rows, problem, coef)  # (8), (9)
+    terms = _Terms(problem, u, o, slot)
+    _add_capacities(rows, problem, terms, scoped=True)  # (2): pool and site rows
+    _add_redundancy(rows, problem, u, o)  # (3)
+    _add_capacities(rows, problem, terms, scoped=False)  # (2): global rows
     value_n = problem.unplaced_usd_per_h_u[u]
-    reduced = coef("objective_usd_per_h") - value_n  # (0) without its constant
+    reduced = problem.objective_usd_per_h_uk[u, slot] - value_n  # (0) without its constant
     const = float(problem.unplaced_usd_per_h_u.sum())
     proto = _to_proto(name, pairs, integer, reduced, const, rows)
     model = mathopt.Model.from_model_proto(proto)
     x = [model.get_variable(i) for i in range(len(pairs))]
     form = Formulation(
-        model=model, pairs=pairs, x=x, value_n=value_n, objective_const=const, integer=integer
+        model=model,
+        pairs=pairs,
+        x=x,
+        value_n=value_n,
+        objective_const=const,
+        integer=integer,
+        slots=slot,
     )
     form.capacity_rows = [
         (tag[0], tag[1], model.get_linear_constraint(r))
@@ -186,15 +175,49 @@ def build_model(
     return form
 
 
-class _PairCoefficients:
-    """`coef(name)`: float64[N], the pair table `name` ("gpus", "it_kw", ...) at every
-    variable, in either layout."""
+class _Terms:
+    """Every (row, variable, coefficient) of (2), grouped by row: `of(r)` gives the
+    variables charging row r (ascending) and their coefficients, and the quantity they
+    charge (-1 when several quantities share the row)."""
 
-    def __init__(self, problem: Problem | SparseProblem, u: np.ndarray, col: np.ndarray) -> None:
-        self.problem, self.u, self.col = problem, u, col
+    def __init__(self, problem: Problem, u: np.ndarray, o: np.ndarray, slot: np.ndarray):
+        n, n_j = u.size, problem.row_oj.shape[1]
+        row_nj = problem.row_oj[o] if n else np.zeros((0, n_j), np.int32)
+        q_nj = problem.quantity_oj[o] if n else np.zeros((0, n_j), np.int8)
+        coef_nj = problem.amount_quk[q_nj, u[:, None], slot[:, None]]
+        var_nj = np.broadcast_to(np.arange(n)[:, None], row_nj.shape)
+        keep = row_nj >= 0
+        row, var, coef, q = row_nj[keep], var_nj[keep], coef_nj[keep], q_nj[keep]
+        order = np.lexsort((var, row))
+        self.row, self.var, self.coef, self.q = row[order], var[order], coef[order], q[order]
+        self.starts = np.searchsorted(self.row, np.arange(problem.num_rows + 1))
 
-    def __call__(self, name: str) -> np.ndarray:
-        return pair_table(self.problem, name)[self.u, self.col]
+    def of(self, r: int) -> tuple[np.ndarray, np.ndarray, int]:
+        a, b = self.starts[r], self.starts[r + 1]
+        q = self.q[a:b]
+        single = int(q[0]) if q.size and (q == q[0]).all() else -1
+        return self.var[a:b], self.coef[a:b], single
+
+
+def _add_capacities(rows: _Rows, problem: Problem, terms: _Terms, *, scoped: bool) -> None:
+    """(2) for the pool and site rows (by kind, then scope) or for the global rows."""
+    kind_r = problem.kind_r
+    is_global = KIND_SCOPE[kind_r] == 2
+    chosen = np.flatnonzero(is_global != scoped)
+    written: dict[tuple[int, int, int, int], list[tuple[np.ndarray, float]]] = {}
+    for r in chosen[np.lexsort((chosen, kind_r[chosen]))].tolist():
+        cap = float(problem.cap_r[r])
+        cols, coef, q = terms.of(r)
+        if not math.isfinite(cap) or coef.sum() <= cap:
+            continue  # it cannot bind
+        key = (q, cols.size, int(cols[0]), int(cols[-1]))
+        same = written.get(key, []) if q >= 0 else []
+        if any(c <= cap and np.array_equal(v, cols) for v, c in same):
+            continue  # an earlier row charges the same to the same variables: it implies this
+        written.setdefault(key, []).append((cols, cap))
+        kind, scope = KIND_NAMES[kind_r[r]], int(problem.scope_r[r])
+        label = kind if is_global[r] else f"{kind}[{scope}]"
+        rows.add(label, cols, coef, -math.inf, cap, tag=(scope, kind))
 
 
 def _to_proto(name, pairs, integer, objective_n, const, rows: _Rows) -> model_pb2.ModelProto:
@@ -240,47 +263,11 @@ def _add_place_once(rows: _Rows, problem: Problem, u: np.ndarray) -> None:
             rows.add(f"place_once[{unit}]", cols, np.ones(len(cols)), -math.inf, 1.0)
 
 
-def _add_gpu_caps(rows: _Rows, problem, coef: _PairCoefficients, p: np.ndarray) -> None:
-    gpus = coef("gpus")
-    for pool, cols in _groups(p):
-        cap = float(problem.gpu_cap_p[pool])
-        if math.isfinite(cap) and gpus[cols].sum() > cap:
-            rows.add(f"gpus[{pool}]", cols, gpus[cols], -math.inf, cap, tag=(pool, "gpus"))
-
-
-def _add_site_caps(rows: _Rows, problem, coef: _PairCoefficients, p: np.ndarray) -> None:
-    by_site = _groups(problem.pool_site_p[p])
-    it_kw, heat_kw = coef("it_kw"), coef("heat_kw")
-    for _, name, _, cap_field in SITE_FAMILIES:
-        use, cap_s = coef(name), getattr(problem, cap_field)
-        for site, cols in by_site:
-            cap = float(cap_s[site])
-            if not math.isfinite(cap) or use[cols].sum() <= cap:
-                continue  # it cannot bind
-            if (
-                name == "heat_kw"
-                and problem.heat_cap_kw_s[site] >= problem.it_cap_kw_s[site]
-                and np.array_equal(heat_kw[cols], it_kw[cols])
-            ):
-                continue  # same coefficients as (3) and no smaller cap: (3) implies it
-            rows.add(f"{name}[{site}]", cols, use[cols], -math.inf, cap, tag=(site, name))
-
-
-def _add_redundancy(rows: _Rows, problem: Problem, u: np.ndarray, p: np.ndarray) -> None:
+def _add_redundancy(rows: _Rows, problem: Problem, u: np.ndarray, o: np.ndarray) -> None:
     for g, cols in _groups(problem.group_u[u]):
         if g < 0:
             continue
-        for key, sub in _groups(problem.spread_key_gp[g, p[cols]]):
+        for key, sub in _groups(problem.spread_key_go[g, o[cols]]):
             members = cols[sub]
             if len(np.unique(u[members])) > 1:
                 rows.add(f"spread[{g},{key}]", members, np.ones(len(members)), -math.inf, 1.0)
-
-
-def _add_global_caps(rows: _Rows, problem, coef: _PairCoefficients) -> None:
-    every = np.arange(len(coef.u))
-    for row, table, cap in (
-        ("budget_usd_per_h", "cost_usd_per_h", problem.budget_usd_per_h),
-        ("carbon_kg_per_h", "carbon_kg_per_h", problem.carbon_cap_kg_per_h),
-    ):
-        if math.isfinite(float(cap)):
-            rows.add(row, every, coef(table), -math.inf, float(cap), tag=(-1, row))

@@ -1,6 +1,6 @@
 """Capacity prices: what one more unit of each binding capacity is worth, USD/h.
 
-They are the duals of the capacity rows (2)-(6) in the LP relaxation of the placement
+They are the duals of the capacity rows (2) in the LP relaxation of the placement
 MILP (formulation.py), solved with GLOP: the exact marginal value for the LP, and
 the usual estimate for the integer problem (a capacity whose LP dual is 0 may still
 bind the integer plan by less than one unit's size). "1 MW more at site s saves
@@ -26,9 +26,9 @@ def capacity_prices(
 ) -> list[tuple[int, str, float]]:
     """(index, resource, USD/h per unit) for every capacity with a positive LP dual.
 
-    The index is a site for kW and L/h rows and a pool for "gpus" rows (the pool's
-    site is then `problem.pool_site_p[index]`). Returns [] if the LP is infeasible or
-    does not finish in time.
+    The index is the row's scope: a site for kW and L/h rows, a pool for "gpus" rows
+    (the pool's site is then `problem.pool_site_p[index]`), -1 for global rows.
+    Returns [] if the LP is infeasible or does not finish in time.
     """
     form = build_model(problem, candidates_u=candidates_u, integer=False, name="placement_lp")
     params = mathopt.SolveParameters(time_limit=datetime.timedelta(seconds=time_limit_s))

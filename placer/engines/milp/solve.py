@@ -182,9 +182,7 @@ def _to_result(
     hint_note: str,
 ) -> SolveResult:
     reason = result.termination.reason
-    restricted = options.candidates_u is not None and len(form.pairs) < int(
-        problem.allowed_up.sum()
-    )
+    restricted = options.candidates_u is not None and len(form.pairs) < problem.num_pairs()
     scope = "restricted" if restricted else "full"
     bound = _dual_bound(result, form)
     notes = [

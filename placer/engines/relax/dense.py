@@ -1,12 +1,13 @@
-"""The Lagrangian relaxation on dense [U, P+1] tables, with hand-written gradients.
+"""The Lagrangian relaxation on dense [U, O+1] tables, with hand-written gradients.
 
-Same dual as `lagrangian.py` (prices y >= 0 on pool GPUs, site IT / facility / heat /
-water, budget, carbon and redundancy rows; L(y) = sum_u min_p priced[u, p] - y . cap),
-laid out for speed where a fair share of (unit, pool) pairs is allowed:
+Same dual as `lagrangian.py` (prices y >= 0 on every capacity row and the redundancy
+rows; L(y) = sum_u min_o priced[u, o] - y . cap), laid out by option for speed where a
+fair share of (unit, option) pairs is allowed: each term j of an option charges the
+same row for every unit, so a term's prices are one row vector over options.
 
-- per-unit soft-min and per-pool usage become row and column reductions of dense
+- per-unit soft-min and per-option usage become row and column reductions of dense
   float32 tables (no gather/scatter over pair lists: 2-3x faster per step on CPU);
-- a usage table that is a per-pool multiple of an earlier one (facility = IT x PUE,
+- a usage table that is a per-option multiple of an earlier one (facility = IT x PUE,
   heat = IT in compile.py's model) is folded into it: one table, several rows priced;
 - the gradient is written out (d/dy = usage under the soft assignment - capacity), so
   the soft assignment of each step also feeds the ergodic primal at no extra cost;
@@ -39,13 +40,13 @@ class DenseTables(NamedTuple):
     """Dense layout of a `PairRows` (float32 device arrays; T kept tables, F folded).
 
     Attributes:
-      base_up1: float32[U, P+1], objective of each choice, BIG where not allowed.
-      coef_tup1: float32[T, U, P+1], usage tables that are priced.
-      rows_tp1: int32[T, P+1], row of table t for pool p (R = none).
+      base_up1: float32[U, O+1], objective of each choice, BIG where not allowed.
+      coef_tup1: float32[T, U, O+1], usage tables that are priced.
+      rows_tp1: int32[T, O+1], row of table t for option o (R' = none).
       fold_src_f: int32[F], table a folded row reads its usage from.
-      fold_rows_fp1: int32[F, P+1], its row per pool (R = none).
-      fold_ratio_fp1: float32[F, P+1], its usage = ratio x the source table's usage.
-      red_rows_up1: int32[U, P+1] redundancy row of each choice (R = none), or None.
+      fold_rows_fp1: int32[F, O+1], its row per option (R' = none).
+      fold_ratio_fp1: float32[F, O+1], its usage = ratio x the source table's usage.
+      red_rows_up1: int32[U, O+1] redundancy row of each choice (R' = none), or None.
       cap_r, active_r, scale_r: as in PairRows (float32 / bool).
     """
 
@@ -63,26 +64,27 @@ class DenseTables(NamedTuple):
 
 def dense_bytes(problem: Problem) -> int:
     """Rough peak device memory of the dense relaxation, bytes (about 12 float32 tables)."""
-    return 12 * 4 * problem.num_units * (problem.num_pools + 1)
+    return 12 * 4 * problem.num_units * (problem.num_options + 1)
 
 
 def dense_tables(problem: Problem, rows: PairRows) -> DenseTables:
-    """Builds the dense layout; rows k = 0..6 of PairRows map to per-pool row indices."""
-    n_u, n_p1 = problem.num_units, problem.num_pools + 1
+    """Builds the dense layout; term j of every option (a column of PairRows) maps to
+    one row per option."""
+    n_u, n_p1 = problem.num_units, problem.num_options + 1
     n_rows = rows.cap_r.size
     base = np.full((n_u, n_p1), BIG, np.float64)
-    base[rows.unit_n, rows.pool_n] = rows.base_n
-    real = rows.pool_n < problem.num_pools
-    kept: list[tuple[np.ndarray, np.ndarray]] = []  # (coef[U, P+1], rows[P+1])
+    base[rows.unit_n, rows.option_n] = rows.base_n
+    real = rows.option_n < problem.num_options
+    kept: list[tuple[np.ndarray, np.ndarray]] = []  # (coef[U, O+1], rows[O+1])
     folds: list[tuple[int, np.ndarray, np.ndarray]] = []  # (source, rows, ratio)
-    for k in range(7):  # GPU, IT, facility, heat, water, budget, carbon
+    for j in range(rows.rows_nj.shape[1] - 1):  # the option's terms (then redundancy)
         rmap = np.full(n_p1, n_rows, np.int64)
-        rmap[rows.pool_n[real]] = rows.rows_nk[real, k]
+        rmap[rows.option_n[real]] = rows.rows_nj[real, j]
         live = (rmap < n_rows) & np.append(rows.active_r, False)[rmap]
         if not live.any():
             continue  # no active row: this usage is never priced
         coef = np.zeros((n_u, n_p1))
-        coef[rows.unit_n, rows.pool_n] = rows.coef_nk[:, k]
+        coef[rows.unit_n, rows.option_n] = rows.coef_nj[:, j]
         rmap = np.where(live, rmap, n_rows)
         for t, (src, _) in enumerate(kept):
             ratio = _per_pool_ratio(coef, src)
@@ -94,8 +96,8 @@ def dense_tables(problem: Problem, rows: PairRows) -> DenseTables:
     red = None
     if problem.num_groups:
         red_np = np.full((n_u, n_p1), n_rows, np.int64)
-        has = real & (rows.coef_nk[:, 7] > 0)
-        red_np[rows.unit_n[has], rows.pool_n[has]] = rows.rows_nk[has, 7]
+        has = real & (rows.coef_nj[:, -1] > 0)
+        red_np[rows.unit_n[has], rows.option_n[has]] = rows.rows_nj[has, -1]
         red = jnp.asarray(red_np, jnp.int32)
     return DenseTables(
         base_up1=jnp.asarray(base, jnp.float32),
@@ -120,7 +122,7 @@ def dense_tables(problem: Problem, rows: PairRows) -> DenseTables:
 
 
 def _per_pool_ratio(coef: np.ndarray, src: np.ndarray) -> np.ndarray | None:
-    """ratio[P+1] with coef == ratio[None, :] * src exactly (to rounding), else None."""
+    """ratio[O+1] with coef == ratio[None, :] * src exactly (to rounding), else None."""
     nz_src, nz = src != 0, coef != 0
     if (nz & ~nz_src).any():
         return None
@@ -160,7 +162,7 @@ def _usage(prob, d: DenseTables, n_rows: int):
 
 
 def smooth_dual(theta, d: DenseTables, temperature):
-    """The smoothed dual (soft-min at `temperature`) and its soft assignment float32[U, P+1]."""
+    """The smoothed dual (soft-min at `temperature`) and its soft assignment float32[U, O+1]."""
     priced, y, _ = _priced_and_prices(theta, d)
     low = priced.min(axis=1, keepdims=True)
     z = jnp.exp(-(priced - low) / temperature)
@@ -179,7 +181,7 @@ def dual_gradient(theta, d: DenseTables, temperature):
 
 @functools.partial(jax.jit, static_argnames=("steps", "learning_rate"))
 def optimise_dense(d: DenseTables, theta0, t_start, t_end, *, steps: int, learning_rate: float):
-    """Adam ascent on the smoothed dual; returns (best theta, ergodic primal [U, P+1]).
+    """Adam ascent on the smoothed dual; returns (best theta, ergodic primal [U, O+1]).
 
     The temperature falls geometrically t_start -> t_end and the step size follows a
     cosine decay to 5% over the `steps` steps; the primal averages the soft assignment

@@ -42,17 +42,16 @@ all but the last pool; otherwise the site keeps only its GPU rows, one knapsack 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from placer.engines.relax.rows import SITE_ROWS, row_capacities, row_loads
+from placer.engines.relax.rows import local_rows, row_capacities
 from placer.engines.relax.sampled import active_prices
 from placer.problem.form import Problem
-from placer.problem.sparse_form import SparseProblem
-from placer.problem.usage import AssignmentValues, pair_table
+from placer.problem.rows import KIND_SCOPE, KIND_WHOLE, rows_of_kind
+from placer.problem.usage import AssignmentValues, row_loads
 
-#: Site rows in `pair_rows` order, by pair-table name.
-SITE_TABLES = ("it_kw", "facility_kw", "heat_kw", "water_l_per_h")
 #: Units per chunk when listing the items (bounds the [chunk, width] temporaries).
 CHUNK_UNITS = 8_192
 #: A pool usable up to more GPUs than this is left to the relaxation's term.
@@ -78,8 +77,9 @@ class KnapsackBound:
         relaxation's is: a must-place unit has no allowed pool).
       relaxation_usd_per_h: the relaxation's bound at the same prices, USD/h.
       gain_s: float64[S], gain_s >= 0 above, USD/h (0 for sites left to the relaxation).
-      kept_sr: bool[S, 4], the site rows (IT, facility, heat, water) kept as
-        constraints; the pools' GPU rows are kept at every site with a positive gain.
+      kept_sr: bool[S, L], the site rows (of the L site kinds: IT, facility, heat kW,
+        water) kept as constraints; the pools' GPU rows are kept at every site with a
+        positive gain.
     """
 
     bound_usd_per_h: float
@@ -137,18 +137,64 @@ def site_value(f_list: list[np.ndarray], per_gpu_mr: np.ndarray, cap_r: np.ndarr
     return float(total[ok].min()) if ok.any() else np.inf
 
 
-def knapsack_bound(
-    problem: Problem | SparseProblem, prices_r: np.ndarray, priced: np.ndarray
-) -> KnapsackBound:
-    """The bound L above at the relaxation's prices, in either layout.
+class SiteLayout(NamedTuple):
+    """Where the knapsack's rows are: each pool's whole-count row (GPUs) and each site's
+    rows of the L site kinds, and the quantities options charge them.
+
+    Attributes:
+      gpu_row_p: int64[P], the row of each pool's whole-count (GPU) capacity.
+      site_rows_sl: int64[S, L], each site's row of each site kind.
+      gpu_q: the quantity options charge to their pool's GPU row.
+      site_q_l: int64[L], the quantity options charge to each of their site's rows.
+    """
+
+    gpu_row_p: np.ndarray
+    site_rows_sl: np.ndarray
+    gpu_q: int
+    site_q_l: np.ndarray
+
+
+def site_layout(problem: Problem) -> SiteLayout | None:
+    """The layout when every option is a pool (O = P) that charges its pool's GPU row
+    and one row of each site kind at its site, each with one quantity shared by every
+    option; None otherwise (options spanning periods, say: the bound is then the
+    relaxation's)."""
+    n_p, n_s = problem.num_pools, problem.num_sites
+    if problem.num_options != n_p or not np.array_equal(problem.pool_o, np.arange(n_p)):
+        return None
+    kinds = np.flatnonzero(KIND_SCOPE == 1)
+    whole = np.flatnonzero(KIND_WHOLE & (KIND_SCOPE == 0))
+    if whole.size != 1 or n_p == 0:
+        return None
+    gpu_row_p = rows_of_kind(problem.kind_r, problem.scope_r, int(whole[0]), n_p)
+    site_rows_sl = np.stack(
+        [rows_of_kind(problem.kind_r, problem.scope_r, int(k), n_s) for k in kinds], axis=1
+    ).reshape(n_s, kinds.size)
+    wanted = np.concatenate([gpu_row_p[:, None], site_rows_sl[problem.pool_site_p]], axis=1)
+    if (wanted < 0).any():
+        return None
+    quantities = []
+    for col in wanted.T:  # each wanted row must be one term of its option, one quantity
+        hit = problem.row_oj == col[:, None]
+        if not (hit.sum(axis=1) == 1).all():
+            return None
+        q = problem.quantity_oj[hit]
+        if not (q == q[0]).all():
+            return None
+        quantities.append(int(q[0]))
+    return SiteLayout(gpu_row_p, site_rows_sl, quantities[0], np.array(quantities[1:], np.int64))
+
+
+def knapsack_bound(problem: Problem, prices_r: np.ndarray, priced: np.ndarray) -> KnapsackBound:
+    """The bound L above at the relaxation's prices.
 
     Args:
-      problem: the compiled Problem or its pair lists.
-      prices_r: float64[R], the relaxation's prices in `pair_rows` order (pools' GPU
-        rows, then 4 rows per site, ...).
-      priced: the priced costs at those prices, +inf where not allowed: float64[U, P+1]
-        (dense, as `dual_bound` returns them) or float64[U, K+1] (pair lists, as
-        `sparse_dual_bound` returns them); the last column is the unplaced choice.
+      problem: the compiled Problem.
+      prices_r: float64[R'], the relaxation's prices in `pair_rows` order (the capacity
+        rows, then the redundancy rows).
+      priced: float64[U, K+1], the priced costs at those prices (slot layout, as
+        `dual_bound` and `chunked_dual_bound` return them), +inf where not allowed; the
+        last column is the unplaced choice.
     """
     n_p, n_s = problem.num_pools, problem.num_sites
     cap_r = row_capacities(problem)
@@ -156,13 +202,16 @@ def knapsack_bound(
     y = active_prices(problem, prices_r)
     low_u = priced.min(axis=1) if problem.num_units else np.zeros(0)
     relaxation = float(low_u.sum() - (y * np.where(finite, cap_r, 0.0)).sum())
+    layout = site_layout(problem)
+    n_l = 0 if layout is None else layout.site_rows_sl.shape[1]
     gain = np.zeros(n_s)
-    kept = np.zeros((n_s, SITE_ROWS), bool)
-    if not np.isfinite(relaxation) or n_p == 0 or problem.num_units == 0:
+    kept = np.zeros((n_s, n_l), bool)
+    if layout is None or not np.isfinite(relaxation) or n_p == 0 or problem.num_units == 0:
         return KnapsackBound(relaxation, relaxation, gain, kept)
-    site_cap_sr = cap_r[n_p : n_p + SITE_ROWS * n_s].reshape(n_s, SITE_ROWS)
-    site_y_sr = y[n_p : n_p + SITE_ROWS * n_s].reshape(n_s, SITE_ROWS)
-    items = _Items(problem, priced, low_u, y[:n_p], site_y_sr)
+    site_cap_sr = cap_r[layout.site_rows_sl]
+    site_y_sr = y[layout.site_rows_sl]
+    gpu_cap_p = cap_r[layout.gpu_row_p]
+    items = _Items(problem, layout, priced, low_u, y[layout.gpu_row_p], site_y_sr)
     per_gpu_pr, exact_pr = items.per_gpu()
     whole_p = items.whole_p
     pool_site = problem.pool_site_p
@@ -172,7 +221,7 @@ def knapsack_bound(
             continue
         keep = np.isfinite(site_cap_sr[s]) & exact_pr[pools].all(axis=0)
         # (a negative cap leaves no feasible plan; clipping at 0 only relaxes it)
-        n_max = np.maximum(np.floor(problem.gpu_cap_p[pools] + ROW_TOL), 0.0)
+        n_max = np.maximum(np.floor(gpu_cap_p[pools] + ROW_TOL), 0.0)
         for r in np.flatnonzero(keep):
             k = per_gpu_pr[pools, r]
             fits = np.where(
@@ -185,8 +234,9 @@ def knapsack_bound(
         pools, n_max = pools[by_size], n_max[by_size]
         if np.prod(n_max[:-1] + 1) > MAX_ENUM:
             keep[:] = False  # too many combinations: one GPU knapsack per pool
-        gpu_cap = problem.gpu_cap_p[pools]
-        lp_term = float(np.where(np.isfinite(gpu_cap), y[pools] * gpu_cap, 0.0).sum())
+        gpu_cap = gpu_cap_p[pools]
+        gpu_y = y[layout.gpu_row_p[pools]]
+        lp_term = float(np.where(np.isfinite(gpu_cap), gpu_y * gpu_cap, 0.0).sum())
         lp_term += float((site_y_sr[s, keep] * site_cap_sr[s, keep]).sum())
         if lp_term <= 0.0:
             continue  # nothing kept is priced: every item costs >= 0, the gain is 0
@@ -207,7 +257,7 @@ def knapsack_bound(
 
 
 def site_gaps(
-    problem: Problem | SparseProblem,
+    problem: Problem,
     assign_u: np.ndarray,
     prices_r: np.ndarray,
     priced: np.ndarray,
@@ -223,22 +273,24 @@ def site_gaps(
     already account for: gap_s is at least 0 because the plan's units at s are one of
     the sets V_s minimises over), plus terms outside any site: the multipliers
     a[u] = v[u] - m[u] of optional units left unplaced and the priced slack of the
-    budget, carbon and spread rows. The sites with large gap_s are where a better plan
-    or a tighter bound must come from. `prices_r`, `priced` as for `knapsack_bound`,
-    `gain_s` its result's."""
-    n_p, n_s = problem.num_pools, problem.num_sites
+    budget, carbon and spread rows. The rows of s are its pools' rows and its own. The
+    sites with large gap_s are where a better plan or a tighter bound must come from.
+    `prices_r`, `priced` as for `knapsack_bound`, `gain_s` its result's."""
+    n_s = problem.num_sites
     assign_u = np.asarray(assign_u)
     low_u = priced.min(axis=1)
     picked = AssignmentValues(problem, assign_u)
     reduced = priced[picked.rows, picked.cols] - low_u[picked.rows]
-    site_of = problem.pool_site_p[assign_u[picked.rows]]
+    site_of = problem.site_o[picked.options]
     gap = np.bincount(site_of, weights=reduced, minlength=n_s).astype(np.float64)
-    n_rows = n_p + SITE_ROWS * n_s  # pool GPU rows, then 4 rows per site
-    cap_r = row_capacities(problem)[:n_rows]
-    priced_slack = np.where(np.isfinite(cap_r), cap_r - row_loads(problem, assign_u), 0.0)
-    priced_slack *= active_prices(problem, prices_r)[:n_rows]
-    gap += np.bincount(problem.pool_site_p, weights=priced_slack[:n_p], minlength=n_s)
-    gap += priced_slack[n_p:].reshape(n_s, SITE_ROWS).sum(axis=1)
+    rows = local_rows(problem)
+    cap_r = row_capacities(problem)[rows]
+    loads = row_loads(problem, assign_u)[rows]
+    priced_slack = np.where(np.isfinite(cap_r), cap_r - loads, 0.0)
+    priced_slack *= active_prices(problem, prices_r)[rows]
+    scope = problem.scope_r[rows]
+    row_site = np.where(KIND_SCOPE[problem.kind_r[rows]] == 0, problem.pool_site_p[scope], scope)
+    gap += np.bincount(row_site, weights=priced_slack, minlength=n_s)
     return gap - gain_s
 
 
@@ -265,20 +317,19 @@ class _Items:
     rows are per GPU, so ranking by base ranks by w. Units are read in chunks, and each
     group's running threshold drops most pairs of later chunks at once."""
 
-    def __init__(self, problem, priced, low_u, y_p, site_y_sr) -> None:
-        sparse = isinstance(problem, SparseProblem)
+    def __init__(self, problem, layout: SiteLayout, priced, low_u, y_p, site_y_sr) -> None:
         n_u, n_p = problem.num_units, problem.num_pools
-        gpus = pair_table(problem, "gpus")
-        tables = [pair_table(problem, name) for name in SITE_TABLES]
-        cap_p = np.floor(np.minimum(problem.gpu_cap_p, MAX_GPUS) + ROW_TOL)
+        gpus = problem.amount_quk[layout.gpu_q]
+        tables = [problem.amount_quk[q] for q in layout.site_q_l]
+        gpu_cap = problem.cap_r[layout.gpu_row_p]
+        cap_p = np.floor(np.minimum(gpu_cap, MAX_GPUS) + ROW_TOL)
         self.whole_p = np.ones(n_p, bool)
         kept: list[np.ndarray] = []  # pool, size, base, 4 x use
         keys, thresholds = np.zeros(0, np.int64), np.zeros(0)
         for start in range(0, n_u, CHUNK_UNITS):
             rows = slice(start, min(n_u, start + CHUNK_UNITS))
             block = priced[rows, :-1]
-            pool = problem.pool_uk[rows] if sparse else np.arange(block.shape[1])[None, :]
-            pool = np.broadcast_to(np.maximum(pool, 0), block.shape)
+            pool = problem.pool_o[np.maximum(problem.option_uk[rows], 0)]
             site = problem.pool_site_p[pool]
             g = gpus[rows]
             base = np.where(np.isfinite(block), block - low_u[rows, None], np.inf) - y_p[pool] * g
@@ -302,18 +353,19 @@ class _Items:
             kept = [np.zeros(0, np.int64)] + [np.zeros(0)] * (2 + len(tables))
         order = np.argsort(kept[0], kind="stable")
         self.pool, self.gpus, self.base, *use = (c[order] for c in kept)
-        self.use_nr = np.stack(use, axis=1) if use else np.zeros((0, SITE_ROWS))
+        self.use_nr = np.stack(use, axis=1) if use else np.zeros((0, len(tables)))
         self.site_y_sr = site_y_sr
         self.site_p = problem.pool_site_p
         self.starts = np.searchsorted(self.pool, np.arange(n_p + 1))
 
     def per_gpu(self) -> tuple[np.ndarray, np.ndarray]:
-        """(per_gpu float64[P, 4]: the least site-row usage per GPU over each pool's
-        items; exact bool[P, 4]: no item uses more than per_gpu x (1 + PROPORTIONAL_RTOL)
+        """(per_gpu float64[P, L]: the least site-row usage per GPU over each pool's
+        items; exact bool[P, L]: no item uses more than per_gpu x (1 + PROPORTIONAL_RTOL)
         x its GPUs, and none uses a row without GPUs)."""
         n_p = self.starts.size - 1
-        per_gpu = np.zeros((n_p, SITE_ROWS))
-        exact = np.ones((n_p, SITE_ROWS), bool)
+        n_l = self.use_nr.shape[1]
+        per_gpu = np.zeros((n_p, n_l))
+        exact = np.ones((n_p, n_l), bool)
         has = self.starts[1:] > self.starts[:-1]
         if not has.any():
             return per_gpu, exact

@@ -1,18 +1,19 @@
 """Price-based (Lagrangian) relaxation of the placement problem, optimised with optax.
 
-Capacity rows get prices y >= 0 (USD/h per unit of the row): pool GPUs; site IT,
-facility, heat kW and water L/h; the global budget and carbon cap; and the redundancy
-rows "at most one copy of group g on spread key k". Each unit then chooses alone:
+Capacity rows get prices y >= 0 (USD/h per unit of the row): every capacity row of
+the Problem (pool GPUs; site IT, facility, heat kW and water L/h; the global budget and
+carbon cap) and the redundancy rows "at most one copy of group g on spread key k". Each
+unit then chooses alone:
 
-    priced[u, p] = c[u, p] + sum_r y_r a_r[u, p]        (p a pool, or "unplaced" at v[u])
-    L(y)         = sum_u min_p priced[u, p] - sum_r y_r cap_r
+    priced[u, o] = c[u, o] + sum_r y_r a_r[u, o]     (o an option, or "unplaced" at v[u])
+    L(y)         = sum_u min_o priced[u, o] - sum_r y_r cap_r
 
 For ANY y >= 0, L(y) <= the optimum of the MILP: the optimal plan pays at least its
 priced cost, and its usage never exceeds a capacity. So `dual_bound` (recomputed in
 float64 with hard minima) is a certified lower bound; at its best y it equals the LP
 bound. Adam maximises a smoothed L (soft-min at an annealed temperature T) over
 y = softplus(theta) x scale_r. Work and memory grow with the allowed (unit, pool) pairs
-N, not with U x P: every array below is a list of pairs.
+N, not with U x O: every array below is a list of pairs.
 """
 
 from __future__ import annotations
@@ -28,18 +29,19 @@ import optax
 from placer.engines.relax.dense import dense_bytes, dense_tables, optimise_dense
 from placer.engines.relax.rows import PairRows, pair_rows
 from placer.problem.form import Problem
-from placer.problem.rows import row_labels, row_table
+from placer.problem.rows import row_labels
 
 
 class RelaxResult(NamedTuple):
-    """Prices float64[R], their certified bound (USD/h), priced costs float64[U, P+1], and
-    the ergodic primal float64[U, P+1] (average soft assignment; rows sum to 1)."""
+    """Prices float64[R'] (`pair_rows` order), their certified bound (USD/h), priced costs
+    float64[U, K+1] (slot layout, column K unplaced, +inf where not allowed), and the
+    ergodic primal float64[U, K+1] (average soft assignment; rows sum to 1)."""
 
     prices_r: np.ndarray
     bound: float
-    priced_up1: np.ndarray
+    priced_uk1: np.ndarray
     temperature: float
-    primal_up1: np.ndarray | None = None
+    primal_uk1: np.ndarray | None = None
 
 
 def _priced(y_r, pr_base, pr_rows, pr_coef):
@@ -98,13 +100,13 @@ def dual_bound(
     """L(y) in float64 with hard minima: a valid lower bound for any y >= 0.
 
     Returns:
-      (bound USD/h, priced costs float64[U, P+1], +inf where a choice is not allowed).
+      (bound USD/h, priced costs float64[U, K+1], +inf where a choice is not allowed).
     """
     rows = rows or pair_rows(problem)
     y = np.append(np.maximum(np.asarray(prices_r, float), 0.0) * rows.active_r, 0.0)
-    priced_n = rows.base_n + (rows.coef_nk * y[rows.rows_nk]).sum(axis=1)
-    priced = np.full((problem.num_units, problem.num_pools + 1), np.inf)
-    priced[rows.unit_n, rows.pool_n] = priced_n
+    priced_n = rows.base_n + (rows.coef_nj * y[rows.rows_nj]).sum(axis=1)
+    priced = np.full((problem.num_units, problem.num_slots + 1), np.inf)
+    priced[rows.unit_n, rows.slot_n] = priced_n
     low = priced.min(axis=1) if problem.num_units else np.zeros(0)
     return float(low.sum() - (y[:-1] * rows.cap_r).sum()), priced
 
@@ -154,14 +156,14 @@ def relax_prices(
                 steps=SAMPLE_STEPS,
                 learning_rate=learning_rate,
             )
-            spent = SAMPLE_STEPS * sample.size * (problem.num_pools + 1)
+            spent = SAMPLE_STEPS * sample.size * (problem.num_options + 1)
             left_s = max(0.0, time_budget_s - spent / DENSE_ELEMENT_STEPS_PER_S)
             total = max(REFINE_MIN_STEPS, planned_dense_steps(problem, 0, left_s))
             t_start, learning_rate = t_end * 10.0, learning_rate * 0.2  # refine
             best = _keep_better(problem, rows, best, theta, t_end, None)
         else:
             total = planned_dense_steps(problem, steps, time_budget_s)
-        theta, primal_up1 = optimise_dense(
+        theta, primal_uo1 = optimise_dense(
             dense_tables(problem, rows),
             theta,
             jnp.float32(t_start),
@@ -169,17 +171,17 @@ def relax_prices(
             steps=total,
             learning_rate=learning_rate,
         )
-        primal_up1 = np.asarray(primal_up1, float)
-        best = _keep_better(problem, rows, best, theta, t_end, primal_up1)
-        if best.primal_up1 is None:  # the stage-1 prices won: take the full run's primal
-            best = best._replace(primal_up1=np.where(np.isfinite(best.priced_up1), primal_up1, 0.0))
+        primal_uk1 = by_slot(problem, np.asarray(primal_uo1, float))
+        best = _keep_better(problem, rows, best, theta, t_end, primal_uk1)
+        if best.primal_uk1 is None:  # the stage-1 prices won: take the full run's primal
+            best = best._replace(primal_uk1=np.where(np.isfinite(best.priced_uk1), primal_uk1, 0.0))
         return best
     arrays = tuple(
         jnp.asarray(a, dtype)
         for a, dtype in (
             (rows.base_n, jnp.float32),
-            (rows.rows_nk, jnp.int32),
-            (rows.coef_nk, jnp.float32),
+            (rows.rows_nj, jnp.int32),
+            (rows.coef_nj, jnp.float32),
             (rows.unit_n, jnp.int32),
             (rows.cap_r, jnp.float32),
             (rows.active_r, bool),
@@ -198,8 +200,8 @@ def relax_prices(
             learning_rate=learning_rate,
             n_units=problem.num_units,
         )
-        primal = np.zeros((problem.num_units, problem.num_pools + 1))
-        primal[rows.unit_n, rows.pool_n] = np.asarray(primal_n, float)
+        primal = np.zeros((problem.num_units, problem.num_slots + 1))
+        primal[rows.unit_n, rows.slot_n] = np.asarray(primal_n, float)
         best = _keep_better(problem, rows, best, theta, t_end, primal)
         hot = t_end * 10.0  # later rounds refine at low temperature
     return best
@@ -211,15 +213,25 @@ def _keep_better(
     best: RelaxResult,
     theta: jax.Array,
     temperature: float,
-    primal_up1: np.ndarray | None,
+    primal_uk1: np.ndarray | None,
 ) -> RelaxResult:
     """The result for theta (its float64 certified bound) if it beats `best`."""
     prices = np.where(rows.active_r, np.asarray(jax.nn.softplus(theta), float) * rows.scale_r, 0.0)
     bound, priced = dual_bound(problem, prices, rows)
     if bound <= best.bound:
         return best
-    primal = None if primal_up1 is None else np.where(np.isfinite(priced), primal_up1, 0.0)
+    primal = None if primal_uk1 is None else np.where(np.isfinite(priced), primal_uk1, 0.0)
     return RelaxResult(prices, bound, priced, temperature, primal)
+
+
+def by_slot(problem: Problem, table_uo1: np.ndarray) -> np.ndarray:
+    """float64[U, K+1]: an option-layout table [U, O+1] (column O unplaced) read at each
+    unit's slots (column K: unplaced; 0 on empty slots)."""
+    n_o = problem.num_options
+    option = np.where(problem.listed_uk, problem.option_uk, n_o)
+    out = np.take_along_axis(table_uo1, option, axis=1)
+    out = np.where(problem.listed_uk, out, 0.0)
+    return np.concatenate([out, table_uo1[:, n_o:]], axis=1)
 
 
 #: The dense layout (relax/dense.py) is used while its tables fit this many bytes and at
@@ -255,35 +267,26 @@ def sample_units(problem: Problem) -> np.ndarray | None:
 def sampled_problem(
     problem: Problem, rows: PairRows, sample: np.ndarray
 ) -> tuple[Problem, PairRows]:
-    """The Problem over `sample` with every shared capacity (pool GPUs, site rows, budget,
-    carbon cap) scaled by the sample's share; redundancy rows keep their capacity of one
-    copy per key. Its rows line up with `rows` (same pools, sites and groups), and it
-    takes the full problem's price scales, so prices carry over."""
-    share = sample.size / max(problem.num_units, 1)
-    small = problem.take_units(sample)._replace(**scaled_capacities(problem, share))
+    """The Problem over `sample` with every capacity row scaled by the sample's share;
+    redundancy rows keep their capacity of one copy per key. Its rows line up with
+    `rows` (same options, rows and groups), and it takes the full problem's price
+    scales, so prices carry over."""
+    small = scaled_sample(problem, sample)
     small_rows = pair_rows(small)._replace(scale_r=rows.scale_r)
     return small, small_rows
 
 
-def scaled_capacities(problem, share: float) -> dict[str, np.ndarray]:
-    """Every shared capacity (pool GPUs, site rows, budget, carbon cap) times `share`,
-    as `_replace` keyword arguments (either layout)."""
-    names = (
-        "gpu_cap_p",
-        "it_cap_kw_s",
-        "facility_cap_kw_s",
-        "heat_cap_kw_s",
-        "water_cap_l_per_h_s",
-        "budget_usd_per_h",
-        "carbon_cap_kg_per_h",
-    )
-    return {name: getattr(problem, name) * share for name in names}
+def scaled_sample(problem: Problem, sample: np.ndarray) -> Problem:
+    """The Problem over the units of `sample` with every capacity row times the
+    sample's share of the units."""
+    share = sample.size / max(problem.num_units, 1)
+    return problem.take_units(sample)._replace(cap_r=problem.cap_r * share)
 
 
 def use_dense(problem: Problem) -> bool:
-    """Whether relax_prices takes the dense layout for this problem."""
-    cells = problem.num_units * (problem.num_pools + 1)
-    density = float(problem.allowed_up.sum()) / max(cells, 1)
+    """Whether relax_prices takes the dense (option-column) layout for this problem."""
+    cells = problem.num_units * (problem.num_options + 1)
+    density = problem.num_pairs() / max(cells, 1)
     return dense_bytes(problem) <= DENSE_MAX_BYTES and density >= DENSE_MIN_DENSITY
 
 
@@ -292,7 +295,7 @@ def planned_dense_steps(problem: Problem, steps: int, time_budget_s: float | Non
     fixed cost model (at least `steps`, at most DENSE_MAX_STEPS), rounded to 100."""
     if time_budget_s is None:
         return steps
-    cells = max(1, problem.num_units * (problem.num_pools + 1))
+    cells = max(1, problem.num_units * (problem.num_options + 1))
     affordable = time_budget_s * DENSE_ELEMENT_STEPS_PER_S / cells
     return int(min(DENSE_MAX_STEPS, max(steps, affordable // 100 * 100)))
 
@@ -312,6 +315,6 @@ def planned_rounds(choices: int, steps: int, time_budget_s: float | None) -> int
 
 
 def capacity_rows(problem: Problem, prices_r: np.ndarray) -> list[tuple[int, str, float]]:
-    """Positive prices of pool, site and global rows as (index, resource, USD/h per unit)
-    (index -1 for the budget and the carbon cap)."""
-    return row_labels(row_table(problem), prices_r)
+    """Positive prices of the capacity rows as (scope, kind, USD/h per unit) (scope -1
+    for the budget and the carbon cap)."""
+    return row_labels(problem.kind_r, problem.scope_r, prices_r)

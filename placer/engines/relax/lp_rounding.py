@@ -28,7 +28,6 @@ from placer.engines.milp.formulation import build_model
 from placer.engines.milp.quiet import quiet_stdout
 from placer.engines.relax.repair import repair
 from placer.problem.form import UNPLACED, Problem
-from placer.problem.sparse_form import SparseProblem
 
 #: Pools whose priced cost is within this share of a unit's cheapest are near-tied.
 #: Measured on gen-10000x100-s1 (LP optimum 57,921 USD/h): lists at 1% (at most 16
@@ -54,17 +53,17 @@ class RestrictedLp:
 
 
 def near_tie_pools(
-    problem: Problem | SparseProblem,
+    problem: Problem,
     priced: np.ndarray,
     rel_tol: float = NEAR_TIE_REL,
     max_pools: int = MAX_POOLS,
 ) -> np.ndarray:
-    """int64[U, max_pools]: each unit's near-tied pools, cheapest first, -1 padded (the
-    same in both layouts: ties go to the lower pool index).
+    """int64[U, max_pools]: each unit's near-tied options, cheapest first, -1 padded
+    (ties go to the lower slot, which holds the lower option).
 
-    `priced`: float64[U, P+1] (dense; column P unplaced) or float64[U, K+1] (sparse:
-    slot columns), +inf where not allowed. A pool is near-tied when its priced cost is
-    at most rel_tol x |cheapest| above the cheapest; the MIN_POOLS cheapest always are."""
+    `priced`: float64[U, K+1] (slot columns, column K unplaced), +inf where not allowed.
+    An option is near-tied when its priced cost is at most rel_tol x |cheapest| above
+    the cheapest; the MIN_POOLS cheapest always are."""
     cols = priced[:, :-1]
     width = min(max_pools, cols.shape[1])
     order = np.argsort(cols, axis=1, kind="stable")[:, :width]
@@ -74,8 +73,7 @@ def near_tie_pools(
     excess = np.where(finite, value, 0.0) - cheapest
     near = excess <= rel_tol * np.maximum(np.abs(cheapest), 1e-3)
     keep = finite & (near | (np.arange(width) < MIN_POOLS))
-    if isinstance(problem, SparseProblem):
-        order = np.take_along_axis(problem.pool_uk, order, axis=1)
+    order = np.take_along_axis(problem.option_uk, order, axis=1)
     out = np.full((cols.shape[0], max_pools), -1, np.int64)
     out[:, :width] = np.where(keep, order, -1)
     return out
@@ -88,7 +86,7 @@ def candidate_tuples(*tables: np.ndarray) -> tuple[tuple[int, ...], ...]:
 
 
 def restricted_lp(
-    problem: Problem | SparseProblem, candidates_u, time_limit_s: float
+    problem: Problem, candidates_u, time_limit_s: float
 ) -> RestrictedLp | None:
     """The LP relaxation over the candidate pools; None when it is not solved in time
     (or is infeasible: a must-place unit whose candidates cannot hold it)."""
@@ -102,7 +100,7 @@ def restricted_lp(
     return RestrictedLp(float(result.objective_value()), form.pairs, x_n)
 
 
-def integral_part(problem: Problem | SparseProblem, lp: RestrictedLp) -> np.ndarray:
+def integral_part(problem: Problem, lp: RestrictedLp) -> np.ndarray:
     """int32[U]: the pool of every unit the LP places whole, -1 for the rest."""
     assign = np.full(problem.num_units, UNPLACED, np.int32)
     whole = lp.x_n >= 1.0 - INTEGRAL_TOL
@@ -116,7 +114,7 @@ def fractional_units(lp: RestrictedLp) -> np.ndarray:
     return np.unique(lp.pairs[split, 0])
 
 
-def lp_support(problem: Problem | SparseProblem, lp: RestrictedLp, k: int) -> np.ndarray:
+def lp_support(problem: Problem, lp: RestrictedLp, k: int) -> np.ndarray:
     """int64[U, k]: up to k pools each unit uses in the LP solution, largest share first
     (-1 padded)."""
     used = lp.x_n > INTEGRAL_TOL
@@ -131,7 +129,7 @@ def lp_support(problem: Problem | SparseProblem, lp: RestrictedLp, k: int) -> np
 
 
 def lp_rounded(
-    problem: Problem | SparseProblem, lp: RestrictedLp, priced: np.ndarray
+    problem: Problem, lp: RestrictedLp, priced: np.ndarray
 ) -> np.ndarray:
     """int32[U]: the LP's integral part, repaired into a feasible plan (`priced` as in
     `near_tie_pools`, the order repair re-inserts by)."""

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from placer.engines.base import SolveOptions, SolveResult
-from placer.engines.kernels.arrays import to_kernel
+from placer.engines.kernels.arrays import to_kernel, to_options
 from placer.engines.kernels.score import chunk_size, penalized, score_batch
 from placer.engines.milp.solve import solve_milp
 from placer.engines.relax.knapsack_bound import knapsack_bound, site_note
@@ -20,24 +20,24 @@ from placer.problem.form import UNPLACED, Problem
 from placer.problem.usage import objective_value, violations
 
 #: Candidates sampled from the relaxation and scored by the kernel (at most; see
-#: `samples_for`: sampling costs U x (P+1) random draws per candidate).
+#: `samples_for`: sampling costs U x (K+1) random draws per candidate).
 DEFAULT_SAMPLES = 256
 SAMPLE_DRAW_BUDGET = 20_000_000
 
 
 def samples_for(problem: Problem) -> int:
-    """Candidates to sample: DEFAULT_SAMPLES, fewer when U x (P+1) is large (>= 16)."""
-    per = max(1, problem.num_units * (problem.num_pools + 1))
+    """Candidates to sample: DEFAULT_SAMPLES, fewer when U x (K+1) is large (>= 16)."""
+    per = max(1, problem.num_units * (problem.num_slots + 1))
     return int(max(16, min(DEFAULT_SAMPLES, SAMPLE_DRAW_BUDGET // per)))
 
 
 @functools.partial(jax.jit, static_argnames=("k",))
-def sample_candidates(key: jax.Array, logits_up1: jax.Array, *, k: int) -> jax.Array:
-    """int32[k, U]: candidate c draws each unit's pool from softmax(logits) with the key
+def sample_candidates(key: jax.Array, logits_uk1: jax.Array, *, k: int) -> jax.Array:
+    """int32[k, U]: candidate c draws each unit's slot from softmax(logits) with the key
     fold_in(key, c), so a candidate never depends on how the batch is split or sharded."""
 
     def one(c):
-        return jax.random.categorical(jax.random.fold_in(key, c), logits_up1, axis=1)
+        return jax.random.categorical(jax.random.fold_in(key, c), logits_uk1, axis=1)
 
     return jax.vmap(one)(jnp.arange(k)).astype(jnp.int32)
 
@@ -56,10 +56,10 @@ def round_prices(
 
     `deadline` (time.perf_counter() value): no further candidate is repaired after it
     (the best-scored one always is, so there is an answer)."""
-    priced = relaxed.priced_up1
+    priced = relaxed.priced_uk1
     allowed = np.isfinite(priced)
     argmin = np.argmin(np.where(allowed, priced, np.inf), axis=1).astype(np.int32)
-    primal = relaxed.primal_up1
+    primal = relaxed.primal_uk1
     if primal is None:
         primal = allowed / np.maximum(allowed.sum(axis=1, keepdims=True), 1)
     logits = np.where(allowed, np.log(np.maximum(primal, 1e-12)), -1e30).astype(np.float32)
@@ -73,16 +73,13 @@ def round_prices(
     # deterministic candidates (rows 0 and 1) are repaired too while time allows.
     ranked = [int(r) for r in np.argsort(np.asarray(penalized(scores)))[:repair_top]]
     order = [*ranked, *(r for r in (0, 1) if r not in ranked)]
-    rows = (
-        np.where(cands[row] == problem.num_pools, UNPLACED, cands[row]).astype(np.int32)
-        for row in order
-    )
+    rows = (to_options(problem, cands[row]) for row in order)
     return best_repaired(problem, rows, np.where(allowed, priced, np.inf), deadline)
 
 
 def solve_relax(problem: Problem, options: SolveOptions) -> SolveResult:
     """Lagrangian prices with optax, then rounding by sampling + kernel + repair."""
-    if problem.num_units == 0 or problem.num_pools == 0 or not problem.allowed_up.any():
+    if problem.num_units == 0 or problem.num_pairs() == 0:
         return solve_milp(problem, options)  # nothing to relax: the exact answer is instant
     started = time.perf_counter()
     steps = 300 if options.time_limit_s < 5 else 500
@@ -95,7 +92,7 @@ def solve_relax(problem: Problem, options: SolveOptions) -> SolveResult:
             bound_scope="full",
         )
     options.report("relaxation", bound=relaxed.bound)
-    strong = knapsack_bound(problem, relaxed.prices_r, relaxed.priced_up1)
+    strong = knapsack_bound(problem, relaxed.prices_r, relaxed.priced_uk1)
     bound = max(relaxed.bound, strong.bound_usd_per_h)
     if bound > relaxed.bound:
         options.report("site knapsack bound", bound=bound)

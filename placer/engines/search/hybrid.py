@@ -51,6 +51,7 @@ from placer.engines.relax.lp_rounding import (
     restricted_lp,
 )
 from placer.engines.relax.solver import round_prices, samples_for
+from placer.engines.search.large_hybrid import solve_large_hybrid
 from placer.engines.search.local import solve_search
 from placer.engines.search.neighbourhood import cheapest_units_per_site, lns, with_site_pools
 from placer.problem.form import UNPLACED, Problem
@@ -101,24 +102,40 @@ LNS_K = 8  # near-tied pools a freed unit may move to (plus its own), cheapest f
 
 
 def top_k_candidates(
-    priced_up1: np.ndarray, hint_u: np.ndarray | None, k: int
+    problem: Problem, priced_uk1: np.ndarray, hint_u: np.ndarray | None, k: int
 ) -> tuple[tuple[int, ...], ...]:
-    """Per unit: its k cheapest allowed pools at the learned prices, plus its hint pool."""
-    n_p = priced_up1.shape[1] - 1
-    pools = priced_up1[:, :n_p]
-    order = np.argsort(pools, axis=1, kind="stable")[:, :k]
+    """Per unit: its k cheapest options at the learned prices, plus its hint option."""
+    slots = priced_uk1[:, :-1]
+    order = np.argsort(slots, axis=1, kind="stable")[:, :k]
+    finite = np.isfinite(np.take_along_axis(slots, order, axis=1))
+    chosen = np.where(finite, np.take_along_axis(problem.option_uk, order, axis=1), -1)
     out = []
-    for u in range(pools.shape[0]):
-        keep = {int(p) for p in order[u] if np.isfinite(pools[u, p])}
+    for u in range(slots.shape[0]):
+        keep = {int(o) for o in chosen[u] if o >= 0}
         if hint_u is not None and hint_u[u] >= 0:
             keep.add(int(hint_u[u]))
         out.append(tuple(sorted(keep)))
     return tuple(out)
 
 
+#: `solve_hybrid` takes the sampled-prices path (`large_hybrid`) above this many units x
+#: (options + 1) cells: the whole-fleet relaxation's tables take ~48 bytes a cell
+#: (`dense_bytes`) and its sampled rounding U x (K+1) draws per candidate, so 2e7 cells
+#: are ~1 GB before any working array; gen-100000x1000 has 1e8.
+LARGE_MIN_CELLS = 20_000_000
+
+
 def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
-    """See the module docstring."""
-    if problem.num_units == 0 or problem.num_pools == 0 or not problem.allowed_up.any():
+    """The `hybrid` solver: `solve_hybrid_full` (the module docstring), or for fleets of
+    more than LARGE_MIN_CELLS units x options `solve_large_hybrid` (sampled prices)."""
+    if problem.num_units * (problem.num_options + 1) > LARGE_MIN_CELLS:
+        return solve_large_hybrid(problem, options)
+    return solve_hybrid_full(problem, options)
+
+
+def solve_hybrid_full(problem: Problem, options: SolveOptions) -> SolveResult:
+    """The hybrid with a relaxation of the whole fleet: see the module docstring."""
+    if problem.num_units == 0 or problem.num_pairs() == 0:
         return solve_milp(problem, options)  # nothing to relax: the exact answer is instant
     run = _relaxation(problem, options, time.perf_counter())
     if run is None:
@@ -183,7 +200,7 @@ def _relaxation(problem: Problem, options: SolveOptions, started: float) -> _Run
         return None
     notes = [f"Lagrangian bound {bound:,.4f} USD/h after {time.perf_counter() - started:.1f} s"]
     options.report("relaxation", bound=bound)
-    strong = knapsack_bound(problem, relaxed.prices_r, relaxed.priced_up1)
+    strong = knapsack_bound(problem, relaxed.prices_r, relaxed.priced_uk1)
     if strong.bound_usd_per_h > bound:
         bound = strong.bound_usd_per_h
         notes.append(site_note(strong, time.perf_counter() - started))
@@ -193,7 +210,7 @@ def _relaxation(problem: Problem, options: SolveOptions, started: float) -> _Run
 
 def _lp_bound(run: _Run) -> None:
     """Up to LP_BOUND_MAX_PAIRS pairs: raises the bound to the LP relaxation's optimum."""
-    if int(run.problem.allowed_up.sum()) <= LP_BOUND_MAX_PAIRS:
+    if run.problem.num_pairs() <= LP_BOUND_MAX_PAIRS:
         lp = solve_lp(run.problem, max(1.0, 0.2 * run.left()))
         if lp is not None and lp.bound > run.bound:
             run.bound = lp.bound
@@ -206,14 +223,14 @@ def _rounded_plan(run: _Run) -> np.ndarray:
     rounded and repaired; sampled rounding when that LP is not solved in time)."""
     problem, options, relaxed = run.problem, run.options, run.relaxed
     run.large = problem.num_units * run.k > LNS_MIN_VARS
-    run.near = near_tie_pools(problem, relaxed.priced_up1) if run.large else None
+    run.near = near_tie_pools(problem, relaxed.priced_uk1) if run.large else None
     if run.near is not None and int((run.near >= 0).sum()) <= RESTRICTED_LP_MAX_PAIRS:
         run.lp = restricted_lp(
             problem, candidate_tuples(run.near), RESTRICTED_LP_SHARE * run.left()
         )
     if run.lp is not None:
         lp = run.lp
-        best = lp_rounded(problem, lp, relaxed.priced_up1)
+        best = lp_rounded(problem, lp, relaxed.priced_uk1)
         run.notes.append(
             f"LP over {lp.pairs.shape[0]:,} near-tied pairs {lp.objective_usd_per_h:,.4f} "
             f"USD/h, {fractional_units(lp).size:,} units split; rounded and repaired "
@@ -263,7 +280,7 @@ def _support_milp(run: _Run) -> str:
         run.near[:, :1],
         np.where(run.best >= 0, run.best, -1),
     )
-    listed = cheapest_units_per_site(problem, run.relaxed.priced_up1, SUPPORT_SITE_UNITS)
+    listed = cheapest_units_per_site(problem, run.relaxed.priced_uk1, SUPPORT_SITE_UNITS)
     around = with_site_pools(problem, around, listed)
     result = solve_milp(
         problem,
@@ -299,9 +316,9 @@ def _neighbourhood_search(run: _Run) -> None:
     assert run.near is not None
 
     def gaps_of(plan: np.ndarray) -> np.ndarray:
-        return site_gaps(problem, plan, relaxed.prices_r, relaxed.priced_up1, strong.gain_s)
+        return site_gaps(problem, plan, relaxed.prices_r, relaxed.priced_uk1, strong.gain_s)
 
-    site_units = cheapest_units_per_site(problem, relaxed.priced_up1)
+    site_units = cheapest_units_per_site(problem, relaxed.priced_uk1)
     run.best, lns_notes = lns(
         problem,
         run.options,
@@ -319,7 +336,7 @@ def _widening_milps(run: _Run) -> None:
     """Step 3: restricted MILPs over each unit's k cheapest pools, k doubling while time
     remains, the certified gap is above the target and the restricted optimum is proven
     (not run for large problems with a feasible plan)."""
-    widest = int(run.problem.allowed_up.sum(axis=1).max(initial=0))
+    widest = int(run.problem.listed_uk.sum(axis=1).max(initial=0))
     while run.left() > 1.0 and not (run.feasible and run.large):
         sub = _restricted_milp(run)
         if run.feasible and _gap(run.problem, run.best, run.bound) <= run.options.relative_gap:
@@ -332,7 +349,7 @@ def _widening_milps(run: _Run) -> None:
 def _restricted_milp(run: _Run) -> SolveResult:
     """One MILP over each unit's k cheapest pools; its plan is kept when it is better."""
     problem, options, k = run.problem, run.options, run.k
-    cands = top_k_candidates(run.relaxed.priced_up1, run.best if run.feasible else None, k)
+    cands = top_k_candidates(problem, run.relaxed.priced_uk1, run.best if run.feasible else None, k)
     sub = solve_milp(
         problem,
         dataclasses.replace(
@@ -417,7 +434,7 @@ def relax_budget_s(problem: Problem, options: SolveOptions) -> float:
     share = RELAX_SHARE * options.time_limit_s
     if not use_dense(problem) or sample_units(problem) is not None:
         return share  # pair lists, or the two-stage relaxation (cheap first stage)
-    cells = problem.num_units * (problem.num_pools + 1)
+    cells = problem.num_units * (problem.num_options + 1)
     wanted = GOOD_STEPS * cells / DENSE_ELEMENT_STEPS_PER_S
     return min(max(share, wanted), RELAX_SHARE_MAX * options.time_limit_s)
 

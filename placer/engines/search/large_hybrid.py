@@ -1,17 +1,17 @@
-"""hybrid on pair lists: the solver for fleets whose dense Problem does not fit.
+"""hybrid with sampled prices: the path for fleets too large to relax whole.
 
-1. Prices: the dense relaxation (`relax_prices`) on a sample of units, as a dense
-   sub-problem of about SAMPLE_CELLS cells, against capacities scaled by the sample's
-   share (the dense two-stage relaxation's first stage, on a bigger problem).
+1. Prices: the relaxation (`relax_prices`) on a sample of units, a sub-problem of about
+   SAMPLE_CELLS units x options, against capacities scaled by the sample's share (the
+   two-stage relaxation's first stage, on a bigger problem).
 2. Certified bound: those prices' Lagrangian dual on the WHOLE problem, in float64
-   with hard minima, chunked over units (`sparse_dual_bound`): valid for any prices.
+   with hard minima, chunked over units (`chunked_dual_bound`): valid for any prices.
 3. Rounding: each unit's choice drawn from softmax(-priced / T), balanced by a few
    rounds of price feedback on the drawn plan (`placer.engines.relax.balance`), then repaired
-   into a feasible plan (`placer.engines.relax.repair.repair`, which reads either layout).
-4. Large-neighbourhood search (`placer.engines.search.neighbourhood.lns`) until the time limit: each
-   round re-places up to LNS_MAX_FREE units with an exact MILP over a dense Problem of
-   just those units. The plan only improves.
-No step holds a dense U x P array; memory grows with U x K (K: the longest list).
+   into a feasible plan (`placer.engines.relax.repair.repair`).
+4. Large-neighbourhood search (`placer.engines.search.neighbourhood.lns`) until the time
+   limit: each round re-places up to LNS_MAX_FREE units with an exact MILP over just
+   those units. The plan only improves.
+No step holds a U x O array; memory grows with U x K (K: the longest option list).
 """
 
 from __future__ import annotations
@@ -25,10 +25,14 @@ from placer.engines.relax.balance import balanced
 from placer.engines.relax.knapsack_bound import knapsack_bound, site_gaps, site_note
 from placer.engines.relax.lagrangian import capacity_rows
 from placer.engines.relax.repair import best_repaired
-from placer.engines.relax.sampled import drawn_pools, sample_for, sampled_prices, sparse_dual_bound
+from placer.engines.relax.sampled import (
+    chunked_dual_bound,
+    drawn_options,
+    sample_for,
+    sampled_prices,
+)
 from placer.engines.search.neighbourhood import cheapest_units_per_site, lns
-from placer.problem.form import UNPLACED
-from placer.problem.sparse_form import SparseProblem
+from placer.problem.form import UNPLACED, Problem
 from placer.problem.usage import better_plan, objective_value, violations
 
 #: Dense cells (sample units x (pools + 1)) of the pricing sub-problem, and the share of
@@ -56,18 +60,18 @@ BALANCE_SHARE = 0.15
 CHUNK_UNITS = 8_192
 
 
-def cheapest_slot_pools(problem: SparseProblem, priced_uk1: np.ndarray, k: int) -> np.ndarray:
-    """int64[U, k]: pools of each unit's k cheapest priced slots (-1: none)."""
+def cheapest_options(problem: Problem, priced_uk1: np.ndarray, k: int) -> np.ndarray:
+    """int64[U, k]: each unit's k cheapest priced options (-1: none)."""
     slots = priced_uk1[:, :-1]
     top = np.argsort(slots, axis=1, kind="stable")[:, :k]
     ok = np.isfinite(np.take_along_axis(slots, top, axis=1))
-    return np.where(ok, np.take_along_axis(problem.pool_uk, top, axis=1), -1).astype(np.int64)
+    return np.where(ok, np.take_along_axis(problem.option_uk, top, axis=1), -1).astype(np.int64)
 
 
 def sample_choices(
-    problem: SparseProblem, priced_uk1: np.ndarray, temperature: float, rng: np.random.Generator
+    problem: Problem, priced_uk1: np.ndarray, temperature: float, rng: np.random.Generator
 ) -> np.ndarray:
-    """int32[U]: one pool per unit (-1 unplaced) drawn from softmax(-priced / T) by the
+    """int32[U]: one option per unit (-1 unplaced) drawn from softmax(-priced / T) by the
     Gumbel-max trick, chunked over units. Ties at the learned prices are common (units
     alike in every table), and drawing breaks them at random where the argmin would
     send them all to one pool: on gen-10000x100-s1 repaired draws gave 58,792-59,206
@@ -76,7 +80,7 @@ def sample_choices(
     out = np.empty(n_u, np.int32)
     for start in range(0, n_u, CHUNK_UNITS):
         rows = np.arange(start, min(n_u, start + CHUNK_UNITS))
-        out[rows] = drawn_pools(problem, rows, priced_uk1[rows], temperature, rng)
+        out[rows] = drawn_options(problem, rows, priced_uk1[rows], temperature, rng)
     return out
 
 
@@ -101,7 +105,7 @@ def _round(problem, priced, relaxed, seed, started, left) -> np.ndarray:
     return best_repaired(problem, draws, priced, deadline)
 
 
-def solve_hybrid_sparse(problem: SparseProblem, options: SolveOptions) -> SolveResult:
+def solve_large_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
     """See the module docstring."""
     started = time.perf_counter()
 
@@ -117,7 +121,7 @@ def solve_hybrid_sparse(problem: SparseProblem, options: SolveOptions) -> SolveR
         return SolveResult(empty, "optimal", obj, obj, "nothing can be placed", "full")
     sample = sample_for(problem, SAMPLE_CELLS, seed=options.seed)
     relaxed = sampled_prices(problem, sample, time_budget_s=RELAX_SHARE * options.time_limit_s)
-    bound, priced = sparse_dual_bound(problem, relaxed.prices_r)
+    bound, priced = chunked_dual_bound(problem, relaxed.prices_r)
     notes = [
         f"Lagrangian bound {bound:,.4f} USD/h after {time.perf_counter() - started:.1f} s "
         f"(prices from {sample.size:,} sampled units, certified on all {n_u:,})"
@@ -152,7 +156,7 @@ def solve_hybrid_sparse(problem: SparseProblem, options: SolveOptions) -> SolveR
         f"{time.perf_counter() - started:.1f} s"
     )
     options.report("rounding", incumbent=objective_value(problem, best), bound=bound)
-    top = cheapest_slot_pools(problem, priced, LNS_K)
+    top = cheapest_options(problem, priced, LNS_K)
 
     def gaps_of(plan: np.ndarray) -> np.ndarray:
         return site_gaps(problem, plan, relaxed.prices_r, priced, strong.gain_s)
@@ -168,7 +172,7 @@ def solve_hybrid_sparse(problem: SparseProblem, options: SolveOptions) -> SolveR
         objective_usd_per_h=obj,
         bound_usd_per_h=bound,
         bound_scope="full",
-        message=f"hybrid plan (pair lists); certified gap {100 * gap:.3f}% against the "
+        message=f"hybrid plan (sampled prices); certified gap {100 * gap:.3f}% against the "
         "certified bound",
         capacity_prices=capacity_rows(problem, relaxed.prices_r),
         diagnostics=notes,

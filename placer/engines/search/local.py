@@ -1,7 +1,7 @@
 """search: many parallel local-search chains driven by the O(1) move kernel.
 
 Each chain holds an incumbent (kernels/delta.py). Every step it scores `moves` random
-single-unit moves (a unit to one of its allowed pools, or out if it is optional) in
+single-unit moves (a unit to one of its options, or out if it is optional) in
 one vectorised call, takes the best, and accepts it if it lowers the penalized score
 or, annealed, with probability exp(-delta / T). Chains are seeded by
 fold_in(seed, chain), so results do not depend on how chains are spread over devices.
@@ -19,22 +19,23 @@ import numpy as np
 
 from placer.engines.base import SolveOptions, SolveResult
 from placer.engines.greedy import solve_greedy
-from placer.engines.kernels.arrays import KernelProblem, to_kernel, to_pool_index
+from placer.engines.kernels.arrays import KernelProblem, to_kernel, to_options, to_slots
 from placer.engines.kernels.delta import Incumbent, apply_move, delta_one, incumbent
 from placer.engines.kernels.score import DEFAULT_WEIGHTS, penalized, score_one
-from placer.problem.form import UNPLACED, Problem
+from placer.problem.form import Problem
 from placer.problem.usage import objective_value, violations
 
 
 def choice_lists(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
-    """Per unit, its allowed choices padded to the longest list: (int32[U, L], int32[U])."""
-    allowed = np.concatenate([problem.allowed_up, ~problem.must_place_u[:, None]], axis=1)
+    """Per unit, its choices (slots, and K = out when it is optional) padded to the
+    longest list: (int32[U, L], int32[U])."""
+    allowed = np.concatenate([problem.listed_uk, ~problem.must_place_u[:, None]], axis=1)
     counts = allowed.sum(axis=1)
     width = max(1, int(counts.max(initial=1)))
-    lists = np.full((problem.num_units, width), problem.num_pools, np.int32)
-    for u in range(problem.num_units):
-        idx = np.nonzero(allowed[u])[0]
-        lists[u, : idx.size] = idx
+    rank = np.cumsum(allowed, axis=1) - 1
+    lists = np.full((problem.num_units, width), problem.num_slots, np.int32)
+    u, k = np.nonzero(allowed)
+    lists[u, rank[u, k]] = k
     return lists, np.maximum(counts, 1).astype(np.int32)
 
 
@@ -60,13 +61,13 @@ def run_chains(
             k_u, k_p, k_a = jax.random.split(k, 3)
             u = jax.random.randint(k_u, (moves,), 0, n_u)
             j = jax.random.randint(k_p, (moves,), 0, 1 << 30) % counts[u]
-            p = lists[u, j]
-            d = deltas(u, p, s, kp, DEFAULT_WEIGHTS)
+            slot = lists[u, j]
+            d = deltas(u, slot, s, kp, DEFAULT_WEIGHTS)
             best = jnp.argmin(d)
             accept = (d[best] < 0) | (
                 jax.random.uniform(k_a) < jnp.exp(-d[best] / jnp.maximum(temperature, 1e-9))
             )
-            moved = apply_move(s, u[best], p[best], kp)
+            moved = apply_move(s, u[best], slot[best], kp)
             return jax.tree.map(lambda a, b: jnp.where(accept, a, b), moved, s)
 
         return jax.lax.fori_loop(0, steps, step, state)
@@ -79,7 +80,7 @@ def solve_search(
     problem: Problem, options: SolveOptions, *, chains: int = 8, moves: int = 256, steps: int = 200
 ) -> SolveResult:
     """Local search from the hint (or greedy's plan), until the time limit."""
-    if problem.num_units == 0 or problem.num_pools == 0 or not problem.allowed_up.any():
+    if problem.num_units == 0 or problem.num_pairs() == 0:
         return solve_greedy(problem, options)  # no move to make
     started = time.perf_counter()
     start = (
@@ -87,14 +88,10 @@ def solve_search(
     )
     kp = to_kernel(problem)
     lists, counts = (jnp.asarray(x) for x in choice_lists(problem))
-    a0 = jnp.asarray(to_pool_index(start, problem.num_pools))
+    a0 = jnp.asarray(to_slots(problem, start))
     inc = jax.tree.map(lambda x: jnp.broadcast_to(x, (chains, *x.shape)), incumbent(a0, kp))
     best, best_obj = _exact(problem, np.asarray(start))
-    spread = (
-        float(np.abs(problem.objective_usd_per_h_up[problem.allowed_up]).mean())
-        if (problem.allowed_up.any())
-        else 1.0
-    )
+    spread = float(np.abs(problem.objective_usd_per_h_uk[problem.listed_uk]).mean())
     rounds = 0
     while True:
         frac = min(1.0, (time.perf_counter() - started) / max(options.time_limit_s, 1e-9))
@@ -104,8 +101,7 @@ def solve_search(
         rounds += 1
         scores = jax.vmap(score_one, in_axes=(0, None))(inc.a_u, kp)
         for c in np.argsort(np.asarray(penalized(scores)))[:2]:
-            a = np.asarray(inc.a_u[c])
-            cand, obj = _exact(problem, np.where(a == problem.num_pools, UNPLACED, a))
+            cand, obj = _exact(problem, to_options(problem, np.asarray(inc.a_u[c])))
             if cand is not None and obj < best_obj:
                 best, best_obj = cand, obj
                 options.report("local search", incumbent=obj)

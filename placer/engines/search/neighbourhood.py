@@ -18,8 +18,7 @@ import numpy as np
 from placer.engines.base import SolveOptions
 from placer.engines.milp.solve import solve_milp
 from placer.problem.form import UNPLACED, Problem
-from placer.problem.sparse_form import SparseProblem
-from placer.problem.usage import allowed_pools, compute_loads, objective_value, violations
+from placer.problem.usage import objective_value, row_loads, violations
 
 LNS_MAX_FREE = 800  # units freed per neighbourhood
 LNS_SUB_S = 2.0  # time limit of one neighbourhood's MILP, s
@@ -35,17 +34,17 @@ CHUNK_UNITS = 8_192
 
 
 def cheapest_units_per_site(
-    problem: Problem | SparseProblem, priced: np.ndarray, count: int = SITE_UNITS
+    problem: Problem, priced: np.ndarray, count: int = SITE_UNITS
 ) -> np.ndarray:
     """int64[S, count]: per site, the units whose reduced cost to it (priced cost of
-    their cheapest pool there less their cheapest choice, USD/h) is smallest, cheapest
-    first, -1 padded. `priced` as `knapsack_bound` takes it (dense [U, P+1] or pair
-    lists [U, K+1], +inf where not allowed). The near-tie lists miss a site whose pools
+    their cheapest option there less their cheapest choice, USD/h) is smallest, cheapest
+    first, -1 padded. `priced` as `knapsack_bound` takes it (float64[U, K+1], +inf where
+    not allowed). The near-tie lists miss a site whose pools
     are a little dearer than each unit's best for every unit (on gen-10000x100-s2 an idle
     8-GPU edge pool priced at 5.47 USD/h per GPU was nobody's near-tied pool, and
     re-placing the units allowed there took the plan from 61,389 to 61,307 USD/h)."""
     n_u, n_s = problem.num_units, problem.num_sites
-    sparse = isinstance(problem, SparseProblem)
+    site_o = problem.site_o
     low_u = priced.min(axis=1)
     site_kept = np.zeros(0, np.int64)
     unit_kept = np.zeros(0, np.int64)
@@ -54,8 +53,7 @@ def cheapest_units_per_site(
     for start in range(0, n_u, CHUNK_UNITS):
         rows = slice(start, min(n_u, start + CHUNK_UNITS))
         block = priced[rows, :-1]
-        pool = problem.pool_uk[rows] if sparse else np.arange(block.shape[1])[None, :]
-        site = problem.pool_site_p[np.broadcast_to(np.maximum(pool, 0), block.shape)]
+        site = site_o[np.maximum(problem.option_uk[rows], 0)] if site_o.size else block
         cost = block - low_u[rows, None]
         u, k = np.nonzero(np.isfinite(cost) & (cost < threshold[site]))
         site_kept = np.concatenate([site_kept, site[u, k].astype(np.int64)])
@@ -82,7 +80,7 @@ def cheapest_units_per_site(
 
 
 def lns(
-    problem: Problem | SparseProblem,
+    problem: Problem,
     options: SolveOptions,
     best: np.ndarray,
     top_uk: np.ndarray,
@@ -94,28 +92,28 @@ def lns(
     """Large-neighbourhood search from a feasible plan until `left()` runs out (step 4).
 
     Each neighbourhood is solved as its own small MILP (`freed_subproblem`): only the
-    freed units are variables, over their listed pools (`top_uk`, int[U, k], -1: none;
-    near-tied or cheapest priced ones) and their current pool, against the capacity the
-    fixed units leave. A neighbourhood takes whole sites: the units placed there, the
-    units with a listed pool there and, given `site_units` (int[S, C], -1 padded: see
-    `cheapest_units_per_site`), the units cheapest to move there; each freed unit may
-    also use any of its allowed pools at those sites, so a pool that no unit lists (an
-    idle edge pool, say) can still be filled. Sites are drawn at random, or, given
+    freed units are variables, over their listed options (`top_uk`, int[U, k], -1:
+    none; near-tied or cheapest priced ones) and their current option, against the
+    capacity the fixed units leave. A neighbourhood takes whole sites: the units placed
+    there, the units with a listed option there and, given `site_units` (int[S, C], -1
+    padded: see `cheapest_units_per_site`), the units cheapest to move there; each freed
+    unit may also use any of its options at those sites, so a pool that no unit lists
+    (an idle edge pool, say) can still be filled. Sites are drawn at random, or, given
     `site_gaps_of` (plan -> float64[S], each site's share of the distance to the bound:
     `site_gaps`), with weights gap_s / 2^(failed rounds at s) + GUIDE_FLOOR x their
     mean, so the search spends its rounds where the plan is furthest from the bound.
-    Works on either layout: the sub-MILP is always a dense Problem of the freed units.
     """
     rng = np.random.default_rng(options.seed)
     n_s = problem.num_sites
+    site_o = problem.site_o
     top_ok = top_uk >= 0
-    top_site = problem.pool_site_p[np.maximum(top_uk, 0)]
+    top_site = site_o[np.maximum(top_uk, 0)]
     objective = objective_value(problem, best)
     rounds, improved = 0, 0
     failed_s = np.zeros(n_s)
     while left() > 1.0:
         touched = np.zeros(problem.num_units, bool)
-        best_site = problem.pool_site_p[np.maximum(best, 0)]
+        best_site = site_o[np.maximum(best, 0)]
         chosen = []
         for site in _site_order(rng, n_s, site_gaps_of, best, failed_s):
             chosen.append(site)  # whole sites until the neighbourhood is full
@@ -175,10 +173,10 @@ def lns(
 
 
 def with_site_pools(
-    problem: Problem | SparseProblem, candidates_u, site_units: np.ndarray
+    problem: Problem, candidates_u, site_units: np.ndarray
 ) -> tuple[tuple[int, ...], ...]:
-    """`candidates_u` (per unit, a tuple of pools) plus, for every unit in a site's list
-    of `site_units` (int[S, C], -1 padded), its allowed pools at that site."""
+    """`candidates_u` (per unit, a tuple of options) plus, for every unit in a site's list
+    of `site_units` (int[S, C], -1 padded), its options at that site."""
     extra = [set(c) for c in candidates_u]
     for site, units in enumerate(site_units):
         for u in units[units >= 0].tolist():
@@ -186,10 +184,10 @@ def with_site_pools(
     return tuple(tuple(sorted(e)) for e in extra)
 
 
-def _allowed_at(problem: Problem | SparseProblem, u: int, sites) -> np.ndarray:
-    """int64[n]: unit u's allowed pools at any of `sites`, ascending."""
-    pools = allowed_pools(problem, u)[0]
-    return pools[np.isin(problem.pool_site_p[pools], sites)]
+def _allowed_at(problem: Problem, u: int, sites) -> np.ndarray:
+    """int64[n]: unit u's options at any of `sites`, ascending."""
+    options = problem.options_of(u)[0]
+    return options[np.isin(problem.site_o[options], sites)]
 
 
 def _site_order(rng, n_s: int, site_gaps_of, plan: np.ndarray, failed_s: np.ndarray):
@@ -202,41 +200,25 @@ def _site_order(rng, n_s: int, site_gaps_of, plan: np.ndarray, failed_s: np.ndar
     return np.argsort(rng.exponential(size=n_s) / weight, kind="stable")
 
 
-def freed_subproblem(
-    problem: Problem | SparseProblem, assign_u: np.ndarray, freed: np.ndarray
-) -> Problem:
-    """The dense Problem over the `freed` units only, with every other unit fixed where
-    `assign_u` puts it: capacities, budget and carbon cap less what the fixed units use,
-    and pools whose spread key a fixed copy of the same redundancy group already holds
-    masked out. A plan of it plus the fixed units is a plan of `problem`."""
+def freed_subproblem(problem: Problem, assign_u: np.ndarray, freed: np.ndarray) -> Problem:
+    """The Problem over the `freed` units only, with every other unit fixed where
+    `assign_u` puts it: every capacity less what the fixed units use, and options whose
+    spread key a fixed copy of the same redundancy group already holds taken out of the
+    freed units' lists. A plan of it plus the fixed units is a plan of `problem`."""
     fixed = assign_u.copy()
     fixed[freed] = UNPLACED
-    loads = compute_loads(problem, fixed)
-    if isinstance(problem, SparseProblem):
-        base = problem.dense_units(freed)
-    else:
-        base = problem.take_units(freed)
-    allowed = base.allowed_up.copy()
+    base = problem.take_units(freed)
+    keep = base.listed_uk.copy()
     group = problem.group_u[freed]
     placed = np.flatnonzero(fixed >= 0)
     for i in np.flatnonzero(group >= 0):
         g = group[i]
         mates = placed[problem.group_u[placed] == g]
         if mates.size:
-            used = problem.spread_key_gp[g, fixed[mates]]
-            allowed[i] &= ~np.isin(problem.spread_key_gp[g], used)
-    cost = loads.cost_usd_per_h
-    carbon = loads.carbon_kg_per_h
-    return base._replace(
-        allowed_up=allowed,
-        gpu_cap_p=np.maximum(problem.gpu_cap_p - loads.gpus_p, 0.0),
-        it_cap_kw_s=np.maximum(problem.it_cap_kw_s - loads.it_kw_s, 0.0),
-        facility_cap_kw_s=np.maximum(problem.facility_cap_kw_s - loads.facility_kw_s, 0.0),
-        heat_cap_kw_s=np.maximum(problem.heat_cap_kw_s - loads.heat_kw_s, 0.0),
-        water_cap_l_per_h_s=np.maximum(problem.water_cap_l_per_h_s - loads.water_l_per_h_s, 0.0),
-        budget_usd_per_h=np.maximum(problem.budget_usd_per_h - cost, 0.0),
-        carbon_cap_kg_per_h=np.maximum(problem.carbon_cap_kg_per_h - carbon, 0.0),
-    )
+            used = problem.spread_key_go[g, fixed[mates]]
+            keep[i] &= ~np.isin(problem.spread_key_go[g, np.maximum(base.option_uk[i], 0)], used)
+    left = np.maximum(problem.cap_r - row_loads(problem, fixed), 0.0)
+    return base.restricted(keep)._replace(cap_r=left)
 
 
 __all__ = ["cheapest_units_per_site", "freed_subproblem", "lns", "with_site_pools"]
