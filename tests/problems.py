@@ -6,7 +6,8 @@ import itertools
 
 import numpy as np
 
-from placer.problem.form import Problem
+from placer.problem.form import NUM_REASONS, Problem
+from placer.problem.rows import QUANTITIES, standard_rows
 from placer.problem.usage import objective_value, violations
 
 
@@ -32,53 +33,77 @@ def make_problem(
     budget_usd_per_h=np.inf,
     carbon_cap_kg_per_h=np.inf,
     lexicographic=False,
+    objective_up=None,
 ) -> Problem:
-    """A Problem with defaults: 1 GPU and 1 kW per pair, uncapped, all allowed, must-place."""
+    """A Problem from dense U x P tables (each pool one option), with defaults: 1 GPU and
+    1 kW per pair, uncapped, all allowed, must-place; the objective is the cost."""
     cost = np.asarray(cost_up, dtype=float)
     n_u, n_p = cost.shape
     ones = np.ones((n_u, n_p))
     pool_site = np.arange(n_p) if pool_site_p is None else np.asarray(pool_site_p)
     n_s = int(pool_site.max()) + 1 if n_p else 0
     it = ones if it_kw_up is None else np.asarray(it_kw_up, dtype=float)
-    allowed = np.ones((n_u, n_p), bool) if allowed_up is None else np.asarray(allowed_up)
+    allowed = np.ones((n_u, n_p), bool) if allowed_up is None else np.asarray(allowed_up, bool)
     inf_s = np.full(n_s, np.inf)
-    carbon = (
-        np.zeros((n_u, n_p))
+    zeros = np.zeros((n_u, n_p))
+    tables = {
+        "gpus": ones if gpus_up is None else np.asarray(gpus_up, dtype=float),
+        "it_kw": it,
+        "facility_kw": it if facility_kw_up is None else np.asarray(facility_kw_up, float),
+        "water_l_per_h": zeros if water_l_per_h_up is None else np.asarray(water_l_per_h_up, float),
+        "cost_usd_per_h": cost,
+        "carbon_kg_per_h": zeros
         if carbon_kg_per_h_up is None
-        else np.asarray(carbon_kg_per_h_up, dtype=float)
+        else np.asarray(carbon_kg_per_h_up, float),
+    }
+    objective = cost if objective_up is None else np.asarray(objective_up, float)
+    site_caps = np.stack(
+        [
+            inf_s if it_cap_kw_s is None else np.asarray(it_cap_kw_s, float),
+            inf_s if facility_cap_kw_s is None else np.asarray(facility_cap_kw_s, float),
+            inf_s if heat_cap_kw_s is None else np.asarray(heat_cap_kw_s, float),
+            inf_s if water_cap_l_per_h_s is None else np.asarray(water_cap_l_per_h_s, float),
+        ],
+        axis=1,
+    ).reshape(n_s, 4)
+    rows = standard_rows(
+        pool_site,
+        np.full(n_p, np.inf) if gpu_cap_p is None else np.asarray(gpu_cap_p, float),
+        site_caps,
+        float(budget_usd_per_h),
+        float(carbon_cap_kg_per_h),
     )
+    counts = allowed.sum(axis=1)
+    width = max(1, int(counts.max(initial=0)))
+    u, p = np.nonzero(allowed)
+    k = np.arange(u.size) - np.concatenate([[0], np.cumsum(counts)[:-1]])[u]
+    option_uk = np.full((n_u, width), -1, np.int32)
+    option_uk[u, k] = p
+
+    def slots(table: np.ndarray) -> np.ndarray:
+        out = np.zeros((n_u, width))
+        out[u, k] = table[u, p]
+        return out
+
     return Problem(
-        allowed_up=allowed,
-        reason_up=np.where(allowed, 0, 1).astype(np.uint16),
-        gpus_up=ones if gpus_up is None else np.asarray(gpus_up, dtype=float),
-        it_kw_up=it,
-        facility_kw_up=it if facility_kw_up is None else np.asarray(facility_kw_up, float),
-        heat_kw_up=it,
-        water_l_per_h_up=np.zeros((n_u, n_p))
-        if water_l_per_h_up is None
-        else np.asarray(water_l_per_h_up, float),
-        cost_usd_per_h_up=cost,
-        carbon_kg_per_h_up=carbon,
-        objective_usd_per_h_up=cost,
-        latency_ms_up=np.zeros((n_u, n_p)),
+        option_uk=option_uk,
+        objective_usd_per_h_uk=slots(objective),
+        amount_quk=np.stack([slots(tables[q]) for q in QUANTITIES]).reshape(
+            len(QUANTITIES), n_u, width
+        ),
+        latency_ms_uk=np.zeros((n_u, width)),
+        reason_count_ur=np.stack(
+            [(~allowed).sum(axis=1)] + [np.zeros(n_u, int)] * (NUM_REASONS - 1), axis=1
+        ).astype(np.int32),
         unplaced_usd_per_h_u=np.zeros(n_u) if value_u is None else np.asarray(value_u, float),
         must_place_u=np.ones(n_u, bool) if must_place_u is None else np.asarray(must_place_u),
         group_u=np.full(n_u, -1, np.int32) if group_u is None else np.asarray(group_u, np.int32),
-        spread_key_gp=np.zeros((0, n_p), np.int32)
+        pool_o=np.arange(n_p, dtype=np.int32),
+        spread_key_go=np.zeros((0, n_p), np.int32)
         if spread_key_gp is None
         else np.asarray(spread_key_gp, np.int32),
         pool_site_p=pool_site.astype(np.int32),
-        gpu_cap_p=np.full(n_p, np.inf) if gpu_cap_p is None else np.asarray(gpu_cap_p, float),
-        it_cap_kw_s=inf_s if it_cap_kw_s is None else np.asarray(it_cap_kw_s, float),
-        facility_cap_kw_s=inf_s
-        if facility_cap_kw_s is None
-        else np.asarray(facility_cap_kw_s, float),
-        heat_cap_kw_s=inf_s if heat_cap_kw_s is None else np.asarray(heat_cap_kw_s, float),
-        water_cap_l_per_h_s=inf_s
-        if water_cap_l_per_h_s is None
-        else np.asarray(water_cap_l_per_h_s, float),
-        budget_usd_per_h=np.array(budget_usd_per_h, dtype=float),
-        carbon_cap_kg_per_h=np.array(carbon_cap_kg_per_h, dtype=float),
+        **rows._asdict(),
         lexicographic=np.array(lexicographic),
     )
 
@@ -123,9 +148,9 @@ def random_problem(rng: np.random.Generator, n_u: int, n_p: int, n_s: int) -> Pr
 
 
 def brute_force(problem: Problem) -> tuple[float | None, np.ndarray | None]:
-    """Optimum over all (P + 1) ** U assignments (-1 = unplaced); None if infeasible."""
+    """Optimum over all (O + 1) ** U assignments (-1 = unplaced); None if infeasible."""
     best, best_assign = None, None
-    choices = range(-1, problem.num_pools)
+    choices = range(-1, problem.num_options)
     for combo in itertools.product(choices, repeat=problem.num_units):
         assign = np.array(combo, dtype=np.int32)
         if violations(problem, assign):
@@ -168,3 +193,27 @@ def per_gpu_problem(rng: np.random.Generator, n_u: int, n_p: int, n_s: int) -> P
         carbon_kg_per_h_up=rng.uniform(0, 5, size=(n_u, n_p)),
         carbon_cap_kg_per_h=rng.uniform(5, 25) if rng.random() < 0.3 else np.inf,
     )
+
+
+def dense_table(problem: Problem, name: str) -> np.ndarray:
+    """float64[U, O]: a per-pair figure of a compiled Problem laid out by option (0 where
+    the unit does not list the option): "objective" / "objective_usd_per_h", "latency_ms",
+    or a quantity of `QUANTITIES` ("gpus", "it_kw", "facility_kw", "water_l_per_h",
+    "cost_usd_per_h", "carbon_kg_per_h"); "heat_kw" is the IT power (compile's model).
+    For the tests' small problems: the old dense `_up` tables."""
+    from placer.problem.usage import dense_options
+
+    if name in ("objective", "objective_usd_per_h"):
+        table = problem.objective_usd_per_h_uk
+    elif name == "latency_ms":
+        table = problem.latency_ms_uk
+    else:
+        table = problem.amount_quk[QUANTITIES.index("it_kw" if name == "heat_kw" else name)]
+    return dense_options(problem, table)
+
+
+def allowed_table(problem: Problem) -> np.ndarray:
+    """bool[U, O]: the unit lists the option (the old `allowed_up`)."""
+    from placer.problem.usage import allowed_options
+
+    return allowed_options(problem)

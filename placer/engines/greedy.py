@@ -33,6 +33,8 @@ def unit_size(problem: Problem) -> np.ndarray:
     """float64[U]: each unit's largest amount on a whole-count row (GPUs) over its
     options; 0 for a unit with none."""
     out = np.zeros(problem.num_units)
+    if problem.num_options == 0:
+        return out
     whole_oj = KIND_WHOLE[problem.kind_r[problem.row_oj]] & (problem.row_oj >= 0)
     listed = problem.listed_uk
     option = np.maximum(problem.option_uk, 0)

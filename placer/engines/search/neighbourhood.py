@@ -45,6 +45,8 @@ def cheapest_units_per_site(
     re-placing the units allowed there took the plan from 61,389 to 61,307 USD/h)."""
     n_u, n_s = problem.num_units, problem.num_sites
     site_o = problem.site_o
+    if site_o.size == 0:
+        return np.full((n_s, count), -1, np.int64)
     low_u = priced.min(axis=1)
     site_kept = np.zeros(0, np.int64)
     unit_kept = np.zeros(0, np.int64)
@@ -53,7 +55,7 @@ def cheapest_units_per_site(
     for start in range(0, n_u, CHUNK_UNITS):
         rows = slice(start, min(n_u, start + CHUNK_UNITS))
         block = priced[rows, :-1]
-        site = site_o[np.maximum(problem.option_uk[rows], 0)] if site_o.size else block
+        site = site_o[np.maximum(problem.option_uk[rows], 0)]
         cost = block - low_u[rows, None]
         u, k = np.nonzero(np.isfinite(cost) & (cost < threshold[site]))
         site_kept = np.concatenate([site_kept, site[u, k].astype(np.int64)])
