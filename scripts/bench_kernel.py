@@ -1,33 +1,36 @@
 #!/usr/bin/env python3
 """Benchmarks the JAX scoring kernels against their NumPy baselines, in the same run.
 
-Two figures, each beside its baseline and the ratio (shared/BENCHMARKS.md):
+Three figures, each beside its baseline and the ratio (shared/BENCHMARKS.md):
 
   1. `score_batch` (placer.engines.kernels.score): candidate x unit evaluations per second, for
      both loads methods ("segment", "onehot") and several chunk budgets (1, 4, 16 MB, the
      `budget_bytes` of `chunk_size`), against the vectorised float64 NumPy reference
-     `score_batch_numpy` (placer.engines.kernels.reference) on the same candidates. Sizes K x U:
-     1e4 x 1e3, 1e5 x 1e3 and 1e6 x 1e2 (--quick: 1e3 x 1e3 and 1e4 x 1e2).
-     The NumPy reference holds about fifteen float64 [K, U] temporaries at once, so it
-     runs in blocks of at most 1e7 candidate x unit entries (~1.2 GB of temporaries):
+     `score_batch_numpy` (placer.engines.kernels.reference) on the same candidates. Sizes C x U
+     (candidates x units): 1e4 x 1e3, 1e5 x 1e3 and 1e6 x 1e2 (--quick: 1e3 x 1e3 and
+     1e4 x 1e2). The NumPy reference holds about thirty float64 [C, U] temporaries at once
+     (amounts of every quantity, rows and values of every term: ~230 B per entry), so it
+     runs in blocks of at most 1e7 candidate x unit entries (~2.3 GB of temporaries):
      1e4 x 1e3 fits in one block, 1e5 x 1e3 and 1e6 x 1e2 run in 10 blocks each; each
      line says so (`baseline_chunk_candidates`, `baseline_chunked`).
   2. `delta_moves` (placer.engines.kernels.delta): single-unit moves scored per second against an
      incumbent, M = 1e5 and 1e6 (--quick: 1e4, 1e5), against a vectorised NumPy float64
      delta written here (`numpy_delta`) that recomputes the same change of the penalized
-     score from the incumbent's loads. Both start from precomputed incumbent loads and
+     score from the incumbent's row loads. Both start from precomputed incumbent loads and
      use DEFAULT_WEIGHTS.
   3. `delta_rows`: the same moves in row form: every unit of gen-Ux--pools moved to
-     every pool and to unplaced, U x (P+1) moves per call, U = 2,000 and 20,000
-     (--quick: 2,000), against `numpy_delta` of exactly those moves. This is how a
-     search scores "the best pool for each of these units": contiguous rows of the pair
-     tables instead of scattered gathers.
+     every slot of its option list and to unplaced, U x (K+1) moves per call, U = 2,000
+     and 20,000 (--quick: 2,000), against `numpy_delta` of exactly those moves. This is
+     how a search scores "the best option for each of these units": contiguous rows of
+     the slot tables instead of scattered gathers.
 
 Instances: `generate_scenario(units=U, pools=--pools, seed=--seed)` compiled with
-`compile_problem` (the generator hits U exactly at these sizes). Candidates: for each
-unit, a uniformly random pool among its allowed pools (unplaced, column P, when it has
-none), drawn with `numpy.random.default_rng(seed)`. Moves: a random unit and a random
-allowed pool of it, against a random incumbent drawn the same way.
+`compile_problem` (the generator hits U exactly at these sizes); each line gives its
+pools, options, slots K (the longest option list) and capacity rows. Candidates are
+kernel slots (int32[C, U], K = unplaced): for each unit, a uniformly random slot among
+its listed options (unplaced, slot K, when it lists none), drawn with
+`numpy.random.default_rng(seed)`. Moves: a random unit and a random listed slot of it,
+against a random incumbent drawn the same way.
 
 Protocol: one warm-up call (JAX compiles; NumPy touches its memory), then --repeats
 (>= 5) timed calls; each line gives the median and min/max. Every timed JAX call ends
@@ -69,10 +72,16 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from placer.engines.kernels.arrays import to_kernel  # noqa: E402
+from placer.engines.kernels.arrays import slot_tables, to_kernel  # noqa: E402
 from placer.engines.kernels.delta import delta_moves, delta_rows, incumbent  # noqa: E402
 from placer.engines.kernels.reference import score_batch_numpy  # noqa: E402
-from placer.engines.kernels.score import DEFAULT_WEIGHTS, Scores, chunk_size, score_batch  # noqa: E402
+from placer.engines.kernels.score import (  # noqa: E402
+    DEFAULT_WEIGHTS,
+    Scores,
+    Weights,
+    chunk_size,
+    score_batch,
+)
 from placer.model.generate import generate_scenario  # noqa: E402
 from placer.problem.compile import compile_problem  # noqa: E402
 from placer.problem.form import Problem  # noqa: E402
@@ -81,7 +90,7 @@ SIZES_FULL = ((10_000, 1_000), (100_000, 1_000), (1_000_000, 100))
 SIZES_QUICK = ((1_000, 1_000), (10_000, 100))
 MOVES_FULL = (100_000, 1_000_000)
 MOVES_QUICK = (10_000, 100_000)
-#: Units of the delta_rows instances (each unit x every pool: U x (pools + 1) moves).
+#: Units of the delta_rows instances (each unit x every slot: U x (K + 1) moves).
 ROW_UNITS_FULL = (2_000, 20_000)
 ROW_UNITS_QUICK = (2_000,)
 BUDGETS_MB = (1, 4, 16)
@@ -150,24 +159,25 @@ def problem_for(units: int, pools: int, seed: int) -> Problem:
 
 
 def random_choices(problem: Problem, n: int, rng: np.random.Generator) -> np.ndarray:
-    """int32[n, U]: per unit a uniformly random allowed pool (P when it has none)."""
-    allowed = problem.allowed_up
-    n_u, n_p = allowed.shape
-    counts = allowed.sum(axis=1)
-    order = np.argsort(~allowed, axis=1, kind="stable")  # allowed pools first, in order
+    """int32[n, U]: per unit a uniformly random listed slot (K, unplaced, when it lists
+    none)."""
+    listed = problem.listed_uk
+    n_u, n_k = listed.shape
+    counts = listed.sum(axis=1)
+    order = np.argsort(~listed, axis=1, kind="stable")  # listed slots first, in order
     out = np.empty((n, n_u), np.int32)
     rows = max(1, NUMPY_BLOCK_ENTRIES // max(n_u, 1))
     for i in range(0, n, rows):
         m = min(rows, n - i)
         j = rng.integers(0, np.maximum(counts, 1), size=(m, n_u))
         pick = order[np.arange(n_u)[None, :], j]
-        out[i : i + m] = np.where(counts[None, :] > 0, pick, n_p)
+        out[i : i + m] = np.where(counts[None, :] > 0, pick, n_k)
     return out
 
 
-def numpy_scores(a_ku: np.ndarray, problem: Problem, rows: int) -> Scores:
+def numpy_scores(a_cu: np.ndarray, problem: Problem, rows: int) -> Scores:
     """score_batch_numpy in blocks of `rows` candidates, concatenated."""
-    parts = [score_batch_numpy(a_ku[i : i + rows], problem) for i in range(0, len(a_ku), rows)]
+    parts = [score_batch_numpy(a_cu[i : i + rows], problem) for i in range(0, len(a_cu), rows)]
     return Scores(*(np.concatenate(f) for f in zip(*parts, strict=True)))
 
 
@@ -175,99 +185,71 @@ def numpy_scores(a_ku: np.ndarray, problem: Problem, rows: int) -> Scores:
 
 
 class Tables(NamedTuple):
-    """Problem tables with the 'unplaced' column P (site S) added, float64, caps inf."""
+    """The kernel's slot layout in float64 NumPy (`arrays.slot_tables`: column K =
+    unplaced, option O = none, row R = none), with capacities (inf: none), the penalty
+    weight of every row and the redundancy counter of every (group, option)."""
 
-    objective: np.ndarray  # [U, P+1]
-    gpus: np.ndarray  # [U, P+1]
-    site: np.ndarray  # [U, P+1, 4]: IT, facility, heat kW; water L/h
-    cost: np.ndarray  # [U, P+1]
-    carbon: np.ndarray  # [U, P+1]
-    allowed: np.ndarray  # bool[U, P+1]
-    pool_site: np.ndarray  # int[P+1]
-    gpu_cap: np.ndarray  # [P+1]
-    site_cap: np.ndarray  # [S+1, 4]
-    budget: float
-    carbon_cap: float
+    objective: np.ndarray  # [U, K+1]
+    amount: np.ndarray  # [U, K+1, Q]
+    option: np.ndarray  # int[U, K+1], O for none
+    allowed: np.ndarray  # bool[U, K+1]
+    row_o1j: np.ndarray  # int[O+1, J], R for none
+    quantity_o1j: np.ndarray  # int[O+1, J]
+    cap_r1: np.ndarray  # [R+1], inf for the dummy row
+    weight_r1: np.ndarray  # [R+1], 0 for the dummy row
     group_u: np.ndarray  # int[U]
-    key_gp: np.ndarray  # int[G, P+1], S for unplaced
+    spread_go1: np.ndarray  # int[G, O+1]: g x keys + key; N (not counted) for option O
+    n_spread: int  # N
 
 
-def tables_of(problem: Problem) -> Tables:
-    n_u = problem.num_units
-    n_s = problem.num_sites
-
-    def col(table, last=0.0):
-        return np.concatenate([table, np.broadcast_to(last, (n_u,))[:, None]], axis=1)
-
-    site = np.stack(
-        [
-            col(problem.it_kw_up),
-            col(problem.facility_kw_up),
-            col(problem.heat_kw_up),
-            col(problem.water_l_per_h_up),
-        ],
-        axis=2,
-    )
-    caps = np.stack(
-        [
-            problem.it_cap_kw_s,
-            problem.facility_cap_kw_s,
-            problem.heat_cap_kw_s,
-            problem.water_cap_l_per_h_s,
-        ],
-        axis=1,
-    )
+def tables_of(problem: Problem, w: Weights = DEFAULT_WEIGHTS) -> Tables:
+    t = slot_tables(problem)
+    n_o, n_g = problem.num_options, problem.num_groups
+    keys = max(problem.num_sites, 1)
+    spread = np.full((n_g, n_o + 1), n_g * keys, np.int64)
+    spread[:, :n_o] = np.arange(n_g)[:, None] * keys + problem.spread_key_go
     return Tables(
-        objective=col(problem.objective_usd_per_h_up, problem.unplaced_usd_per_h_u),
-        gpus=col(problem.gpus_up),
-        site=site,
-        cost=col(problem.cost_usd_per_h_up),
-        carbon=col(problem.carbon_kg_per_h_up),
-        allowed=col(problem.allowed_up, ~problem.must_place_u).astype(bool),
-        pool_site=np.append(problem.pool_site_p, n_s),
-        gpu_cap=np.append(problem.gpu_cap_p, np.inf),
-        site_cap=np.concatenate([caps, np.full((1, 4), np.inf)]),
-        budget=float(problem.budget_usd_per_h),
-        carbon_cap=float(problem.carbon_cap_kg_per_h),
-        group_u=problem.group_u,
-        key_gp=np.concatenate(
-            [problem.spread_key_gp, np.full((problem.num_groups, 1), n_s)], axis=1
-        ).astype(np.int64),
+        objective=t.objective_uk1,
+        amount=t.amount_uk1q,
+        option=t.option_uk1.astype(np.int64),
+        allowed=t.allowed_uk1,
+        row_o1j=t.row_o1j.astype(np.int64),
+        quantity_o1j=t.quantity_o1j.astype(np.int64),
+        cap_r1=np.append(problem.cap_r, np.inf),
+        weight_r1=np.append(np.asarray(w.over_k, float)[problem.kind_r], 0.0),
+        group_u=problem.group_u.astype(np.int64),
+        spread_go1=spread,
+        n_spread=n_g * keys,
     )
 
 
 class NumpyIncumbent(NamedTuple):
     a_u: np.ndarray
-    gpus_p1: np.ndarray
-    site_s14: np.ndarray
-    cost: float
-    carbon: float
-    keys: np.ndarray  # copies per (group, key) slot; the last slot = not counted
+    load_r1: np.ndarray  # row loads; the last: the dummy row
+    keys: np.ndarray  # copies per (group, key) counter; the last = not counted
 
 
-def _key_slot(t: Tables, u: np.ndarray, p: np.ndarray) -> np.ndarray:
-    n_g, n_k = t.key_gp.shape[0], t.site_cap.shape[0]
-    if n_g == 0:
-        return np.zeros_like(u)
-    g = np.maximum(t.group_u[u], 0)
-    key = t.key_gp[g, p]
-    counted = (t.group_u[u] >= 0) & (key < n_k - 1)
-    return np.where(counted, g * n_k + key, n_g * n_k)
+def _spread_slot(t: Tables, u: np.ndarray, option: np.ndarray) -> np.ndarray:
+    if t.spread_go1.shape[0] == 0:
+        return np.full(np.shape(u), t.n_spread)
+    g = t.group_u[u]
+    return np.where(g >= 0, t.spread_go1[np.maximum(g, 0), option], t.n_spread)
+
+
+def _terms(t: Tables, u: np.ndarray, k: np.ndarray):
+    """(option [M], rows int[M, J], values [M, J]) of units u in slots k."""
+    option = t.option[u, k]
+    values = np.take_along_axis(t.amount[u, k], t.quantity_o1j[option], axis=1)
+    return option, t.row_o1j[option], values
 
 
 def numpy_incumbent(a_u: np.ndarray, t: Tables) -> NumpyIncumbent:
     units = np.arange(a_u.shape[0])
-    n_p1, n_s1 = t.gpu_cap.shape[0], t.site_cap.shape[0]
-    site_u = t.pool_site[a_u]
-    v = t.site[units, a_u]
-    n_slots = max(1, t.key_gp.shape[0] * n_s1) + 1
+    option, rows, values = _terms(t, units, a_u)
     return NumpyIncumbent(
         a_u=a_u,
-        gpus_p1=np.bincount(a_u, t.gpus[units, a_u], minlength=n_p1),
-        site_s14=np.stack([np.bincount(site_u, v[:, r], minlength=n_s1) for r in range(4)], axis=1),
-        cost=float(t.cost[units, a_u].sum()),
-        carbon=float(t.carbon[units, a_u].sum()),
-        keys=np.bincount(_key_slot(t, units, a_u), minlength=n_slots).astype(float),
+        load_r1=np.bincount(rows.ravel(), values.ravel(), minlength=t.cap_r1.shape[0]),
+        keys=np.bincount(_spread_slot(t, units, option), minlength=t.n_spread + 1).astype(float),
     )
 
 
@@ -276,43 +258,32 @@ def _over(x, cap):
 
 
 def numpy_delta(
-    u: np.ndarray, p: np.ndarray, inc: NumpyIncumbent, t: Tables, w: Scores = DEFAULT_WEIGHTS
+    u: np.ndarray, k: np.ndarray, inc: NumpyIncumbent, t: Tables, w: Weights = DEFAULT_WEIGHTS
 ) -> np.ndarray:
-    """float64[M]: change of the penalized score of each move u[i] -> p[i] (vectorised).
+    """float64[M]: change of the penalized score of each move u[i] -> slot k[i]
+    (vectorised; `t` carries the row weights of `w`).
 
-    The same algebra as placer.engines.kernels.delta.delta_one: only the old and new pool and
-    site, the global totals, the mask and the redundancy keys change.
+    The same algebra as placer.engines.kernels.delta.delta_one: only the rows of the old
+    and new option (J terms each), the mask and the redundancy keys change.
     """
     old = inc.a_u[u]
-    d = (t.objective[u, p] - t.objective[u, old]) * w.objective
-    load_o, load_n = inc.gpus_p1[old], inc.gpus_p1[p]
-    cap_o, cap_n = t.gpu_cap[old], t.gpu_cap[p]
-    d_gpu = (
-        _over(load_o - t.gpus[u, old], cap_o)
-        - _over(load_o, cap_o)
-        + _over(load_n + t.gpus[u, p], cap_n)
-        - _over(load_n, cap_n)
-    )
-    d += d_gpu * w.gpus_over
-    s_old, s_new = t.pool_site[old], t.pool_site[p]
-    v_old, v_new = t.site[u, old], t.site[u, p]
-    lo, ln = inc.site_s14[s_old], inc.site_s14[s_new]
-    co, cn = t.site_cap[s_old], t.site_cap[s_new]
-    d_same = _over(lo - v_old + v_new, co) - _over(lo, co)
-    d_split = _over(lo - v_old, co) - _over(lo, co) + _over(ln + v_new, cn) - _over(ln, cn)
-    d_site = np.where((s_old == s_new)[:, None], d_same, d_split)
-    d += d_site @ np.array([w.it_over, w.facility_over, w.heat_over, w.water_over])
-    cost = inc.cost - t.cost[u, old] + t.cost[u, p]
-    carbon = inc.carbon - t.carbon[u, old] + t.carbon[u, p]
-    d += (_over(cost, t.budget) - _over(inc.cost, t.budget)) * w.budget_over
-    d += (_over(carbon, t.carbon_cap) - _over(inc.carbon, t.carbon_cap)) * w.carbon_over
-    d += (t.allowed[u, old].astype(float) - t.allowed[u, p]) * w.masked
-    k_old, k_new = _key_slot(t, u, old), _key_slot(t, u, p)
+    d = (t.objective[u, k] - t.objective[u, old]) * w.objective
+    o_old, r_old, v_old = _terms(t, u, old)
+    o_new, r_new, v_new = _terms(t, u, k)
+    match = r_new[:, None, :] == r_old[:, :, None]  # [M, J_old, J_new]
+    load_o, cap_o = inc.load_r1[r_old], t.cap_r1[r_old]
+    after_o = load_o - v_old + (match * v_new[:, None, :]).sum(axis=2)
+    d += ((_over(after_o, cap_o) - _over(load_o, cap_o)) * t.weight_r1[r_old]).sum(axis=1)
+    load_n, cap_n = inc.load_r1[r_new], t.cap_r1[r_new]
+    d_new = (_over(load_n + v_new, cap_n) - _over(load_n, cap_n)) * t.weight_r1[r_new]
+    d += np.where(match.any(axis=1), 0.0, d_new).sum(axis=1)
+    d += (t.allowed[u, old].astype(float) - t.allowed[u, k]) * w.masked
+    s_old, s_new = _spread_slot(t, u, o_old), _spread_slot(t, u, o_new)
     last = inc.keys.shape[0] - 1
-    leave = np.where((k_old != last) & (inc.keys[k_old] >= 2), -1.0, 0.0)
-    join = np.where((k_new != last) & (inc.keys[k_new] >= 1), 1.0, 0.0)
-    d += np.where(k_old == k_new, 0.0, leave + join) * w.redundancy
-    return np.where(p == old, 0.0, d)
+    leave = np.where((s_old != last) & (inc.keys[s_old] >= 2), -1.0, 0.0)
+    join = np.where((s_new != last) & (inc.keys[s_new] >= 1), 1.0, 0.0)
+    d += np.where(s_old == s_new, 0.0, leave + join) * w.redundancy
+    return np.where(k == old, 0.0, d)
 
 
 # ---- benchmarks ---------------------------------------------------------------------------
@@ -323,11 +294,11 @@ def bench_scores(
 ) -> list[dict[str, Any]]:
     problem = problem_for(n_u, args.pools, args.seed)
     rng = np.random.default_rng(args.seed)
-    a_ku = random_choices(problem, n_k, rng)
+    a_cu = random_choices(problem, n_k, rng)
     kp = to_kernel(problem)
-    a_dev = block(jnp.asarray(a_ku))
+    a_dev = block(jnp.asarray(a_cu))
     rows = max(1, min(n_k, NUMPY_BLOCK_ENTRIES // n_u))
-    np_stats, ref = timed(lambda: numpy_scores(a_ku, problem, rows), args.repeats)
+    np_stats, ref = timed(lambda: numpy_scores(a_cu, problem, rows), args.repeats)
     evals = n_k * n_u
     baseline_eps = evals / np_stats["wall_s"]
     n_check = min(n_k, 256)
@@ -351,6 +322,9 @@ def bench_scores(
                     "candidates": n_k,
                     "units": problem.num_units,
                     "pools": problem.num_pools,
+                    "options": problem.num_options,
+                    "slots": problem.num_slots,
+                    "rows": problem.num_rows,
                     "sites": problem.num_sites,
                     "groups": problem.num_groups,
                     "loads": loads,
@@ -381,34 +355,35 @@ def bench_delta(
     rng = np.random.default_rng(args.seed + 1)
     a_u = random_choices(problem, 1, rng)[0]
     u_m = rng.integers(0, problem.num_units, n_m)
-    # a random allowed pool of each moved unit: a row of fresh random choices, gathered
-    p_m = random_choices(problem, max(1, n_m // problem.num_units + 1), rng)
-    p_m = p_m[np.arange(n_m) % p_m.shape[0], u_m].astype(np.int64)
+    # a random listed slot of each moved unit: a row of fresh random choices, gathered
+    k_m = random_choices(problem, max(1, n_m // problem.num_units + 1), rng)
+    k_m = k_m[np.arange(n_m) % k_m.shape[0], u_m].astype(np.int64)
     kp = to_kernel(problem)
     inc = block(incumbent(jnp.asarray(a_u), kp))
-    u_dev, p_dev = block((jnp.asarray(u_m, jnp.int32), jnp.asarray(p_m, jnp.int32)))
+    u_dev, k_dev = block((jnp.asarray(u_m, jnp.int32), jnp.asarray(k_m, jnp.int32)))
     t = tables_of(problem)
     np_inc = numpy_incumbent(a_u.astype(np.int64), t)
-    np_stats, ref = timed(lambda: numpy_delta(u_m, p_m, np_inc, t), args.repeats)
-    stats, got = timed(lambda: block(delta_moves(u_dev, p_dev, inc, kp)), args.repeats)
+    np_stats, ref = timed(lambda: numpy_delta(u_m, k_m, np_inc, t), args.repeats)
+    stats, got = timed(lambda: block(delta_moves(u_dev, k_dev, inc, kp)), args.repeats)
     return _moves_record("delta", problem, n_m, stats, got, np_stats, ref, args, base)
 
 
 def bench_delta_rows(n_u: int, args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
-    """`delta_rows`: every unit of a gen-{n_u}x{pools} instance moved to every pool (and
-    unplaced), U x (P+1) moves in one call, against numpy_delta of the same moves."""
+    """`delta_rows`: every unit of a gen-{n_u}x{pools} instance moved to every slot of
+    its option list (and unplaced), U x (K+1) moves in one call, against numpy_delta of
+    the same moves."""
     problem = problem_for(n_u, args.pools, args.seed)
     rng = np.random.default_rng(args.seed + 1)
     a_u = random_choices(problem, 1, rng)[0]
-    n_p1 = problem.num_pools + 1
+    n_k1 = problem.num_slots + 1
     units = np.arange(problem.num_units)
-    u_m, p_m = np.repeat(units, n_p1), np.tile(np.arange(n_p1), problem.num_units)
+    u_m, k_m = np.repeat(units, n_k1), np.tile(np.arange(n_k1), problem.num_units)
     kp = to_kernel(problem)
     inc = block(incumbent(jnp.asarray(a_u), kp))
     u_dev = block(jnp.asarray(units, jnp.int32))
     t = tables_of(problem)
     np_inc = numpy_incumbent(a_u.astype(np.int64), t)
-    np_stats, ref = timed(lambda: numpy_delta(u_m, p_m, np_inc, t), args.repeats)
+    np_stats, ref = timed(lambda: numpy_delta(u_m, k_m, np_inc, t), args.repeats)
     stats, got = timed(lambda: block(delta_rows(u_dev, inc, kp)), args.repeats)
     return _moves_record("delta_rows", problem, u_m.size, stats, got, np_stats, ref, args, base)
 
@@ -425,6 +400,7 @@ def _moves_record(bench, problem, n_m, stats, got, np_stats, ref, args, base) ->
         "moves": n_m,
         "units": problem.num_units,
         "pools": problem.num_pools,
+        "slots": problem.num_slots,
         "weights": "DEFAULT_WEIGHTS",
         **stats,
         "moves_per_s": round(mps),
@@ -491,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(line), flush=True)
         best = max(lines, key=lambda r: r["evals_per_s"])
         summary.append(
-            f"score_batch K={n_k:>9,} U={lines[0]['units']:>5}: numpy "
+            f"score_batch C={n_k:>9,} U={lines[0]['units']:>5}: numpy "
             f"{lines[0]['baseline_evals_per_s']:.3g} evals/s"
             + (
                 f" (in blocks of {lines[0]['baseline_chunk_candidates']})"

@@ -17,9 +17,10 @@ every `configs/*.yaml`), the script:
      `seconds_to_gap_0_1pct` are the wall seconds of the run with that target when it
      proved the target, else null (a run whose target equals --gap is the main run
      itself, not run twice);
-  5. writes the same model (0)-(9) by hand in PuLP (what a user would write, and what
-     SkyPilot's optimizer does: one binary per allowed (unit, pool) pair, built from the
-     Problem arrays) and solves it with PULP_CBC_CMD(threads=1, timeLimit, gapRel=--gap).
+  5. writes the same model (0)-(3) by hand in PuLP (what a user would write, and what
+     SkyPilot's optimizer does: one binary per allowed (unit, option) pair, built from
+     the Problem arrays: every capacity row a pair charges, read off `row_oj`) and
+     solves it with PULP_CBC_CMD(threads=1, timeLimit, gapRel=--gap).
      Its plan is re-scored with `placer.problem.usage.objective_value` and checked with
      `placer.problem.usage.violations`. CBC's best bound does not come back through PuLP: it is
      read from CBC's log (`bound_source` says which line), plus the objective constant
@@ -77,7 +78,7 @@ if str(REPO_ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 
 from placer.engines.base import SolveOptions  # noqa: E402
-from placer.engines.milp.formulation import SITE_FAMILIES, build_model  # noqa: E402
+from placer.engines.milp.formulation import build_model  # noqa: E402
 from placer.engines.milp.prices import capacity_prices  # noqa: E402
 from placer.engines.milp.solve import BACKENDS, MAX_PRICE_VARIABLES  # noqa: E402
 from placer.engines.registry import SOLVERS  # noqa: E402
@@ -85,6 +86,7 @@ from placer.model import load_scenario  # noqa: E402
 from placer.model.generate import generate_scenario  # noqa: E402
 from placer.problem.compile import compile_problem  # noqa: E402
 from placer.problem.form import UNPLACED, Problem  # noqa: E402
+from placer.problem.rows import KIND_NAMES, KIND_SCOPE  # noqa: E402
 from placer.problem.usage import objective_value, violations  # noqa: E402
 
 GAP_TARGETS = {"seconds_to_gap_1pct": 1e-2, "seconds_to_gap_0_1pct": 1e-3}
@@ -383,53 +385,57 @@ def reached(run: dict, target: float) -> bool:
 
 
 def build_pulp(problem: Problem):
-    """(0)-(9) as a PuLP user writes them: dicts of binaries, lpSum, one row per constraint."""
+    """(0)-(3) of placer.engines.milp.formulation as a PuLP user writes them: dicts of
+    binaries, lpSum, one row per constraint (every capacity row with a finite capacity
+    that some pair charges, and the global ones; none left out as redundant)."""
     import pulp
 
     n_units, n_groups = problem.num_units, problem.num_groups
-    pairs = [tuple(pair) for pair in np.argwhere(problem.allowed_up).tolist()]
-    c = problem.objective_usd_per_h_up.tolist()
+    unit_n, slot_n = np.nonzero(problem.listed_uk)
+    pairs = list(zip(unit_n.tolist(), problem.option_uk[unit_n, slot_n].tolist(), strict=True))
+    c = problem.objective_usd_per_h_uk[unit_n, slot_n].tolist()
+    amount = problem.amount_quk[:, unit_n, slot_n].T.tolist()  # [pair][quantity]
     v = problem.unplaced_usd_per_h_u.tolist()
     must = problem.must_place_u.tolist()
-    gpus, gpu_cap = problem.gpus_up.tolist(), problem.gpu_cap_p.tolist()
-    site_of = problem.pool_site_p.tolist()
     group_of = problem.group_u.tolist()
-    key = problem.spread_key_gp.tolist()
-
-    pools_of: dict[int, list[int]] = defaultdict(list)
-    units_in: dict[int, list[int]] = defaultdict(list)
-    pairs_at_site: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for u, p in pairs:
-        pools_of[u].append(p)
-        units_in[p].append(u)
-        pairs_at_site[site_of[p]].append((u, p))
+    key = problem.spread_key_go.tolist()
+    row_of, quantity_of = problem.row_oj.tolist(), problem.quantity_oj.tolist()
+    cap, kind, scope = problem.cap_r.tolist(), problem.kind_r.tolist(), problem.scope_r.tolist()
 
     prob = pulp.LpProblem("placement", pulp.LpMinimize)
-    x = {(u, p): pulp.LpVariable(f"x_{u}_{p}", cat=pulp.LpBinary) for u, p in pairs}
+    x = {(u, o): pulp.LpVariable(f"x_{u}_{o}", cat=pulp.LpBinary) for u, o in pairs}
+
+    options_of: dict[int, list[int]] = defaultdict(list)
+    terms: dict[int, list[tuple[float, pulp.LpVariable]]] = defaultdict(list)
+    for n, (u, o) in enumerate(pairs):
+        options_of[u].append(o)
+        for r, q in zip(row_of[o], quantity_of[o], strict=True):
+            if r >= 0:
+                terms[r].append((amount[n][q], x[u, o]))
 
     # (0) placed cost + value lost by unplaced units
-    prob += pulp.lpSum(c[u][p] * x[u, p] for u, p in pairs) + pulp.lpSum(
-        v[u] * (1 - pulp.lpSum(x[u, p] for p in pools_of[u])) for u in range(n_units)
+    prob += pulp.lpSum(c[n] * x[pair] for n, pair in enumerate(pairs)) + pulp.lpSum(
+        v[u] * (1 - pulp.lpSum(x[u, o] for o in options_of[u])) for u in range(n_units)
     )
     # (1) place once (exactly once when must-place)
     for u in range(n_units):
-        placed = pulp.lpSum(x[u, p] for p in pools_of[u])
+        placed = pulp.lpSum(x[u, o] for o in options_of[u])
         if must[u]:
             prob += placed == 1, f"place_once_{u}"
-        elif pools_of[u]:
+        elif options_of[u]:
             prob += placed <= 1, f"place_once_{u}"
-    # (2) GPUs per pool
-    for p, units in units_in.items():
-        if math.isfinite(gpu_cap[p]):
-            prob += pulp.lpSum(gpus[u][p] * x[u, p] for u in units) <= gpu_cap[p], f"gpus_{p}"
-    # (3)-(6) site IT, facility, heat, water (finite caps)
-    for _, name, coef_field, cap_field in SITE_FAMILIES:
-        coef, cap = getattr(problem, coef_field).tolist(), getattr(problem, cap_field).tolist()
-        for s, site_pairs in pairs_at_site.items():
-            if math.isfinite(cap[s]):
-                expr = pulp.lpSum(coef[u][p] * x[u, p] for u, p in site_pairs)
-                prob += expr <= cap[s], f"{name}_{s}"
-    # (7) redundancy: a group's units on distinct spread keys
+
+    # (2) capacity rows with a finite capacity: pool GPUs, site IT / facility / heat kW
+    # and water (by kind, then pool or site), then after (3) the budget and carbon cap
+    def capacity(rows: list[int]) -> None:
+        for r in sorted(rows, key=lambda r: (kind[r], r)):
+            if math.isfinite(cap[r]):
+                name = KIND_NAMES[kind[r]] + (f"_{scope[r]}" if scope[r] >= 0 else "")
+                prob.addConstraint(pulp.lpSum(a * var for a, var in terms[r]) <= cap[r], name)
+
+    is_global = [KIND_SCOPE[k] == 2 for k in kind]
+    capacity([r for r in terms if not is_global[r]])
+    # (3) redundancy: a group's units on distinct spread keys
     members: dict[int, list[int]] = defaultdict(list)
     for u in range(n_units):
         if group_of[u] >= 0:
@@ -437,18 +443,11 @@ def build_pulp(problem: Problem):
     for g in range(n_groups):
         by_key: dict[int, list] = defaultdict(list)
         for u in members[g]:
-            for p in pools_of[u]:
-                by_key[key[g][p]].append(x[u, p])
+            for o in options_of[u]:
+                by_key[key[g][o]].append(x[u, o])
         for k, xs in by_key.items():
             prob += pulp.lpSum(xs) <= 1, f"spread_{g}_{k}"
-    # (8) budget, (9) carbon cap
-    budget, carbon_cap = float(problem.budget_usd_per_h), float(problem.carbon_cap_kg_per_h)
-    if math.isfinite(budget):
-        cost = problem.cost_usd_per_h_up.tolist()
-        prob += pulp.lpSum(cost[u][p] * x[u, p] for u, p in pairs) <= budget, "budget"
-    if math.isfinite(carbon_cap):
-        carbon = problem.carbon_kg_per_h_up.tolist()
-        prob += pulp.lpSum(carbon[u][p] * x[u, p] for u, p in pairs) <= carbon_cap, "carbon"
+    capacity([r for r in range(len(cap)) if is_global[r]])
     return prob, x
 
 
@@ -578,7 +577,7 @@ def bench_instance(name, seed, make, args, machine) -> list[dict]:
         "problem_digest": problem_digest(problem),
         "sites": problem.num_sites,
         "groups": problem.num_groups,
-        "allowed_pairs": int(problem.allowed_up.sum()),
+        "allowed_pairs": problem.num_pairs(),
         "must_place": int(problem.must_place_u.sum()),
         "lexicographic": bool(problem.lexicographic),
         "seed": args.seed,

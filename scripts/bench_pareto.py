@@ -102,7 +102,7 @@ def bench(path: Path, mode: str, args) -> dict:
         "instance": path.stem,
         "units": problem.num_units,
         "pools": problem.num_pools,
-        "pairs": int(problem.allowed_up.sum()),
+        "pairs": problem.num_pairs(),
         "mode": mode,
         "seed": args.seed,
         "points_requested": args.points,

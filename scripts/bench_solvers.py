@@ -4,14 +4,19 @@
 For every instance `gen-UxP-sSEED` (`placer.model.generate.generate_scenario(U, P, seed)`), the
 script:
 
-  1. picks the layout: above --max-pairs-dense units x pools (or when the dense Problem,
-     ~83 bytes a pair: ~10 float64 arrays, a bool and a uint16 one, is estimated above
-     --max-rss-gb) it compiles pair lists (`placer.sparse`, "layout": "sparse"), runs
-     the solvers that read them (greedy, hybrid) and gives every other solver one JSON
-     line saying why it is skipped;
-  2. generates the scenario (`generate_s`) and compiles it once (`compile_s`), in this
-     process, watched: past --max-rss-gb the compile is interrupted and the instance
-     skipped;
+  1. generates the scenario (`generate_s`) and compiles it once (`compile_s`,
+     `placer.problem.compile.compile_problem`: the one Problem every solver reads), in
+     this process, watched: past --max-rss-gb the compile is interrupted and the
+     instance skipped (one "skipped" line);
+  2. picks the hybrid's path, the only layout choice left ("layout" on every line of
+     the instance): "dense" is `solve_hybrid_full` (a relaxation of the whole fleet),
+     "sparse" is `solve_large_hybrid` (prices from a sample of units). --layout auto
+     (the default) runs `solve_hybrid` as a user gets it, which takes the sparse path
+     above LARGE_MIN_CELLS units x (options + 1); --max-pairs-dense N, with --layout
+     auto, instead takes the sparse path above N units x pools; --layout dense or
+     sparse forces one path. Every other solver reads the same Problem whatever the
+     layout, so none is skipped (on the largest fleets a solver that cannot cope is
+     killed by the memory or time guard below and reported as such);
   3. runs greedy, the baseline, then every solver of --solvers, each in its own forked
      child (one solver's memory or crash cannot touch the others; `peak_rss_mb` is the
      child's peak resident set and includes the Problem it inherits), with
@@ -39,6 +44,7 @@ Usage:
     python scripts/bench_solvers.py --sizes 2000x50,10000x100 --time-limit-s 30
     python scripts/bench_solvers.py --sizes 50000x200 --solvers relax,hybrid --time-limit-s 120
     python scripts/bench_solvers.py --time-limit-s 30,10000x100=60,50000x200=120
+    python scripts/bench_solvers.py --sizes 50000x200 --solvers hybrid --layout sparse
 """
 
 from __future__ import annotations
@@ -73,16 +79,13 @@ from bench_milp import (  # noqa: E402
     rel_gap,
 )
 
-from placer.api import SPARSE_SOLVERS  # noqa: E402
+from placer.api import HYBRID_PATHS  # noqa: E402
 from placer.engines.base import SolveOptions  # noqa: E402
 from placer.engines.registry import SOLVERS  # noqa: E402
+from placer.engines.search.hybrid import LARGE_MIN_CELLS  # noqa: E402
 from placer.model.generate import generate_scenario  # noqa: E402
-from placer.problem.compile import (  # noqa: E402
-    compile_problem,
-    compile_sparse,
-)
+from placer.problem.compile import compile_problem  # noqa: E402
 from placer.problem.form import UNPLACED, Problem  # noqa: E402
-from placer.problem.sparse_form import SparseProblem  # noqa: E402
 from placer.problem.usage import objective_value, violations  # noqa: E402
 
 DEFAULT_SIZES = "2000x50,10000x100,50000x200,100000x1000"
@@ -90,9 +93,6 @@ DEFAULT_SOLVERS = "greedy,milp,relax,search,hybrid"
 QUICK_SIZES = "200x10"
 QUICK_TIME_LIMIT_S = 5.0
 DEFAULT_TIME_LIMIT_S = 30.0
-#: Bytes a (unit, pool) pair of the dense Problem takes: 10 float64 tables, allowed_up
-#: (bool) and reason_up (uint16).
-BYTES_PER_PAIR = 10 * 8 + 1 + 2
 BASELINE = "greedy"
 
 
@@ -132,17 +132,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         f"{QUICK_TIME_LIMIT_S:g} with --quick)",
     )
     ap.add_argument(
+        "--layout",
+        choices=sorted(HYBRID_PATHS),
+        default="auto",
+        help="the hybrid's path (the only layout choice left: every other solver reads the "
+        'same Problem): "dense" solve_hybrid_full (a relaxation of the whole fleet), '
+        '"sparse" solve_large_hybrid (prices from a sample of units), "auto" solve_hybrid, '
+        f"sparse above {LARGE_MIN_CELLS:.0e} units x (options + 1) (default auto)",
+    )
+    ap.add_argument(
         "--max-pairs-dense",
         type=float,
-        default=5e7,
-        help="pair-list layout (placer.sparse) above this many units x pools (default 5e7)",
+        default=None,
+        help="picks the hybrid's path by this threshold instead of solve_hybrid's own: "
+        "sparse (solve_large_hybrid) above this many units x pools, dense "
+        "(solve_hybrid_full) at or below; only with --layout auto (default: unset, "
+        "solve_hybrid decides)",
     )
     ap.add_argument(
         "--max-rss-gb",
         type=float,
         default=None,
-        help="memory guard, GiB: skip instances whose dense Problem is estimated above it, "
-        "interrupt a compile and kill a solver child that passes it (default 80%% of RAM)",
+        help="memory guard, GiB: interrupt a compile (the instance is skipped) and kill a "
+        "solver child that passes it (default 80%% of RAM)",
     )
     ap.add_argument("--workers", type=int, default=1, help="SolveOptions.workers (default 1)")
     ap.add_argument("--repeats", type=int, default=1, help="timed runs of each solver (default 1)")
@@ -157,7 +169,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.default_limit_s, args.limit_overrides = parse_limits(ap, args.time_limit_s, default_limit)
     if args.max_rss_gb is None:
         args.max_rss_gb = round(0.8 * total_memory_gb(), 1)
-    if args.max_rss_gb <= 0 or args.max_pairs_dense <= 0 or args.workers < 1:
+    if args.max_pairs_dense is not None and args.layout != "auto":
+        ap.error("--max-pairs-dense picks the hybrid's path: use it with --layout auto only")
+    if (
+        args.max_rss_gb <= 0
+        or (args.max_pairs_dense is not None and args.max_pairs_dense <= 0)
+        or args.workers < 1
+    ):
         ap.error("--max-rss-gb, --max-pairs-dense and --workers must be positive")
     if args.repeats < 1:
         ap.error("--repeats must be >= 1")
@@ -328,10 +346,11 @@ def run_isolated(fn, *args, timeout_s: float, max_rss_bytes: int | None) -> dict
     return out
 
 
-def _child_solve(problem: Problem | SparseProblem, name: str, opts: SolveOptions) -> dict:
+def _child_solve(problem: Problem, name: str, opts: SolveOptions, path: str) -> dict:
+    """One solve; `path` is the hybrid's ("auto", "dense" or "sparse": `HYBRID_PATHS`)."""
     t0 = time.perf_counter()
-    solvers = SPARSE_SOLVERS if isinstance(problem, SparseProblem) else SOLVERS
-    res = solvers[name](problem, opts)
+    solve = HYBRID_PATHS[path] if name == "hybrid" else SOLVERS[name]
+    res = solve(problem, opts)
     wall = time.perf_counter() - t0
     assign = np.asarray(res.assign_u)
     obj = _finite(res.objective_usd_per_h)
@@ -364,9 +383,11 @@ class RssWatch:
         self.tripped_at: int | None = None
         self.max_seen = 0
         self._stop = threading.Event()
+        self._armed = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        self._armed.wait()  # an interrupt inside __enter__ would escape the `with`
         while True:
             rss = current_rss_bytes(os.getpid())
             if rss is None:
@@ -381,6 +402,7 @@ class RssWatch:
 
     def __enter__(self) -> RssWatch:
         self._thread.start()
+        self._armed.set()
         return self
 
     def __exit__(self, *exc) -> bool:
@@ -396,6 +418,18 @@ class RssWatch:
 
 def time_limit_for(args: argparse.Namespace, units: int, pools: int) -> float:
     return args.limit_overrides.get((units, pools), args.default_limit_s)
+
+
+def hybrid_path(args: argparse.Namespace, units: int, pools: int, options: int) -> tuple[str, str]:
+    """(path, layout): the `HYBRID_PATHS` key the hybrid runs with, and the "layout" it
+    takes: "dense" (`solve_hybrid_full`) or "sparse" (`solve_large_hybrid`)."""
+    if args.layout != "auto":
+        return args.layout, args.layout
+    if args.max_pairs_dense is not None:
+        layout = "sparse" if units * pools > args.max_pairs_dense else "dense"
+        return layout, layout
+    # solve_hybrid's own rule (placer.engines.search.hybrid.solve_hybrid)
+    return "auto", "sparse" if units * (options + 1) > LARGE_MIN_CELLS else "dense"
 
 
 def skip(common: dict, machine: dict, reason: str, **extra) -> dict:
@@ -419,11 +453,8 @@ def bench_instance(units: int, pools: int, args, machine) -> list[dict]:
         "time_limit_s": limit,
         "workers": args.workers,
     }
-    pairs = units * pools
-    dense_gb = pairs * BYTES_PER_PAIR / 2**30
-    sparse = pairs > args.max_pairs_dense or dense_gb > args.max_rss_gb
-    common["layout"] = "sparse" if sparse else "dense"
-
+    # The hybrid's path; an option is a pool today, so O = P until the compile says.
+    common["layout"] = hybrid_path(args, units, pools, pools)[1]
     limit_bytes = args.max_rss_gb * 2**30
     gen_s = compile_s = None
     with RssWatch(limit_bytes) as watch:
@@ -431,7 +462,7 @@ def bench_instance(units: int, pools: int, args, machine) -> list[dict]:
         scenario = generate_scenario(units, pools, args.seed)
         gen_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        problem, _ = compile_sparse(scenario) if sparse else compile_problem(scenario)
+        problem, _ = compile_problem(scenario)
         compile_s = time.perf_counter() - t0
         del scenario
     if watch.tripped_at is not None:
@@ -442,13 +473,16 @@ def bench_instance(units: int, pools: int, args, machine) -> list[dict]:
         )
         return [skip(common, machine, reason, generate_s=_round(gen_s))]
 
+    path, common["layout"] = hybrid_path(
+        args, problem.num_units, problem.num_pools, problem.num_options
+    )
     common.update(
         {
             "units": problem.num_units,
             "pools": problem.num_pools,
             "sites": problem.num_sites,
             "groups": problem.num_groups,
-            "allowed_pairs": problem.num_pairs() if sparse else int(problem.allowed_up.sum()),
+            "allowed_pairs": problem.num_pairs(),
             "must_place": int(problem.must_place_u.sum()),
             "problem_digest": problem_digest(problem),
             "generate_s": _round(gen_s),
@@ -461,6 +495,7 @@ def bench_instance(units: int, pools: int, args, machine) -> list[dict]:
         f"\n== {name}: {problem.num_units} units x {problem.num_pools} pools, "
         f"{common['allowed_pairs']:,} allowed pairs, {common['must_place']} must-place; "
         f"generate {gen_s:.2f} s, compile {compile_s:.2f} s; limit {limit:g} s; "
+        f"hybrid path {common['layout']} ({path}); "
         f"parent peak RSS {common['parent_peak_rss_mb']} MB"
     )
     log(_row_header())
@@ -471,7 +506,13 @@ def bench_instance(units: int, pools: int, args, machine) -> list[dict]:
     def run(solver: str) -> dict:
         runs = [
             run_isolated(
-                _child_solve, problem, solver, opts, timeout_s=kill_after, max_rss_bytes=limit_bytes
+                _child_solve,
+                problem,
+                solver,
+                opts,
+                path,
+                timeout_s=kill_after,
+                max_rss_bytes=limit_bytes,
             )
             for _ in range(args.repeats)
         ]
@@ -486,13 +527,6 @@ def bench_instance(units: int, pools: int, args, machine) -> list[dict]:
     order = [BASELINE] + [s for s in args.solvers if s != BASELINE]
     records = []
     for solver in order:
-        if sparse and solver not in SPARSE_SOLVERS:
-            reason = (
-                f"{solver} reads the dense Problem only (~{dense_gb:.1f} GiB here); pair "
-                f"lists (placer.sparse) are read by {', '.join(sorted(SPARSE_SOLVERS))}"
-            )
-            records.append(skip(common, machine, reason, solver=solver))
-            continue
         res = base if solver == BASELINE else run(solver)
         if solver not in args.solvers:
             continue
@@ -616,13 +650,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     machine = bench_machine(args.max_rss_gb)
     started = time.perf_counter()
+    threshold = args.max_pairs_dense
+    by_pairs = "" if threshold is None else f" (sparse above {threshold:g} units x pools)"
     overrides = ", ".join(f"{u}x{p}={s:g}" for (u, p), s in args.limit_overrides.items())
     log(
         f"bench_solvers: {','.join(args.solvers)}; sizes "
         f"{','.join(f'{u}x{p}' for u, p in args.sizes)}; limit {args.default_limit_s:g} s"
         f"{' (' + overrides + ')' if overrides else ''}; seed {args.seed}; "
         f"{machine['cpus']} CPUs, JAX {machine.get('jax_backend')}; "
-        f"max RSS {args.max_rss_gb:g} GiB"
+        f"max RSS {args.max_rss_gb:g} GiB; hybrid layout {args.layout}{by_pairs}"
     )
     records = []
     for units, pools in args.sizes:

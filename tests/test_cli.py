@@ -377,14 +377,46 @@ def test_successful_write_replaces_the_old_plan(scenario_file: Path, tmp_path: P
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["plan.json", "scenario.yaml"])
 
 
-def test_solve_layout_sparse_and_its_errors() -> None:
+def test_solve_layout_sparse_and_its_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --layout only picks the hybrid's path; "sparse" (the large path: prices from a sample
+    # of units) runs, and gives a plan the independent verifier accepts.
+    from placer import api
+
+    large = api.HYBRID_PATHS["sparse"]
+    calls: list[str] = []
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        calls.append("sparse")
+        return large(*args, **kwargs)
+
+    monkeypatch.setitem(api.HYBRID_PATHS, "sparse", recorded)
     edge = next(p for p in CONFIGS if p.name == "edge_inference.yaml")
-    result = run("solve", str(edge), "--layout", "sparse", "--time-limit-s", "3", "--quiet")
-    assert result.exit_code == 0, result.output
+    out = tmp_path / "plan.json"
+    result = run(
+        "solve",
+        str(edge),
+        "--solver",
+        "hybrid",
+        "--layout",
+        "sparse",
+        "--time-limit-s",
+        "3",
+        "-o",
+        str(out),
+        "--quiet",
+    )
+    assert result.exit_code == EXIT_OK, result.output
     summary = json.loads(result.output)
     assert summary["solver"] == "hybrid" and summary["status"] in ("optimal", "feasible")
     assert summary["bound_usd_per_h"] <= summary["objective_usd_per_h"]
-    bad = run("solve", str(edge), "--layout", "sparse", "--solver", "milp")
-    assert bad.exit_code == 2
-    assert "does not read the sparse layout" in bad.output
-    assert "Traceback" not in bad.output
+    assert calls == ["sparse"]
+    checked = run("verify", str(edge), str(out), "--json")
+    assert checked.exit_code == EXIT_OK, checked.output
+    assert json.loads(checked.stdout)["violations"] == []
+    # an unknown layout is a usage error: exit 2, no traceback.
+    bad = run("solve", str(edge), "--layout", "diagonal", "--quiet")
+    assert bad.exit_code == EXIT_BAD_INPUT
+    assert "--layout" in bad.output and "diagonal" in bad.output
+    assert_clean(bad)

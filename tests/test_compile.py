@@ -22,8 +22,18 @@ import numpy as np
 import pytest
 
 from placer.model import Scenario
-from placer.problem.compile import compile_problem
+from placer.problem.compile import (
+    _Context,
+    _pair_arrays,
+    build_pools,
+    build_units,
+    compile_problem,
+    pair_reasons,
+    pool_rule_bits,
+    reason_counts,
+)
 from placer.problem.form import (
+    NUM_REASONS,
     R_ACCEL,
     R_COOLING,
     R_DEADLINE,
@@ -35,7 +45,24 @@ from placer.problem.form import (
     R_RESIDENCY,
     R_SIZE,
     REASONS,
+    Problem,
 )
+from placer.problem.rows import (
+    K_BUDGET,
+    K_CARBON,
+    K_FACILITY,
+    K_GPUS,
+    K_HEAT,
+    K_IT,
+    K_WATER,
+    KIND_SCOPE,
+    Q_IT_KW,
+    QUANTITIES,
+    STANDARD_TERMS,
+    global_row,
+    rows_of_kind,
+)
+from tests.problems import allowed_table, dense_table
 
 RTOL = 1e-12
 
@@ -143,6 +170,45 @@ def pair(sc: Scenario, unit: str, pool: str):
     return problem, index, units[unit], pools[pool]
 
 
+def slot(problem: Problem, u: int, p: int) -> int:
+    """The slot of pool p (an option: O == P) in unit u's list; the pair must be listed."""
+    assert allowed_table(problem)[u, p], (u, p)
+    return int(problem.slots_of(u, np.array([p]))[0])
+
+
+def at(problem: Problem, name: str, u: int, p: int) -> float:
+    """A per-pair figure (`tests.problems.dense_table` names) of a listed pair."""
+    assert allowed_table(problem)[u, p], (u, p)
+    return float(dense_table(problem, name)[u, p])
+
+
+def reasons(sc: Scenario, u: int) -> np.ndarray:
+    """uint16[P]: the mask bits of every pool for unit u."""
+    return pair_reasons(sc, [u])[0]
+
+
+def rule_figures(sc: Scenario) -> dict[str, np.ndarray]:
+    """float64[U, P] tables of what compile's rules give EVERY pair, masked ones included
+    (the Problem lists only allowed pairs): what the old dense tables held."""
+    sites = sorted(sc.sites, key=lambda s: s.id)
+    return _pair_arrays(build_units(sc), build_pools(sc), sites, _Context(sc))[0]
+
+
+def caps(problem: Problem, kind: int) -> np.ndarray:
+    """float64[P] or [S]: the capacity of the row of `kind` of each pool or site."""
+    n = problem.num_pools if KIND_SCOPE[kind] == 0 else problem.num_sites
+    rows = rows_of_kind(problem.kind_r, problem.scope_r, kind, n)
+    assert (rows >= 0).all(), kind
+    return problem.cap_r[rows]
+
+
+def global_cap(problem: Problem, kind: int) -> float:
+    """The capacity of the global row of `kind` (the budget, the carbon cap)."""
+    row = global_row(problem.kind_r, kind)
+    assert row >= 0, kind
+    return float(problem.cap_r[row])
+
+
 # ---- coefficients of one training pair ---------------------------------------------------
 
 
@@ -153,31 +219,34 @@ def test_training_pair_every_coefficient() -> None:
         objective={"carbon_price_usd_per_t": 100, "water_price_usd_per_m3": 2},
     )
     problem, index, u, p = pair(sc, "train", "fra/H100-SXM")
-    assert problem.allowed_up[u, p]
-    assert problem.reason_up[u, p] == 0
+    assert allowed_table(problem)[u, p]
+    assert reasons(sc, u)[p] == 0
     # gpus: the gang's 32 GPUs.
-    assert problem.gpus_up[u, p] == 32
+    assert at(problem, "gpus", u, p) == 32
     # it_kw: 1.274 kW per GPU x 32 = 40.768 kW (full load, capacity planning).
-    np.testing.assert_allclose(problem.it_kw_up[u, p], 40.768, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "it_kw", u, p), 40.768, rtol=RTOL)
     # facility_kw: 40.768 x PUE 1.3 = 52.9984 kW.
-    np.testing.assert_allclose(problem.facility_kw_up[u, p], 52.9984, rtol=RTOL)
-    # heat: equal to IT power, 40.768 kW.
-    np.testing.assert_allclose(problem.heat_kw_up[u, p], 40.768, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "facility_kw", u, p), 52.9984, rtol=RTOL)
+    # heat: equal to IT power, 40.768 kW: the option charges its IT kW to its site's heat row.
+    heat_row = rows_of_kind(problem.kind_r, problem.scope_r, K_HEAT, problem.num_sites)
+    (j,) = np.flatnonzero(problem.row_oj[p] == heat_row[problem.site_o[p]])
+    assert problem.quantity_oj[p, j] == Q_IT_KW
+    np.testing.assert_allclose(at(problem, "heat_kw", u, p), 40.768, rtol=RTOL)
     # mean kW at utilization 0.9, idle 0.3: 40.768 x (0.3 + 0.7 x 0.9) = 40.768 x 0.93
     #   = 37.91424 kW.  water: 37.91424 x WUE 1.8 = 68.245632 L/h.
-    np.testing.assert_allclose(problem.water_l_per_h_up[u, p], 68.245632, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "water_l_per_h", u, p), 68.245632, rtol=RTOL)
     # facility energy: 37.91424 x 1.3 = 49.288512 kW.
     # cost: 32 GPUs x 2.0 = 64 USD/h + 49.288512 x 0.2 USD/kWh = 9.8577024 -> 73.8577024.
-    np.testing.assert_allclose(problem.cost_usd_per_h_up[u, p], 73.8577024, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "cost_usd_per_h", u, p), 73.8577024, rtol=RTOL)
     # carbon: 49.288512 kW x 350 g/kWh / 1000 = 17.2509792 kg/h.
-    np.testing.assert_allclose(problem.carbon_kg_per_h_up[u, p], 17.2509792, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "carbon_kg_per_h", u, p), 17.2509792, rtol=RTOL)
     # objective: 73.8577024 + 100 USD/t x 17.2509792 / 1000 (= 1.72509792)
     #   + 2 USD/m3 x 68.245632 / 1000 (= 0.136491264) = 75.719291584 USD/h.
-    np.testing.assert_allclose(problem.objective_usd_per_h_up[u, p], 75.719291584, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "objective_usd_per_h", u, p), 75.719291584, rtol=RTOL)
     # training has no latency and no replicas; it runs 100 h (speed 1: no reference type).
-    assert problem.latency_ms_up[u, p] == 0
-    assert index.replicas_up[u, p] == 0
-    np.testing.assert_allclose(index.hours_up[u, p], 100.0, rtol=RTOL)
+    assert at(problem, "latency_ms", u, p) == 0
+    assert index.replicas_uk[u, slot(problem, u, p)] == 0
+    np.testing.assert_allclose(index.hours_uk[u, slot(problem, u, p)], 100.0, rtol=RTOL)
     # no value given: nothing is lost when unplaced; must_place defaults to true.
     assert problem.unplaced_usd_per_h_u[u] == 0
     assert problem.must_place_u[u]
@@ -187,7 +256,7 @@ def test_training_pair_every_coefficient() -> None:
 def test_objective_without_prices_is_the_cost() -> None:
     problem, _, u, p = pair(scenario([fra()], [train()]), "train", "fra/H100-SXM")
     # no carbon or water price: objective = cost = 73.8577024 USD/h (see above).
-    np.testing.assert_allclose(problem.objective_usd_per_h_up[u, p], 73.8577024, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "objective_usd_per_h", u, p), 73.8577024, rtol=RTOL)
 
 
 def test_scenario_accelerator_with_round_numbers() -> None:
@@ -207,14 +276,14 @@ def test_scenario_accelerator_with_round_numbers() -> None:
     )
     problem, _, u, p = pair(sc, "train", "fra/X1")
     # it_kw: 10 x 1.0 = 10 kW; facility 10 x 1.3 = 13 kW.
-    np.testing.assert_allclose(problem.it_kw_up[u, p], 10.0, rtol=RTOL)
-    np.testing.assert_allclose(problem.facility_kw_up[u, p], 13.0, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "it_kw", u, p), 10.0, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "facility_kw", u, p), 13.0, rtol=RTOL)
     # mean: 10 x (0.2 + 0.8 x 0.5) = 6 kW; water 6 x 1.8 = 10.8 L/h.
-    np.testing.assert_allclose(problem.water_l_per_h_up[u, p], 10.8, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "water_l_per_h", u, p), 10.8, rtol=RTOL)
     # cost: 10 x 1.0 + 6 x 1.3 x 0.2 = 10 + 1.56 = 11.56 USD/h.
-    np.testing.assert_allclose(problem.cost_usd_per_h_up[u, p], 11.56, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "cost_usd_per_h", u, p), 11.56, rtol=RTOL)
     # carbon: 6 x 1.3 x 350 / 1000 = 2.73 kg/h.
-    np.testing.assert_allclose(problem.carbon_kg_per_h_up[u, p], 2.73, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "carbon_kg_per_h", u, p), 2.73, rtol=RTOL)
 
 
 def test_pool_node_power_overrides_the_catalog() -> None:
@@ -222,7 +291,7 @@ def test_pool_node_power_overrides_the_catalog() -> None:
     pool = {"accelerator": "H100-SXM", "gpus": 64, "cost_usd_per_gpu_h": 2.0, "node_power_kw": 8.0}
     problem, _, u, p = pair(scenario([fra(pools=[pool])], [train()]), "train", "fra/H100-SXM")
     # 32 GPUs x 1.0 kW = 32 kW IT.
-    np.testing.assert_allclose(problem.it_kw_up[u, p], 32.0, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "it_kw", u, p), 32.0, rtol=RTOL)
 
 
 # ---- dataset egress, speed, spot ---------------------------------------------------------
@@ -236,10 +305,12 @@ def test_dataset_egress_is_amortised_over_the_run() -> None:
     # at fra the data must leave osl: 0.09 USD/GB x 20,000 GB / 100 h = 18 USD/h on top
     # of 73.8577024 (GPU + energy, above) = 91.8577024 USD/h.
     np.testing.assert_allclose(
-        problem.cost_usd_per_h_up[u, pools["fra/H100-SXM"]], 91.8577024, rtol=RTOL
+        at(problem, "cost_usd_per_h", u, pools["fra/H100-SXM"]), 91.8577024, rtol=RTOL
     )
     # at osl (the data's site) no egress: 32 x 3.0 = 96 USD/h; energy costs 0 (cloud).
-    np.testing.assert_allclose(problem.cost_usd_per_h_up[u, pools["osl/H100-SXM"]], 96.0, rtol=RTOL)
+    np.testing.assert_allclose(
+        at(problem, "cost_usd_per_h", u, pools["osl/H100-SXM"]), 96.0, rtol=RTOL
+    )
 
 
 def test_training_speed_scales_by_bf16_tflops() -> None:
@@ -251,32 +322,34 @@ def test_training_speed_scales_by_bf16_tflops() -> None:
     # speed on B200 = reference TFLOP/s / B200 TFLOP/s = 989 / 2250 = 0.439555...
     speed = 989 / 2250
     # hours: 100 x 0.439555... = 43.9555... h; on the reference H100 exactly 100 h.
-    np.testing.assert_allclose(index.hours_up[u, b], 43.955555555555556, rtol=RTOL)
-    np.testing.assert_allclose(index.hours_up[u, h], 100.0, rtol=RTOL)
+    np.testing.assert_allclose(
+        index.hours_uk[u, slot(problem, u, b)], 43.955555555555556, rtol=RTOL
+    )
+    np.testing.assert_allclose(index.hours_uk[u, slot(problem, u, h)], 100.0, rtol=RTOL)
     # power is per hour of running, not scaled: 32 x 1.79 = 57.28 kW IT.
-    np.testing.assert_allclose(problem.it_kw_up[u, b], 57.28, rtol=RTOL)
-    np.testing.assert_allclose(problem.facility_kw_up[u, b], 57.28 * 1.3, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "it_kw", u, b), 57.28, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "facility_kw", u, b), 57.28 * 1.3, rtol=RTOL)
     # mean 57.28 x 0.93 = 53.2704 kW. Per hour of the reference run:
     # cost = speed x (32 x 4.0 + 53.2704 x 1.3 x 0.2) = 0.439555 x (128 + 13.850304)
     #      = 56.263111 + 6.087978 = 62.351089 USD/h.
     np.testing.assert_allclose(
-        problem.cost_usd_per_h_up[u, b], speed * (128 + 53.2704 * 1.3 * 0.2), rtol=RTOL
+        at(problem, "cost_usd_per_h", u, b), speed * (128 + 53.2704 * 1.3 * 0.2), rtol=RTOL
     )
-    np.testing.assert_allclose(problem.cost_usd_per_h_up[u, b], 62.35108918044444, rtol=1e-9)
+    np.testing.assert_allclose(at(problem, "cost_usd_per_h", u, b), 62.35108918044444, rtol=1e-9)
     # carbon = speed x 53.2704 x 1.3 x 350 / 1000 = 0.439555 x 24.237 = 10.653962 kg/h.
-    np.testing.assert_allclose(problem.carbon_kg_per_h_up[u, b], 10.653961621333332, rtol=1e-9)
+    np.testing.assert_allclose(at(problem, "carbon_kg_per_h", u, b), 10.653961621333332, rtol=1e-9)
     # water = speed x 53.2704 x 1.8 = 42.147540 L/h.
-    np.testing.assert_allclose(problem.water_l_per_h_up[u, b], 42.14754048, rtol=1e-9)
+    np.testing.assert_allclose(at(problem, "water_l_per_h", u, b), 42.14754048, rtol=1e-9)
     # the reference pool is unchanged: 73.8577024 USD/h as in the first test.
-    np.testing.assert_allclose(problem.cost_usd_per_h_up[u, h], 73.8577024, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "cost_usd_per_h", u, h), 73.8577024, rtol=RTOL)
 
 
 def test_no_accelerator_list_means_speed_one_everywhere() -> None:
     b200 = {"accelerator": "B200", "gpus": 64, "cost_usd_per_gpu_h": 4.0}
     problem, index, u, p = pair(scenario([fra(pools=[b200])], [train()]), "train", "fra/B200")
     # no reference type: 100 h on B200 too; cost 32 x 4.0 + 53.2704 x 1.3 x 0.2 = 141.850304.
-    np.testing.assert_allclose(index.hours_up[u, p], 100.0, rtol=RTOL)
-    np.testing.assert_allclose(problem.cost_usd_per_h_up[u, p], 141.850304, rtol=RTOL)
+    np.testing.assert_allclose(index.hours_uk[u, slot(problem, u, p)], 100.0, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "cost_usd_per_h", u, p), 141.850304, rtol=RTOL)
 
 
 def test_egress_per_reference_hour_on_a_faster_gpu() -> None:
@@ -288,8 +361,8 @@ def test_egress_per_reference_hour_on_a_faster_gpu() -> None:
     problem, index, u, p = pair(sc, "train", "fra/B200")
     # The whole run on B200 costs 43.96 h x (128 + 13.850304) USD/h + 1,800 USD egress
     # (0.09 x 20,000). Per hour of the 100 h reference run that is 62.351089 + 18 USD/h.
-    run_usd = index.hours_up[u, p] * (128 + 53.2704 * 1.3 * 0.2) + 1800.0
-    np.testing.assert_allclose(problem.cost_usd_per_h_up[u, p] * 100.0, run_usd, rtol=1e-9)
+    run_usd = index.hours_uk[u, slot(problem, u, p)] * (128 + 53.2704 * 1.3 * 0.2) + 1800.0
+    np.testing.assert_allclose(at(problem, "cost_usd_per_h", u, p) * 100.0, run_usd, rtol=1e-9)
 
 
 def test_spot_price_only_when_spot_ok() -> None:
@@ -300,13 +373,15 @@ def test_spot_price_only_when_spot_ok() -> None:
     problem, _, units, pools = compiled(sc)
     f, o = pools["fra/H100-SXM"], pools["osl/H100-SXM"]
     # spot_ok at fra: 32 x min(2.0, 0.8) = 25.6 + 9.8577024 energy = 35.4577024 USD/h.
-    np.testing.assert_allclose(problem.cost_usd_per_h_up[units["spot"], f], 35.4577024, rtol=RTOL)
+    np.testing.assert_allclose(
+        at(problem, "cost_usd_per_h", units["spot"], f), 35.4577024, rtol=RTOL
+    )
     # not spot_ok: list price, 73.8577024 USD/h.
     np.testing.assert_allclose(
-        problem.cost_usd_per_h_up[units["ondemand"], f], 73.8577024, rtol=RTOL
+        at(problem, "cost_usd_per_h", units["ondemand"], f), 73.8577024, rtol=RTOL
     )
     # spot_ok but osl has no spot price: 32 x 3.0 = 96 USD/h.
-    np.testing.assert_allclose(problem.cost_usd_per_h_up[units["spot"], o], 96.0, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "cost_usd_per_h", units["spot"], o), 96.0, rtol=RTOL)
 
 
 # ---- inference ---------------------------------------------------------------------------
@@ -320,23 +395,23 @@ def l4_site(**over: Any) -> dict[str, Any]:
 def test_inference_pair_every_coefficient() -> None:
     sc = scenario([l4_site()], [chat()], [DE])
     problem, index, u, p = pair(sc, "chat/de", "fra/L4")
-    assert problem.allowed_up[u, p]
+    assert allowed_table(problem)[u, p]
     # replicas = ceil(50 rps / 15 rps) = ceil(3.33) = 4; GPUs = 4 x 2 = 8.
-    assert index.replicas_up[u, p] == 4
-    assert problem.gpus_up[u, p] == 8
+    assert index.replicas_uk[u, slot(problem, u, p)] == 4
+    assert at(problem, "gpus", u, p) == 8
     # it_kw: 8 x 0.1296 = 1.0368 kW; facility 1.0368 x 1.3 = 1.34784 kW.
-    np.testing.assert_allclose(problem.it_kw_up[u, p], 1.0368, rtol=RTOL)
-    np.testing.assert_allclose(problem.facility_kw_up[u, p], 1.34784, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "it_kw", u, p), 1.0368, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "facility_kw", u, p), 1.34784, rtol=RTOL)
     # utilization = 50 / (4 x 15) = 5/6; mean = 1.0368 x (0.3 + 0.7 x 5/6) = 0.91584 kW.
     # water: 0.91584 x 1.8 = 1.648512 L/h.
-    np.testing.assert_allclose(problem.water_l_per_h_up[u, p], 1.648512, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "water_l_per_h", u, p), 1.648512, rtol=RTOL)
     # cost: 8 x 0.5 = 4 + 0.91584 x 1.3 x 0.2 (= 0.2381184) = 4.2381184 USD/h.
-    np.testing.assert_allclose(problem.cost_usd_per_h_up[u, p], 4.2381184, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "cost_usd_per_h", u, p), 4.2381184, rtol=RTOL)
     # carbon: 0.91584 x 1.3 x 350 / 1000 = 0.4167072 kg/h.
-    np.testing.assert_allclose(problem.carbon_kg_per_h_up[u, p], 0.4167072, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "carbon_kg_per_h", u, p), 0.4167072, rtol=RTOL)
     # latency: the region sits on the site, distance 0 -> the 4.0 ms overhead.
-    np.testing.assert_allclose(problem.latency_ms_up[u, p], 4.0, rtol=RTOL)
-    assert index.hours_up[u, p] == 0
+    np.testing.assert_allclose(at(problem, "latency_ms", u, p), 4.0, rtol=RTOL)
+    assert index.hours_uk[u, slot(problem, u, p)] == 0
     assert problem.group_u[u] == -1
 
 
@@ -349,12 +424,12 @@ def test_redundancy_copies_are_sized_to_survive_failures() -> None:
     p = pools["fra/L4"]
     for name in ("chat/de#0", "chat/de#1", "chat/de#2"):
         u = units[name]
-        assert index.replicas_up[u, p] == 2
-        assert problem.gpus_up[u, p] == 4
+        assert index.replicas_uk[u, slot(problem, u, p)] == 2
+        assert at(problem, "gpus", u, p) == 4
         # mean load: 50 / 3 rps per copy over 2 x 15 rps = 0.5556 utilization;
         # it 4 x 0.1296 = 0.5184 kW; mean 0.5184 x (0.3 + 0.7 x 5/9) = 0.3571200 kW;
         # cost 4 x 0.5 + 0.35712 x 1.3 x 0.2 = 2.0928512 USD/h.
-        np.testing.assert_allclose(problem.cost_usd_per_h_up[u, p], 2.0928512, rtol=RTOL)
+        np.testing.assert_allclose(at(problem, "cost_usd_per_h", u, p), 2.0928512, rtol=RTOL)
     # the copies form one redundancy group spread over sites.
     assert len({int(problem.group_u[units[n]]) for n in units}) == 1
     assert problem.num_groups == 1
@@ -366,8 +441,8 @@ def test_redundancy_default_survives_all_but_one() -> None:
         scenario([l4_site()], [chat(redundancy={"copies": 3})], [DE])
     )
     for name in ("chat/de#0", "chat/de#1", "chat/de#2"):
-        assert index.replicas_up[units[name], pools["fra/L4"]] == 4
-        assert problem.gpus_up[units[name], pools["fra/L4"]] == 8
+        assert index.replicas_uk[units[name], slot(problem, units[name], pools["fra/L4"])] == 4
+        assert at(problem, "gpus", units[name], pools["fra/L4"]) == 8
 
 
 def test_value_is_split_across_regions_and_copies() -> None:
@@ -399,10 +474,13 @@ def test_spread_keys_by_site_and_failure_domain() -> None:
     problem, _, units, pools = compiled(scenario(sites, [w_site, w_dom], [DE]))
     ga, gb = problem.group_u[units["a/de#0"]], problem.group_u[units["b/de#0"]]
     f, f2 = pools["fra/L4"], pools["fra2/L4"]
-    # spread by site: fra and fra2 differ; by failure domain: both are "campus".
-    assert problem.spread_key_gp[ga, f] != problem.spread_key_gp[ga, f2]
-    assert problem.spread_key_gp[gb, f] == problem.spread_key_gp[gb, f2]
-    assert problem.spread_key_gp[gb, f] != problem.spread_key_gp[gb, pools["osl/H100-SXM"]]
+    # spread by site: fra and fra2 differ; by failure domain: both are "campus" (each pool
+    # is one option: O == P).
+    key_go = problem.spread_key_go
+    np.testing.assert_array_equal(problem.pool_o, np.arange(problem.num_pools))
+    assert key_go[ga, f] != key_go[ga, f2]
+    assert key_go[gb, f] == key_go[gb, f2]
+    assert key_go[gb, f] != key_go[gb, pools["osl/H100-SXM"]]
 
 
 def test_measured_latency_overrides_the_distance_model() -> None:
@@ -414,12 +492,14 @@ def test_measured_latency_overrides_the_distance_model() -> None:
     )
     problem, _, units, pools = compiled(sc)
     u = units["chat/de"]
-    # measured 25 ms > SLO 20 ms: masked for latency, and only for latency.
-    assert problem.latency_ms_up[u, pools["fra/L4"]] == 25
-    assert problem.reason_up[u, pools["fra/L4"]] == R_LATENCY
+    # measured 25 ms > SLO 20 ms: masked for latency, and only for latency (the Problem
+    # lists allowed pairs only: the masked pair's latency is what compile's rules give it).
+    assert not allowed_table(problem)[u, pools["fra/L4"]]
+    assert rule_figures(sc)["latency"][u, pools["fra/L4"]] == 25
+    assert reasons(sc, u)[pools["fra/L4"]] == R_LATENCY
     # fra2 sits at the same point and has no measurement: the model's 4.0 ms.
-    np.testing.assert_allclose(problem.latency_ms_up[u, pools["fra2/L4"]], 4.0, rtol=RTOL)
-    assert problem.allowed_up[u, pools["fra2/L4"]]
+    np.testing.assert_allclose(at(problem, "latency_ms", u, pools["fra2/L4"]), 4.0, rtol=RTOL)
+    assert allowed_table(problem)[u, pools["fra2/L4"]]
 
 
 def test_distance_model_one_degree_on_the_equator() -> None:
@@ -429,9 +509,9 @@ def test_distance_model_one_degree_on_the_equator() -> None:
     # 1 degree of a 6,371 km sphere = 111.19493 km; RTT = 4.0 ms overhead
     #   + 2 x 111.19493 km x route factor 1.8 / 200 km/ms = 4.0 + 2.0015087 = 6.0015087 ms.
     np.testing.assert_allclose(
-        problem.latency_ms_up[u, p], 4.0 + 2 * 6371 * math.pi / 180 * 1.8 / 200, rtol=1e-12
+        at(problem, "latency_ms", u, p), 4.0 + 2 * 6371 * math.pi / 180 * 1.8 / 200, rtol=1e-12
     )
-    np.testing.assert_allclose(problem.latency_ms_up[u, p], 6.0015087, rtol=1e-7)
+    np.testing.assert_allclose(at(problem, "latency_ms", u, p), 6.0015087, rtol=1e-7)
 
 
 # ---- capacities --------------------------------------------------------------------------
@@ -446,18 +526,18 @@ def test_capacities_with_headroom() -> None:
     problem, index, _, _ = compiled(sc)
     assert index.sites == ("fra", "osl")
     # GPUs: floor(64 x 0.8) = floor(51.2) = 51 in each pool.
-    np.testing.assert_array_equal(problem.gpu_cap_p, [51, 51])
+    np.testing.assert_array_equal(caps(problem, K_GPUS), [51, 51])
     # IT: fra 500 x 0.8 = 400 kW, osl 2000 x 0.8 = 1600 kW.
-    np.testing.assert_allclose(problem.it_cap_kw_s, [400, 1600], rtol=RTOL)
+    np.testing.assert_allclose(caps(problem, K_IT), [400, 1600], rtol=RTOL)
     # grid: fra 600 x 0.8 = 480 kW; osl has no grid cap -> inf.
-    np.testing.assert_allclose(problem.facility_cap_kw_s, [480, np.inf], rtol=RTOL)
+    np.testing.assert_allclose(caps(problem, K_FACILITY), [480, np.inf], rtol=RTOL)
     # heat: fra 450 x 0.8 = 360 kW; osl defaults to its IT capacity, 2000 x 0.8 = 1600 kW.
-    np.testing.assert_allclose(problem.heat_cap_kw_s, [360, 1600], rtol=RTOL)
+    np.testing.assert_allclose(caps(problem, K_HEAT), [360, 1600], rtol=RTOL)
     # water: fra 24,000 L/day / 24 h = 1,000 L/h x 0.8 = 800 L/h; osl none -> inf.
-    np.testing.assert_allclose(problem.water_cap_l_per_h_s, [800, np.inf], rtol=RTOL)
+    np.testing.assert_allclose(caps(problem, K_WATER), [800, np.inf], rtol=RTOL)
     # global caps are not scaled by headroom.
-    assert float(problem.budget_usd_per_h) == 500
-    assert float(problem.carbon_cap_kg_per_h) == 40
+    assert global_cap(problem, K_BUDGET) == 500
+    assert global_cap(problem, K_CARBON) == 40
     assert not bool(problem.lexicographic)
     np.testing.assert_array_equal(problem.pool_site_p, [0, 1])
 
@@ -465,12 +545,12 @@ def test_capacities_with_headroom() -> None:
 def test_capacities_without_headroom_or_caps() -> None:
     problem, _, _, _ = compiled(scenario([osl()], [train()], objective={"mode": "lexicographic"}))
     # no headroom: 64 GPUs, 2000 kW; no grid, water, budget or carbon cap: inf.
-    np.testing.assert_array_equal(problem.gpu_cap_p, [64])
-    np.testing.assert_array_equal(problem.it_cap_kw_s, [2000])
-    assert np.isinf(problem.facility_cap_kw_s).all()
-    assert np.isinf(problem.water_cap_l_per_h_s).all()
-    assert np.isinf(problem.budget_usd_per_h)
-    assert np.isinf(problem.carbon_cap_kg_per_h)
+    np.testing.assert_array_equal(caps(problem, K_GPUS), [64])
+    np.testing.assert_array_equal(caps(problem, K_IT), [2000])
+    assert np.isinf(caps(problem, K_FACILITY)).all()
+    assert np.isinf(caps(problem, K_WATER)).all()
+    assert np.isinf(global_cap(problem, K_BUDGET))
+    assert np.isinf(global_cap(problem, K_CARBON))
     assert bool(problem.lexicographic)
 
 
@@ -478,24 +558,30 @@ def test_cloud_site_without_it_capacity_is_uncapped() -> None:
     site = osl(power={"pue": 1.1, "carbon_g_per_kwh": 20})
     problem, _, u, p = pair(scenario([site], [train(gpus=64)]), "train", "osl/H100-SXM")
     # no IT capacity: IT and heat caps are inf; the 64-GPU pool is the only limit.
-    assert np.isinf(problem.it_cap_kw_s).all()
-    assert np.isinf(problem.heat_cap_kw_s).all()
-    assert problem.allowed_up[u, p]
+    assert np.isinf(caps(problem, K_IT)).all()
+    assert np.isinf(caps(problem, K_HEAT)).all()
+    assert allowed_table(problem)[u, p]
     # 64 x 1.274 = 81.536 kW IT, x 1.1 = 89.6896 kW facility.
-    np.testing.assert_allclose(problem.facility_kw_up[u, p], 89.6896, rtol=RTOL)
+    np.testing.assert_allclose(at(problem, "facility_kw", u, p), 89.6896, rtol=RTOL)
 
 
 def test_cloud_sites_skip_cooling_and_rack_checks() -> None:
     # GB200 (liquid, 1.74 x 8 x 4 = 55.68 kW racks) in an air-cooled 40 kW cloud hall: the
     # provider's pool comes with its own cooling, so neither rule applies.
     gb = {"accelerator": "GB200", "gpus": 72, "cost_usd_per_gpu_h": 6.0}
-    cloud = osl(pools=[gb], cooling={"type": "air", "max_rack_density_kw": 40})
-    problem, _, u, p = pair(scenario([cloud], [train()]), "train", "osl/GB200")
-    assert problem.allowed_up[u, p]
-    # the same pool on-prem is masked for both.
-    onprem = fra(pools=[gb], cooling={"type": "air", "max_rack_density_kw": 40})
-    problem, _, u, p = pair(scenario([onprem], [train()]), "train", "fra/GB200")
-    assert problem.reason_up[u, p] == R_COOLING | R_DENSITY
+    cloud = scenario(
+        [osl(pools=[gb], cooling={"type": "air", "max_rack_density_kw": 40})], [train()]
+    )
+    problem, _, u, p = pair(cloud, "train", "osl/GB200")
+    assert allowed_table(problem)[u, p]
+    assert pool_rule_bits(cloud)[p] == 0
+    # the same pool on-prem is masked for both (for every unit: pool-level rules).
+    onprem = scenario(
+        [fra(pools=[gb], cooling={"type": "air", "max_rack_density_kw": 40})], [train()]
+    )
+    problem, _, u, p = pair(onprem, "train", "fra/GB200")
+    assert reasons(onprem, u)[p] == R_COOLING | R_DENSITY
+    assert pool_rule_bits(onprem)[p] == R_COOLING | R_DENSITY
 
 
 def test_residency_group_expands_to_members() -> None:
@@ -504,9 +590,9 @@ def test_residency_group_expands_to_members() -> None:
         [fra(), osl()], [train(id="eu", residency=["EU"]), train(id="eea", residency=["EEA"])]
     )
     problem, _, units, pools = compiled(sc)
-    assert problem.allowed_up[units["eu"], pools["fra/H100-SXM"]]
-    assert problem.reason_up[units["eu"], pools["osl/H100-SXM"]] == R_RESIDENCY
-    assert problem.allowed_up[units["eea"], pools["osl/H100-SXM"]]
+    assert allowed_table(problem)[units["eu"], pools["fra/H100-SXM"]]
+    assert reasons(sc, units["eu"])[pools["osl/H100-SXM"]] == R_RESIDENCY
+    assert allowed_table(problem)[units["eea"], pools["osl/H100-SXM"]]
 
 
 def test_gpu_cap_floor_of_a_fraction() -> None:
@@ -516,15 +602,21 @@ def test_gpu_cap_floor_of_a_fraction() -> None:
     problem, index, _, _ = compiled(sc)
     assert [p.name for p in index.pools] == ["fra/H100-SXM", "fra/ten"]
     # floor(7 x 0.8) = floor(5.6) = 5; 10 x 0.8 = 8 exactly (not 7 from float error).
-    np.testing.assert_array_equal(problem.gpu_cap_p, [5, 8])
+    np.testing.assert_array_equal(caps(problem, K_GPUS), [5, 8])
 
 
 # ---- one test per mask reason ------------------------------------------------------------
 
 
-def assert_only(problem, u: int, p: int, bit: int) -> None:
-    assert problem.reason_up[u, p] == bit, REASONS
-    assert not problem.allowed_up[u, p]
+def assert_only(sc: Scenario, problem: Problem, u: int, p: int, bit: int) -> None:
+    """Pool p is masked for unit u by `bit` alone: not listed, and the unit's reason
+    counts hold the pair's bits."""
+    assert reasons(sc, u)[p] == bit, REASONS
+    assert not allowed_table(problem)[u, p]
+    np.testing.assert_array_equal(
+        problem.reason_count_ur[u], reason_counts(pair_reasons(sc, [u]))[0]
+    )
+    assert problem.reason_count_ur[u, list(REASONS).index(bit)] >= 1
 
 
 def test_every_reason_has_a_test() -> None:
@@ -534,83 +626,86 @@ def test_every_reason_has_a_test() -> None:
 
 
 def test_reason_accelerator_training() -> None:
-    problem, _, u, p = pair(
-        scenario([fra()], [train(accelerators=["B200"])]), "train", "fra/H100-SXM"
-    )
-    assert_only(problem, u, p, R_ACCEL)
+    sc = scenario([fra()], [train(accelerators=["B200"])])
+    problem, _, u, p = pair(sc, "train", "fra/H100-SXM")
+    assert_only(sc, problem, u, p, R_ACCEL)
 
 
 def test_reason_accelerator_inference() -> None:
-    problem, _, u, p = pair(scenario([fra()], [chat()], [DE]), "chat/de", "fra/H100-SXM")
-    assert_only(problem, u, p, R_ACCEL)
-    # a type it cannot serve on occupies nothing.
-    assert problem.gpus_up[u, p] == 0
+    sc = scenario([fra()], [chat()], [DE])
+    problem, _, u, p = pair(sc, "chat/de", "fra/H100-SXM")
+    assert_only(sc, problem, u, p, R_ACCEL)
+    # a type it cannot serve on occupies nothing (the rules give the masked pair 0 GPUs).
+    assert rule_figures(sc)["gpus"][u, p] == 0
 
 
 def test_reason_memory() -> None:
     # H100-SXM has 80 GB < 100 GB.
     sc = scenario([fra()], [train(min_gpu_memory_gb=100)])
     problem, _, u, p = pair(sc, "train", "fra/H100-SXM")
-    assert_only(problem, u, p, R_MEMORY)
+    assert_only(sc, problem, u, p, R_MEMORY)
     # exactly 80 GB is enough.
     problem, _, u, p = pair(
         scenario([fra()], [train(min_gpu_memory_gb=80)]), "train", "fra/H100-SXM"
     )
-    assert problem.allowed_up[u, p]
+    assert allowed_table(problem)[u, p]
 
 
 def test_reason_latency() -> None:
-    # fra <-> fr (Paris): ~480 km -> 4 + 2 x 479 x 1.8 / 200 = ~12.6 ms > SLO 10 ms.
+    # fra <-> fr (Paris): ~480 km -> 4 + 2 x 479 x 1.8 / 200 = ~12.6 ms > SLO 10 ms (the
+    # masked pair's latency: what compile's rules give it).
     sc = scenario([l4_site()], [chat(demand_rps={"fr": 50}, latency_slo_ms=10)], [FR])
     problem, _, u, p = pair(sc, "chat/fr", "fra/L4")
-    assert 12 < problem.latency_ms_up[u, p] < 13
-    assert_only(problem, u, p, R_LATENCY)
+    assert 12 < rule_figures(sc)["latency"][u, p] < 13
+    assert_only(sc, problem, u, p, R_LATENCY)
 
 
 def test_reason_residency() -> None:
-    problem, _, u, p = pair(scenario([fra()], [train(residency=["NO"])]), "train", "fra/H100-SXM")
-    assert_only(problem, u, p, R_RESIDENCY)
+    sc = scenario([fra()], [train(residency=["NO"])])
+    problem, _, u, p = pair(sc, "train", "fra/H100-SXM")
+    assert_only(sc, problem, u, p, R_RESIDENCY)
     problem, _, u, p = pair(
         scenario([fra()], [train(residency=["NO", "DE"])]), "train", "fra/H100-SXM"
     )
-    assert problem.allowed_up[u, p]
+    assert allowed_table(problem)[u, p]
 
 
 def test_reason_cooling_type() -> None:
     # GB200 needs liquid; fra is air. Its racks: 1.74 kW x 8 x 4 = 55.68 kW <= 100 kW.
     gb = {"accelerator": "GB200", "gpus": 72, "cost_usd_per_gpu_h": 5.0}
-    problem, _, u, p = pair(scenario([fra(pools=[gb])], [train()]), "train", "fra/GB200")
-    assert_only(problem, u, p, R_COOLING)
+    sc = scenario([fra(pools=[gb])], [train()])
+    problem, _, u, p = pair(sc, "train", "fra/GB200")
+    assert_only(sc, problem, u, p, R_COOLING)
     liquid = fra(pools=[gb], cooling={"type": "liquid", "max_rack_density_kw": 100})
     problem, _, u, p = pair(scenario([liquid], [train()]), "train", "fra/GB200")
-    assert problem.allowed_up[u, p]
+    assert allowed_table(problem)[u, p]
 
 
 def test_reason_rack_density() -> None:
     # default 40 kW racks; H100-SXM racks: 1.274 kW x 8 GPUs x 4 nodes = 40.768 kW > 40.
-    site = fra(cooling={"type": "air"})
-    problem, _, u, p = pair(scenario([site], [train()]), "train", "fra/H100-SXM")
-    assert_only(problem, u, p, R_DENSITY)
+    sc = scenario([fra(cooling={"type": "air"})], [train()])
+    problem, _, u, p = pair(sc, "train", "fra/H100-SXM")
+    assert_only(sc, problem, u, p, R_DENSITY)
     # the same pool in 3-node racks: 1.274 x 8 x 3 = 30.576 kW fits.
     pool = {"accelerator": "H100-SXM", "gpus": 64, "cost_usd_per_gpu_h": 2.0, "nodes_per_rack": 3}
     problem, _, u, p = pair(
         scenario([fra(pools=[pool], cooling={})], [train()]), "train", "fra/H100-SXM"
     )
-    assert problem.allowed_up[u, p]
+    assert allowed_table(problem)[u, p]
 
 
 def test_reason_pin() -> None:
     sc = scenario([fra(), osl()], [train(pin_sites=["osl"])])
     problem, _, units, pools = compiled(sc)
-    assert_only(problem, units["train"], pools["fra/H100-SXM"], R_PIN)
-    assert problem.allowed_up[units["train"], pools["osl/H100-SXM"]]
+    assert_only(sc, problem, units["train"], pools["fra/H100-SXM"], R_PIN)
+    assert allowed_table(problem)[units["train"], pools["osl/H100-SXM"]]
 
 
 def test_reason_exclude() -> None:
     sc = scenario([fra(), osl()], [train(exclude_sites=["fra"])])
     problem, _, units, pools = compiled(sc)
-    assert_only(problem, units["train"], pools["fra/H100-SXM"], R_EXCLUDE)
-    assert problem.allowed_up[units["train"], pools["osl/H100-SXM"]]
+    assert_only(sc, problem, units["train"], pools["fra/H100-SXM"], R_EXCLUDE)
+    assert allowed_table(problem)[units["train"], pools["osl/H100-SXM"]]
 
 
 def test_reason_deadline() -> None:
@@ -621,28 +716,33 @@ def test_reason_deadline() -> None:
         [train(accelerators=["H100-SXM", "B200"], deadline_hours=50)],
     )
     problem, _, units, pools = compiled(sc)
-    assert_only(problem, units["train"], pools["fra/H100-SXM"], R_DEADLINE)
-    assert problem.allowed_up[units["train"], pools["fra/B200"]]
+    assert_only(sc, problem, units["train"], pools["fra/H100-SXM"], R_DEADLINE)
+    assert allowed_table(problem)[units["train"], pools["fra/B200"]]
 
 
 def test_reason_size_gpus() -> None:
     # 128 GPUs > the pool's 64.
-    problem, _, u, p = pair(scenario([fra()], [train(gpus=128)]), "train", "fra/H100-SXM")
-    assert_only(problem, u, p, R_SIZE)
+    sc = scenario([fra()], [train(gpus=128)])
+    problem, _, u, p = pair(sc, "train", "fra/H100-SXM")
+    assert_only(sc, problem, u, p, R_SIZE)
 
 
 def test_reason_size_it_power() -> None:
     # 32 GPUs x 1.274 kW = 40.768 kW > a 40 kW site.
     site = fra(power={"it_capacity_kw": 40, "pue": 1.3, "carbon_g_per_kwh": 350})
-    problem, _, u, p = pair(scenario([site], [train()]), "train", "fra/H100-SXM")
-    assert_only(problem, u, p, R_SIZE)
+    sc = scenario([site], [train()])
+    problem, _, u, p = pair(sc, "train", "fra/H100-SXM")
+    assert_only(sc, problem, u, p, R_SIZE)
 
 
 def test_reasons_combine_bitwise() -> None:
     sc = scenario([fra()], [train(residency=["NO"], exclude_sites=["fra"], gpus=128)])
     problem, _, u, p = pair(sc, "train", "fra/H100-SXM")
-    assert problem.reason_up[u, p] == R_RESIDENCY | R_EXCLUDE | R_SIZE
-    assert not problem.allowed_up[u, p]
+    assert reasons(sc, u)[p] == R_RESIDENCY | R_EXCLUDE | R_SIZE
+    assert not allowed_table(problem)[u, p]
+    # each of the three bits counts the pool once in the unit's reason counts.
+    for bit in (R_RESIDENCY, R_EXCLUDE, R_SIZE):
+        assert problem.reason_count_ur[u, list(REASONS).index(bit)] == 1
 
 
 # ---- order and names ---------------------------------------------------------------------
@@ -710,7 +810,8 @@ def test_units_and_pools_are_named_and_sorted() -> None:
     assert (spot.site, spot.key, spot.accelerator) == ("osl", "h100-spot", "H100-SXM")
     assert index.sites == ("ams", "fra", "osl")
     np.testing.assert_array_equal(problem.pool_site_p, [0, 1, 1, 1, 2, 2, 2])
-    assert problem.allowed_up.shape == (7, 7)
+    assert (problem.num_units, problem.num_options) == (7, 7)
+    assert allowed_table(problem).shape == (7, 7)
 
 
 def _shuffled(data: dict[str, Any], rng: random.Random) -> dict[str, Any]:
@@ -737,45 +838,74 @@ def test_input_order_does_not_change_the_arrays(seed: int) -> None:
     assert index.units == ref_index.units
     assert index.pools == ref_index.pools
     assert index.sites == ref_index.sites
-    np.testing.assert_array_equal(index.replicas_up, ref_index.replicas_up)
-    np.testing.assert_array_equal(index.hours_up, ref_index.hours_up)
+    np.testing.assert_array_equal(index.replicas_uk, ref_index.replicas_uk)
+    np.testing.assert_array_equal(index.hours_uk, ref_index.hours_uk)
+
+
+@pytest.mark.parametrize("chunk_cells", [1, 7, 20])
+def test_chunk_size_does_not_change_the_arrays(chunk_cells: int) -> None:
+    # 7 units x 7 pools: chunks of one unit (1 and 7 cells) or of two (20 cells: the last
+    # chunk holds one), against the default (one chunk).
+    sc = Scenario.model_validate(_mixed_scenario_data())
+    ref_problem, ref_index = compile_problem(sc)
+    problem, index = compile_problem(sc, chunk_cells=chunk_cells)
+    for name, ref in ref_problem._asdict().items():
+        np.testing.assert_array_equal(getattr(problem, name), ref, err_msg=name)
+    assert index.units == ref_index.units
+    assert index.pools == ref_index.pools
+    np.testing.assert_array_equal(index.replicas_uk, ref_index.replicas_uk)
+    np.testing.assert_array_equal(index.hours_uk, ref_index.hours_uk)
 
 
 def test_dtypes_and_shapes() -> None:
-    problem, index = compile_problem(Scenario.model_validate(_mixed_scenario_data()))
+    sc = Scenario.model_validate(_mixed_scenario_data())
+    problem, index = compile_problem(sc)
     n_u, n_p, n_s = 7, 7, 3
-    for name in (
-        "gpus_up",
-        "it_kw_up",
-        "facility_kw_up",
-        "heat_kw_up",
-        "water_l_per_h_up",
-        "cost_usd_per_h_up",
-        "carbon_kg_per_h_up",
-        "objective_usd_per_h_up",
-        "latency_ms_up",
-    ):
+    n_k = problem.num_slots
+    # each unit's options sit in ascending slots, -1 after them; K is the longest list.
+    option_uk = problem.option_uk
+    assert option_uk.dtype == np.int32 and option_uk.shape == (n_u, n_k)
+    listed = option_uk >= 0
+    assert n_k == listed.sum(axis=1).max()
+    np.testing.assert_array_equal(np.sort(listed, axis=1)[:, ::-1], listed)  # no gaps
+    assert (np.diff(np.where(listed, option_uk, n_p), axis=1) > 0)[listed[:, 1:]].all()
+    for name in ("objective_usd_per_h_uk", "latency_ms_uk"):
         arr = getattr(problem, name)
-        assert arr.shape == (n_u, n_p) and arr.dtype == np.float64, name
-    assert problem.allowed_up.dtype == bool
-    assert problem.reason_up.dtype == np.uint16
-    assert problem.it_cap_kw_s.shape == (n_s,)
-    assert problem.gpu_cap_p.shape == (n_p,)
-    assert index.replicas_up.dtype == np.int32
-    # allowed is exactly "no reason"; objective = cost + priced carbon + priced water.
-    np.testing.assert_array_equal(problem.allowed_up, problem.reason_up == 0)
+        assert arr.shape == (n_u, n_k) and arr.dtype == np.float64, name
+    assert problem.amount_quk.shape == (len(QUANTITIES), n_u, n_k)
+    assert problem.amount_quk.dtype == np.float64
+    assert problem.reason_count_ur.shape == (n_u, NUM_REASONS)
+    assert problem.reason_count_ur.dtype == np.int32
+    reason_up = pair_reasons(sc, range(n_u))
+    assert reason_up.shape == (n_u, n_p) and reason_up.dtype == np.uint16
+    # rows: P pool GPU rows, 4 per site, budget, carbon; 7 terms per option.
+    n_r = n_p + 4 * n_s + 2
+    assert problem.cap_r.shape == (n_r,) and problem.cap_r.dtype == np.float64
+    assert problem.kind_r.dtype == np.int8 and problem.scope_r.dtype == np.int32
+    assert problem.row_oj.shape == (n_p, len(STANDARD_TERMS))
+    assert problem.row_oj.dtype == np.int32 and problem.quantity_oj.dtype == np.int8
+    assert caps(problem, K_IT).shape == (n_s,)
+    assert caps(problem, K_GPUS).shape == (n_p,)
+    assert index.replicas_uk.dtype == np.int32 and index.replicas_uk.shape == (n_u, n_k)
+    assert index.hours_uk.dtype == np.float64 and index.hours_uk.shape == (n_u, n_k)
+    # allowed is exactly "no reason", and the unit's reason counts are its pairs' bits;
+    # objective = cost + priced carbon + priced water.
+    np.testing.assert_array_equal(allowed_table(problem), reason_up == 0)
+    np.testing.assert_array_equal(problem.reason_count_ur, reason_counts(reason_up))
+    amount = dict(zip(QUANTITIES, problem.amount_quk, strict=True))
     np.testing.assert_allclose(
-        problem.objective_usd_per_h_up,
-        problem.cost_usd_per_h_up
-        + 80 * problem.carbon_kg_per_h_up / 1000
-        + 1.5 * problem.water_l_per_h_up / 1000,
+        problem.objective_usd_per_h_uk,
+        amount["cost_usd_per_h"]
+        + 80 * amount["carbon_kg_per_h"] / 1000
+        + 1.5 * amount["water_l_per_h"] / 1000,
         rtol=RTOL,
     )
 
 
 def test_empty_workloads_and_empty_pools() -> None:
     problem, index = compile_problem(scenario([fra(pools=[])], []))
-    assert problem.allowed_up.shape == (0, 0)
+    assert (problem.num_units, problem.num_options) == (0, 0)
+    assert allowed_table(problem).shape == (0, 0)
     assert index.sites == ("fra",)
     assert problem.num_sites == 1
     assert problem.num_groups == 0

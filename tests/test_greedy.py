@@ -13,11 +13,19 @@ from placer import api
 from placer.engines.base import SolveOptions
 from placer.engines.greedy import priority_order, solve_greedy
 from placer.model import Scenario
-from placer.plan.build import build_plan, placement_of
+from placer.plan.build import _placement, build_plan, placement_of
 from placer.plan.plan import Placement, Plan
 from placer.plan.verify import Verifier, verify
-from placer.problem.compile import compile_problem
+from placer.problem.compile import (
+    _Context,
+    _pair_arrays,
+    build_pools,
+    build_units,
+    compile_problem,
+    pair_reasons,
+)
 from placer.problem.form import Index, Problem
+from placer.problem.usage import allowed_options
 from tests.strategies import scenario_dicts, scenarios
 
 PROPERTY = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -54,14 +62,51 @@ def run_greedy(scenario: Scenario):
     return problem, index, result, plan
 
 
-def lone_placement(problem: Problem, index: Index, u: int, p: int) -> Placement:
-    """Unit u in pool p with the claims compile gives for the pair."""
-    return placement_of(problem, index, u, p)
+class PairClaims:
+    """The figures compile's rules give for EVERY (unit, pool) pair of a scenario, masked
+    ones included (the Problem keeps only the listed pairs): what the old dense tables
+    held, so a masked pair can still be put to the verifier."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        units = build_units(scenario)
+        pools = build_pools(scenario)
+        sites = sorted(scenario.sites, key=lambda s: s.id)
+        self.arrays, self.bits, self.replicas = _pair_arrays(
+            units, pools, sites, _Context(scenario)
+        )
+
+    def placement(self, index: Index, u: int, p: int) -> Placement:
+        a = self.arrays
+        pair = {
+            "gpus": a["gpus"][u, p],
+            "it_kw": a["it_kw"][u, p],
+            "facility_kw": a["facility_kw"][u, p],
+            "cost_usd_per_h": a["cost"][u, p],
+            "carbon_kg_per_h": a["carbon"][u, p],
+            "water_l_per_h": a["water"][u, p],
+            "latency_ms": a["latency"][u, p],
+        }
+        unit, pool = index.units[u], index.pools[p]
+        return _placement(unit, pool, self.replicas[u, p], a["hours"][u, p], pair)
 
 
-def verify_rejects_pair(verifier: Verifier, problem, index, u: int, p: int) -> bool:
+def lone_placement(
+    problem: Problem, index: Index, u: int, p: int, claims: PairClaims | None = None
+) -> Placement:
+    """Unit u in pool p with the claims compile gives for the pair: the Problem's for a
+    listed pair, `claims` (the rules' figures) for a masked one."""
+    if p in problem.options_of(u)[0]:
+        return placement_of(problem, index, u, p)
+    assert claims is not None, "a masked pair needs the rules' figures"
+    return claims.placement(index, u, p)
+
+
+def verify_rejects_pair(
+    verifier: Verifier, problem, index, u: int, p: int, claims: PairClaims | None = None
+) -> bool:
     """Does verify, reading only the scenario, object to unit u alone in pool p?"""
-    plan = Plan(status="feasible", solver="test", placements=[lone_placement(problem, index, u, p)])
+    placement = lone_placement(problem, index, u, p, claims)
+    plan = Plan(status="feasible", solver="test", placements=[placement])
     violations, _ = verifier.check(plan)
     unit, pool = index.units[u], index.pools[p]
     return any(
@@ -95,23 +140,25 @@ def test_greedy_never_places_a_masked_pair(scenario: Scenario) -> None:
     assign = np.asarray(result.assign_u)
     assert assign.shape == (problem.num_units,)
     placed = np.nonzero(assign >= 0)[0]
-    assert problem.allowed_up[placed, assign[placed]].all()
-    assert ((assign >= -1) & (assign < max(problem.num_pools, 1))).all()
+    assert (problem.slot_of(assign)[placed] >= 0).all()  # every placed option is listed
+    assert ((assign >= -1) & (assign < max(problem.num_options, 1))).all()
 
 
 @given(scenarios(max_sites=4, max_workloads=5))
 @PROPERTY
 def test_infeasible_means_a_must_place_unit_has_no_allowed_pool(scenario: Scenario) -> None:
     problem, index, result, plan = run_greedy(scenario)
-    no_pool = problem.must_place_u & ~problem.allowed_up.any(axis=1)
+    no_pool = problem.must_place_u & ~problem.listed_uk.any(axis=1)
     assert (result.status == "infeasible") == bool(no_pool.any())
     if result.status != "infeasible":
         return
     # "truly": verify, reading only the scenario, rejects every pool for such a unit.
     verifier = Verifier(scenario)
+    claims = PairClaims(scenario)
     for u in np.nonzero(no_pool)[0]:
         assert all(
-            verify_rejects_pair(verifier, problem, index, u, p) for p in range(problem.num_pools)
+            verify_rejects_pair(verifier, problem, index, u, p, claims)
+            for p in range(problem.num_pools)
         )
         assert any(x.unit == index.units[u].name for x in plan.unplaced)
 
@@ -122,11 +169,16 @@ def test_every_masked_pair_is_rejected_by_verify(scenario: Scenario) -> None:
     """compile's mask never forbids what verify would allow."""
     problem, index = compile_problem(scenario)
     verifier = Verifier(scenario)
-    for u, p in zip(*np.nonzero(~problem.allowed_up), strict=True):
-        assert verify_rejects_pair(verifier, problem, index, u, p), (
+    claims = PairClaims(scenario)
+    reason_up = pair_reasons(scenario, range(problem.num_units))
+    allowed = allowed_options(problem)
+    # the rules' own mask is the Problem's option lists
+    np.testing.assert_array_equal(reason_up == 0, allowed)
+    for u, p in zip(*np.nonzero(~allowed), strict=True):
+        assert verify_rejects_pair(verifier, problem, index, u, p, claims), (
             index.units[u].name,
             index.pools[p].name,
-            int(problem.reason_up[u, p]),
+            int(reason_up[u, p]),
         )
 
 
@@ -137,9 +189,12 @@ def test_compile_and_verify_agree_on_every_pair(scenario: Scenario) -> None:
     gives them are what verify recomputes from the scenario (to its 1e-6 tolerance)."""
     problem, index = compile_problem(scenario)
     verifier = Verifier(scenario)
+    claims = PairClaims(scenario)
     for u in range(problem.num_units):
         for p in range(problem.num_pools):
-            pl = lone_placement(problem, index, u, p)
+            pl = lone_placement(problem, index, u, p, claims)
+            # a listed pair: the Problem's figures are the rules' own
+            assert pl == claims.placement(index, u, p), (pl.unit, index.pools[p].name)
             violations, _ = verifier.check(Plan(status="feasible", solver="t", placements=[pl]))
             wrong = [
                 v
@@ -269,8 +324,9 @@ def test_greedy_infeasible_when_no_pool_is_allowed() -> None:
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_vectorised_fitting_equals_fits(seed: int) -> None:
-    """LoadState.fitting (one numpy pass) must agree with fits (the scalar rule) pool by
-    pool, whatever is already placed (capacities, caps and redundancy keys)."""
+    """LoadState.fitting (one numpy pass) must agree with fits (the scalar rule) option
+    by option over each unit's listed options (the only ones LoadState evaluates),
+    whatever is already placed (capacities, caps and redundancy keys)."""
     from placer.engines.greedy import LoadState
     from tests.problems import random_problem
 
@@ -278,12 +334,17 @@ def test_vectorised_fitting_equals_fits(seed: int) -> None:
     problem = random_problem(rng, 8, 5, 3)
     state = LoadState(problem)
     for u in rng.permutation(problem.num_units)[:5]:
-        p = int(rng.integers(problem.num_pools))
-        if state.fits(u, p):
-            state.add(u, p)
-    pools = np.arange(problem.num_pools)
+        listed = problem.options_of(int(u))[0]
+        if listed.size == 0:
+            continue
+        o = int(rng.choice(listed))
+        if state.fits(u, o):
+            state.add(u, o)
     for u in range(problem.num_units):
-        expect = [state.fits(u, int(p)) for p in pools]
-        assert state.fitting(u, pools).tolist() == expect
-        first = next((int(p) for p, ok in zip(pools, expect, strict=True) if ok), None)
-        assert state.first_fit(u, pools) == first
+        options, slots = problem.options_of(u)
+        expect = [state.fits(u, int(o)) for o in options]
+        assert state.fitting(u, options).tolist() == expect
+        assert state.fitting(u, options, slots).tolist() == expect
+        first = next((int(o) for o, ok in zip(options, expect, strict=True) if ok), None)
+        assert state.first_fit(u, options) == first
+        assert state.first_fit(u, options, slots) == first

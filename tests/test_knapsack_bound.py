@@ -1,5 +1,5 @@
 """The site-knapsack bound: exact sub-problems, valid for any prices, at least the
-relaxation's bound, the same in both layouts."""
+relaxation's bound, the same whatever the compile's chunks and the priced costs' source."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from placer.engines.relax.knapsack_bound import (
 )
 from placer.engines.relax.lagrangian import dual_bound, relax_prices
 from placer.engines.relax.rows import pair_rows
-from placer.engines.relax.sampled import sparse_dual_bound
+from placer.engines.relax.sampled import chunked_dual_bound
 from placer.model.generate import generate_scenario
 from placer.problem.compile import compile_problem
-from placer.problem.sparse_form import SparseProblem
+from placer.problem.rows import K_BUDGET, K_CARBON, Q_CARBON, Q_COST, global_row
 from placer.problem.usage import compute_loads, objective_value
 from tests.problems import brute_force, make_problem, per_gpu_problem, random_problem
 from tests.strategies import scenarios
@@ -171,18 +171,33 @@ def test_must_place_unit_without_a_pool_keeps_the_infinite_bound():
     assert knapsack_bound(problem, prices, priced).bound_usd_per_h == relaxation == np.inf
 
 
+GENERATED = {"units": 600, "pools": 12, "seed": 4}
+
+
 @pytest.fixture(scope="module")
 def generated():
-    problem, _ = compile_problem(generate_scenario(units=600, pools=12, seed=4))
+    problem, _ = compile_problem(generate_scenario(**GENERATED))
     return problem, relax_prices(problem, steps=300)
 
 
-def test_bound_is_the_same_in_both_layouts(generated):
+def test_bound_is_the_same_in_both_layouts(generated, monkeypatch):
+    """The bound at the relaxation's prices and priced costs (`dual_bound`, pair lists)
+    equals the bound on the same scenario compiled in chunks of 37 units, priced slot by
+    slot in chunks of 50 units (`chunked_dual_bound`)."""
+    import placer.engines.relax.knapsack_bound as kb
+    import placer.engines.relax.sampled as sampled
+
     problem, relaxed = generated
-    dense = knapsack_bound(problem, relaxed.prices_r, relaxed.priced_up1)
-    sparse = SparseProblem.from_dense(problem)
-    _, priced_uk1 = sparse_dual_bound(sparse, relaxed.prices_r)
-    result = knapsack_bound(sparse, relaxed.prices_r, priced_uk1)
+    dense = knapsack_bound(problem, relaxed.prices_r, relaxed.priced_uk1)
+    chunked, _ = compile_problem(generate_scenario(**GENERATED), chunk_cells=37 * 12)
+    for name in chunked._fields:
+        np.testing.assert_array_equal(getattr(chunked, name), getattr(problem, name), name)
+    monkeypatch.setattr(sampled, "CHUNK_UNITS", 50)
+    monkeypatch.setattr(kb, "CHUNK_UNITS", 50)
+    bound, priced_uk1 = chunked_dual_bound(chunked, relaxed.prices_r)
+    assert bound == pytest.approx(relaxed.bound, rel=1e-9)
+    np.testing.assert_allclose(priced_uk1, relaxed.priced_uk1, rtol=1e-9, atol=1e-9)
+    result = knapsack_bound(chunked, relaxed.prices_r, priced_uk1)
     assert result.bound_usd_per_h == pytest.approx(dense.bound_usd_per_h, rel=1e-12)
     np.testing.assert_allclose(result.gain_s, dense.gain_s, rtol=1e-9, atol=1e-9)
     np.testing.assert_array_equal(result.kept_sr, dense.kept_sr)
@@ -192,7 +207,7 @@ def test_bound_on_a_generated_fleet_sits_between_the_lp_and_the_milp(generated):
     """Compiled kW rows are per GPU, so they are kept; the bound beats the relaxation's
     and stays below the MILP's proven bound."""
     problem, relaxed = generated
-    result = knapsack_bound(problem, relaxed.prices_r, relaxed.priced_up1)
+    result = knapsack_bound(problem, relaxed.prices_r, relaxed.priced_uk1)
     assert result.kept_sr[:, 0].any()  # IT kW kept where capped
     assert result.bound_usd_per_h > relaxed.bound
     milp = solve_milp(problem, SolveOptions(time_limit_s=60, relative_gap=1e-6))
@@ -206,19 +221,18 @@ def test_site_gaps_and_the_terms_outside_sites_add_up_to_the_plan_gap(generated)
     slack of the global rows; every gap_s is >= 0 for a feasible plan."""
     problem, relaxed = generated
     plan = solve_milp(problem, SolveOptions(time_limit_s=30, relative_gap=1e-3)).assign_u
-    strong = knapsack_bound(problem, relaxed.prices_r, relaxed.priced_up1)
-    gaps = site_gaps(problem, plan, relaxed.prices_r, relaxed.priced_up1, strong.gain_s)
-    low_u = relaxed.priced_up1.min(axis=1)
+    strong = knapsack_bound(problem, relaxed.prices_r, relaxed.priced_uk1)
+    gaps = site_gaps(problem, plan, relaxed.prices_r, relaxed.priced_uk1, strong.gain_s)
+    low_u = relaxed.priced_uk1.min(axis=1)
     value_u = np.where(problem.must_place_u, 0.0, problem.unplaced_usd_per_h_u)
     outside = float((value_u - low_u)[plan < 0].sum())
     loads = compute_loads(problem, plan)
     rows = pair_rows(problem)
     y = np.maximum(relaxed.prices_r, 0) * rows.active_r
-    n_global = problem.num_pools + 4 * problem.num_sites
-    used = np.array([loads.cost_usd_per_h, loads.carbon_kg_per_h])
-    outside += float(
-        (y[n_global : n_global + 2] * (rows.cap_r[n_global : n_global + 2] - used)).sum()
-    )
+    budget, carbon = global_row(problem.kind_r, K_BUDGET), global_row(problem.kind_r, K_CARBON)
+    assert budget == problem.num_pools + 4 * problem.num_sites and carbon == budget + 1
+    used = loads.total_q[[Q_COST, Q_CARBON]]
+    outside += float((y[[budget, carbon]] * (rows.cap_r[[budget, carbon]] - used)).sum())
     assert problem.num_groups == 0  # no spread rows to add here
     total = objective_value(problem, plan) - strong.bound_usd_per_h
     assert gaps.sum() + outside == pytest.approx(total, rel=1e-9, abs=1e-6)
@@ -266,7 +280,7 @@ def test_bound_keeps_a_power_row_where_the_pool_has_no_gpu_cap():
 def test_site_gaps_of_a_plan_that_places_nothing(generated):
     """No unit placed: every site's gap is its priced idle capacity less its gain."""
     problem, relaxed = generated
-    strong = knapsack_bound(problem, relaxed.prices_r, relaxed.priced_up1)
+    strong = knapsack_bound(problem, relaxed.prices_r, relaxed.priced_uk1)
     empty = np.full(problem.num_units, -1, np.int32)
-    gaps = site_gaps(problem, empty, relaxed.prices_r, relaxed.priced_up1, strong.gain_s)
+    gaps = site_gaps(problem, empty, relaxed.prices_r, relaxed.priced_uk1, strong.gain_s)
     assert gaps.dtype == np.float64 and gaps.shape == (problem.num_sites,)

@@ -22,6 +22,7 @@ from placer.analysis.pareto import (
     implied_carbon_prices,
     pareto_front,
     sweep_carbon,
+    with_carbon_cap,
     without_carbon_price,
 )
 from placer.cli.main import cli
@@ -30,6 +31,7 @@ from placer.engines.milp.solve import solve_milp
 from placer.plan.plan import ParetoFront
 from placer.plan.verify import Verifier
 from placer.problem.compile import compile_problem
+from placer.problem.rows import K_CARBON, Q_CARBON, global_row
 from placer.problem.usage import compute_loads
 from tests.problems import brute_force, make_problem, random_problem
 
@@ -45,7 +47,7 @@ def run(*args: str):
 def carbon_problem(problem):
     """The same Problem minimising carbon (kg/h) instead of its objective."""
     return problem._replace(
-        objective_usd_per_h_up=problem.carbon_kg_per_h_up,
+        objective_usd_per_h_uk=problem.amount_quk[Q_CARBON],
         unplaced_usd_per_h_u=np.zeros(problem.num_units),
     )
 
@@ -89,7 +91,7 @@ def _tiny_fronts():
     found = 0
     while found < 3:
         problem = random_problem(rng, 4, 3, 2)
-        problem = problem._replace(carbon_cap_kg_per_h=np.array(np.inf))
+        problem = with_carbon_cap(problem, np.inf)
         best, _ = brute_force(problem)
         if best is None:
             continue
@@ -109,7 +111,7 @@ def test_sweep_matches_brute_force_on_tiny_problems() -> None:
         assert sweep.carbon_min_kg_per_h == pytest.approx(c_min, rel=1e-9, abs=1e-9)
         for point in sweep.points[:-1]:
             eps = point.carbon_cap_kg_per_h
-            best, _ = brute_force(problem._replace(carbon_cap_kg_per_h=np.array(eps)))
+            best, _ = brute_force(with_carbon_cap(problem, eps))
             assert point.objective_usd_per_h == pytest.approx(best, rel=1e-7, abs=1e-7), eps
             assert point.carbon_kg_per_h <= eps * (1 + REL) + REL
             loads = compute_loads(problem, point.assign_u)
@@ -151,6 +153,34 @@ def test_lexicographic_keeps_the_placed_value_at_every_point() -> None:
         assert (point.assign_u >= 0).all()  # both placed: value 13 is the maximum
     weighted = sweep_carbon(make_problem(**{**kw, "lexicographic": False}), 4)
     assert (weighted.points[0].assign_u < 0).all()  # least carbon: drop both
+
+
+def test_a_problem_without_a_carbon_row_keeps_its_other_caps() -> None:
+    # Two units, p0 (1 USD/h, 10 kg/h) or p1 (3 USD/h, 4 kg/h), a 5 USD/h budget: both
+    # in p1 (6 USD/h) is over it. Without a carbon-cap row, lifting "the carbon cap" must
+    # not lift the budget (row -1 is the last row).
+    problem = make_problem(
+        cost_up=[[1.0, 3.0], [1.0, 3.0]],
+        carbon_kg_per_h_up=[[10.0, 4.0], [10.0, 4.0]],
+        budget_usd_per_h=5.0,
+    )
+    row = global_row(problem.kind_r, K_CARBON)
+    keep = np.arange(problem.num_rows) != row
+    problem = problem._replace(
+        cap_r=problem.cap_r[keep],
+        kind_r=problem.kind_r[keep],
+        scope_r=problem.scope_r[keep],
+        row_oj=np.where(problem.row_oj == row, -1, problem.row_oj).astype(np.int32),
+    )
+    assert with_carbon_cap(problem, np.inf) is problem
+    with pytest.raises(ValueError, match="no carbon-cap row"):
+        with_carbon_cap(problem, 1.0)
+    sweep = sweep_carbon(problem, 3)  # caps 14, 17, 20 kg/h: one unit in p1 at most
+    assert [sorted(p.assign_u.tolist()) for p in sweep.points] == [[0, 1], [0, 1], [0, 0]]
+    assert [p.objective_usd_per_h for p in sweep.points] == pytest.approx([4.0, 4.0, 2.0])
+    assert sweep.carbon_min_kg_per_h == pytest.approx(14.0)
+    for point in sweep.points:
+        assert compute_loads(problem, point.assign_u).loads_r[-1] <= 5.0
 
 
 def test_infeasible_problem_has_no_front() -> None:

@@ -14,6 +14,7 @@ from placer.engines.registry import SOLVERS
 from placer.engines.relax.lagrangian import dual_bound, relax_prices
 from placer.engines.relax.rows import pair_rows
 from placer.engines.relax.solver import sample_candidates
+from placer.problem.rows import K_GPUS, rows_of_kind
 from placer.problem.usage import objective_value, violations
 from tests.problems import brute_force, random_problem
 from tests.strategies import scenarios
@@ -38,6 +39,45 @@ def test_dual_bound_is_below_the_optimum_for_any_prices(seed, n_u, n_p, n_s, pri
     bound, _ = dual_bound(problem, prices, rows)
     if best is not None:
         assert bound <= best + 1e-9 * max(1.0, abs(best))
+
+
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n_u=st.integers(0, 5),
+    n_p=st.integers(1, 3),
+    n_s=st.integers(1, 3),
+    price_seed=st.integers(0, 1000),
+    chunk=st.integers(1, 3),
+)
+@settings(max_examples=40, deadline=None)
+def test_chunked_dual_bound_equals_the_pair_list_bound(seed, n_u, n_p, n_s, price_seed, chunk):
+    """The slot-by-slot bound (`chunked_dual_bound`, any chunk of units) prices every
+    choice, and bounds, exactly as the pair lists do."""
+    from placer.engines.relax import sampled
+
+    problem = random_problem(np.random.default_rng(seed), n_u, n_p, n_s)
+    rows = pair_rows(problem)
+    prices = np.random.default_rng(price_seed).exponential(3.0, size=rows.cap_r.shape)
+    bound, priced = dual_bound(problem, prices, rows)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sampled, "CHUNK_UNITS", chunk)
+        chunked, chunked_priced = sampled.chunked_dual_bound(problem, prices)
+    assert chunked == pytest.approx(bound, rel=1e-9, abs=1e-9)
+    np.testing.assert_array_equal(np.isfinite(chunked_priced), np.isfinite(priced))
+    np.testing.assert_allclose(chunked_priced, priced, rtol=1e-9, atol=1e-9)
+
+
+def test_chunked_dual_bound_equals_the_pair_list_bound_on_a_config(monkeypatch):
+    from placer.engines.relax import sampled
+    from placer.problem.compile import compile_problem
+
+    problem, _ = compile_problem(placer.load("configs/eu_sovereign.yaml"))
+    learned = relax_prices(problem, steps=300)
+    monkeypatch.setattr(sampled, "CHUNK_UNITS", 7)
+    chunked, priced = sampled.chunked_dual_bound(problem, learned.prices_r)
+    assert np.isfinite(learned.bound)
+    assert chunked == pytest.approx(learned.bound, rel=1e-9, abs=1e-9)
+    np.testing.assert_allclose(priced, learned.priced_uk1, rtol=1e-9, atol=1e-9)
 
 
 @given(
@@ -92,7 +132,7 @@ def test_learned_prices_beat_zero_prices():
     zero, _ = dual_bound(problem, np.zeros(pair_rows(problem).cap_r.shape))
     learned = relax_prices(problem, steps=300)
     assert learned.bound >= zero
-    assert np.isfinite(learned.priced_up1).any(axis=1).all()
+    assert np.isfinite(learned.priced_uk1).any(axis=1).all()
 
 
 def test_samples_do_not_depend_on_the_batch_size():
@@ -142,6 +182,16 @@ def _dense_cases():
     return problems
 
 
+def _by_option(problem, priced_uk1):
+    """float64[U, O+1]: slot-layout priced costs (column K unplaced) laid out by option
+    (column O unplaced), +inf where the unit does not list the option."""
+    out = np.full((problem.num_units, problem.num_options + 1), np.inf)
+    u, k = np.nonzero(problem.listed_uk)
+    out[u, problem.option_uk[u, k]] = priced_uk1[u, k]
+    out[:, -1] = priced_uk1[:, -1]
+    return out
+
+
 @pytest.mark.parametrize("case", range(7))
 def test_dense_priced_costs_equal_the_pair_form(case):
     """Folding proportional usage tables (facility = IT x PUE, heat = IT) and the dense
@@ -155,7 +205,8 @@ def test_dense_priced_costs_equal_the_pair_form(case):
     d = dense_tables(problem, rows)
     theta = jnp.asarray(np.random.default_rng(case).normal(-1.0, 1.0, rows.cap_r.size))
     priced, y, _ = _priced_and_prices(theta, d)
-    _, expect = dual_bound(problem, np.asarray(y, float), rows)
+    _, expect_uk1 = dual_bound(problem, np.asarray(y, float), rows)
+    expect = _by_option(problem, expect_uk1)
     allowed = np.isfinite(expect)
     np.testing.assert_allclose(np.asarray(priced)[allowed], expect[allowed], rtol=2e-5, atol=1e-3)
     assert (np.asarray(priced)[~allowed] >= 1e29).all()
@@ -180,7 +231,7 @@ def test_dense_hand_written_gradient_equals_autodiff(case):
     np.testing.assert_allclose(np.asarray(prob).sum(axis=1), 1.0, rtol=1e-5)
 
 
-def test_dense_and_pair_relaxations_both_give_valid_bounds():
+def test_dense_and_pair_relaxations_both_give_valid_bounds(monkeypatch):
     from placer.engines.milp.solve import solve_milp
     from placer.engines.relax import lagrangian
     from placer.model.generate import generate_scenario
@@ -190,16 +241,14 @@ def test_dense_and_pair_relaxations_both_give_valid_bounds():
     exact = solve_milp(problem, SolveOptions(time_limit_s=30, relative_gap=0.0))
     assert lagrangian.use_dense(problem)
     dense = relax_prices(problem, steps=400)
-    lagrangian_pairs = lagrangian.DENSE_MAX_BYTES
-    try:
-        lagrangian.DENSE_MAX_BYTES = 0  # force the pair lists
+    with monkeypatch.context() as patch:
+        patch.setattr(lagrangian, "DENSE_MAX_BYTES", 0)  # force the pair lists
+        assert not lagrangian.use_dense(problem)
         pairs = relax_prices(problem, steps=400)
-    finally:
-        lagrangian.DENSE_MAX_BYTES = lagrangian_pairs
     for r in (dense, pairs):
         assert r.bound <= exact.bound_usd_per_h + 1e-6 * abs(exact.bound_usd_per_h)
-        assert r.primal_up1 is not None
-        np.testing.assert_allclose(r.primal_up1.sum(axis=1), 1.0, rtol=1e-4)
+        assert r.primal_uk1 is not None
+        np.testing.assert_allclose(r.primal_uk1.sum(axis=1), 1.0, rtol=1e-4)
 
 
 # ---- large-neighbourhood search ------------------------------------------------------------
@@ -245,7 +294,7 @@ def test_neighbourhood_search_improves_a_plan_and_keeps_it_feasible():
     start = round_prices(problem, relaxed, samples=16, seed=0)
     assert violations(problem, start) == []
     clock = iter(range(8, 0, -1))  # eight rounds, whatever the machine's speed
-    top = near_tie_pools(problem, relaxed.priced_up1)[:, : hybrid.LNS_K]
+    top = near_tie_pools(problem, relaxed.priced_uk1)[:, : hybrid.LNS_K]
     better, notes = neighbourhood.lns(
         problem, SolveOptions(seed=0), start, top, relaxed.bound,
         lambda: next(clock, 0),
@@ -269,7 +318,9 @@ def test_two_stage_relaxation_sample_is_fixed_and_rows_line_up():
     assert small.num_units == sample.size
     assert small_rows.cap_r.shape == rows.cap_r.shape  # the same rows, so prices carry over
     share = sample.size / problem.num_units
-    np.testing.assert_allclose(small.gpu_cap_p, problem.gpu_cap_p * share)
+    gpu_rows = rows_of_kind(problem.kind_r, problem.scope_r, K_GPUS, problem.num_pools)
+    np.testing.assert_allclose(small.cap_r[gpu_rows], problem.cap_r[gpu_rows] * share)
+    np.testing.assert_allclose(small.cap_r, problem.cap_r * share)  # every capacity row
     both = relax_prices(problem, steps=100, time_budget_s=2.0)
-    assert np.isfinite(both.bound) and both.primal_up1 is not None
-    np.testing.assert_allclose(both.primal_up1.sum(axis=1), 1.0, rtol=1e-4)
+    assert np.isfinite(both.bound) and both.primal_uk1 is not None
+    np.testing.assert_allclose(both.primal_uk1.sum(axis=1), 1.0, rtol=1e-4)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from placer.problem.rows import QUANTITIES, ROW_KINDS
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
@@ -26,13 +28,14 @@ import numpy as np
 from placer.engines.kernels.arrays import to_kernel
 from placer.engines.kernels.score import score_batch
 from placer.engines.kernels.sharding import SHARD_CHUNK_MAX, candidate_mesh, score_batch_sharded
+from placer.problem.rows import K_GPUS, K_IT
 from tests.problems import random_problem
 
 out = {"device_count": jax.device_count(), "backend": jax.default_backend()}
 rng = np.random.default_rng(0)
 problem = random_problem(rng, 40, 8, 4)  # with a redundancy group about half the time
 problem = problem._replace(group_u=rng.integers(-1, 1, 40).astype(np.int32),
-                           spread_key_gp=problem.pool_site_p[None, :].astype(np.int32))
+                           spread_key_go=problem.site_o[None, :].astype(np.int32))
 kp = to_kernel(problem)
 mesh4, mesh1 = candidate_mesh(), candidate_mesh(jax.devices()[:1])
 out["mesh4_devices"] = int(mesh4.devices.size)
@@ -45,7 +48,7 @@ def host(scores):
 
 for loads in ("segment", "onehot"):
     k = 1027  # not a multiple of 4 (nor of the chunk): padding on both meshes
-    a = jnp.asarray(rng.integers(0, problem.num_pools + 1, (k, problem.num_units)), jnp.int32)
+    a = jnp.asarray(rng.integers(0, problem.num_slots + 1, (k, problem.num_units)), jnp.int32)
     s4 = host(score_batch_sharded(a, kp, mesh4, loads))
     s1 = host(score_batch_sharded(a, kp, mesh1, loads))
     chunk = min(SHARD_CHUNK_MAX, k)
@@ -56,12 +59,15 @@ for loads in ("segment", "onehot"):
         "bitwise_4_vs_1": all(np.array_equal(s4[n], s1[n]) for n in s4),
         "max_abs_diff_4_vs_1": max(float(np.abs(s4[n] - s1[n]).max()) for n in s4),
         "bitwise_vs_unsharded": all(np.array_equal(s4[n], plain[n]) for n in s4),
-        "violations_seen": int(sum((s4[n] > 0).sum() for n in ("gpus_over", "it_over", "masked"))),
+        "violations_seen": int(
+            (s4["over_k"][:, [K_GPUS, K_IT]] > 0).sum() + (s4["masked"] > 0).sum()
+        ),
+        "shapes": {n: list(s4[n].shape) for n in s4},
     }
 
 
 def sharding_of(k):
-    a = jnp.asarray(rng.integers(0, problem.num_pools + 1, (k, problem.num_units)), jnp.int32)
+    a = jnp.asarray(rng.integers(0, problem.num_slots + 1, (k, problem.num_units)), jnp.int32)
     f = score_batch_sharded(a, kp, mesh4).objective
     return {
         "k": k,
@@ -113,6 +119,13 @@ def test_four_devices_bitwise_equal_one_device(child, loads) -> None:
     (also identical to unsharded score_batch with that chunk)."""
     r = child[loads]
     assert r["shape"] == [1027]
+    assert r["shapes"] == {
+        "objective": [1027],
+        "total_q": [1027, len(QUANTITIES)],
+        "over_k": [1027, len(ROW_KINDS)],
+        "masked": [1027],
+        "redundancy": [1027],
+    }
     assert r["violations_seen"] > 0  # the comparison covers nonzero violations
     assert r["bitwise_4_vs_1"], r["max_abs_diff_4_vs_1"]
     assert r["bitwise_vs_unsharded"]

@@ -13,6 +13,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import placer
@@ -20,7 +21,8 @@ from placer import api
 from placer.model import Scenario
 from placer.plan.plan import Placement, Plan, Unplaced
 from placer.plan.verify import Verifier, recompute_kpis, verify
-from placer.problem.compile import compile_problem
+from placer.problem.compile import _Context, _pair_arrays, build_pools, build_units, compile_problem
+from placer.problem.rows import QUANTITIES
 
 # Capacities are generous except where a test lowers them. Racks: fra's H100 pool
 # 1.274 kW x 8 x 4 = 40.8 kW fits fra's 45 kW; "dense" (8 nodes per rack) is 81.5 kW; GB200
@@ -181,26 +183,56 @@ def edit_placement(plan: Plan, unit: str, **fields: Any) -> Plan:
     return plan.model_copy(update={"placements": placements})
 
 
+def pair_claims(scenario: Scenario, u: int, p: int) -> dict[str, Any]:
+    """The figures of unit u in pool p as compile gives them: the Problem's slot for a
+    listed pair; for a masked pair (the Problem lists only allowed ones) the figures
+    compile's rules give it, as the old dense tables held them."""
+    problem, index = compile_problem(scenario)
+    if p in problem.options_of(u)[0]:
+        k = int(problem.slots_of(u, np.array([p]))[0])
+        return {
+            **{name: float(problem.amount_quk[q, u, k]) for q, name in enumerate(QUANTITIES)},
+            "latency_ms": float(problem.latency_ms_uk[u, k]),
+            "replicas": int(index.replicas_uk[u, k]),
+            "hours": float(index.hours_uk[u, k]),
+        }
+    arrays, _, replicas = _pair_arrays(
+        build_units(scenario),
+        build_pools(scenario),
+        sorted(scenario.sites, key=lambda s: s.id),
+        _Context(scenario),
+    )
+    names = {
+        "water": "water_l_per_h",
+        "cost": "cost_usd_per_h",
+        "carbon": "carbon_kg_per_h",
+        "latency": "latency_ms",
+    }
+    figures = {names.get(name, name): float(table[u, p]) for name, table in arrays.items()}
+    return {**figures, "replicas": int(replicas[u, p])}
+
+
 def move(plan: Plan, unit: str, pool_name: str, scenario: Scenario = SCENARIO) -> Plan:
     """The plan with `unit` in `pool_name` ('site/key'), its claims as compile gives them
-    for that pair; totals dropped (verify checks them only when present)."""
-    problem, index = compile_problem(scenario)
+    for that pair (`pair_claims`); totals dropped (verify checks them only when present)."""
+    index = compile_problem(scenario)[1]
     u = next(i for i, x in enumerate(index.units) if x.name == unit)
     p = next(i for i, x in enumerate(index.pools) if x.name == pool_name)
+    pair = pair_claims(scenario, u, p)
     info, kind = index.pools[p], index.units[u].kind
     fields = {
         "site": info.site,
         "pool": info.key,
         "accelerator": info.accelerator,
-        "gpus": round(problem.gpus_up[u, p]),
-        "replicas": int(index.replicas_up[u, p]),
-        "latency_ms": float(problem.latency_ms_up[u, p]) if kind == "inference" else None,
-        "hours": float(index.hours_up[u, p]) if kind == "training" else None,
-        "it_kw": float(problem.it_kw_up[u, p]),
-        "facility_kw": float(problem.facility_kw_up[u, p]),
-        "cost_usd_per_h": float(problem.cost_usd_per_h_up[u, p]),
-        "carbon_kg_per_h": float(problem.carbon_kg_per_h_up[u, p]),
-        "water_l_per_h": float(problem.water_l_per_h_up[u, p]),
+        "gpus": round(pair["gpus"]),
+        "replicas": pair["replicas"],
+        "latency_ms": pair["latency_ms"] if kind == "inference" else None,
+        "hours": pair["hours"] if kind == "training" else None,
+        "it_kw": pair["it_kw"],
+        "facility_kw": pair["facility_kw"],
+        "cost_usd_per_h": pair["cost_usd_per_h"],
+        "carbon_kg_per_h": pair["carbon_kg_per_h"],
+        "water_l_per_h": pair["water_l_per_h"],
     }
     return edit_placement(plan, unit, **fields).model_copy(update={"totals": None})
 

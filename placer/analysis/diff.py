@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from placer.plan.plan import PLAN_API_VERSION, Placement, Plan
+from placer.plan.plan import PLAN_API_VERSION, Placement, Plan, UnitRef
 
 #: Relative tolerance under which two KPI values count as equal (float noise), 1.
 KPI_REL_TOL = 1e-9
@@ -37,14 +37,10 @@ class PlanRef(_DiffModel):
     solver: str
 
 
-class Move(_DiffModel):
+class Move(UnitRef):
     """A unit placed in both plans: at another site or pool (moved), or at the same pool
     with another number of GPUs (resized)."""
 
-    unit: str
-    workload: str
-    region: str | None = None
-    copy_index: int = 0
     from_site: str
     from_pool: str
     to_site: str
@@ -53,13 +49,9 @@ class Move(_DiffModel):
     gpus_to: int
 
 
-class UnitPlacement(_DiffModel):
+class UnitPlacement(UnitRef):
     """A unit placed in one plan only (newly placed, or newly unplaced)."""
 
-    unit: str
-    workload: str
-    region: str | None = None
-    copy_index: int = 0
     site: str
     pool: str
     gpus: int
@@ -115,6 +107,11 @@ class PlanDiff(_DiffModel):
     kpis: list[KpiDelta] = Field(default_factory=list)
     sites: list[SiteDelta] = Field(default_factory=list)
 
+    def unit_changes(self) -> dict[str, list]:
+        """The four lists of changed units, by field name (moved, resized, newly_placed,
+        newly_unplaced)."""
+        return {name: getattr(self, name) for name in UNIT_CHANGES}
+
     @property
     def changed_units(self) -> int:
         """Units whose placement differs: moved, resized, newly placed or unplaced."""
@@ -123,6 +120,8 @@ class PlanDiff(_DiffModel):
         )
 
 
+#: The PlanDiff fields that list changed units.
+UNIT_CHANGES = ("moved", "resized", "newly_placed", "newly_unplaced")
 #: KPIs compared, in this order: (name, getter on Totals).
 KPI_NAMES = (
     "objective_usd_per_h",
@@ -171,10 +170,7 @@ def diff_plans(a: Plan, b: Plan, *, label_a: str = "A", label_b: str = "B") -> P
             same_place = (pa.site, pa.pool) == (pb.site, pb.pool)
             (resized if same_place else moved).append(
                 Move(
-                    unit=pb.unit,
-                    workload=pb.workload,
-                    region=pb.region,
-                    copy_index=pb.copy_index,
+                    **_identity(pb),
                     from_site=pa.site,
                     from_pool=pa.pool,
                     to_site=pb.site,
@@ -247,17 +243,13 @@ def _ref(plan: Plan, label: str) -> PlanRef:
     return PlanRef(label=label, scenario=plan.scenario, status=plan.status, solver=plan.solver)
 
 
+def _identity(p: Placement) -> dict[str, str | int | None]:
+    """The `UnitRef` fields of a placement: its name and identity across plans."""
+    return {name: getattr(p, name) for name in UnitRef.model_fields}
+
+
 def _unit_placement(p: Placement, *, reason: str = "") -> UnitPlacement:
-    return UnitPlacement(
-        unit=p.unit,
-        workload=p.workload,
-        region=p.region,
-        copy_index=p.copy_index,
-        site=p.site,
-        pool=p.pool,
-        gpus=p.gpus,
-        reason=reason,
-    )
+    return UnitPlacement(**_identity(p), site=p.site, pool=p.pool, gpus=p.gpus, reason=reason)
 
 
 def _kpi(plan: Plan, name: str) -> int | float | None:

@@ -27,19 +27,7 @@ from placer.plan.plan import Plan
 from placer.plan.scoring import assignment_of
 from placer.problem.compile import compile_problem, pair_reasons
 from placer.problem.form import Index, Problem, reason_names
-from placer.problem.rows import (
-    K_BUDGET,
-    K_CARBON,
-    K_FACILITY,
-    K_GPUS,
-    K_HEAT,
-    K_IT,
-    K_WATER,
-    Q_CARBON,
-    Q_COST,
-    Q_GPUS,
-    Q_WATER,
-)
+from placer.problem.rows import KIND_NAMES, Q_CARBON, Q_COST, Q_GPUS, Q_WATER
 from placer.problem.usage import Loads, compute_loads
 
 _TOL = 1e-6
@@ -171,12 +159,12 @@ def _explain_unit(
 
 #: How each row kind is named when it blocks a move: (label, unit); None: by name only.
 _BLOCKER_LABELS = {
-    K_IT: ("IT power", "kW"),
-    K_FACILITY: ("facility power", "kW"),
-    K_HEAT: ("heat rejection", "kW"),
-    K_WATER: ("water", "L/h"),
-    K_BUDGET: ("budget", None),
-    K_CARBON: ("carbon cap", None),
+    "it_kw": ("IT power", "kW"),
+    "facility_kw": ("facility power", "kW"),
+    "heat_kw": ("heat rejection", "kW"),
+    "water_l_per_h": ("water", "L/h"),
+    "budget_usd_per_h": ("budget", None),
+    "carbon_kg_per_h": ("carbon cap", None),
 }
 
 
@@ -190,8 +178,8 @@ def _blockers(
         if r < 0:
             continue
         need = float(problem.amount_quk[problem.quantity_oj[o, j], u, k])
-        load, cap, kind = loads.loads_r[r], problem.cap_r[r], int(problem.kind_r[r])
-        if kind == K_GPUS:
+        load, cap, kind = loads.loads_r[r], problem.cap_r[r], KIND_NAMES[problem.kind_r[r]]
+        if kind == "gpus":
             if load + need > cap + _TOL:
                 out.append(
                     f"pool GPUs: {load:,.0f} of {cap:,.0f} used by others, needs {need:,.0f}"
@@ -199,7 +187,7 @@ def _blockers(
             continue
         if load + need <= cap * (1 + _TOL) + _TOL:
             continue
-        label, unit = _BLOCKER_LABELS.get(kind, (problem.kind_r[r], ""))
+        label, unit = _BLOCKER_LABELS.get(kind, (kind, ""))
         if unit is None:
             out.append(label)
         else:

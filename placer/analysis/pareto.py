@@ -43,6 +43,7 @@ import numpy as np
 from ortools.math_opt.python import mathopt
 
 from placer import api
+from placer.analysis.pareto_hybrid import MILP_MAX_PAIRS, HybridSweepModel, SweepOutcome
 from placer.engines.base import SolveResult
 from placer.engines.milp.formulation import build_model
 from placer.engines.milp.solve import BACKENDS, DEFAULT_BACKEND, quiet_stdout
@@ -51,7 +52,7 @@ from placer.model.scenario import Scenario
 from placer.plan.build import build_plan
 from placer.plan.plan import ParetoFront, ParetoPoint, Plan, Status
 from placer.plan.verify import Verifier
-from placer.problem.compile import compile_problem
+from placer.problem.compile import compile_problem, pair_objective
 from placer.problem.form import UNPLACED, Index, Problem
 from placer.problem.rows import K_CARBON, Q_CARBON, Q_COST, Q_WATER, global_row
 from placer.problem.usage import AssignmentValues, compute_loads, pair_values
@@ -150,14 +151,6 @@ def bisection_order(n_points: int) -> list[int]:
     return order
 
 
-@dataclass(frozen=True)
-class _Outcome:
-    assign_u: np.ndarray | None
-    bound: float | None
-    reason: mathopt.TerminationReason
-    seconds: float
-
-
 class _SweepModel:
     """The placement MILP with one extra row, carbon <= eps; built once for the sweep."""
 
@@ -202,7 +195,7 @@ class _SweepModel:
 
     def solve(
         self, time_limit_s: float, relative_gap: float, seed: int, hint_u: np.ndarray | None
-    ) -> _Outcome:
+    ) -> SweepOutcome:
         params = mathopt.SolveParameters(
             time_limit=datetime.timedelta(seconds=max(time_limit_s, MIN_SOLVE_S)),
             relative_gap_tolerance=relative_gap,
@@ -232,12 +225,12 @@ class _SweepModel:
         bound = result.termination.objective_bounds.dual_bound
         bound = float(bound) if math.isfinite(bound) else None
         if not result.has_primal_feasible_solution():
-            return _Outcome(None, bound, reason, seconds)
+            return SweepOutcome(None, bound, reason, seconds)
         values = np.array(result.variable_values(self.form.x))
         chosen = np.nonzero(values > 0.5)[0]
         assign = np.full(self.problem.num_units, UNPLACED, dtype=np.int32)
         assign[self.form.pairs[chosen, 0]] = self.form.pairs[chosen, 1]
-        return _Outcome(assign, bound, reason, seconds)
+        return SweepOutcome(assign, bound, reason, seconds)
 
 
 def _carbon(problem: Problem, assign_u: np.ndarray) -> float:
@@ -253,6 +246,10 @@ def carbon_cap(problem: Problem) -> float:
 def with_carbon_cap(problem: Problem, cap_kg_per_h: float) -> Problem:
     """The problem with its carbon-cap row set to `cap_kg_per_h` (kg/h; inf: none)."""
     row = global_row(problem.kind_r, K_CARBON)
+    if row < 0:  # no carbon-cap row: nothing to lift (row -1 would be the last row)
+        if math.isinf(cap_kg_per_h) and cap_kg_per_h > 0:
+            return problem
+        raise ValueError("the problem has no carbon-cap row to set")
     cap_r = problem.cap_r.copy()
     cap_r[row] = cap_kg_per_h
     return problem._replace(cap_r=cap_r)
@@ -262,7 +259,7 @@ def _fits(carbon_kg_per_h: float, eps_kg_per_h: float) -> bool:
     return carbon_kg_per_h <= eps_kg_per_h * (1 + CARBON_RTOL) + CARBON_RTOL
 
 
-def _no_front(outcome: _Outcome, what: str, solves: int, gap: float) -> Sweep:
+def _no_front(outcome: SweepOutcome, what: str, solves: int, gap: float) -> Sweep:
     if outcome.reason in (_T.INFEASIBLE, _T.INFEASIBLE_OR_UNBOUNDED):
         return Sweep(
             "infeasible",
@@ -276,6 +273,21 @@ def _no_front(outcome: _Outcome, what: str, solves: int, gap: float) -> Sweep:
         solves=solves,
         relative_gap=gap,
     )
+
+
+def sweep_model(problem: Problem, backend: str) -> _SweepModel | HybridSweepModel:
+    """One MILP for the whole sweep, or a hybrid solve per point above MILP_MAX_PAIRS
+    feasible pairs (`placer.analysis.pareto_hybrid`)."""
+    if problem.num_pairs() > MILP_MAX_PAIRS:
+        return HybridSweepModel(problem)
+    return _SweepModel(problem, backend)
+
+
+def sweep_engine(problem: Problem, backend: str | None) -> str:
+    """What solves the sweep's points: "milp (highs)", or "hybrid" for large fleets."""
+    if problem.num_pairs() > MILP_MAX_PAIRS:
+        return "hybrid"
+    return f"milp ({backend or DEFAULT_BACKEND})"
 
 
 def sweep_carbon(
@@ -303,6 +315,8 @@ def sweep_carbon(
       relative_gap: per-point optimality target, as in `placer solve --gap`.
       backend: MILP backend ("highs" default, "scip", "cpsat").
       seed: solver random seed.
+    Above MILP_MAX_PAIRS feasible pairs every point is a hybrid solve instead of a MILP
+    (`sweep_model`); its bound is the hybrid's certified bound.
 
     Returns:
       The Sweep; `points` is empty when no plan exists (status infeasible / no_solution).
@@ -318,13 +332,13 @@ def sweep_carbon(
     if time_limit_s <= 0 or relative_gap < 0:
         raise OptionError("time_limit_s must be > 0 and relative_gap >= 0")
     deadline = time.perf_counter() + time_limit_s
-    model = _SweepModel(problem, backend)
+    model = sweep_model(problem, backend)
     solves = 0
 
     def share(pending: int) -> float:
         return (deadline - time.perf_counter()) / max(1, pending)
 
-    def run(pending: int, hint: np.ndarray | None) -> _Outcome:
+    def run(pending: int, hint: np.ndarray | None) -> SweepOutcome:
         nonlocal solves
         solves += 1
         return model.solve(share(pending), relative_gap, seed, hint)
@@ -422,7 +436,7 @@ def _point(
     eps: float,
     assign_u: np.ndarray,
     objective: float,
-    outcome: _Outcome,
+    outcome: SweepOutcome,
     gap: float,
 ) -> SweepPoint:
     return SweepPoint(
@@ -538,6 +552,18 @@ def mean_latency_ms(problem: Problem, index: Index, assign_u: np.ndarray) -> flo
     return float((weight * picked.take(problem.latency_ms_uk)).sum() / weight.sum())
 
 
+def with_priced_objective(scenario: Scenario, problem: Problem) -> Problem:
+    """`problem` (a compile of the scenario with another carbon or water price) with the
+    scenario's own objective, recomputed from its amounts by compile's formula: the
+    same numbers as compiling the scenario, without a second compile."""
+    amounts = {
+        "cost": problem.amount_quk[Q_COST],
+        "carbon": problem.amount_quk[Q_CARBON],
+        "water": problem.amount_quk[Q_WATER],
+    }
+    return problem._replace(objective_usd_per_h_uk=pair_objective(scenario, amounts))
+
+
 def without_carbon_price(scenario: Scenario) -> Scenario:
     """The scenario with objective.carbon_price_usd_per_t = 0 (f1 of the sweep)."""
     objective = scenario.objective.model_copy(update={"carbon_price_usd_per_t": 0.0})
@@ -583,6 +609,7 @@ def pareto_front(
     """
     started = time.perf_counter()
     base, index = compile_problem(without_carbon_price(scenario))
+    engine = sweep_engine(base, backend)
     sweep = sweep_carbon(
         base,
         n_points,
@@ -591,12 +618,12 @@ def pareto_front(
         backend=backend,
         seed=seed,
     )
-    weighted, _ = compile_problem(scenario)
+    weighted = with_priced_objective(scenario, base)
     verifier = Verifier(scenario)
     versions = api.versions()
     points: list[ParetoPoint] = []
     for k, sp in enumerate(sweep.points):
-        plan = _point_plan(scenario, weighted, index, sp, k, sweep, seed, versions)
+        plan = _point_plan(scenario, weighted, index, sp, k, sweep, (engine, seed), versions)
         violations, kpis = verifier.check(plan)
         cap = sp.carbon_cap_kg_per_h
         if not violations and kpis.carbon_kg_per_h > cap * (1 + 1e-6) + 1e-9:
@@ -633,7 +660,7 @@ def pareto_front(
         t0 = time.perf_counter()
         api.solve(
             scenario,
-            solver="milp",
+            solver="milp" if engine.startswith("milp") else "auto",
             time_limit_s=time_limit_s,
             seed=seed,
             relative_gap=relative_gap,
@@ -642,7 +669,7 @@ def pareto_front(
         single = round(time.perf_counter() - t0, 4)
     return ParetoFront(
         scenario=scenario.metadata.name,
-        solver=f"milp ({backend or DEFAULT_BACKEND})",
+        solver=engine,
         wall_s=round(wall, 4),
         single_solve_s=single,
         points=kept,
@@ -664,10 +691,12 @@ def _point_plan(
     sp: SweepPoint,
     k: int,
     sweep: Sweep,
-    seed: int,
+    solved_by: tuple[str, int],
     versions: dict[str, str],
 ) -> Plan:
-    """Point k's plan of the scenario as written (its weighted objective, no bound)."""
+    """Point k's plan of the scenario as written (its weighted objective, no bound);
+    `solved_by`: (the sweep's engine, its seed)."""
+    engine, seed = solved_by
     gap = sp.gap
     proof = (
         f"proven within a relative gap of {gap:.2g} (bound {sp.bound_usd_per_h:,.2f} USD/h)"
@@ -689,7 +718,7 @@ def _point_plan(
         weighted,
         index,
         result,
-        solver="milp",
+        solver=engine.split()[0],
         seed=seed,
         time_limit_s=None,
         wall_s=sp.solve_s,

@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from placer.analysis.diff import Move, UnitPlacement, diff_plans
+from placer.analysis.diff import diff_plans
 from placer.analysis.whatif_apply import apply_variant, build_variant
 from placer.analysis.whatif_parse import (
     Change,
@@ -129,19 +129,25 @@ def _deltas(base: PlanKpis, var: PlanKpis) -> Deltas:
     )
 
 
+#: `placer.api.solve` keywords a what-if run passes to every solve, with their defaults.
+SOLVE_DEFAULTS: dict[str, Any] = {
+    "solver": "auto",
+    "time_limit_s": 60.0,
+    "seed": 0,
+    "relative_gap": 1e-4,
+    "workers": 1,
+    "backend": None,
+}
+
+
 def run_whatif(
     doc: dict[str, Any],
     variants: Sequence[Variant],
     *,
     source: str = "scenario",
-    solver: str = "auto",
-    time_limit_s: float = 60.0,
-    seed: int = 0,
-    relative_gap: float = 1e-4,
-    workers: int = 1,
-    backend: str | None = None,
     solve: SolveFn | None = None,
     progress: Callable[[str], None] | None = None,
+    **solve_options: Any,
 ) -> WhatIfRun:
     """Solves the baseline once, then every variant separately, and compares.
 
@@ -153,10 +159,10 @@ def run_whatif(
       doc: the scenario document (plain data, as `read_document` returns it).
       variants: the variants, in order.
       source: the scenario file name, for messages and the report.
-      solver, time_limit_s, seed, relative_gap, workers, backend: as `placer.api.solve`
-        (time_limit_s is per solve, s).
       solve: the solve function (default `placer.api.solve`; tests may pass another).
       progress: called with a line before each solve (e.g. to print on stderr).
+      solve_options: keywords of `placer.api.solve` (SOLVE_DEFAULTS: solver,
+        time_limit_s (per solve, s), seed, relative_gap, workers, backend).
 
     Returns:
       The report with the baseline plan and every variant's plan.
@@ -170,17 +176,13 @@ def run_whatif(
         solve = api_solve
     from placer.api import choose_solver
 
-    choose_solver(solver)  # a bad name fails before any work
+    unknown = sorted(set(solve_options) - set(SOLVE_DEFAULTS))
+    if unknown:
+        raise TypeError(f"run_whatif: unknown solve options {unknown}")
+    options = {**SOLVE_DEFAULTS, **solve_options}
+    choose_solver(options["solver"])  # a bad name fails before any work
     baseline = validate_model(Scenario, doc, source=source)
     built = [build_variant(doc, v, source=source, index=i) for i, v in enumerate(variants, start=1)]
-    options = {
-        "solver": solver,
-        "time_limit_s": time_limit_s,
-        "seed": seed,
-        "relative_gap": relative_gap,
-        "workers": workers,
-        "backend": backend,
-    }
     started = time.perf_counter()
     if progress:
         progress(f"solving the baseline ({len(variants)} variant(s) to follow)")
@@ -201,9 +203,9 @@ def run_whatif(
     report = WhatIfReport(
         scenario=baseline.metadata.name,
         source=source,
-        solver=solver,
-        seed=seed,
-        time_limit_s=time_limit_s,
+        solver=options["solver"],
+        seed=options["seed"],
+        time_limit_s=options["time_limit_s"],
         wall_s=time.perf_counter() - started,
         baseline=base_kpis,
         variants=results,
@@ -226,15 +228,11 @@ def _compare(
     if _has_plan(base_plan):
         broken = baseline_violations(scenario, base_plan)
         valid = not broken
-    moved: list[Move] = []
-    resized: list[Move] = []
-    placed: list[UnitPlacement] = []
-    unplaced: list[UnitPlacement] = []
+    changes: dict[str, list] = {}
     units_moved = None
     if _has_plan(base_plan) and _has_plan(plan):
         d = diff_plans(base_plan, plan, label_a="baseline", label_b=variant.label)
-        moved, resized, placed, unplaced = d.moved, d.resized, d.newly_placed, d.newly_unplaced
-        units_moved = len(moved)
+        changes, units_moved = d.unit_changes(), len(d.moved)
     why = "" if _has_plan(plan) else _no_plan_reason(plan)
     return VariantResult(
         index=index,
@@ -245,10 +243,7 @@ def _compare(
         baseline_plan_valid=valid,
         baseline_plan_violations=broken,
         units_moved=units_moved,
-        moved=moved,
-        resized=resized,
-        newly_placed=placed,
-        newly_unplaced=unplaced,
+        **changes,
         no_plan_reason=why,
         infeasibility=plan.infeasibility,
     )

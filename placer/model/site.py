@@ -42,22 +42,30 @@ _LABEL_VALUE = r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"
 _RESOURCE_NAME = r"^[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 
 
-def _check_label_value(value: str) -> str:
-    if len(value) > 63 or not re.match(_LABEL_VALUE, value):
-        raise ValueError(
-            f"{value!r} is not a Kubernetes label value: at most 63 alphanumerics, '-', '_' "
-            "or '.', alphanumeric at both ends"
-        )
-    return value
+def _matches(pattern: str, max_len: int, what: str):
+    """An after-validator: the string fits `pattern` and `max_len`, else ValueError
+    saying it is not `what`."""
+
+    def check(value: str) -> str:
+        if len(value) > max_len or not re.match(pattern, value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return check
 
 
-def _check_resource_name(value: str) -> str:
-    if len(value) > 253 or not re.match(_RESOURCE_NAME, value):
-        raise ValueError(
-            f"{value!r} is not a Kubernetes extended resource name: a lowercase DNS-subdomain "
-            "prefix, '/', a name, e.g. nvidia.com/gpu"
-        )
-    return value
+_check_label_value = _matches(
+    _LABEL_VALUE,
+    63,
+    "a Kubernetes label value: at most 63 alphanumerics, '-', '_' or '.', alphanumeric "
+    "at both ends",
+)
+_check_resource_name = _matches(
+    _RESOURCE_NAME,
+    253,
+    "a Kubernetes extended resource name: a lowercase DNS-subdomain prefix, '/', a name, "
+    "e.g. nvidia.com/gpu",
+)
 
 
 LabelValue = Annotated[

@@ -124,10 +124,26 @@ def _price(index: Index, i: int, resource: str, value: float) -> CapacityPrice:
     )
 
 
+#: How a capacity addition of each row kind is worded ("340.0 kW IT power").
+_ADDITION_UNITS = {
+    "gpus": "GPUs",
+    "it_kw": "kW IT power",
+    "facility_kw": "kW facility (grid) power",
+    "heat_kw": "kW cooling",
+    "water_l_per_h": "L/h water",
+    "budget_usd_per_h": "USD/h budget",
+    "carbon_kg_per_h": "kgCO2e/h carbon cap",
+}
+
+
+def describe_addition(resource: str, amount: float) -> str:
+    """'340.0 kW IT power' for a capacity addition."""
+    fmt = f"{amount:,.0f}" if resource == "gpus" else f"{amount:,.1f}"
+    return f"{fmt} {_ADDITION_UNITS.get(resource, resource)}"
+
+
 def infeasibility_from(diagnosis, problem: Problem, index: Index) -> Infeasibility:
     """The solver-side Diagnosis in the scenario's words."""
-    from placer.engines.milp.diagnose import describe_addition
-
     additions = []
     for i, resource, amount in diagnosis.additions:
         site, label = _where(index, i, resource)

@@ -41,13 +41,19 @@ class Placement(_PlanModel):
     water_l_per_h: float
 
 
-class Unplaced(_PlanModel):
-    """A unit the plan leaves out, and why."""
+class UnitRef(_PlanModel):
+    """Which placement unit: its name and the identity it keeps across plans (workload,
+    region, copy)."""
 
     unit: str
     workload: str
     region: str | None = None
     copy_index: int = 0
+
+
+class Unplaced(UnitRef):
+    """A unit the plan leaves out, and why."""
+
     must_place: bool
     value_usd_per_h: float
     reason: str

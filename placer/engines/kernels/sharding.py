@@ -33,17 +33,17 @@ def candidate_mesh(devices: list | None = None) -> Mesh:
 def score_batch_sharded(
     a_ku, kp: KernelProblem, mesh: Mesh | None = None, loads: str = "segment"
 ) -> Scores:
-    """Scores K candidates with the batch split across the mesh's devices.
+    """Scores C candidates with the batch split across the mesh's devices.
 
     Args:
-      a_ku: int32[K, U] candidates (P = unplaced); K is padded to a multiple of the
-        device count and the padding dropped from the result.
+      a_ku: int32[C, U] candidates (slots, K = unplaced); C is padded to a multiple of
+        the device count x chunk and the padding dropped from the result.
       kp: kernel arrays, replicated on every device.
       mesh: candidate mesh (default: all devices).
       loads: "segment" or "onehot".
 
     Returns:
-      Scores with float32[K] fields.
+      Scores with float32[C] (and [C, Q], [C, NUM_KINDS]) fields.
     """
     mesh = mesh or candidate_mesh()
     n_dev = mesh.devices.size

@@ -24,16 +24,6 @@ from placer.engines.milp.formulation import build_model
 from placer.engines.milp.quiet import quiet_stdout
 from placer.problem.form import Problem
 
-_UNITS = {
-    "gpus": "GPUs",
-    "it_kw": "kW IT power",
-    "facility_kw": "kW facility (grid) power",
-    "heat_kw": "kW cooling",
-    "water_l_per_h": "L/h water",
-    "budget_usd_per_h": "USD/h budget",
-    "carbon_kg_per_h": "kgCO2e/h carbon cap",
-}
-
 
 @dataclass
 class Diagnosis:
@@ -64,12 +54,6 @@ def diagnose(problem: Problem, time_limit_s: float = 30.0) -> Diagnosis:
     drops, done_d = _fewest_drops(relaxed, time_limit_s / 2)
     out.additions, out.drops, out.complete = additions, drops, done_a and done_d
     return out
-
-
-def describe_addition(resource: str, amount: float) -> str:
-    """'340.0 kW IT power' for a capacity addition."""
-    fmt = f"{amount:,.0f}" if resource == "gpus" else f"{amount:,.1f}"
-    return f"{fmt} {_UNITS.get(resource, resource)}"
 
 
 def _params(time_limit_s: float) -> mathopt.SolveParameters:

@@ -158,21 +158,12 @@ def build_model(
     proto = _to_proto(name, pairs, integer, reduced, const, rows)
     model = mathopt.Model.from_model_proto(proto)
     x = [model.get_variable(i) for i in range(len(pairs))]
-    form = Formulation(
-        model=model,
-        pairs=pairs,
-        x=x,
-        value_n=value_n,
-        objective_const=const,
-        integer=integer,
-        slots=slot,
-    )
-    form.capacity_rows = [
+    capacity = [
         (tag[0], tag[1], model.get_linear_constraint(r))
         for r, tag in enumerate(rows.tags)
         if tag is not None
     ]
-    return form
+    return Formulation(model, pairs, x, capacity, value_n, const, integer, slot)
 
 
 class _Terms:

@@ -5,19 +5,8 @@ side-by-side horizontal bar panels, once by site and once by tier.
 from __future__ import annotations
 
 from placer.model.scenario import Scenario
-from placer.outputs.html.markup import (
-    TIER_COLOURS,
-    TIER_LABELS,
-    TIERS,
-    _e,
-    _f,
-    _num,
-    _short,
-    _svg_open,
-    _text,
-    _tick_label,
-    _ticks,
-)
+from placer.outputs.html import markup as mk
+from placer.outputs.html.markup import _e, _f, _num, _text
 from placer.plan.plan import SiteUsage
 
 _MEASURES = (
@@ -42,7 +31,7 @@ def _chart_bars(
     axis_h = 40.0
     width = label_w + panel_w * len(_MEASURES)
     height = head_h + row_h * len(rows) + axis_h
-    out = [_svg_open(chart, width, height, label)]
+    out = [mk._svg_open(chart, width, height, label)]
     for i, (name, tier, _values) in enumerate(rows):
         y = head_h + i * row_h
         if i % 2 == 0:
@@ -51,14 +40,14 @@ def _chart_bars(
             )
         out.append(
             f'<rect x="4" y="{_f(y + 5)}" width="10" height="{_f(row_h - 10)}" '
-            f'fill="{TIER_COLOURS.get(tier, "#888")}"/>'
+            f'fill="{mk.TIER_COLOURS.get(tier, "#888")}"/>'
         )
-        out.append(_text(20, y + 15, _short(name, 25), cls="site"))
+        out.append(_text(20, y + 15, mk._short(name, 25), cls="site"))
     for j, (key, title, unit) in enumerate(_MEASURES):
         x0 = label_w + j * panel_w + 8
         bar_max = panel_w - 80
         top = max((v[key] for _, _, v in rows), default=0.0)
-        ticks = _ticks(0.0, top if top > 0 else 1.0, 4)
+        ticks = mk._ticks(0.0, top if top > 0 else 1.0, 4)
         axis_max = ticks[-1]
         total = totals.get(key, 0.0)
         out.append(_text(x0, 15, f"{title} ({unit})", cls="hdr"))
@@ -70,7 +59,9 @@ def _chart_bars(
                 f'<line x1="{_f(tx)}" y1="{_f(head_h)}" x2="{_f(tx)}" y2="{_f(base_y + 4)}" '
                 f'stroke="{"#9aa3af" if t == 0 else "#e1e5ea"}"/>'
             )
-            out.append(_text(tx, base_y + 16, _tick_label(t, ticks), anchor="middle", cls="axis"))
+            out.append(
+                _text(tx, base_y + 16, mk._tick_label(t, ticks), anchor="middle", cls="axis")
+            )
         out.append(_text(x0 + bar_max / 2, base_y + 32, unit, anchor="middle", cls="sub"))
         for i, (name, tier, values) in enumerate(rows):
             y = head_h + i * row_h + (row_h - bar_h) / 2
@@ -80,7 +71,7 @@ def _chart_bars(
             out.append(
                 f'<g data-bar="{_e(name)}" data-measure="{key}"><rect x="{_f(x0)}" y="{_f(y)}" '
                 f'width="{_f(max(bw, 0.0))}" height="{_f(bar_h)}" '
-                f'fill="{TIER_COLOURS.get(tier, "#888")}"/>'
+                f'fill="{mk.TIER_COLOURS.get(tier, "#888")}"/>'
                 f"<title>{_e(f'{name}: {_num(value)} {unit}{share}')}</title></g>"
             )
             out.append(_text(x0 + bw + 4, y + bar_h - 3, _num(value), cls="val"))
@@ -108,13 +99,13 @@ def _breakdowns(scenario: Scenario, rows: list[SiteUsage]) -> tuple[str, str]:
         for r in rows
     ]
     site_rows.sort(key=lambda t: (-t[2]["cost_usd_per_h"], -t[2]["carbon_kg_per_h"], t[0]))
-    present = [t for t in TIERS if any(s.tier == t for s in scenario.sites)]
+    present = [t for t in mk.TIERS if any(s.tier == t for s in scenario.sites)]
     tier_rows = []
     for tier in present:
         members = [r for r in rows if r.tier == tier]
         tier_rows.append(
             (
-                TIER_LABELS[tier],
+                mk.TIER_LABELS[tier],
                 tier,
                 {key: sum(getattr(r, key) for r in members) for key, _, _ in _MEASURES},
             )
