@@ -9,6 +9,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -87,15 +88,10 @@ def whatif_command(
     sets: tuple[str, ...],
     fail_sites: tuple[str, ...],
     fail_each_site: bool,
-    solver: str,
-    backend: str | None,
-    time_limit_s: float,
-    relative_gap: float,
-    seed: int,
-    workers: int,
     output_dir: Path | None,
     fmt: str,
     debug: bool,
+    **solver_flags: Any,  # SOLVER_FLAGS, from solver_options: passed on to run_whatif
 ) -> None:
     """Solve variants of SCENARIO, each separately against the same baseline, and compare
     each with the baseline: objective, cost, carbon, water, units moved, and whether the
@@ -130,18 +126,7 @@ def whatif_command(
             "--fail-each-site (see placer whatif --help)"
         )
     progress = _progress if sys.stderr.isatty() and fmt == "table" else None
-    run = run_whatif(
-        doc,
-        variants,
-        source=source,
-        solver=solver,
-        time_limit_s=time_limit_s,
-        seed=seed,
-        relative_gap=relative_gap,
-        workers=workers,
-        backend=backend,
-        progress=progress,
-    )
+    run = run_whatif(doc, variants, source=source, progress=progress, **solver_flags)
     if output_dir is not None:
         _write_plans(run, output_dir)
     echo_formatted(fmt, run.report, table=whatif_table, json=whatif_json)

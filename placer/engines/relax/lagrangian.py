@@ -136,75 +136,90 @@ def relax_prices(
     """
     rows = rows or pair_rows(problem)
     spread = float(np.abs(rows.base_n).mean()) if rows.base_n.size else 1.0
-    t_start, t_end = max(spread, 1e-3) * 0.1, max(spread, 1e-3) * 1e-3
+    temperatures = (max(spread, 1e-3) * 0.1, max(spread, 1e-3) * 1e-3)
     zero = np.zeros(rows.cap_r.shape)
-    best = RelaxResult(zero, *dual_bound(problem, zero, rows), t_end, None)
+    best = RelaxResult(zero, *dual_bound(problem, zero, rows), temperatures[1], None)
     if not (problem.num_units and rows.cap_r.size):
         return best
-    theta = jnp.full(rows.cap_r.shape, -4.0, jnp.float32)  # softplus(-4) ~ 0.018 x scale
-    if use_dense(problem):
+    run = _Run(problem, rows, temperatures, steps, learning_rate, time_budget_s)
+    return run.dense(best) if use_dense(problem) else run.pairs(best)
+
+
+class _Run:
+    """One `relax_prices` call: the dense (option-column) or the pair-list optimisation,
+    from theta = -4 (softplus(-4) ~ 0.018 x scale), keeping the best certified result."""
+
+    def __init__(self, problem, rows, temperatures, steps, learning_rate, time_budget_s):
+        self.problem, self.rows = problem, rows
+        self.t_start, self.t_end = temperatures
+        self.steps, self.learning_rate, self.budget_s = steps, learning_rate, time_budget_s
+        self.theta = jnp.full(rows.cap_r.shape, -4.0, jnp.float32)
+
+    def _dense_run(self, problem: Problem, rows: PairRows, steps: int) -> jax.Array:
+        """Runs `optimise_dense` from the current theta; returns its ergodic primal."""
+        self.theta, primal_uo1 = optimise_dense(
+            dense_tables(problem, rows),
+            self.theta,
+            jnp.float32(self.t_start),
+            jnp.float32(self.t_end),
+            steps=steps,
+            learning_rate=self.learning_rate,
+        )
+        return primal_uo1
+
+    def dense(self, best: RelaxResult) -> RelaxResult:
+        """The dense layout: one planned run (two stages from SAMPLE_MIN_TOTAL_UNITS)."""
+        problem, rows = self.problem, self.rows
         sample = sample_units(problem)
-        if sample is not None and time_budget_s is not None:
+        if sample is not None and self.budget_s is not None:
             # Stage 1: prices learned on a sample of units against capacities scaled to
             # the sample's share, at a fraction of the cost (see SAMPLE_STEPS).
-            small, small_rows = sampled_problem(problem, rows, sample)
-            theta, _ = optimise_dense(
-                dense_tables(small, small_rows),
-                theta,
-                jnp.float32(t_start),
-                jnp.float32(t_end),
-                steps=SAMPLE_STEPS,
-                learning_rate=learning_rate,
-            )
+            self._dense_run(*sampled_problem(problem, rows, sample), SAMPLE_STEPS)
             spent = SAMPLE_STEPS * sample.size * (problem.num_options + 1)
-            left_s = max(0.0, time_budget_s - spent / DENSE_ELEMENT_STEPS_PER_S)
+            left_s = max(0.0, self.budget_s - spent / DENSE_ELEMENT_STEPS_PER_S)
             total = max(REFINE_MIN_STEPS, planned_dense_steps(problem, 0, left_s))
-            t_start, learning_rate = t_end * 10.0, learning_rate * 0.2  # refine
-            best = _keep_better(problem, rows, best, theta, t_end, None)
+            self.t_start, self.learning_rate = self.t_end * 10.0, self.learning_rate * 0.2
+            best = _keep_better(problem, rows, best, self.theta, self.t_end, None)
         else:
-            total = planned_dense_steps(problem, steps, time_budget_s)
-        theta, primal_uo1 = optimise_dense(
-            dense_tables(problem, rows),
-            theta,
-            jnp.float32(t_start),
-            jnp.float32(t_end),
-            steps=total,
-            learning_rate=learning_rate,
-        )
+            total = planned_dense_steps(problem, self.steps, self.budget_s)
+        primal_uo1 = self._dense_run(problem, rows, total)
         primal_uk1 = by_slot(problem, np.asarray(primal_uo1, float))
-        best = _keep_better(problem, rows, best, theta, t_end, primal_uk1)
+        best = _keep_better(problem, rows, best, self.theta, self.t_end, primal_uk1)
         if best.primal_uk1 is None:  # the stage-1 prices won: take the full run's primal
             best = best._replace(primal_uk1=np.where(np.isfinite(best.priced_uk1), primal_uk1, 0.0))
         return best
-    arrays = tuple(
-        jnp.asarray(a, dtype)
-        for a, dtype in (
-            (rows.base_n, jnp.float32),
-            (rows.rows_nj, jnp.int32),
-            (rows.coef_nj, jnp.float32),
-            (rows.unit_n, jnp.int32),
-            (rows.cap_r, jnp.float32),
-            (rows.active_r, bool),
-            (rows.scale_r, jnp.float32),
+
+    def pairs(self, best: RelaxResult) -> RelaxResult:
+        """Pair lists: rounds of `steps` steps, later ones at low temperature."""
+        problem, rows = self.problem, self.rows
+        arrays = tuple(
+            jnp.asarray(a, dtype)
+            for a, dtype in (
+                (rows.base_n, jnp.float32),
+                (rows.rows_nj, jnp.int32),
+                (rows.coef_nj, jnp.float32),
+                (rows.unit_n, jnp.int32),
+                (rows.cap_r, jnp.float32),
+                (rows.active_r, bool),
+                (rows.scale_r, jnp.float32),
+            )
         )
-    )
-    hot = t_start
-    rounds = planned_rounds(rows.base_n.size, steps, time_budget_s)
-    for _ in range(rounds):
-        theta, primal_n, _ = _optimise(
-            arrays,
-            theta,
-            jnp.float32(hot),
-            jnp.float32(t_end),
-            steps=steps,
-            learning_rate=learning_rate,
-            n_units=problem.num_units,
-        )
-        primal = np.zeros((problem.num_units, problem.num_slots + 1))
-        primal[rows.unit_n, rows.slot_n] = np.asarray(primal_n, float)
-        best = _keep_better(problem, rows, best, theta, t_end, primal)
-        hot = t_end * 10.0  # later rounds refine at low temperature
-    return best
+        hot = self.t_start
+        for _ in range(planned_rounds(rows.base_n.size, self.steps, self.budget_s)):
+            self.theta, primal_n, _ = _optimise(
+                arrays,
+                self.theta,
+                jnp.float32(hot),
+                jnp.float32(self.t_end),
+                steps=self.steps,
+                learning_rate=self.learning_rate,
+                n_units=problem.num_units,
+            )
+            primal = np.zeros((problem.num_units, problem.num_slots + 1))
+            primal[rows.unit_n, rows.slot_n] = np.asarray(primal_n, float)
+            best = _keep_better(problem, rows, best, self.theta, self.t_end, primal)
+            hot = self.t_end * 10.0  # later rounds refine at low temperature
+        return best
 
 
 def _keep_better(
