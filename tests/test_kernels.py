@@ -494,6 +494,42 @@ def test_delta_moves_equal_rescoring(case) -> None:
     assert (np.asarray(got)[stay] == 0.0).all()
 
 
+def shuffled_terms(problem, rng: np.random.Generator):
+    """The same problem with each option's terms in its own random order: no run of
+    consecutive rows and rows not term-aligned, so the kernels take their general paths
+    (`TermBlocks`: one run per term, J x J move matching)."""
+    order = np.argsort(rng.random(problem.row_oj.shape), axis=1)
+    row = np.take_along_axis(problem.row_oj, order, axis=1)
+    quantity = np.take_along_axis(problem.quantity_oj, order, axis=1)
+    return problem._replace(row_oj=row, quantity_oj=quantity)
+
+
+@given(delta_cases(), st.integers(0, 2**31 - 1))
+@settings(max_examples=25, deadline=None)
+def test_general_paths_equal_the_standard_layout(case, seed) -> None:
+    """Shuffling every option's terms changes no score and no move delta: the windowed
+    segment sums over runs and the term-aligned move deltas (the standard layout) equal
+    the per-term sums and the J x J matching they stand for."""
+    problem, a_u, u_m, k_m = case
+    shuffled = shuffled_terms(problem, np.random.default_rng(seed))
+    kp, kq = to_kernel(problem), to_kernel(shuffled)
+    assert kp.blocks.aligned
+    if problem.num_options > 1:
+        assert not kq.blocks.aligned and len(kq.blocks.runs) == problem.row_oj.shape[1]
+    a = jnp.asarray(a_u)
+    for name in Scores._fields:
+        np.testing.assert_allclose(
+            np.asarray(getattr(score_one(a, kq), name)),
+            np.asarray(getattr(score_one(a, kp), name)),
+            rtol=1e-5,
+            atol=1e-3,
+        )
+    got = delta_moves(jnp.asarray(u_m), jnp.asarray(k_m), incumbent(a, kq), kq, SMALL_WEIGHTS)
+    want = delta_moves(jnp.asarray(u_m), jnp.asarray(k_m), incumbent(a, kp), kp, SMALL_WEIGHTS)
+    scale = _penalized_scale(problem, a_u[None])
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=0, atol=RTOL * scale)
+
+
 @given(delta_cases())
 @settings(max_examples=40, deadline=None)
 def test_delta_rows_equal_delta_moves_for_every_slot(case) -> None:
@@ -575,8 +611,15 @@ def test_delta_default_weights_hand_case() -> None:
 # ---- gradients ----------------------------------------------------------------------------
 
 #: The float32 leaves of KernelProblem (allowed_uk1 is bool; options, rows, kinds,
-#: groups and spread slots int32).
-FLOAT_FIELDS = ("objective_uk1", "amount_uk1q", "cap_r1", "real_r1", "spread_zero_n1")
+#: groups and spread slots int32; blocks is static).
+FLOAT_FIELDS = (
+    "objective_uk1",
+    "amount_uk1q",
+    "value_uk1j",
+    "cap_r1",
+    "real_r1",
+    "spread_zero_n1",
+)
 
 
 @functools.partial(jax.jit, static_argnames=("loads",))
@@ -599,8 +642,10 @@ def _grads(a_cu, kp, loads):
 
 def test_float_fields_are_every_float_leaf() -> None:
     kp = to_kernel(random_problem(np.random.default_rng(0), 2, 2, 2))
-    floats = {f for f in KernelProblem._fields if getattr(kp, f).dtype == jnp.float32}
+    leaves = {f: getattr(kp, f) for f in KernelProblem._fields if f != "blocks"}
+    floats = {f for f, leaf in leaves.items() if leaf.dtype == jnp.float32}
     assert floats == set(FLOAT_FIELDS)
+    assert jax.tree_util.tree_leaves(kp.blocks) == []  # static: part of the jit key
 
 
 @pytest.mark.parametrize("loads", LOADS)

@@ -94,8 +94,7 @@ def explain_workload(
     units = [u for u, unit in enumerate(index.units) if unit.workload == workload]
     reasons = pair_reasons(scenario, units)
     return [
-        _explain_unit(problem, index, plan, assign, u, reasons[i], top)
-        for i, u in enumerate(units)
+        _explain_unit(problem, index, plan, assign, u, reasons[i], top) for i, u in enumerate(units)
     ]
 
 

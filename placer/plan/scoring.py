@@ -105,9 +105,7 @@ def score_assignments(
     else:
         raise OptionError(f"unknown engine {engine!r}; choose auto, numpy or jax")
     tol = 1e-6 if engine == "numpy" else 1e-3
-    return [
-        _plan_score(scores, c, tol, engine, float(extra[c])) for c in range(a_ku.shape[0])
-    ]
+    return [_plan_score(scores, c, tol, engine, float(extra[c])) for c in range(a_ku.shape[0])]
 
 
 def _plan_score(scores: Scores, c: int, tol: float, engine: str, masked: float = 0.0):

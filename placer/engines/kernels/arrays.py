@@ -10,14 +10,63 @@ number, so that kernels never produce inf/nan (their gradients stay finite).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from placer.problem.form import Problem
 
 BIG = 1e30
+
+
+@jax.tree_util.register_static
+@dataclass(frozen=True)
+class TermBlocks:
+    """Runs of an option's terms that charge consecutive rows: for every option, term
+    j0 + i of a run (j0, length, fixed) charges row row_oj[o, j0] + i (or the run
+    charges nothing). Loads are then one windowed segment sum per run instead of one
+    per term, and a plain sum for a run whose first row is `fixed` (>= 0) for every
+    option that charges it: the standard layout has three runs (the pool's GPU row;
+    the site's IT, facility, heat and water rows; the budget and carbon rows, fixed).
+    `aligned`: every row is charged by one term index only (whatever the option), so
+    a move's old and new options can share a row only at the same term (the standard
+    layout: a term is one row kind); move deltas then compare J pairs, not J x J.
+    Static: part of the jit key."""
+
+    runs: tuple[tuple[int, int, int], ...]
+    aligned: bool = False
+
+    @property
+    def widest(self) -> int:
+        return max((length for _, length, _ in self.runs), default=1)
+
+
+def term_blocks(row_oj: np.ndarray) -> TermBlocks:
+    """The longest runs of consecutive terms whose rows are consecutive for every option
+    (an option charging none of a run's rows is fine)."""
+    n_j = row_oj.shape[1]
+    runs: list[tuple[int, int, int]] = []
+    j = 0
+    while j < n_j:
+        end = j + 1
+        while end < n_j:
+            first, nxt = row_oj[:, j], row_oj[:, end]
+            step = nxt == first + (end - j)
+            none = (first < 0) & (nxt < 0)
+            if not ((step & (first >= 0)) | none).all():
+                break
+            end += 1
+        first = np.unique(row_oj[:, j][row_oj[:, j] >= 0])
+        runs.append((j, end - j, int(first[0]) if first.size == 1 else -1))
+        j = end
+    term = np.broadcast_to(np.arange(n_j), row_oj.shape)
+    charged = row_oj >= 0
+    pairs = np.unique(np.stack([row_oj[charged], term[charged]]), axis=1)
+    aligned = bool(np.unique(pairs[0]).size == pairs.shape[1])
+    return TermBlocks(tuple(runs), aligned)
 
 
 class KernelProblem(NamedTuple):
@@ -27,6 +76,10 @@ class KernelProblem(NamedTuple):
     Attributes:
       objective_uk1: float32[U, K+1], objective USD/h; column K = value lost unplaced.
       amount_uk1q: float32[U, K+1, Q], amounts of `QUANTITIES` (0 in column K).
+      value_uk1j: float32[U, K+1, J], what the slot's option charges each of its rows
+        (its amount of that term's quantity; 0 in column K): one contiguous gather per
+        unit where picking J amounts by quantity would be a gather of a gather (~2x
+        slower scoring on CPU).
       option_uk1: int32[U, K+1], option of each slot; O for empty slots and column K.
       allowed_uk1: bool[U, K+1], the slot holds an option; column K is True unless the
         unit must be placed.
@@ -40,10 +93,12 @@ class KernelProblem(NamedTuple):
         for option O (unplaced). KEYS is the number of sites (keys are site or domain
         indices).
       spread_zero_n1: float32[N+1], zeros: the redundancy counters' shape.
+      blocks: the runs of terms that charge consecutive rows (`TermBlocks`, static).
     """
 
     objective_uk1: jnp.ndarray
     amount_uk1q: jnp.ndarray
+    value_uk1j: jnp.ndarray
     option_uk1: jnp.ndarray
     allowed_uk1: jnp.ndarray
     row_o1j: jnp.ndarray
@@ -54,6 +109,7 @@ class KernelProblem(NamedTuple):
     group_u: jnp.ndarray
     spread_slot_go1: jnp.ndarray
     spread_zero_n1: jnp.ndarray
+    blocks: TermBlocks
 
     @property
     def num_slots(self) -> int:
@@ -100,6 +156,7 @@ def to_kernel(problem: Problem) -> KernelProblem:
     """Converts the compiled Problem (float64 NumPy) to kernel arrays (float32 JAX)."""
     t = slot_tables(problem)
     n_o, n_r = problem.num_options, problem.num_rows
+    value = np.take_along_axis(t.amount_uk1q, t.quantity_o1j[t.option_uk1], axis=2)
     keys = max(problem.num_sites, 1)
     n_g = problem.num_groups
     spread = np.full((n_g, n_o + 1), n_g * keys, np.int32)
@@ -107,6 +164,7 @@ def to_kernel(problem: Problem) -> KernelProblem:
     return KernelProblem(
         objective_uk1=jnp.asarray(t.objective_uk1, jnp.float32),
         amount_uk1q=jnp.asarray(t.amount_uk1q, jnp.float32),
+        value_uk1j=jnp.asarray(value, jnp.float32),
         option_uk1=jnp.asarray(t.option_uk1),
         allowed_uk1=jnp.asarray(t.allowed_uk1),
         row_o1j=jnp.asarray(t.row_o1j),
@@ -117,6 +175,7 @@ def to_kernel(problem: Problem) -> KernelProblem:
         group_u=jnp.asarray(problem.group_u.astype(np.int32)),
         spread_slot_go1=jnp.asarray(spread),
         spread_zero_n1=jnp.zeros(n_g * keys + 1, jnp.float32),
+        blocks=term_blocks(problem.row_oj),
     )
 
 

@@ -20,8 +20,9 @@ from placer.engines.kernels.score import (
     Weights,
     _sum_by,
     picked,
+    row_loads,
     spread_slot,
-    terms,
+    values_of,
 )
 
 
@@ -43,11 +44,10 @@ class Incumbent(NamedTuple):
 def incumbent(a_u: jax.Array, kp: KernelProblem) -> Incumbent:
     """Loads of a candidate a_u (int32[U] slots, K = unplaced)."""
     _, amount_uq, option_u = picked(a_u, kp)
-    rows, values = terms(amount_uq, option_u, kp)
     units = jnp.arange(a_u.shape[0])
     return Incumbent(
         a_u=a_u,
-        load_r1=_sum_by(values, rows, kp.cap_r1.shape[0], "segment"),
+        load_r1=row_loads(values_of(a_u, kp), option_u, kp, "segment"),
         total_q=amount_uq.sum(axis=0),
         keys=_sum_by(
             jnp.ones(a_u.shape, jnp.float32),
@@ -65,16 +65,24 @@ def _over(x: jax.Array, cap: jax.Array) -> jax.Array:
 def _unit_terms(u: jax.Array, k: jax.Array, kp: KernelProblem):
     """(option, rows int32[J], values float32[J]) of unit u in slot k."""
     option = kp.option_uk1[u, k]
-    amount = kp.amount_uk1q[u, k]
-    return option, kp.row_o1j[option], amount[kp.quantity_o1j[option]]
+    return option, kp.row_o1j[option], kp.value_uk1j[u, k]
 
 
 def _rows_delta(inc: Incumbent, kp: KernelProblem, w_r1, r_old, v_old, r_new, v_new):
     """Change of sum_r w_r max(load_r - cap_r, 0) when v_old leaves r_old and v_new
-    joins r_new (float32[J] each; a row may appear in both lists)."""
-    match = r_new[None, :] == r_old[:, None]  # [J_old, J_new]
+    joins r_new (float32[J] each; a row may appear in both lists: at the same term when
+    the rows are term-aligned, `TermBlocks.aligned`, else anywhere)."""
     load_old = inc.load_r1[r_old]
     cap_old = kp.cap_r1[r_old]
+    if kp.blocks.aligned:
+        load_new, cap_new = inc.load_r1[r_new], kp.cap_r1[r_new]
+        base_old = _over(load_old, cap_old)
+        d_same = (_over(load_old - v_old + v_new, cap_old) - base_old) * w_r1[r_old]
+        d_split = (_over(load_old - v_old, cap_old) - base_old) * w_r1[r_old] + (
+            _over(load_new + v_new, cap_new) - _over(load_new, cap_new)
+        ) * w_r1[r_new]
+        return jnp.where(r_old == r_new, d_same, d_split).sum()
+    match = r_new[None, :] == r_old[:, None]  # [J_old, J_new]
     after_old = load_old - v_old + (match * v_new[None, :]).sum(axis=1)
     d = ((_over(after_old, cap_old) - _over(load_old, cap_old)) * w_r1[r_old]).sum()
     load_new = inc.load_r1[r_new]

@@ -88,10 +88,37 @@ def picked(a_u: jax.Array, kp: KernelProblem) -> tuple[jax.Array, jax.Array, jax
     return kp.objective_uk1[units, a_u], kp.amount_uk1q[units, a_u], kp.option_uk1[units, a_u]
 
 
-def terms(amount_uq: jax.Array, option_u: jax.Array, kp: KernelProblem):
-    """(rows int32[U, J], values float32[U, J]) every unit charges (R: no row)."""
-    values = jnp.take_along_axis(amount_uq, kp.quantity_o1j[option_u], axis=1)
-    return kp.row_o1j[option_u], values
+def values_of(a_u: jax.Array, kp: KernelProblem) -> jax.Array:
+    """float32[U, J]: what each unit's slot charges each of its option's rows."""
+    return kp.value_uk1j[jnp.arange(a_u.shape[0]), a_u]
+
+
+def row_loads(values_uj: jax.Array, option_u: jax.Array, kp: KernelProblem, loads: str):
+    """float32[R+1]: what the units charge every row (the last: the dummy row), one
+    windowed segment sum per run of `kp.blocks`."""
+    n_r1 = kp.cap_r1.shape[0]
+    load = jnp.zeros(n_r1 + kp.blocks.widest, values_uj.dtype)
+    for j0, length, fixed in kp.blocks.runs:
+        first = kp.row_o1j[option_u, j0]  # the run's first row (R: none)
+        window = values_uj[:, j0 : j0 + length]
+        if fixed >= 0:  # one row for all: a masked sum, no scatter
+            total = jnp.where((first == fixed)[:, None], window, 0.0).sum(axis=0)
+            load = load.at[fixed : fixed + length].add(total)
+            continue
+        if loads == "segment":
+            sums = jax.ops.segment_sum(window, first, num_segments=n_r1)
+        else:
+            sums = _sum_by_rows(window, first, n_r1, loads)
+        for i in range(length):
+            load = load.at[i : i + n_r1].add(sums[:, i])
+    return load[:n_r1]
+
+
+def _sum_by_rows(window: jax.Array, keys: jax.Array, n: int, loads: str) -> jax.Array:
+    """float32[n, L]: the rows of window [U, L] summed by key (onehot: a matmul)."""
+    if loads == "onehot":
+        return jax.nn.one_hot(keys, n, dtype=window.dtype).T @ window
+    raise ValueError(f"unknown loads method {loads!r}; use 'segment' or 'onehot'")
 
 
 def over_by_kind(load_r1: jax.Array, cap_r1: jax.Array, kp: KernelProblem, loads: str):
@@ -112,8 +139,7 @@ def score_one(a_u: jax.Array, kp: KernelProblem, loads: str = "segment") -> Scor
       Scores of float32 scalars ([Q] and [NUM_KINDS] for the totals and excesses).
     """
     objective_u, amount_uq, option_u = picked(a_u, kp)
-    rows, values = terms(amount_uq, option_u, kp)
-    load = _sum_by(values, rows, kp.cap_r1.shape[0], loads)
+    load = row_loads(values_of(a_u, kp), option_u, kp, loads)
     units = jnp.arange(a_u.shape[0])
     return Scores(
         objective=objective_u.sum(),

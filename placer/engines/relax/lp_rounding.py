@@ -85,9 +85,7 @@ def candidate_tuples(*tables: np.ndarray) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(sorted({int(p) for p in row if p >= 0})) for row in joined)
 
 
-def restricted_lp(
-    problem: Problem, candidates_u, time_limit_s: float
-) -> RestrictedLp | None:
+def restricted_lp(problem: Problem, candidates_u, time_limit_s: float) -> RestrictedLp | None:
     """The LP relaxation over the candidate pools; None when it is not solved in time
     (or is infeasible: a must-place unit whose candidates cannot hold it)."""
     form = build_model(problem, candidates_u=candidates_u, integer=False, name="restricted_lp")
@@ -128,9 +126,7 @@ def lp_support(problem: Problem, lp: RestrictedLp, k: int) -> np.ndarray:
     return out
 
 
-def lp_rounded(
-    problem: Problem, lp: RestrictedLp, priced: np.ndarray
-) -> np.ndarray:
+def lp_rounded(problem: Problem, lp: RestrictedLp, priced: np.ndarray) -> np.ndarray:
     """int32[U]: the LP's integral part, repaired into a feasible plan (`priced` as in
     `near_tie_pools`, the order repair re-inserts by)."""
     return repair(problem, integral_part(problem, lp), priced)

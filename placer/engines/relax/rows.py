@@ -70,9 +70,7 @@ def pair_rows(problem: Problem) -> PairRows:
     if n_g:
         obj = base[:m]
         scale[n_r:] = max(float(np.median(np.abs(obj))) if obj.size else 1.0, 1e-6)
-    return PairRows(
-        unit, option, slot, base, rows, coef, np.where(active, cap, 0.0), active, scale
-    )
+    return PairRows(unit, option, slot, base, rows, coef, np.where(active, cap, 0.0), active, scale)
 
 
 def price_scales(
