@@ -236,7 +236,7 @@ def knapsack_bound(problem: Problem, prices_r: np.ndarray, priced: np.ndarray) -
             keep[:] = False  # too many combinations: one GPU knapsack per pool
         gpu_cap = gpu_cap_p[pools]
         gpu_y = y[layout.gpu_row_p[pools]]
-        lp_term = float(np.where(np.isfinite(gpu_cap), gpu_y * gpu_cap, 0.0).sum())
+        lp_term = float((gpu_y * np.where(np.isfinite(gpu_cap), gpu_cap, 0.0)).sum())
         lp_term += float((site_y_sr[s, keep] * site_cap_sr[s, keep]).sum())
         if lp_term <= 0.0:
             continue  # nothing kept is priced: every item costs >= 0, the gain is 0
