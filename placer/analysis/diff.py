@@ -182,23 +182,15 @@ def diff_plans(a: Plan, b: Plan, *, label_a: str = "A", label_b: str = "B") -> P
     newly_placed = [_unit_placement(pb) for pb in only_b]
     kpis = [_kpi_delta(name, _kpi(a, name), _kpi(b, name)) for name in KPI_NAMES]
     sites = _site_deltas(a, b)
-    identical = (
-        not moved
-        and not resized
-        and not newly_placed
-        and not newly_unplaced
-        and all(_equal(k.a, k.b) for k in kpis)
-    )
+    changes = dict(zip(UNIT_CHANGES, (moved, resized, newly_placed, newly_unplaced), strict=True))
+    identical = not any(changes.values()) and all(_equal(k.a, k.b) for k in kpis)
     return PlanDiff(
         a=_ref(a, label_a),
         b=_ref(b, label_b),
         identical=identical,
-        moved=moved,
-        resized=resized,
-        newly_placed=newly_placed,
-        newly_unplaced=newly_unplaced,
         kpis=kpis,
         sites=sites,
+        **changes,
     )
 
 

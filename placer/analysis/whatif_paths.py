@@ -9,10 +9,9 @@ on). Each step names the valid fields, keys or ids in its error.
 from __future__ import annotations
 
 import difflib
-import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -20,7 +19,7 @@ from pydantic_core import PydanticUndefined
 
 from placer.analysis.whatif_parse import Change
 from placer.errors import OptionError
-from placer.model.load import describe_value
+from placer.model.load import describe_value, unwrap_optional
 from placer.model.scenario import Scenario
 from placer.model.site import Pool
 
@@ -44,23 +43,15 @@ class Target:
 
 def strip_type(tp: Any, value: Any = None) -> Any:
     """Unwraps Annotated and Optional; picks a union member by the value's `kind`."""
-    while True:
-        origin, args = get_origin(tp), get_args(tp)
-        if origin is Annotated:
-            tp = args[0]
-        elif origin in (Union, types.UnionType):
-            members = [a for a in args if a is not type(None)]
-            if len(members) == 1:
-                tp = members[0]
-                continue
-            kind = value.get("kind") if isinstance(value, dict) else None
-            for m in members:
-                field = _model_fields(m).get("kind")
-                if field is not None and kind in get_args(field.annotation):
-                    return m
-            return None
-        else:
-            return tp
+    tp, members = unwrap_optional(tp)
+    if members is None:
+        return tp
+    kind = value.get("kind") if isinstance(value, dict) else None
+    for m in members:
+        field = _model_fields(m).get("kind")
+        if field is not None and kind in get_args(field.annotation):
+            return m
+    return None
 
 
 def _model_fields(tp: Any) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -54,13 +55,8 @@ def pareto_command(
     n_points: int,
     output: Path | None,
     fmt: str,
-    time_limit_s: float,
-    relative_gap: float,
-    backend: str | None,
-    seed: int,
-    keep_plans: bool,
-    compare: bool,
     debug: bool,
+    **sweep_flags: Any,  # time_limit_s, relative_gap, backend, seed, keep_plans, compare
 ) -> None:
     """Sweep cost against carbon for SCENARIO: the cheapest plan under each of N carbon caps.
 
@@ -79,16 +75,7 @@ def pareto_command(
     from placer.cli.io import write_model
 
     scenario = api.load(scenario_file)
-    front = pareto_front(
-        scenario,
-        n_points,
-        time_limit_s=time_limit_s,
-        relative_gap=relative_gap,
-        backend=backend,
-        seed=seed,
-        keep_plans=keep_plans,
-        compare=compare,
-    )
+    front = pareto_front(scenario, n_points, **sweep_flags)
     write_model(output, front)
     echo_formatted(fmt, front, table=front_table, json=text_report.to_json)
     exit_for_status(front.status)

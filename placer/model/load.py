@@ -173,25 +173,36 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
-def _unwrap(tp: Any, part: Any, tags: dict[str, type]) -> Any:
-    """Steps into list[X] / dict[K, X] / X | None / Annotated[...] at one loc part."""
-    if isinstance(part, str) and part in tags:
-        return tags[part]
+def unwrap_optional(tp: Any) -> tuple[Any, list[Any] | None]:
+    """(type, members): `tp` with Annotated[...] and `X | None` stripped, and the non-None
+    members when what is left is a union of several (None otherwise)."""
     while True:
         origin, args = get_origin(tp), get_args(tp)
         if origin is Annotated:
             tp = args[0]
-        elif origin in (Union, types.UnionType):
-            models = [a for a in args if a is not type(None)]
-            if len(models) != 1:
-                return tp if part is None else None
-            tp = models[0]
-        elif origin in (list, tuple) and isinstance(part, int):
-            return args[0]
-        elif origin is dict and part is not None:
-            return args[1]
-        else:
-            return tp
+            continue
+        if origin in (Union, types.UnionType):
+            members = [a for a in args if a is not type(None)]
+            if len(members) == 1:
+                tp = members[0]
+                continue
+            return tp, members
+        return tp, None
+
+
+def _unwrap(tp: Any, part: Any, tags: dict[str, type]) -> Any:
+    """Steps into list[X] / dict[K, X] / X | None / Annotated[...] at one loc part."""
+    if isinstance(part, str) and part in tags:
+        return tags[part]
+    tp, members = unwrap_optional(tp)
+    if members is not None:
+        return tp if part is None else None
+    origin, args = get_origin(tp), get_args(tp)
+    if origin in (list, tuple) and isinstance(part, int):
+        return args[0]
+    if origin is dict and part is not None:
+        return args[1]
+    return tp
 
 
 def _did_you_mean(key: str, model: type[BaseModel] | None) -> str:
