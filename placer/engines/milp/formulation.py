@@ -36,6 +36,7 @@ from ortools.math_opt.python import mathopt
 
 from placer.problem.form import Problem
 from placer.problem.rows import KIND_NAMES, KIND_SCOPE
+from placer.problem.usage import term_values
 
 #: Variable names are written only for models up to this size (they cost build time).
 MAX_NAMED_VARIABLES = 50_000
@@ -175,7 +176,7 @@ class _Terms:
         n, n_j = u.size, problem.row_oj.shape[1]
         row_nj = problem.row_oj[o] if n else np.zeros((0, n_j), np.int32)
         q_nj = problem.quantity_oj[o] if n else np.zeros((0, n_j), np.int8)
-        coef_nj = problem.amount_quk[q_nj, u[:, None], slot[:, None]]
+        coef_nj = term_values(problem, u, slot, o) if n else np.zeros((0, n_j))
         var_nj = np.broadcast_to(np.arange(n)[:, None], row_nj.shape)
         keep = row_nj >= 0
         row, var, coef, q = row_nj[keep], var_nj[keep], coef_nj[keep], q_nj[keep]

@@ -13,6 +13,7 @@ import numpy as np
 
 from placer.problem.form import Problem
 from placer.problem.rows import KIND_SCOPE
+from placer.problem.usage import term_values
 
 
 class PairRows(NamedTuple):
@@ -57,7 +58,7 @@ def pair_rows(problem: Problem) -> PairRows:
     m = u.size  # the first m choices are real pairs
     row_mj = problem.row_oj[o]
     rows[:m, :n_j] = np.where(row_mj >= 0, row_mj, none)
-    coef[:m, :n_j] = problem.amount_quk[problem.quantity_oj[o], u[:, None], k[:, None]]
+    coef[:m, :n_j] = term_values(problem, u, k, o)  # one [m, J] temporary
     g = problem.group_u[u]
     in_group = g >= 0
     if n_g:
@@ -66,7 +67,7 @@ def pair_rows(problem: Problem) -> PairRows:
         coef[:m, n_j] = in_group.astype(float)
     cap = row_capacities(problem)
     active = np.isfinite(cap)
-    scale = price_scales(problem, base[:m], rows[:m, :n_j], coef[:m, :n_j], n_rows)
+    scale = price_scales(problem, base[:m], o, coef[:m, :n_j], n_rows)
     if n_g:
         obj = base[:m]
         scale[n_r:] = max(float(np.median(np.abs(obj))) if obj.size else 1.0, 1e-6)
@@ -74,21 +75,31 @@ def pair_rows(problem: Problem) -> PairRows:
 
 
 def price_scales(
-    problem: Problem, obj_n: np.ndarray, rows_nj: np.ndarray, coef_nj: np.ndarray, n_rows: int
+    problem: Problem, obj_n: np.ndarray, option_n: np.ndarray, coef_nj: np.ndarray, n_rows: int
 ) -> np.ndarray:
     """float64[n_rows]: the typical size of a shadow price of each row: for the rows of a
     pool or site kind, the median objective per unit of usage over the pairs charging a
-    row of that kind; 1 for global rows (and kinds nobody charges)."""
+    row of that kind; 1 for global rows (and kinds nobody charges). `option_n`: the
+    option of each pair; `coef_nj` its usage of each of its option's J rows."""
     scale = np.ones(n_rows)
-    live = rows_nj < problem.num_rows
-    kind_nj = np.where(live, problem.kind_r[np.where(live, rows_nj, 0)], -1)
+    kind_all = np.full(problem.num_rows + 1, -1, np.int64)  # the last: no row
+    kind_all[: problem.num_rows] = problem.kind_r
+    used_options = np.unique(option_n)
+    row_used = problem.row_oj[used_options]  # [o', J]
+    kind_used = kind_all[row_used]
     for kind in np.flatnonzero(KIND_SCOPE != 2):
-        at = kind_nj == kind
-        used = at & (coef_nj > 0)
-        if used.any():
-            n, j = np.nonzero(used)
-            per = float(np.median(obj_n[n] / coef_nj[n, j]))
-            idx = np.unique(rows_nj[at])
+        ratios = []
+        for j in range(problem.row_oj.shape[1]):
+            at = kind_used[:, j] == kind
+            if not at.any():
+                continue
+            pairs = slice(None) if at.all() else np.isin(option_n, used_options[at])
+            coef, obj = coef_nj[pairs, j], obj_n[pairs]
+            ratios.append(obj[coef > 0] / coef[coef > 0])
+        ratios = [r for r in ratios if r.size]
+        if ratios:
+            per = float(np.median(np.concatenate(ratios)))
+            idx = np.unique(row_used[kind_used == kind])
             scale[idx] = per if np.isfinite(per) and per > 0 else 1.0
     return scale
 

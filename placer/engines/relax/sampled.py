@@ -14,6 +14,7 @@ import numpy as np
 from placer.engines.relax.lagrangian import RelaxResult, relax_prices, scaled_sample
 from placer.engines.relax.rows import row_capacities
 from placer.problem.form import UNPLACED, Problem
+from placer.problem.usage import uniform_quantities
 
 #: Units per chunk when pricing every slot (bounds the [chunk, K] temporaries).
 CHUNK_UNITS = 8_192
@@ -36,11 +37,16 @@ def priced_slots(problem: Problem, prices_r: np.ndarray, units: np.ndarray) -> n
     if problem.num_options == 0 or options.shape[1] == 0:
         return np.concatenate([np.full(options.shape, np.inf), out[:, None]], axis=1)
     option = np.maximum(options, 0)
+    at = _rows_of(units)
+    qs = uniform_quantities(problem)
     slots = np.arange(options.shape[1])[None, :]
-    priced = problem.objective_usd_per_h_uk[units].copy()
+    priced = problem.objective_usd_per_h_uk[at].copy()
     for j in range(problem.row_oj.shape[1]):
         row = problem.row_oj[option, j]
-        amount = problem.amount_quk[problem.quantity_oj[option, j], units[:, None], slots]
+        if qs is not None:  # one slice of the quantity's table
+            amount = problem.amount_quk[qs[j], at]
+        else:
+            amount = problem.amount_quk[problem.quantity_oj[option, j], units[:, None], slots]
         priced += y[np.where(row >= 0, row, -1)] * amount
     group = problem.group_u[units]
     if problem.num_groups and (group >= 0).any():
@@ -49,6 +55,13 @@ def priced_slots(problem: Problem, prices_r: np.ndarray, units: np.ndarray) -> n
         priced += np.where(group[:, None] >= 0, y[n_r + g * (n_s + 1) + key], 0.0)
     priced = np.where(listed, priced, np.inf)
     return np.concatenate([priced, out[:, None]], axis=1)
+
+
+def _rows_of(units: np.ndarray) -> np.ndarray | slice:
+    """`units` as a slice when they are a contiguous ascending range (a view, no copy)."""
+    if units.size and units[-1] - units[0] == units.size - 1 and (np.diff(units) == 1).all():
+        return slice(int(units[0]), int(units[-1]) + 1)
+    return units
 
 
 def drawn_options(
