@@ -15,7 +15,7 @@ import numpy as np
 from placer.engines.base import SolveOptions, SolveResult
 from placer.problem.form import UNPLACED, Problem
 from placer.problem.rows import KIND_WHOLE
-from placer.problem.usage import objective_value
+from placer.problem.usage import objective_value, uniform_quantities
 
 _TOL = 1e-9
 
@@ -37,6 +37,11 @@ def unit_size(problem: Problem) -> np.ndarray:
         return out
     whole_oj = KIND_WHOLE[problem.kind_r[problem.row_oj]] & (problem.row_oj >= 0)
     listed = problem.listed_uk
+    qs = uniform_quantities(problem)
+    if qs is not None and (whole_oj == whole_oj[0]).all():  # one table per quantity
+        for q in np.unique(qs[whole_oj[0]]):
+            out = np.maximum(out, np.where(listed, problem.amount_quk[q], 0.0).max(axis=1))
+        return out
     option = np.maximum(problem.option_uk, 0)
     for j in range(problem.row_oj.shape[1]):
         q = problem.quantity_oj[option, j]

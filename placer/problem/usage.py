@@ -130,7 +130,8 @@ def compute_loads(problem: Problem, assign_u: np.ndarray) -> Loads:
 
 def row_loads(problem: Problem, assign_u: np.ndarray) -> np.ndarray:
     """float64[R]: the plan's load on every capacity row."""
-    return compute_loads(problem, assign_u).loads_r
+    _, rows, values = AssignmentValues(problem, assign_u).terms()
+    return np.bincount(rows, weights=values, minlength=problem.num_rows).astype(float)
 
 
 def objective_value(problem: Problem, assign_u: np.ndarray) -> float:

@@ -40,23 +40,23 @@ class DenseTables(NamedTuple):
     """Dense layout of a `PairRows` (float32 device arrays; T kept tables, F folded).
 
     Attributes:
-      base_up1: float32[U, O+1], objective of each choice, BIG where not allowed.
-      coef_tup1: float32[T, U, O+1], usage tables that are priced.
-      rows_tp1: int32[T, O+1], row of table t for option o (R' = none).
+      base_uo1: float32[U, O+1], objective of each choice, BIG where not allowed.
+      coef_tuo1: float32[T, U, O+1], usage tables that are priced.
+      rows_to1: int32[T, O+1], row of table t for option o (R' = none).
       fold_src_f: int32[F], table a folded row reads its usage from.
-      fold_rows_fp1: int32[F, O+1], its row per option (R' = none).
-      fold_ratio_fp1: float32[F, O+1], its usage = ratio x the source table's usage.
-      red_rows_up1: int32[U, O+1] redundancy row of each choice (R' = none), or None.
+      fold_rows_fo1: int32[F, O+1], its row per option (R' = none).
+      fold_ratio_fo1: float32[F, O+1], its usage = ratio x the source table's usage.
+      red_rows_uo1: int32[U, O+1] redundancy row of each choice (R' = none), or None.
       cap_r, active_r, scale_r: as in PairRows (float32 / bool).
     """
 
-    base_up1: jax.Array
-    coef_tup1: jax.Array
-    rows_tp1: jax.Array
+    base_uo1: jax.Array
+    coef_tuo1: jax.Array
+    rows_to1: jax.Array
     fold_src_f: jax.Array
-    fold_rows_fp1: jax.Array
-    fold_ratio_fp1: jax.Array
-    red_rows_up1: jax.Array | None
+    fold_rows_fo1: jax.Array
+    fold_ratio_fo1: jax.Array
+    red_rows_uo1: jax.Array | None
     cap_r: jax.Array
     active_r: jax.Array
     scale_r: jax.Array
@@ -100,21 +100,21 @@ def dense_tables(problem: Problem, rows: PairRows) -> DenseTables:
         red_np[rows.unit_n[has], rows.option_n[has]] = rows.rows_nj[has, -1]
         red = jnp.asarray(red_np, jnp.int32)
     return DenseTables(
-        base_up1=jnp.asarray(base, jnp.float32),
-        coef_tup1=jnp.asarray(
+        base_uo1=jnp.asarray(base, jnp.float32),
+        coef_tuo1=jnp.asarray(
             np.stack([c for c, _ in kept]) if kept else np.zeros((0, n_u, n_p1)), jnp.float32
         ),
-        rows_tp1=jnp.asarray(
+        rows_to1=jnp.asarray(
             np.stack([r for _, r in kept]) if kept else np.zeros((0, n_p1)), jnp.int32
         ),
         fold_src_f=jnp.asarray(np.array([s for s, _, _ in folds], np.int32)),
-        fold_rows_fp1=jnp.asarray(
+        fold_rows_fo1=jnp.asarray(
             np.stack([r for _, r, _ in folds]) if folds else np.zeros((0, n_p1)), jnp.int32
         ),
-        fold_ratio_fp1=jnp.asarray(
+        fold_ratio_fo1=jnp.asarray(
             np.stack([q for _, _, q in folds]) if folds else np.zeros((0, n_p1)), jnp.float32
         ),
-        red_rows_up1=red,
+        red_rows_uo1=red,
         cap_r=jnp.asarray(rows.cap_r, jnp.float32),
         active_r=jnp.asarray(rows.active_r),
         scale_r=jnp.asarray(rows.scale_r, jnp.float32),
@@ -139,25 +139,25 @@ def _priced_and_prices(theta, d: DenseTables):
     n_rows = d.cap_r.shape[0]
     y = jnp.where(d.active_r, jax.nn.softplus(theta) * d.scale_r, 0.0)
     yy = jnp.append(y, 0.0)
-    y_tp = yy[d.rows_tp1]
+    y_tp = yy[d.rows_to1]
     if d.fold_src_f.shape[0]:
-        folded = d.fold_ratio_fp1 * yy[d.fold_rows_fp1]
+        folded = d.fold_ratio_fo1 * yy[d.fold_rows_fo1]
         y_tp = y_tp.at[d.fold_src_f].add(folded)
-    priced = d.base_up1 + jnp.einsum("tup,tp->up", d.coef_tup1, y_tp)
-    if d.red_rows_up1 is not None:
-        priced = priced + yy[d.red_rows_up1]
+    priced = d.base_uo1 + jnp.einsum("tup,tp->up", d.coef_tuo1, y_tp)
+    if d.red_rows_uo1 is not None:
+        priced = priced + yy[d.red_rows_uo1]
     return priced, y, n_rows
 
 
 def _usage(prob, d: DenseTables, n_rows: int):
-    use_tp = jnp.einsum("tup,up->tp", d.coef_tup1, prob)
-    usage = jnp.zeros(n_rows + 1).at[d.rows_tp1.ravel()].add(use_tp.ravel())
+    use_tp = jnp.einsum("tup,up->tp", d.coef_tuo1, prob)
+    usage = jnp.zeros(n_rows + 1).at[d.rows_to1.ravel()].add(use_tp.ravel())
     if d.fold_src_f.shape[0]:
-        usage = usage.at[d.fold_rows_fp1.ravel()].add(
-            (d.fold_ratio_fp1 * use_tp[d.fold_src_f]).ravel()
+        usage = usage.at[d.fold_rows_fo1.ravel()].add(
+            (d.fold_ratio_fo1 * use_tp[d.fold_src_f]).ravel()
         )
-    if d.red_rows_up1 is not None:
-        usage = usage.at[d.red_rows_up1.ravel()].add(prob.ravel())
+    if d.red_rows_uo1 is not None:
+        usage = usage.at[d.red_rows_uo1.ravel()].add(prob.ravel())
     return usage[:n_rows]
 
 
@@ -201,7 +201,7 @@ def optimise_dense(d: DenseTables, theta0, t_start, t_end, *, steps: int, learni
         theta = optax.apply_updates(theta, updates)
         return (theta, state, best_theta, jnp.maximum(val, best_val), primal), None
 
-    primal0 = jnp.zeros(d.base_up1.shape, jnp.float32)
+    primal0 = jnp.zeros(d.base_uo1.shape, jnp.float32)
     init = (theta0, opt.init(theta0), theta0, jnp.float32(-jnp.inf), primal0)
     (_, _, best_theta, _, primal), _ = jax.lax.scan(step, init, jnp.arange(steps))
     return best_theta, primal / jnp.maximum(steps - steps // 2, 1)
