@@ -212,7 +212,7 @@ def _placement(unit, pool, replicas, hours, pair: dict[str, float]) -> Placement
 
 def unplaced_reason(problem: Problem, index, u: int) -> str:
     """Why a unit is out: every mask reason with its pool count, or capacity/value."""
-    if problem.listed_uk[u].any():
+    if (problem.option_uk[u] >= 0).any():
         if problem.must_place_u[u]:
             return "no room: the capacities, caps and spread rules left no pool for it"
         return "left out: no pool had room at a cost below its value"
