@@ -16,6 +16,7 @@ from placer.engines.base import SolveOptions
 from placer.engines.greedy import solve_greedy
 from placer.engines.relax.lagrangian import dual_bound, relax_prices
 from placer.engines.relax.repair import repair
+from placer.engines.relax.knapsack_bound import site_gaps
 from placer.engines.relax.rows import pair_rows
 from placer.engines.relax.sampled import chunked_dual_bound
 from placer.engines.search import hybrid
@@ -373,3 +374,34 @@ def test_balancing_a_draw_keeps_it_in_the_lists_and_shrinks_its_overload():
     np.testing.assert_array_equal(
         balanced(problem, draw, relaxed.prices_r, relaxed.temperature, rng, rounds=0), draw
     )
+
+
+def test_site_gaps_with_more_sites_than_pools():
+    """A site row's scope is a site index, which may exceed the number of pools: the
+    pool-to-site lookup must read pool rows only (CI found it with 4 sites, 1 pool)."""
+    site = {
+        "tier": "edge",
+        "location": {"lat": 50.11, "lon": 8.68, "country": "DE"},
+        "power": {"it_capacity_kw": 11.0, "pue": 1.0, "price_usd_per_kwh": 0.0,
+                  "carbon_g_per_kwh": 0.0},
+        "cooling": {"type": "liquid", "max_rack_density_kw": 30.0, "wue_l_per_kwh": 0.0},
+        "pools": [],
+    }  # fmt: skip
+    pool = {"accelerator": "H100-SXM", "gpus": 64, "gpus_per_node": 8, "nodes_per_rack": 2,
+            "cost_usd_per_gpu_h": 1.0}  # fmt: skip
+    sites = [dict(site, id=f"s{i}") for i in range(4)]
+    sites[3]["pools"] = [pool]
+    scenario = Scenario.model_validate(
+        {
+            "apiVersion": "placer/v1", "kind": "Scenario", "metadata": {"name": "gaps"},
+            "sites": sites,
+            "workloads": [{"id": "w0", "must_place": True, "kind": "training", "gpus": 8,
+                           "hours": 1.0}],
+        }
+    )  # fmt: skip
+    problem, _ = compile_problem(scenario)
+    priced = np.array([[8.0, np.inf]])
+    n_r = problem.cap_r.shape[0]
+    gaps = site_gaps(problem, np.array([0]), np.zeros(n_r), priced, np.zeros(4))
+    assert gaps.shape == (4,)
+    assert np.all(gaps == 0.0)

@@ -289,7 +289,9 @@ def site_gaps(
     priced_slack = np.where(np.isfinite(cap_r), cap_r - loads, 0.0)
     priced_slack *= active_prices(problem, prices_r)[rows]
     scope = problem.scope_r[rows]
-    row_site = np.where(KIND_SCOPE[problem.kind_r[rows]] == 0, problem.pool_site_p[scope], scope)
+    row_site = scope.copy()
+    pooled = KIND_SCOPE[problem.kind_r[rows]] == 0
+    row_site[pooled] = problem.pool_site_p[scope[pooled]]
     gap += np.bincount(row_site, weights=priced_slack, minlength=n_s)
     return gap - gain_s
 
