@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from placer import api
 from placer.engines.base import SolveOptions
 from placer.engines.greedy import solve_greedy
+from placer.engines.relax.knapsack_bound import site_gaps
 from placer.engines.relax.lagrangian import dual_bound, relax_prices
 from placer.engines.relax.repair import repair
-from placer.engines.relax.knapsack_bound import site_gaps
 from placer.engines.relax.rows import pair_rows
 from placer.engines.relax.sampled import chunked_dual_bound
 from placer.engines.search import hybrid
