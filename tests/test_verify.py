@@ -169,6 +169,18 @@ def plan(solved: Plan) -> Plan:
 # ---- helpers -----------------------------------------------------------------------------
 
 
+#: A plan's stated figures left out (verify checks only what a plan states): for edits that
+#: break one rule, so that the sums they change are not reported as misstated too.
+UNSTATED: dict[str, Any] = {
+    "totals": None,
+    "sites": [],
+    "objective_usd_per_h": None,
+    "bound_usd_per_h": None,
+    "gap": None,
+    "bound_scope": None,
+}
+
+
 def found(violations) -> set[tuple[str, str]]:
     return {(v.kind, v.subject) for v in violations}
 
@@ -234,7 +246,7 @@ def move(plan: Plan, unit: str, pool_name: str, scenario: Scenario = SCENARIO) -
         "carbon_kg_per_h": pair["carbon_kg_per_h"],
         "water_l_per_h": pair["water_l_per_h"],
     }
-    return edit_placement(plan, unit, **fields).model_copy(update={"totals": None})
+    return edit_placement(plan, unit, **fields).model_copy(update=UNSTATED)
 
 
 def site_load(plan: Plan, field: str) -> tuple[str, float]:
@@ -325,12 +337,12 @@ def test_accelerator_claim_differs_from_the_pool(plan: Plan) -> None:
 
 
 def test_unknown_pool(plan: Plan) -> None:
-    bad = edit_placement(plan, "vision", pool="nope").model_copy(update={"totals": None})
+    bad = edit_placement(plan, "vision", pool="nope").model_copy(update=UNSTATED)
     assert found(verify(SCENARIO, bad)) == {("unknown_pool", "vision")}
 
 
 def test_unknown_site(plan: Plan) -> None:
-    bad = edit_placement(plan, "vision", site="nowhere").model_copy(update={"totals": None})
+    bad = edit_placement(plan, "vision", site="nowhere").model_copy(update=UNSTATED)
     assert found(verify(SCENARIO, bad)) == {("unknown_pool", "vision")}
 
 
@@ -376,7 +388,7 @@ def test_headroom_lowers_the_gpu_cap(plan: Plan) -> None:
 
 def test_unknown_workload(plan: Plan) -> None:
     ghost = get(plan, "vision").model_copy(update={"unit": "ghost", "workload": "ghost"})
-    bad = plan.model_copy(update={"placements": [*plan.placements, ghost]})
+    bad = plan.model_copy(update={"placements": [*plan.placements, ghost], **UNSTATED})
     assert found(verify(SCENARIO, bad)) == {("unknown_unit", "ghost")}
 
 
@@ -384,7 +396,7 @@ def test_unknown_region_or_copy(plan: Plan) -> None:
     extra = get(plan, "chat/de#0")
     us = extra.model_copy(update={"unit": "chat/us#0", "region": "us"})
     third = extra.model_copy(update={"unit": "chat/de#2", "copy_index": 2})
-    bad = plan.model_copy(update={"placements": [*plan.placements, us, third]})
+    bad = plan.model_copy(update={"placements": [*plan.placements, us, third], **UNSTATED})
     assert found(verify(SCENARIO, bad)) == {
         ("unknown_unit", "chat/us#0"),
         ("unknown_unit", "chat/de#2"),
@@ -392,7 +404,9 @@ def test_unknown_region_or_copy(plan: Plan) -> None:
 
 
 def test_duplicate_placement(plan: Plan) -> None:
-    bad = plan.model_copy(update={"placements": [*plan.placements, get(plan, "vision")]})
+    bad = plan.model_copy(
+        update={"placements": [*plan.placements, get(plan, "vision")], **UNSTATED}
+    )
     assert found(verify(SCENARIO, bad)) == {("duplicate", "vision")}
 
 
@@ -400,7 +414,7 @@ def test_placed_and_unplaced(plan: Plan) -> None:
     also = Unplaced(
         unit="vision", workload="vision", must_place=True, value_usd_per_h=0.0, reason="x"
     )
-    bad = plan.model_copy(update={"unplaced": [*plan.unplaced, also]})
+    bad = plan.model_copy(update={"unplaced": [*plan.unplaced, also], **UNSTATED})
     assert found(verify(SCENARIO, bad)) == {("duplicate", "vision")}
 
 
@@ -410,7 +424,7 @@ def test_missing_unit(plan: Plan, unit: str) -> None:
         update={
             "placements": [p for p in plan.placements if p.unit != unit],
             "unplaced": [u for u in plan.unplaced if u.unit != unit],
-            "totals": None,
+            **UNSTATED,
         }
     )
     assert found(verify(SCENARIO, bad)) == {("missing", unit)}
@@ -418,7 +432,7 @@ def test_missing_unit(plan: Plan, unit: str) -> None:
 
 def test_missing_single_copy_unit_is_named_as_in_plans(plan: Plan) -> None:
     bad = plan.model_copy(
-        update={"placements": [p for p in plan.placements if p.unit != "code/de"], "totals": None}
+        update={"placements": [p for p in plan.placements if p.unit != "code/de"], **UNSTATED}
     )
     assert found(verify(SCENARIO, bad)) == {("missing", "code/de")}
 
@@ -439,7 +453,7 @@ def test_must_place_unit_left_unplaced(plan: Plan, unit: str) -> None:
         update={
             "placements": [p for p in plan.placements if p.unit != unit],
             "unplaced": [*plan.unplaced, out],
-            "totals": None,
+            **UNSTATED,
         }
     )
     assert found(verify(SCENARIO, bad)) == {("must_place", unit)}
@@ -449,7 +463,7 @@ def test_unknown_unplaced_unit(plan: Plan) -> None:
     ghost = Unplaced(
         unit="ghost", workload="ghost", must_place=False, value_usd_per_h=0.0, reason=""
     )
-    bad = plan.model_copy(update={"unplaced": [*plan.unplaced, ghost]})
+    bad = plan.model_copy(update={"unplaced": [*plan.unplaced, ghost], **UNSTATED})
     assert found(verify(SCENARIO, bad)) == {("unknown_unit", "ghost")}
 
 
@@ -491,15 +505,21 @@ def test_copies_in_one_failure_domain(plan: Plan) -> None:
 def test_site_capacity(plan: Plan, kind: str, field: str, path, per_day: bool) -> None:
     sid, used = site_load(plan, field)
     cap = used / 2 * (24 if per_day else 1)  # half of what the plan uses there
-    violations = verify(make_scenario(set_site(sid, path, cap)), plan)
+    # the plan's site rows state the old capacity: left out, only the rule is judged here
+    unstated = plan.model_copy(update={"sites": []})
+    violations = verify(make_scenario(set_site(sid, path, cap)), unstated)
     assert found(violations) == {(kind, sid)}
+    # with them, the stated capacity is a misstatement too
+    assert (kind, sid) in found(verify(make_scenario(set_site(sid, path, cap)), plan))
     # over by half the load (water caps are L/day, the load L/h).
     assert violations[0].amount == pytest.approx(used / 2, rel=1e-9)
 
 
 def test_capacity_exactly_used_passes(plan: Plan) -> None:
     sid, used = site_load(plan, "it_kw")
-    assert verify(make_scenario(set_site(sid, ("power", "it_capacity_kw"), used)), plan) == []
+    unstated = plan.model_copy(update={"sites": []})
+    scenario = make_scenario(set_site(sid, ("power", "it_capacity_kw"), used))
+    assert verify(scenario, unstated) == []
 
 
 def test_budget(plan: Plan) -> None:
@@ -582,6 +602,8 @@ def test_every_kind_is_covered() -> None:
     }
     # the site caps are emitted through a loop variable
     kinds |= {"it_power", "facility_power", "cooling", "water"}
+    # and the placement claims through _compare(..., kind=...)
+    kinds |= {"gpus", "replicas", "accelerator"}
     tested = {
         "unknown_unit",
         "duplicate",
@@ -676,3 +698,43 @@ def test_verify_does_not_depend_on_compile_transitively() -> None:
     assert not any(m.startswith(("placer.solvers", "placer.engines.milp")) for m in seen), sorted(
         seen
     )
+
+
+# ---- every stated figure -----------------------------------------------------------------
+
+#: Plan fields that are not figures of the placement: run facts (seed, limit, wall time),
+#: and the capacity prices (duals of a solve, which no recount can check).
+_NOT_FIGURES = {"seed", "time_limit_s", "wall_s", "capacity_prices", "versions", "diagnostics"}
+
+
+def _numeric_leaves(data: Any, path: tuple = ()) -> list[tuple]:
+    """Paths (keys and indices) of every number in a plan's JSON form, bools excluded."""
+    if isinstance(data, dict):
+        return [
+            leaf
+            for key, value in data.items()
+            if not (path == () and key in _NOT_FIGURES)
+            for leaf in _numeric_leaves(value, (*path, key))
+        ]
+    if isinstance(data, list):
+        return [leaf for i, v in enumerate(data) for leaf in _numeric_leaves(v, (*path, i))]
+    if isinstance(data, int | float) and not isinstance(data, bool):
+        return [path]
+    return []
+
+
+def test_each_stated_figure_corrupted_in_turn_fails(plan: Plan) -> None:
+    data = plan.model_dump(mode="json")
+    leaves = _numeric_leaves(data)
+    assert len(leaves) > 100  # placements, unplaced, sites, totals and the headline
+    missed = []
+    for path in leaves:
+        bad = copy.deepcopy(data)
+        holder = bad
+        for key in path[:-1]:
+            holder = holder[key]
+        value = holder[path[-1]]
+        holder[path[-1]] = value + 1 if isinstance(value, int) else value * 1.01 + 0.5
+        if not verify(SCENARIO, Plan.model_validate(bad)):
+            missed.append(".".join(map(str, path)))
+    assert missed == []

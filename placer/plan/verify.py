@@ -3,32 +3,71 @@
 Written apart from compile and the solvers on purpose: it reads the pydantic Scenario
 (never the compiled Problem) and re-derives every rule and KPI here, in float64, so a
 bug in compile cannot hide. It shares no code with `placer.problem.compile`, `placer.model.latency`
-or `placer.problem.usage`; the few formulas it repeats (haversine, power model) are written
-again here deliberately.
+or `placer.problem.usage`; the few formulas it repeats (great-circle distance, power model) are
+written again here deliberately.
+
+Two kinds of finding, each a `Violation`:
+
+- a broken hard constraint (kind names the rule: "latency", "it_power", "must_place", ...);
+- a figure the plan states that the scenario does not give. Every figure is recomputed: the
+  headline objective; bound <= objective and gap = max(0, (objective - bound) /
+  max(|objective|, 1e-9)); each placement's identity (its unit name against its workload,
+  region and copy index), kind, accelerator ("accelerator"), GPUs ("gpus"), replicas
+  ("replicas"), RTT, hours, IT and facility kW, cost, carbon and water; each unplaced unit's
+  (and each `infeasibility.unplaceable` unit's) must_place and value; each site's GPUs used
+  and total, IT / facility / heat kW, water, cost, carbon and the capacities it states; every
+  `totals` field, the unit counts included; no unit placed twice, listed twice, or both placed
+  and unplaced. Misstated figures are kind "kpi" (but for the three placement claims named
+  above); the message names the figure by its path in the plan, e.g.
+  `placements[12].cost_usd_per_h: plan says 17.9, the scenario gives 17.85`, and `amount` is
+  plan - scenario. A figure the plan leaves out (no totals, no site rows, no objective) is not
+  checked: verify judges what a plan states.
+
+Tolerance: figures agree when |plan - scenario| <= _REL x max(|plan|, |scenario|) + _ABS.
+Plans carry compile's float64 figures; recomputed here in another order they differ by ~1e-15
+relative (the RTT formula below by ~1e-12 ms), and sums over placements by ~n x 1e-16
+relative with no cancellation (every term is >= 0). _REL = 1e-6 is far above that and below
+any digit a report prints; _ABS = 1e-9 (of the figure's unit: USD/h, kW, L/h, kg/h, h, ms)
+lets a sum that should be 0 carry float noise. Integers (GPUs, replicas, counts), names and
+flags must agree exactly.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from placer.model.scenario import Scenario
 from placer.model.site import Pool, Site
 from placer.model.workload import Inference, Training
-from placer.plan.plan import Placement, Plan
+from placer.plan.plan import Placement, Plan, UnitRef
 
-_REL = 1e-6  # relative tolerance for capacities and KPI agreement
+_REL = 1e-6  # relative tolerance for capacities and every stated figure
+_ABS = 1e-9  # absolute tolerance of a stated figure, in its own unit (float noise of sums)
 _COOL = {"air": 0, "liquid": 1, "immersion": 2}
 # Distance model constants, read from the documented model (docs/latency.md).
 _FIBRE_KM_PER_MS = 200.0
+#: Per-site figures a plan states, recomputed in `_SiteUse` under the same names.
+_SITE_LOADS = (
+    "gpus_used",
+    "it_kw",
+    "facility_kw",
+    "heat_kw",
+    "water_l_per_h",
+    "cost_usd_per_h",
+    "carbon_kg_per_h",
+)
+
+Key = tuple[str, str | None, int]  # (workload, region, copy) of one placement unit
 
 
 @dataclass(frozen=True)
 class Violation:
-    """One broken hard constraint or KPI disagreement."""
+    """One broken hard constraint or misstated figure."""
 
     kind: str  # e.g. "latency", "it_power", "must_place", "kpi"
-    subject: str  # unit, site or pool it concerns
+    subject: str  # unit, site or pool it concerns ("plan", "totals" for plan-wide figures)
     message: str
     amount: float = 0.0  # by how much (in the constraint's unit), where meaningful
 
@@ -46,6 +85,7 @@ class Kpis:
     unplaced_value_usd_per_h: float = 0.0
     objective_usd_per_h: float = 0.0
     site_it_kw: dict[str, float] = field(default_factory=dict)
+    gpus: int = 0
 
 
 @dataclass
@@ -60,10 +100,33 @@ class _Need:
     carbon: float
     hours: float | None = None
     latency_ms: float | None = None
+    replicas: int = 0
+
+
+@dataclass
+class _SiteUse:
+    """One site's load, summed over the placements there (names as in SiteUsage)."""
+
+    gpus_used: int = 0
+    it_kw: float = 0.0
+    facility_kw: float = 0.0
+    heat_kw: float = 0.0  # the heat to reject is the IT power
+    water_l_per_h: float = 0.0
+    cost_usd_per_h: float = 0.0
+    carbon_kg_per_h: float = 0.0
+
+    def add(self, need: _Need) -> None:
+        self.gpus_used += need.gpus
+        self.it_kw += need.it_kw
+        self.facility_kw += need.facility_kw
+        self.heat_kw += need.it_kw
+        self.water_l_per_h += need.water_l_per_h
+        self.cost_usd_per_h += need.cost
+        self.carbon_kg_per_h += need.carbon
 
 
 def verify(scenario: Scenario, plan: Plan) -> list[Violation]:
-    """Every violated hard constraint of the plan, and every KPI it misstates."""
+    """Every violated hard constraint of the plan, and every figure it misstates."""
     return Verifier(scenario).check(plan)[0]
 
 
@@ -83,9 +146,9 @@ class Verifier:
         self.regions = {r.id: r for r in scenario.user_regions}
         self.rtt = {(e.site, e.region): e.rtt_ms for e in scenario.latency_ms}
 
-    def expected_units(self) -> dict[tuple[str, str | None, int], bool]:
+    def expected_units(self) -> dict[Key, bool]:
         """(workload, region, copy) of every unit -> must_place."""
-        out: dict[tuple[str, str | None, int], bool] = {}
+        out: dict[Key, bool] = {}
         for w in self.sc.workloads:
             if isinstance(w, Training):
                 out[(w.id, None, 0)] = w.must_place
@@ -96,7 +159,7 @@ class Verifier:
                             out[(w.id, region, c)] = w.must_place
         return out
 
-    def _name(self, key: tuple[str, str | None, int]) -> str:
+    def _name(self, key: Key) -> str:
         """The unit's name as plans write it: workload[/region][#copy when copies > 1]."""
         wid, region, copy = key
         if region is None:
@@ -105,15 +168,18 @@ class Verifier:
         return f"{wid}/{region}" + (f"#{copy}" if copies > 1 else "")
 
     def check(self, plan: Plan) -> tuple[list[Violation], Kpis]:
+        """(every violation, the KPIs recomputed from the scenario) of `plan`."""
         out: list[Violation] = []
         kpis = Kpis()
         expected = self.expected_units()
-        seen: set[tuple[str, str | None, int]] = set()
+        names = {self._name(k): k for k in expected}
+        seen: set[Key] = set()
         pool_gpus: dict[tuple[str, str], int] = {}
-        site_load = {s: [0.0, 0.0, 0.0, 0.0] for s in self.sites}  # it, facility, heat, water
+        site_use = {s: _SiteUse() for s in self.sites}
         spread: dict[tuple[str, str | None], list[str]] = {}
-        for pl in plan.placements:
+        for i, pl in enumerate(plan.placements):
             key = (pl.workload, pl.region, pl.copy_index)
+            self._check_identity(f"placements[{i}]", pl, key, expected, names, out)
             if key not in expected:
                 out.append(Violation("unknown_unit", pl.unit, "not a unit of this scenario"))
                 continue
@@ -121,44 +187,174 @@ class Verifier:
                 out.append(Violation("duplicate", pl.unit, "placed more than once"))
                 continue
             seen.add(key)
-            need = self._check_placement(pl, out)
+            need = self._check_placement(f"placements[{i}]", pl, out)
             if need is None:
                 continue
             pool_gpus[(pl.site, pl.pool)] = pool_gpus.get((pl.site, pl.pool), 0) + need.gpus
-            load = site_load[pl.site]
-            load[0] += need.it_kw
-            load[1] += need.facility_kw
-            load[2] += need.it_kw
-            load[3] += need.water_l_per_h
+            site_use[pl.site].add(need)
             kpis.cost_usd_per_h += need.cost
             kpis.carbon_kg_per_h += need.carbon
             kpis.water_l_per_h += need.water_l_per_h
+            kpis.gpus += need.gpus
             spread.setdefault((pl.workload, pl.region), []).append(pl.site)
-            self._check_claims(pl, need, out)
-        for up in plan.unplaced:
+            self._check_claims(f"placements[{i}]", pl, need, out)
+        placed = set(seen)
+        for i, up in enumerate(plan.unplaced):
             key = (up.workload, up.region, up.copy_index)
+            self._check_identity(f"unplaced[{i}]", up, key, expected, names, out)
             if key in seen:
-                out.append(Violation("duplicate", up.unit, "both placed and unplaced"))
+                again = "both placed and unplaced" if key in placed else "unplaced twice"
+                out.append(Violation("duplicate", up.unit, again))
                 continue
             if key not in expected:
                 out.append(Violation("unknown_unit", up.unit, "not a unit of this scenario"))
                 continue
             seen.add(key)
             kpis.unplaced_value_usd_per_h += self._unit_value(*key)
-        placed = {(p.workload, p.region, p.copy_index) for p in plan.placements}
+            self._check_unplaced(f"unplaced[{i}]", up, key, out)
         for key, must in expected.items():
             if key not in seen:
                 out.append(Violation("missing", self._name(key), "neither placed nor unplaced"))
             elif must and key not in placed:
                 out.append(Violation("must_place", self._name(key), "must-place unit not placed"))
-        self._check_capacities(pool_gpus, site_load, out)
+        if plan.infeasibility is not None:
+            for i, up in enumerate(plan.infeasibility.unplaceable):
+                key = (up.workload, up.region, up.copy_index)
+                path = f"infeasibility.unplaceable[{i}]"
+                self._check_identity(path, up, key, expected, names, out)
+                if key in expected:
+                    self._check_unplaced(path, up, key, out)
+                else:
+                    out.append(Violation("unknown_unit", up.unit, f"{path}: not a unit"))
+        self._check_capacities(pool_gpus, site_use, out)
         self._check_spread(spread, out)
-        self._check_caps_and_totals(plan, kpis, out)
-        kpis.site_it_kw = {s: v[0] for s, v in site_load.items()}
+        self._check_caps(kpis, out)
+        self._check_sites(plan, site_use, out)
+        self._check_totals(plan, kpis, out)
+        self._check_headline(plan, kpis, out)
+        kpis.site_it_kw = {s: v.it_kw for s, v in site_use.items()}
         return out, kpis
 
+    # -- identities and figures ------------------------------------------------------
+    def _check_identity(
+        self,
+        path: str,
+        ref: UnitRef,
+        key: Key,
+        expected: dict[Key, bool],
+        names: dict[str, Key],
+        out: list[Violation],
+    ) -> None:
+        """The unit's name agrees with its (workload, region, copy_index)."""
+        named = names.get(ref.unit)
+        if named == key:
+            return
+        if named is None:
+            if key in expected:  # a known unit under a wrong name
+                out.append(_misstated(ref.unit, f"{path}.unit", ref.unit, self._name(key)))
+            return  # else: neither is a unit; the caller reports unknown_unit
+        for name, said, actual in zip(
+            ("workload", "region", "copy_index"), key, named, strict=True
+        ):
+            if said != actual:
+                out.append(_misstated(ref.unit, f"{path}.{name}", said, actual))
+
+    def _check_unplaced(self, path: str, up, key: Key, out: list[Violation]) -> None:
+        _compare(out, up.unit, path, "must_place", up.must_place, self.workloads[key[0]].must_place)
+        _compare(out, up.unit, path, "value_usd_per_h", up.value_usd_per_h, self._unit_value(*key))
+
+    def _check_claims(self, path: str, pl: Placement, need: _Need, out: list[Violation]) -> None:
+        """Every figure of one placement against what the scenario gives its pair."""
+        _compare(out, pl.unit, path, "gpus", pl.gpus, need.gpus, kind="gpus")
+        _compare(out, pl.unit, path, "replicas", pl.replicas, need.replicas, kind="replicas")
+        _compare(out, pl.unit, path, "kind", pl.kind, self.workloads[pl.workload].kind)
+        for name, actual in (
+            ("latency_ms", need.latency_ms),
+            ("hours", need.hours),
+            ("it_kw", need.it_kw),
+            ("facility_kw", need.facility_kw),
+            ("cost_usd_per_h", need.cost),
+            ("carbon_kg_per_h", need.carbon),
+            ("water_l_per_h", need.water_l_per_h),
+        ):
+            _compare(out, pl.unit, path, name, getattr(pl, name), actual)
+
+    def _check_sites(self, plan: Plan, site_use: dict[str, _SiteUse], out) -> None:
+        """Each stated site row: its loads (summed here) and the capacities it states."""
+        listed: set[str] = set()
+        for j, su in enumerate(plan.sites):
+            path = f"sites[{j}]"
+            site = self.sites.get(su.site)
+            if site is None or su.site in listed:
+                why = "listed twice" if site is not None else "not a site of this scenario"
+                out.append(Violation("kpi", su.site, f"{path}.site: {why}"))
+                continue
+            listed.add(su.site)
+            use = site_use[su.site]
+            cap_day = site.cooling.water_cap_l_per_day
+            stated = {
+                "tier": site.tier,
+                "gpus_total": sum(q.gpus for q in site.pools),
+                "it_capacity_kw": site.power.it_capacity_kw,
+                "grid_cap_kw": site.power.grid_cap_kw,
+                "heat_rejection_kw": site.cooling.heat_rejection_kw or site.power.it_capacity_kw,
+                "water_cap_l_per_h": cap_day / 24.0 if cap_day else None,
+                **{name: getattr(use, name) for name in _SITE_LOADS},
+            }
+            for name, actual in stated.items():
+                _compare(out, su.site, path, name, getattr(su, name), actual)
+
+    def _check_totals(self, plan: Plan, kpis: Kpis, out: list[Violation]) -> None:
+        t = plan.totals
+        if t is None:
+            return
+        for name, actual in (
+            ("cost_usd_per_h", kpis.cost_usd_per_h),
+            ("carbon_kg_per_h", kpis.carbon_kg_per_h),
+            ("water_l_per_h", kpis.water_l_per_h),
+            ("unplaced_value_usd_per_h", kpis.unplaced_value_usd_per_h),
+            ("objective_usd_per_h", kpis.objective_usd_per_h),
+            ("gpus", kpis.gpus),
+            ("placed_units", len(plan.placements)),
+            ("unplaced_units", len(plan.unplaced)),
+        ):
+            _compare(out, "totals", "totals", name, getattr(t, name), actual)
+
+    def _check_headline(self, plan: Plan, kpis: Kpis, out: list[Violation]) -> None:
+        """The objective, and the bound and gap stated against it."""
+        obj, bound, gap = plan.objective_usd_per_h, plan.bound_usd_per_h, plan.gap
+        if obj is not None:
+            _compare(out, "plan", "", "objective_usd_per_h", obj, kpis.objective_usd_per_h)
+        if obj is not None and bound is not None and not bound <= obj + _tolerance(obj, bound):
+            out.append(
+                Violation(
+                    "kpi",
+                    "plan",
+                    f"bound_usd_per_h: plan says {_fmt(bound)}, above its objective {_fmt(obj)}",
+                    bound - obj,
+                )
+            )
+        if gap is not None:
+            if obj is None or bound is None:
+                missing = "objective_usd_per_h" if obj is None else "bound_usd_per_h"
+                out.append(
+                    Violation("kpi", "plan", f"gap: plan says {_fmt(gap)} with no {missing}")
+                )
+            else:
+                # the gap is a ratio of the plan's own figures: rounding of one division.
+                expected = max(0.0, (obj - bound) / max(abs(obj), 1e-9))
+                _compare(out, "plan", "", "gap", gap, expected)
+        if plan.bound_scope is not None and bound is None:
+            out.append(
+                Violation(
+                    "kpi",
+                    "plan",
+                    f"bound_scope: plan says {plan.bound_scope} with no bound_usd_per_h",
+                )
+            )
+
     # -- one placement -------------------------------------------------------------
-    def _check_placement(self, pl: Placement, out: list[Violation]) -> _Need | None:
+    def _check_placement(self, path: str, pl: Placement, out: list[Violation]) -> _Need | None:
         w = self.workloads[pl.workload]
         site = self.sites.get(pl.site)
         pool = (
@@ -167,17 +363,12 @@ class Verifier:
             else None
         )
         if site is None or pool is None:
-            out.append(Violation("unknown_pool", pl.unit, f"no pool {pl.site}/{pl.pool}"))
+            what = f"{path}.site: no site {pl.site}" if site is None else f"{path}.pool: no pool "
+            what += "" if site is None else f"{pl.pool} at {pl.site}"
+            out.append(Violation("unknown_pool", pl.unit, what))
             return None
         acc = self.catalog[pool.accelerator]
-        if pl.accelerator != pool.accelerator:
-            out.append(
-                Violation(
-                    "accelerator",
-                    pl.unit,
-                    f"plan says {pl.accelerator}, pool holds {pool.accelerator}",
-                )
-            )
+        _compare(out, pl.unit, path, "accelerator", pl.accelerator, pool.accelerator, "accelerator")
         ok_types = w.accelerators if isinstance(w, Training) else list(w.serving)
         if ok_types is not None and pool.accelerator not in ok_types:
             out.append(Violation("accelerator", pl.unit, f"{pool.accelerator} not accepted"))
@@ -301,14 +492,9 @@ class Verifier:
                     rtt - w.latency_slo_ms,
                 )
             )
-        if pl.replicas != replicas:
-            out.append(
-                Violation(
-                    "replicas", pl.unit, f"plan has {pl.replicas} replicas, demand needs {replicas}"
-                )
-            )
         need = self._need(replicas * serving.gpus_per_replica, util, 1.0, w, site, pool, node_kw)
         need.latency_ms = rtt
+        need.replicas = replicas
         return need
 
     def _rtt(self, site: Site, region_id: str) -> float:
@@ -319,43 +505,41 @@ class Verifier:
         loc = self.regions[region_id].location
         p1, p2 = math.radians(site.location.lat), math.radians(loc.lat)
         dl = math.radians(loc.lon - site.location.lon)
-        # Spherical law of cosines (compile uses haversine): agree to ~1e-9 km here.
-        c = math.sin(p1) * math.sin(p2) + math.cos(p1) * math.cos(p2) * math.cos(dl)
-        km = 6371.0 * math.acos(max(-1.0, min(1.0, c)))
+        # Central angle by the atan2 (Vincenty, sphere) form, well conditioned at every
+        # distance (compile uses haversine): the two agree to ~1e-12 km.
+        y = math.hypot(
+            math.cos(p2) * math.sin(dl),
+            math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl),
+        )
+        x = math.sin(p1) * math.sin(p2) + math.cos(p1) * math.cos(p2) * math.cos(dl)
+        km = 6371.0 * math.atan2(y, x)
         return model.OVERHEAD_MS + 2.0 * km * model.ROUTE_FACTOR / _FIBRE_KM_PER_MS
 
     # -- plan-wide ---------------------------------------------------------------
-    def _check_claims(self, pl: Placement, need: _Need, out: list[Violation]) -> None:
-        if pl.gpus != need.gpus:
-            out.append(Violation("gpus", pl.unit, f"plan has {pl.gpus} GPUs, needs {need.gpus}"))
-        for name, claimed, actual in (
-            ("cost_usd_per_h", pl.cost_usd_per_h, need.cost),
-            ("carbon_kg_per_h", pl.carbon_kg_per_h, need.carbon),
-            ("it_kw", pl.it_kw, need.it_kw),
-            ("facility_kw", pl.facility_kw, need.facility_kw),
-            ("water_l_per_h", pl.water_l_per_h, need.water_l_per_h),
-            ("hours", pl.hours, need.hours),
-            ("latency_ms", pl.latency_ms, need.latency_ms),
-        ):
-            if claimed is None and actual is None:
-                continue
-            if claimed is None or actual is None or not _close(claimed, actual):
-                out.append(Violation("kpi", pl.unit, f"{name} {claimed} != {actual}"))
-
-    def _check_capacities(self, pool_gpus, site_load, out: list[Violation]) -> None:
+    def _check_capacities(self, pool_gpus, site_use: dict[str, _SiteUse], out) -> None:
         mu = self.sc.objective.max_utilization
         for (sid, key), used in pool_gpus.items():
             pool = next(q for q in self.sites[sid].pools if (q.id or q.accelerator) == key)
             cap = math.floor(pool.gpus * mu + 1e-9)
             if used > cap:
                 out.append(Violation("gpus", f"{sid}/{key}", f"{used} GPUs > {cap}", used - cap))
-        for sid, (it, fac, heat, water) in site_load.items():
+        for sid, use in site_use.items():
             s = self.sites[sid]
             caps = [
-                ("it_power", it, s.power.it_capacity_kw, "kW"),
-                ("facility_power", fac, s.power.grid_cap_kw, "kW"),
-                ("cooling", heat, s.cooling.heat_rejection_kw or s.power.it_capacity_kw, "kW"),
-                ("water", water, (s.cooling.water_cap_l_per_day or 0) / 24.0 or None, "L/h"),
+                ("it_power", use.it_kw, s.power.it_capacity_kw, "kW"),
+                ("facility_power", use.facility_kw, s.power.grid_cap_kw, "kW"),
+                (
+                    "cooling",
+                    use.heat_kw,
+                    s.cooling.heat_rejection_kw or s.power.it_capacity_kw,
+                    "kW",
+                ),
+                (
+                    "water",
+                    use.water_l_per_h,
+                    (s.cooling.water_cap_l_per_day or 0) / 24.0 or None,
+                    "L/h",
+                ),
             ]
             for kind, used, cap, unit in caps:
                 if cap is not None and used > cap * mu * (1 + _REL) + 1e-9:
@@ -383,7 +567,8 @@ class Verifier:
                     )
                 )
 
-    def _check_caps_and_totals(self, plan: Plan, kpis: Kpis, out: list[Violation]) -> None:
+    def _check_caps(self, kpis: Kpis, out: list[Violation]) -> None:
+        """The budget and carbon cap; sets the recomputed objective."""
         obj = self.sc.objective
         if obj.budget_usd_per_h is not None and kpis.cost_usd_per_h > obj.budget_usd_per_h * (
             1 + _REL
@@ -412,17 +597,6 @@ class Verifier:
             + obj.water_price_usd_per_m3 * kpis.water_l_per_h / 1000.0
             + kpis.unplaced_value_usd_per_h
         )
-        t = plan.totals
-        if t is None:
-            return
-        for name, claimed, actual in (
-            ("cost_usd_per_h", t.cost_usd_per_h, kpis.cost_usd_per_h),
-            ("carbon_kg_per_h", t.carbon_kg_per_h, kpis.carbon_kg_per_h),
-            ("water_l_per_h", t.water_l_per_h, kpis.water_l_per_h),
-            ("objective_usd_per_h", t.objective_usd_per_h, kpis.objective_usd_per_h),
-        ):
-            if not _close(claimed, actual):
-                out.append(Violation("kpi", "totals", f"{name} {claimed:.6g} != {actual:.6g}"))
 
     def _unit_value(self, wid: str, region: str | None, copy: int) -> float:
         w = self.workloads[wid]
@@ -438,5 +612,54 @@ class Verifier:
         )
 
 
+def _tolerance(a: float, b: float) -> float:
+    return _REL * max(abs(a), abs(b)) + _ABS
+
+
 def _close(a: float, b: float) -> bool:
-    return abs(a - b) <= _REL * max(1.0, abs(a), abs(b))
+    return abs(a - b) <= _tolerance(a, b)
+
+
+def _agree(said: Any, actual: Any) -> bool:
+    """Floats within the tolerance; integers, names, flags and nulls exactly."""
+    if isinstance(said, float) or isinstance(actual, float):
+        if said is None or actual is None or isinstance(said, bool) or isinstance(actual, bool):
+            return said == actual
+        return _close(float(said), float(actual))
+    return said == actual and type(said) is type(actual)
+
+
+def _fmt(x: Any) -> str:
+    """A figure as the plan file writes it (JSON words for null and flags)."""
+    if x is None:
+        return "null"
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, float):
+        return f"{x:.10g}"
+    return str(x)
+
+
+def _misstated(subject: str, path: str, said: Any, actual: Any, kind: str = "kpi") -> Violation:
+    """`path: plan says X, the scenario gives Y`, amount X - Y where both are numbers."""
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (said, actual))
+    return Violation(
+        kind,
+        subject,
+        f"{path}: plan says {_fmt(said)}, the scenario gives {_fmt(actual)}",
+        float(said - actual) if numbers else 0.0,
+    )
+
+
+def _compare(
+    out: list[Violation],
+    subject: str,
+    where: str,
+    name: str,
+    said: Any,
+    actual: Any,
+    kind: str = "kpi",
+) -> None:
+    """Appends a violation naming `where.name` unless the stated figure agrees."""
+    if not _agree(said, actual):
+        out.append(_misstated(subject, f"{where}.{name}" if where else name, said, actual, kind))
