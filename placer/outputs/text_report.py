@@ -137,24 +137,41 @@ def to_table(plan: Plan) -> str:
 
 
 def infeasibility_text(plan: Plan) -> str:
-    """Why the scenario is infeasible and the smallest fixes, as readable lines."""
+    """Why the scenario is infeasible and the fixes found (each re-solved with the change
+    applied, proven ones first), as readable lines."""
     inf = plan.infeasibility
     if inf is None:
         return "No infeasibility: the scenario has a feasible plan."
     lines = ["Why no plan exists"]
     for u in inf.unplaceable:
         lines.append(f"  {u.unit}: {u.reason}")
-    if inf.additions:
-        lines.append("  Smallest capacity additions that make it feasible (all together):")
-        lines += [f"    - {a.text}" for a in inf.additions]
-    if inf.drops:
-        lines.append("  Or, keeping capacities, drop these must-place units:")
-        lines += [f"    - {d}" for d in inf.drops]
+    if inf.fixes:
+        lines.append("  Fixes, each re-solved with its changes applied:")
+    for n, fix in enumerate(inf.fixes, start=1):
+        lines.append(f"  {n}. {fix.label}: {_fix_outcome(fix)}")
+        lines += [f"     - {a.text}" for a in fix.additions]
+        if fix.drops:
+            lines.append(f"     - drop (make optional): {', '.join(fix.drops)}")
+        if fix.set and fix.proven:  # one variant: the changes joined with ';'
+            lines.append(f"     apply: placer whatif SCENARIO --set '{'; '.join(fix.set)}'")
     if not inf.complete:
-        lines.append("  (the search for fixes ran out of time: the lists may not be minimal)")
+        lines.append("  (the search for fixes ran out of time: they may not be minimal)")
     if len(lines) == 1:
         lines.append("  no capacity addition or drop found within the time limit")
     return "\n".join(lines)
+
+
+def _fix_outcome(fix) -> str:
+    """'proven (re-solve: optimal, 1,234.00 USD/h), minimal' and the like."""
+    if fix.status_after is None:
+        outcome = "not re-solved"
+    elif fix.proven:
+        objective = fix.objective_after_usd_per_h
+        cost = "" if objective is None else f", {objective:,.2f} USD/h"
+        outcome = f"proven (re-solve: {fix.status_after}{cost})"
+    else:
+        outcome = f"NOT a fix (re-solve: {fix.status_after})"
+    return outcome + (", minimal" if fix.minimal else "")
 
 
 def binding_text(plan: Plan) -> str:

@@ -6,9 +6,11 @@ import numpy as np
 
 from placer.engines.base import SolveResult
 from placer.model.scenario import Scenario
+from placer.plan.fixes import addition_change, drop_changes, summarised
 from placer.plan.plan import (
     CapacityAddition,
     CapacityPrice,
+    Fix,
     Infeasibility,
     Placement,
     Plan,
@@ -100,7 +102,7 @@ def build_plan(
         capacity_prices=[_price(index, i, r, v) for i, r, v in result.capacity_prices],
         diagnostics=list(result.diagnostics),
         infeasibility=(
-            infeasibility_from(result.diagnosis, problem, index)
+            infeasibility_from(result.diagnosis, problem, index, scenario)
             if result.diagnosis is not None
             else None
         ),
@@ -124,46 +126,38 @@ def _price(index: Index, i: int, resource: str, value: float) -> CapacityPrice:
     )
 
 
-#: How a capacity addition of each row kind is worded ("340.0 kW IT power").
-_ADDITION_UNITS = {
-    "gpus": "GPUs",
-    "it_kw": "kW IT power",
-    "facility_kw": "kW facility (grid) power",
-    "heat_kw": "kW cooling",
-    "water_l_per_h": "L/h water",
-    "budget_usd_per_h": "USD/h budget",
-    "carbon_kg_per_h": "kgCO2e/h carbon cap",
-}
+def infeasibility_from(
+    diagnosis, problem: Problem, index: Index, scenario: Scenario
+) -> Infeasibility:
+    """The solver-side Diagnosis in the scenario's words: each fix as the changes a person
+    makes (rounded up) and their `--set` strings, not yet re-solved (`placer.api` proves
+    them and orders them)."""
+    fixes = [_fix(f, index, scenario) for f in diagnosis.fixes]
+    return summarised(
+        Infeasibility(
+            unplaceable=[_unplaced(problem, index, u) for u in diagnosis.unplaceable],
+            fixes=fixes,
+            complete=diagnosis.complete,
+        )
+    )
 
 
-def describe_addition(resource: str, amount: float) -> str:
-    """'340.0 kW IT power' for a capacity addition."""
-    fmt = f"{amount:,.0f}" if resource == "gpus" else f"{amount:,.1f}"
-    return f"{fmt} {_ADDITION_UNITS.get(resource, resource)}"
-
-
-def infeasibility_from(diagnosis, problem: Problem, index: Index) -> Infeasibility:
-    """The solver-side Diagnosis in the scenario's words."""
-    additions = []
-    for i, resource, amount in diagnosis.additions:
-        site, label = _where(index, i, resource)
-        where = "the whole plan" if site == "*" else site
-        text = f"{where}: add {describe_addition(resource, amount)}"
-        additions.append(CapacityAddition(site=site, resource=label, amount=amount, text=text))
-    drops = [index.units[u].name for u in diagnosis.drops]
-    parts = []
-    if diagnosis.unplaceable:
-        parts.append(f"{len(diagnosis.unplaceable)} must-place unit(s) have no feasible pool")
-    if additions:
-        parts.append("add capacity: " + "; ".join(a.text for a in additions))
-    if drops:
-        parts.append("or drop: " + ", ".join(drops))
-    return Infeasibility(
-        unplaceable=[_unplaced(problem, index, u) for u in diagnosis.unplaceable],
+def _fix(fix, index: Index, scenario: Scenario) -> Fix:
+    changes = [addition_change(scenario, index, *a) for a in fix.additions]
+    workloads = sorted({index.units[u].workload for u in fix.drops})
+    changes += [c for w in workloads for c in drop_changes(scenario, w)]
+    additions = [
+        CapacityAddition(site=c.site, resource=c.resource, amount=c.amount, text=c.text)
+        for c in changes
+        if c.resource != "must_place"
+    ]
+    return Fix(
+        label=fix.label,
         additions=additions,
-        drops=drops,
-        complete=diagnosis.complete,
-        summary="; ".join(parts) or "no cause found within the time limit",
+        drops=[index.units[u].name for u in fix.drops],
+        set=[c.set for c in changes],
+        minimal=fix.complete,
+        proven=False,
     )
 
 

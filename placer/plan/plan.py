@@ -105,16 +105,43 @@ class CapacityAddition(_PlanModel):
 
     site: str
     resource: str
-    amount: float
+    amount: float = Field(
+        description="What to add to the scenario's field, in its unit, rounded up (GPUs, "
+        "kW, L/day of water, USD/h, kg/h)."
+    )
     text: str
 
 
+class Fix(_PlanModel):
+    """One way to make the scenario feasible, re-solved with it applied before it is shown."""
+
+    label: str = Field(description='"fewest changes", "smallest additions" or "drop only".')
+    additions: list[CapacityAddition] = Field(default_factory=list)
+    drops: list[str] = Field(default_factory=list, description="Must-place units to drop.")
+    set: list[str] = Field(
+        default_factory=list,
+        description="The `placer whatif --set PATH=VALUE` changes that apply the fix (a drop "
+        "makes its workload optional).",
+    )
+    minimal: bool = Field(description="Its elastic solve proved it minimal for its label.")
+    proven: bool = Field(description="The re-solve with the fix applied found a plan.")
+    status_after: Status | None = Field(
+        default=None, description="Status of that re-solve (null: not re-solved)."
+    )
+    objective_after_usd_per_h: float | None = None
+
+
 class Infeasibility(_PlanModel):
-    """Why no plan exists, in the scenario's words, and the smallest fixes found."""
+    """Why no plan exists, in the scenario's words, and the fixes found."""
 
     unplaceable: list[Unplaced] = Field(default_factory=list)
-    additions: list[CapacityAddition] = Field(default_factory=list)
+    additions: list[CapacityAddition] = Field(
+        default_factory=list, description="The first proven capacity fix's additions."
+    )
     drops: list[str] = Field(default_factory=list, description="Units to drop instead.")
+    fixes: list[Fix] = Field(
+        default_factory=list, description="Every fix found, proven ones first."
+    )
     complete: bool = True
     summary: str = ""
 

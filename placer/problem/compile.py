@@ -57,8 +57,9 @@ COOLING_RANK = {"air": 0, "liquid": 1, "immersion": 2}
 class _Context:
     """Look-ups compile needs many times: catalog, regions, sites, measured RTTs."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, size_rule: bool = True) -> None:
         self.scenario = scenario
+        self.size_rule = size_rule  # False: a unit larger than a pool or site is allowed
         self.catalog = scenario.catalog()
         self.regions = {r.id: r for r in scenario.user_regions}
         self.sites = {s.id: s for s in scenario.sites}
@@ -117,16 +118,20 @@ _QUANTITY_TABLES = ("gpus", "it_kw", "facility_kw", "water", "cost", "carbon")
 assert len(_QUANTITY_TABLES) == len(QUANTITIES)
 
 
-def compile_problem(scenario: Scenario, *, chunk_cells: int = CHUNK_CELLS) -> tuple[Problem, Index]:
+def compile_problem(
+    scenario: Scenario, *, chunk_cells: int = CHUNK_CELLS, size_rule: bool = True
+) -> tuple[Problem, Index]:
     """Compiles a validated Scenario into the one Problem every engine reads.
 
     The rules are applied to chunks of units, each chunk's [chunk, P] tables cut to the
-    allowed pairs and dropped: peak memory is one chunk plus the option lists."""
+    allowed pairs and dropped: peak memory is one chunk plus the option lists.
+    `size_rule=False` keeps the pairs where a unit is larger than its pool's GPUs or its
+    site's IT capacity (R_SIZE): the infeasibility diagnosis asks how much to add there."""
     units = build_units(scenario)
     pools = build_pools(scenario)
     sites = sorted(scenario.sites, key=lambda s: s.id)
     site_index = {s.id: i for i, s in enumerate(sites)}
-    ctx = _Context(scenario)
+    ctx = _Context(scenario, size_rule)
     n_u, n_p = len(units), len(pools)
     step = max(1, chunk_cells // max(n_p, 1))
     chunks = []
@@ -308,7 +313,8 @@ def _pair_arrays(units, pools, sites, ctx: _Context):
     it_kw = gpus * nkw_p[None, :]
     mean_kw = it_kw * (idle_p + (1.0 - idle_p) * util)
     too_big = (gpus > cap_gpus_p[None, :]) | (it_kw > it_cap_p[None, :] + 1e-9)
-    bits |= np.where(too_big, R_SIZE, 0).astype(np.uint16)
+    if ctx.size_rule:
+        bits |= np.where(too_big, R_SIZE, 0).astype(np.uint16)
     spot_ok = f["spot_u"][:, None] & np.isfinite(spot_p)[None, :]
     price = np.where(
         spot_ok,
