@@ -206,9 +206,11 @@ def test_there_are_configs() -> None:
 
 def test_validate_flags_an_unplaceable_unit(infeasible_file: Path) -> None:
     result = run("validate", str(infeasible_file))
-    # the file is valid; the unit with no feasible pool is reported as an error line.
-    assert result.exit_code == EXIT_OK
+    # the file is valid; the must-place unit with no feasible pool is an error line, and
+    # no plan can exist: exit 3, as solve's for an infeasible scenario.
+    assert result.exit_code == EXIT_INFEASIBLE
     assert "error: train-llm: no feasible pool" in result.stdout
+    assert "no plan exists" in result.stderr
 
 
 def test_schema_is_json() -> None:

@@ -4,6 +4,7 @@ helpers, and printing a result in the chosen --format."""
 from __future__ import annotations
 
 import functools
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,8 @@ from placer.errors import PlacerError
 
 EXIT_OK, EXIT_VERIFY_FAILED, EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 0, 1, 2, 3, 4
 EXIT_INTERNAL = 70
+#: Ctrl-C: a solve stopped with its best plan so far (written), or any command stopped.
+EXIT_INTERRUPTED = 130
 STATUS_EXIT = {
     "optimal": EXIT_OK,
     "feasible": EXIT_OK,
@@ -41,7 +44,7 @@ def handle_errors(fn):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except KeyboardInterrupt:
-            raise Failure("interrupted; nothing was written", 130) from None
+            raise Failure("interrupted; nothing was written", EXIT_INTERRUPTED) from None
         except Exception as e:  # the one place a bug is turned into exit 70
             if kwargs.get("debug") or "--debug" in sys.argv:
                 raise
@@ -54,16 +57,25 @@ def handle_errors(fn):
     return wrapper
 
 
-def exit_for_status(status: str, infeasible_exit_code: int = EXIT_INFEASIBLE) -> None:
-    """Ends the command with the exit code of a plan's (or front's) status; returns on 0."""
+def exit_for_status(
+    status: str, infeasible_exit_code: int = EXIT_INFEASIBLE, interrupted: bool = False
+) -> None:
+    """Ends the command with the exit code of a plan's (or front's) status; returns on 0.
+    A solve stopped by Ctrl-C ends with EXIT_INTERRUPTED (130) whatever its status."""
+    if interrupted:
+        click.echo("interrupted (Ctrl-C): the best plan so far was kept", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     code = infeasible_exit_code if status == "infeasible" else STATUS_EXIT[status]
     if code:
         sys.exit(code)
 
 
-def echo_formatted(fmt: str, value: Any, **renderers: Callable[[Any], str]) -> None:
-    """Prints `value` as renderers[fmt] writes it (text that ends in its own newline)."""
-    click.echo(renderers[fmt](value), nl=False)
+def echo_formatted(
+    fmt: str, value: Any, *, err: bool = False, **renderers: Callable[[Any], str]
+) -> None:
+    """Prints `value` as renderers[fmt] writes it (text that ends in its own newline), on
+    stdout (stderr with err=True: when `-o -` has given stdout to the output file)."""
+    click.echo(renderers[fmt](value), nl=False, err=err)
 
 
 # ---- arguments and options ---------------------------------------------------------------
@@ -85,12 +97,25 @@ def plan_arg(required: bool = True):
     return _file_arg("plan_file", "PLAN", required)
 
 
+class OutputPath(click.Path):
+    """A path to write to (a Path); an empty name is a usage error (exit 2) rather than
+    the current folder."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        if isinstance(value, str) and not value.strip():
+            self.fail(f"{value!r} is not a file name (use - for stdout)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def output_option(help: str, *, flag: str = "--output", required: bool = False, **path: Any):
-    """-o/--output (or -o/`flag`): a path (click.Path(**path)) to write to; None if absent."""
+    """-o/--output (or -o/`flag`): a path (OutputPath(**path)) to write to; None if absent.
+
+    Where the command writes a file, `-` (kept as Path("-")) is stdout: see
+    `placer.cli.io.write_output`."""
     return click.option(
         "-o",
         flag,
-        type=click.Path(path_type=Path, **path),
+        type=OutputPath(path_type=Path, **path),
         default=None,
         required=required,
         help=help,
@@ -114,11 +139,27 @@ def debug_option():
     return click.option("--debug", is_flag=True, hidden=True)
 
 
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that refuses nan and +-inf (which no bound of a range excludes)."""
+
+    name = "finite float range"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return rv
+
+
+#: --seed's range: what every engine's random generator takes (a signed 32-bit seed).
+SEED_RANGE = click.IntRange(0, 2**31 - 1)
+
+
 def time_limit_option(default: float, help: str):
-    """--time-limit-s (keyword argument time_limit_s): seconds, > 0."""
+    """--time-limit-s (keyword argument time_limit_s): seconds, finite and > 0."""
     return click.option(
         "--time-limit-s",
-        type=click.FloatRange(min=0.0, min_open=True),
+        type=FiniteFloatRange(min=0.0, min_open=True),
         default=default,
         show_default=True,
         help=help,
@@ -130,7 +171,7 @@ def gap_option(help: str = "Stop once the proven relative gap is below this."):
     return click.option(
         "--gap",
         "relative_gap",
-        type=click.FloatRange(min=0.0),
+        type=FiniteFloatRange(min=0.0),
         default=1e-4,
         show_default=True,
         help=help,
@@ -142,7 +183,10 @@ def backend_option(help: str = "Solver backend, e.g. highs or cpsat (milp)."):
 
 
 def seed_option():
-    return click.option("--seed", type=int, default=0, show_default=True)
+    """--seed: the random seed, 0 <= seed < 2**31."""
+    return click.option(
+        "--seed", type=SEED_RANGE, default=0, show_default=True, help="Random seed, 0 to 2**31-1."
+    )
 
 
 #: The keyword arguments that solver_options adds, named as api.solve takes them.

@@ -1,40 +1,114 @@
-"""Files: atomic writes, writing a Plan or ParetoFront, and reading Plan files."""
+"""Files: writing outputs (atomically, or through a device or FIFO), writing a Plan or
+ParetoFront, and reading Plan files.
+
+How an output path is written (`write_atomic`; README.md "Output files"):
+- a new path or an existing regular file: a temporary file in the same folder, then
+  `os.replace`, so readers see the old file or the whole new one, never a part; a new file
+  gets the mode a plain `open()` gives (0o666 less the umask), an existing one keeps its
+  permission bits; on any failure (Ctrl-C included) the temporary is removed and the old
+  file is left as it was;
+- a symbolic link: followed; the file it points to is written by these rules, the link
+  stays a link;
+- an existing character device or FIFO (/dev/null, a named pipe): opened and written in
+  place, never replaced by a regular file;
+- a directory, a block device or a socket: refused with a clear error (exit 2);
+- `-` (`write_output`, `write_model`): stdout.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from placer import api
+import click
+
 from placer.errors import OptionError
-from placer.model.load import validate_model
-from placer.model.scenario import Scenario
-from placer.model.yaml_text import read_document
-from placer.outputs import text_report
-from placer.plan.plan import ParetoFront, Plan
+
+if TYPE_CHECKING:
+    from placer.model.scenario import Scenario
+    from placer.plan.plan import ParetoFront, Plan
+
+#: The output name that means stdout.
+STDOUT = "-"
+#: Longest part of the target's name kept in its temporary's name (NAME_MAX is 255).
+_TMP_NAME_CHARS = 200
+#: Kinds of non-regular files that are refused, by their stat test.
+_REFUSED = {
+    "directory": stat.S_ISDIR,
+    "block device": stat.S_ISBLK,
+    "socket": stat.S_ISSOCK,
+}
+
+
+def is_stdout(path: Path | str | None) -> bool:
+    """Whether an output option's value means stdout (`-`)."""
+    return path is not None and str(path) == STDOUT
+
+
+def write_output(path: Path | str, text: str) -> None:
+    """Writes `text` to stdout when path is `-`, else to the file by `write_atomic`'s rules."""
+    if is_stdout(path):
+        click.echo(text, nl=False)
+    else:
+        write_atomic(path, text)
 
 
 def write_atomic(path: Path | str, text: str) -> None:
-    """Writes text so that readers see the old file or the whole new one, never a part.
+    """Writes text to `path` by the rules in this module's docstring.
 
     Raises:
-      ScenarioError: the folder does not exist or is not writable.
+      OptionError: an empty path, a directory, a block device or socket, a missing or
+        unwritable folder, a read-only file, or a failed write (nothing is left half
+        written: the old file, if any, is as it was).
     """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
+    if not str(path):
+        raise OptionError("an empty output path: give a file name, or - for stdout")
+    target = Path(os.path.realpath(path))  # a symlink is followed; the link itself stays
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        st: os.stat_result | None = os.stat(target)
+    except FileNotFoundError:
+        st = None
     except OSError as e:
         raise OptionError(f"{path}: cannot write: {e.strerror or e}") from None
+    if st is None:
+        _replace(path, target, text, mode=None)
+        return
+    for kind, test in _REFUSED.items():
+        if test(st.st_mode):
+            raise OptionError(f"{path}: is a {kind}; give the name of a file to write")
+    if not stat.S_ISREG(st.st_mode):  # a character device or a FIFO: write through it
+        _write_in_place(path, target, text)
+        return
+    if not os.access(target, os.W_OK):
+        raise OptionError(f"{path}: cannot write: the file is read-only; nothing was written")
+    _replace(path, target, text, mode=stat.S_IMODE(st.st_mode) & 0o777)
+
+
+def _replace(path: Path | str, target: Path, text: str, mode: int | None) -> None:
+    """Writes a temporary beside `target`, then renames it over `target`.
+
+    Args:
+      path: the name the user gave (for messages).
+      target: the file to create or replace (symlinks resolved).
+      text: what to write.
+      mode: permission bits to give the file (an existing file's), or None for a new
+        file's default (0o666 less the umask, as open() gives).
+    """
+    folder = target.parent
+    fd, tmp = _create_temporary(path, folder, target.name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
+        os.replace(tmp, target)
+    except BaseException as e:  # KeyboardInterrupt too: never leave the temporary behind
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(e, OSError):
@@ -42,23 +116,94 @@ def write_atomic(path: Path | str, text: str) -> None:
                 f"{path}: cannot write: {e.strerror or e}; nothing was written"
             ) from None
         raise
+    _sync_folder(folder)
+
+
+def _create_temporary(path: Path | str, folder: Path, name: str) -> tuple[int, Path]:
+    """Creates a new, empty temporary file in `folder`; returns (fd, its path).
+
+    Opened with mode 0o666 so that the umask applies as for any new file (mkstemp's
+    0o600 would make every output private whatever the umask)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = folder / f".{name[:_TMP_NAME_CHARS]}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise OptionError(f"{path}: cannot write: {e.strerror or e}") from None
+    raise OptionError(f"{path}: cannot write: no free temporary name in {folder}")
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flushes the rename to disk where the platform allows it (best effort)."""
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _write_in_place(path: Path | str, target: Path, text: str) -> None:
+    """Writes through an existing character device or FIFO (no temporary, no rename).
+
+    Opening a FIFO waits for a reader, as a shell redirection does."""
+    try:
+        with open(target, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise OptionError(f"{path}: cannot write: {e.strerror or e}") from None
 
 
 def load_plan(path: Path | str) -> Plan:
     """Reads a plan written by `placer solve` (JSON or YAML)."""
+    from placer.model.load import validate_model
+    from placer.model.yaml_text import read_document
+    from placer.plan.plan import Plan
+
     data, source = read_document(path)
     return validate_model(Plan, data, source=source)
 
 
-def write_model(path: Path | None, model: Plan | ParetoFront) -> None:
-    """Also writes `model` to `path`, atomically: YAML if the name ends .yaml/.yml, JSON
-    otherwise (the renderings of placer.outputs.text_report); nothing when path is None."""
+def is_yaml_name(path: Path | str) -> bool:
+    """Whether an output name asks for YAML: it ends in .yaml or .yml (any case)."""
+    return str(path).lower().endswith((".yaml", ".yml"))
+
+
+def write_model(path: Path | str | None, model: Plan | ParetoFront) -> None:
+    """Also writes `model` to `path`: YAML if the name ends .yaml/.yml (any case), JSON
+    otherwise (a file named `yaml` too; `-` writes JSON to stdout); the renderings of
+    placer.outputs.text_report, by `write_output`'s rules. Nothing when path is None."""
     if path is None:
         return
-    as_yaml = Path(path).suffix in (".yaml", ".yml")
-    write_atomic(path, text_report.to_yaml(model) if as_yaml else text_report.to_json(model))
+    from placer.outputs import text_report
+
+    as_yaml = is_yaml_name(path) and not is_stdout(path)
+    write_output(path, text_report.to_yaml(model) if as_yaml else text_report.to_json(model))
+
+
+def load_scenario(path: str) -> Scenario:
+    """Reads and validates a scenario file ('-' = stdin) without importing the solvers."""
+    from placer.model.load import load_scenario as load
+
+    return load(path)
 
 
 def load_scenario_and_plan(scenario_file: str, plan_file: str) -> tuple[Scenario, Plan]:
     """Reads SCENARIO, then PLAN (so a bad scenario is the error reported first)."""
-    return api.load(scenario_file), load_plan(plan_file)
+    return load_scenario(scenario_file), load_plan(plan_file)
+
+
+__all__ = [
+    "STDOUT",
+    "is_stdout",
+    "is_yaml_name",
+    "load_plan",
+    "load_scenario",
+    "load_scenario_and_plan",
+    "write_atomic",
+    "write_model",
+    "write_output",
+]

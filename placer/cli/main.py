@@ -1,12 +1,17 @@
 """The `placer` command line: parse, call the API, format. No logic lives here.
 
 Exit codes (also in README.md):
-  0   success (a feasible or optimal plan; `verify`: the plan passes)
+  0   success (a feasible or optimal plan; `verify`: the plan passes; `validate`: no
+      error, warnings allowed)
   1   `verify`: the plan breaks at least one hard constraint
-  2   bad input: unreadable or invalid scenario/plan file, bad option
-  3   infeasible: proven that no placement satisfies the hard constraints
+  2   bad input: unreadable or invalid scenario/plan file, bad option, an output that
+      cannot be written
+  3   infeasible: proven that no placement satisfies the hard constraints (`validate`:
+      a must-place unit has no feasible pool)
   4   no solution within the time limit (or the heuristic found none)
   70  internal error (a bug: please report it)
+  130 interrupted (Ctrl-C): `solve` stops its engines and writes the best plan so far
+      (its status says what it is); any other command stops and writes nothing
 """
 
 from __future__ import annotations
@@ -18,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
-from placer import api
+# Only what --help, validate and schema need is imported here: the solvers (placer.api,
+# JAX, OR-Tools) are imported inside the commands that run them.
 from placer.cli.common import (
     EXIT_INFEASIBLE,
     EXIT_VERIFY_FAILED,
@@ -36,12 +41,17 @@ from placer.cli.common import (
     time_limit_option,
 )
 from placer.cli.export_cmd import export_command
-from placer.cli.io import load_plan, load_scenario_and_plan, write_model
+from placer.cli.io import (
+    is_stdout,
+    load_plan,
+    load_scenario,
+    load_scenario_and_plan,
+    write_model,
+)
 from placer.cli.pareto_cmd import pareto_command
 from placer.cli.report_cmd import report_command
 from placer.cli.whatif_cmd import diff_command, whatif_command
 from placer.errors import OptionError
-from placer.outputs import text_report as report
 from placer.progress import stderr_is_terminal, terminal_progress
 
 
@@ -60,13 +70,20 @@ def cli() -> None:
 def validate(scenario_file: str) -> None:
     """Check SCENARIO ('-' for stdin) and summarise what it compiles to.
 
+    Lists a warning for each pool no unit can use and for each optional unit with no
+    feasible pool, and an error for each must-place unit with no feasible pool (no plan
+    can exist). Exit 0 when there is no error (warnings allowed), 2 when the file is
+    invalid, 3 when an error is listed (the scenario is infeasible).
+
     Example: placer validate configs/eu_sovereign.yaml
     """
+    import numpy as np
+
     from placer.plan.build import unplaced_reason
     from placer.problem.compile import compile_problem, pool_rule_bits
     from placer.problem.form import R_COOLING, R_DENSITY, reason_names
 
-    scenario = api.load(scenario_file)
+    scenario = load_scenario(scenario_file)
     problem, index = compile_problem(scenario)
     click.echo(
         f"{scenario_file}: valid — {len(scenario.sites)} sites, {problem.num_pools} "
@@ -80,9 +97,18 @@ def validate(scenario_file: str) -> None:
                 f"  warning: pool {pool.name} is unusable: {', '.join(reason_names(int(bits)))}"
                 " (check cooling.type, cooling.max_rack_density_kw, nodes_per_rack)"
             )
+    errors = 0
     for u in np.flatnonzero(~problem.listed_uk.any(axis=1)).tolist():
         flag = "error" if problem.must_place_u[u] else "warning"
+        errors += flag == "error"
         click.echo(f"  {flag}: {index.units[u].name}: {unplaced_reason(problem, index, u)}")
+    if errors:
+        click.echo(
+            f"{scenario_file}: {errors} error(s): must-place unit(s) with no feasible pool, "
+            "so no plan exists (placer explain lists fixes)",
+            err=True,
+        )
+        sys.exit(EXIT_INFEASIBLE)
 
 
 @cli.command()
@@ -119,7 +145,13 @@ def schema(of_plan: bool) -> None:
     "(prices from a sample of units, for fleets too big to relax whole); auto picks sparse "
     "above 2e7 units x options. Other solvers read the same problem either way.",
 )
-@output_option("Also write the plan here (JSON; YAML if the name ends .yaml/.yml).", dir_okay=False)
+@output_option(
+    "Also write the plan here: YAML if the name ends .yaml or .yml (any case), JSON "
+    "otherwise (--format sets only what is printed). Written atomically; a FIFO or a "
+    "device such as /dev/null is written through, never replaced. '-' writes the JSON "
+    "plan to stdout, and what would be printed there goes to stderr.",
+    dir_okay=False,
+)
 @format_option("table", "json", "yaml")
 @click.option(
     "--quiet",
@@ -151,15 +183,21 @@ def solve(
 
     Example: placer solve configs/us_carbon_vs_price.yaml --solver milp -o plan.json
     """
+    from placer import api
+    from placer.outputs import text_report as report
+
     scenario = api.load(scenario_file)
     with terminal_progress(not quiet and stderr_is_terminal()) as progress:
         plan = api.solve(scenario, **solver_flags, progress=progress, layout=layout)
     write_model(output, plan)
+    err = is_stdout(output)  # `-o -`: stdout holds the plan; the rest goes to stderr
     if quiet:
-        click.echo(report.summary_line(plan))
+        click.echo(report.summary_line(plan), err=err)
     else:
-        echo_formatted(fmt, plan, table=report.to_table, json=report.to_json, yaml=report.to_yaml)
-    exit_for_status(plan.status, infeasible_exit_code)
+        echo_formatted(
+            fmt, plan, err=err, table=report.to_table, json=report.to_json, yaml=report.to_yaml
+        )
+    exit_for_status(plan.status, infeasible_exit_code, interrupted=api.interrupted())
 
 
 @cli.command(name="verify")
@@ -251,6 +289,9 @@ def explain(
 
     Example: placer explain configs/eu_sovereign.yaml plan.json --workload chat-eu
     """
+    from placer import api
+    from placer.outputs import text_report as report
+
     scenario = api.load(scenario_file)
     if plan_file is not None and workload is None:
         raise OptionError("a PLAN is explained per workload: add --workload ID")

@@ -8,7 +8,15 @@ from typing import Literal
 
 from pydantic import Field
 
-from placer.model.common import Id, PositiveFloat, StrictModel
+from placer.model.common import (
+    MAX_MEMORY_GB,
+    MAX_TDP_W,
+    MAX_TFLOPS,
+    MIN_TFLOPS,
+    Id,
+    StrictModel,
+    ranged,
+)
 from placer.model.yaml_text import parse_yaml_text
 
 #: Node power at full load over the sum of GPU TDPs when the catalog gives none:
@@ -24,22 +32,25 @@ class Accelerator(StrictModel):
 
     id: Id
     vendor: str = ""
-    memory_gb: PositiveFloat = Field(description="Device memory per GPU, GB.")
-    tdp_w: PositiveFloat = Field(description="Board power at full load, W.")
-    bf16_tflops: PositiveFloat | None = Field(
-        default=None, description="Dense BF16 throughput, TFLOP/s; scales training hours."
+    memory_gb: float = ranged("Device memory per GPU, GB.", gt=0, le=MAX_MEMORY_GB)
+    tdp_w: float = ranged("Board power at full load, W.", gt=0, le=MAX_TDP_W)
+    bf16_tflops: float | None = ranged(
+        "Dense BF16 throughput, TFLOP/s; scales training hours.",
+        default=None,
+        ge=MIN_TFLOPS,
+        le=MAX_TFLOPS,
     )
     cooling: CoolingType = Field(
         default="air", description="Least cooling it needs: air < liquid < immersion."
     )
-    idle_power_fraction: float = Field(
-        default=0.3, ge=0, le=1, description="Power drawn idle, as a fraction of full load."
+    idle_power_fraction: float = ranged(
+        "Power drawn idle, as a fraction of full load.", default=0.3, ge=0, le=1
     )
-    node_overhead_factor: float = Field(
+    node_overhead_factor: float = ranged(
+        "Node power at full load / (GPUs per node x TDP).",
         default=DEFAULT_NODE_OVERHEAD_FACTOR,
         ge=1,
         le=5,
-        description="Node power at full load / (GPUs per node x TDP).",
     )
     source: str = ""
 
