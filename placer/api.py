@@ -8,11 +8,14 @@ time — are never exceptions: they are the `status` of the returned Plan.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import platform
 import time
 from importlib import metadata, resources
 from pathlib import Path
 
+from placer import interrupt
 from placer.engines.base import SolveOptions
 from placer.engines.milp.diagnose import diagnose
 from placer.engines.registry import SOLVERS
@@ -21,7 +24,8 @@ from placer.engines.search.large_hybrid import solve_large_hybrid
 from placer.errors import OptionError, SolverError
 from placer.model.load import load_scenario
 from placer.model.scenario import Scenario
-from placer.plan.build import build_plan
+from placer.plan.build import build_plan, infeasibility_from
+from placer.plan.fixes import prove_fixes
 from placer.plan.plan import Plan
 from placer.plan.scoring import PlanScore, assignment_of, score
 from placer.plan.verify import Violation, verify
@@ -90,8 +94,14 @@ def solve(
       The Plan; solver outcomes (infeasible, no solution in time) are its status.
 
     Raises:
-      SolverError: unknown solver or backend, or a plan that fails verification.
+      OptionError: an option out of its range (time_limit_s not finite or <= 0, seed
+        outside 0 <= seed < 2**31, relative_gap not finite or < 0, workers < 1), an
+        unknown solver or layout.
+      SolverError: unknown backend, or a plan that fails verification.
     """
+    check_solve_options(
+        time_limit_s=time_limit_s, seed=seed, relative_gap=relative_gap, workers=workers
+    )
     choose_solver(solver)  # a bad name fails before the compile
     check_layout(layout)
     started = time.perf_counter()
@@ -108,10 +118,19 @@ def solve(
         backend=backend,
         progress=progress,
     )
-    result = solve_fn(problem, options)
-    if result.status == "infeasible" and result.diagnosis is None and small(problem):
+    with interrupt.catch_interrupt():  # Ctrl-C: the engines stop with the best plan so far
+        result = solve_fn(problem, options)
+    deadline = started + time_limit_s
+    diagnosed = (
+        result.status == "infeasible"
+        and result.diagnosis is None
+        and small(problem)
+        and not interrupt.was_interrupted()
+    )
+    if diagnosed:
+        # half of what is left finds the fixes, the other half re-solves them
         result = dataclasses.replace(
-            result, diagnosis=diagnose(problem, time_limit_s=min(30.0, max(1.0, time_limit_s)))
+            result, diagnosis=_diagnose(scenario, problem, (deadline - time.perf_counter()) / 2)
         )
     plan = build_plan(
         scenario,
@@ -125,7 +144,51 @@ def solve(
         versions=versions(),
     )
     check_plan(scenario, plan)
+    if plan.infeasibility is not None and plan.infeasibility.fixes and not interrupted():
+        inf = prove_fixes(plan.infeasibility, scenario, _resolver(deadline))
+        plan = plan.model_copy(update={"infeasibility": inf})
     return plan
+
+
+def interrupted() -> bool:
+    """Whether the last `solve` was stopped by Ctrl-C (its plan is the best found so far;
+    the CLI writes it, then exits 130)."""
+    return interrupt.was_interrupted()
+
+
+#: Least time an infeasibility diagnosis gets, s (a small elastic MILP solves in well
+#: under this; the call's time limit then runs over by at most this much).
+MIN_DIAGNOSIS_S = 0.5
+
+
+def _diagnose(scenario: Scenario, problem: Problem, budget_s: float):
+    """The Diagnosis of an infeasible problem, its elastic solves within `budget_s`; units
+    larger than a pool or site take part (compiled without that rule), so that the GPUs
+    or kW they need can be a fix."""
+    sized, _ = compile_problem(scenario, size_rule=False)
+    return diagnose(problem, time_limit_s=max(MIN_DIAGNOSIS_S, budget_s), sized=sized)
+
+
+def _resolver(deadline: float):
+    """`resolve(fixed scenario) -> (status, objective)` for `prove_fixes`: the MILP on
+    the fixed scenario, each call sharing what is left before `deadline` with the calls
+    after it (at least MIN_DIAGNOSIS_S each); a plan it finds must pass the verifier
+    (SolverError otherwise, as for any plan)."""
+
+    def resolve(fixed: Scenario, left_after: int) -> tuple[str, float | None]:
+        share = (deadline - time.perf_counter()) / (left_after + 1)
+        problem, index = compile_problem(fixed)
+        result = SOLVERS["milp"](problem, SolveOptions(time_limit_s=max(MIN_DIAGNOSIS_S, share)))
+        if result.status not in ("optimal", "feasible"):
+            return result.status, None
+        plan = build_plan(
+            fixed, problem, index, result, solver="milp", seed=0,
+            time_limit_s=share, wall_s=0.0, versions={},
+        )  # fmt: skip
+        check_plan(fixed, plan)
+        return result.status, result.objective_usd_per_h
+
+    return resolve
 
 
 def explain(scenario: Scenario, *, time_limit_s: float = 30.0) -> Plan:
@@ -139,19 +202,17 @@ def explain(scenario: Scenario, *, time_limit_s: float = 30.0) -> Plan:
     feasible pairs, the hybrid above (its relaxation gives the prices); fixes are
     sought only while the elastic MILPs are small (`small`).
     """
+    started = time.perf_counter()
     plan = solve(scenario, solver="auto", time_limit_s=time_limit_s)
     if plan.infeasibility is None and plan.status in ("infeasible", "no_solution"):
         problem, index = compile_problem(scenario)
         if not small(problem):
             return plan
-        from placer.plan.build import infeasibility_from
-
+        deadline = started + time_limit_s
+        diagnosis = _diagnose(scenario, problem, (deadline - time.perf_counter()) / 2)
+        inf = infeasibility_from(diagnosis, problem, index, scenario)
         plan = plan.model_copy(
-            update={
-                "infeasibility": infeasibility_from(
-                    diagnose(problem, time_limit_s=time_limit_s), problem, index
-                )
-            }
+            update={"infeasibility": prove_fixes(inf, scenario, _resolver(deadline))}
         )
     return plan
 
@@ -171,6 +232,34 @@ HYBRID_PATHS = {
     "dense": solve_hybrid_full,
     "sparse": solve_large_hybrid,
 }
+
+
+#: Seeds run from 0 to SEED_LIMIT - 1 (a signed 32-bit seed, what every engine takes).
+SEED_LIMIT = 2**31
+
+
+def _is_number(value: object, kind: type = numbers.Real) -> bool:
+    return isinstance(value, kind) and not isinstance(value, bool)
+
+
+def check_solve_options(
+    *, time_limit_s: float, seed: int, relative_gap: float, workers: int
+) -> None:
+    """Checks the numeric options of `solve` before any work starts.
+
+    Raises:
+      OptionError: naming the first option out of range and the range it must be in.
+    """
+    if not (_is_number(time_limit_s) and math.isfinite(time_limit_s) and time_limit_s > 0):
+        raise OptionError(
+            f"time_limit_s={time_limit_s!r}: the time limit must be a finite number of seconds > 0"
+        )
+    if not (_is_number(seed, numbers.Integral) and 0 <= seed < SEED_LIMIT):
+        raise OptionError(f"seed={seed!r}: the seed must be a whole number, 0 <= seed < 2**31")
+    if not (_is_number(relative_gap) and math.isfinite(relative_gap) and relative_gap >= 0):
+        raise OptionError(f"relative_gap={relative_gap!r}: the gap must be a finite number >= 0")
+    if not (_is_number(workers, numbers.Integral) and workers >= 1):
+        raise OptionError(f"workers={workers!r}: workers must be a whole number >= 1")
 
 
 def check_layout(layout: str) -> None:

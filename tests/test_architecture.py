@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "placer"
 
 #: Layers, lowest first; a module belongs to the first prefix it matches.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("placer.errors", "placer.progress", "placer.status", "placer.data"),
+    ("placer.errors", "placer.progress", "placer.interrupt", "placer.status", "placer.data"),
     ("placer.model",),
     ("placer.problem",),
     ("placer.engines",),

@@ -13,10 +13,12 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import math
+import time
 
 import numpy as np
 from ortools.math_opt.python import mathopt
 
+from placer import interrupt
 from placer.engines.base import SolveOptions, SolveResult
 from placer.engines.milp.formulation import Formulation, build_model
 from placer.engines.milp.prices import capacity_prices
@@ -34,8 +36,15 @@ BACKENDS: dict[str, mathopt.SolverType] = {
 DEFAULT_BACKEND = "highs"
 #: Capacity prices come from an LP relaxation; skipped above this many variables.
 MAX_PRICE_VARIABLES = 100_000
-#: Time the capacity-price LP may take, as a fraction of the solve's time limit.
+#: Time kept for the capacity-price LPs, as a fraction of the solve's time limit (they
+#: run only if time is left, with what is left).
 PRICE_TIME_FRACTION = 0.1
+#: A solver bound may exceed the plan's objective by this relative amount (float noise).
+BOUND_TOLERANCE = 1e-6
+#: How the diagnostics name a bound above the returned plan's objective.
+INCONSISTENT_BOUND = "solver bound inconsistent"
+#: Least time a MathOpt solve is given, s (when the budget is spent before it starts).
+MIN_SOLVE_S = 0.05
 
 _T = mathopt.TerminationReason
 
@@ -47,16 +56,32 @@ def solve_milp(problem: Problem, options: SolveOptions, *, prices: bool = True) 
         raise OptionError(f"unknown MILP backend {backend!r}; choose one of {sorted(BACKENDS)}")
     if options.relative_gap < 0 or options.time_limit_s <= 0:
         raise OptionError("time_limit_s must be > 0 and relative_gap >= 0")
+    started = time.perf_counter()
+    deadline = started + options.time_limit_s
     form = build_model(problem, candidates_u=options.candidates_u)
     hint_note = _apply_hint_check(problem, options)
-    result, assign = _run(form, problem, options, backend, options.time_limit_s)
+    with_prices = prices and len(form.x) <= MAX_PRICE_VARIABLES
+    # the model build is inside the budget; so are the prices' LPs (their share is kept)
+    reserve = PRICE_TIME_FRACTION * options.time_limit_s if with_prices else 0.0
+    left = deadline - time.perf_counter() - reserve
+    result, assign = _run(form, problem, options, backend, max(left, MIN_SOLVE_S))
     res = _to_result(problem, form, result, assign, options, backend, hint_note)
-    if prices and assign is not None and len(form.x) <= MAX_PRICE_VARIABLES:
-        limit = max(1.0, PRICE_TIME_FRACTION * options.time_limit_s)
+    left = deadline - time.perf_counter() - reserve
+    inconsistent = any(n.startswith(INCONSISTENT_BOUND) for n in res.diagnostics)
+    if inconsistent and options.hint_u is not None and left > MIN_SOLVE_S:
+        unhinted = dataclasses.replace(options, hint_u=None)
+        result, again = _run(form, problem, unhinted, backend, left)
+        second = _to_result(problem, form, result, again, unhinted, backend, "re-solved unhinted")
+        if again is not None and (
+            second.objective_usd_per_h <= res.objective_usd_per_h or second.bound_usd_per_h
+        ):
+            res = second
+    left = deadline - time.perf_counter()
+    if with_prices and assign is not None and left > MIN_SOLVE_S and not interrupt.requested():
         res = dataclasses.replace(
             res,
             capacity_prices=capacity_prices(
-                problem, time_limit_s=limit, candidates_u=options.candidates_u
+                problem, time_limit_s=left, candidates_u=options.candidates_u
             ),
         )
     return res
@@ -135,13 +160,14 @@ def _run(
     if options.progress is not None and backend == "highs":
         msg_cb = HighsLogProgress(options.progress, stage="MILP")
     try:
-        with quiet_stdout():
+        with quiet_stdout(), interrupt.mathopt_interrupter() as interrupter:
             result = mathopt.solve(
                 form.model,
                 BACKENDS[backend],
                 params=params,
                 model_params=model_params,
                 msg_cb=msg_cb,
+                interrupter=interrupter,
             )
     except Exception as e:  # MathOpt's own error mapping can raise AttributeError
         raise SolverError(f"MILP backend {backend} failed: {e}") from None
@@ -207,13 +233,25 @@ def _to_result(
                 "no_solution",
                 bound_usd_per_h=bound,
                 bound_scope=scope,
-                message=f"no plan found within {options.time_limit_s:g} s",
+                message=(
+                    "interrupted (Ctrl-C) before a plan was found"
+                    if interrupt.requested()
+                    else f"no plan found within {options.time_limit_s:g} s"
+                ),
                 diagnostics=notes,
             )
         raise SolverError(
             f"MILP backend {backend} ended with {reason.name}: {result.termination.detail}"
         )
     objective = objective_value(problem, assign)
+    if bound is not None and bound > objective + BOUND_TOLERANCE * max(1.0, abs(objective)):
+        # A solver's bound above the objective of a plan it returned is not a proof (seen
+        # with HiGHS given a hint): no bound is claimed; `solve_milp` re-solves unhinted.
+        notes.append(
+            f"{INCONSISTENT_BOUND}: bound {bound:,.4f} above the plan's objective "
+            f"{objective:,.4f} USD/h; no bound claimed"
+        )
+        bound = None
     gap = (objective - bound) / max(abs(objective), 1e-9) if bound is not None else math.inf
     proven = gap <= options.relative_gap + 1e-9
     status = "optimal" if proven and not restricted else "feasible"
@@ -221,8 +259,14 @@ def _to_result(
         message = "optimal for the restricted candidate pools; the bound holds for them only"
     elif proven:
         message = f"proven optimal within a relative gap of {options.relative_gap:g}"
+    elif bound is None:
+        message = f"best plan within {options.time_limit_s:g} s; no bound proven"
     else:
         message = f"best plan within {options.time_limit_s:g} s; gap {100 * gap:.3f}%"
+    if interrupt.requested() and not proven:
+        message = "interrupted (Ctrl-C): " + message.replace(
+            f"best plan within {options.time_limit_s:g} s", "best plan so far"
+        )
     if options.hint_u is not None and objective <= objective_value(problem, options.hint_u) + 1e-9:
         notes.append("the returned plan is at least as good as the hint")
     return SolveResult(

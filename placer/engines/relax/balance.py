@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 
+from placer import interrupt
 from placer.engines.relax.rows import local_rows, row_capacities
 from placer.engines.relax.sampled import drawn_options, priced_slots
 from placer.problem.form import Problem
@@ -69,7 +70,7 @@ def balanced(
     position = np.full(problem.num_rows + 1, -1, np.int64)  # row -> index in `rows`
     position[rows] = np.arange(rows.size)
     for _ in range(rounds):
-        if deadline is not None and time.perf_counter() > deadline:
+        if interrupt.requested() or (deadline is not None and time.perf_counter() > deadline):
             break
         ratio = np.where(capped, (row_loads(problem, a)[rows] - safe_cap) / safe_cap, 0.0)
         if not (ratio > 1e-9).any():

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from placer import interrupt
 from placer.engines.greedy import LoadState, priority_order
 from placer.problem.form import UNPLACED, Problem
 from placer.problem.usage import AssignmentValues, objective_value, spread_conflicts, violations
@@ -74,7 +75,8 @@ def best_repaired(
     All units unplaced when no repair is feasible."""
     best, best_obj = None, np.inf
     for i, candidate in enumerate(candidates):
-        if i >= 1 and deadline is not None and time.perf_counter() > deadline:
+        late = deadline is not None and time.perf_counter() > deadline
+        if i >= 1 and (late or interrupt.requested()):
             break
         fixed = repair(problem, candidate, priced)
         if violations(problem, fixed):

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from placer import interrupt
 from placer.engines.base import SolveOptions, SolveResult
 from placer.engines.milp.solve import solve_milp
 from placer.engines.milp.warmstart import solve_lp
@@ -182,7 +183,9 @@ class _Run:
     lp: RestrictedLp | None = None
 
     def left(self) -> float:
-        """Seconds left of the time limit."""
+        """Seconds left of the time limit (none once Ctrl-C is pressed)."""
+        if interrupt.requested():
+            return 0.0
         return self.options.time_limit_s - (time.perf_counter() - self.started)
 
     def elapsed(self) -> float:

@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from placer import interrupt
 from placer.engines.base import SolveOptions, SolveResult
 from placer.engines.relax.balance import balanced
 from placer.engines.relax.knapsack_bound import knapsack_bound, site_gaps, site_note
@@ -110,6 +111,8 @@ def solve_large_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
     started = time.perf_counter()
 
     def left() -> float:
+        if interrupt.requested():  # Ctrl-C: end as at the time limit
+            return 0.0
         return options.time_limit_s - (time.perf_counter() - started)
 
     n_u = problem.num_units

@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from placer import interrupt
 from placer.engines.base import SolveOptions, SolveResult
 from placer.engines.greedy import solve_greedy
 from placer.engines.kernels.arrays import KernelProblem, to_kernel, to_options, to_slots
@@ -105,7 +106,7 @@ def solve_search(
             if cand is not None and obj < best_obj:
                 best, best_obj = cand, obj
                 options.report("local search", incumbent=obj)
-        if time.perf_counter() - started > options.time_limit_s * 0.95:
+        if time.perf_counter() - started > options.time_limit_s * 0.95 or interrupt.requested():
             break
     if best is None:
         return SolveResult(

@@ -1,0 +1,84 @@
+"""Ctrl-C (SIGINT) during a solve: stop at once and keep the best plan found so far.
+
+`catch_interrupt()` is entered by `placer.api.solve` around the engines. While it is
+active, the first SIGINT does not raise: it sets a flag (`requested()`) that every
+engine's loop reads beside its deadline, and calls the interrupt of each MathOpt solve
+running (`mathopt_interrupter()`), so HiGHS returns its incumbent within moments. The
+engines then end as they do at the time limit, with the best plan so far. A second
+SIGINT raises KeyboardInterrupt as usual (for a user who wants out now). Outside the
+main thread, or where SIGINT is ignored, nothing is installed.
+
+After the solve, `was_interrupted()` tells the caller (the CLI exits 130 once the plan
+is written, as a shell does for a command ended by Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+_state = {"requested": False, "last": False}
+_interrupters: list[Any] = []
+
+
+def requested() -> bool:
+    """Whether Ctrl-C was pressed during the current solve."""
+    return _state["requested"]
+
+
+def was_interrupted() -> bool:
+    """Whether the last solve run under `catch_interrupt` was stopped by Ctrl-C."""
+    return _state["last"]
+
+
+def request() -> None:
+    """Asks the running solve to stop (what the SIGINT handler does; tests call it)."""
+    _state["requested"] = True
+    for interrupter in list(_interrupters):
+        interrupter.interrupt()
+
+
+@contextlib.contextmanager
+def mathopt_interrupter() -> Iterator[Any]:
+    """A MathOpt SolveInterrupter that Ctrl-C triggers, for `mathopt.solve(interrupter=)`."""
+    from ortools.util.python.solve_interrupter import SolveInterrupter
+
+    interrupter = SolveInterrupter()
+    if requested():
+        interrupter.interrupt()
+    _interrupters.append(interrupter)
+    try:
+        yield interrupter
+    finally:
+        _interrupters.remove(interrupter)
+
+
+@contextlib.contextmanager
+def catch_interrupt() -> Iterator[None]:
+    """Turns the first SIGINT into a stop request for the solve inside (see module doc)."""
+    _state["requested"] = False
+    _state["last"] = False
+    installed = False
+    previous: Any = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is not signal.SIG_IGN:
+
+            def handler(signum: int, frame: Any) -> None:
+                if requested():  # the second Ctrl-C: out now
+                    signal.signal(signal.SIGINT, signal.default_int_handler)
+                    raise KeyboardInterrupt
+                request()
+
+            signal.signal(signal.SIGINT, handler)
+            installed = True
+    try:
+        yield
+    finally:
+        if installed:
+            signal.signal(signal.SIGINT, previous)
+        _state["last"] = _state["requested"]
+        _state["requested"] = False
