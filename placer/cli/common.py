@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -64,7 +65,12 @@ def exit_for_status(
     A solve stopped by Ctrl-C ends with EXIT_INTERRUPTED (130) whatever its status."""
     if interrupted:
         click.echo("interrupted (Ctrl-C): the best plan so far was kept", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        # A MILP stopped by Ctrl-C leaves its solver thread running to its time limit
+        # (placer.engines.milp.solve.watched): every output is written and flushed, so
+        # the process ends now rather than wait for it.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
     code = infeasible_exit_code if status == "infeasible" else STATUS_EXIT[status]
     if code:
         sys.exit(code)

@@ -25,7 +25,7 @@ from placer.engines.base import SolveOptions, SolveResult
 from placer.engines.greedy import solve_greedy
 from placer.engines.milp.formulation import build_model
 from placer.engines.milp.quiet import quiet_stdout
-from placer.engines.milp.solve import finish_with_bound, solve_milp
+from placer.engines.milp.solve import Interrupted, finish_with_bound, solve_milp, watched
 from placer.problem.form import Problem
 from placer.problem.usage import objective_value, violations
 
@@ -44,8 +44,13 @@ def solve_lp(problem: Problem, time_limit_s: float) -> LpRelaxation | None:
     """The LP relaxation of (0)-(3); None if it is infeasible or does not finish."""
     form = build_model(problem, integer=False, name="placement_lp")
     params = mathopt.SolveParameters(time_limit=datetime.timedelta(seconds=time_limit_s))
-    with quiet_stdout():
-        result = mathopt.solve(form.model, mathopt.SolverType.HIGHS, params=params)
+    try:
+        with quiet_stdout():
+            result = watched(
+                lambda: mathopt.solve(form.model, mathopt.SolverType.HIGHS, params=params)
+            )
+    except Interrupted:  # Ctrl-C: no LP; the MILP that follows stops at once too
+        return None
     if result.termination.reason != mathopt.TerminationReason.OPTIMAL:
         return None
     shape = problem.option_uk.shape

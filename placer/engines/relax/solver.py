@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 
@@ -9,7 +10,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from placer import interrupt
 from placer.engines.base import SolveOptions, SolveResult
+from placer.engines.greedy import solve_greedy
 from placer.engines.kernels.arrays import to_kernel, to_options
 from placer.engines.kernels.score import chunk_size, penalized, score_batch
 from placer.engines.milp.solve import solve_milp
@@ -23,6 +26,8 @@ from placer.problem.usage import objective_value, violations
 #: `samples_for`: sampling costs U x (K+1) random draws per candidate).
 DEFAULT_SAMPLES = 256
 SAMPLE_DRAW_BUDGET = 20_000_000
+#: Least time left for the MILP fallback when no plan passes (rounded, hint, greedy), s.
+MIN_MILP_S = 0.5
 
 
 def samples_for(problem: Problem) -> int:
@@ -111,6 +116,9 @@ def solve_relax(problem: Problem, options: SolveOptions) -> SolveResult:
         f"{time.perf_counter() - started:.2f} s"
     ]
     prices = capacity_rows(problem, relaxed.prices_r)
+    assign, origin = _best_of(problem, options, assign, started)
+    if origin:
+        notes.append(f"the plan is {origin}: better than the rounded relaxation's")
     if violations(problem, assign):
         return SolveResult(
             assign,
@@ -133,6 +141,29 @@ def solve_relax(problem: Problem, options: SolveOptions) -> SolveResult:
         capacity_prices=prices,
         diagnostics=notes,
     )
+
+
+def _best_of(
+    problem: Problem, options: SolveOptions, rounded: np.ndarray, started: float
+) -> tuple[np.ndarray, str]:
+    """The best feasible plan of: the rounded relaxation, the hint, greedy's plan, and
+    (when none of those is feasible and time is left) the MILP's incumbent within the
+    time left. Returns (plan, "" when it is the rounded one, else where it came from)."""
+    candidates = [(rounded, "")]
+    if options.hint_u is not None:
+        candidates.append((np.asarray(options.hint_u, np.int32), "the hint"))
+    candidates.append((solve_greedy(problem, options).assign_u, "greedy's plan"))
+    feasible = [(objective_value(problem, a), i, a, o) for i, (a, o) in enumerate(candidates)
+                if not violations(problem, a)]  # fmt: skip
+    if feasible:
+        _, _, plan, origin = min(feasible, key=lambda t: (t[0], t[1]))
+        return plan, origin
+    left = options.time_limit_s - (time.perf_counter() - started)
+    if left > MIN_MILP_S and not interrupt.requested():
+        found = solve_milp(problem, dataclasses.replace(options, time_limit_s=left, progress=None))
+        if found.objective_usd_per_h is not None and not violations(problem, found.assign_u):
+            return found.assign_u, "the MILP's incumbent (rounding and repair left units out)"
+    return rounded, ""
 
 
 __all__ = ["round_prices", "sample_candidates", "samples_for", "solve_relax"]

@@ -53,7 +53,7 @@ from placer.engines.relax.lp_rounding import (
 )
 from placer.engines.relax.solver import round_prices, samples_for
 from placer.engines.search.large_hybrid import solve_large_hybrid
-from placer.engines.search.local import solve_search
+from placer.engines.search.local import chain_search
 from placer.engines.search.neighbourhood import cheapest_units_per_site, lns, with_site_pools
 from placer.problem.form import UNPLACED, Problem
 from placer.problem.usage import better_plan, objective_value, violations
@@ -303,7 +303,7 @@ def _support_milp(run: _Run) -> str:
 def _search_polish(run: _Run) -> str:
     """When the restricted LP was not solved: a `search` polish; returns the stage."""
     stage = "search polish"
-    polished = solve_search(
+    polished = chain_search(
         run.problem,
         dataclasses.replace(
             run.options, time_limit_s=POLISH_SHARE * run.left(), hint_u=run.best, progress=None

@@ -1,4 +1,5 @@
-"""search: many parallel local-search chains driven by the O(1) move kernel.
+"""search: improve a plan with parallel local-search chains driven by the O(1) move
+kernel, then large-neighbourhood MILPs (`solve_search`).
 
 Each chain holds an incumbent (kernels/delta.py). Every step it scores `moves` random
 single-unit moves (a unit to one of its options, or out if it is optional) in
@@ -10,6 +11,7 @@ The best chain state that passes the exact float64 check is returned.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 
@@ -23,6 +25,9 @@ from placer.engines.greedy import solve_greedy
 from placer.engines.kernels.arrays import KernelProblem, to_kernel, to_options, to_slots
 from placer.engines.kernels.delta import Incumbent, apply_move, delta_one, incumbent
 from placer.engines.kernels.score import DEFAULT_WEIGHTS, penalized, score_one
+from placer.engines.milp import milp_solver
+from placer.engines.relax.solver import solve_relax
+from placer.engines.search.neighbourhood import lns
 from placer.problem.form import Problem
 from placer.problem.usage import objective_value, violations
 
@@ -77,10 +82,103 @@ def run_chains(
     return jax.vmap(chain)(chains, inc)
 
 
+#: Share of the time left that the kernel chains get; large-neighbourhood MILPs the rest.
+CHAINS_SHARE = 0.3
+#: Share of the time left that finding a start may take when greedy finds no plan.
+START_SHARE = 0.3
+#: Options per unit a neighbourhood MILP lists beyond the unit's current one.
+LNS_OPTIONS = 4
+
+
 def solve_search(
     problem: Problem, options: SolveOptions, *, chains: int = 8, moves: int = 256, steps: int = 200
 ) -> SolveResult:
-    """Local search from the hint (or greedy's plan), until the time limit."""
+    """`search`: improves a plan until the time limit.
+
+    It starts from the best plan it can get: the hint when it is feasible, else greedy's
+    plan, else (greedy finds none) the relaxation's and then the MILP's incumbent, each
+    within START_SHARE of the time left. Then the kernel chains (`chain_search`) run for
+    CHAINS_SHARE of what is left, and large-neighbourhood MILPs over a few random sites
+    at a time (`placer.engines.search.neighbourhood.lns`) for the rest: single-unit
+    moves cannot swap units between full pools, a neighbourhood MILP can. No bound.
+    """
+    if problem.num_units == 0 or problem.num_pairs() == 0:
+        return solve_greedy(problem, options)  # no move to make
+    started = time.perf_counter()
+
+    def left() -> float:
+        if interrupt.requested():
+            return 0.0
+        return options.time_limit_s - (time.perf_counter() - started)
+
+    start, origin, proven = _start(problem, options, left)
+    if proven is not None:
+        return proven  # infeasible: nothing to search
+    chained = chain_search(
+        problem,
+        dataclasses.replace(options, time_limit_s=max(0.1, CHAINS_SHARE * left()), hint_u=start),
+        chains=chains,
+        moves=moves,
+        steps=steps,
+    )
+    notes = [f"started from {origin}", *chained.diagnostics]
+    best = chained.assign_u if chained.objective_usd_per_h is not None else None
+    if best is not None and left() > 1.0:
+        best, lns_notes = lns(problem, options, best, _cheapest_options(problem), None, left)
+        notes += lns_notes
+    if best is None:
+        return SolveResult(
+            np.asarray(start, np.int32),
+            "no_solution",
+            message="local search found no plan meeting every hard constraint",
+            diagnostics=notes,
+        )
+    return SolveResult(
+        best,
+        "feasible",
+        objective_usd_per_h=objective_value(problem, best),
+        message=f"local-search plan from {origin} (no bound)",
+        diagnostics=notes,
+    )
+
+
+def _start(problem: Problem, options: SolveOptions, left):
+    """(plan to start from, where it came from, an infeasible result or None)."""
+    if options.hint_u is not None and not violations(problem, options.hint_u):
+        return np.asarray(options.hint_u, np.int32), "the hint", None
+    greedy = solve_greedy(problem, options).assign_u
+    if not violations(problem, greedy):
+        return greedy, "greedy's plan", None
+    quiet = dataclasses.replace(options, hint_u=None, progress=None)
+    for name, engine in (
+        ("the relaxation's plan", solve_relax),
+        ("the MILP's incumbent", milp_solver),
+    ):
+        found = engine(problem, dataclasses.replace(quiet, time_limit_s=START_SHARE * left()))
+        if found.status == "infeasible":
+            return greedy, name, found
+        if found.objective_usd_per_h is not None and not violations(problem, found.assign_u):
+            return np.asarray(found.assign_u, np.int32), name, None
+        if left() <= 1.0:
+            break
+    return greedy, "greedy's plan (infeasible: the chains may repair it)", None
+
+
+def _cheapest_options(problem: Problem) -> np.ndarray:
+    """int32[U, LNS_OPTIONS]: each unit's cheapest options by objective, -1 padded."""
+    cost = np.where(problem.listed_uk, problem.objective_usd_per_h_uk, np.inf)
+    width = min(LNS_OPTIONS, problem.num_slots)
+    order = np.argsort(cost, axis=1, kind="stable")[:, :width]
+    rows = np.arange(problem.num_units)[:, None]
+    return np.where(np.isfinite(cost[rows, order]), problem.option_uk[rows, order], -1).astype(
+        np.int32
+    )
+
+
+def chain_search(
+    problem: Problem, options: SolveOptions, *, chains: int = 8, moves: int = 256, steps: int = 200
+) -> SolveResult:
+    """The kernel chains from the hint (or greedy's plan), until the time limit."""
     if problem.num_units == 0 or problem.num_pairs() == 0:
         return solve_greedy(problem, options)  # no move to make
     started = time.perf_counter()
@@ -108,22 +206,20 @@ def solve_search(
                 options.report("local search", incumbent=obj)
         if time.perf_counter() - started > options.time_limit_s * 0.95 or interrupt.requested():
             break
+    scored = f"{rounds * steps * chains * moves:,} moves scored"
     if best is None:
         return SolveResult(
             np.asarray(start, np.int32),
             "no_solution",
             message="local search found no plan meeting every hard constraint",
-            diagnostics=[f"{rounds * steps * chains * moves:,} moves scored"],
+            diagnostics=[scored],
         )
     return SolveResult(
         best,
         "feasible",
         objective_usd_per_h=best_obj,
         message="local-search plan (no bound)",
-        diagnostics=[
-            f"{rounds * steps * chains * moves:,} moves scored in "
-            f"{time.perf_counter() - started:.1f} s by {chains} chains"
-        ],
+        diagnostics=[f"{scored} in {time.perf_counter() - started:.1f} s by {chains} chains"],
     )
 
 
