@@ -39,6 +39,7 @@ from placer.cli.common import (
     scenario_arg,
     solver_options,
     time_limit_option,
+    use_jax_compilation_cache,
 )
 from placer.cli.export_cmd import export_command
 from placer.cli.io import (
@@ -62,6 +63,7 @@ def cli() -> None:
 
     Example: placer solve configs/eu_sovereign.yaml
     """
+    use_jax_compilation_cache()
 
 
 @cli.command()
