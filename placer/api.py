@@ -25,7 +25,7 @@ from placer.errors import OptionError, SolverError
 from placer.model.load import load_scenario
 from placer.model.scenario import Scenario
 from placer.plan.build import build_plan, infeasibility_from
-from placer.plan.fixes import prove_fixes
+from placer.plan.fixes import apply_changes, changes_of, prove_fixes, step_change
 from placer.plan.plan import Plan
 from placer.plan.scoring import PlanScore, assignment_of, score
 from placer.plan.verify import Violation, verify
@@ -204,6 +204,8 @@ def explain(scenario: Scenario, *, time_limit_s: float = 30.0) -> Plan:
     """
     started = time.perf_counter()
     plan = solve(scenario, solver="auto", time_limit_s=time_limit_s)
+    if plan.status in ("optimal", "feasible") and plan.capacity_prices:
+        return _with_step_values(plan, scenario, started + time_limit_s)
     if plan.infeasibility is None and plan.status in ("infeasible", "no_solution"):
         problem, index = compile_problem(scenario)
         if not small(problem):
@@ -215,6 +217,33 @@ def explain(scenario: Scenario, *, time_limit_s: float = 30.0) -> Plan:
             update={"infeasibility": prove_fixes(inf, scenario, _resolver(deadline))}
         )
     return plan
+
+
+#: Capacity prices whose step (1 MW, one node, ...) `explain` re-solves, dearest first.
+STEP_RESOLVES = 3
+
+
+def _with_step_values(plan: Plan, scenario: Scenario, deadline: float) -> Plan:
+    """`plan` with what a whole step of each of its STEP_RESOLVES dearest capacities is
+    worth: the scenario re-solved with that capacity raised (`step_change`), each
+    re-solve sharing the time left before `deadline` (at least MIN_DIAGNOSIS_S). The
+    saving is measured against the plan's objective, so it is exact when both solves
+    are optimal; a re-solve that ends without a plan leaves the step unmeasured."""
+    prices = list(plan.capacity_prices)
+    resolve = _resolver(deadline)
+    todo = [i for i, c in enumerate(prices) if step_change(scenario, c) is not None]
+    todo = todo[:STEP_RESOLVES]
+    for n, i in enumerate(todo):
+        text, step = step_change(scenario, prices[i])
+        fixed = apply_changes(scenario, changes_of([text], scenario))
+        _, objective = resolve(fixed, len(todo) - n - 1)
+        if objective is None or plan.objective_usd_per_h is None:
+            continue
+        saving = max(0.0, plan.objective_usd_per_h - objective)
+        prices[i] = prices[i].model_copy(
+            update={"step_units": step, "step_saving_usd_per_h": saving}
+        )
+    return plan.model_copy(update={"capacity_prices": prices})
 
 
 #: "auto" picks hybrid above this many feasible (unit, pool) pairs, milp below. Measured

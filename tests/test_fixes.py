@@ -162,3 +162,20 @@ def test_fixes_of_random_infeasible_scenarios_are_proven(data) -> None:
         again = run_whatif(doc, [parse_variant(";".join(fix.set))], solver="milp",
                            time_limit_s=10)  # fmt: skip
         assert again.plans[0].status in ("optimal", "feasible"), (fix.label, fix.set)
+
+
+def test_explain_values_a_whole_step_by_a_re_solve_not_by_scaling_the_price() -> None:
+    """eu_sovereign: fra-hall's IT kW is priced 6.49 USD/h for its first few kW; 1 MW
+    more saves what whatif's own re-solve says (120.10 USD/h), not 1,000 x the price."""
+    doc, _ = read_document(CONFIGS[1])
+    plan = placer.explain(placer.load(CONFIGS[1]))
+    price = next(c for c in plan.capacity_prices if c.site == "fra-hall" and c.unit == "kW")
+    assert price.holds_for_units is not None and price.holds_for_units < 1000
+    assert price.step_units == 1000
+    more = run_whatif(
+        doc, [parse_variant("sites.fra-hall.power.it_capacity_kw=+1000")], solver="milp",
+        time_limit_s=20,
+    )  # fmt: skip
+    saving = plan.objective_usd_per_h - more.plans[0].objective_usd_per_h
+    assert price.step_saving_usd_per_h == pytest.approx(saving, rel=1e-6, abs=1e-6)
+    assert price.step_saving_usd_per_h < 0.1 * 1000 * price.usd_per_h_per_unit

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -195,10 +197,23 @@ def test_capacity_price_of_a_binding_site() -> None:
     # site 1. One more kW at site 0 saves 5 - 1 = 4 USD/h; site 1 does not bind.
     problem = make_problem(cost_up=[[1.0, 5.0]] * 2, it_cap_kw_s=[1.0, 10.0])
     prices = capacity_prices(problem)
-    assert prices == [(0, "it_kw", pytest.approx(4.0))] or (
-        # heat (5) has the same coefficients: the LP may put the dual on either row
-        len(prices) == 1 and prices[0][1] in ("it_kw", "heat_kw")
-    )
+    # heat has the same coefficients as IT: the LP may put the dual on either row
+    assert len(prices) == 1 and prices[0][1] in ("it_kw", "heat_kw")
+    assert prices[0][0] == 0 and prices[0][2] == pytest.approx(4.0)
+    # it holds for exactly the one kW the second unit needs; beyond, a kW saves nothing
+    assert prices[0][3] == pytest.approx(1.0)
+
+
+def test_a_price_that_binds_as_far_as_searched_says_so() -> None:
+    # One pool of 2 GPUs, 200 units of 1 GPU each worth 3 USD/h to place at 1 USD/h:
+    # every GPU added saves 2 USD/h until 200 GPUs, past 64 x the capacity searched.
+    problem = make_problem(
+        cost_up=[[1.0]] * 200, gpus_up=[[1.0]] * 200, gpu_cap_p=[2.0], must_place_u=[False] * 200,
+        value_u=[3.0] * 200,
+    )  # fmt: skip
+    [(scope, kind, price, holds)] = capacity_prices(problem)
+    assert (scope, kind, price) == (0, "gpus", pytest.approx(2.0))
+    assert holds == math.inf
 
 
 def test_diagnosis_names_additions_and_drops() -> None:

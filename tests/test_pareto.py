@@ -274,7 +274,7 @@ def test_cli_json_validates_as_a_front(config: Path, tmp_path: Path) -> None:
 def test_cli_table_with_compare() -> None:
     result = run("pareto", str(US), "-n", "2", "--compare")
     assert result.exit_code == 0, result.output
-    assert "cost-carbon front" in result.stdout and "USD/t" in result.stdout
+    assert "objective-carbon front" in result.stdout and "USD/t" in result.stdout
     assert "one plain solve" in result.stdout
 
 

@@ -1,4 +1,4 @@
-"""`placer pareto`: the cost-carbon front of a scenario (epsilon-constraint sweep)."""
+"""`placer pareto`: the objective-carbon front of a scenario (epsilon-constraint sweep)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def pareto_command(
     debug: bool,
     **sweep_flags: Any,  # time_limit_s, relative_gap, backend, seed, keep_plans, compare
 ) -> None:
-    """Sweep cost against carbon for SCENARIO: the cheapest plan under each of N carbon caps.
+    """Sweep the objective against carbon for SCENARIO: the best plan under each of N carbon caps.
 
     The caps run evenly from the least carbon any plan can emit to the carbon of the
     cheapest plan (epsilon-constraint method; each solve starts from the best plan found
@@ -117,11 +117,12 @@ HEADERS = [
 
 
 def front_table(front: ParetoFront) -> str:
-    """The front for a terminal: one row per kept point, cheapest first."""
+    """The front for a terminal: one row per kept point, lowest objective first (cost,
+    carbon and unplaced work in their own columns)."""
     out = io.StringIO()
     swept = len(front.points) + len(front.dropped)
     out.write(
-        f"{front.scenario or 'scenario'}: cost-carbon front, {front.status} — "
+        f"{front.scenario or 'scenario'}: objective-carbon front, {front.status} — "
         f"{len(front.points)} points ({swept} caps swept, {len(front.dropped)} dropped)\n"
     )
     out.write(f"  {front.message}\n")

@@ -19,7 +19,7 @@ from placer.cli.common import debug_option, handle_errors, output_option, plan_a
     type=str,
     default=None,
     metavar="FRONT",
-    help="A Pareto front written by `placer pareto` (JSON/YAML): adds the cost-carbon chart.",
+    help="A Pareto front written by `placer pareto` (JSON/YAML): adds the objective-carbon chart.",
 )
 @debug_option()
 @handle_errors
@@ -31,7 +31,7 @@ def report_command(
     The page shows the plan's status, objective, bound and gap; KPIs; each site's use of
     GPUs, IT power, facility power, cooling and water against its capacities; cost, carbon
     and water by site and tier; a map of sites, user regions and placements; placements,
-    unplaced units and binding capacities; and, with --pareto, the cost-carbon front.
+    unplaced units and binding capacities; and, with --pareto, the objective-carbon front.
 
     Example: placer report configs/eu_sovereign.yaml plan.json -o report.html
     """

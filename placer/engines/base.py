@@ -53,7 +53,8 @@ class SolveResult:
       bound_usd_per_h: proven lower bound, or None.
       message: one human sentence on how the solve ended.
       bound_scope: "full", or "restricted" when the bound holds only for a restricted problem.
-      capacity_prices: (site index, resource, USD/h per unit) of binding capacities.
+      capacity_prices: (site index, resource, USD/h per unit[, units it holds for]) of
+        binding capacities (the MILP's LP measures the range; +inf: as far as searched).
       diagnostics: extra lines for the plan (hint used, backend, ...).
       diagnosis: why the problem is infeasible and the smallest fixes (a
         `placer.engines.milp.diagnose.Diagnosis`), when a solver computed one.
@@ -65,7 +66,7 @@ class SolveResult:
     bound_usd_per_h: float | None = None
     message: str = ""
     bound_scope: str | None = None
-    capacity_prices: list[tuple[int, str, float]] = field(default_factory=list)
+    capacity_prices: list[tuple] = field(default_factory=list)
     diagnostics: list[str] = field(default_factory=list)
     diagnosis: object | None = None
 

@@ -11,7 +11,7 @@ carbon kgCO2e/h, water L/h, GPUs, placed/unplaced units), per-site utilisation a
 nameplate capacities (GPUs, IT kW, facility kW against the grid cap, heat kW against the
 heat-rejection capacity, water L/h against the water cap), cost/carbon/water by site and by
 tier, an equirectangular lon/lat map of sites, user regions and inference placements, the
-Pareto front (cost against carbon) when one is given, placements, unplaced units with
+Pareto front (objective against carbon) when one is given, placements, unplaced units with
 reasons, infeasibility fixes, binding capacities with their prices.
 
 Every chart is an `<svg data-chart="NAME" id="chart-NAME">`; the browser test finds them

@@ -183,10 +183,25 @@ def binding_text(plan: Plan) -> str:
         where = "whole plan" if c.site == "*" else c.site
         lines.append(
             f"  {where} {c.resource}: one more {c.unit} saves {c.usd_per_h_per_unit:,.4f} USD/h"
+            + _price_range(c)
         )
-        if c.unit == "kW":
-            lines[-1] += f" (1 MW more saves {1000 * c.usd_per_h_per_unit:,.0f} USD/h)"
+        if c.step_saving_usd_per_h is not None and c.step_units is not None:
+            lines.append(
+                f"    {c.step_units:,g} {c.unit} more (re-solved) saves "
+                f"{c.step_saving_usd_per_h:,.2f} USD/h"
+            )
     return "\n".join(lines)
+
+
+def _price_range(c) -> str:
+    """' for the first 12.5 kW' (the range over which a capacity price holds)."""
+    if c.holds_as_far_as_searched:
+        return " (holds as far as searched: 64x the capacity)"
+    if c.holds_for_units is None:
+        return ""
+    if c.holds_for_units < 1:  # the LP's price of a fraction: a whole unit is worth less
+        return f" for under one {c.unit} (a whole one is worth less)"
+    return f" for the first {c.holds_for_units:,.4g} {c.unit}"
 
 
 def _header(plan: Plan) -> str:

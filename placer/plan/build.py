@@ -99,7 +99,7 @@ def build_plan(
             placed_units=len(placements),
             unplaced_units=len(unplaced),
         ),
-        capacity_prices=[_price(index, i, r, v) for i, r, v in result.capacity_prices],
+        capacity_prices=[_price(index, *row) for row in result.capacity_prices],
         diagnostics=list(result.diagnostics),
         infeasibility=(
             infeasibility_from(result.diagnosis, problem, index, scenario)
@@ -119,10 +119,18 @@ def _where(index: Index, i: int, resource: str) -> tuple[str, str]:
     return index.sites[i], resource
 
 
-def _price(index: Index, i: int, resource: str, value: float) -> CapacityPrice:
+def _price(index: Index, i: int, resource: str, value: float, *rest) -> CapacityPrice:
+    """A capacity price from an engine's (scope, kind, price[, holds for]) row."""
     site, label = _where(index, i, resource)
+    holds = rest[0] if rest else None
+    endless = holds is not None and not np.isfinite(holds)
     return CapacityPrice(
-        site=site, resource=label, usd_per_h_per_unit=value, unit=_RESOURCE_UNITS.get(resource, "")
+        site=site,
+        resource=label,
+        usd_per_h_per_unit=value,
+        unit=_RESOURCE_UNITS.get(resource, ""),
+        holds_for_units=None if endless else holds,
+        holds_as_far_as_searched=endless,
     )
 
 

@@ -32,7 +32,7 @@ from pydantic import ValidationError
 
 from placer.errors import PlacerError
 from placer.model.scenario import Scenario
-from placer.plan.plan import Infeasibility
+from placer.plan.plan import CapacityPrice, Infeasibility
 from placer.problem.form import Index
 
 #: How an addition of each row kind is worded ("340.0 kW IT power").
@@ -184,6 +184,46 @@ def changes_of(sets: list[str], scenario: Scenario) -> list[Change]:
             value = _number(rhs)
         out.append(Change(path, value, text, text, "*", "", 0.0))
     return out
+
+
+#: The step whose value `placer explain` re-solves, per capacity kind: 1 MW of power,
+#: 1 m3/h of water (24,000 L/day), one node of GPUs, 1% of a global cap.
+STEP_KW = 1000.0
+STEP_WATER_L_PER_DAY = 24_000.0
+STEP_GLOBAL_SHARE = 0.01
+
+
+def step_change(scenario: Scenario, price: CapacityPrice) -> tuple[str, float] | None:
+    """(`--set` string, step in the price's unit) that raises a priced capacity by the
+    step a person would add; None where the scenario states no such field."""
+    if price.site == "*":
+        field = price.resource
+        old = getattr(scenario.objective, field, None)
+        if not old:
+            return None
+        step = round(old * STEP_GLOBAL_SHARE, 2) or 0.01
+        return f"objective.{field}=+{step:g}", step
+    site = next((s for s in scenario.sites if s.id == price.site), None)
+    if site is None:
+        return None
+    if price.resource.startswith("gpus ("):
+        key = price.resource[len("gpus (") : -1]
+        pool = next((p for p in site.pools if p.key == key), None)
+        if pool is None:
+            return None
+        return f"sites.{site.id}.pools.{key}.gpus=+{pool.gpus_per_node}", float(pool.gpus_per_node)
+    if price.resource == "water_l_per_h":
+        if site.cooling.water_cap_l_per_day is None:
+            return None
+        step = STEP_WATER_L_PER_DAY
+        return f"sites.{site.id}.cooling.water_cap_l_per_day=+{step:g}", step / 24.0
+    if price.resource == "heat_kw":
+        value = site.heat_cap_kw + STEP_KW
+        return f"sites.{site.id}.cooling.heat_rejection_kw={value:g}", STEP_KW
+    field = {"it_kw": "it_capacity_kw", "facility_kw": "grid_cap_kw"}.get(price.resource)
+    if field is None or getattr(site.power, field) is None:
+        return None
+    return f"sites.{site.id}.power.{field}=+{STEP_KW:g}", STEP_KW
 
 
 def _number(text: str) -> int | float:

@@ -92,12 +92,31 @@ class Totals(_PlanModel):
 
 
 class CapacityPrice(_PlanModel):
-    """Marginal value of one more unit of a binding capacity, USD/h per unit."""
+    """Marginal value of one more unit of a binding capacity, USD/h per unit, with the
+    range over which it holds and, where measured, what a whole step is worth."""
 
     site: str
     resource: str
     usd_per_h_per_unit: float
     unit: str
+    holds_for_units: float | None = Field(
+        default=None,
+        description="How many units can be added before the price drops (parametric LP "
+        "re-solves; null: not measured, or see holds_as_far_as_searched). Beyond it one "
+        "more unit is worth less: never scale the price past it.",
+    )
+    holds_as_far_as_searched: bool = Field(
+        default=False,
+        description="The price held up to 64 x the capacity added, the end of the search.",
+    )
+    step_units: float | None = Field(
+        default=None, description="A step a person would add (1 MW, one node of GPUs), units."
+    )
+    step_saving_usd_per_h: float | None = Field(
+        default=None,
+        description="What that step saves, USD/h: the MILP re-solved with the capacity "
+        "raised by step_units (not the price scaled).",
+    )
 
 
 class CapacityAddition(_PlanModel):

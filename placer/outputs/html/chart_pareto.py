@@ -48,7 +48,7 @@ def _chart_pareto(front: ParetoFront, plan: Plan, carbon_price_usd_per_t: float 
     xs = [p.carbon_kg_per_h for _, p in pts] + ([mine[0]] if mine else [])
     ys = [p.objective_usd_per_h for _, p in pts] + ([mine[1]] if mine else [])
     width, height = _LEFT + _PLOT_W + _RIGHT, _TOP + _PLOT_H + _BOTTOM
-    out = [_svg_open("pareto", width, height, "Pareto front: cost against carbon")]
+    out = [_svg_open("pareto", width, height, "Pareto front: objective against carbon")]
     out.append(
         f'<rect x="{_f(_LEFT)}" y="{_f(_TOP)}" width="{_f(_PLOT_W)}" height="{_f(_PLOT_H)}" '
         'fill="#fbfcfd" stroke="#b8c2cf"/>'
@@ -132,7 +132,7 @@ def _pareto_grid(axes: _Axes) -> str:
         _text(
             18,
             cy_mid,
-            "Cost (USD/h)",
+            "Objective (USD/h, carbon price 0)",
             anchor="middle",
             cls="hdr",
             extra=f'transform="rotate(-90 18 {_f(cy_mid)})"',

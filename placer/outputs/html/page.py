@@ -99,7 +99,7 @@ def render_html(scenario: Scenario, plan: Plan, pareto: ParetoFront | None = Non
     ]
     if pareto is not None:
         sections += [
-            '<section id="sec-pareto"><h2>Pareto front: cost against carbon</h2>',
+            '<section id="sec-pareto"><h2>Pareto front: objective against carbon</h2>',
             '<p class="lead">Each point is the best plan under a carbon cap (ε-constraint; the '
             "objective without a carbon price: cost, priced water, value of unplaced work); "
             "moving left buys lower emissions with higher cost. The star is this plan.</p>",

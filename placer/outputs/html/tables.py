@@ -191,7 +191,9 @@ def _prices_section(plan: Plan) -> str:
         ("Resource", False),
         ("USD/h per unit", True),
         ("Unit", False),
-        ("USD/h per MW", True),
+        ("Holds for (units)", True),
+        ("Step (units)", True),
+        ("Step saves USD/h (re-solved)", True),
     ]
     prices = sorted(plan.capacity_prices, key=lambda c: (-c.usd_per_h_per_unit, c.site, c.resource))
     rows = [
@@ -200,7 +202,11 @@ def _prices_section(plan: Plan) -> str:
             (c.resource, None),
             _cell(c.usd_per_h_per_unit, 4),
             (c.unit, None),
-            _cell(1000 * c.usd_per_h_per_unit, 0) if c.unit == "kW" else ("—", None),
+            ("as far as searched", None)
+            if c.holds_as_far_as_searched
+            else _cell(c.holds_for_units, 3),
+            _cell(c.step_units, 0),
+            _cell(c.step_saving_usd_per_h, 2),
         ]
         for c in prices
     ]
