@@ -22,6 +22,18 @@ from typing import Any
 
 _state = {"requested": False, "last": False}
 _interrupters: list[Any] = []
+_left_running: list[threading.Thread] = []
+
+
+def leave_running(worker: threading.Thread) -> None:
+    """Records a solver thread left running (it could not be stopped: Ctrl-C, or past
+    its time limit); `any_left_running()` tells the CLI to end its process at once."""
+    _left_running.append(worker)
+
+
+def any_left_running() -> bool:
+    """Whether a solver thread that was left is still running."""
+    return any(t.is_alive() for t in _left_running)
 
 
 def requested() -> bool:

@@ -19,7 +19,7 @@ from ruamel.yaml import YAML
 
 from placer.errors import ScenarioError
 from placer.model import Scenario, default_catalog, load_scenario
-from placer.model.yaml_text import MAX_FILE_BYTES
+from placer.model.yaml_text import DEFAULT_MAX_INPUT_MB, max_file_bytes
 
 BAD = Path(__file__).parent / "bad_inputs"
 MANIFEST: dict[str, dict[str, Any]] = YAML(typ="safe", pure=True).load(
@@ -112,7 +112,10 @@ def test_known_message_bugs(name: str, absent: str | None, present: str | None) 
 # ---- reading limits ----------------------------------------------------------------------------
 
 
-def test_huge_file_is_rejected_by_size_quickly(tmp_path: Path) -> None:
+def test_huge_file_is_rejected_by_size_quickly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLACER_MAX_INPUT_MB", "20")
     path = tmp_path / "huge.yaml"
     with open(path, "wb") as f:  # sparse: 50 MB on paper, nothing on disk
         f.write(b"apiVersion: placer/v1\nkind: Scenario\nmetadata:\n  description: ")
@@ -121,11 +124,24 @@ def test_huge_file_is_rejected_by_size_quickly(tmp_path: Path) -> None:
     message = load_error(path, match="larger than")
     assert time.perf_counter() - start < 2.0
     assert_clean_message(message, str(path))
-    assert f"{MAX_FILE_BYTES // (1024 * 1024)} MiB" in message
+    assert "20 MiB" in message and "PLACER_MAX_INPUT_MB" in message
+
+
+def test_the_default_input_limit_holds_a_100k_fleet() -> None:
+    # a generated 100,000-workload fleet is 27 MiB of compact JSON, 46 MB as written
+    assert max_file_bytes() == DEFAULT_MAX_INPUT_MB * 1024 * 1024 >= 64 * 1024 * 1024
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "lots", "nan"])
+def test_a_bad_input_limit_is_named(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("PLACER_MAX_INPUT_MB", value)
+    with pytest.raises(ScenarioError, match="PLACER_MAX_INPUT_MB"):
+        max_file_bytes()
 
 
 def test_huge_stdin_is_rejected_by_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    stdin = io.TextIOWrapper(io.BytesIO(b"#" * (MAX_FILE_BYTES + 10)))
+    monkeypatch.setenv("PLACER_MAX_INPUT_MB", "1")
+    stdin = io.TextIOWrapper(io.BytesIO(b"#" * (1024 * 1024 + 10)))
     monkeypatch.setattr(sys, "stdin", stdin)
     assert_clean_message(load_error("-", match="larger than"), "<stdin>")
 

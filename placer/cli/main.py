@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -336,5 +337,17 @@ for _command in (pareto_command, whatif_command, diff_command, report_command, e
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="placer")
+    """Console-script entry point. A solver thread left running (a MILP past its time
+    limit that would not stop: `placer.engines.milp.solve.watched`) does not hold the
+    process: once every output is written, it ends with the command's exit code."""
+    try:
+        cli(prog_name="placer")
+    except SystemExit as e:
+        from placer import interrupt
+
+        if interrupt.any_left_running():
+            sys.stdout.flush()
+            sys.stderr.flush()
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            os._exit(code)
+        raise

@@ -5,16 +5,40 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from placer.errors import ScenarioError
 
-#: Largest scenario file read, bytes. A 10k-workload fleet is ~3 MB of YAML.
-MAX_FILE_BYTES = 16 * 1024 * 1024
-#: Most nodes a document may expand to once aliases are followed (stops alias bombs).
+#: Largest scenario file read by default, MiB: a generated 100,000-workload fleet is
+#: 27 MiB of compact JSON, 46 MB as pydantic writes it. PLACER_MAX_INPUT_MB raises it.
+DEFAULT_MAX_INPUT_MB = 256
+#: Most nodes a YAML document may expand to once aliases are followed (stops alias
+#: bombs): this many, or one per two characters of the text, whichever is more (a
+#: document without aliases cannot hold more). JSON has no aliases.
 MAX_EXPANDED_NODES = 2_000_000
+
+
+def max_file_bytes() -> int:
+    """The input size limit, bytes: PLACER_MAX_INPUT_MB (a positive number) or the default.
+
+    Raises:
+      ScenarioError: PLACER_MAX_INPUT_MB is set to something else.
+    """
+    text = os.environ.get("PLACER_MAX_INPUT_MB", "").strip()
+    if not text:
+        return DEFAULT_MAX_INPUT_MB * 1024 * 1024
+    try:
+        mb = float(text)
+    except ValueError:
+        mb = float("nan")
+    if not (0 < mb < 1e7):
+        raise ScenarioError(
+            f"PLACER_MAX_INPUT_MB={text!r}: not a size; give the largest input in MiB, e.g. 512"
+        )
+    return int(mb * 1024 * 1024)
 
 
 def parse_yaml_text(text: str, *, source: str) -> Any:
@@ -57,12 +81,13 @@ def parse_yaml_text(text: str, *, source: str) -> Any:
     except (YAMLError, ValueError) as e:
         raise ScenarioError(f"{source}: not valid YAML: {_first_line(e)}") from None
     try:
-        size = _expanded_size(data, {})
+        size = _expanded_size(data, {}, max(MAX_EXPANDED_NODES, len(text) // 2))
     except ScenarioError as e:
         raise ScenarioError(f"{source}: <document>: {e}") from None
-    if size > MAX_EXPANDED_NODES:
+    limit = max(MAX_EXPANDED_NODES, len(text) // 2)
+    if size > limit:
         raise ScenarioError(
-            f"{source}: the document expands to more than {MAX_EXPANDED_NODES:,} nodes "
+            f"{source}: the document expands to more than {limit:,} nodes "
             "through YAML aliases (an alias bomb?). To fix: write the data out plainly."
         )
     return data
@@ -82,23 +107,26 @@ def _first_line(e: Exception) -> str:
     return text[0] if text else type(e).__name__
 
 
-def _expanded_size(node: Any, memo: dict[int, int]) -> int:
-    """Nodes after alias expansion; shared sub-objects are counted once per use."""
+def _expanded_size(node: Any, memo: dict[int, int], limit: int) -> int:
+    """Nodes after alias expansion (at most limit + 1); shared sub-objects are counted
+    once per use."""
     key = id(node)
     if key in memo:
         return memo[key]
-    memo[key] = MAX_EXPANDED_NODES + 1  # a cycle counts as too big
+    memo[key] = limit + 1  # a cycle counts as too big
     if isinstance(node, dict):
         for k in node:
             if isinstance(k, (tuple, list, dict)):
                 what = "mapping" if isinstance(k, dict) else "list"
                 raise ScenarioError(f"a mapping key is a {what}; keys must be plain strings")
-        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.items())
+        size = 1 + sum(
+            _expanded_size(k, memo, limit) + _expanded_size(v, memo, limit) for k, v in node.items()
+        )
     elif isinstance(node, list):
-        size = 1 + sum(_expanded_size(v, memo) for v in node)
+        size = 1 + sum(_expanded_size(v, memo, limit) for v in node)
     else:
         size = 1
-    memo[key] = min(size, MAX_EXPANDED_NODES + 1)
+    memo[key] = min(size, limit + 1)
     return memo[key]
 
 
@@ -109,18 +137,19 @@ def read_document(path: Path | str) -> tuple[Any, str]:
       (data, source name for messages).
     """
     source = "<stdin>" if str(path) == "-" else str(path)
+    cap = max_file_bytes()
     try:
         if source == "<stdin>":
-            raw = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+            raw = sys.stdin.buffer.read(cap + 1)
         else:
             with open(path, "rb") as f:
-                raw = f.read(MAX_FILE_BYTES + 1)
+                raw = f.read(cap + 1)
     except OSError as e:
         raise ScenarioError(f"{source}: cannot read: {e.strerror or e}") from None
-    if len(raw) > MAX_FILE_BYTES:
+    if len(raw) > cap:
         raise ScenarioError(
-            f"{source}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; placer reads "
-            "scenario files up to that size. To fix: split the fleet or remove unused entries."
+            f"{source}: larger than {cap / (1024 * 1024):,.0f} MiB, the input limit. To fix: "
+            "raise it (PLACER_MAX_INPUT_MB=512, say), or remove unused entries."
         )
     try:
         text = raw.decode("utf-8-sig")

@@ -46,6 +46,12 @@ BOUND_TOLERANCE = 1e-6
 INCONSISTENT_BOUND = "solver bound inconsistent"
 #: How often the thread that waits on a MathOpt solve looks for Ctrl-C, s.
 WATCH_S = 0.05
+#: HiGHS is asked to stop this much before the caller's limit (the larger, s and share):
+#: at 10k x 100 it ended 1-2 s past a 30 s limit on an idle machine.
+STOP_MARGIN_MIN_S, STOP_MARGIN_SHARE = 0.2, 0.06
+#: A MathOpt solve still running this long past the caller's limit is left (`watched`):
+#: the larger of these, s and share of the limit.
+HARD_GRACE_MIN_S, HARD_GRACE_SHARE = 0.5, 0.03
 #: Least time a MathOpt solve is given, s (when the budget is spent before it starts).
 MIN_SOLVE_S = 0.05
 
@@ -69,8 +75,8 @@ def solve_milp(problem: Problem, options: SolveOptions, *, prices: bool = True) 
     left = deadline - time.perf_counter() - reserve
     try:
         result, assign = _run(form, problem, options, backend, max(left, MIN_SOLVE_S))
-    except Interrupted:
-        return interrupted_result(problem, options)
+    except Interrupted as e:
+        return interrupted_result(problem, options, e.why)
     res = _to_result(problem, form, result, assign, options, backend, hint_note)
     left = deadline - time.perf_counter() - reserve
     inconsistent = any(n.startswith(INCONSISTENT_BOUND) for n in res.diagnostics)
@@ -130,8 +136,8 @@ def solve_milp_lexicographic(problem: Problem, options: SolveOptions) -> SolveRe
     half = options.time_limit_s / 2
     try:
         stage1, assign1 = _run(form, problem, options, backend, half)
-    except Interrupted:
-        return interrupted_result(problem, options)
+    except Interrupted as e:
+        return interrupted_result(problem, options, e.why)
     if assign1 is None:
         return _to_result(problem, form, stage1, None, options, backend, "")
     best_value = float(problem.unplaced_usd_per_h_u[assign1 >= 0].sum())
@@ -142,8 +148,8 @@ def solve_milp_lexicographic(problem: Problem, options: SolveOptions) -> SolveRe
     hinted = dataclasses.replace(options, hint_u=assign1)
     try:
         stage2, assign2 = _run(form, problem, hinted, backend, half)
-    except Interrupted:
-        return interrupted_result(problem, hinted)
+    except Interrupted as e:
+        return interrupted_result(problem, hinted, e.why)
     res = _to_result(problem, form, stage2, assign2, hinted, backend, "")
     note = (
         f"lexicographic: placed value {best_value:,.2f} USD/h kept "
@@ -162,7 +168,12 @@ def _run(
     form: Formulation, problem: Problem, options: SolveOptions, backend: str, time_limit_s: float
 ) -> tuple[mathopt.SolveResult, np.ndarray | None]:
     params = mathopt.SolveParameters(
-        time_limit=datetime.timedelta(seconds=time_limit_s),
+        # HiGHS stops a little after its limit (it checks the clock between steps): it is
+        # asked to stop early by the margin it was measured to need, so that the plan it
+        # returns arrives inside the caller's limit
+        time_limit=datetime.timedelta(
+            seconds=max(MIN_SOLVE_S, time_limit_s - stop_margin_s(time_limit_s))
+        ),
         relative_gap_tolerance=options.relative_gap,
         # HiGHS rejects `threads` (it is a global there); its MIP search is serial.
         threads=None if backend == "highs" else options.workers,
@@ -184,7 +195,8 @@ def _run(
                     model_params=model_params,
                     msg_cb=msg_cb,
                     interrupter=interrupter,
-                )
+                ),
+                deadline=time.perf_counter() + time_limit_s + hard_grace_s(time_limit_s),
             )
     except Interrupted:
         raise
@@ -200,17 +212,35 @@ def _run(
 
 
 class Interrupted(Exception):
-    """Ctrl-C was pressed while a MathOpt solve ran (see `watched`)."""
+    """A MathOpt solve was left running: Ctrl-C was pressed, or it ran past its time
+    limit by more than its grace (see `watched`)."""
+
+    def __init__(self, why: str = "interrupted (Ctrl-C)") -> None:
+        super().__init__(why)
+        self.why = why
 
 
-def watched(call):
-    """call()'s result, run in a worker thread while this one watches for Ctrl-C.
+def stop_margin_s(time_limit_s: float) -> float:
+    """How much earlier than the caller's limit HiGHS is asked to stop, s."""
+    return max(STOP_MARGIN_MIN_S, STOP_MARGIN_SHARE * time_limit_s)
+
+
+def hard_grace_s(time_limit_s: float) -> float:
+    """How long past its own limit a MathOpt solve may run before it is left, s."""
+    return max(HARD_GRACE_MIN_S, HARD_GRACE_SHARE * time_limit_s)
+
+
+def watched(call, deadline: float | None = None):
+    """call()'s result, run in a worker thread while this one watches the clock and Ctrl-C.
 
     HiGHS through MathOpt honours neither a SolveInterrupter nor callbacks (measured: a
-    40 s solve interrupted at 3 s ran 42.6 s), and an exception raised in its message
-    callback aborts the process. The solve releases the GIL, so this thread can notice
-    `interrupt.requested()` within 50 ms and raise Interrupted; the worker (a daemon)
-    runs on to its own time limit, its result unread (the CLI exits at once)."""
+    40 s solve interrupted at 3 s ran 42.6 s), an exception raised in its message
+    callback aborts the process, and on a loaded machine it overran its own time limit
+    (58 s for 30 s beside two busy processes). The solve releases the GIL, so this
+    thread can notice `interrupt.requested()`, or `deadline` (a time.perf_counter()
+    value) passing, within 50 ms and raise Interrupted; the worker (a daemon) runs on to
+    its own end, its result unread. `interrupt.leave_running()` records it, so that the
+    CLI ends its process at once rather than wait for it."""
     if interrupt.requested():
         raise Interrupted
     box: dict = {}
@@ -225,16 +255,25 @@ def watched(call):
     worker.start()
     while worker.is_alive():
         worker.join(WATCH_S)
-        if worker.is_alive() and interrupt.requested():
+        if not worker.is_alive():
+            break
+        if interrupt.requested():
+            interrupt.leave_running(worker)
             raise Interrupted
+        if deadline is not None and time.perf_counter() > deadline:
+            interrupt.leave_running(worker)
+            raise Interrupted("time limit: the solver ran past its limit and was left")
     if "error" in box:
         raise box["error"]
     return box["result"]
 
 
-def interrupted_result(problem: Problem, options: SolveOptions) -> SolveResult:
-    """What a MILP stopped by Ctrl-C returns: the hint when it is a feasible plan (the
-    caller's incumbent), else greedy's plan, else no plan; never a bound."""
+def interrupted_result(
+    problem: Problem, options: SolveOptions, why: str = "interrupted (Ctrl-C)"
+) -> SolveResult:
+    """What a MILP that was left (Ctrl-C, or past its limit: `watched`) returns: the hint
+    when it is a feasible plan (the caller's incumbent), else greedy's plan, else no
+    plan; never a bound."""
     from placer.engines.greedy import solve_greedy
 
     start = options.hint_u
@@ -244,14 +283,14 @@ def interrupted_result(problem: Problem, options: SolveOptions) -> SolveResult:
         return SolveResult(
             np.full(problem.num_units, UNPLACED, dtype=np.int32),
             "no_solution",
-            message="interrupted (Ctrl-C) before a plan was found",
+            message=f"{why} before a plan was found",
         )
     what = "the incumbent it was given" if start is options.hint_u else "greedy's plan"
     return SolveResult(
         np.asarray(start, np.int32),
         "feasible",
         objective_usd_per_h=objective_value(problem, start),
-        message=f"interrupted (Ctrl-C): the MILP was stopped; this is {what} (no bound)",
+        message=f"{why}: the MILP was stopped; this is {what} (no bound)",
     )
 
 

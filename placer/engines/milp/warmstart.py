@@ -25,8 +25,15 @@ from placer.engines.base import SolveOptions, SolveResult
 from placer.engines.greedy import solve_greedy
 from placer.engines.milp.formulation import build_model
 from placer.engines.milp.quiet import quiet_stdout
-from placer.engines.milp.solve import Interrupted, finish_with_bound, solve_milp, watched
-from placer.problem.form import Problem
+from placer.engines.milp.solve import (
+    Interrupted,
+    finish_with_bound,
+    hard_grace_s,
+    solve_milp,
+    watched,
+)
+from placer.engines.relax.repair import repair
+from placer.problem.form import UNPLACED, Problem
 from placer.problem.usage import objective_value, violations
 
 
@@ -47,9 +54,10 @@ def solve_lp(problem: Problem, time_limit_s: float) -> LpRelaxation | None:
     try:
         with quiet_stdout():
             result = watched(
-                lambda: mathopt.solve(form.model, mathopt.SolverType.HIGHS, params=params)
+                lambda: mathopt.solve(form.model, mathopt.SolverType.HIGHS, params=params),
+                deadline=time.perf_counter() + time_limit_s + hard_grace_s(time_limit_s),
             )
-    except Interrupted:  # Ctrl-C: no LP; the MILP that follows stops at once too
+    except Interrupted:  # Ctrl-C, or past its limit: no LP (the MILP after it is timed)
         return None
     if result.termination.reason != mathopt.TerminationReason.OPTIMAL:
         return None
@@ -62,6 +70,24 @@ def solve_lp(problem: Problem, time_limit_s: float) -> LpRelaxation | None:
     except ValueError:  # HiGHS may skip the dual on trivial LPs (no rows, say)
         return None
     return LpRelaxation(float(result.objective_value()), x_uk, rc_uk)
+
+
+def lp_rounded_plan(problem: Problem, lp: LpRelaxation) -> np.ndarray:
+    """int32[U]: the units the LP places whole keep their option, the rest are repaired
+    (cheapest objective first): a start where greedy finds no plan (on generated fleets
+    of 10,000 units greedy leaves must-place units out)."""
+    whole = lp.x_uk >= 1.0 - 1e-6
+    u, k = np.nonzero(whole & problem.listed_uk)
+    assign = np.full(problem.num_units, UNPLACED, np.int32)
+    assign[u] = problem.option_uk[u, k]
+    priced = np.concatenate(
+        [
+            np.where(problem.listed_uk, problem.objective_usd_per_h_uk, np.inf),
+            np.where(problem.must_place_u, np.inf, problem.unplaced_usd_per_h_u)[:, None],
+        ],
+        axis=1,
+    )
+    return repair(problem, assign, priced)
 
 
 def candidate_lists(problem: Problem, x_uk: np.ndarray, extra: int) -> tuple[tuple[int, ...], ...]:
@@ -80,8 +106,9 @@ def solve_milp_warm(problem: Problem, options: SolveOptions, extra: int = 3) -> 
     """LP -> relax-and-fix hint (greedy as fallback) -> reduced-cost fixing -> full MILP."""
     started = time.perf_counter()
     lp = solve_lp(problem, options.time_limit_s / 2)
-    if lp is None:  # infeasible LP (or too slow): the plain MILP says which
-        return solve_milp(problem, options)
+    if lp is None:  # infeasible LP (or too slow): the plain MILP, in the time left, says which
+        left = max(0.5, options.time_limit_s - (time.perf_counter() - started))
+        return solve_milp(problem, dataclasses.replace(options, time_limit_s=left))
     options.report("LP bound", bound=lp.bound)
     budget = options.time_limit_s - (time.perf_counter() - started)
     hint = options.hint_u
@@ -95,11 +122,11 @@ def solve_milp_warm(problem: Problem, options: SolveOptions, extra: int = 3) -> 
         )
         found = solve_milp(problem, restricted, prices=False)
         hint = found.assign_u if found.objective_usd_per_h is not None else None
-    fallback = solve_greedy(problem, options).assign_u
-    if violations(problem, fallback):
-        fallback = None
-    elif hint is None or objective_value(problem, fallback) < objective_value(problem, hint):
-        hint = fallback
+    for fallback in (solve_greedy(problem, options).assign_u, lp_rounded_plan(problem, lp)):
+        if violations(problem, fallback):
+            continue
+        if hint is None or objective_value(problem, fallback) < objective_value(problem, hint):
+            hint = fallback
     notes = [f"LP relaxation bound {lp.bound:,.4f} USD/h"]
     keep = None
     if hint is not None:
