@@ -80,9 +80,24 @@ MAX_GANG_GPUS = 1_000_000
 MAX_G_PER_KWH = 1e4
 #: Requests/s of one workload from one region: the busiest services serve ~1e7 in all.
 MAX_RPS = 1e9
+#: Least requests/s one replica may be said to sustain (one request per 1,000 s).
+MIN_RPS_PER_REPLICA = 1e-3
 #: Replicas one serving option may need for one region (demand / rps per replica): more
 #: than any pool could hold (MAX_POOL_GPUS) and safe as an int32 count.
 MAX_REPLICAS = 1e9
+#: Water: WUE, litres per kWh (evaporative cooling uses ~0-10), and a site's daily draw,
+#: litres (a large campus ~5e6 L/day).
+MAX_L_PER_KWH = 100.0
+MAX_L_PER_DAY = 1e11
+#: Data egress price, USD/GB (list prices are 0.01-0.2).
+MAX_USD_PER_GB = 1e3
+#: Checkpoint or data size, GB.
+MAX_SIZE_GB = 1e9
+#: Carbon price, USD/t (the highest carbon taxes are ~150), and water price, USD/m3.
+MAX_USD_PER_T = 1e5
+MAX_USD_PER_M3 = 1e5
+#: A plan-wide carbon cap, kgCO2e/h.
+MAX_KG_PER_H = 1e10
 #: Round-trip time and latency SLOs, ms: a geostationary satellite hop is ~600 ms.
 MAX_MS = 1e5
 #: Hours of a training run or its deadline: 1e6 h is 114 years.
@@ -123,8 +138,6 @@ def ranged(
 #: Value types for the entries of a mapping (demand per region), bounded like fields.
 DemandRps = Annotated[float, Field(ge=0, le=MAX_RPS)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
-PositiveFloat = Annotated[float, Field(gt=0)]
-NonNegativeFloat = Annotated[float, Field(ge=0)]
 
 
 class StrictModel(BaseModel):

@@ -7,7 +7,17 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from placer.model.catalog import Accelerator, default_catalog
-from placer.model.common import Fraction, Id, Location, NonNegativeFloat, PositiveFloat, StrictModel
+from placer.model.common import (
+    MAX_KG_PER_H,
+    MAX_MS,
+    MAX_USD_PER_H,
+    MAX_USD_PER_M3,
+    MAX_USD_PER_T,
+    Fraction,
+    Id,
+    Location,
+    StrictModel,
+)
 from placer.model.site import Site
 from placer.model.workload import Inference, Training, Workload
 
@@ -34,7 +44,7 @@ class LatencyEntry(StrictModel):
 
     site: Id
     region: Id
-    rtt_ms: NonNegativeFloat
+    rtt_ms: float = Field(ge=0, le=MAX_MS)
 
 
 class Objective(StrictModel):
@@ -43,15 +53,20 @@ class Objective(StrictModel):
     objective = cost + carbon_price x carbon + water_price x water + value of unplaced work.
     """
 
-    carbon_price_usd_per_t: NonNegativeFloat = Field(
-        default=0.0, description="Price of one tonne CO2e (internal carbon price), USD/t."
+    carbon_price_usd_per_t: float = Field(
+        default=0.0,
+        ge=0,
+        le=MAX_USD_PER_T,
+        description="Price of one tonne CO2e (internal carbon price), USD/t.",
     )
-    water_price_usd_per_m3: NonNegativeFloat = Field(
-        default=0.0, description="Shadow price of water, USD/m3."
+    water_price_usd_per_m3: float = Field(
+        default=0.0, ge=0, le=MAX_USD_PER_M3, description="Shadow price of water, USD/m3."
     )
-    budget_usd_per_h: PositiveFloat | None = Field(default=None, description="Cost cap, USD/h.")
-    carbon_cap_kg_per_h: PositiveFloat | None = Field(
-        default=None, description="Emissions cap, kgCO2e/h."
+    budget_usd_per_h: float | None = Field(
+        default=None, gt=0, le=MAX_USD_PER_H, description="Cost cap, USD/h."
+    )
+    carbon_cap_kg_per_h: float | None = Field(
+        default=None, gt=0, le=MAX_KG_PER_H, description="Emissions cap, kgCO2e/h."
     )
     max_utilization: Fraction = Field(
         default=1.0, description="Headroom: no capacity may be used above this fraction."

@@ -8,7 +8,20 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from placer.model.catalog import CoolingType
-from placer.model.common import Id, Location, NonNegativeFloat, PositiveFloat, StrictModel
+from placer.model.common import (
+    MAX_G_PER_KWH,
+    MAX_L_PER_DAY,
+    MAX_L_PER_KWH,
+    MAX_POOL_GPUS,
+    MAX_RACK_KW,
+    MAX_SITE_KW,
+    MAX_USD_PER_GB,
+    MAX_USD_PER_GPU_H,
+    MAX_USD_PER_KWH,
+    Id,
+    Location,
+    StrictModel,
+)
 
 Tier = Literal["edge", "onprem", "cloud"]
 
@@ -87,22 +100,29 @@ ResourceName = Annotated[
 class Power(StrictModel):
     """Electrical envelope and energy economics of a site."""
 
-    it_capacity_kw: PositiveFloat | None = Field(
+    it_capacity_kw: float | None = Field(
         default=None,
+        gt=0,
+        le=MAX_SITE_KW,
         description="IT power the site can feed, kW. Required for edge and on-prem sites; "
         "optional for cloud sites, whose limit is the pools' GPU quota.",
     )
     pue: float = Field(ge=1.0, le=3.0, description="Facility power / IT power (>= 1).")
-    grid_cap_kw: PositiveFloat | None = Field(
-        default=None, description="Facility (grid connection) cap, kW: IT kW x PUE must fit."
+    grid_cap_kw: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_SITE_KW,
+        description="Facility (grid connection) cap, kW: IT kW x PUE must fit.",
     )
-    price_usd_per_kwh: NonNegativeFloat = Field(
+    price_usd_per_kwh: float = Field(
         default=0.0,
+        ge=0,
+        le=MAX_USD_PER_KWH,
         description="Electricity tariff, USD/kWh of facility energy. 0 for cloud sites, "
         "whose GPU-hour price already includes energy.",
     )
-    carbon_g_per_kwh: NonNegativeFloat = Field(
-        description="Grid carbon intensity, gCO2e/kWh of facility energy."
+    carbon_g_per_kwh: float = Field(
+        ge=0, le=MAX_G_PER_KWH, description="Grid carbon intensity, gCO2e/kWh of facility energy."
     )
 
 
@@ -114,17 +134,26 @@ class Cooling(StrictModel):
     """
 
     type: CoolingType = "air"
-    heat_rejection_kw: PositiveFloat | None = Field(
-        default=None, description="Heat the plant can reject, kW; defaults to IT capacity."
+    heat_rejection_kw: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_SITE_KW,
+        description="Heat the plant can reject, kW; defaults to IT capacity.",
     )
-    max_rack_density_kw: PositiveFloat = Field(
-        default=40.0, description="Densest rack the hall can cool, kW (air tops out ~30-40)."
+    max_rack_density_kw: float = Field(
+        default=40.0,
+        gt=0,
+        le=MAX_RACK_KW,
+        description="Densest rack the hall can cool, kW (air tops out ~30-40).",
     )
-    wue_l_per_kwh: NonNegativeFloat = Field(
-        default=0.0, description="Water usage effectiveness, litres per kWh of IT energy."
+    wue_l_per_kwh: float = Field(
+        default=0.0,
+        ge=0,
+        le=MAX_L_PER_KWH,
+        description="Water usage effectiveness, litres per kWh of IT energy.",
     )
-    water_cap_l_per_day: PositiveFloat | None = Field(
-        default=None, description="Water the site may draw, litres/day."
+    water_cap_l_per_day: float | None = Field(
+        default=None, gt=0, le=MAX_L_PER_DAY, description="Water the site may draw, litres/day."
     )
 
 
@@ -133,19 +162,26 @@ class Pool(StrictModel):
 
     id: Id | None = Field(default=None, description="Pool id within the site; default: type.")
     accelerator: Id = Field(description="Accelerator type id from the catalog.")
-    gpus: int = Field(ge=0, le=10_000_000, description="GPUs in the pool.")
+    gpus: int = Field(ge=0, le=MAX_POOL_GPUS, description="GPUs in the pool.")
     gpus_per_node: int = Field(default=8, ge=1, le=1024)
     nodes_per_rack: int = Field(default=4, ge=1, le=256)
-    node_power_kw: PositiveFloat | None = Field(
+    node_power_kw: float | None = Field(
         default=None,
+        gt=0,
+        le=MAX_RACK_KW,
         description="Node power at full load, kW; default: GPUs per node x TDP x the "
         "catalog's node_overhead_factor.",
     )
-    cost_usd_per_gpu_h: NonNegativeFloat = Field(
-        description="Amortised capex (on-prem, edge) or market price (cloud), USD/GPU-hour."
+    cost_usd_per_gpu_h: float = Field(
+        ge=0,
+        le=MAX_USD_PER_GPU_H,
+        description="Amortised capex (on-prem, edge) or market price (cloud), USD/GPU-hour.",
     )
-    spot_cost_usd_per_gpu_h: NonNegativeFloat | None = Field(
-        default=None, description="Spot / preemptible price, USD/GPU-hour (spot_ok workloads)."
+    spot_cost_usd_per_gpu_h: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_USD_PER_GPU_H,
+        description="Spot / preemptible price, USD/GPU-hour (spot_ok workloads).",
     )
     node_labels: dict[str, LabelValue] | None = Field(
         default=None,
@@ -208,8 +244,8 @@ class Site(StrictModel):
     )
     power: Power
     cooling: Cooling = Cooling()
-    egress_usd_per_gb: NonNegativeFloat = Field(
-        default=0.0, description="Price of data leaving the site, USD/GB."
+    egress_usd_per_gb: float = Field(
+        default=0.0, ge=0, le=MAX_USD_PER_GB, description="Price of data leaving the site, USD/GB."
     )
     pools: list[Pool] = Field(default_factory=list)
 

@@ -7,11 +7,18 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, model_validator
 
 from placer.model.common import (
+    MAX_GANG_GPUS,
+    MAX_HOURS,
+    MAX_MEMORY_GB,
+    MAX_MS,
+    MAX_RPS,
+    MAX_SIZE_GB,
+    MAX_USD_PER_H,
+    MIN_RPS_PER_REPLICA,
     CountryCode,
+    DemandRps,
     Fraction,
     Id,
-    NonNegativeFloat,
-    PositiveFloat,
     StrictModel,
     expand_country_groups,
 )
@@ -21,13 +28,15 @@ class Dataset(StrictModel):
     """Where a training run's data lives; moving it elsewhere costs egress."""
 
     site: Id
-    size_gb: NonNegativeFloat
+    size_gb: float = Field(ge=0, le=MAX_SIZE_GB)
 
 
 class Serving(StrictModel):
     """How one accelerator type serves an inference workload."""
 
-    rps_per_replica: PositiveFloat = Field(description="Requests/s one replica sustains.")
+    rps_per_replica: float = Field(
+        ge=MIN_RPS_PER_REPLICA, le=MAX_RPS, description="Requests/s one replica sustains."
+    )
     gpus_per_replica: int = Field(default=1, ge=1, le=1024)
 
 
@@ -42,7 +51,7 @@ class Redundancy(StrictModel):
     copies: int = Field(default=1, ge=1, le=16)
     spread: Literal["site", "failure_domain"] = "site"
     survive_failures: int | None = Field(
-        default=None, ge=0, description="Copies that may fail; default copies - 1."
+        default=None, ge=0, le=15, description="Copies that may fail; default copies - 1."
     )
 
     @model_validator(mode="after")
@@ -64,9 +73,12 @@ class _WorkloadBase(StrictModel):
         description="Countries the workload may run in (ISO codes; the groups EU and EEA "
         "expand to their members); default: anywhere.",
     )
-    min_gpu_memory_gb: PositiveFloat | None = None
-    value_usd_per_h: NonNegativeFloat | None = Field(
-        default=None, description="Value per hour when placed; lost (a penalty) when not."
+    min_gpu_memory_gb: float | None = Field(default=None, gt=0, le=MAX_MEMORY_GB)
+    value_usd_per_h: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_USD_PER_H,
+        description="Value per hour when placed; lost (a penalty) when not.",
     )
     must_place: bool = True
     pin_sites: list[Id] | None = Field(default=None, description="Run only at these sites.")
@@ -95,12 +107,14 @@ class Training(_WorkloadBase):
     """A training run: all its GPUs in one pool of one site (a gang)."""
 
     kind: Literal["training"]
-    gpus: int = Field(ge=1, le=1_000_000)
+    gpus: int = Field(ge=1, le=MAX_GANG_GPUS)
     accelerators: list[Id] | None = Field(
         default=None, description="Acceptable types; the first is the speed reference."
     )
-    hours: PositiveFloat = Field(description="Run length on the reference accelerator, h.")
-    deadline_hours: PositiveFloat | None = None
+    hours: float = Field(
+        gt=0, le=MAX_HOURS, description="Run length on the reference accelerator, h."
+    )
+    deadline_hours: float | None = Field(default=None, gt=0, le=MAX_HOURS)
     utilization: Fraction = Field(default=0.9, description="Mean GPU load, (0, 1].")
     dataset: Dataset | None = None
 
@@ -118,9 +132,11 @@ class Inference(_WorkloadBase):
     """An inference service: replica sets near the regions its demand comes from."""
 
     kind: Literal["inference"]
-    demand_rps: dict[Id, NonNegativeFloat] = Field(description="User region -> requests/s.")
+    demand_rps: dict[Id, DemandRps] = Field(description="User region -> requests/s.")
     serving: dict[Id, Serving] = Field(description="Accelerator type -> replica throughput.")
-    latency_slo_ms: PositiveFloat = Field(description="Max network RTT site <-> region, ms.")
+    latency_slo_ms: float = Field(
+        gt=0, le=MAX_MS, description="Max network RTT site <-> region, ms."
+    )
     redundancy: Redundancy = Redundancy()
 
     @model_validator(mode="after")

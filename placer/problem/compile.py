@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from placer.errors import ScenarioError
+from placer.model.common import MAX_REPLICAS
 from placer.model.latency import great_circle_km, modelled_rtt_ms
 from placer.model.scenario import Scenario
 from placer.model.site import Pool, Site
@@ -160,6 +162,7 @@ def compile_problem(
             table[at] = pairs[name]
         replicas_uk[at] = pairs["replicas"]
         reason_ur[start : start + counts.size] = reasons
+    _check_finite(units, tables["objective"], amount_quk, option_uk)
     pool_site = np.array([site_index[info.site] for info, _, _ in pools], dtype=np.int32)
     group_u, spread_key_gp = _groups(units, pools, sites)
     problem = Problem(
@@ -184,6 +187,25 @@ def compile_problem(
         hours_uk=tables["hours"],
     )
     return problem, index
+
+
+def _check_finite(units, objective_uk, amount_quk, option_uk) -> None:
+    """Every figure of an allowed pair is finite (the scenario's ranges keep them so;
+    this names the workload if a product of in-range fields ever overflows).
+
+    Raises:
+      ScenarioError: naming the workload and the figure."""
+    listed = option_uk >= 0
+    figures = [("objective_usd_per_h", objective_uk), *zip(QUANTITIES, amount_quk, strict=True)]
+    for name, table in figures:
+        bad = listed & ~np.isfinite(table)
+        if bad.any():
+            u = int(np.flatnonzero(bad.any(axis=1))[0])
+            raise ScenarioError(
+                f"workloads.{units[u][0].workload}: its {name} overflows on some pool "
+                "(a product of its figures and the pool's is not a finite number); check "
+                "its demand, GPUs and hours, and the pool's prices"
+            )
 
 
 def pair_reasons(scenario: Scenario, unit_indices) -> np.ndarray:
@@ -303,7 +325,7 @@ def _pair_arrays(units, pools, sites, ctx: _Context):
     util = np.where(
         train,
         f["util_u"][:, None],
-        np.where(served, np.minimum(1.0, normal / np.maximum(reps * rps, 1e-300)), 0.0),
+        np.where(served, np.minimum(1.0, normal / np.where(served, reps * rps, 1.0)), 0.0),
     )
     latency = np.where(~train, f["rtt_us"][:, s_p], 0.0)
     bits |= np.where(~train & (latency > f["slo_u"][:, None] + 1e-9), R_LATENCY, 0).astype(
@@ -332,7 +354,8 @@ def _pair_arrays(units, pools, sites, ctx: _Context):
         "latency": latency,
         "hours": hours,
     }
-    return arrays, bits, reps.astype(np.int32)
+    # a pair needing more replicas than int32 counts is far larger than any pool (R_SIZE)
+    return arrays, bits, np.minimum(reps, MAX_REPLICAS).astype(np.int32)
 
 
 def _unit_facts(units, acc_ids, sites, ctx: _Context) -> dict[str, np.ndarray]:
