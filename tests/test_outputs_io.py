@@ -95,13 +95,44 @@ def test_dash_writes_the_plan_to_stdout_and_the_rest_to_stderr(tmp_path: Path) -
     assert not Path("-").exists()
 
 
-@pytest.mark.parametrize(("name", "yaml"), [("p.YAML", True), ("p.yml", True), ("yaml", False)])
+@pytest.mark.parametrize(("name", "yaml"), [("p.YAML", True), ("p.yml", True), ("p", False)])
 def test_yaml_only_by_suffix(tmp_path: Path, monkeypatch, name: str, yaml: bool) -> None:
     monkeypatch.chdir(tmp_path)
     result = run("solve", str(CONFIG), "--solver", "greedy", "-o", name, "--quiet")
     assert result.exit_code == 0
     text = (tmp_path / name).read_text()
     assert text.lstrip().startswith("{") is not yaml
+
+
+@pytest.mark.parametrize("word", ["yaml", "JSON", "table"])
+def test_a_format_word_is_not_taken_for_a_file_name(tmp_path: Path, monkeypatch, word) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run("solve", str(CONFIG), "--solver", "greedy", "-o", word)
+    assert result.exit_code == 2
+    assert "--format" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_with_o_stdout_gets_the_summary_line_unless_a_format_is_asked(tmp_path: Path) -> None:
+    target = tmp_path / "plan.json"
+    quiet = run("solve", str(CONFIG), "--solver", "greedy", "-o", str(target))
+    assert quiet.exit_code == 0
+    assert json.loads(quiet.stdout)["kind"] == "PlanSummary"
+    table = run("solve", str(CONFIG), "--solver", "greedy", "-o", str(target), "--format", "table")
+    assert table.stdout.startswith("placer plan")
+
+
+def test_a_temporary_left_by_a_killed_write_is_removed_later(tmp_path: Path) -> None:
+    target = tmp_path / "plan.json"
+    stale = tmp_path / ".plan.json.0123abcd.tmp"  # as a kill -9 mid-write leaves it
+    stale.write_text("{half")
+    young = tmp_path / ".plan.json.89abcdef.tmp"  # another writer's, still in progress
+    young.write_text("{")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    write_atomic(target, "{}")
+    assert not stale.exists() and young.exists()
+    assert target.read_text() == "{}"
 
 
 @pytest.mark.parametrize(

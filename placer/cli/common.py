@@ -135,6 +135,10 @@ def plan_arg(required: bool = True):
     return _file_arg("plan_file", "PLAN", required)
 
 
+#: Output names refused as file names: what a kubectl user means by `-o yaml`.
+FORMAT_WORDS = ("json", "yaml", "yml", "table", "text", "wide")
+
+
 class OutputPath(click.Path):
     """A path to write to (a Path); an empty name is a usage error (exit 2) rather than
     the current folder."""
@@ -142,6 +146,13 @@ class OutputPath(click.Path):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
         if isinstance(value, str) and not value.strip():
             self.fail(f"{value!r} is not a file name (use - for stdout)", param, ctx)
+        if isinstance(value, str) and value.lower() in FORMAT_WORDS:
+            self.fail(
+                f"{value!r} looks like a format, not a file: -o takes a file name (plan."
+                f"{value.lower()}, or - for stdout); to choose what is printed use --format",
+                param,
+                ctx,
+            )
         return super().convert(value, param, ctx)
 
 

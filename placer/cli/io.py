@@ -6,7 +6,8 @@ How an output path is written (`write_atomic`; README.md "Output files"):
   `os.replace`, so readers see the old file or the whole new one, never a part; a new file
   gets the mode a plain `open()` gives (0o666 less the umask), an existing one keeps its
   permission bits; on any failure (Ctrl-C included) the temporary is removed and the old
-  file is left as it was;
+  file is left as it was; a temporary that a killed run left (kill -9 mid-write) is
+  removed by the next write of the same file once it is 10 minutes old;
 - a symbolic link: followed; the file it points to is written by these rules, the link
   stays a link;
 - an existing character device or FIFO (/dev/null, a named pipe): opened and written in
@@ -19,8 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import stat
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +39,8 @@ if TYPE_CHECKING:
 STDOUT = "-"
 #: Longest part of the target's name kept in its temporary's name (NAME_MAX is 255).
 _TMP_NAME_CHARS = 200
+#: A temporary of ours untouched this long was left by a killed run (s).
+STALE_TMP_S = 600.0
 #: Kinds of non-regular files that are refused, by their stat test.
 _REFUSED = {
     "directory": stat.S_ISDIR,
@@ -99,6 +104,7 @@ def _replace(path: Path | str, target: Path, text: str, mode: int | None) -> Non
         file's default (0o666 less the umask, as open() gives).
     """
     folder = target.parent
+    _remove_stale_temporaries(folder, target.name)
     fd, tmp = _create_temporary(path, folder, target.name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -117,6 +123,22 @@ def _replace(path: Path | str, target: Path, text: str, mode: int | None) -> Non
             ) from None
         raise
     _sync_folder(folder)
+
+
+def _remove_stale_temporaries(folder: Path, name: str) -> None:
+    """Removes temporaries of this target that a killed run (kill -9 mid-write) left:
+    files named as `_create_temporary` names them, untouched for STALE_TMP_S (a write
+    in progress elsewhere is younger). Best effort: what cannot be removed stays."""
+    pattern = re.compile(rf"^\.{re.escape(name[:_TMP_NAME_CHARS])}\.[0-9a-f]{{8}}\.tmp$")
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if not pattern.match(entry.name):
+                continue
+            with contextlib.suppress(OSError):
+                st = entry.stat(follow_symlinks=False)
+                if stat.S_ISREG(st.st_mode) and now - st.st_mtime > STALE_TMP_S:
+                    os.unlink(entry.path)
 
 
 def _create_temporary(path: Path | str, folder: Path, name: str) -> tuple[int, Path]:

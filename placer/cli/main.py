@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 # Only what --help, validate and schema need is imported here: the solvers (placer.api,
 # JAX, OR-Tools) are imported inside the commands that run them.
@@ -150,9 +151,10 @@ def schema(of_plan: bool) -> None:
 )
 @output_option(
     "Also write the plan here: YAML if the name ends .yaml or .yml (any case), JSON "
-    "otherwise (--format sets only what is printed). Written atomically; a FIFO or a "
-    "device such as /dev/null is written through, never replaced. '-' writes the JSON "
-    "plan to stdout, and what would be printed there goes to stderr.",
+    "otherwise; stdout then gets the one-line summary (unless --format is given). "
+    "Written atomically; a FIFO or a device such as /dev/null is written through, never "
+    "replaced. '-' writes the JSON plan to stdout, and what would be printed there goes "
+    "to stderr. A bare format name (-o yaml) is refused: use --format.",
     dir_okay=False,
 )
 @format_option("table", "json", "yaml")
@@ -194,7 +196,11 @@ def solve(
         plan = api.solve(scenario, **solver_flags, progress=progress, layout=layout)
     write_model(output, plan)
     err = is_stdout(output)  # `-o -`: stdout holds the plan; the rest goes to stderr
-    if quiet:
+    # with -o FILE the plan is in the file: print its one-line summary, as --quiet does,
+    # unless --format was given (kubectl and sky stay quiet when told where to write)
+    asked = click.get_current_context().get_parameter_source("fmt")
+    to_file = output is not None and not err and asked is not ParameterSource.COMMANDLINE
+    if quiet or to_file:
         click.echo(report.summary_line(plan), err=err)
     else:
         echo_formatted(
