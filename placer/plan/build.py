@@ -140,7 +140,19 @@ def infeasibility_from(
     """The solver-side Diagnosis in the scenario's words: each fix as the changes a person
     makes (rounded up) and their `--set` strings, not yet re-solved (`placer.api` proves
     them and orders them)."""
-    fixes = [_fix(f, index, scenario) for f in diagnosis.fixes]
+    fixes: list[Fix] = []
+    for found in (_fix(f, index, scenario) for f in diagnosis.fixes):
+        same = next((f for f in fixes if f.set == found.set), None)
+        if same is None:
+            fixes.append(found)
+        else:  # two criteria, one fix once rounded: shown once, under both names
+            i = fixes.index(same)
+            fixes[i] = same.model_copy(
+                update={
+                    "label": f"{same.label}, {found.label}",
+                    "minimal": same.minimal and found.minimal,
+                }
+            )
     return summarised(
         Infeasibility(
             unplaceable=[_unplaced(problem, index, u) for u in diagnosis.unplaceable],

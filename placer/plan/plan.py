@@ -134,7 +134,10 @@ class CapacityAddition(_PlanModel):
 class Fix(_PlanModel):
     """One way to make the scenario feasible, re-solved with it applied before it is shown."""
 
-    label: str = Field(description='"fewest changes", "smallest additions" or "drop only".')
+    label: str = Field(
+        description='"fewest changes", "smallest additions" or "drop only"; two joined by a '
+        "comma when both criteria gave the same fix."
+    )
     additions: list[CapacityAddition] = Field(default_factory=list)
     drops: list[str] = Field(default_factory=list, description="Must-place units to drop.")
     set: list[str] = Field(
