@@ -26,7 +26,9 @@ script:
   4. checks each plan: `violations(problem, assign)` must be empty for "optimal" and
      "feasible" (`valid`), the objective is re-scored with `objective_value`, and
      "optimal" must agree with the reported bound and the relative gap target
-     (`status_consistent`); `overran_limit` flags a wall time past 1.05 x limit + 1 s.
+     (`status_consistent`); `overran_limit` flags a wall time past 1.05 x limit + 1 s;
+     `limit_ratio` is wall_s / time_limit_s (--busy N runs N busy loops beside, as on a
+     loaded machine; `busy_processes` says how many).
 
 Protocol notes (shared/BENCHMARKS.md): every line carries greedy's objective from the
 same run and the ratio to it. There is no warm-up: each solve runs in a fresh child, so
@@ -45,6 +47,7 @@ Usage:
     python scripts/bench_solvers.py --sizes 50000x200 --solvers relax,hybrid --time-limit-s 120
     python scripts/bench_solvers.py --time-limit-s 30,10000x100=60,50000x200=120
     python scripts/bench_solvers.py --sizes 50000x200 --solvers hybrid --layout sparse
+    python scripts/bench_solvers.py --sizes 10000x100 --time-limit-s 30 --busy 2
 """
 
 from __future__ import annotations
@@ -158,6 +161,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--workers", type=int, default=1, help="SolveOptions.workers (default 1)")
     ap.add_argument("--repeats", type=int, default=1, help="timed runs of each solver (default 1)")
+    ap.add_argument(
+        "--busy",
+        type=int,
+        default=0,
+        help="busy-loop processes run beside the whole benchmark, one core's worth each: "
+        "does each solve still end near its limit on a loaded machine? (default 0; "
+        "scripts/bench_time_limits.py measures the whole `placer solve` call)",
+    )
     args = ap.parse_args(argv)
 
     args.sizes = parse_sizes(ap, args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES))
@@ -537,6 +548,28 @@ def bench_instance(units: int, pools: int, args, machine) -> list[dict]:
     return records
 
 
+_BUSY = {"n": 0}
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
+def start_busy(n: int) -> list:
+    """Starts n busy-loop processes (terminated by the caller); records n for the lines."""
+    _BUSY["n"] = n
+    procs = [mp.get_context("fork").Process(target=_spin, daemon=True) for _ in range(n)]
+    for p in procs:
+        p.start()
+    return procs
+
+
+def opts_busy() -> int:
+    """Busy-loop processes running beside this benchmark (--busy)."""
+    return _BUSY["n"]
+
+
 def record(common, solver, res, base, base_obj, opts, machine) -> dict:
     obj, bound = res.get("objective"), res.get("bound")
     walls = res.get("walls") or []
@@ -553,6 +586,8 @@ def record(common, solver, res, base, base_obj, opts, machine) -> dict:
         "wall_s_max": _round(max(walls)) if walls else None,
         "runs": len(walls),
         "overran_limit": None if wall is None else wall > 1.05 * opts.time_limit_s + 1.0,
+        "limit_ratio": None if wall is None else _round(wall / opts.time_limit_s, 4),
+        "busy_processes": opts_busy(),
         "objective": _round(obj, 4),
         "bound": _round(bound, 4),
         "bound_scope": res.get("bound_scope"),
@@ -661,8 +696,14 @@ def main(argv: list[str] | None = None) -> int:
         f"max RSS {args.max_rss_gb:g} GiB; hybrid layout {args.layout}{by_pairs}"
     )
     records = []
-    for units, pools in args.sizes:
-        records += bench_instance(units, pools, args, machine)
+    spinners = start_busy(args.busy)
+    try:
+        for units, pools in args.sizes:
+            records += bench_instance(units, pools, args, machine)
+    finally:
+        for p in spinners:
+            p.terminate()
+            p.join()
     solved = [r for r in records if r["status"] != "skipped"]
     log(f"\ndone in {time.perf_counter() - started:.1f} s; {len(records)} lines")
     problems = [

@@ -137,23 +137,29 @@ def to_table(plan: Plan) -> str:
 
 
 def infeasibility_text(plan: Plan) -> str:
-    """Why the scenario is infeasible and the fixes found (each re-solved with the change
-    applied, proven ones first), as readable lines."""
+    """Why the scenario is infeasible and the fixes that work: each fix found was
+    re-solved with its changes applied, and only those that solved are shown."""
     inf = plan.infeasibility
     if inf is None:
         return "No infeasibility: the scenario has a feasible plan."
     lines = ["Why no plan exists"]
     for u in inf.unplaceable:
         lines.append(f"  {u.unit}: {u.reason}")
-    if inf.fixes:
+    proven = [f for f in inf.fixes if f.proven]
+    if proven:
         lines.append("  Fixes, each re-solved with its changes applied:")
-    for n, fix in enumerate(inf.fixes, start=1):
+    for n, fix in enumerate(proven, start=1):
         lines.append(f"  {n}. {fix.label}: {_fix_outcome(fix)}")
         lines += [f"     - {a.text}" for a in fix.additions]
         if fix.drops:
             lines.append(f"     - drop (make optional): {', '.join(fix.drops)}")
-        if fix.set and fix.proven:  # one variant: the changes joined with ';'
+        if fix.set:  # one variant: the changes joined with ';'
             lines.append(f"     apply: placer whatif SCENARIO --set '{'; '.join(fix.set)}'")
+    if len(proven) < len(inf.fixes):
+        lines.append(
+            f"  ({len(inf.fixes) - len(proven)} more found that did not solve when applied: "
+            "not shown; see `fixes` in the plan JSON)"
+        )
     if not inf.complete:
         lines.append("  (the search for fixes ran out of time: they may not be minimal)")
     if len(lines) == 1:
@@ -162,16 +168,10 @@ def infeasibility_text(plan: Plan) -> str:
 
 
 def _fix_outcome(fix) -> str:
-    """'proven (re-solve: optimal, 1,234.00 USD/h), minimal' and the like."""
-    if fix.status_after is None:
-        outcome = "not re-solved"
-    elif fix.proven:
-        objective = fix.objective_after_usd_per_h
-        cost = "" if objective is None else f", {objective:,.2f} USD/h"
-        outcome = f"proven (re-solve: {fix.status_after}{cost})"
-    else:
-        outcome = f"NOT a fix (re-solve: {fix.status_after})"
-    return outcome + (", minimal" if fix.minimal else "")
+    """'proven (re-solve: optimal, 1,234.00 USD/h), minimal' for a proven fix."""
+    objective = fix.objective_after_usd_per_h
+    cost = "" if objective is None else f", {objective:,.2f} USD/h"
+    return f"proven (re-solve: {fix.status_after}{cost})" + (", minimal" if fix.minimal else "")
 
 
 def binding_text(plan: Plan) -> str:
