@@ -179,3 +179,26 @@ def test_explain_values_a_whole_step_by_a_re_solve_not_by_scaling_the_price() ->
     saving = plan.objective_usd_per_h - more.plans[0].objective_usd_per_h
     assert price.step_saving_usd_per_h == pytest.approx(saving, rel=1e-6, abs=1e-6)
     assert price.step_saving_usd_per_h < 0.1 * 1000 * price.usd_per_h_per_unit
+
+
+def test_every_fix_explain_prints_applies_as_printed(tmp_path: Path) -> None:
+    """The text of `placer explain`: each fix it prints comes with an apply line, and that
+    line, run as printed through whatif, gives a feasible scenario."""
+    import json
+    import re
+
+    from click.testing import CliRunner
+
+    from placer.cli.main import cli
+
+    doc, _ = read_document(CONFIGS[0])  # edge_inference, with a carbon cap it cannot meet
+    doc["objective"]["carbon_cap_kg_per_h"] = 50
+    path = tmp_path / "edge.json"
+    path.write_text(json.dumps(doc))
+    result = CliRunner().invoke(cli, ["explain", str(path)])
+    assert result.exit_code == 3, result.output
+    applied = re.findall(r"apply: placer whatif SCENARIO --set '([^']+)'", result.output)
+    assert len(applied) == result.output.count("proven (re-solve") >= 2
+    for text in applied:
+        again = run_whatif(doc, [parse_variant(text)], solver="milp", time_limit_s=20)
+        assert again.plans[0].status in ("optimal", "feasible"), text
