@@ -120,6 +120,8 @@ def solve(
     )
     with interrupt.catch_interrupt():  # Ctrl-C: the engines stop with the best plan so far
         result = solve_fn(problem, options)
+    if bool(problem.lexicographic) and name != "milp":
+        result = _weighted_only(result, name)
     deadline = started + time_limit_s
     diagnosed = (
         result.status == "infeasible"
@@ -154,6 +156,21 @@ def interrupted() -> bool:
     """Whether the last `solve` was stopped by Ctrl-C (its plan is the best found so far;
     the CLI writes it, then exits 130)."""
     return interrupt.was_interrupted()
+
+
+def _weighted_only(result, name: str):
+    """A non-MILP engine's result on a lexicographic scenario: those engines minimise the
+    weighted objective, so the placed value is not proven maximal: never "optimal", and
+    the plan says so (its bound still bounds the weighted objective of any plan)."""
+    note = (
+        f"lexicographic mode: {name} minimised the weighted objective; the placed value "
+        "is not proven maximal (--solver milp solves the two stages)"
+    )
+    status = "feasible" if result.status == "optimal" else result.status
+    message = f"{result.message} (of the weighted objective: lexicographic mode not solved)"
+    return dataclasses.replace(
+        result, status=status, message=message, diagnostics=[note, *result.diagnostics]
+    )
 
 
 #: Least time an infeasibility diagnosis gets, s (a small elastic MILP solves in well

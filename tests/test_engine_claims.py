@@ -69,3 +69,15 @@ def test_search_and_relax_never_worse_than_greedy(config: Path, solver: str) -> 
     assert plan.status in ("optimal", "feasible"), plan.message
     if greedy.objective_usd_per_h is not None and greedy.status in ("optimal", "feasible"):
         assert plan.objective_usd_per_h <= greedy.objective_usd_per_h + 1e-6
+
+
+@pytest.mark.parametrize("solver", ["greedy", "relax", "search", "hybrid"])
+def test_a_lexicographic_scenario_is_never_optimal_but_by_the_milp(solver: str) -> None:
+    scenario = placer.load(CONFIGS[1])
+    lexicographic = scenario.model_copy(
+        update={"objective": scenario.objective.model_copy(update={"mode": "lexicographic"})}
+    )
+    plan = placer.solve(lexicographic, solver=solver, time_limit_s=3)
+    assert plan.status != "optimal"
+    assert any("lexicographic mode" in d for d in plan.diagnostics)
+    assert placer.verify(lexicographic, plan) == [] or plan.status == "no_solution"
