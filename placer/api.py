@@ -222,7 +222,12 @@ def explain(scenario: Scenario, *, time_limit_s: float = 30.0) -> Plan:
     started = time.perf_counter()
     plan = solve(scenario, solver="auto", time_limit_s=time_limit_s)
     if plan.status in ("optimal", "feasible") and plan.capacity_prices:
-        return _with_step_values(plan, scenario, started + time_limit_s)
+        # re-solves compile the whole fleet again: only where the MILP is the right tool
+        units = len(plan.placements) + len(plan.unplaced)
+        pools = sum(len(s.pools) for s in scenario.sites)
+        if units * pools <= DIAGNOSE_MAX_PAIRS:
+            return _with_step_values(plan, scenario, started + time_limit_s)
+        return plan
     if plan.infeasibility is None and plan.status in ("infeasible", "no_solution"):
         problem, index = compile_problem(scenario)
         if not small(problem):

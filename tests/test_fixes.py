@@ -202,3 +202,13 @@ def test_every_fix_explain_prints_applies_as_printed(tmp_path: Path) -> None:
     for text in applied:
         again = run_whatif(doc, [parse_variant(text)], solver="milp", time_limit_s=20)
         assert again.plans[0].status in ("optimal", "feasible"), text
+
+
+def test_explain_leaves_step_values_out_on_fleets_too_large_for_re_solves(monkeypatch) -> None:
+    from placer import api
+
+    monkeypatch.setattr(api, "DIAGNOSE_MAX_PAIRS", 10)
+    plan = placer.explain(placer.load(CONFIGS[1]))
+    assert plan.capacity_prices
+    assert all(c.step_saving_usd_per_h is None for c in plan.capacity_prices)
+    assert any(c.holds_for_units is not None for c in plan.capacity_prices)  # the LP's range
