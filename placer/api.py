@@ -253,10 +253,9 @@ def _with_step_values(plan: Plan, scenario: Scenario, deadline: float) -> Plan:
     are optimal; a re-solve that ends without a plan leaves the step unmeasured."""
     prices = list(plan.capacity_prices)
     resolve = _resolver(deadline)
-    todo = [i for i, c in enumerate(prices) if step_change(scenario, c) is not None]
-    todo = todo[:STEP_RESOLVES]
-    for n, i in enumerate(todo):
-        text, step = step_change(scenario, prices[i])
+    steps = [(i, step_change(scenario, c)) for i, c in enumerate(prices)]
+    todo = [(i, change) for i, change in steps if change is not None][:STEP_RESOLVES]
+    for n, (i, (text, step)) in enumerate(todo):
         fixed = apply_changes(scenario, changes_of([text], scenario))
         _, objective = resolve(fixed, len(todo) - n - 1)
         if objective is None or plan.objective_usd_per_h is None:

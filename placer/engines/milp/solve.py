@@ -21,6 +21,7 @@ from ortools.math_opt.python import mathopt
 
 from placer import interrupt
 from placer.engines.base import SolveOptions, SolveResult
+from placer.engines.greedy import solve_greedy
 from placer.engines.milp.formulation import Formulation, build_model
 from placer.engines.milp.prices import capacity_prices
 from placer.engines.milp.quiet import quiet_stdout
@@ -274,8 +275,6 @@ def interrupted_result(
     """What a MILP that was left (Ctrl-C, or past its limit: `watched`) returns: the hint
     when it is a feasible plan (the caller's incumbent), else greedy's plan, else no
     plan; never a bound."""
-    from placer.engines.greedy import solve_greedy
-
     start = options.hint_u
     if start is None or violations(problem, start):
         start = solve_greedy(problem, options).assign_u

@@ -33,6 +33,8 @@ from placer.engines.milp.solve import (
     watched,
 )
 from placer.engines.relax.repair import repair
+from placer.engines.relax.rows import row_capacities
+from placer.engines.relax.sampled import priced_slots
 from placer.problem.form import UNPLACED, Problem
 from placer.problem.usage import objective_value, violations
 
@@ -80,14 +82,8 @@ def lp_rounded_plan(problem: Problem, lp: LpRelaxation) -> np.ndarray:
     u, k = np.nonzero(whole & problem.listed_uk)
     assign = np.full(problem.num_units, UNPLACED, np.int32)
     assign[u] = problem.option_uk[u, k]
-    priced = np.concatenate(
-        [
-            np.where(problem.listed_uk, problem.objective_usd_per_h_uk, np.inf),
-            np.where(problem.must_place_u, np.inf, problem.unplaced_usd_per_h_u)[:, None],
-        ],
-        axis=1,
-    )
-    return repair(problem, assign, priced)
+    unpriced = np.zeros(row_capacities(problem).shape)  # no prices: the objective alone
+    return repair(problem, assign, priced_slots(problem, unpriced, np.arange(problem.num_units)))
 
 
 def candidate_lists(problem: Problem, x_uk: np.ndarray, extra: int) -> tuple[tuple[int, ...], ...]:
