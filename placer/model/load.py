@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from placer.errors import ScenarioError
 from placer.model import catalog, common, scenario, site, workload
 from placer.model.scenario import Scenario
+from placer.model.series_file import resolve_series
 from placer.model.workload import Inference, Training
 from placer.model.yaml_text import read_document
 
@@ -55,7 +56,7 @@ _TAGS = ("training", "inference")
 
 def format_validation_error(e: ValidationError, source: str) -> str:
     """One line per error: `field.path: message` in the scenario's words, no pydantic jargon."""
-    errors = e.errors(include_url=False)
+    errors = _one_branch(e.errors(include_url=False))
     lines = [f"{source}: {len(errors)} invalid field(s)"]
     for err in errors[:MAX_ERRORS_SHOWN]:
         path, msg = _explain(err)
@@ -63,6 +64,32 @@ def format_validation_error(e: ValidationError, source: str) -> str:
     if len(errors) > MAX_ERRORS_SHOWN:
         lines.append(f"  ... and {len(errors) - MAX_ERRORS_SHOWN} more; fix these first")
     return "\n".join(lines)
+
+
+_MEMBER_TAG = re.compile(r"^(constrained-(float|int)|float|int|list\[.*\])$")
+
+
+def _one_branch(errors: list[Any]) -> list[Any]:
+    """Errors of a figure that is a number or a list of numbers (one per period) speak of
+    the branch the input took: a list's errors for a list, a number's for a number; the
+    branch's tag is dropped from the path."""
+    out = []
+    for err in errors:
+        loc = tuple(err["loc"])
+        at = next(
+            (i for i, p in enumerate(loc) if isinstance(p, str) and _MEMBER_TAG.match(p)), None
+        )
+        if at is None:
+            out.append(err)
+            continue
+        is_list_branch = loc[at].startswith("list[")
+        value = err.get("input")
+        if not is_list_branch and isinstance(value, list):
+            continue
+        if is_list_branch and err["type"] == "list_type":
+            continue
+        out.append({**err, "loc": loc[:at] + loc[at + 1 :]})
+    return out or errors
 
 
 def _explain(err: dict[str, Any]) -> tuple[str, str]:
@@ -247,4 +274,9 @@ def load_scenario(path: Path | str) -> Scenario:
       ScenarioError: unreadable, malformed or invalid; the message names the field.
     """
     data, source = read_document(path)
+    base = Path.cwd() if str(path) == "-" else Path(path).parent
+    try:
+        data = resolve_series(data, base)
+    except ScenarioError as e:
+        raise ScenarioError(f"{source}: {e}") from None
     return validate_model(Scenario, data, source=source)

@@ -18,6 +18,7 @@ from placer.model.common import (
     Location,
     StrictModel,
 )
+from placer.model.horizon import Horizon, is_series
 from placer.model.site import Site
 from placer.model.workload import Inference, Training, Workload
 
@@ -91,6 +92,11 @@ class Scenario(StrictModel):
     latency_ms: list[LatencyEntry] = Field(default_factory=list)
     workloads: list[Workload]
     objective: Objective = Objective()
+    horizon: Horizon | None = Field(
+        default=None,
+        description="Plan over periods of time (docs/time.md); without it the scenario is "
+        "one static period.",
+    )
 
     def catalog(self) -> dict[str, Accelerator]:
         """Accelerator id -> figures: the default catalog, then this scenario's entries."""
@@ -132,7 +138,70 @@ class Scenario(StrictModel):
             elif isinstance(w, Inference):
                 _known(f"workloads.{i}.serving", list(w.serving), catalog)
                 _known(f"workloads.{i}.demand_rps", list(w.demand_rps), regions)
+        _check_time(self)
         return self
+
+    @property
+    def timed(self) -> bool:
+        """The scenario plans over a horizon of periods."""
+        return self.horizon is not None
+
+
+def _series_figures(scenario: Scenario):
+    """(path, value) of every figure that may be given per period."""
+    for i, site in enumerate(scenario.sites):
+        base = f"sites.{i}"
+        for name in ("it_capacity_kw", "grid_cap_kw", "price_usd_per_kwh", "carbon_g_per_kwh"):
+            yield f"{base}.power.{name}", getattr(site.power, name)
+        yield f"{base}.cooling.water_cap_l_per_day", site.cooling.water_cap_l_per_day
+        for j, pool in enumerate(site.pools):
+            yield f"{base}.pools.{j}.gpus", pool.gpus
+    for i, w in enumerate(scenario.workloads):
+        if isinstance(w, Inference):
+            for region, demand in w.demand_rps.items():
+                yield f"workloads.{i}.demand_rps.{region}", demand
+
+
+def _time_fields(scenario: Scenario):
+    """(path, value) of every field that only a timed scenario may set."""
+    for i, site in enumerate(scenario.sites):
+        base = f"sites.{i}"
+        for j, pool in enumerate(site.pools):
+            yield f"{base}.pools.{j}.available_from", pool.available_from
+        yield f"{base}.power.available_from", site.power.available_from
+        yield f"{base}.grid_events", site.grid_events or None
+    for i, w in enumerate(scenario.workloads):
+        if isinstance(w, Inference):
+            yield f"workloads.{i}.demand_profile", w.demand_profile
+            yield f"workloads.{i}.split", w.split if w.split > 1 else None
+        else:
+            yield f"workloads.{i}.earliest_start", w.earliest_start
+            yield f"workloads.{i}.deadline", w.deadline
+
+
+def _check_time(scenario: Scenario) -> None:
+    """Series have one value per period; time fields need a horizon."""
+    horizon = scenario.horizon
+    if horizon is None:
+        for path, value in _time_fields(scenario):
+            if value is not None:
+                raise ValueError(
+                    f"{path}: a time field needs a horizon (horizon: start, period_hours, "
+                    "periods); remove it for a static scenario"
+                )
+    for path, value in _series_figures(scenario):
+        if not is_series(value):
+            continue
+        if horizon is None:
+            raise ValueError(
+                f"{path}: a list of values per period needs a horizon (horizon: start, "
+                "period_hours, periods); give one number for a static scenario"
+            )
+        if len(value) != horizon.periods:
+            raise ValueError(
+                f"{path}: {len(value)} values for {horizon.periods} periods; give one value "
+                "per period"
+            )
 
 
 def _unique(path: str, ids: list[str]) -> None:

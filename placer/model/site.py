@@ -22,6 +22,7 @@ from placer.model.common import (
     Location,
     StrictModel,
 )
+from placer.model.horizon import GridEvent, Instant, is_series, series_min, varying, varying_int
 
 Tier = Literal["edge", "onprem", "cloud"]
 
@@ -98,31 +99,39 @@ ResourceName = Annotated[
 
 
 class Power(StrictModel):
-    """Electrical envelope and energy economics of a site."""
+    """Electrical envelope and energy economics of a site.
 
-    it_capacity_kw: float | None = Field(
-        default=None,
-        gt=0,
-        le=MAX_SITE_KW,
-        description="IT power the site can feed, kW. Required for edge and on-prem sites; "
-        "optional for cloud sites, whose limit is the pools' GPU quota.",
-    )
+    With a horizon, the capacities, the tariff and the carbon intensity may be given per
+    period (a list, or a CSV file: see docs/time.md).
+    """
+
+    it_capacity_kw: (
+        varying(
+            "IT power the site can feed, kW. Required for edge and on-prem sites; optional "
+            "for cloud sites, whose limit is the pools' GPU quota.",
+            gt=0,
+            le=MAX_SITE_KW,
+        )
+        | None
+    ) = None
     pue: float = Field(ge=1.0, le=3.0, description="Facility power / IT power (>= 1).")
-    grid_cap_kw: float | None = Field(
-        default=None,
-        gt=0,
-        le=MAX_SITE_KW,
-        description="Facility (grid connection) cap, kW: IT kW x PUE must fit.",
-    )
-    price_usd_per_kwh: float = Field(
-        default=0.0,
+    grid_cap_kw: (
+        varying("Facility (grid connection) cap, kW: IT kW x PUE must fit.", gt=0, le=MAX_SITE_KW)
+        | None
+    ) = None
+    price_usd_per_kwh: varying(
+        "Electricity tariff, USD/kWh of facility energy. 0 for cloud sites, whose GPU-hour "
+        "price already includes energy.",
         ge=0,
         le=MAX_USD_PER_KWH,
-        description="Electricity tariff, USD/kWh of facility energy. 0 for cloud sites, "
-        "whose GPU-hour price already includes energy.",
+    ) = 0.0
+    carbon_g_per_kwh: varying(
+        "Grid carbon intensity, gCO2e/kWh of facility energy.", ge=0, le=MAX_G_PER_KWH
     )
-    carbon_g_per_kwh: float = Field(
-        ge=0, le=MAX_G_PER_KWH, description="Grid carbon intensity, gCO2e/kWh of facility energy."
+    available_from: Instant | None = Field(
+        default=None,
+        description="With a horizon: the site's power is energised from this instant; "
+        "before it the site can run nothing.",
     )
 
 
@@ -152,9 +161,9 @@ class Cooling(StrictModel):
         le=MAX_L_PER_KWH,
         description="Water usage effectiveness, litres per kWh of IT energy.",
     )
-    water_cap_l_per_day: float | None = Field(
-        default=None, gt=0, le=MAX_L_PER_DAY, description="Water the site may draw, litres/day."
-    )
+    water_cap_l_per_day: (
+        varying("Water the site may draw, litres/day.", gt=0, le=MAX_L_PER_DAY) | None
+    ) = None
 
 
 class Pool(StrictModel):
@@ -162,7 +171,11 @@ class Pool(StrictModel):
 
     id: Id | None = Field(default=None, description="Pool id within the site; default: type.")
     accelerator: Id = Field(description="Accelerator type id from the catalog.")
-    gpus: int = Field(ge=0, le=MAX_POOL_GPUS, description="GPUs in the pool.")
+    gpus: varying_int("GPUs in the pool.", ge=0, le=MAX_POOL_GPUS)
+    available_from: Instant | None = Field(
+        default=None,
+        description="With a horizon: the pool's GPUs are usable from this instant (0 before).",
+    )
     gpus_per_node: int = Field(default=8, ge=1, le=1024)
     nodes_per_rack: int = Field(default=4, ge=1, le=256)
     node_power_kw: float | None = Field(
@@ -248,6 +261,10 @@ class Site(StrictModel):
         default=0.0, ge=0, le=MAX_USD_PER_GB, description="Price of data leaving the site, USD/GB."
     )
     pools: list[Pool] = Field(default_factory=list)
+    grid_events: list[GridEvent] = Field(
+        default_factory=list,
+        description="With a horizon: windows in which the grid asks the site to draw less.",
+    )
 
     @model_validator(mode="after")
     def _check_pools(self) -> Site:
@@ -261,6 +278,7 @@ class Site(StrictModel):
                 "power.it_capacity_kw: required for edge and on-prem sites (the IT power the "
                 "site can feed, kW); only cloud sites may leave it out"
             )
+        _unique_events(self.grid_events)
         seen: set[str] = set()
         for i, pool in enumerate(self.pools):
             if pool.key in seen:
@@ -278,8 +296,10 @@ class Site(StrictModel):
 
     @property
     def it_cap_kw(self) -> float:
-        """IT capacity, kW (inf when a cloud site gives none)."""
-        return self.power.it_capacity_kw or float("inf")
+        """IT capacity, kW (inf when a cloud site gives none; the least over the periods
+        when it varies)."""
+        cap = self.power.it_capacity_kw
+        return float("inf") if cap is None else series_min(cap)
 
     @property
     def heat_cap_kw(self) -> float:
@@ -287,6 +307,33 @@ class Site(StrictModel):
         return self.cooling.heat_rejection_kw or self.it_cap_kw
 
     @property
+    def varies(self) -> bool:
+        """Some figure of the site or its pools is given per period, or it has events or
+        a date its power arrives."""
+        figures = [
+            self.power.it_capacity_kw,
+            self.power.grid_cap_kw,
+            self.power.price_usd_per_kwh,
+            self.power.carbon_g_per_kwh,
+            self.cooling.water_cap_l_per_day,
+            *(p.gpus for p in self.pools),
+        ]
+        return (
+            any(is_series(f) for f in figures)
+            or bool(self.grid_events)
+            or self.power.available_from is not None
+            or any(p.available_from is not None for p in self.pools)
+        )
+
+    @property
     def domain(self) -> str:
         """Failure domain (the site id when none is given)."""
         return self.failure_domain or self.id
+
+
+def _unique_events(events: list[GridEvent]) -> None:
+    seen: set[str] = set()
+    for i, event in enumerate(events):
+        if event.name in seen:
+            raise ValueError(f"grid_events.{i}.name: a second event named {event.name!r}")
+        seen.add(event.name)

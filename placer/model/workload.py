@@ -22,6 +22,7 @@ from placer.model.common import (
     StrictModel,
     expand_country_groups,
 )
+from placer.model.horizon import Instant, parse_instant
 
 
 class Dataset(StrictModel):
@@ -114,7 +115,21 @@ class Training(_WorkloadBase):
     hours: float = Field(
         gt=0, le=MAX_HOURS, description="Run length on the reference accelerator, h."
     )
-    deadline_hours: float | None = Field(default=None, gt=0, le=MAX_HOURS)
+    deadline_hours: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_HOURS,
+        description="The run must end within this many hours of the start (of the "
+        "horizon, when there is one).",
+    )
+    earliest_start: Instant | None = Field(
+        default=None, description="With a horizon: the run may not start before this instant."
+    )
+    deadline: Instant | None = Field(
+        default=None,
+        description="With a horizon: the run must end by this instant (default: the "
+        "horizon's end). Give this or deadline_hours, not both.",
+    )
     utilization: Fraction = Field(default=0.9, description="Mean GPU load, (0, 1].")
     dataset: Dataset | None = None
 
@@ -125,6 +140,21 @@ class Training(_WorkloadBase):
                 "accelerators: an empty list accepts nothing; omit the key to "
                 "accept any type, or name at least one"
             )
+        if self.deadline is not None and self.deadline_hours is not None:
+            raise ValueError("deadline: give deadline or deadline_hours, not both")
+        for name in ("earliest_start", "deadline"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    parse_instant(value)
+                except ValueError as e:
+                    raise ValueError(f"{name}: {e}") from None
+        if (
+            self.earliest_start is not None
+            and self.deadline is not None
+            and parse_instant(self.deadline) <= parse_instant(self.earliest_start)
+        ):
+            raise ValueError("deadline: must be after earliest_start")
         return self
 
 
@@ -132,7 +162,25 @@ class Inference(_WorkloadBase):
     """An inference service: replica sets near the regions its demand comes from."""
 
     kind: Literal["inference"]
-    demand_rps: dict[Id, DemandRps] = Field(description="User region -> requests/s.")
+    demand_rps: dict[Id, DemandRps | Annotated[list[DemandRps], Field(min_length=1)]] = Field(
+        description="User region -> requests/s; with a horizon, a list gives one value "
+        "per period (the peak within it)."
+    )
+    demand_profile: list[Annotated[float, Field(ge=0, le=1)]] | None = Field(
+        default=None,
+        min_length=24,
+        max_length=24,
+        description="With a horizon: 24 factors in [0, 1], one per hour of the day (UTC "
+        "offset of the horizon's start): each region's demand_rps is the peak, scaled by "
+        "the factor of the hour a period starts in.",
+    )
+    split: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="With a horizon: each region's demand in each period may be carried "
+        "by up to this many pools, in equal shares.",
+    )
     serving: dict[Id, Serving] = Field(description="Accelerator type -> replica throughput.")
     latency_slo_ms: float = Field(
         gt=0, le=MAX_MS, description="Max network RTT site <-> region, ms."
@@ -145,7 +193,17 @@ class Inference(_WorkloadBase):
             raise ValueError("serving: name at least one accelerator type")
         if not self.demand_rps:
             raise ValueError("demand_rps: name at least one user region")
+        if self.demand_profile is not None and max(self.demand_profile) <= 0:
+            raise ValueError("demand_profile: every factor is 0; the service would serve nothing")
         return self
+
+    @property
+    def peak_demand_rps(self) -> dict[str, float]:
+        """Region -> the largest demand in any period, requests/s."""
+        return {
+            r: float(max(d)) if isinstance(d, list) else float(d)
+            for r, d in self.demand_rps.items()
+        }
 
 
 Workload = Annotated[Training | Inference, Field(discriminator="kind")]

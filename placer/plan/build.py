@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 
 from placer.engines.base import SolveResult
+from placer.model.horizon import parse_instant
 from placer.model.scenario import Scenario
 from placer.plan.fixes import addition_change, drop_changes, summarised
 from placer.plan.plan import (
@@ -18,7 +21,7 @@ from placer.plan.plan import (
     Totals,
     Unplaced,
 )
-from placer.problem.form import REASONS, Index, Problem
+from placer.problem.form import REASONS, Index, Problem, TimeIndex
 from placer.problem.rows import (
     K_FACILITY,
     K_GPUS,
@@ -69,6 +72,14 @@ def build_plan(
     has_solution = result.status in ("optimal", "feasible") or result.objective_usd_per_h
     objective = loads.objective_usd_per_h if has_solution else None
     total = loads.total_q
+    sites = _site_usage(scenario, problem, index, loads, placements) if index.time is None else []
+    site_periods, horizon = [], None
+    water = float(total[Q_WATER])
+    if index.time is not None:
+        from placer.plan.build_time import timed_views
+
+        sites, site_periods, horizon = timed_views(scenario, problem, index, loads, placements)
+        water = horizon.water_l / horizon.hours
     bound = result.bound_usd_per_h
     gap = None
     if objective is not None and bound is not None:
@@ -88,11 +99,11 @@ def build_plan(
         versions=versions,
         placements=placements,
         unplaced=unplaced,
-        sites=_site_usage(scenario, problem, index, loads, placements),
+        sites=sites,
         totals=Totals(
             cost_usd_per_h=float(total[Q_COST]),
             carbon_kg_per_h=float(total[Q_CARBON]),
-            water_l_per_h=float(total[Q_WATER]),
+            water_l_per_h=water,
             unplaced_value_usd_per_h=loads.unplaced_usd_per_h,
             objective_usd_per_h=loads.objective_usd_per_h,
             gpus=round(total[Q_GPUS]),
@@ -106,6 +117,8 @@ def build_plan(
             if result.diagnosis is not None
             else None
         ),
+        horizon=horizon,
+        site_periods=site_periods,
     )
 
 
@@ -188,7 +201,33 @@ def placement_of(problem: Problem, index: Index, u: int, o: int) -> Placement:
     amount = problem.amount_quk[:, u, k]
     pair = {name: amount[q] for name, q in _PAIR_FIGURES.items()}
     pair["latency_ms"] = problem.latency_ms_uk[u, k]
-    return _placement(unit, pool, index.replicas_uk[u, k], index.hours_uk[u, k], pair)
+    placed = _placement(unit, pool, index.replicas_uk[u, k], index.hours_uk[u, k], pair)
+    if index.time is None:
+        return placed
+    return _timed(placed, unit, index.time, o, float(index.hours_uk[u, k]))
+
+
+def _timed(placed: Placement, unit, time: TimeIndex, o: int, hours: float) -> Placement:
+    """A placement of a timed plan: when it runs, its totals, and its water averaged
+    over the horizon like its cost (the row amount is the rate while it runs)."""
+    first, length = int(time.start_o[o]), int(time.length_o[o])
+    run_h = hours if unit.kind == "training" else time.period_hours
+    begins = parse_instant(time.start) + dt.timedelta(hours=first * time.period_hours)
+    water_l = placed.water_l_per_h * run_h
+    return placed.model_copy(
+        update={
+            "period": unit.period if unit.kind == "inference" else None,
+            "part": unit.part,
+            "start_period": first,
+            "periods": length,
+            "start": begins.isoformat(),
+            "end": (begins + dt.timedelta(hours=run_h)).isoformat(),
+            "cost_usd": placed.cost_usd_per_h * time.hours,
+            "carbon_kg": placed.carbon_kg_per_h * time.hours,
+            "water_l": water_l,
+            "water_l_per_h": water_l / time.hours,
+        }
+    )
 
 
 #: Placement figures read from the amounts, by quantity.
@@ -248,6 +287,8 @@ def _unplaced(problem: Problem, index: Index, u: int) -> Unplaced:
         workload=unit.workload,
         region=unit.region,
         copy_index=unit.copy,
+        period=unit.period if unit.period >= 0 else None,
+        part=unit.part,
         must_place=bool(problem.must_place_u[u]),
         value_usd_per_h=float(problem.unplaced_usd_per_h_u[u]),
         reason=unplaced_reason(problem, index, u),

@@ -39,16 +39,41 @@ class Placement(_PlanModel):
     cost_usd_per_h: float
     carbon_kg_per_h: float
     water_l_per_h: float
+    period: int | None = Field(
+        default=None, description="Timed inference: the period this unit serves (0-based)."
+    )
+    part: int = Field(default=0, description="Timed inference: which equal demand share.")
+    start_period: int | None = Field(
+        default=None, description="Timed plans: the first period the unit runs in (0-based)."
+    )
+    periods: int | None = Field(
+        default=None, description="Timed plans: consecutive periods it runs in."
+    )
+    start: str | None = Field(default=None, description="Timed plans: when it starts (ISO 8601).")
+    end: str | None = Field(
+        default=None,
+        description="Timed plans: when it ends (ISO 8601; a run may end inside its last "
+        "period, which it holds whole).",
+    )
+    cost_usd: float | None = Field(
+        default=None,
+        description="Timed plans: cost over its run, USD (cost_usd_per_h is "
+        "this per hour of the horizon).",
+    )
+    carbon_kg: float | None = Field(default=None, description="Timed plans: emissions, kg.")
+    water_l: float | None = Field(default=None, description="Timed plans: water, L.")
 
 
 class UnitRef(_PlanModel):
     """Which placement unit: its name and the identity it keeps across plans (workload,
-    region, copy)."""
+    region, copy; in a timed plan also the period and demand share of a service)."""
 
     unit: str
     workload: str
     region: str | None = None
     copy_index: int = 0
+    period: int | None = None
+    part: int = 0
 
 
 class Unplaced(UnitRef):
@@ -89,6 +114,40 @@ class Totals(_PlanModel):
     gpus: int
     placed_units: int
     unplaced_units: int
+
+
+class PlanHorizon(_PlanModel):
+    """The periods of a timed plan and its totals over them (every `_per_h` figure of a
+    timed plan is the total divided by the horizon's hours)."""
+
+    start: str
+    period_hours: float
+    periods: int
+    hours: float
+    cost_usd: float
+    carbon_kg: float
+    water_l: float
+    unplaced_value_usd: float
+    objective_usd: float
+
+
+class SitePeriods(_PlanModel):
+    """One site over the periods of a timed plan: what it uses and may use in each
+    (nameplate capacities before headroom; null: uncapped)."""
+
+    site: str
+    gpus_used: list[int]
+    gpus_total: list[int]
+    it_kw: list[float]
+    it_capacity_kw: list[float | None]
+    facility_kw: list[float]
+    facility_cap_kw: list[float | None] = Field(
+        description="The grid cap, or IT capacity x PUE, less any grid event's cut."
+    )
+    heat_kw: list[float]
+    water_l_per_h: list[float]
+    price_usd_per_kwh: list[float]
+    carbon_g_per_kwh: list[float]
 
 
 class CapacityPrice(_PlanModel):
@@ -192,6 +251,12 @@ class Plan(_PlanModel):
     capacity_prices: list[CapacityPrice] = Field(default_factory=list)
     diagnostics: list[str] = Field(default_factory=list)
     infeasibility: Infeasibility | None = None
+    horizon: PlanHorizon | None = Field(
+        default=None, description="Timed plans: the periods and the totals over them."
+    )
+    site_periods: list[SitePeriods] = Field(
+        default_factory=list, description="Timed plans: each site's use in each period."
+    )
 
 
 class ParetoPoint(_PlanModel):

@@ -245,7 +245,12 @@ class Verifier:
         names: dict[str, Key],
         out: list[Violation],
     ) -> None:
-        """The unit's name agrees with its (workload, region, copy_index)."""
+        """The unit's name agrees with its (workload, region, copy_index); a static plan
+        states no time (no period, part 0, no start)."""
+        for name in _TIME_FIELDS:
+            said = getattr(ref, name, None)
+            if said not in (None, 0) or (name == "part" and said != 0):
+                out.append(_misstated(ref.unit, f"{path}.{name}", said, _static_value(name)))
         named = names.get(ref.unit)
         if named == key:
             return
@@ -610,6 +615,24 @@ class Verifier:
             / sum(w.demand_rps.values())
             / w.redundancy.copies
         )
+
+
+#: Fields only a timed plan's units state (`placer.plan.verify_time` checks those).
+_TIME_FIELDS = (
+    "period",
+    "part",
+    "start_period",
+    "periods",
+    "start",
+    "end",
+    "cost_usd",
+    "carbon_kg",
+    "water_l",
+)
+
+
+def _static_value(name: str) -> Any:
+    return 0 if name == "part" else None
 
 
 def _tolerance(a: float, b: float) -> float:

@@ -115,6 +115,8 @@ def build_pools(scenario: Scenario) -> list[tuple[PoolInfo, Site, Pool]]:
 #: Dense cells (units x pools) of one chunk: ~40 float64 temporaries of this size live
 #: at once inside `_pair_arrays`, so 1e6 cells keep a chunk near 300 MB.
 CHUNK_CELLS = 1_000_000
+#: `_pair_arrays` tables only the timed compile reads (`placer.problem.compile_time`).
+TIMED_ONLY = ("mean_kw", "gpu_usd_per_h")
 #: `_pair_arrays` table of each quantity, in `QUANTITIES` order.
 _QUANTITY_TABLES = ("gpus", "it_kw", "facility_kw", "water", "cost", "carbon")
 assert len(_QUANTITY_TABLES) == len(QUANTITIES)
@@ -128,7 +130,12 @@ def compile_problem(
     The rules are applied to chunks of units, each chunk's [chunk, P] tables cut to the
     allowed pairs and dropped: peak memory is one chunk plus the option lists.
     `size_rule=False` keeps the pairs where a unit is larger than its pool's GPUs or its
-    site's IT capacity (R_SIZE): the infeasibility diagnosis asks how much to add there."""
+    site's IT capacity (R_SIZE): the infeasibility diagnosis asks how much to add there.
+    A scenario with a horizon compiles through `placer.problem.compile_time`."""
+    if scenario.horizon is not None:
+        from placer.problem.compile_time import compile_timed
+
+        return compile_timed(scenario, size_rule=size_rule)
     units = build_units(scenario)
     pools = build_pools(scenario)
     sites = sorted(scenario.sites, key=lambda s: s.id)
@@ -139,6 +146,8 @@ def compile_problem(
     chunks = []
     for start in range(0, n_u, step):
         arrays, bits, reps = _pair_arrays(units[start : start + step], pools, sites, ctx)
+        for name in TIMED_ONLY:
+            del arrays[name]
         arrays["objective"] = pair_objective(scenario, arrays)
         arrays["replicas"] = reps
         rows, cols = np.nonzero(bits == 0)
@@ -353,6 +362,8 @@ def _pair_arrays(units, pools, sites, ctx: _Context):
         "carbon": energy_kw * grid_p[None, :] / 1000.0,
         "latency": latency,
         "hours": hours,
+        "mean_kw": mean_kw,
+        "gpu_usd_per_h": gpus * price,
     }
     # a pair needing more replicas than int32 counts is far larger than any pool (R_SIZE)
     return arrays, bits, np.minimum(reps, MAX_REPLICAS).astype(np.int32)

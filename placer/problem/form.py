@@ -200,6 +200,8 @@ class Unit:
     copy: int
     copies: int
     demand_rps: float  # the share this copy must be able to carry alone (0 for training)
+    period: int = -1  # timed inference: the period it serves (-1: every period / training)
+    part: int = 0  # timed inference: which of the region's equal demand shares
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,7 @@ class Index:
         for training).
       hours_uk: float64[U, K], training run length in the slot's option, h (0 for
         inference).
+      time: the periods of a timed problem (None: static, one period).
     """
 
     units: tuple[Unit, ...]
@@ -229,3 +232,29 @@ class Index:
     sites: tuple[str, ...]
     replicas_uk: np.ndarray
     hours_uk: np.ndarray
+    time: TimeIndex | None = None
+
+
+@dataclass(frozen=True)
+class TimeIndex:
+    """When each option runs and which period each row belongs to (a timed problem).
+
+    Attributes:
+      start: the horizon's start (ISO 8601).   period_hours: length of a period, h.
+      periods: T.
+      start_o: int32[O], the first period option o runs in.
+      length_o: int32[O], the periods it runs in (consecutive; the last may be partial).
+      period_r: int32[R], the period of each row; -1 for rows over the whole horizon
+        (the budget and the carbon cap, averaged per hour of the horizon).
+    """
+
+    start: str
+    period_hours: float
+    periods: int
+    start_o: np.ndarray
+    length_o: np.ndarray
+    period_r: np.ndarray
+
+    @property
+    def hours(self) -> float:
+        return self.periods * self.period_hours

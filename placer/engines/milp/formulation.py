@@ -197,6 +197,7 @@ def _add_capacities(rows: _Rows, problem: Problem, terms: _Terms, *, scoped: boo
     is_global = KIND_SCOPE[kind_r] == 2
     chosen = np.flatnonzero(is_global != scoped)
     written: dict[tuple[int, int, int, int], list[tuple[np.ndarray, float]]] = {}
+    labels: set[str] = set()
     for r in chosen[np.lexsort((chosen, kind_r[chosen]))].tolist():
         cap = float(problem.cap_r[r])
         cols, coef, q = terms.of(r)
@@ -209,6 +210,9 @@ def _add_capacities(rows: _Rows, problem: Problem, terms: _Terms, *, scoped: boo
         written.setdefault(key, []).append((cols, cap))
         kind, scope = KIND_NAMES[kind_r[r]], int(problem.scope_r[r])
         label = kind if is_global[r] else f"{kind}[{scope}]"
+        if label in labels:  # a timed problem repeats each row per period
+            label = f"{label}#{r}"
+        labels.add(label)
         rows.add(label, cols, coef, -math.inf, cap, tag=(scope, kind))
 
 

@@ -1,0 +1,117 @@
+"""The parts of a Plan only a timed scenario has: each site per period, the horizon's
+totals, and site usage read as peaks over the periods."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from placer.model.horizon import per_period
+from placer.model.scenario import Scenario
+from placer.plan.plan import Placement, PlanHorizon, SitePeriods, SiteUsage
+from placer.problem.compile_time import pool_gpus_per_period, site_caps_per_period
+from placer.problem.form import Index, Problem
+from placer.problem.rows import K_FACILITY, K_GPUS, K_HEAT, K_IT, K_WATER
+from placer.problem.usage import Loads
+
+
+def _finite(values: np.ndarray) -> list[float | None]:
+    return [float(v) if math.isfinite(v) else None for v in values]
+
+
+def loads_per_period(problem: Problem, index: Index, loads: Loads, kind: int) -> np.ndarray:
+    """float64[n, T]: load of each pool's (GPU kind) or site's row of `kind` per period."""
+    time = index.time
+    assert time is not None
+    n = len(index.pools) if kind == K_GPUS else len(index.sites)
+    out = np.zeros((n, time.periods))
+    rows = np.flatnonzero(problem.kind_r == kind)
+    out[problem.scope_r[rows], time.period_r[rows]] = loads.loads_r[rows]
+    return out
+
+
+def timed_views(
+    scenario: Scenario,
+    problem: Problem,
+    index: Index,
+    loads: Loads,
+    placements: list[Placement],
+) -> tuple[list[SiteUsage], list[SitePeriods], PlanHorizon]:
+    """(site usage: peak use against the nameplate, the largest capacity of any period;
+    each site per period; the horizon's totals)."""
+    time, horizon = index.time, scenario.horizon
+    assert time is not None and horizon is not None
+    n_t = time.periods
+    by_id = {s.id: s for s in scenario.sites}
+    gpus_pt = loads_per_period(problem, index, loads, K_GPUS)
+    per_kind = {k: loads_per_period(problem, index, loads, k) for k in (K_IT, K_FACILITY, K_HEAT)}
+    water_st = loads_per_period(problem, index, loads, K_WATER)
+    cost_s: dict[str, float] = {}
+    carbon_s: dict[str, float] = {}
+    for p in placements:
+        cost_s[p.site] = cost_s.get(p.site, 0.0) + p.cost_usd_per_h
+        carbon_s[p.site] = carbon_s.get(p.site, 0.0) + p.carbon_kg_per_h
+    usage, periods = [], []
+    for s, sid in enumerate(index.sites):
+        site = by_id[sid]
+        pools = [p for p, info in enumerate(index.pools) if info.site == sid]
+        gpus_used = gpus_pt[pools].sum(axis=0) if pools else np.zeros(n_t)
+        total = np.zeros(n_t)
+        for pool in site.pools:
+            total += pool_gpus_per_period(pool, horizon)
+        caps = site_caps_per_period(site, horizon)
+        heat_cap = caps[:, 2]
+        periods.append(
+            SitePeriods(
+                site=sid,
+                gpus_used=[round(v) for v in gpus_used],
+                gpus_total=[round(v) for v in total],
+                it_kw=[float(v) for v in per_kind[K_IT][s]],
+                it_capacity_kw=_finite(caps[:, 0]),
+                facility_kw=[float(v) for v in per_kind[K_FACILITY][s]],
+                facility_cap_kw=_finite(np.minimum(caps[:, 1], caps[:, 0] * site.power.pue)),
+                heat_kw=[float(v) for v in per_kind[K_HEAT][s]],
+                water_l_per_h=[float(v) for v in water_st[s]],
+                price_usd_per_kwh=per_period(site.power.price_usd_per_kwh, n_t, 0.0),
+                carbon_g_per_kwh=per_period(site.power.carbon_g_per_kwh, n_t, 0.0),
+            )
+        )
+        water_cap = caps[:, 3]
+        usage.append(
+            SiteUsage(
+                site=sid,
+                tier=site.tier,
+                gpus_used=round(gpus_used.max(initial=0.0)),
+                gpus_total=round(total.max(initial=0.0)),
+                it_kw=float(per_kind[K_IT][s].max(initial=0.0)),
+                it_capacity_kw=_largest(caps[:, 0]),
+                facility_kw=float(per_kind[K_FACILITY][s].max(initial=0.0)),
+                grid_cap_kw=_largest(caps[:, 1]),
+                heat_kw=float(per_kind[K_HEAT][s].max(initial=0.0)),
+                heat_rejection_kw=_largest(heat_cap),
+                water_l_per_h=float(water_st[s].max(initial=0.0)),
+                water_cap_l_per_h=_largest(water_cap),
+                cost_usd_per_h=cost_s.get(sid, 0.0),
+                carbon_kg_per_h=carbon_s.get(sid, 0.0),
+            )
+        )
+    hours = time.hours
+    summary = PlanHorizon(
+        start=time.start,
+        period_hours=time.period_hours,
+        periods=n_t,
+        hours=hours,
+        cost_usd=sum(p.cost_usd or 0.0 for p in placements),
+        carbon_kg=sum(p.carbon_kg or 0.0 for p in placements),
+        water_l=sum(p.water_l or 0.0 for p in placements),
+        unplaced_value_usd=loads.unplaced_usd_per_h * hours,
+        objective_usd=loads.objective_usd_per_h * hours,
+    )
+    return usage, periods, summary
+
+
+def _largest(values: np.ndarray) -> float | None:
+    """The nameplate: the largest finite value over the periods (None: never capped)."""
+    finite = values[np.isfinite(values)]
+    return float(finite.max()) if finite.size else None

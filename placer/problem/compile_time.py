@@ -1,0 +1,448 @@
+"""compile for a scenario with a horizon: time is more options and more rows.
+
+A timed scenario compiles to the same `Problem` as a static one (`placer.problem.form`);
+only what an option and a row stand for grows:
+
+- Rows: every static row is repeated per period (pool GPUs, site IT, facility, heat kW
+  and water L/h in period t, with that period's capacity: series, grid events, dates
+  capacity arrives), then the budget and the carbon cap over the horizon.
+- Options: (pool, first period, length in periods). A training run is one unit whose
+  options are every pool and start that fit its window (earliest start, deadline, the
+  horizon's end) as one contiguous run; it charges its pool's and site's rows in each
+  period it runs. An inference service is one unit per (region, period, redundancy
+  copy, demand share); its options are (pool, that period, 1).
+- Money and carbon are averaged per hour of the horizon, so budgets, caps and the
+  objective keep their static units (USD/h, kg/h): the totals are these times the
+  horizon's hours. A run's last period may be partial: it holds its GPUs and power
+  for the whole period, and pays and emits for the hours it runs.
+
+Per (unit, pool), the static rules (mask, GPUs, kW, run hours, latency, replicas) are
+`placer.problem.compile`'s, applied to the scenario's static view (each series by its
+largest value for capacities and demand, its mean for prices); per (unit, option):
+
+  cost    hours x GPUs x USD/GPU-h + mean kW x PUE x sum over run periods of
+          (hours run in the period x USD/kWh in it) + dataset egress USD   / horizon h
+  carbon  mean kW x PUE x sum (hours run x gCO2e/kWh) / 1000             / horizon h
+  water   mean kW x WUE (L/h while it runs; the row amount), and its horizon mean in
+          the objective
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from placer.model.horizon import Horizon, per_period
+from placer.model.scenario import Scenario
+from placer.model.site import Site
+from placer.model.workload import Inference, Training
+from placer.problem.compile import (
+    _Context,
+    _groups,
+    _pair_arrays,
+    build_pools,
+    reason_counts,
+)
+from placer.problem.form import (
+    NUM_REASONS,
+    R_DEADLINE,
+    Index,
+    Problem,
+    TimeIndex,
+    Unit,
+)
+from placer.problem.rows import (
+    K_BUDGET,
+    K_CARBON,
+    K_GPUS,
+    Q_CARBON,
+    Q_COST,
+    Q_FACILITY_KW,
+    Q_GPUS,
+    Q_IT_KW,
+    Q_WATER,
+    QUANTITIES,
+    SITE_KINDS,
+)
+
+#: Terms of one period of a run: (kind offset in a period's row block, quantity).
+_PERIOD_TERMS = ((Q_GPUS,), (Q_IT_KW,), (Q_FACILITY_KW,), (Q_IT_KW,), (Q_WATER,))
+
+
+def compile_timed(scenario: Scenario, *, size_rule: bool = True) -> tuple[Problem, Index]:
+    """Compiles a scenario with a horizon into the one Problem form (`size_rule` as in
+    `placer.problem.compile.compile_problem`).
+
+    Raises:
+      ValueError: the scenario has no horizon.
+    """
+    horizon = scenario.horizon
+    if horizon is None:
+        raise ValueError("compile_timed needs a scenario with a horizon")
+    n_t, ph = horizon.periods, horizon.period_hours
+    span_h = horizon.hours
+    static = static_view(scenario)
+    sites = sorted(static.sites, key=lambda s: s.id)
+    timed_sites = {s.id: s for s in scenario.sites}
+    pools = build_pools(static)
+    n_p, n_s = len(pools), len(sites)
+    units = timed_units(scenario)
+    ctx = _Context(static, size_rule)
+    static_w = {w.id: w for w in static.workloads}
+    arrays, bits, reps = _pair_arrays([(u, static_w[w.id]) for u, w in units], pools, sites, ctx)
+    site_p = np.array([sites.index(st) for _, st, _ in pools], np.int64)
+    price_st = np.array(
+        [per_period(timed_sites[s.id].power.price_usd_per_kwh, n_t, 0.0) for s in sites]
+    ).reshape(n_s, n_t)
+    grid_st = np.array(
+        [per_period(timed_sites[s.id].power.carbon_g_per_kwh, n_t, 0.0) for s in sites]
+    ).reshape(n_s, n_t)
+    pue_p = np.array([st.power.pue for _, st, _ in pools])
+    wue_p = np.array([st.cooling.wue_l_per_kwh for _, st, _ in pools])
+    obj = scenario.objective
+
+    options: dict[tuple[int, int, int], int] = {}
+    slot_rows: list[list[tuple]] = []
+    reason_ur = reason_counts(bits)
+    for u, (unit, w) in enumerate(units):
+        allowed = np.flatnonzero(bits[u] == 0)
+        entries = []
+        if isinstance(w, Training):
+            first, last_end_h = training_window(w, horizon)
+            egress_usd = 0.0
+            data_site = w.dataset.site if w.dataset is not None else None
+            for p in allowed:
+                hours = float(arrays["hours"][u, p])
+                n = max(1, math.ceil(hours / ph - 1e-9))
+                starts = [
+                    s0 for s0 in range(first, n_t - n + 1) if s0 * ph + hours <= last_end_h + 1e-9
+                ]
+                if data_site is not None and pools[p][0].site != data_site:
+                    src = timed_sites[data_site]
+                    egress_usd = src.egress_usd_per_gb * w.dataset.size_gb
+                else:
+                    egress_usd = 0.0
+                for s0 in starts:
+                    frac = np.ones(n)
+                    frac[-1] = (hours - (n - 1) * ph) / ph
+                    window = slice(s0, s0 + n)
+                    s = site_p[p]
+                    energy_kwh = arrays["mean_kw"][u, p] * pue_p[p] * ph * frac
+                    cost = hours * arrays["gpu_usd_per_h"][u, p] + float(
+                        energy_kwh @ price_st[s, window]
+                    )
+                    cost += egress_usd
+                    carbon_kg = float(energy_kwh @ grid_st[s, window]) / 1000.0
+                    water_l = arrays["mean_kw"][u, p] * wue_p[p] * hours
+                    o = options.setdefault((int(p), s0, n), len(options))
+                    entries.append((o, p, cost, carbon_kg, water_l, hours))
+            if not entries and allowed.size:
+                reason_ur[u, int(R_DEADLINE).bit_length() - 1] += allowed.size
+        else:
+            t = unit.period
+            for p in allowed:
+                s = site_p[p]
+                energy_kwh = arrays["mean_kw"][u, p] * pue_p[p] * ph
+                cost = ph * arrays["gpu_usd_per_h"][u, p] + energy_kwh * price_st[s, t]
+                carbon_kg = energy_kwh * grid_st[s, t] / 1000.0
+                water_l = arrays["mean_kw"][u, p] * wue_p[p] * ph
+                o = options.setdefault((int(p), t, 1), len(options))
+                entries.append((o, p, cost, carbon_kg, water_l, 0.0))
+        entries.sort(key=lambda e: e[0])
+        slot_rows.append(entries)
+
+    width = max([1, *(len(e) for e in slot_rows)])
+    n_u = len(units)
+    option_uk = np.full((n_u, width), -1, np.int32)
+    amount_quk = np.zeros((len(QUANTITIES), n_u, width))
+    objective_uk = np.zeros((n_u, width))
+    latency_uk = np.zeros((n_u, width))
+    hours_uk = np.zeros((n_u, width))
+    replicas_uk = np.zeros((n_u, width), np.int32)
+    for u, entries in enumerate(slot_rows):
+        for k, (o, p, cost, carbon_kg, water_l, hours) in enumerate(entries):
+            option_uk[u, k] = o
+            amount_quk[Q_GPUS, u, k] = arrays["gpus"][u, p]
+            amount_quk[Q_IT_KW, u, k] = arrays["it_kw"][u, p]
+            amount_quk[Q_FACILITY_KW, u, k] = arrays["facility_kw"][u, p]
+            amount_quk[Q_WATER, u, k] = arrays["mean_kw"][u, p] * wue_p[p]
+            amount_quk[Q_COST, u, k] = cost / span_h
+            amount_quk[Q_CARBON, u, k] = carbon_kg / span_h
+            objective_uk[u, k] = (
+                cost
+                + obj.carbon_price_usd_per_t * carbon_kg / 1000.0
+                + obj.water_price_usd_per_m3 * water_l / 1000.0
+            ) / span_h
+            latency_uk[u, k] = arrays["latency"][u, p]
+            hours_uk[u, k] = hours
+            replicas_uk[u, k] = reps[u, p]
+
+    option_list = sorted(options, key=options.get)
+    pool_o = np.array([p for p, _, _ in option_list], np.int32).reshape(-1)
+    start_o = np.array([s0 for _, s0, _ in option_list], np.int32).reshape(-1)
+    length_o = np.array([n for _, _, n in option_list], np.int32).reshape(-1)
+    cap_r, kind_r, scope_r, period_r = timed_rows(scenario, horizon, pools, sites)
+    row_oj, quantity_oj = timed_terms(pool_o, start_o, length_o, site_p, n_p, n_s, n_t)
+    group_u, spread_key_gp = _groups(units, pools, sites)
+    value_u, must_u = _unit_values(units, horizon)
+    problem = Problem(
+        option_uk=option_uk,
+        objective_usd_per_h_uk=objective_uk,
+        amount_quk=amount_quk,
+        latency_ms_uk=latency_uk,
+        reason_count_ur=reason_ur.astype(np.int32).reshape(n_u, NUM_REASONS),
+        unplaced_usd_per_h_u=value_u,
+        must_place_u=must_u,
+        group_u=group_u,
+        pool_o=pool_o,
+        spread_key_go=spread_key_gp[:, pool_o] if pool_o.size else spread_key_gp[:, :0],
+        pool_site_p=site_p.astype(np.int32),
+        cap_r=cap_r,
+        kind_r=kind_r,
+        scope_r=scope_r,
+        row_oj=row_oj,
+        quantity_oj=quantity_oj,
+        lexicographic=np.array(obj.mode == "lexicographic"),
+    )
+    index = Index(
+        units=tuple(u for u, _ in units),
+        pools=tuple(info for info, _, _ in pools),
+        sites=tuple(s.id for s in sites),
+        replicas_uk=replicas_uk,
+        hours_uk=hours_uk,
+        time=TimeIndex(horizon.start, ph, n_t, start_o, length_o, period_r),
+    )
+    return problem, index
+
+
+def training_window(w: Training, horizon: Horizon) -> tuple[int, float]:
+    """(first period the run may start in, hours from the horizon's start by which it
+    must end)."""
+    first = 0
+    if w.earliest_start is not None:
+        first = max(
+            0, math.ceil(horizon.hours_from_start(w.earliest_start) / horizon.period_hours - 1e-9)
+        )
+    end = horizon.hours
+    if w.deadline is not None:
+        end = min(end, horizon.hours_from_start(w.deadline))
+    if w.deadline_hours is not None:
+        end = min(end, w.deadline_hours)
+    return first, end
+
+
+def demand_per_period(w: Inference, region: str, horizon: Horizon) -> list[float]:
+    """Requests/s of one region in each period: the series, or the number scaled by the
+    daily profile's factor of the hour each period starts in."""
+    value = w.demand_rps[region]
+    if isinstance(value, list):
+        return [float(v) for v in value]
+    if w.demand_profile is None:
+        return [float(value)] * horizon.periods
+    out = []
+    for t in range(horizon.periods):
+        hour = horizon.period_start(t).hour
+        out.append(float(value) * w.demand_profile[hour])
+    return out
+
+
+def timed_units(scenario: Scenario) -> list[tuple[Unit, Training | Inference]]:
+    """Units in deterministic order: workloads by id; a training run is one unit; an
+    inference service one per (region, period, copy, share) with demand."""
+    horizon = scenario.horizon
+    assert horizon is not None
+    units: list[tuple[Unit, Training | Inference]] = []
+    for w in sorted(scenario.workloads, key=lambda w: w.id):
+        if isinstance(w, Training):
+            units.append((Unit(w.id, w.id, "training", None, 0, 1, 0.0), w))
+            continue
+        k = w.redundancy.copies
+        carry = k - w.redundancy.failures
+        for region in sorted(w.demand_rps):
+            for t, demand in enumerate(demand_per_period(w, region, horizon)):
+                if demand <= 0:
+                    continue
+                for m in range(w.split):
+                    for c in range(k):
+                        name = f"{w.id}/{region}@{t}"
+                        name += f".{m}" if w.split > 1 else ""
+                        name += f"#{c}" if k > 1 else ""
+                        share = demand / carry / w.split
+                        units.append((Unit(name, w.id, "inference", region, c, k, share, t, m), w))
+    return units
+
+
+def _unit_values(units, horizon: Horizon) -> tuple[np.ndarray, np.ndarray]:
+    """(value lost unplaced, USD per hour of the horizon; must-place) per unit: a training
+    run loses its value for its reference hours, a service's share for its period."""
+    n_u = len(units)
+    value_u = np.zeros(n_u)
+    must_u = np.zeros(n_u, bool)
+    for u, (unit, w) in enumerate(units):
+        must_u[u] = w.must_place
+        if w.value_usd_per_h is None:
+            continue
+        if isinstance(w, Training):
+            value_u[u] = w.value_usd_per_h * w.hours / horizon.hours
+            continue
+        demand = {r: demand_per_period(w, r, horizon)[unit.period] for r in w.demand_rps}
+        total = sum(demand.values())
+        share = demand[unit.region] / total / unit.copies / w.split if total > 0 else 0.0
+        value_u[u] = w.value_usd_per_h * share * horizon.period_hours / horizon.hours
+    return value_u, must_u
+
+
+def static_view(scenario: Scenario) -> Scenario:
+    """The scenario as one period: each capacity and demand by its largest value, each
+    price and intensity by its mean; time-only fields kept (compile reads them apart).
+
+    Not validated again: its figures are the scenario's own, in range."""
+
+    def top(v):
+        return max(v) if isinstance(v, list) else v
+
+    def mean(v):
+        return sum(v) / len(v) if isinstance(v, list) else v
+
+    sites = []
+    for site in scenario.sites:
+        power = site.power.model_copy(
+            update={
+                "it_capacity_kw": top(site.power.it_capacity_kw),
+                "grid_cap_kw": top(site.power.grid_cap_kw),
+                "price_usd_per_kwh": mean(site.power.price_usd_per_kwh),
+                "carbon_g_per_kwh": mean(site.power.carbon_g_per_kwh),
+            }
+        )
+        cooling = site.cooling.model_copy(
+            update={"water_cap_l_per_day": top(site.cooling.water_cap_l_per_day)}
+        )
+        pools = [p.model_copy(update={"gpus": top(p.gpus)}) for p in site.pools]
+        sites.append(site.model_copy(update={"power": power, "cooling": cooling, "pools": pools}))
+    workloads = []
+    for w in scenario.workloads:
+        if isinstance(w, Inference):
+            w = w.model_copy(update={"demand_rps": w.peak_demand_rps})
+        workloads.append(w)
+    return scenario.model_copy(update={"sites": sites, "workloads": workloads})
+
+
+def site_caps_per_period(site: Site, horizon: Horizon) -> np.ndarray:
+    """float64[T, 4]: IT, facility, heat kW and water L/h caps of a site in each period,
+    before headroom (inf: no cap): series, grid events and the date power arrives."""
+    n_t = horizon.periods
+    inf = math.inf
+    it = np.array(per_period(site.power.it_capacity_kw, n_t, inf))
+    grid = np.array(per_period(site.power.grid_cap_kw, n_t, inf))
+    heat = (
+        np.full(n_t, float(site.cooling.heat_rejection_kw))
+        if site.cooling.heat_rejection_kw
+        else it.copy()
+    )
+    water = np.array(per_period(site.cooling.water_cap_l_per_day, n_t, inf)) / 24.0
+    facility = grid.copy()
+    for event in site.grid_events:
+        a = horizon.hours_from_start(event.start)
+        b = a + event.hours
+        for t in range(n_t):
+            lo, hi = t * horizon.period_hours, (t + 1) * horizon.period_hours
+            if hi > a + 1e-9 and lo < b - 1e-9:
+                base = grid[t] if math.isfinite(grid[t]) else it[t] * site.power.pue
+                facility[t] = min(facility[t], event.cut_cap_kw(base))
+    caps = np.stack([it, facility, heat, water], axis=1)
+    if site.power.available_from is not None:
+        arrives = horizon.hours_from_start(site.power.available_from)
+        before = np.arange(n_t) * horizon.period_hours < arrives - 1e-9
+        caps[before] = 0.0
+    return caps
+
+
+def pool_gpus_per_period(pool, horizon: Horizon) -> np.ndarray:
+    """float64[T]: a pool's GPUs in each period (0 before the pool arrives)."""
+    gpus = np.array(per_period(pool.gpus, horizon.periods, 0.0))
+    if pool.available_from is not None:
+        arrives = horizon.hours_from_start(pool.available_from)
+        gpus[np.arange(horizon.periods) * horizon.period_hours < arrives - 1e-9] = 0.0
+    return gpus
+
+
+def timed_rows(scenario: Scenario, horizon: Horizon, pools, sites):
+    """(cap_r, kind_r, scope_r, period_r): per period, the pool GPU rows then four rows
+    per site (the static layout), then the budget and the carbon cap."""
+    head = scenario.objective.max_utilization
+    n_t = horizon.periods
+    n_p, n_s = len(pools), len(sites)
+    timed_sites = {s.id: s for s in scenario.sites}
+    timed_pools = {(s.id, p.key): p for s in scenario.sites for p in s.pools}
+    gpu_pt = (
+        np.stack(
+            [
+                pool_gpus_per_period(timed_pools[(info.site, info.key)], horizon)
+                for info, _, _ in pools
+            ]
+        ).reshape(n_p, n_t)
+        if n_p
+        else np.zeros((0, n_t))
+    )
+    caps_stk = (
+        np.stack([site_caps_per_period(timed_sites[s.id], horizon) for s in sites])
+        if n_s
+        else np.zeros((0, n_t, 4))
+    )
+    n_site = len(SITE_KINDS)
+    block = n_p + n_site * n_s
+    cap = np.empty(block * n_t + 2)
+    kind = np.empty(block * n_t + 2, np.int8)
+    scope = np.empty(block * n_t + 2, np.int32)
+    period = np.empty(block * n_t + 2, np.int32)
+    for t in range(n_t):
+        at = t * block
+        cap[at : at + n_p] = np.floor(gpu_pt[:, t] * head + 1e-9)
+        kind[at : at + n_p] = K_GPUS
+        scope[at : at + n_p] = np.arange(n_p)
+        site_block = slice(at + n_p, at + block)
+        cap[site_block] = (caps_stk[:, t, :] * head).reshape(-1)
+        kind[site_block] = np.tile(np.array(SITE_KINDS, np.int8), n_s)
+        scope[site_block] = np.repeat(np.arange(n_s), n_site)
+        period[at : at + block] = t
+    obj = scenario.objective
+    cap[-2:] = [float(obj.budget_usd_per_h or math.inf), float(obj.carbon_cap_kg_per_h or math.inf)]
+    kind[-2:] = [K_BUDGET, K_CARBON]
+    scope[-2:] = -1
+    period[-2:] = -1
+    return cap, kind, scope, period
+
+
+def timed_terms(pool_o, start_o, length_o, site_p, n_p: int, n_s: int, n_t: int):
+    """(row_oj int32[O, J], quantity_oj int8[O, J]): an option charges, in each period it
+    runs, its pool's GPU row and its site's IT, facility, heat and water rows, then the
+    budget and the carbon cap; J = 5 x the longest run + 2."""
+    n_o = pool_o.size
+    n_site = len(SITE_KINDS)
+    block = n_p + n_site * n_s
+    longest = int(length_o.max(initial=1))
+    width = 5 * longest + 2
+    row = np.full((n_o, width), -1, np.int32)
+    quantity = np.zeros((n_o, width), np.int8)
+    per = len(_PERIOD_TERMS)
+    for i in range(longest):
+        runs = length_o > i
+        t = start_o + i
+        base = t * block
+        cols = slice(per * i, per * (i + 1))
+        period_rows = np.stack(
+            [
+                base + pool_o,
+                *(base + n_p + n_site * site_p[pool_o] + k for k in range(n_site)),
+            ],
+            axis=1,
+        )
+        row[runs, cols] = period_rows[runs]
+        quantity[runs, cols] = [q for (q,) in _PERIOD_TERMS]
+    last = width - 2
+    row[:, last] = block * n_t
+    row[:, last + 1] = block * n_t + 1
+    quantity[:, last] = Q_COST
+    quantity[:, last + 1] = Q_CARBON
+    return row, quantity
