@@ -15,6 +15,8 @@ import time
 from importlib import metadata, resources
 from pathlib import Path
 
+import numpy as np
+
 from placer import interrupt
 from placer.engines.base import SolveOptions
 from placer.engines.milp.diagnose import diagnose
@@ -34,6 +36,10 @@ from placer.problem.form import Problem
 from placer.progress import ProgressFn
 
 DEFAULT_SCENARIO = "eu_sovereign.yaml"
+#: Share of a solve's time limit kept for building and verifying the plan.
+POST_SOLVE_SHARE = 0.03
+#: Least time a solver is given, however long the compile took, s.
+MIN_SOLVER_S = 0.5
 
 
 def default_scenario_path() -> Path:
@@ -75,7 +81,7 @@ def solve(
     Args:
       scenario: a validated Scenario.
       solver: a name from `SOLVERS`, or "auto".
-      time_limit_s: wall-clock limit for the solver, s.
+      time_limit_s: wall-clock limit for the whole call (compile, solve, plan), s.
       seed: random seed.
       relative_gap: stop once the proven gap is below this (exact solvers).
       workers: threads the solver may use.
@@ -109,14 +115,19 @@ def solve(
     name = choose_solver(solver, problem)
     solve_fn = HYBRID_PATHS[layout] if name == "hybrid" else SOLVERS[name]
     hint_u = assignment_of(hint, index, strict=False) if hint is not None else None
+    # the limit is for the whole call: the compile has spent some, the plan and its
+    # verification after the solve take a little (POST_SOLVE_SHARE)
+    spent = time.perf_counter() - started
+    solver_s = max(MIN_SOLVER_S, time_limit_s * (1.0 - POST_SOLVE_SHARE) - spent)
     options = SolveOptions(
-        time_limit_s=time_limit_s,
+        time_limit_s=solver_s,
         seed=seed,
         relative_gap=relative_gap,
         workers=workers,
         hint_u=hint_u,
         backend=backend,
         progress=progress,
+        rank_uk=_start_rank(problem, index) if name == "greedy" else None,
     )
     with interrupt.catch_interrupt():  # Ctrl-C: the engines stop with the best plan so far
         result = solve_fn(problem, options)
@@ -150,6 +161,15 @@ def solve(
         inf = prove_fixes(plan.infeasibility, scenario, _resolver(deadline))
         plan = plan.model_copy(update={"infeasibility": inf})
     return plan
+
+
+def _start_rank(problem: Problem, index) -> np.ndarray | None:
+    """int[U, K]: the start period of each slot's option in a timed problem (greedy, the
+    baseline of schedulers that see neither prices nor carbon, starts each run as early
+    as it fits); None for a static one."""
+    if index.time is None:
+        return None
+    return np.where(problem.listed_uk, index.time.start_o[np.maximum(problem.option_uk, 0)], 0)
 
 
 def interrupted() -> bool:

@@ -25,6 +25,10 @@ class SolveOptions:
       candidates_u: per unit, the pool indices it may use (restricts the problem), or None.
       backend: solver-specific backend name (e.g. MILP "highs"), or None for the default.
       progress: called with the incumbent and bound as they improve, or None.
+      rank_uk: int[U, K], greedy's first choice: it tries a unit's options by rank, the
+        cheapest first among equal ranks (None: cheapest first). A timed plan's greedy
+        ranks options by start period: each run starts as early as it can, as schedulers
+        that see neither prices nor carbon do.
     """
 
     time_limit_s: float = 60.0
@@ -35,6 +39,7 @@ class SolveOptions:
     candidates_u: tuple[tuple[int, ...], ...] | None = None
     backend: str | None = None
     progress: ProgressFn | None = None
+    rank_uk: np.ndarray | None = None
 
     def report(self, stage: str, incumbent: float | None = None, bound: float | None = None):
         """Sends a Progress event when a progress callback is set."""

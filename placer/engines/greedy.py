@@ -15,7 +15,7 @@ import numpy as np
 from placer.engines.base import SolveOptions, SolveResult
 from placer.problem.form import UNPLACED, Problem
 from placer.problem.rows import KIND_WHOLE
-from placer.problem.usage import objective_value, uniform_quantities
+from placer.problem.usage import objective_value
 
 _TOL = 1e-9
 
@@ -31,23 +31,17 @@ def priority_order(problem: Problem) -> np.ndarray:
 
 def unit_size(problem: Problem) -> np.ndarray:
     """float64[U]: each unit's largest amount on a whole-count row (GPUs) over its
-    options; 0 for a unit with none."""
+    options; 0 for a unit with none. One pass per quantity, whatever the terms."""
     out = np.zeros(problem.num_units)
     if problem.num_options == 0:
         return out
     whole_oj = KIND_WHOLE[problem.kind_r[problem.row_oj]] & (problem.row_oj >= 0)
     listed = problem.listed_uk
-    qs = uniform_quantities(problem)
-    if qs is not None and (whole_oj == whole_oj[0]).all():  # one table per quantity
-        for q in np.unique(qs[whole_oj[0]]):
-            out = np.maximum(out, np.where(listed, problem.amount_quk[q], 0.0).max(axis=1))
-        return out
     option = np.maximum(problem.option_uk, 0)
-    for j in range(problem.row_oj.shape[1]):
-        q = problem.quantity_oj[option, j]
-        amount = np.take_along_axis(problem.amount_quk, q[None], axis=0)[0]
-        use = listed & whole_oj[option, j]
-        out = np.maximum(out, np.where(use, amount, 0.0).max(axis=1, initial=0.0))
+    for q in np.unique(problem.quantity_oj[whole_oj]):
+        charged_o = (whole_oj & (problem.quantity_oj == q)).any(axis=1)
+        use = listed & charged_o[option]
+        out = np.maximum(out, np.where(use, problem.amount_quk[q], 0.0).max(axis=1, initial=0.0))
     return out
 
 
@@ -63,7 +57,10 @@ def solve_greedy(problem: Problem, options: SolveOptions) -> SolveResult:
         if opts.size == 0:
             continue
         obj = problem.objective_usd_per_h_uk[u, slots]
-        order = np.argsort(obj, kind="stable")
+        if options.rank_uk is None:
+            order = np.argsort(obj, kind="stable")
+        else:
+            order = np.lexsort((obj, options.rank_uk[u, slots]))
         if not problem.must_place_u[u]:  # only options cheaper than leaving the unit out
             order = order[obj[order] <= problem.unplaced_usd_per_h_u[u]]
         o = state.first_fit(u, opts[order], slots[order])

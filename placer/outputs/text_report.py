@@ -72,26 +72,10 @@ def _pct(used: float, cap: float | None) -> str:
 def to_table(plan: Plan) -> str:
     """A readable multi-section text report for a terminal."""
     out = [_header(plan)]
-    rows = [
-        [
-            p.unit,
-            p.site,
-            p.pool,
-            str(p.gpus),
-            "-" if p.latency_ms is None else f"{p.latency_ms:.1f}",
-            f"{p.cost_usd_per_h:,.2f}",
-            f"{p.carbon_kg_per_h:,.2f}",
-            f"{p.water_l_per_h:,.1f}",
-        ]
-        for p in plan.placements
-    ]
-    out.append(
-        "\nPlacements\n"
-        + _table(
-            ["unit", "site", "pool", "gpus", "rtt_ms", "usd_per_h", "kgco2_per_h", "water_l_per_h"],
-            rows,
-        )
-    )
+    if plan.horizon is not None:
+        out.append(schedule_text(plan))
+    else:
+        out.append("\nPlacements\n" + _placements_table(plan))
     if plan.unplaced:
         out.append(
             "\nUnplaced\n"
@@ -134,6 +118,98 @@ def to_table(plan: Plan) -> str:
             )
         )
     return "\n".join(out) + "\n"
+
+
+def _placements_table(plan: Plan) -> str:
+    rows = [
+        [
+            p.unit,
+            p.site,
+            p.pool,
+            str(p.gpus),
+            "-" if p.latency_ms is None else f"{p.latency_ms:.1f}",
+            f"{p.cost_usd_per_h:,.2f}",
+            f"{p.carbon_kg_per_h:,.2f}",
+            f"{p.water_l_per_h:,.1f}",
+        ]
+        for p in plan.placements
+    ]
+    return _table(
+        ["unit", "site", "pool", "gpus", "rtt_ms", "usd_per_h", "kgco2_per_h", "water_l_per_h"],
+        rows,
+    )
+
+
+def _short(instant: str | None) -> str:
+    """'2022-06-13T06:00:00+00:00' -> '06-13 06:00' (the plan JSON keeps the full form)."""
+    return "-" if instant is None else f"{instant[5:10]} {instant[11:16]}"
+
+
+def schedule_text(plan: Plan) -> str:
+    """A timed plan: each training run's start, end and pool; each service's replicas per
+    period summarised by region; the horizon's totals."""
+    h = plan.horizon
+    assert h is not None
+    lines = [
+        f"\nHorizon: {h.periods} periods of {h.period_hours:g} h from {h.start}: cost "
+        f"{h.cost_usd:,.2f} USD, carbon {h.carbon_kg:,.1f} kgCO2e, water {h.water_l:,.0f} L"
+    ]
+    runs = sorted(
+        (p for p in plan.placements if p.kind == "training"), key=lambda p: (p.start or "", p.unit)
+    )
+    if runs:
+        rows = [
+            [
+                p.unit,
+                p.site,
+                p.pool,
+                str(p.gpus),
+                _short(p.start),
+                _short(p.end),
+                f"{p.hours or 0:,.1f}",
+                f"{p.cost_usd or 0:,.2f}",
+                f"{p.carbon_kg or 0:,.1f}",
+            ]
+            for p in runs
+        ]
+        lines.append(
+            "\nTraining schedule\n"
+            + _table(
+                ["run", "site", "pool", "gpus", "start", "end", "hours", "cost_usd", "kgco2"], rows
+            )
+        )
+    services: dict[tuple[str, str | None], list] = {}
+    for p in plan.placements:
+        if p.kind == "inference":
+            services.setdefault((p.workload, p.region), []).append(p)
+    if services:
+        rows = []
+        for (wid, region), places in sorted(
+            services.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
+        ):
+            per_period: dict[int, int] = {}
+            for p in places:
+                per_period[p.period or 0] = per_period.get(p.period or 0, 0) + p.replicas
+            pools = sorted({f"{p.site}/{p.pool}" for p in places})
+            rows.append(
+                [
+                    f"{wid}/{region}",
+                    str(len(per_period)),
+                    f"{min(per_period.values())}-{max(per_period.values())}",
+                    str(len(pools)),
+                    ", ".join(pools[:3]) + (f" +{len(pools) - 3}" if len(pools) > 3 else ""),
+                    f"{sum(p.cost_usd or 0 for p in places):,.2f}",
+                    f"{sum(p.carbon_kg or 0 for p in places):,.1f}",
+                ]
+            )
+        lines.append(
+            "\nServices (replicas per period, all copies and shares)\n"
+            + _table(
+                ["service/region", "periods", "replicas", "pools", "where", "cost_usd", "kgco2"],
+                rows,
+            )
+        )
+    return "\n".join(lines)
 
 
 def infeasibility_text(plan: Plan) -> str:

@@ -12,7 +12,7 @@ from placer.model.scenario import Scenario
 from placer.plan.plan import Placement, PlanHorizon, SitePeriods, SiteUsage
 from placer.problem.compile_time import pool_gpus_per_period, site_caps_per_period
 from placer.problem.form import Index, Problem
-from placer.problem.rows import K_FACILITY, K_GPUS, K_HEAT, K_IT, K_WATER
+from placer.problem.rows import K_FACILITY, K_HEAT, K_IT
 from placer.problem.usage import Loads
 
 
@@ -20,14 +20,23 @@ def _finite(values: np.ndarray) -> list[float | None]:
     return [float(v) if math.isfinite(v) else None for v in values]
 
 
-def loads_per_period(problem: Problem, index: Index, loads: Loads, kind: int) -> np.ndarray:
-    """float64[n, T]: load of each pool's (GPU kind) or site's row of `kind` per period."""
+def use_per_period(index: Index, placements: list[Placement]) -> dict[str, np.ndarray]:
+    """What the placements draw in each period, per site (float64[S, T]): GPUs, IT,
+    facility and heat kW, water L/h. Read from the placements, not from the rows: a
+    timed problem charges only the rows that can bind."""
     time = index.time
     assert time is not None
-    n = len(index.pools) if kind == K_GPUS else len(index.sites)
-    out = np.zeros((n, time.periods))
-    rows = np.flatnonzero(problem.kind_r == kind)
-    out[problem.scope_r[rows], time.period_r[rows]] = loads.loads_r[rows]
+    n_s, n_t = len(index.sites), time.periods
+    site_of = {sid: s for s, sid in enumerate(index.sites)}
+    out = {name: np.zeros((n_s, n_t)) for name in ("gpus", "it_kw", "facility_kw", "water")}
+    for p in placements:
+        s = site_of[p.site]
+        run = slice(p.start_period or 0, (p.start_period or 0) + (p.periods or 1))
+        run_h = (p.hours or 0.0) if p.kind == "training" else time.period_hours
+        out["gpus"][s, run] += p.gpus
+        out["it_kw"][s, run] += p.it_kw
+        out["facility_kw"][s, run] += p.facility_kw
+        out["water"][s, run] += (p.water_l or 0.0) / run_h if run_h > 0 else 0.0
     return out
 
 
@@ -44,9 +53,9 @@ def timed_views(
     assert time is not None and horizon is not None
     n_t = time.periods
     by_id = {s.id: s for s in scenario.sites}
-    gpus_pt = loads_per_period(problem, index, loads, K_GPUS)
-    per_kind = {k: loads_per_period(problem, index, loads, k) for k in (K_IT, K_FACILITY, K_HEAT)}
-    water_st = loads_per_period(problem, index, loads, K_WATER)
+    use = use_per_period(index, placements)
+    per_kind = {K_IT: use["it_kw"], K_FACILITY: use["facility_kw"], K_HEAT: use["it_kw"]}
+    water_st = use["water"]
     cost_s: dict[str, float] = {}
     carbon_s: dict[str, float] = {}
     for p in placements:
@@ -55,8 +64,7 @@ def timed_views(
     usage, periods = [], []
     for s, sid in enumerate(index.sites):
         site = by_id[sid]
-        pools = [p for p, info in enumerate(index.pools) if info.site == sid]
-        gpus_used = gpus_pt[pools].sum(axis=0) if pools else np.zeros(n_t)
+        gpus_used = use["gpus"][s]
         total = np.zeros(n_t)
         for pool in site.pools:
             total += pool_gpus_per_period(pool, horizon)

@@ -127,11 +127,19 @@ class _SiteUse:
 
 def verify(scenario: Scenario, plan: Plan) -> list[Violation]:
     """Every violated hard constraint of the plan, and every figure it misstates."""
+    if scenario.horizon is not None:
+        from placer.plan.verify_time import TimedVerifier
+
+        return TimedVerifier(scenario).check(plan)[0]
     return Verifier(scenario).check(plan)[0]
 
 
 def recompute_kpis(scenario: Scenario, plan: Plan) -> Kpis:
     """The plan's KPIs recomputed from the scenario alone."""
+    if scenario.horizon is not None:
+        from placer.plan.verify_time import TimedVerifier
+
+        return TimedVerifier(scenario).check(plan)[1]
     return Verifier(scenario).check(plan)[1]
 
 

@@ -56,6 +56,7 @@ from placer.problem.rows import (
     K_BUDGET,
     K_CARBON,
     K_GPUS,
+    K_HEAT,
     Q_CARBON,
     Q_COST,
     Q_FACILITY_KW,
@@ -183,7 +184,7 @@ def compile_timed(scenario: Scenario, *, size_rule: bool = True) -> tuple[Proble
     start_o = np.array([s0 for _, s0, _ in option_list], np.int32).reshape(-1)
     length_o = np.array([n for _, _, n in option_list], np.int32).reshape(-1)
     cap_r, kind_r, scope_r, period_r = timed_rows(scenario, horizon, pools, sites)
-    row_oj, quantity_oj = timed_terms(pool_o, start_o, length_o, site_p, n_p, n_s, n_t)
+    row_oj, quantity_oj = timed_terms(pool_o, start_o, length_o, site_p, cap_r, n_p, n_s, n_t)
     group_u, spread_key_gp = _groups(units, pools, sites)
     value_u, must_u = _unit_values(units, horizon)
     problem = Problem(
@@ -414,35 +415,45 @@ def timed_rows(scenario: Scenario, horizon: Horizon, pools, sites):
     return cap, kind, scope, period
 
 
-def timed_terms(pool_o, start_o, length_o, site_p, n_p: int, n_s: int, n_t: int):
+def timed_terms(pool_o, start_o, length_o, site_p, cap_r, n_p: int, n_s: int, n_t: int):
     """(row_oj int32[O, J], quantity_oj int8[O, J]): an option charges, in each period it
     runs, its pool's GPU row and its site's IT, facility, heat and water rows, then the
-    budget and the carbon cap; J = 5 x the longest run + 2."""
+    budget and the carbon cap; terms of rows that cannot bind are left out (an uncapped
+    row, a heat row whose cap is at least the IT row's: heat to reject = IT power), so a
+    run over many periods of uncapped sites charges few rows. J = the most any option
+    charges."""
     n_o = pool_o.size
     n_site = len(SITE_KINDS)
     block = n_p + n_site * n_s
     longest = int(length_o.max(initial=1))
-    width = 5 * longest + 2
+    per = len(_PERIOD_TERMS)
+    width = per * longest + 2
     row = np.full((n_o, width), -1, np.int32)
     quantity = np.zeros((n_o, width), np.int8)
-    per = len(_PERIOD_TERMS)
+    binds = np.append(np.isfinite(cap_r), False)  # index -1: no row
+    heat = SITE_KINDS.index(K_HEAT)
     for i in range(longest):
         runs = length_o > i
-        t = start_o + i
-        base = t * block
-        cols = slice(per * i, per * (i + 1))
+        base = (start_o + i) * block
+        site_base = base + n_p + n_site * site_p[pool_o]
         period_rows = np.stack(
-            [
-                base + pool_o,
-                *(base + n_p + n_site * site_p[pool_o] + k for k in range(n_site)),
-            ],
-            axis=1,
-        )
-        row[runs, cols] = period_rows[runs]
-        quantity[runs, cols] = [q for (q,) in _PERIOD_TERMS]
-    last = width - 2
-    row[:, last] = block * n_t
-    row[:, last + 1] = block * n_t + 1
-    quantity[:, last] = Q_COST
-    quantity[:, last + 1] = Q_CARBON
-    return row, quantity
+            [base + pool_o, *(site_base + k for k in range(n_site))], axis=1
+        ).astype(np.int64)
+        period_rows[~runs] = -1
+        it_cap = cap_r[np.where(runs, site_base, 0)]
+        implied = cap_r[np.where(runs, site_base + heat, 0)] >= it_cap
+        period_rows[implied, 1 + heat] = -1
+        period_rows[~binds[period_rows]] = -1
+        cols = slice(per * i, per * (i + 1))
+        row[:, cols] = period_rows
+        quantity[:, cols] = [q for (q,) in _PERIOD_TERMS]
+    for j, (r, q) in enumerate(((block * n_t, Q_COST), (block * n_t + 1, Q_CARBON))):
+        if np.isfinite(cap_r[r]):
+            row[:, width - 2 + j] = r
+            quantity[:, width - 2 + j] = q
+    # the terms that exist first, in their order; J shrinks to the most any option has
+    order = np.argsort(row < 0, axis=1, kind="stable")
+    row = np.take_along_axis(row, order, axis=1)
+    quantity = np.where(row >= 0, np.take_along_axis(quantity, order, axis=1), 0).astype(np.int8)
+    used = max(1, int((row >= 0).sum(axis=1).max(initial=0)))
+    return np.ascontiguousarray(row[:, :used]), np.ascontiguousarray(quantity[:, :used])

@@ -36,7 +36,6 @@ from ortools.math_opt.python import mathopt
 
 from placer.problem.form import Problem
 from placer.problem.rows import KIND_NAMES, KIND_SCOPE
-from placer.problem.usage import term_values
 
 #: Variable names are written only for models up to this size (they cost build time).
 MAX_NAMED_VARIABLES = 50_000
@@ -173,13 +172,25 @@ class _Terms:
     charge (-1 when several quantities share the row)."""
 
     def __init__(self, problem: Problem, u: np.ndarray, o: np.ndarray, slot: np.ndarray):
-        n, n_j = u.size, problem.row_oj.shape[1]
-        row_nj = problem.row_oj[o] if n else np.zeros((0, n_j), np.int32)
-        q_nj = problem.quantity_oj[o] if n else np.zeros((0, n_j), np.int8)
-        coef_nj = term_values(problem, u, slot, o) if n else np.zeros((0, n_j))
-        var_nj = np.broadcast_to(np.arange(n)[:, None], row_nj.shape)
-        keep = row_nj >= 0
-        row, var, coef, q = row_nj[keep], var_nj[keep], coef_nj[keep], q_nj[keep]
+        # term by term: a timed problem's options run over many periods, so most of
+        # the padded [pairs, J] table is empty; only the terms that exist are gathered
+        rows, variables, coefs, quantities = [], [], [], []
+        for j in range(problem.row_oj.shape[1]):
+            row = problem.row_oj[o, j]
+            n = np.flatnonzero(row >= 0)
+            if n.size == 0:
+                continue
+            q = problem.quantity_oj[o[n], j]
+            rows.append(row[n])
+            variables.append(n)
+            coefs.append(problem.amount_quk[q, u[n], slot[n]])
+            quantities.append(q)
+        if rows:
+            row, var = np.concatenate(rows), np.concatenate(variables)
+            coef, q = np.concatenate(coefs), np.concatenate(quantities)
+        else:
+            row, var = np.zeros(0, np.int32), np.zeros(0, np.int64)
+            coef, q = np.zeros(0), np.zeros(0, np.int8)
         order = np.lexsort((var, row))
         self.row, self.var, self.coef, self.q = row[order], var[order], coef[order], q[order]
         self.starts = np.searchsorted(self.row, np.arange(problem.num_rows + 1))

@@ -38,6 +38,9 @@ from placer.engines.relax.sampled import priced_slots
 from placer.problem.form import UNPLACED, Problem
 from placer.problem.usage import objective_value, violations
 
+#: Least time worth giving the LP once its model is built, s.
+MIN_LP_S = 0.5
+
 
 @dataclass(frozen=True)
 class LpRelaxation:
@@ -50,8 +53,13 @@ class LpRelaxation:
 
 
 def solve_lp(problem: Problem, time_limit_s: float) -> LpRelaxation | None:
-    """The LP relaxation of (0)-(3); None if it is infeasible or does not finish."""
+    """The LP relaxation of (0)-(3); None if it is infeasible or does not finish within
+    `time_limit_s` (its build included)."""
+    started = time.perf_counter()
     form = build_model(problem, integer=False, name="placement_lp")
+    time_limit_s -= time.perf_counter() - started
+    if time_limit_s < MIN_LP_S:
+        return None
     params = mathopt.SolveParameters(time_limit=datetime.timedelta(seconds=time_limit_s))
     try:
         with quiet_stdout():

@@ -205,13 +205,15 @@ class _Run:
             )
         )
         hot = self.t_start
-        for _ in range(planned_rounds(rows.base_n.size, self.steps, self.budget_s)):
+        terms = rows.base_n.size * rows.rows_nj.shape[1] / STANDARD_TERMS_PER_CHOICE
+        rounds, steps = planned_rounds(terms, self.steps, self.budget_s)
+        for _ in range(rounds):
             self.theta, primal_n, _ = _optimise(
                 arrays,
                 self.theta,
                 jnp.float32(hot),
                 jnp.float32(self.t_end),
-                steps=self.steps,
+                steps=steps,
                 learning_rate=self.learning_rate,
                 n_units=problem.num_units,
             )
@@ -319,14 +321,25 @@ def planned_dense_steps(problem: Problem, steps: int, time_budget_s: float | Non
 #: over 288k choices in ~5 s). Used to plan rounds; faster machines just finish early.
 PAIR_STEPS_PER_S = 2.9e7
 MAX_ROUNDS = 12
+#: Terms of a static option (pool GPUs, four site rows, budget, carbon): the width the
+#: cost model was measured at; a timed option's run charges 5 rows per period.
+STANDARD_TERMS_PER_CHOICE = 7
+MIN_ROUND_STEPS = 100
 
 
-def planned_rounds(choices: int, steps: int, time_budget_s: float | None) -> int:
-    """Rounds of `steps` Adam steps that fit the budget under the fixed cost model."""
+def planned_rounds(choices: float, steps: int, time_budget_s: float | None) -> tuple[int, int]:
+    """(rounds, Adam steps per round) that fit the budget under the fixed cost model:
+    rounds of `steps` steps, or one shorter round (at least MIN_ROUND_STEPS, rounded to
+    50) when one round of `steps` would not fit. `choices` counts choices of the
+    standard width (STANDARD_TERMS_PER_CHOICE terms each)."""
     if time_budget_s is None:
-        return 1
-    per_round_s = max(choices, 1) * steps / PAIR_STEPS_PER_S
-    return int(min(MAX_ROUNDS, max(1, time_budget_s // max(per_round_s, 1e-9))))
+        return 1, steps
+    per_step_s = max(choices, 1.0) / PAIR_STEPS_PER_S
+    rounds = int(min(MAX_ROUNDS, time_budget_s // max(per_step_s * steps, 1e-12)))
+    if rounds >= 1:
+        return rounds, steps
+    affordable = int(time_budget_s / per_step_s) // 50 * 50
+    return 1, max(MIN_ROUND_STEPS, min(steps, affordable))
 
 
 def capacity_rows(problem: Problem, prices_r: np.ndarray) -> list[tuple[int, str, float]]:
