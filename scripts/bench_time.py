@@ -24,20 +24,24 @@ Instances (docs/time.md):
 For each instance the scenario is loaded or generated and compiled once in this process
 (for its size: units, pools, periods, options, pairs; watched by the --max-rss-gb guard),
 then every solver runs `placer.api.solve(scenario, solver=..., time_limit_s, seed)` in
-its own forked child (what a user gets: compile, solve, plan, and the verifier run by
-`solve` itself; `wall_s` is that whole call, `peak_rss_mb` the child's peak resident
-set; a child past --max-rss-gb or alive 3 x limit + 300 s is killed and reported as
-"harness_rss_limit" / "harness_timeout", a crash as "harness_crash"). The plan is then
-checked again with `placer.plan.verify.verify` (`verified`: true, or the violation
-kinds). A `solve` that raises SolverError because its plan failed verification is
-reported with status "verify_failed" and the message.
+its own forked child: what a user gets, compile, solve, plan, and the verifier that
+`solve` runs itself. `wall_s` is that whole call, `solve_wall_s` the plan's own wall time
+(the same less `solve`'s verification), `overran_limit` flags wall_s > 1.05 x limit + 1 s,
+`peak_rss_mb` is the child's peak resident set. A child past --max-rss-gb or alive
+3 x limit + 300 s is killed and reported as "harness_rss_limit" / "harness_timeout", a
+crash as "harness_crash". Each plan is checked again with `placer.plan.verify.verify`
+(`verified`: true, or the kinds of its violations; null without a plan). A `solve` that
+raises SolverError is reported, not fatal: status "verify_failed" when its plan failed
+verification, "solver_error" otherwise, with the message.
 
 The baseline is greedy on the same scenario, from the same run: on a timed scenario it
 starts every run as early as it fits, cheapest option first among equal starts (the
 carbon- and price-agnostic scheduler). Every line carries its cost and carbon over the
-horizon and the savings against it (positive = better than the baseline). Money and
-carbon: `objective` is USD per hour of the horizon (`plan.objective_usd_per_h`),
-`cost_usd` and `carbon_kg` are totals over the horizon (`plan.horizon`).
+horizon and the savings against it (`cost_saving_pct`, `carbon_saving_pct`: positive =
+better than the baseline; `ratio_vs_baseline`: objective / the baseline's, only when
+both have a plan). `objective` is USD per hour of the horizon
+(`plan.objective_usd_per_h`); `cost_usd` and `carbon_kg` are totals over the horizon
+(`plan.horizon`).
 
 Protocol notes (shared/BENCHMARKS.md): one timed run per solver, no warm-up (each solve
 runs in a fresh child, so relax, search and hybrid pay their JAX compilation as a
@@ -511,6 +515,10 @@ def bench_instance(name, key, make, extra, args, machine) -> list[dict]:
     return records
 
 
+def has_plan(res: dict) -> bool:
+    return res.get("status") in ("optimal", "feasible")
+
+
 def record(common: dict, solver: str, res: dict, base: dict, machine: dict) -> dict:
     obj, bound = res.get("objective"), res.get("bound")
     base_obj = base.get("objective")
@@ -547,7 +555,11 @@ def record(common: dict, solver: str, res: dict, base: dict, machine: dict) -> d
         "baseline_unplaced_units": base.get("unplaced_units"),
         "cost_saving_pct": _pct_saving(res.get("cost_usd"), base.get("cost_usd")),
         "carbon_saving_pct": _pct_saving(res.get("carbon_kg"), base.get("carbon_kg")),
-        "ratio_vs_baseline": _round(obj / base_obj, 6) if obj is not None and base_obj else None,
+        "ratio_vs_baseline": (
+            _round(obj / base_obj, 6)
+            if obj is not None and base_obj and has_plan(res) and has_plan(base)
+            else None
+        ),
         "machine": machine,
     }
     if res.get("peak_rss_sampled"):
