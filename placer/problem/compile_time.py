@@ -29,7 +29,9 @@ largest value for capacities and demand, its mean for prices); per (unit, option
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -38,6 +40,7 @@ from placer.model.scenario import Scenario
 from placer.model.site import Site
 from placer.model.workload import Inference, Training
 from placer.problem.compile import (
+    CHUNK_CELLS,
     _Context,
     _groups,
     _pair_arrays,
@@ -89,9 +92,9 @@ def compile_timed(scenario: Scenario, *, size_rule: bool = True) -> tuple[Proble
     pools = build_pools(static)
     n_p, n_s = len(pools), len(sites)
     units = timed_units(scenario)
+    n_u = len(units)
     ctx = _Context(static, size_rule)
     static_w = {w.id: w for w in static.workloads}
-    arrays, bits, reps = _pair_arrays([(u, static_w[w.id]) for u, w in units], pools, sites, ctx)
     site_p = np.array([sites.index(st) for _, st, _ in pools], np.int64)
     price_st = np.array(
         [per_period(timed_sites[s.id].power.price_usd_per_kwh, n_t, 0.0) for s in sites]
@@ -99,90 +102,63 @@ def compile_timed(scenario: Scenario, *, size_rule: bool = True) -> tuple[Proble
     grid_st = np.array(
         [per_period(timed_sites[s.id].power.carbon_g_per_kwh, n_t, 0.0) for s in sites]
     ).reshape(n_s, n_t)
-    pue_p = np.array([st.power.pue for _, st, _ in pools])
-    wue_p = np.array([st.cooling.wue_l_per_kwh for _, st, _ in pools])
+    periods = _Periods(price_st, grid_st, ph)
+    pools_p = _PoolFacts(
+        site_p,
+        np.array([st.power.pue for _, st, _ in pools]),
+        np.array([st.cooling.wue_l_per_kwh for _, st, _ in pools]),
+    )
+    facts = _unit_windows(units, horizon, [s.id for s in sites], timed_sites)
     obj = scenario.objective
-
-    options: dict[tuple[int, int, int], int] = {}
-    slot_rows: list[list[tuple]] = []
-    reason_ur = reason_counts(bits)
-    for u, (unit, w) in enumerate(units):
-        allowed = np.flatnonzero(bits[u] == 0)
-        entries = []
-        if isinstance(w, Training):
-            first, last_end_h = training_window(w, horizon)
-            egress_usd = 0.0
-            data_site = w.dataset.site if w.dataset is not None else None
-            for p in allowed:
-                hours = float(arrays["hours"][u, p])
-                n = max(1, math.ceil(hours / ph - 1e-9))
-                starts = [
-                    s0 for s0 in range(first, n_t - n + 1) if s0 * ph + hours <= last_end_h + 1e-9
-                ]
-                if data_site is not None and pools[p][0].site != data_site:
-                    src = timed_sites[data_site]
-                    egress_usd = src.egress_usd_per_gb * w.dataset.size_gb
-                else:
-                    egress_usd = 0.0
-                for s0 in starts:
-                    frac = np.ones(n)
-                    frac[-1] = (hours - (n - 1) * ph) / ph
-                    window = slice(s0, s0 + n)
-                    s = site_p[p]
-                    energy_kwh = arrays["mean_kw"][u, p] * pue_p[p] * ph * frac
-                    cost = hours * arrays["gpu_usd_per_h"][u, p] + float(
-                        energy_kwh @ price_st[s, window]
-                    )
-                    cost += egress_usd
-                    carbon_kg = float(energy_kwh @ grid_st[s, window]) / 1000.0
-                    water_l = arrays["mean_kw"][u, p] * wue_p[p] * hours
-                    o = options.setdefault((int(p), s0, n), len(options))
-                    entries.append((o, p, cost, carbon_kg, water_l, hours))
-            if not entries and allowed.size:
-                reason_ur[u, int(R_DEADLINE).bit_length() - 1] += allowed.size
-        else:
-            t = unit.period
-            for p in allowed:
-                s = site_p[p]
-                energy_kwh = arrays["mean_kw"][u, p] * pue_p[p] * ph
-                cost = ph * arrays["gpu_usd_per_h"][u, p] + energy_kwh * price_st[s, t]
-                carbon_kg = energy_kwh * grid_st[s, t] / 1000.0
-                water_l = arrays["mean_kw"][u, p] * wue_p[p] * ph
-                o = options.setdefault((int(p), t, 1), len(options))
-                entries.append((o, p, cost, carbon_kg, water_l, 0.0))
-        entries.sort(key=lambda e: e[0])
-        slot_rows.append(entries)
-
-    width = max([1, *(len(e) for e in slot_rows)])
-    n_u = len(units)
+    step = max(1, CHUNK_CELLS // max(n_p, 1))
+    parts = []
+    reason_ur = np.zeros((n_u, NUM_REASONS), np.int32)
+    allowed_u = np.zeros(n_u, np.int64)
+    for start in range(0, n_u, step):
+        chunk = [(u, static_w[w.id]) for u, w in units[start : start + step]]
+        arrays, bits, reps = _pair_arrays(chunk, pools, sites, ctx)
+        reason_ur[start : start + len(chunk)] = reason_counts(bits)
+        parts.append(
+            _chunk_options(start, arrays, bits, reps, facts, pools_p, periods, n_t, allowed_u)
+        )
+    entries = {name: np.concatenate([p[name] for p in parts]) for name in _ENTRY_FIELDS}
+    # a run no start of which fits its window on any pool it may use: the deadline
+    late = facts.train_u & (np.bincount(entries["u"], minlength=n_u) == 0)
+    reason_ur[late, int(R_DEADLINE).bit_length() - 1] += allowed_u[late].astype(np.int32)
+    # options: distinct (pool, start, length), numbered in that order
+    key = (entries["p"] * (n_t + 1) + entries["s0"]) * (n_t + 1) + entries["n"]
+    keys, option_e = np.unique(key, return_inverse=True)
+    pool_o = (keys // ((n_t + 1) ** 2)).astype(np.int32)
+    start_o = ((keys // (n_t + 1)) % (n_t + 1)).astype(np.int32)
+    length_o = (keys % (n_t + 1)).astype(np.int32)
+    # slots: each unit's options in ascending order
+    order = np.lexsort((option_e, entries["u"]))
+    u_e = entries["u"][order]
+    counts = np.bincount(u_e, minlength=n_u)
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    k_e = np.arange(u_e.size) - first[u_e]
+    width = max(1, int(counts.max(initial=0)))
+    at = (u_e, k_e)
     option_uk = np.full((n_u, width), -1, np.int32)
+    option_uk[at] = option_e[order]
     amount_quk = np.zeros((len(QUANTITIES), n_u, width))
+    for q, name in ((Q_GPUS, "gpus"), (Q_IT_KW, "it_kw"), (Q_FACILITY_KW, "facility_kw")):
+        amount_quk[q][at] = entries[name][order]
+    amount_quk[Q_WATER][at] = entries["water_l_per_h"][order]
+    amount_quk[Q_COST][at] = entries["cost_usd"][order] / span_h
+    amount_quk[Q_CARBON][at] = entries["carbon_kg"][order] / span_h
     objective_uk = np.zeros((n_u, width))
+    objective_uk[at] = (
+        entries["cost_usd"][order]
+        + obj.carbon_price_usd_per_t * entries["carbon_kg"][order] / 1000.0
+        + obj.water_price_usd_per_m3 * entries["water_l"][order] / 1000.0
+    ) / span_h
     latency_uk = np.zeros((n_u, width))
+    latency_uk[at] = entries["latency"][order]
     hours_uk = np.zeros((n_u, width))
+    hours_uk[at] = entries["hours"][order]
     replicas_uk = np.zeros((n_u, width), np.int32)
-    for u, entries in enumerate(slot_rows):
-        for k, (o, p, cost, carbon_kg, water_l, hours) in enumerate(entries):
-            option_uk[u, k] = o
-            amount_quk[Q_GPUS, u, k] = arrays["gpus"][u, p]
-            amount_quk[Q_IT_KW, u, k] = arrays["it_kw"][u, p]
-            amount_quk[Q_FACILITY_KW, u, k] = arrays["facility_kw"][u, p]
-            amount_quk[Q_WATER, u, k] = arrays["mean_kw"][u, p] * wue_p[p]
-            amount_quk[Q_COST, u, k] = cost / span_h
-            amount_quk[Q_CARBON, u, k] = carbon_kg / span_h
-            objective_uk[u, k] = (
-                cost
-                + obj.carbon_price_usd_per_t * carbon_kg / 1000.0
-                + obj.water_price_usd_per_m3 * water_l / 1000.0
-            ) / span_h
-            latency_uk[u, k] = arrays["latency"][u, p]
-            hours_uk[u, k] = hours
-            replicas_uk[u, k] = reps[u, p]
-
-    option_list = sorted(options, key=options.get)
-    pool_o = np.array([p for p, _, _ in option_list], np.int32).reshape(-1)
-    start_o = np.array([s0 for _, s0, _ in option_list], np.int32).reshape(-1)
-    length_o = np.array([n for _, _, n in option_list], np.int32).reshape(-1)
+    replicas_uk[at] = entries["replicas"][order]
     cap_r, kind_r, scope_r, period_r = timed_rows(scenario, horizon, pools, sites)
     row_oj, quantity_oj = timed_terms(pool_o, start_o, length_o, site_p, cap_r, n_p, n_s, n_t)
     group_u, spread_key_gp = _groups(units, pools, sites)
@@ -217,6 +193,131 @@ def compile_timed(scenario: Scenario, *, size_rule: bool = True) -> tuple[Proble
     return problem, index
 
 
+_ENTRY_FIELDS = (
+    "u",
+    "p",
+    "s0",
+    "n",
+    "gpus",
+    "it_kw",
+    "facility_kw",
+    "water_l_per_h",
+    "water_l",
+    "cost_usd",
+    "carbon_kg",
+    "latency",
+    "hours",
+    "replicas",
+)
+
+
+class _Periods(NamedTuple):
+    """Tariff and intensity of each site per period, with their running sums."""
+
+    price_st: np.ndarray  # USD/kWh [S, T]
+    grid_st: np.ndarray  # gCO2e/kWh [S, T]
+    period_hours: float
+
+    def window(self, table: np.ndarray, site, s0, n, last_fraction) -> np.ndarray:
+        """sum over the run's periods of table[site, t] x the share of t it runs."""
+        cum = np.concatenate([np.zeros((table.shape[0], 1)), np.cumsum(table, axis=1)], axis=1)
+        last = s0 + n - 1
+        return cum[site, last] - cum[site, s0] + last_fraction * table[site, last]
+
+
+class _PoolFacts(NamedTuple):
+    site_p: np.ndarray  # int[P]
+    pue_p: np.ndarray
+    wue_p: np.ndarray
+
+
+class _Windows(NamedTuple):
+    """Per unit: training or not, first start period, hours by which it must end, the
+    period of an inference unit, and the dataset's site and egress (USD) of a run."""
+
+    train_u: np.ndarray
+    first_u: np.ndarray
+    end_h_u: np.ndarray
+    period_u: np.ndarray
+    data_site_u: np.ndarray
+    egress_usd_u: np.ndarray
+
+
+def _unit_windows(units, horizon: Horizon, site_ids: list[str], timed_sites) -> _Windows:
+    n_u = len(units)
+    out = _Windows(
+        np.zeros(n_u, bool),
+        np.zeros(n_u, np.int64),
+        np.full(n_u, horizon.hours),
+        np.zeros(n_u, np.int64),
+        np.full(n_u, -1, np.int64),
+        np.zeros(n_u),
+    )
+    for u, (unit, w) in enumerate(units):
+        if isinstance(w, Training):
+            out.train_u[u] = True
+            out.first_u[u], out.end_h_u[u] = training_window(w, horizon)
+            if w.dataset is not None:
+                out.data_site_u[u] = site_ids.index(w.dataset.site)
+                src = timed_sites[w.dataset.site]
+                out.egress_usd_u[u] = src.egress_usd_per_gb * w.dataset.size_gb
+        else:
+            out.period_u[u] = unit.period
+    return out
+
+
+def _chunk_options(
+    start, arrays, bits, reps, facts: _Windows, pools: _PoolFacts, periods, n_t, allowed
+):
+    """Every (unit, option) entry of one chunk of units, vectorised over entries: a run's
+    starts in its window, a service unit's one period; cost, carbon and water over the
+    periods each runs (module docstring). Counts each unit's allowed pools in
+    `allowed` (int64[U])."""
+    ph = periods.period_hours
+    cu, p = np.nonzero(bits == 0)
+    u = cu + start
+    allowed[u] += 1
+    hours = arrays["hours"][cu, p]
+    train = facts.train_u[u]
+    n = np.where(train, np.maximum(1, np.ceil(hours / ph - 1e-9)), 1).astype(np.int64)
+    first = np.where(train, facts.first_u[u], facts.period_u[u])
+    by_end = np.floor((facts.end_h_u[u] - hours + 1e-9) / ph).astype(np.int64)
+    last = np.where(train, np.minimum(n_t - n, by_end), facts.period_u[u])
+    count = np.maximum(0, last - first + 1)
+    pair = np.repeat(np.arange(cu.size), count)
+    s0 = first[pair] + (np.arange(pair.size) - np.repeat(np.cumsum(count) - count, count))
+    cu, p, u, hours, train, n = cu[pair], p[pair], u[pair], hours[pair], train[pair], n[pair]
+    run_h = np.where(train, hours, ph)
+    fraction = np.where(train, (hours - (n - 1) * ph) / ph, 1.0)
+    site = pools.site_p[p]
+    mean_kw = arrays["mean_kw"][cu, p]
+    energy_kwh = mean_kw * pools.pue_p[p] * ph
+    moved = train & (facts.data_site_u[u] >= 0) & (facts.data_site_u[u] != site)
+    cost = (
+        run_h * arrays["gpu_usd_per_h"][cu, p]
+        + energy_kwh * periods.window(periods.price_st, site, s0, n, fraction)
+        + np.where(moved, facts.egress_usd_u[u], 0.0)
+    )
+    carbon = energy_kwh * periods.window(periods.grid_st, site, s0, n, fraction) / 1000.0
+    water_rate = mean_kw * pools.wue_p[p]
+    return {
+        "u": u,
+        "p": p,
+        "s0": s0,
+        "n": n,
+        "gpus": arrays["gpus"][cu, p],
+        "it_kw": arrays["it_kw"][cu, p],
+        "facility_kw": arrays["facility_kw"][cu, p],
+        "water_l_per_h": water_rate,
+        "water_l": water_rate * run_h,
+        "cost_usd": cost,
+        "carbon_kg": carbon,
+        "latency": arrays["latency"][cu, p],
+        "hours": np.where(train, hours, 0.0),
+        "replicas": reps[cu, p],
+    }
+
+
 def training_window(w: Training, horizon: Horizon) -> tuple[int, float]:
     """(first period the run may start in, hours from the horizon's start by which it
     must end)."""
@@ -241,11 +342,10 @@ def demand_per_period(w: Inference, region: str, horizon: Horizon) -> list[float
         return [float(v) for v in value]
     if w.demand_profile is None:
         return [float(value)] * horizon.periods
-    out = []
-    for t in range(horizon.periods):
-        hour = horizon.period_start(t).hour
-        out.append(float(value) * w.demand_profile[hour])
-    return out
+    start = horizon.start_time
+    step = dt.timedelta(hours=horizon.period_hours)
+    profile = w.demand_profile
+    return [float(value) * profile[(start + t * step).hour] for t in range(horizon.periods)]
 
 
 def timed_units(scenario: Scenario) -> list[tuple[Unit, Training | Inference]]:
@@ -280,6 +380,7 @@ def _unit_values(units, horizon: Horizon) -> tuple[np.ndarray, np.ndarray]:
     n_u = len(units)
     value_u = np.zeros(n_u)
     must_u = np.zeros(n_u, bool)
+    series: dict[str, dict[str, list[float]]] = {}
     for u, (unit, w) in enumerate(units):
         must_u[u] = w.must_place
         if w.value_usd_per_h is None:
@@ -287,7 +388,9 @@ def _unit_values(units, horizon: Horizon) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(w, Training):
             value_u[u] = w.value_usd_per_h * w.hours / horizon.hours
             continue
-        demand = {r: demand_per_period(w, r, horizon)[unit.period] for r in w.demand_rps}
+        if w.id not in series:
+            series[w.id] = {r: demand_per_period(w, r, horizon) for r in w.demand_rps}
+        demand = {r: values[unit.period] for r, values in series[w.id].items()}
         total = sum(demand.values())
         share = demand[unit.region] / total / unit.copies / w.split if total > 0 else 0.0
         value_u[u] = w.value_usd_per_h * share * horizon.period_hours / horizon.hours
