@@ -569,12 +569,6 @@ def test_units_twice_missing_unknown_or_misnamed(rules_plan: tuple[Scenario, Pla
     assert {"unknown_unit", "missing"} <= set(kinds(other))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compile_time groups the copies of a service by (workload, region) over every "
-    "period and share, so 2 copies in 2 periods need 4 sites (failure domains here): the "
-    "MILP proves this scenario infeasible",
-)
 def test_copies_spread_within_each_period_only() -> None:
     """Two copies at two sites, demand in two periods: each period's pair spreads."""
     data = _rules()

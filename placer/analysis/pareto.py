@@ -51,7 +51,7 @@ from placer.errors import OptionError, SolverError
 from placer.model.scenario import Scenario
 from placer.plan.build import build_plan
 from placer.plan.plan import ParetoFront, ParetoPoint, Plan, Status
-from placer.plan.verify import Verifier
+from placer.plan.verify import verifier_for
 from placer.problem.compile import compile_problem, pair_objective
 from placer.problem.form import UNPLACED, Index, Problem
 from placer.problem.rows import K_CARBON, Q_CARBON, Q_COST, Q_WATER, global_row
@@ -619,7 +619,7 @@ def pareto_front(
         seed=seed,
     )
     weighted = with_priced_objective(scenario, base)
-    verifier = Verifier(scenario)
+    verifier = verifier_for(scenario)
     versions = api.versions()
     points: list[ParetoPoint] = []
     for k, sp in enumerate(sweep.points):

@@ -219,10 +219,10 @@ def verify_cmd(scenario_file: str, plan_file: str, as_json: bool) -> None:
 
     Example: placer verify configs/eu_sovereign.yaml plan.json
     """
-    from placer.plan.verify import Verifier
+    from placer.plan.verify import verifier_for
 
     scenario, plan = load_scenario_and_plan(scenario_file, plan_file)
-    violations, kpis = Verifier(scenario).check(plan)
+    violations, kpis = verifier_for(scenario).check(plan)
     if as_json:
         click.echo(
             json.dumps(

@@ -47,8 +47,8 @@ def timed_views(
     loads: Loads,
     placements: list[Placement],
 ) -> tuple[list[SiteUsage], list[SitePeriods], PlanHorizon]:
-    """(site usage: peak use against the nameplate, the largest capacity of any period;
-    each site per period; the horizon's totals)."""
+    """(site usage: peak use over the periods against the nameplate capacities; each
+    site per period; the horizon's totals)."""
     time, horizon = index.time, scenario.horizon
     assert time is not None and horizon is not None
     n_t = time.periods
@@ -69,7 +69,6 @@ def timed_views(
         for pool in site.pools:
             total += pool_gpus_per_period(pool, horizon)
         caps = site_caps_per_period(site, horizon)
-        heat_cap = caps[:, 2]
         periods.append(
             SitePeriods(
                 site=sid,
@@ -85,7 +84,6 @@ def timed_views(
                 carbon_g_per_kwh=per_period(site.power.carbon_g_per_kwh, n_t, 0.0),
             )
         )
-        water_cap = caps[:, 3]
         usage.append(
             SiteUsage(
                 site=sid,
@@ -93,13 +91,16 @@ def timed_views(
                 gpus_used=round(gpus_used.max(initial=0.0)),
                 gpus_total=round(total.max(initial=0.0)),
                 it_kw=float(per_kind[K_IT][s].max(initial=0.0)),
-                it_capacity_kw=_largest(caps[:, 0]),
+                it_capacity_kw=_nameplate(site.power.it_capacity_kw),
                 facility_kw=float(per_kind[K_FACILITY][s].max(initial=0.0)),
-                grid_cap_kw=_largest(caps[:, 1]),
+                grid_cap_kw=_nameplate(site.power.grid_cap_kw),
                 heat_kw=float(per_kind[K_HEAT][s].max(initial=0.0)),
-                heat_rejection_kw=_largest(heat_cap),
+                heat_rejection_kw=site.cooling.heat_rejection_kw
+                or _nameplate(site.power.it_capacity_kw),
                 water_l_per_h=float(water_st[s].max(initial=0.0)),
-                water_cap_l_per_h=_largest(water_cap),
+                water_cap_l_per_h=None
+                if site.cooling.water_cap_l_per_day is None
+                else _nameplate(site.cooling.water_cap_l_per_day) / 24.0,
                 cost_usd_per_h=cost_s.get(sid, 0.0),
                 carbon_kg_per_h=carbon_s.get(sid, 0.0),
             )
@@ -119,7 +120,9 @@ def timed_views(
     return usage, periods, summary
 
 
-def _largest(values: np.ndarray) -> float | None:
-    """The nameplate: the largest finite value over the periods (None: never capped)."""
-    finite = values[np.isfinite(values)]
-    return float(finite.max()) if finite.size else None
+def _nameplate(value: float | list[float] | None) -> float | None:
+    """A capacity as the scenario states it: the field, its largest value when it varies
+    (grid events and the dates capacity arrives are in `site_periods`)."""
+    if value is None:
+        return None
+    return float(max(value)) if isinstance(value, list) else float(value)

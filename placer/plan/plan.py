@@ -142,7 +142,8 @@ class SitePeriods(_PlanModel):
     it_capacity_kw: list[float | None]
     facility_kw: list[float]
     facility_cap_kw: list[float | None] = Field(
-        description="The grid cap, or IT capacity x PUE, less any grid event's cut."
+        description="The facility power the site may draw: the lower of the grid cap and "
+        "IT capacity x PUE, less any grid event's cut."
     )
     heat_kw: list[float]
     water_l_per_h: list[float]

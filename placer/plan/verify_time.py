@@ -47,7 +47,7 @@ from placer.model.scenario import Scenario
 from placer.model.site import Pool, Site
 from placer.model.workload import Inference, Training
 from placer.plan.plan import Placement, Plan, UnitRef
-from placer.plan.verify import (
+from placer.plan.verify_static import (
     _REL,
     Kpis,
     Verifier,
@@ -547,7 +547,8 @@ class TimedVerifier(Verifier):
 
     # -- stated figures of the whole plan --------------------------------------------
     def _check_sites(self, plan: Plan, ledger: _Ledger, out) -> None:
-        """Each stated site row: peak use over the periods, the largest capacity."""
+        """Each stated site row: peak use over the periods; capacities are the nameplate
+        (the field, its largest value when it varies; events and dates not applied)."""
         listed: set[str] = set()
         for j, su in enumerate(plan.sites):
             path = f"sites[{j}]"
@@ -557,19 +558,22 @@ class TimedVerifier(Verifier):
                 out.append(Violation("kpi", su.site, f"{path}.site: {why}"))
                 continue
             listed.add(su.site)
-            sid, c = su.site, self.caps[su.site]
+            sid = su.site
             stated = {
                 "tier": site.tier,
                 "gpus_used": max(ledger.site_gpus(site)),
                 "gpus_total": max(self._site_gpus_total(site)),
                 "it_kw": max(ledger.of(ledger.it_kw, sid)),
-                "it_capacity_kw": _largest(c["it_power"]),
+                "it_capacity_kw": _nameplate(site.power.it_capacity_kw),
                 "facility_kw": max(ledger.of(ledger.facility_kw, sid)),
-                "grid_cap_kw": _largest(c["facility_power"]),
+                "grid_cap_kw": _nameplate(site.power.grid_cap_kw),
                 "heat_kw": max(ledger.of(ledger.it_kw, sid)),
-                "heat_rejection_kw": _largest(c["cooling"]),
+                "heat_rejection_kw": site.cooling.heat_rejection_kw
+                or _nameplate(site.power.it_capacity_kw),
                 "water_l_per_h": max(ledger.of(ledger.water_l_per_h, sid)),
-                "water_cap_l_per_h": _largest(c["water"]),
+                "water_cap_l_per_h": None
+                if site.cooling.water_cap_l_per_day is None
+                else _nameplate(site.cooling.water_cap_l_per_day) / 24.0,
                 "cost_usd_per_h": ledger.cost_usd.get(sid, 0.0) / self.span_h,
                 "carbon_kg_per_h": ledger.carbon_kg.get(sid, 0.0) / self.span_h,
             }
@@ -644,6 +648,13 @@ class TimedVerifier(Verifier):
 
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
+
+
+def _nameplate(value: float | list[float] | None) -> float | None:
+    """A site row's stated capacity: the field, its largest value when it varies."""
+    if value is None:
+        return None
+    return float(max(value)) if isinstance(value, list) else float(value)
 
 
 def _largest(values: list[float]) -> float | None:

@@ -1,125 +1,47 @@
-"""compile: the one place where domain rules become numbers.
+"""compile: a Scenario becomes the one Problem every engine reads.
 
-Scenario (human units) -> (Problem, Index): each unit's allowed options (today: pools)
-with what each consumes, and every capacity as a row (`placer.problem.form`). The rules
-are applied to chunks of units, each chunk's [chunk, P] tables cut to the allowed pairs
-and dropped, so peak memory is one chunk plus the option lists. Units are training
-gangs (one per training workload) and inference replica sets (one per user region with
-demand, per redundancy copy). Pools are accelerator pools at sites. Ids are sorted, so
-the same scenario always compiles to the same arrays.
-
-Per (unit u, pool p at site s, accelerator a):
-  gpus      training: the workload's GPUs; inference: replicas x GPUs per replica,
-            replicas = ceil(copy demand / rps per replica on a)
-  it_kw     gpus x node_power_kw / gpus_per_node (full load; capacity planning)
-  mean_kw   it_kw x (idle + (1 - idle) x utilization)   (energy, carbon, water)
-  speed     training: hours on p / reference hours = ref TFLOP/s / a's TFLOP/s;
-            1 for inference. Cost, carbon and water of training are per hour of the
-            reference run, so a GPU twice as fast costs half per hour of work.
-  cost      speed x (gpus x USD/GPU-h + mean_kw x PUE x USD/kWh)
-            + dataset egress USD/GB x GB / reference hours (when p is not at the data site)
-  carbon    speed x mean_kw x PUE x gCO2e/kWh / 1000              kg/h
-  water     speed x mean_kw x WUE                                 L/h
-  objective cost + carbon price x carbon / 1000 + water price x water / 1000
+A static scenario compiles in `placer.problem.compile_static` (the rules per unit and
+pool), one with a horizon in `placer.problem.compile_time` (the same rules, options
+over starts and rows per period). The helpers of the static compile are re-exported
+here for the modules that name them.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
-from placer.errors import ScenarioError
-from placer.model.common import MAX_REPLICAS
-from placer.model.latency import great_circle_km, modelled_rtt_ms
 from placer.model.scenario import Scenario
-from placer.model.site import Pool, Site
-from placer.model.workload import Inference, Training
-from placer.problem.form import (
-    NUM_REASONS,
-    R_ACCEL,
-    R_COOLING,
-    R_DEADLINE,
-    R_DENSITY,
-    R_EXCLUDE,
-    R_LATENCY,
-    R_MEMORY,
-    R_PIN,
-    R_RESIDENCY,
-    R_SIZE,
-    REASONS,
-    Index,
-    PoolInfo,
-    Problem,
-    Unit,
+from placer.problem.compile_static import (
+    CHUNK_CELLS,
+    COOLING_RANK,
+    _Context,
+    _pair_arrays,
+    build_pools,
+    build_units,
+    capacity_rows,
+    compile_static,
+    pair_objective,
+    pair_reasons,
+    pool_rule_bits,
+    reason_counts,
+    unit_fields,
 )
-from placer.problem.rows import QUANTITIES, Rows, standard_rows
+from placer.problem.compile_time import compile_timed
+from placer.problem.form import Index, Problem
 
-COOLING_RANK = {"air": 0, "liquid": 1, "immersion": 2}
-
-
-class _Context:
-    """Look-ups compile needs many times: catalog, regions, sites, measured RTTs."""
-
-    def __init__(self, scenario: Scenario, size_rule: bool = True) -> None:
-        self.scenario = scenario
-        self.size_rule = size_rule  # False: a unit larger than a pool or site is allowed
-        self.catalog = scenario.catalog()
-        self.regions = {r.id: r for r in scenario.user_regions}
-        self.sites = {s.id: s for s in scenario.sites}
-        self.measured = {(e.site, e.region): e.rtt_ms for e in scenario.latency_ms}
-
-    def node_kw_per_gpu(self, pool: Pool) -> float:
-        """Node power at full load per GPU of a pool, kW."""
-        if pool.node_power_kw is not None:
-            return pool.node_power_kw / pool.gpus_per_node
-        acc = self.catalog[pool.accelerator]
-        return acc.tdp_w * acc.node_overhead_factor / 1000.0
-
-    def rtt_ms(self, site: Site, region_id: str) -> float:
-        """Measured RTT if the scenario gives one, else the distance model, ms."""
-        if (site.id, region_id) in self.measured:
-            return self.measured[site.id, region_id]
-        loc = self.regions[region_id].location
-        d = great_circle_km(site.location.lat, site.location.lon, loc.lat, loc.lon)
-        return modelled_rtt_ms(d)
-
-
-def build_units(scenario: Scenario) -> list[tuple[Unit, Training | Inference]]:
-    """Placement units in deterministic order (workload id, region id, copy)."""
-    units: list[tuple[Unit, Training | Inference]] = []
-    for w in sorted(scenario.workloads, key=lambda w: w.id):
-        if isinstance(w, Training):
-            units.append((Unit(w.id, w.id, "training", None, 0, 1, 0.0), w))
-            continue
-        k = w.redundancy.copies
-        carry = k - w.redundancy.failures
-        for region in sorted(w.demand_rps):
-            demand = w.demand_rps[region]
-            if demand <= 0:
-                continue
-            for c in range(k):
-                name = f"{w.id}/{region}" + (f"#{c}" if k > 1 else "")
-                units.append((Unit(name, w.id, "inference", region, c, k, demand / carry), w))
-    return units
-
-
-def build_pools(scenario: Scenario) -> list[tuple[PoolInfo, Site, Pool]]:
-    """Pools in deterministic order (site id, pool key)."""
-    out = []
-    for site in sorted(scenario.sites, key=lambda s: s.id):
-        for pool in sorted(site.pools, key=lambda p: p.key):
-            info = PoolInfo(f"{site.id}/{pool.key}", site.id, pool.key, pool.accelerator)
-            out.append((info, site, pool))
-    return out
-
-
-#: Dense cells (units x pools) of one chunk: ~40 float64 temporaries of this size live
-#: at once inside `_pair_arrays`, so 1e6 cells keep a chunk near 300 MB.
-CHUNK_CELLS = 1_000_000
-#: `_pair_arrays` tables only the timed compile reads (`placer.problem.compile_time`).
-TIMED_ONLY = ("mean_kw", "gpu_usd_per_h")
-#: `_pair_arrays` table of each quantity, in `QUANTITIES` order.
-_QUANTITY_TABLES = ("gpus", "it_kw", "facility_kw", "water", "cost", "carbon")
-assert len(_QUANTITY_TABLES) == len(QUANTITIES)
+__all__ = [
+    "CHUNK_CELLS",
+    "COOLING_RANK",
+    "_Context",
+    "_pair_arrays",
+    "build_pools",
+    "build_units",
+    "capacity_rows",
+    "compile_problem",
+    "pair_objective",
+    "pair_reasons",
+    "pool_rule_bits",
+    "reason_counts",
+    "unit_fields",
+]
 
 
 def compile_problem(
@@ -127,401 +49,9 @@ def compile_problem(
 ) -> tuple[Problem, Index]:
     """Compiles a validated Scenario into the one Problem every engine reads.
 
-    The rules are applied to chunks of units, each chunk's [chunk, P] tables cut to the
-    allowed pairs and dropped: peak memory is one chunk plus the option lists.
-    `size_rule=False` keeps the pairs where a unit is larger than its pool's GPUs or its
-    site's IT capacity (R_SIZE): the infeasibility diagnosis asks how much to add there.
-    A scenario with a horizon compiles through `placer.problem.compile_time`."""
+    `chunk_cells` bounds the static compile's temporaries (any value gives the same
+    arrays); `size_rule=False` keeps pairs where a unit is larger than its pool or site
+    (the infeasibility diagnosis asks how much to add there)."""
     if scenario.horizon is not None:
-        from placer.problem.compile_time import compile_timed
-
         return compile_timed(scenario, size_rule=size_rule)
-    units = build_units(scenario)
-    pools = build_pools(scenario)
-    sites = sorted(scenario.sites, key=lambda s: s.id)
-    site_index = {s.id: i for i, s in enumerate(sites)}
-    ctx = _Context(scenario, size_rule)
-    n_u, n_p = len(units), len(pools)
-    step = max(1, chunk_cells // max(n_p, 1))
-    chunks = []
-    for start in range(0, n_u, step):
-        arrays, bits, reps = _pair_arrays(units[start : start + step], pools, sites, ctx)
-        for name in TIMED_ONLY:
-            del arrays[name]
-        arrays["objective"] = pair_objective(scenario, arrays)
-        arrays["replicas"] = reps
-        rows, cols = np.nonzero(bits == 0)
-        counts = np.bincount(rows, minlength=bits.shape[0])
-        pairs = {name: table[rows, cols] for name, table in arrays.items()}
-        chunks.append((start, rows, cols, counts, pairs, reason_counts(bits)))
-    width = max([1, *(int(c[3].max(initial=0)) for c in chunks)])
-    option_uk = np.full((n_u, width), -1, np.int32)
-    amount_quk = np.zeros((len(QUANTITIES), n_u, width))
-    tables = {name: np.zeros((n_u, width)) for name in ("objective", "latency", "hours")}
-    replicas_uk = np.zeros((n_u, width), np.int32)
-    reason_ur = np.zeros((n_u, NUM_REASONS), np.int32)
-    while chunks:
-        start, rows, cols, counts, pairs, reasons = chunks.pop(0)  # free as we go
-        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        at = (start + rows, np.arange(rows.size) - first[rows])
-        option_uk[at] = cols
-        for q, name in enumerate(_QUANTITY_TABLES):
-            amount_quk[q][at] = pairs[name]
-        for name, table in tables.items():
-            table[at] = pairs[name]
-        replicas_uk[at] = pairs["replicas"]
-        reason_ur[start : start + counts.size] = reasons
-    _check_finite(units, tables["objective"], amount_quk, option_uk)
-    pool_site = np.array([site_index[info.site] for info, _, _ in pools], dtype=np.int32)
-    group_u, spread_key_gp = _groups(units, pools, sites)
-    problem = Problem(
-        option_uk=option_uk,
-        objective_usd_per_h_uk=tables["objective"],
-        amount_quk=amount_quk,
-        latency_ms_uk=tables["latency"],
-        reason_count_ur=reason_ur,
-        **unit_fields(units),
-        group_u=group_u,
-        pool_o=np.arange(n_p, dtype=np.int32),
-        spread_key_go=spread_key_gp,
-        pool_site_p=pool_site,
-        **capacity_rows(scenario, pools, sites, pool_site)._asdict(),
-        lexicographic=np.array(scenario.objective.mode == "lexicographic"),
-    )
-    index = Index(
-        units=tuple(u for u, _ in units),
-        pools=tuple(info for info, _, _ in pools),
-        sites=tuple(s.id for s in sites),
-        replicas_uk=replicas_uk,
-        hours_uk=tables["hours"],
-    )
-    return problem, index
-
-
-def _check_finite(units, objective_uk, amount_quk, option_uk) -> None:
-    """Every figure of an allowed pair is finite (the scenario's ranges keep them so;
-    this names the workload if a product of in-range fields ever overflows).
-
-    Raises:
-      ScenarioError: naming the workload and the figure."""
-    listed = option_uk >= 0
-    figures = [("objective_usd_per_h", objective_uk), *zip(QUANTITIES, amount_quk, strict=True)]
-    for name, table in figures:
-        bad = listed & ~np.isfinite(table)
-        if bad.any():
-            u = int(np.flatnonzero(bad.any(axis=1))[0])
-            raise ScenarioError(
-                f"workloads.{units[u][0].workload}: its {name} overflows on some pool "
-                "(a product of its figures and the pool's is not a finite number); check "
-                "its demand, GPUs and hours, and the pool's prices"
-            )
-
-
-def pair_reasons(scenario: Scenario, unit_indices) -> np.ndarray:
-    """uint16[n, P]: the mask bits (`REASONS`) of every pool for the given units (indices
-    into compile's unit order); 0 where the pair is allowed. Compiles those units only."""
-    units = build_units(scenario)
-    chosen = [units[int(u)] for u in unit_indices]
-    pools = build_pools(scenario)
-    sites = sorted(scenario.sites, key=lambda s: s.id)
-    if not chosen:
-        return np.zeros((0, len(pools)), np.uint16)
-    return _pair_arrays(chosen, pools, sites, _Context(scenario))[1]
-
-
-def pool_rule_bits(scenario: Scenario) -> np.ndarray:
-    """uint16[P]: the mask bits that exclude a pool for every unit (cooling type and
-    rack density: the site cannot host the pool's racks)."""
-    ctx = _Context(scenario)
-    return np.array(
-        [_pool_reasons(site, pool, ctx) for _, site, pool in build_pools(scenario)], np.uint16
-    )
-
-
-def reason_counts(reason_up: np.ndarray) -> np.ndarray:
-    """int32[U, NUM_REASONS]: pools each `REASONS` bit excludes, per unit."""
-    return (
-        np.stack([((reason_up & bit) != 0).sum(axis=1) for bit in REASONS], axis=1)
-        .astype(np.int32)
-        .reshape(reason_up.shape[0], NUM_REASONS)
-    )
-
-
-def _pool_reasons(site: Site, pool: Pool, ctx: _Context) -> int:
-    acc = ctx.catalog[pool.accelerator]
-    bits = 0
-    if not site.checks_racks:
-        return bits
-    if COOLING_RANK[acc.cooling] > COOLING_RANK[site.cooling.type]:
-        bits |= R_COOLING
-    rack_kw = ctx.node_kw_per_gpu(pool) * pool.gpus_per_node * pool.nodes_per_rack
-    if rack_kw > site.cooling.max_rack_density_kw + 1e-9:
-        bits |= R_DENSITY
-    return bits
-
-
-def _pair_arrays(units, pools, sites, ctx: _Context):
-    """Coefficients and mask bits of every (unit, pool) pair, vectorised over pairs.
-
-    Per-unit and per-pool facts are gathered into vectors first (Python loops over units
-    and over pools, never over pairs); every formula of the module docstring is then one
-    NumPy expression on [U, P] arrays.
-    """
-    n_u, n_p = len(units), len(pools)
-    catalog = ctx.catalog
-    acc_ids = sorted(catalog)
-    acc_of = {a: i for i, a in enumerate(acc_ids)}
-    site_of = {s.id: i for i, s in enumerate(sites)}
-    # per pool
-    a_p = np.array([acc_of[pl.accelerator] for _, _, pl in pools], dtype=int)
-    s_p = np.array([site_of[st.id] for _, st, _ in pools], dtype=int)
-    nkw_p = np.array([ctx.node_kw_per_gpu(pl) for _, _, pl in pools])
-    price_p = np.array([pl.cost_usd_per_gpu_h for _, _, pl in pools])
-    spot_p = np.array(
-        [
-            np.nan if pl.spot_cost_usd_per_gpu_h is None else pl.spot_cost_usd_per_gpu_h
-            for _, _, pl in pools
-        ]
-    )
-    cap_gpus_p = np.array([pl.gpus for _, _, pl in pools], dtype=float)
-    mem_p = np.array([catalog[pl.accelerator].memory_gb for _, _, pl in pools])
-    tflops_p = np.array(
-        [
-            np.nan
-            if catalog[pl.accelerator].bf16_tflops is None
-            else catalog[pl.accelerator].bf16_tflops
-            for _, _, pl in pools
-        ]
-    )
-    idle_p = np.array([catalog[pl.accelerator].idle_power_fraction for _, _, pl in pools])
-    pool_bits = np.array([_pool_reasons(st, pl, ctx) for _, st, pl in pools], dtype=np.uint16)
-    pue_p = np.array([st.power.pue for _, st, _ in pools])
-    kwh_price_p = np.array([st.power.price_usd_per_kwh for _, st, _ in pools])
-    grid_p = np.array([st.power.carbon_g_per_kwh for _, st, _ in pools])
-    wue_p = np.array([st.cooling.wue_l_per_kwh for _, st, _ in pools])
-    it_cap_p = np.array([st.it_cap_kw for _, st, _ in pools])
-    # per unit
-    f = _unit_facts(units, acc_ids, sites, ctx)
-    # masks that do not depend on sizes
-    bits = np.zeros((n_u, n_p), dtype=np.uint16)
-    bits |= np.where(~f["accepts_ua"][:, a_p], R_ACCEL, 0).astype(np.uint16)
-    bits |= np.where(f["min_mem_u"][:, None] > mem_p[None, :], R_MEMORY, 0).astype(np.uint16)
-    bits |= np.where(~f["country_ok_us"][:, s_p], R_RESIDENCY, 0).astype(np.uint16)
-    bits |= np.where(~f["pin_ok_us"][:, s_p], R_PIN, 0).astype(np.uint16)
-    bits |= np.where(f["excluded_us"][:, s_p], R_EXCLUDE, 0).astype(np.uint16)
-    bits |= pool_bits[None, :]
-    train = f["train_u"][:, None]
-    # training: speed, hours, deadline, egress
-    ref = f["ref_tflops_u"][:, None]
-    known = np.isfinite(ref) & np.isfinite(tflops_p)[None, :]
-    speed = np.where(
-        train & known, ref / np.where(np.isfinite(tflops_p), tflops_p, 1.0)[None, :], 1.0
-    )
-    hours = np.where(train, f["hours_u"][:, None] * speed, 0.0)
-    late = train & (hours > f["deadline_u"][:, None] + 1e-9)
-    bits |= np.where(late, R_DEADLINE, 0).astype(np.uint16)
-    moved = train & (f["data_site_u"][:, None] >= 0) & (f["data_site_u"][:, None] != s_p[None, :])
-    egress = np.where(moved, f["egress_usd_u"][:, None], 0.0)
-    # inference: replicas and load
-    rps = f["rps_ua"][:, a_p]
-    served = rps > 0
-    share = f["share_u"][:, None]
-    reps = np.where(
-        ~train & served, np.maximum(1.0, np.ceil(share / np.where(served, rps, 1.0) - 1e-9)), 0.0
-    )
-    gpus = np.where(train, f["gpus_u"][:, None], reps * f["gpr_ua"][:, a_p])
-    normal = f["normal_u"][:, None]  # demand one copy carries in normal operation
-    util = np.where(
-        train,
-        f["util_u"][:, None],
-        np.where(served, np.minimum(1.0, normal / np.where(served, reps * rps, 1.0)), 0.0),
-    )
-    latency = np.where(~train, f["rtt_us"][:, s_p], 0.0)
-    bits |= np.where(~train & (latency > f["slo_u"][:, None] + 1e-9), R_LATENCY, 0).astype(
-        np.uint16
-    )
-    # power, money, carbon, water
-    it_kw = gpus * nkw_p[None, :]
-    mean_kw = it_kw * (idle_p + (1.0 - idle_p) * util)
-    too_big = (gpus > cap_gpus_p[None, :]) | (it_kw > it_cap_p[None, :] + 1e-9)
-    if ctx.size_rule:
-        bits |= np.where(too_big, R_SIZE, 0).astype(np.uint16)
-    spot_ok = f["spot_u"][:, None] & np.isfinite(spot_p)[None, :]
-    price = np.where(
-        spot_ok,
-        np.minimum(price_p[None, :], np.where(np.isfinite(spot_p), spot_p, np.inf)[None, :]),
-        price_p[None, :],
-    )
-    energy_kw = speed * mean_kw * pue_p[None, :]
-    arrays = {
-        "gpus": gpus,
-        "it_kw": it_kw,
-        "facility_kw": it_kw * pue_p[None, :],
-        "water": speed * mean_kw * wue_p[None, :],
-        "cost": speed * gpus * price + energy_kw * kwh_price_p[None, :] + egress,
-        "carbon": energy_kw * grid_p[None, :] / 1000.0,
-        "latency": latency,
-        "hours": hours,
-        "mean_kw": mean_kw,
-        "gpu_usd_per_h": gpus * price,
-    }
-    # a pair needing more replicas than int32 counts is far larger than any pool (R_SIZE)
-    return arrays, bits, np.minimum(reps, MAX_REPLICAS).astype(np.int32)
-
-
-def _unit_facts(units, acc_ids, sites, ctx: _Context) -> dict[str, np.ndarray]:
-    """Per-unit vectors (and unit x accelerator / unit x site tables) for `_pair_arrays`."""
-    n_u, n_a, n_s = len(units), len(acc_ids), len(sites)
-    catalog = ctx.catalog
-    f = {
-        "train_u": np.zeros(n_u, bool),
-        "accepts_ua": np.zeros((n_u, n_a), bool),
-        "rps_ua": np.zeros((n_u, n_a)),
-        "gpr_ua": np.zeros((n_u, n_a)),
-        "min_mem_u": np.full(n_u, -np.inf),
-        "country_ok_us": np.ones((n_u, n_s), bool),
-        "pin_ok_us": np.ones((n_u, n_s), bool),
-        "excluded_us": np.zeros((n_u, n_s), bool),
-        "ref_tflops_u": np.full(n_u, np.nan),
-        "hours_u": np.zeros(n_u),
-        "deadline_u": np.full(n_u, np.inf),
-        "data_site_u": np.full(n_u, -1),
-        "egress_usd_u": np.zeros(n_u),
-        "share_u": np.zeros(n_u),
-        "normal_u": np.zeros(n_u),
-        "gpus_u": np.zeros(n_u),
-        "util_u": np.zeros(n_u),
-        "slo_u": np.full(n_u, np.inf),
-        "spot_u": np.zeros(n_u, bool),
-        "rtt_us": np.zeros((n_u, n_s)),
-    }
-    site_ids = [s.id for s in sites]
-    countries = np.array([s.location.country for s in sites])
-    rtt_cache: dict[str, np.ndarray] = {}
-    for u, (unit, w) in enumerate(units):
-        if w.min_gpu_memory_gb is not None:
-            f["min_mem_u"][u] = w.min_gpu_memory_gb
-        if w.residency is not None:
-            f["country_ok_us"][u] = np.isin(countries, w.residency)
-        if w.pin_sites is not None:
-            f["pin_ok_us"][u] = np.isin(site_ids, w.pin_sites)
-        f["excluded_us"][u] = np.isin(site_ids, w.exclude_sites)
-        f["spot_u"][u] = w.spot_ok
-        if isinstance(w, Training):
-            f["train_u"][u] = True
-            f["accepts_ua"][u] = (
-                True if w.accelerators is None else np.isin(acc_ids, w.accelerators)
-            )
-            f["gpus_u"][u], f["util_u"][u], f["hours_u"][u] = w.gpus, w.utilization, w.hours
-            if w.accelerators:
-                ref = catalog[w.accelerators[0]].bf16_tflops
-                f["ref_tflops_u"][u] = np.nan if ref is None else ref
-            if w.deadline_hours is not None:
-                f["deadline_u"][u] = w.deadline_hours
-            if w.dataset is not None:
-                f["data_site_u"][u] = site_ids.index(w.dataset.site)
-                # moved once: per hour of the reference run, like every training cost here
-                src = ctx.sites[w.dataset.site]
-                f["egress_usd_u"][u] = src.egress_usd_per_gb * w.dataset.size_gb / w.hours
-            continue
-        for a, acc in enumerate(acc_ids):
-            serving = w.serving.get(acc)
-            if serving is not None:
-                f["accepts_ua"][u, a] = True
-                f["rps_ua"][u, a] = serving.rps_per_replica
-                f["gpr_ua"][u, a] = serving.gpus_per_replica
-        f["share_u"][u] = unit.demand_rps
-        f["normal_u"][u] = unit.demand_rps * (unit.copies - _failures(w)) / unit.copies
-        f["slo_u"][u] = w.latency_slo_ms
-        if unit.region not in rtt_cache:
-            rtt_cache[unit.region] = np.array([ctx.rtt_ms(s, unit.region) for s in sites])
-        f["rtt_us"][u] = rtt_cache[unit.region]
-    return f
-
-
-def _failures(w: Inference) -> int:
-    return w.redundancy.failures
-
-
-def pair_objective(scenario: Scenario, arrays: dict[str, np.ndarray]) -> np.ndarray:
-    """cost + priced carbon + priced water of every pair, USD/h."""
-    obj = scenario.objective
-    return (
-        arrays["cost"]
-        + obj.carbon_price_usd_per_t * arrays["carbon"] / 1000.0
-        + obj.water_price_usd_per_m3 * arrays["water"] / 1000.0
-    )
-
-
-def unit_fields(units) -> dict[str, np.ndarray]:
-    """Per-unit fields: the value lost unplaced (USD/h) and must-place."""
-    n_u = len(units)
-    value_u = np.zeros(n_u)
-    must_u = np.zeros(n_u, dtype=bool)
-    for u, (unit, w) in enumerate(units):
-        must_u[u] = w.must_place
-        if w.value_usd_per_h is not None:
-            value_u[u] = w.value_usd_per_h * _value_share(unit, w)
-    return {"unplaced_usd_per_h_u": value_u, "must_place_u": must_u}
-
-
-def capacity_rows(scenario: Scenario, pools, sites, pool_site_p: np.ndarray) -> Rows:
-    """Every capacity of the scenario, after headroom (`max_utilization`), as rows."""
-    obj = scenario.objective
-    head = obj.max_utilization
-    inf = np.inf
-    site_caps = np.stack(
-        [
-            np.array([s.it_cap_kw for s in sites], float) * head,
-            np.array([s.power.grid_cap_kw if s.power.grid_cap_kw else inf for s in sites], float)
-            * head,
-            np.array([s.heat_cap_kw for s in sites], float) * head,
-            np.array(
-                [
-                    s.cooling.water_cap_l_per_day / 24.0 if s.cooling.water_cap_l_per_day else inf
-                    for s in sites
-                ],
-                float,
-            )
-            * head,
-        ],
-        axis=1,
-    )
-    return standard_rows(
-        pool_site_p,
-        np.floor(np.array([pl.gpus for _, _, pl in pools], dtype=float) * head + 1e-9),
-        site_caps,
-        float(obj.budget_usd_per_h or inf),
-        float(obj.carbon_cap_kg_per_h or inf),
-    )
-
-
-def _value_share(unit: Unit, w: Training | Inference) -> float:
-    """Fraction of the workload's value this unit carries (demand share / copies)."""
-    if isinstance(w, Training):
-        return 1.0
-    total = sum(w.demand_rps.values())
-    return w.demand_rps[unit.region] / total / unit.copies
-
-
-def _groups(units, pools, sites) -> tuple[np.ndarray, np.ndarray]:
-    """Redundancy groups: the copies of one (workload, region) with copies > 1."""
-    group_u = np.full(len(units), -1, dtype=np.int32)
-    keys: dict[tuple[str, str | None], int] = {}
-    spreads: list[str] = []
-    for u, (unit, w) in enumerate(units):
-        if unit.copies > 1:
-            g = keys.setdefault((unit.workload, unit.region), len(keys))
-            if g == len(spreads):
-                spreads.append(w.redundancy.spread)
-            group_u[u] = g
-    domains = {s.id: s.domain for s in sites}
-    domain_ids = {d: i for i, d in enumerate(sorted(set(domains.values())))}
-    site_ids = {s.id: i for i, s in enumerate(sites)}
-    key_gp = np.zeros((len(spreads), len(pools)), dtype=np.int32)
-    for g, spread in enumerate(spreads):
-        for p, (info, _, _) in enumerate(pools):
-            key_gp[g, p] = (
-                site_ids[info.site] if spread == "site" else domain_ids[domains[info.site]]
-            )
-    return group_u, key_gp
+    return compile_static(scenario, chunk_cells=chunk_cells, size_rule=size_rule)

@@ -39,7 +39,7 @@ from placer.model.horizon import Horizon, per_period
 from placer.model.scenario import Scenario
 from placer.model.site import Site
 from placer.model.workload import Inference, Training
-from placer.problem.compile import (
+from placer.problem.compile_static import (
     CHUNK_CELLS,
     _Context,
     _groups,

@@ -30,11 +30,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from ortools.math_opt.python import mathopt
 
-from placer.engines.milp.formulation import Formulation, build_model
+from placer.engines.milp.formulation import build_model
 from placer.engines.milp.quiet import quiet_stdout
 from placer.errors import SolverError
 from placer.problem.form import Problem
-from placer.problem.rows import KIND_NAMES
 from placer.problem.usage import term_values
 
 _OPTIMAL = mathopt.TerminationReason.OPTIMAL
@@ -138,25 +137,12 @@ def _with_slacks(problem: Problem, name: str):
     form = build_model(problem, name=name)
     largest = _largest_loads(problem)
     slacks = []
-    for (scope, kind, con), top in zip(form.capacity_rows, _rows_of(form, problem), strict=True):
+    for (scope, kind, con), top in zip(form.capacity_rows, form.capacity_row_ids, strict=True):
         cap = con.upper_bound
-        z = form.model.add_variable(lb=0.0, name=f"add[{kind},{scope}]")
+        z = form.model.add_variable(lb=0.0, name=f"add[{kind},{scope},{top}]")
         con.set_coefficient(z, -1.0)
         slacks.append((scope, kind, z, max(abs(cap), 1.0), max(largest[top] - cap, 0.0)))
     return form, slacks
-
-
-def _rows_of(form: Formulation, problem: Problem) -> list[int]:
-    """The Problem row of each of the formulation's capacity constraints."""
-    rows = []
-    for scope, kind, _ in form.capacity_rows:
-        hit = np.flatnonzero((problem.scope_r == scope) & (_kind_names(problem) == kind))
-        rows.append(int(hit[0]))
-    return rows
-
-
-def _kind_names(problem: Problem) -> np.ndarray:
-    return np.array(KIND_NAMES)[problem.kind_r]
 
 
 def _largest_loads(problem: Problem) -> np.ndarray:

@@ -51,6 +51,8 @@ class Formulation:
       x: the N variables.
       capacity_rows: (scope, kind name, constraint) of every capacity row written: the
         row's pool or site (-1 for global rows) and its kind ("gpus", "it_kw", ...).
+      capacity_row_ids: the Problem row of each of them (a timed problem has one row of
+        a scope and kind per period).
       value_n: float64[N], v[u] of each variable's unit (placed value, USD/h).
       objective_const: sum_u v[u], the constant of (0), USD/h.
       integer: binary variables (False: the LP relaxation).
@@ -61,6 +63,7 @@ class Formulation:
     pairs: np.ndarray
     x: list[mathopt.Variable]
     capacity_rows: list[tuple[int, str, mathopt.LinearConstraint]] = field(default_factory=list)
+    capacity_row_ids: list[int] = field(default_factory=list)
     value_n: np.ndarray | None = None
     objective_const: float = 0.0
     integer: bool = True
@@ -103,7 +106,7 @@ class _Rows:
         self.row: list[np.ndarray] = []
         self.col: list[np.ndarray] = []
         self.val: list[np.ndarray] = []
-        self.tags: list[tuple[int, str] | None] = []
+        self.tags: list[tuple[int, str, int] | None] = []
 
     def add(
         self,
@@ -112,7 +115,7 @@ class _Rows:
         vals: np.ndarray,
         lb: float,
         ub: float,
-        tag: tuple[int, str] | None = None,
+        tag: tuple[int, str, int] | None = None,
     ) -> None:
         r = len(self.names)
         self.names.append(name)
@@ -163,7 +166,8 @@ def build_model(
         for r, tag in enumerate(rows.tags)
         if tag is not None
     ]
-    return Formulation(model, pairs, x, capacity, value_n, const, integer, slot)
+    row_ids = [tag[2] for tag in rows.tags if tag is not None]
+    return Formulation(model, pairs, x, capacity, row_ids, value_n, const, integer, slot)
 
 
 class _Terms:
@@ -224,7 +228,7 @@ def _add_capacities(rows: _Rows, problem: Problem, terms: _Terms, *, scoped: boo
         if label in labels:  # a timed problem repeats each row per period
             label = f"{label}#{r}"
         labels.add(label)
-        rows.add(label, cols, coef, -math.inf, cap, tag=(scope, kind))
+        rows.add(label, cols, coef, -math.inf, cap, tag=(scope, kind, r))
 
 
 def _to_proto(name, pairs, integer, objective_n, const, rows: _Rows) -> model_pb2.ModelProto:
