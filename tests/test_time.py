@@ -324,3 +324,17 @@ def test_static_configs_solve_as_before_time_existed(key: str) -> None:
     assert plan.status == want["status"]
     assert plan.objective_usd_per_h == pytest.approx(want["objective_usd_per_h"], rel=1e-9)
     assert sorted([p.unit, p.site, p.pool] for p in plan.placements) == want["placements"]
+
+
+def test_negative_tariffs_are_real_hours_and_solve(tmp_path: Path) -> None:
+    """Day-ahead prices go below zero; a run may be paid to draw then."""
+    d = timed(**{"sites.0.power.price_usd_per_kwh": [0.1, -0.05, -0.2, 0.1, 0.3, 0.3]})
+    plan = api.solve(check(d), solver="milp", time_limit_s=20)  # verified inside
+    assert plan.status == "optimal"
+    d["sites"][0]["power"]["price_usd_per_kwh"] = {"file": "p.csv"}
+    values = [0.1, 0.1, -0.05, -0.05, -0.2, -0.2, 0.1, 0.1, 0.3, 0.3, 0.3, 0.3]
+    s = placer.load(write_scenario(tmp_path, d, {"p.csv": half_hourly(values)}))
+    assert s.sites[0].power.price_usd_per_kwh == pytest.approx([0.1, -0.05, -0.2, 0.1, 0.3, 0.3])
+    d["sites"][0]["power"]["carbon_g_per_kwh"] = {"file": "p.csv"}
+    with pytest.raises(ScenarioError, match="is negative"):
+        placer.load(write_scenario(tmp_path, d, {"p.csv": half_hourly(values)}))

@@ -67,8 +67,11 @@ MAX_USD_PER_H = 1e10
 #: Price of one GPU-hour, USD: cloud list prices are 0.1-15 USD; whole-rack or wafer-scale
 #: systems rented as one accelerator a few hundred.
 MAX_USD_PER_GPU_H = 1e4
-#: Electricity tariff, USD/kWh: wholesale price caps are 3-10 USD/kWh (ERCOT 5, EU 4 EUR).
+#: Electricity tariff, USD/kWh: wholesale price caps are 3-10 USD/kWh (ERCOT 5, EU 4 EUR);
+#: day-ahead floors are negative (EU -0.5 EUR, ERCOT -0.25 USD): hours of surplus
+#: renewables pay consumers to draw.
 MAX_USD_PER_KWH = 100.0
+MIN_USD_PER_KWH = -10.0
 #: Power of one site, kW (IT, facility, heat): the largest campuses planned are ~5 GW.
 MAX_SITE_KW = 1e7
 #: Power of one rack or one node, kW: the densest racks announced draw ~600 kW.

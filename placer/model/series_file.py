@@ -152,7 +152,9 @@ def _zone(name: Any, path: str) -> dt.tzinfo | None:
 
 
 def _read_samples(file: Path, spec: dict, zone, horizon: Horizon, where: str, path: str):
-    """(hours from the horizon's start float64[n], values float64[n]) of a CSV file."""
+    """(hours from the horizon's start float64[n], values float64[n]) of a CSV file;
+    only a tariff may be negative (the scenario's ranges apply once it is loaded)."""
+    may_be_negative = path.endswith("price_usd_per_kwh")
     try:
         if not file.is_file():
             raise ScenarioError(f"{where}: no such file (named relative to the scenario)")
@@ -184,7 +186,7 @@ def _read_samples(file: Path, spec: dict, zone, horizon: Horizon, where: str, pa
             raise ScenarioError(
                 f"{where}:{line}: {header[value_col]} {row[value_col]!r} is not a number"
             )
-        if value < 0:
+        if value < 0 and not may_be_negative:
             raise ScenarioError(f"{where}:{line}: {header[value_col]} {value:g} is negative")
         times.append((stamp - start).total_seconds() / 3600.0)
         values.append(value)

@@ -18,6 +18,7 @@ from placer.model.common import (
     MAX_USD_PER_GB,
     MAX_USD_PER_GPU_H,
     MAX_USD_PER_KWH,
+    MIN_USD_PER_KWH,
     Id,
     Location,
     StrictModel,
@@ -121,8 +122,8 @@ class Power(StrictModel):
     ) = None
     price_usd_per_kwh: varying(
         "Electricity tariff, USD/kWh of facility energy. 0 for cloud sites, whose GPU-hour "
-        "price already includes energy.",
-        ge=0,
+        "price already includes energy. Negative in hours when the market pays to draw.",
+        ge=MIN_USD_PER_KWH,
         le=MAX_USD_PER_KWH,
     ) = 0.0
     carbon_g_per_kwh: varying(

@@ -655,9 +655,3 @@ def _nameplate(value: float | list[float] | None) -> float | None:
     if value is None:
         return None
     return float(max(value)) if isinstance(value, list) else float(value)
-
-
-def _largest(values: list[float]) -> float | None:
-    """A stated capacity of a timed site row: its largest finite value (None: uncapped)."""
-    finite = [v for v in values if math.isfinite(v)]
-    return max(finite) if finite else None
