@@ -156,7 +156,7 @@ def test_a_file_in_local_time_needs_its_zone(tmp_path: Path) -> None:
 )
 def test_bad_files_name_the_file_and_line(tmp_path: Path, text: str, message: str) -> None:
     d = timed()
-    d["sites"][0]["power"]["price_usd_per_kwh"] = {"file": "p.csv"}
+    d["sites"][0]["power"]["carbon_g_per_kwh"] = {"file": "p.csv"}
     with pytest.raises(ScenarioError, match=message):
         placer.load(write_scenario(tmp_path, d, {"p.csv": text}))
 
