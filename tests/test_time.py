@@ -73,7 +73,7 @@ def test_a_series_or_a_time_field_needs_a_horizon() -> None:
         ("horizon.start", "2020-06-01T00:00:00", "has no time zone"),
         ("horizon.start", "June 1st", "not an ISO 8601 instant"),
         ("horizon.periods", 0, "greater than or equal to 1"),
-        ("sites.0.power.price_usd_per_kwh", [0.1, 0.1, -1, 0.1, 0.1, 0.1], r"price_usd_per_kwh.2"),
+        ("sites.0.power.price_usd_per_kwh", [0.1, 0.1, -11, 0.1, 0.1, 0.1], r"price_usd_per_kwh.2"),
         ("sites.0.pools.0.gpus", [64, 64, 64, 64, 64, 1.5], r"gpus.5"),
         ("workloads.0.deadline", "2020-06-01T00:30:00Z", "must be after earliest_start"),
         ("workloads.0.deadline_hours", 5, "not both"),
