@@ -2,30 +2,37 @@
 
 Units are matched by (workload, region, copy_index), the identity every plan writes, so
 two plans of the same scenario (or of two variants of it, see `placer.analysis.whatif`) compare
-unit by unit; the copies of one replica set are interchangeable (see `match_units`).
+unit by unit; the copies of one replica set are interchangeable (see `match_units`). In
+timed plans (docs/time.md) a service's units are matched within their period, and
+`schedule` (`placer.analysis.diff_time`) compares the schedules: training runs moved in
+time or pool, service units whose pools changed, the totals over the horizon. The models
+and KPI comparison both modules use are in `placer.analysis.diff_base`.
 The result is a `PlanDiff`, a stable document (`apiVersion: placer/v1`, `kind: PlanDiff`)
 that `placer diff --format json` prints.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
+from placer.analysis.diff_base import (
+    KpiDelta,
+    _DiffModel,
+    _equal,
+    _identity,
+    _kpi_delta,
+)
+from placer.analysis.diff_time import ScheduleDiff, diff_schedules
 from placer.plan.plan import PLAN_API_VERSION, Placement, Plan, UnitRef
 
-#: Relative tolerance under which two KPI values count as equal (float noise), 1.
-KPI_REL_TOL = 1e-9
-#: Absolute tolerance under which two KPI values count as equal, in the KPI's unit.
-KPI_ABS_TOL = 1e-9
-
 UnitKey = tuple[str, str | None, int]
-
-
-class _DiffModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+GroupKey = tuple[str, str | None, int | None]
 
 
 class PlanRef(_DiffModel):
@@ -57,18 +64,6 @@ class UnitPlacement(UnitRef):
     gpus: int
     reason: str = Field(
         default="", description="Why the other plan leaves it out (newly unplaced only)."
-    )
-
-
-class KpiDelta(_DiffModel):
-    """One whole-plan KPI in both plans. Units are in the name (USD/h, kg/h, L/h, count)."""
-
-    name: str
-    a: int | float | None
-    b: int | float | None
-    delta: int | float | None = Field(description="b - a, in the KPI's unit; null if either is.")
-    relative: float | None = Field(
-        description="(b - a) / |a|, a fraction; null if either is null or a is 0."
     )
 
 
@@ -106,6 +101,18 @@ class PlanDiff(_DiffModel):
     )
     kpis: list[KpiDelta] = Field(default_factory=list)
     sites: list[SiteDelta] = Field(default_factory=list)
+    schedule: ScheduleDiff | None = Field(
+        default=None,
+        description="Both plans timed: how their schedules differ (else absent: a static "
+        "diff's document is what it was before timed plans).",
+    )
+
+    @model_serializer(mode="wrap")
+    def _drop_no_schedule(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("schedule", 0) is None:
+            del data["schedule"]
+        return data
 
     def unit_changes(self) -> dict[str, list]:
         """The four lists of changed units, by field name (moved, resized, newly_placed,
@@ -154,16 +161,16 @@ def diff_plans(a: Plan, b: Plan, *, label_a: str = "A", label_b: str = "B") -> P
       KPI deltas and per-site GPU and IT-kW deltas.
     """
     pairs, only_b = match_units(a.placements, b.placements)
-    reasons_b = {(u.workload, u.region, u.copy_index): u.reason for u in b.unplaced}
-    group_reason_b = {(u.workload, u.region): u.reason for u in b.unplaced}
+    reasons_b = {(*_group(u), u.part, u.copy_index): u.reason for u in b.unplaced}
+    group_reason_b = {_group(u): u.reason for u in b.unplaced}
     moved: list[Move] = []
     resized: list[Move] = []
     newly_unplaced: list[UnitPlacement] = []
     for pa in a.placements:
         pb = pairs.get(id(pa))
         if pb is None:
-            reason = reasons_b.get(unit_key(pa)) or group_reason_b.get(
-                (pa.workload, pa.region), "not a unit of plan B"
+            reason = reasons_b.get((*_group(pa), pa.part, pa.copy_index)) or group_reason_b.get(
+                _group(pa), "not a unit of plan B"
             )
             newly_unplaced.append(_unit_placement(pa, reason=reason))
         elif (pa.site, pa.pool, pa.gpus) != (pb.site, pb.pool, pb.gpus):
@@ -183,13 +190,21 @@ def diff_plans(a: Plan, b: Plan, *, label_a: str = "A", label_b: str = "B") -> P
     kpis = [_kpi_delta(name, _kpi(a, name), _kpi(b, name)) for name in KPI_NAMES]
     sites = _site_deltas(a, b)
     changes = dict(zip(UNIT_CHANGES, (moved, resized, newly_placed, newly_unplaced), strict=True))
-    identical = not any(changes.values()) and all(_equal(k.a, k.b) for k in kpis)
+    schedule = None
+    if a.horizon is not None and b.horizon is not None:
+        schedule = diff_schedules(a, b, pairs)
+    identical = (
+        not any(changes.values())
+        and all(_equal(k.a, k.b) for k in kpis)
+        and not (schedule is not None and schedule.changed)
+    )
     return PlanDiff(
         a=_ref(a, label_a),
         b=_ref(b, label_b),
         identical=identical,
         kpis=kpis,
         sites=sites,
+        schedule=schedule,
         **changes,
     )
 
@@ -202,17 +217,19 @@ def match_units(
     Units are matched by (workload, region, copy_index), except that the copies of one
     region's replica set are interchangeable: a copy in A is first paired with a copy in
     B at the same site and pool, then the remaining copies pair in copy order. Two
-    copies that swap sites are therefore not reported as two moves.
+    copies that swap sites are therefore not reported as two moves. In timed plans a
+    replica set is one region's demand in one period, over its equal demand shares and
+    their copies (all interchangeable): units of other periods never pair.
 
     Returns:
       ({id(A placement): its B placement}, B placements paired with nothing in A).
     """
-    groups_b: dict[tuple[str, str | None], list[Placement]] = {}
-    for pb in sorted(b, key=lambda p: p.copy_index):
-        groups_b.setdefault((pb.workload, pb.region), []).append(pb)
-    groups_a: dict[tuple[str, str | None], list[Placement]] = {}
-    for pa in sorted(a, key=lambda p: p.copy_index):
-        groups_a.setdefault((pa.workload, pa.region), []).append(pa)
+    groups_b: dict[GroupKey, list[Placement]] = {}
+    for pb in sorted(b, key=lambda p: (p.part, p.copy_index)):
+        groups_b.setdefault(_group(pb), []).append(pb)
+    groups_a: dict[GroupKey, list[Placement]] = {}
+    for pa in sorted(a, key=lambda p: (p.part, p.copy_index)):
+        groups_a.setdefault(_group(pa), []).append(pa)
     pairs: dict[int, Placement] = {}
     for group, copies_a in groups_a.items():
         rest_b = groups_b.get(group, [])
@@ -231,13 +248,14 @@ def match_units(
     return pairs, [pb for pb in b if id(pb) not in paired_b]
 
 
+def _group(p: Placement | UnitRef) -> GroupKey:
+    """The replica set of a unit: (workload, region, period); static plans have period
+    None, so their sets are (workload, region) as ever."""
+    return (p.workload, p.region, p.period)
+
+
 def _ref(plan: Plan, label: str) -> PlanRef:
     return PlanRef(label=label, scenario=plan.scenario, status=plan.status, solver=plan.solver)
-
-
-def _identity(p: Placement) -> dict[str, str | int | None]:
-    """The `UnitRef` fields of a placement: its name and identity across plans."""
-    return {name: getattr(p, name) for name in UnitRef.model_fields}
 
 
 def _unit_placement(p: Placement, *, reason: str = "") -> UnitPlacement:
@@ -251,20 +269,6 @@ def _kpi(plan: Plan, name: str) -> int | float | None:
     if plan.totals is None:
         return None
     return getattr(plan.totals, name)
-
-
-def _kpi_delta(name: str, a: int | float | None, b: int | float | None) -> KpiDelta:
-    if a is None or b is None:
-        return KpiDelta(name=name, a=a, b=b, delta=None, relative=None)
-    delta = (0 if isinstance(a, int) else 0.0) if _equal(a, b) else b - a
-    relative = delta / abs(a) if a != 0 else None
-    return KpiDelta(name=name, a=a, b=b, delta=delta, relative=relative)
-
-
-def _equal(a: float | None, b: float | None) -> bool:
-    if a is None or b is None:
-        return a is b
-    return math.isclose(a, b, rel_tol=KPI_REL_TOL, abs_tol=KPI_ABS_TOL)
 
 
 def _site_use(plan: Plan) -> dict[str, tuple[int, float]]:

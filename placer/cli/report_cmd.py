@@ -31,7 +31,8 @@ def report_command(
     The page shows the plan's status, objective, bound and gap; KPIs; each site's use of
     GPUs, IT power, facility power, cooling and water against its capacities; cost, carbon
     and water by site and tier; a map of sites, user regions and placements; placements,
-    unplaced units and binding capacities; and, with --pareto, the objective-carbon front.
+    unplaced units and binding capacities; with --pareto, the objective-carbon front; and,
+    for a timed plan, its schedule per pool, power against the cap and tariffs over time.
 
     Example: placer report configs/eu_sovereign.yaml plan.json -o report.html
     """

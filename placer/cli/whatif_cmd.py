@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from placer.analysis.diff import Move, PlanDiff, UnitPlacement, diff_plans
+from placer.analysis.diff_time import ScheduleDiff
 from placer.analysis.whatif import (
     VariantResult,
     WhatIfReport,
@@ -35,6 +36,7 @@ from placer.cli.common import (
 )
 from placer.cli.io import write_atomic
 from placer.errors import OptionError, ScenarioError
+from placer.model.horizon import parse_instant
 from placer.model.load import validate_model
 from placer.model.yaml_text import read_document
 from placer.plan.plan import Plan
@@ -371,6 +373,10 @@ def diff_table(d: PlanDiff) -> str:
         for k in d.kpis
     ]
     lines += ["", "KPIs", _table(["kpi", "A", "B", "delta", "relative"], kpi_rows)]
+    if d.schedule is not None:
+        lines += _schedule_lines(d.schedule)
+    # a timed plan has a unit per service region and period: list the first few only
+    cap = MAX_LISTED if d.schedule is not None else None
     if d.moved:
         rows = [
             [
@@ -381,22 +387,26 @@ def diff_table(d: PlanDiff) -> str:
             ]
             for m in d.moved
         ]
-        lines += ["", "Moved", _table(["unit", "from", "to", "gpus"], rows)]
+        lines += ["", "Moved", *_capped(["unit", "from", "to", "gpus"], rows, cap)]
     if d.resized:
         rows = [
             [m.unit, f"{m.to_site}/{m.to_pool}", str(m.gpus_from), str(m.gpus_to)]
             for m in d.resized
         ]
-        lines += ["", "Resized", _table(["unit", "site/pool", "gpus_a", "gpus_b"], rows)]
+        lines += ["", "Resized", *_capped(["unit", "site/pool", "gpus_a", "gpus_b"], rows, cap)]
     if d.newly_placed:
         rows = [[u.unit, f"{u.site}/{u.pool}", str(u.gpus)] for u in d.newly_placed]
-        lines += ["", "Newly placed (in B only)", _table(["unit", "site/pool", "gpus"], rows)]
+        lines += [
+            "",
+            "Newly placed (in B only)",
+            *_capped(["unit", "site/pool", "gpus"], rows, cap),
+        ]
     if d.newly_unplaced:
         rows = [[u.unit, f"{u.site}/{u.pool}", str(u.gpus), u.reason] for u in d.newly_unplaced]
         lines += [
             "",
             "Newly unplaced (in A only)",
-            _table(["unit", "was at", "gpus", "reason in B"], rows),
+            *_capped(["unit", "was at", "gpus", "reason in B"], rows, cap),
         ]
     changed = [s for s in d.sites if s.delta_gpus or s.delta_it_kw]
     if changed:
@@ -425,6 +435,61 @@ def diff_table(d: PlanDiff) -> str:
 
 def _plan_name(scenario: str) -> str:
     return f"{scenario}, " if scenario else ""
+
+
+def _capped(headers: list[str], rows: list[list[str]], cap: int | None) -> list[str]:
+    """A table of the first `cap` rows (all when None), and a line saying how many are left."""
+    if cap is None or len(rows) <= cap:
+        return [_table(headers, rows)]
+    return [
+        _table(headers, rows[:cap]),
+        f"... and {len(rows) - cap} more (--format json lists all)",
+    ]
+
+
+def _schedule_lines(s: ScheduleDiff) -> list[str]:
+    """The schedule part of a diff of two timed plans: runs, services, horizon totals."""
+    lines = ["", f"Schedule: {len(s.runs)} training run(s) at another start or pool"]
+    if s.runs:
+        rows = [
+            [
+                r.unit,
+                f"{r.from_site}/{r.from_pool}",
+                f"{_when(r.from_start)} -> {_when(r.from_end)}",
+                f"{r.to_site}/{r.to_pool}",
+                f"{_when(r.to_start)} -> {_when(r.to_end)}",
+                "-" if r.shift_h is None else f"{r.shift_h:+,.1f} h",
+            ]
+            for r in s.runs
+        ]
+        lines.append(
+            _table(
+                ["run", "pool_a", "start -> end (A)", "pool_b", "start -> end (B)", "shift"], rows
+            )
+        )
+    if s.services:
+        rows = [
+            [v.workload, f"{v.units:,}", f"{v.repooled:,}", f"{v.only_a:,}", f"{v.only_b:,}"]
+            for v in s.services
+        ]
+        lines += [
+            "",
+            "Services, in (region, period) units",
+            _table(["service", "units", "other_pools", "only_a", "only_b"], rows),
+        ]
+    rows = [
+        [k.name, _kpi_cell(k.a), _kpi_cell(k.b), _signed(k.delta), _percent(k.relative)]
+        for k in s.horizon
+    ]
+    lines += ["", "Over the horizon", _table(["total", "A", "B", "delta", "relative"], rows)]
+    return lines
+
+
+def _when(instant: str | None) -> str:
+    """An ISO 8601 time as 'YYYY-MM-DD HH:MM' in its own UTC offset."""
+    if instant is None:
+        return "-"
+    return parse_instant(instant).strftime("%Y-%m-%d %H:%M")
 
 
 # ---- formatting helpers ----------------------------------------------------------------

@@ -12,13 +12,16 @@ nameplate capacities (GPUs, IT kW, facility kW against the grid cap, heat kW aga
 heat-rejection capacity, water L/h against the water cap), cost/carbon/water by site and by
 tier, an equirectangular lon/lat map of sites, user regions and inference placements, the
 Pareto front (objective against carbon) when one is given, placements, unplaced units with
-reasons, infeasibility fixes, binding capacities with their prices.
+reasons, infeasibility fixes, binding capacities with their prices. A timed plan also gets
+an "Over time" section: a Gantt chart of each site's pools, facility power against its cap
+per period, and each site's tariff and grid carbon.
 
 Every chart is an `<svg data-chart="NAME" id="chart-NAME">`; the browser test finds them
 by that attribute.
 
 The code lives in the `placer.outputs.html` package, one module per chart
-(`chart_utilisation`, `chart_map`, `chart_breakdown`, `chart_pareto`), the shared markup
+(`chart_utilisation`, `chart_map`, `chart_breakdown`, `chart_pareto`; `chart_time` and
+`chart_time_series` on the time axis of `time_axis`), the shared markup
 helpers (`markup`), the tables and text sections (`tables`, `sections`), the inline assets
 (`assets`), loading and checking (`loading`) and the page assembly (`page`). This module
 keeps the public names.

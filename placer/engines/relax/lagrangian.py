@@ -44,15 +44,20 @@ class RelaxResult(NamedTuple):
     primal_uk1: np.ndarray | None = None
 
 
-def _priced(y_r, pr_base, pr_rows, pr_coef):
-    y = jnp.append(y_r, 0.0)  # the "none" row
-    return pr_base + (pr_coef * y[pr_rows]).sum(axis=1)
+def _priced(y_r, pr_base, term_pair, term_row, term_coef):
+    """float32[N']: each choice's objective plus the prices of the rows it uses, from
+    the flat list of its terms (choices of a timed problem use from 2 to hundreds of
+    rows: a padded table would cost the longest for every choice)."""
+    charged = jax.ops.segment_sum(
+        term_coef * y_r[term_row], term_pair, num_segments=pr_base.shape[0]
+    )
+    return pr_base + charged
 
 
 def _smooth_dual(theta_r, arrays, temperature, n_units):
-    base, rows, coef, unit, cap, active, scale = arrays
+    base, term_pair, term_row, term_coef, unit, cap, active, scale = arrays
     y = jnp.where(active, jax.nn.softplus(theta_r) * scale, 0.0)
-    priced = _priced(y, base, rows, coef)
+    priced = _priced(y, base, term_pair, term_row, term_coef)
     low = jax.lax.stop_gradient(jax.ops.segment_min(priced, unit, num_segments=n_units))
     z = jnp.exp(-(priced - low[unit]) / temperature)
     softmin = low - temperature * jnp.log(jax.ops.segment_sum(z, unit, num_segments=n_units))
@@ -61,9 +66,9 @@ def _smooth_dual(theta_r, arrays, temperature, n_units):
 
 def _choice_probs(theta_r, arrays, temperature, n_units):
     """Soft-min weights of each choice within its unit (the smoothed primal): float32[N']."""
-    base, rows, coef, unit, _, active, scale = arrays
+    base, term_pair, term_row, term_coef, unit, _, active, scale = arrays
     y = jnp.where(active, jax.nn.softplus(theta_r) * scale, 0.0)
-    priced = _priced(y, base, rows, coef)
+    priced = _priced(y, base, term_pair, term_row, term_coef)
     low = jax.ops.segment_min(priced, unit, num_segments=n_units)
     z = jnp.exp(-(priced - low[unit]) / temperature)
     return z / jax.ops.segment_sum(z, unit, num_segments=n_units)[unit]
@@ -192,12 +197,15 @@ class _Run:
     def pairs(self, best: RelaxResult) -> RelaxResult:
         """Pair lists: rounds of `steps` steps, later ones at low temperature."""
         problem, rows = self.problem, self.rows
+        used = (rows.rows_nj < rows.cap_r.size) & (rows.coef_nj != 0.0)
+        term_pair, term_j = np.nonzero(used)
         arrays = tuple(
             jnp.asarray(a, dtype)
             for a, dtype in (
                 (rows.base_n, jnp.float32),
-                (rows.rows_nj, jnp.int32),
-                (rows.coef_nj, jnp.float32),
+                (term_pair, jnp.int32),
+                (rows.rows_nj[term_pair, term_j], jnp.int32),
+                (rows.coef_nj[term_pair, term_j], jnp.float32),
                 (rows.unit_n, jnp.int32),
                 (rows.cap_r, jnp.float32),
                 (rows.active_r, bool),
@@ -205,7 +213,8 @@ class _Run:
             )
         )
         hot = self.t_start
-        terms = rows.base_n.size * rows.rows_nj.shape[1] / STANDARD_TERMS_PER_CHOICE
+        # the cost model was measured on static choices (7 terms and a redundancy row)
+        terms = (rows.base_n.size + term_pair.size) / (STANDARD_TERMS_PER_CHOICE + 1)
         rounds, steps = planned_rounds(terms, self.steps, self.budget_s)
         for _ in range(rounds):
             self.theta, primal_n, _ = _optimise(

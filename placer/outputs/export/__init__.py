@@ -18,7 +18,9 @@ docs/export.md describes each target's output and the mapping rules; in short:
 
 Only plans with placements (status optimal or feasible) export; a placement that does not
 match the scenario (unknown workload, site, pool, region; GPUs that disagree) is an error
-that names it.
+that names it. A timed plan exports its training runs with their start and end (held when
+they start later) and its services as placed in the first period (docs/export.md, "Timed
+plans").
 
 The package holds one module per target (`kubernetes`, `karmada`, `kueue`, `skypilot`),
 the plan grouping they share (`grouping`), shared helpers (`common`: options, names,

@@ -12,7 +12,7 @@ from typing import Any
 from placer.errors import OptionError, ScenarioError
 from placer.model.scenario import Scenario
 from placer.outputs.export.common import ExportOptions, Manifest, check_options
-from placer.outputs.export.grouping import _check_plan, _groups, _objects
+from placer.outputs.export.grouping import _check_plan, _groups, _later, _objects
 from placer.outputs.export.karmada import _karmada
 from placer.outputs.export.kubernetes import _kubernetes
 from placer.outputs.export.kueue import _kueue
@@ -87,8 +87,41 @@ def header(scenario: Scenario, plan: Plan, target: str) -> list[str]:
         "file as a pipeline, so use -o DIR for one file per task.",
     }[target]
     name = scenario.metadata.name or "(unnamed)"
-    return [
+    lines = [
         f"placer export --to {target}: scenario {name!r}, plan {plan.status} "
         f"(solver {plan.solver}), {len(plan.placements)} placements.",
         how,
     ]
+    if plan.horizon is not None:
+        lines.append(_timed_note(plan, target))
+    return lines
+
+
+#: How each target holds a training run that starts after the horizon's start.
+_HELD = {
+    "kubernetes": "its Job has spec.suspend: true",
+    "karmada": "its Job template has spec.suspend: true",
+    "kueue": "its ClusterQueue has stopPolicy: Hold",
+    "skypilot": "nothing holds it: launch its task then",
+}
+_RELEASE = {
+    "kubernetes": "set spec.suspend to false",
+    "karmada": "set spec.suspend to false on the template",
+    "kueue": "set stopPolicy to None",
+    "skypilot": "launch the task",
+}
+
+
+def _timed_note(plan: Plan, target: str) -> str:
+    """The comment line of a timed plan's export: what is exported, what is held."""
+    h = plan.horizon
+    assert h is not None  # header only calls it for timed plans
+    runs = [p for p in plan.placements if p.kind == "training"]
+    later = sum(1 for p in runs if _later(p.start, h.start))
+    where = "envs PLACER_START/PLACER_END" if target == "skypilot" else "placer.dev/start and /end"
+    return (
+        f"Timed plan ({h.periods} periods of {h.period_hours:g} h from {h.start}): services as "
+        f"placed in the first period; each training run with its start and end ({where}). "
+        f"{later} of {len(runs)} run(s) start later: {_HELD[target]}; at its start, "
+        f"something must {_RELEASE[target]} (see docs/export.md, Timed plans)."
+    )

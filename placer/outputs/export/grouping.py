@@ -9,6 +9,10 @@
   runs on more than one type).
 * `_pod_gpus`: a training gang runs as pods of d GPUs each, d the largest divisor of the
   gang's GPUs that fits a node of the pool.
+* `_exported`: what of a timed plan exports (docs/export.md, "Timed plans"): every training
+  run, with its start and end, held (`suspend`) when it starts after the horizon's start;
+  each service as placed in the first period (a unit per region and period would repeat
+  every object once per period).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import dataclass, field
 
 from placer.errors import OptionError, ScenarioError
 from placer.model.catalog import Accelerator
+from placer.model.horizon import parse_instant
 from placer.model.scenario import Scenario
 from placer.model.site import Pool, Site
 from placer.model.workload import Inference, Training
@@ -29,6 +34,10 @@ from placer.outputs.export.common import (
     label_value,
 )
 from placer.plan.plan import Placement, Plan
+
+#: The period of a timed plan whose service placements export (the first: what holds when
+#: the export is applied at the horizon's start).
+FIRST_PERIOD = 0
 
 
 @dataclass
@@ -42,6 +51,9 @@ class _Group:
     gpus: int = 0
     replicas: int = 0
     regions: list[str] = field(default_factory=list)
+    start: str | None = None  # timed plans: when it runs from, ISO 8601
+    end: str | None = None  # timed plans: until when
+    suspend: bool = False  # timed plans: a training run that starts after the horizon's start
 
     @property
     def cluster(self) -> str:
@@ -125,7 +137,7 @@ def _groups(scenario: Scenario, plan: Plan) -> list[_Group]:
     catalog = scenario.catalog()
     groups: dict[tuple[str, str, str], _Group] = {}
     seen: set[str] = set()
-    for i, p in enumerate(plan.placements):
+    for i, p in _exported(plan):
         where = f"placement {i} ({p.unit})"
         if p.unit in seen:
             raise ScenarioError(f"plan: {where}: unit placed twice")
@@ -152,10 +164,52 @@ def _groups(scenario: Scenario, plan: Plan) -> list[_Group]:
         g = groups[key]
         g.gpus += p.gpus
         g.replicas += p.replicas
+        if plan.horizon is not None:
+            g.start, g.end = p.start, p.end
+            g.suspend = p.kind == "training" and _later(p.start, plan.horizon.start)
         if p.region is not None and p.region not in g.regions:
             g.regions.append(p.region)
     order = {w.id: i for i, w in enumerate(scenario.workloads)}
     return sorted(groups.values(), key=lambda g: (order[g.workload.id], g.site.id, g.pool.key))
+
+
+def _exported(plan: Plan) -> list[tuple[int, Placement]]:
+    """(index in the plan, placement) of what exports: all of a static plan; of a timed
+    plan, every training run and the service units of the first period.
+
+    Raises:
+      OptionError: a timed plan with neither (nothing runs in its first period).
+    """
+    if plan.horizon is None:
+        return list(enumerate(plan.placements))
+    out = [
+        (i, p)
+        for i, p in enumerate(plan.placements)
+        if p.kind == "training" or p.period == FIRST_PERIOD
+    ]
+    if not out:
+        raise OptionError(
+            "the timed plan has no training run and no service placed in its first period: "
+            "an export holds the training runs and the services of the first period, so "
+            "there is nothing to export"
+        )
+    return out
+
+
+def _window(groups: list[_Group]) -> dict[str, str | None]:
+    """`start` and `end` annotations of some groups: the earliest start and the latest end
+    (both None in a static plan, so `_annotations` leaves them out)."""
+    starts = [g.start for g in groups if g.start]
+    ends = [g.end for g in groups if g.end]
+    return {
+        "start": min(starts, key=parse_instant) if starts else None,
+        "end": max(ends, key=parse_instant) if ends else None,
+    }
+
+
+def _later(start: str | None, horizon_start: str) -> bool:
+    """Whether a run starts after the horizon's start (then it is exported held)."""
+    return start is not None and parse_instant(start) > parse_instant(horizon_start)
 
 
 def _check_placement(where: str, p: Placement, w: Training | Inference, pool: Pool) -> None:

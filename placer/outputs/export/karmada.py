@@ -5,6 +5,10 @@
 * `propagationpolicy-<name>.yaml`: the clusters it runs in; inference replicas divided by
   static weights (the plan's replicas per cluster), training Duplicated.
 * `overridepolicy-<name>.yaml`: the node affinity of its pools in each cluster.
+
+In a timed plan the template and the policies carry `placer.dev/start` and `placer.dev/end`,
+and the template of a Job that starts later `suspend: true` (Karmada propagates it to the
+member cluster, where it holds the Job until something sets it to false).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from placer.outputs.export.common import ExportOptions, Manifest, _annotations
-from placer.outputs.export.grouping import _Object
+from placer.outputs.export.grouping import _Object, _window
 from placer.outputs.export.kubernetes import _node_affinity, _one_resource, _workload_patch
 
 KARMADA_API = "policy.karmada.io/v1alpha1"
@@ -40,8 +44,12 @@ def _karmada(objects: list[_Object], options: ExportOptions) -> list[Manifest]:
             resource=_one_resource(obj, obj.groups, "across its clusters"),
             affinity=None,
             annotations=_annotations(
-                workload=obj.workload.id, accelerator=obj.accelerator, clusters=list(clusters)
+                workload=obj.workload.id,
+                accelerator=obj.accelerator,
+                clusters=list(clusters),
+                **_window(obj.groups),
             ),
+            suspend=any(g.suspend for g in obj.groups),
         )
         if obj.is_training:
             scheduling: dict[str, Any] = {"replicaSchedulingType": "Duplicated"}
@@ -59,7 +67,9 @@ def _karmada(objects: list[_Object], options: ExportOptions) -> list[Manifest]:
         meta = {
             "name": obj.name,
             "namespace": options.namespace,
-            "annotations": _annotations(workload=obj.workload.id, accelerator=obj.accelerator),
+            "annotations": _annotations(
+                workload=obj.workload.id, accelerator=obj.accelerator, **_window(obj.groups)
+            ),
         }
         propagation = {
             "apiVersion": KARMADA_API,

@@ -3,7 +3,8 @@
 Each patch is a Deployment (inference: `replicas`) or an Indexed batch/v1 Job (training:
 `completions` = `parallelism` = gang pods) in `<cluster>/<kind>-<name>.yaml`, with the
 required node affinity of the pools it runs on there, the GPU limits of its container and
-`placer.dev/` annotations (cluster, workload, accelerator, sites, pools, regions, GPUs).
+`placer.dev/` annotations (cluster, workload, accelerator, sites, pools, regions, GPUs; in
+a timed plan also start and end, and `suspend: true` on a Job that starts later).
 The pod-template building blocks here are also what the Karmada target patches.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 
 from placer.errors import ScenarioError
 from placer.outputs.export.common import ExportOptions, Manifest, _annotations, _unique, dns_label
-from placer.outputs.export.grouping import _Group, _Object
+from placer.outputs.export.grouping import _Group, _Object, _window
 
 
 def _node_affinity(groups: list[_Group]) -> dict[str, Any]:
@@ -56,8 +57,10 @@ def _workload_patch(
     resource: str,
     affinity: dict[str, Any] | None,
     annotations: dict[str, str],
+    suspend: bool = False,
 ) -> dict[str, Any]:
-    """Strategic-merge patch of the object: replicas / gang size, affinity, GPU limits."""
+    """Strategic-merge patch of the object: replicas / gang size, affinity, GPU limits;
+    suspend: a Job of a timed plan that starts later (something must release it)."""
     api_version, kind = obj.api_kind
     pod_spec: dict[str, Any] = {}
     if affinity is not None:
@@ -68,6 +71,8 @@ def _workload_patch(
     spec: dict[str, Any]
     if obj.is_training:
         spec = {"completionMode": "Indexed", "completions": pods, "parallelism": pods}
+        if suspend:
+            spec["suspend"] = True
     else:
         spec = {"replicas": replicas}
     spec["template"] = {"spec": pod_spec}
@@ -103,7 +108,9 @@ def _kubernetes(objects: list[_Object], options: ExportOptions) -> list[Manifest
                     pools=_unique([g.pool.key for g in groups]),
                     regions=_unique([r for g in groups for r in g.regions]) or None,
                     gpus=sum(g.gpus for g in groups),
+                    **_window(groups),
                 ),
+                suspend=any(g.suspend for g in groups),
             )
             kind = doc["kind"].lower()
             out.append(

@@ -6,6 +6,10 @@
 * `localqueue-<workload>.yaml`: the LocalQueue in the namespace that feeds it.
 
 The API version is `kueue.x-k8s.io/<ExportOptions.kueue_api>` (v1beta2 or v1beta1).
+
+In a timed plan the queues carry `placer.dev/start` and `placer.dev/end`, and the
+ClusterQueue of a training run that starts later `stopPolicy: Hold`: it admits nothing
+until something sets it to None at the run's start (Kueue has no start time).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from placer.outputs.export.common import ExportOptions, Manifest, _annotations, dns_label
-from placer.outputs.export.grouping import _Group
+from placer.outputs.export.grouping import _Group, _window
 
 KUEUE_GROUP = "kueue.x-k8s.io"
 #: Kueue ClusterQueues admit workloads from namespaces matching this label (set by
@@ -59,7 +63,7 @@ def _kueue(groups: list[_Group], options: ExportOptions) -> list[Manifest]:
             for g in sorted(wgs, key=lambda g: g.flavor):
                 per_flavor = quota[g.gpu_resource()]
                 per_flavor[g.flavor] = per_flavor.get(g.flavor, 0) + g.gpus
-            notes = _annotations(cluster=cluster, workload=wid)
+            notes = _annotations(cluster=cluster, workload=wid, **_window(wgs))
             queue = {
                 "apiVersion": api,
                 "kind": "ClusterQueue",
@@ -78,6 +82,8 @@ def _kueue(groups: list[_Group], options: ExportOptions) -> list[Manifest]:
                     ],
                 },
             }
+            if any(g.suspend for g in wgs):
+                queue["spec"]["stopPolicy"] = "Hold"
             local = {
                 "apiVersion": api,
                 "kind": "LocalQueue",

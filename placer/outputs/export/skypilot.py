@@ -4,7 +4,9 @@ A task launches in `site.cloud`/`location.cloud_region` when the site names a cl
 the site's Kubernetes cluster (`infra: k8s/<cluster>`); it asks for the catalog's
 accelerators by their SkyPilot names (TPUs as slices), `num_nodes` for a multi-pod gang,
 spot capacity where the workload allows it and the pool's spot price is lower, and for
-inference a service with the plan's replicas.
+inference a service with the plan's replicas. A task of a timed plan carries its start and
+end as `envs` (PLACER_START, PLACER_END): SkyPilot has no start time, so a run that starts
+later is launched then by whoever applies the plan.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from placer.errors import ScenarioError
 from placer.model.site import Site
 from placer.outputs.export.common import Manifest, dns_label
-from placer.outputs.export.grouping import _Group, _Object
+from placer.outputs.export.grouping import _Group, _Object, _window
 
 #: Catalog id -> SkyPilot accelerator name (`sky show-gpus`); other ids pass through.
 SKYPILOT_ACCELERATORS = {
@@ -105,6 +107,9 @@ def _skypilot(objects: list[_Object]) -> list[Manifest]:
                     "readiness_probe": "/",
                     "replicas": sum(g.replicas for g in gs),
                 }
+            window = _window(gs)
+            if window["start"] is not None:
+                task["envs"] = {"PLACER_START": window["start"], "PLACER_END": window["end"]}
             origin = f"workload {obj.workload.id!r} at site {site_id!r}"
             out.append(Manifest(f"{task['name']}.yaml", origin, task))
     return out

@@ -19,9 +19,9 @@ from placer.outputs.html.chart_time_series import _chart_power, _chart_tariffs
 from placer.outputs.html.markup import _e, _f, _num, _short, _svg_open, _text, _text_w
 from placer.outputs.html.time_axis import (
     _AXIS_H,
-    RIGHT,
     RUN_COLOUR,
     SERVICE_COLOURS,
+    TIME_STYLE,
     WIDTH,
     TimeAxis,
     _axis,
@@ -144,7 +144,7 @@ def _draw_bar(bar: _Bar, y: float, axis: TimeAxis) -> str:
     ]
     ty = y + _BAR_H - 2.5
     if bar.label_at == "in":
-        out.append(_text(bar.x0 + 3, ty, bar.label, size=10, extra='fill="#fff"'))
+        out.append(_text(bar.x0 + 3, ty, bar.label, size=10, cls="on-bar"))
     elif bar.label_at == "right":
         out.append(_text(bar.x1 + 3, ty, bar.label, size=10))
     else:
@@ -199,7 +199,7 @@ def _chart_gantt(scenario: Scenario, plan: Plan, axis: TimeAxis) -> str:
     body: list[str] = []
     y = _AXIS_H + 4
     for i, site in enumerate(scenario.sites):
-        body.append(f'<g class="site" data-site="{_e(site.id)}">')
+        body.append(f'<g class="gantt-site" data-site="{_e(site.id)}">')
         body.append(_text(0, y + 15, _short(site.id, 30), cls="site"))
         body.append(_text(axis.x0, y + 15, f"{site.tier} · {len(site.pools)} pool(s)", cls="sub"))
         y += _SITE_H
@@ -212,6 +212,7 @@ def _chart_gantt(scenario: Scenario, plan: Plan, axis: TimeAxis) -> str:
     legend, legend_h = _gantt_legend(y + 18, colours)
     height = y + legend_h + 12
     out = [_svg_open("gantt", WIDTH, height, "Training runs and inference per pool over time")]
+    out.append(TIME_STYLE)
     out.append(_axis(axis, _AXIS_H, y))
     out += body
     out.append(legend)
@@ -239,8 +240,9 @@ def _lane(
         out.append(
             f'<rect x="0" y="{_f(y)}" width="{_f(WIDTH)}" height="{_f(height)}" fill="#f7f8fa"/>'
         )
-    out.append(_text(12, y + 13, _short(pool.key, 26), cls="val"))
-    sub = f"{pool.accelerator} · {_pool_gpus(pool):,} GPUs"
+    name = pool.key if pool.key == pool.accelerator else f"{pool.key} ({pool.accelerator})"
+    out.append(_text(12, y + 13, _short(name, 28), cls="val"))
+    sub = f"{_pool_gpus(pool):,} GPUs"
     band, peak = _service_bands(
         [p for p in placed if p.kind == "inference"], axis, y + height - _LANE_PAD, colours
     )

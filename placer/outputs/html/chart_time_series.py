@@ -1,24 +1,23 @@
 """Per-period series of a timed plan's sites, on the "Over time" section's time axis
 (chart_time): facility power against the facility cap (one scale per site, a hover cell
 per period with its figures), and the energy price and grid carbon of every site (small
-multiples, one scale per quantity shared by all sites).
+multiples, one scale per quantity shared by all sites, reaching below 0 when a tariff
+does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from placer.model.scenario import Scenario
+from placer.outputs.html.markup import UTIL_COLOURS, _e, _f, _num, _short, _svg_open, _text
 from placer.outputs.html.time_axis import (
     _AXIS_H,
-    HOVER_STYLE,
     RUN_COLOUR,
+    TIME_STYLE,
     WIDTH,
     TimeAxis,
     _axis,
     _band_path,
 )
-from placer.outputs.html.markup import UTIL_COLOURS, _e, _f, _num, _short, _svg_open, _text
 from placer.plan.plan import Plan, SitePeriods
 
 CAP_COLOUR = UTIL_COLOURS[2]
@@ -72,7 +71,7 @@ def _chart_power(scenario: Scenario, plan: Plan, axis: TimeAxis) -> str:
     top = _AXIS_H + 4
     height = top + _POWER_ROW_H * len(rows) + 30
     out = [_svg_open("power", WIDTH, height, "Facility power against the facility cap per period")]
-    out.append(HOVER_STYLE)
+    out.append(TIME_STYLE)
     out.append(_axis(axis, _AXIS_H, top + _POWER_ROW_H * len(rows)))
     for i, sp in enumerate(rows):
         out.append(_power_row(sp, axis, top + i * _POWER_ROW_H, shade=i % 2 == 0))
@@ -99,9 +98,10 @@ def _power_row(sp: SitePeriods, axis: TimeAxis, y: float, *, shade: bool) -> str
     cap_text = f"cap {_num(min(known))}–{_num(max(known))} kW" if known else "no cap"
     if known and min(known) == max(known):
         cap_text = f"cap {_num(known[0])} kW"
+    peak = max(use, default=0.0)
     out.append(_text(0, y + 20, _short(sp.site, 30), cls="site"))
-    out.append(_text(0, y + 35, f"peak {_num(max(use, default=0.0))} kW · {cap_text}", cls="sub"))
-    out.append(_text(0, y + 49, f"scale 0–{_num(y_max)} kW", cls="sub"))
+    out.append(_text(0, y + 35, f"peak {_num(peak)} · {cap_text}", cls="sub"))
+    out.append(_text(0, y + 49, f"scale 0–{_num(y_max)} kW" if y_max > 1e-6 else "idle", cls="sub"))
     for a, b in _lowered(caps):
         x0, x1 = axis.x_period(a), axis.x_period(b + 1)
         out.append(
@@ -182,12 +182,22 @@ def _chart_tariffs(scenario: Scenario, plan: Plan, axis: TimeAxis) -> str:
     for k, (title, key, colour, get, fmt) in enumerate(blocks):
         y = top + k * block_h
         out.append(_text(0, y + 14, title, cls="hdr"))
-        y_max = max([v for sp in rows for v in get(sp)] + [1e-9])
-        out.append(_text(axis.x0 - 6, y + 14, f"scale 0–{y_max:{fmt}}", anchor="end", cls="sub"))
-        for i, sp in enumerate(rows):
-            out.append(
-                _tariff_row(sp, axis, y + 20 + i * _TARIFF_ROW_H, key, colour, get(sp), y_max, fmt)
+        values = [v for sp in rows for v in get(sp)]
+        # a day-ahead tariff may be negative: the scale then reaches below 0
+        scale = (min([*values, 0.0]), max([*values, 0.0]))
+        if scale[1] - scale[0] < 1e-12:
+            scale = (scale[0], scale[0] + 1.0)
+        out.append(
+            _text(
+                axis.x0 + 4,
+                y + 14,
+                f"scale {scale[0]:{fmt}}–{scale[1]:{fmt}}, all sites",
+                cls="sub",
             )
+        )
+        for i, sp in enumerate(rows):
+            row_y = y + 20 + i * _TARIFF_ROW_H
+            out.append(_tariff_row(sp, axis, row_y, (key, colour, fmt), get(sp), scale))
     out.append("</svg>")
     return "".join(out)
 
@@ -196,14 +206,20 @@ def _tariff_row(
     sp: SitePeriods,
     axis: TimeAxis,
     y: float,
-    key: str,
-    colour: str,
+    style: tuple[str, str, str],
     values: list[float],
-    y_max: float,
-    fmt: str,
+    scale: tuple[float, float],
 ) -> str:
-    base = y + 4 + _TARIFF_PLOT_H
-    y_of: Callable[[float], float] = lambda v: base - _TARIFF_PLOT_H * v / y_max  # noqa: E731
+    """One site's series at y. style: (key, colour, number format); scale: (low, high),
+    the values at the bottom and the top of the row, shared by every site."""
+    key, colour, fmt = style
+    lo_s, hi_s = scale
+    bottom = y + 4 + _TARIFF_PLOT_H
+
+    def y_of(v: float) -> float:
+        return bottom - _TARIFF_PLOT_H * (v - lo_s) / (hi_s - lo_s)
+
+    zero = y_of(0.0)
     lo, hi = min(values), max(values)
     mean = sum(values) / len(values)
     t_lo, t_hi = values.index(lo), values.index(hi)
@@ -212,14 +228,14 @@ def _tariff_row(
         f"{sp.site} {key}: mean {mean:{fmt}}; lowest {lo:{fmt}} ({axis.period_when(t_lo)}); "
         f"highest {hi:{fmt}} ({axis.period_when(t_hi)})"
     )
-    d_area = _band_path(axis, [y_of(v) for v in values], [base] * len(values))
+    d_area = _band_path(axis, [y_of(v) for v in values], [zero] * len(values))
     d_line = _step_line(axis, [y_of(v) for v in values])
     return (
         f'<g class="site-{key}" data-site="{_e(sp.site)}"><title>{_e(tip)}</title>'
         + _text(0, y + 14, _short(sp.site, 30), cls="val")
         + _text(0, y + 27, summary, cls="sub")
-        + f'<line x1="{_f(axis.x0)}" y1="{_f(base)}" x2="{_f(axis.x0 + axis.w)}" '
-        f'y2="{_f(base)}" stroke="#b8c0cc"/>'
+        + f'<line x1="{_f(axis.x0)}" y1="{_f(zero)}" x2="{_f(axis.x0 + axis.w)}" '
+        f'y2="{_f(zero)}" stroke="#b8c0cc"/>'
         + f'<path d="{d_area}" fill="{colour}" fill-opacity=".15"/>'
         + f'<path d="{d_line}" fill="none" stroke="{colour}" stroke-width="1.2"/>'
         + "</g>"

@@ -8,6 +8,7 @@ from placer.model.scenario import Scenario
 from placer.outputs.html.assets import _CSP, _CSS, _JS
 from placer.outputs.html.chart_breakdown import _breakdowns
 from placer.outputs.html.chart_map import _chart_map
+from placer.outputs.html.chart_time import time_charts, time_section
 from placer.outputs.html.chart_utilisation import _chart_utilisation
 from placer.outputs.html.loading import check_plan_matches
 from placer.outputs.html.markup import _e
@@ -80,6 +81,7 @@ def render_html(scenario: Scenario, plan: Plan, pareto: ParetoFront | None = Non
         "Hover a bar for exact figures and the GPUs of each pool.</p>",
         _chart_utilisation(scenario, plan, rows, max_util),
         "</section>",
+        *time_section(scenario, plan),
         '<section id="sec-map"><h2>Sites, user regions and placements</h2>',
         f'<p class="lead">{len(scenario.sites)} sites, {len(scenario.user_regions)} user '
         f"regions; a line joins each inference placement's site to the region it serves "
@@ -121,6 +123,7 @@ def render_html(scenario: Scenario, plan: Plan, pareto: ParetoFront | None = Non
         _footer(plan),
     ]
     charts = [*BASE_CHARTS, "pareto"] if pareto is not None else list(BASE_CHARTS)
+    charts += time_charts(plan)
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'

@@ -17,8 +17,12 @@ WIDTH, LABEL_W, RIGHT = 1120.0, 190.0, 12.0
 RUN_COLOUR = "#4477aa"
 #: Light colours of the stacked inference bands, one per service (cycled).
 SERVICE_COLOURS = ("#9ecae1", "#fdd0a2", "#c7e9c0", "#dadaeb", "#fcbba1", "#d9d9d9")
-#: Hover highlight of the per-period cells (CSS inside the SVG; the page CSS is untouched).
-HOVER_STYLE = "<style>.hv{fill:#000;fill-opacity:0}.hv:hover{fill-opacity:.08}</style>"
+#: The time charts' own CSS (inside their SVG, so the page's stylesheet stays as it is):
+#: hover cells, and labels written on a bar.
+TIME_STYLE = (
+    "<style>.hv{fill:#000;fill-opacity:0}.hv:hover{fill-opacity:.08}"
+    "svg.chart text.on-bar{fill:#fff}</style>"
+)
 _AXIS_H = 24.0
 _TICK_STEPS_H = (1, 2, 3, 6, 12, 24, 48, 72, 168, 336, 720, 1440, 2880)
 
@@ -118,5 +122,3 @@ def _band_path(axis: TimeAxis, tops: list[float], bottoms: list[float]) -> str:
         if t > 0 and bottoms[t - 1] != bottoms[t]:
             parts.append(f"V{_f(bottoms[t - 1])}")
     return "".join(parts) + "Z"
-
-

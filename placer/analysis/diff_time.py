@@ -1,0 +1,157 @@
+"""The schedule part of a diff of two timed plans (docs/time.md): training runs that
+start at another time or run in another pool, service units (one region in one period)
+whose pools changed, and the totals over the horizon.
+
+`placer.analysis.diff.diff_plans` calls `diff_schedules` when both plans are timed and
+puts the `ScheduleDiff` in its PlanDiff.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from pydantic import Field
+
+from placer.analysis.diff_base import KpiDelta, _DiffModel, _identity, _kpi_delta
+from placer.model.horizon import parse_instant
+from placer.plan.plan import Placement, Plan, UnitRef
+
+#: Horizon totals compared, in this order (PlanHorizon fields, USD, kg, L).
+HORIZON_TOTALS = ("cost_usd", "carbon_kg", "water_l", "unplaced_value_usd", "objective_usd")
+
+_ServiceUnit = tuple[str, str | None, int | None]  # (workload, region, period)
+
+
+class RunChange(UnitRef):
+    """A training run of two timed plans that starts at another time or runs in another
+    pool (times ISO 8601, as the plans write them)."""
+
+    from_site: str
+    from_pool: str
+    from_start: str | None
+    from_end: str | None
+    to_site: str
+    to_pool: str
+    to_start: str | None
+    to_end: str | None
+    shift_h: float | None = Field(
+        description="to_start - from_start, h (positive: later; null: a time is missing)."
+    )
+
+
+class ServiceChange(_DiffModel):
+    """One service of two timed plans, counted in (region, period) units: the demand of one
+    region in one period, over its demand shares and copies."""
+
+    workload: str
+    units: int = Field(description="(region, period) units placed in A or B.")
+    repooled: int = Field(
+        description="Placed in both, on other pools (the pools of its shares and copies differ)."
+    )
+    only_a: int = Field(description="Placed in A only.")
+    only_b: int = Field(description="Placed in B only.")
+
+
+class ScheduleDiff(_DiffModel):
+    """How the schedules of two timed plans differ."""
+
+    runs: list[RunChange] = Field(
+        default_factory=list, description="Training runs at another start or in another pool."
+    )
+    services: list[ServiceChange] = Field(
+        default_factory=list, description="Every service, with its changed (region, period) units."
+    )
+    horizon: list[KpiDelta] = Field(
+        default_factory=list,
+        description="Totals over the horizon: cost_usd, carbon_kg, water_l, "
+        "unplaced_value_usd, objective_usd.",
+    )
+
+    @property
+    def changed(self) -> bool:
+        """A run moved, a service unit changed pools, or a horizon total differs."""
+        return (
+            bool(self.runs)
+            or any(s.repooled or s.only_a or s.only_b for s in self.services)
+            or any(k.delta not in (0, 0.0) for k in self.horizon)
+        )
+
+
+def diff_schedules(a: Plan, b: Plan, pairs: dict[int, Placement]) -> ScheduleDiff:
+    """Compares the schedules of two timed plans.
+
+    Args:
+      a: the timed plan before.
+      b: the timed plan after.
+      pairs: {id(A placement): its B placement}, from `match_units`.
+
+    Returns:
+      The runs moved in time or pool (A's order), one row per service (name order) and
+      the horizon totals of both plans.
+    """
+    runs = []
+    for pa in a.placements:
+        pb = pairs.get(id(pa))
+        if pa.kind != "training" or pb is None:
+            continue
+        if (pa.site, pa.pool, pa.start) != (pb.site, pb.pool, pb.start):
+            runs.append(_run_change(pa, pb))
+    return ScheduleDiff(runs=runs, services=_service_changes(a, b), horizon=_horizon_deltas(a, b))
+
+
+def _run_change(pa: Placement, pb: Placement) -> RunChange:
+    shift = None
+    if pa.start and pb.start:
+        shift = (parse_instant(pb.start) - parse_instant(pa.start)).total_seconds() / 3600.0
+    return RunChange(
+        **_identity(pb),
+        from_site=pa.site,
+        from_pool=pa.pool,
+        from_start=pa.start,
+        from_end=pa.end,
+        to_site=pb.site,
+        to_pool=pb.pool,
+        to_start=pb.start,
+        to_end=pb.end,
+        shift_h=shift,
+    )
+
+
+def _service_pools(plan: Plan) -> dict[_ServiceUnit, Counter[tuple[str, str]]]:
+    """(workload, region, period) -> the (site, pool) of each of its shares and copies."""
+    out: dict[_ServiceUnit, Counter[tuple[str, str]]] = {}
+    for p in plan.placements:
+        if p.kind == "inference":
+            out.setdefault((p.workload, p.region, p.period), Counter())[p.site, p.pool] += 1
+    return out
+
+
+def _service_changes(a: Plan, b: Plan) -> list[ServiceChange]:
+    pools_a, pools_b = _service_pools(a), _service_pools(b)
+    counts: dict[str, Counter[str]] = {}
+    for unit in pools_a.keys() | pools_b.keys():
+        c = counts.setdefault(unit[0], Counter())
+        c["units"] += 1
+        if unit not in pools_b:
+            c["only_a"] += 1
+        elif unit not in pools_a:
+            c["only_b"] += 1
+        elif pools_a[unit] != pools_b[unit]:
+            c["repooled"] += 1
+    return [
+        ServiceChange(
+            workload=w,
+            units=c["units"],
+            repooled=c["repooled"],
+            only_a=c["only_a"],
+            only_b=c["only_b"],
+        )
+        for w, c in sorted(counts.items())
+    ]
+
+
+def _horizon_deltas(a: Plan, b: Plan) -> list[KpiDelta]:
+    ha, hb = a.horizon, b.horizon
+    if ha is None or hb is None:
+        return []
+    return [_kpi_delta(name, getattr(ha, name), getattr(hb, name)) for name in HORIZON_TOTALS]
