@@ -338,3 +338,14 @@ def test_negative_tariffs_are_real_hours_and_solve(tmp_path: Path) -> None:
     d["sites"][0]["power"]["carbon_g_per_kwh"] = {"file": "p.csv"}
     with pytest.raises(ScenarioError, match="is negative"):
         placer.load(write_scenario(tmp_path, d, {"p.csv": half_hourly(values)}))
+
+
+def test_whatif_scales_a_figure_given_per_period() -> None:
+    """`--set path=*F` on a series changes every period (whole numbers stay whole)."""
+    from placer.analysis.whatif_apply import apply_variant
+    from placer.analysis.whatif_parse import parse_variant
+
+    d = timed(**{"sites.0.pools.0.gpus": [64, 64, 48, 48, 64, 64]})
+    changed, applied = apply_variant(d, parse_variant("sites.onprem-fra.pools.H100-SXM.gpus=*0.5"))
+    assert changed["sites"][0]["pools"][0]["gpus"] == [32, 32, 24, 24, 32, 32]
+    assert applied[0].after == [32, 32, 24, 24, 32, 32]

@@ -12,7 +12,7 @@ from placer.analysis.whatif_parse import Change, Variant
 from placer.analysis.whatif_paths import MISSING, item_id, resolve_path, strip_type
 from placer.analysis.whatif_report import AppliedChange
 from placer.errors import OptionError, ScenarioError
-from placer.model.load import describe_value, validate_model
+from placer.model.load import describe_value, unwrap_optional, validate_model
 from placer.model.scenario import Scenario
 from placer.model.site import Pool, Site
 
@@ -60,19 +60,41 @@ def _apply(doc: dict[str, Any], change: Change) -> AppliedChange:
             f"{where}: {target.path} is not set in the scenario and has no default, so "
             f"there is nothing to change by {change.op}; give a value: {target.path}=V"
         )
-    if number is None or isinstance(number, bool) or not isinstance(number, (int, float)):
+    int_field = _int_field(target.declared)
+    if isinstance(number, list) and number and all(_is_number(v) for v in number):
+        # a figure given per period: the change applies to every period
+        result = [
+            _tidy(_changed(v, change), int_field=int_field, was_int=type(v) is int)
+            for v in number
+        ]
+        target.parent[target.key] = result  # type: ignore[index]
+        return AppliedChange(
+            text=change.text, path=target.path, op=change.op, before=number, after=result
+        )
+    if not _is_number(number):
         raise OptionError(
             f"{where}: {target.path} is {describe_value(number)}; +N, -N, *F and +P% change "
             f"numbers only; give the new value instead: {target.path}=V"
         )
-    result = number + change.operand if change.op == "add" else number * change.operand
-    result = _tidy(
-        result, int_field=strip_type(target.declared) is int, was_int=type(number) is int
-    )
+    result = _tidy(_changed(number, change), int_field=int_field, was_int=type(number) is int)
     target.parent[target.key] = result  # type: ignore[index]
     return AppliedChange(
         text=change.text, path=target.path, op=change.op, before=number, after=result
     )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _changed(number: float, change) -> float:
+    return number + change.operand if change.op == "add" else number * change.operand
+
+
+def _int_field(declared: Any) -> bool:
+    """The field holds whole numbers (GPUs), alone or per period (`int | list[int]`)."""
+    tp, members = unwrap_optional(declared)
+    return any(unwrap_optional(m)[0] is int for m in (members or [tp]))
 
 
 def _tidy(value: float, *, int_field: bool, was_int: bool) -> int | float:
