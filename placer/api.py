@@ -170,6 +170,8 @@ def _start_rank(problem: Problem, index) -> np.ndarray | None:
     as it fits); None for a static one."""
     if index.time is None:
         return None
+    if problem.num_options == 0:
+        return np.zeros(problem.option_uk.shape, np.int64)
     return np.where(problem.listed_uk, index.time.start_o[np.maximum(problem.option_uk, 0)], 0)
 
 

@@ -255,3 +255,83 @@ def scenarios(max_sites: int = 4, max_workloads: int = 5) -> st.SearchStrategy[S
     excludes, deadlines, datasets, redundancy, optional work with a value), sometimes
     under a budget or carbon cap."""
     return scenario_dicts(max_sites, max_workloads).map(Scenario.model_validate)
+
+
+@st.composite
+def timed_scenario_dicts(draw, max_sites: int = 3, max_workloads: int = 4) -> dict[str, Any]:
+    """Plain data of a valid timed scenario: a `scenario_dicts` fleet over 2-6 periods of
+    1-4 h, with some figures per period (tariff, carbon, IT cap, pool GPUs, demand),
+    grid events, late capacity, training windows and split demand."""
+    d = draw(scenario_dicts(max_sites, max_workloads))
+    periods = draw(st.integers(2, 6))
+    period_h = draw(st.sampled_from([1.0, 2.0, 4.0]))
+    span = periods * period_h
+    start = draw(st.sampled_from(["2022-06-13T00:00:00+00:00", "2022-06-13T05:00:00+02:00"]))
+    d["horizon"] = {"start": start, "period_hours": period_h, "periods": periods}
+
+    def at(hours: float) -> str:
+        import datetime as dt
+
+        return (dt.datetime.fromisoformat(start) + dt.timedelta(hours=hours)).isoformat()
+
+    def series(base: float, lo: float, hi: float) -> list[float]:
+        return [round(base * draw(st.floats(lo, hi)), 4) for _ in range(periods)]
+
+    for site in d["sites"]:
+        power = site["power"]
+        if draw(st.booleans()):
+            power["price_usd_per_kwh"] = series(
+                max(power.get("price_usd_per_kwh", 0.1), 0.01), -0.5, 3
+            )
+        if draw(st.booleans()):
+            power["carbon_g_per_kwh"] = series(max(power["carbon_g_per_kwh"], 1.0), 0.3, 2)
+        if power.get("it_capacity_kw") and draw(_one_in(3)):
+            power["it_capacity_kw"] = series(power["it_capacity_kw"], 0.5, 1.0)
+        if draw(_one_in(4)):
+            power["available_from"] = at(period_h * draw(st.integers(0, periods - 1)))
+        if draw(_one_in(3)):
+            cut = {"cut_pct": draw(st.sampled_from([25.0, 60.0]))}
+            if draw(st.booleans()):
+                cut = {"cut_kw": draw(st.sampled_from([5.0, 100.0]))}
+            site["grid_events"] = [
+                {
+                    "name": "dr",
+                    "start": at(draw(st.floats(0, span - 0.5))),
+                    "hours": draw(st.sampled_from([0.5, 1.0, 3.0])),
+                    **cut,
+                }
+            ]
+        for pool in site["pools"]:
+            if draw(_one_in(4)):
+                pool["gpus"] = [
+                    int(pool["gpus"] * draw(st.sampled_from([1.0, 0.5, 0.0])))
+                    for _ in range(periods)
+                ]
+            elif draw(_one_in(5)):
+                pool["available_from"] = at(period_h * draw(st.integers(1, periods)))
+    for w in d["workloads"]:
+        if w["kind"] == "training":
+            w["hours"] = round(draw(st.floats(0.5, span)), 3)
+            w.pop("deadline_hours", None)
+            if draw(st.booleans()):
+                w["earliest_start"] = at(draw(st.floats(0, span / 2)))
+            if draw(st.booleans()):
+                w["deadline"] = at(span * draw(st.floats(0.6, 1.5)))
+                if "earliest_start" in w and w["deadline"] <= w["earliest_start"]:
+                    w.pop("deadline")
+        else:
+            if draw(st.booleans()):
+                region = sorted(w["demand_rps"])[0]
+                w["demand_rps"][region] = [
+                    draw(st.sampled_from([0.0, 5.0, 40.0, 120.0])) for _ in range(periods)
+                ]
+            elif draw(_one_in(3)):
+                w["demand_profile"] = [round(0.2 + 0.8 * ((h * 7) % 24) / 23, 3) for h in range(24)]
+            if draw(_one_in(3)):
+                w["split"] = draw(st.integers(2, 3))
+    return d
+
+
+def timed_scenarios(max_sites: int = 3, max_workloads: int = 4) -> st.SearchStrategy[Scenario]:
+    """Random valid Scenarios with a horizon (`timed_scenario_dicts`)."""
+    return timed_scenario_dicts(max_sites, max_workloads).map(Scenario.model_validate)

@@ -121,7 +121,12 @@ def compile_timed(scenario: Scenario, *, size_rule: bool = True) -> tuple[Proble
         parts.append(
             _chunk_options(start, arrays, bits, reps, facts, pools_p, periods, n_t, allowed_u)
         )
-    entries = {name: np.concatenate([p[name] for p in parts]) for name in _ENTRY_FIELDS}
+    entries = {
+        name: np.concatenate([p[name] for p in parts])
+        if parts
+        else np.zeros(0, np.int64 if name in _WHOLE_FIELDS else float)
+        for name in _ENTRY_FIELDS
+    }
     # a run no start of which fits its window on any pool it may use: the deadline
     late = facts.train_u & (np.bincount(entries["u"], minlength=n_u) == 0)
     reason_ur[late, int(R_DEADLINE).bit_length() - 1] += allowed_u[late].astype(np.int32)
@@ -209,6 +214,9 @@ _ENTRY_FIELDS = (
     "hours",
     "replicas",
 )
+
+
+_WHOLE_FIELDS = ("u", "p", "s0", "n", "replicas")
 
 
 class _Periods(NamedTuple):
