@@ -89,10 +89,13 @@ def validate(scenario_file: str) -> None:
 
     scenario = load_scenario(scenario_file)
     problem, index = compile_problem(scenario)
+    time = index.time
+    pairs = "(unit, pool)" if time is None else "(unit, pool and start)"
+    over = "" if time is None else f", {time.periods} periods of {time.period_hours:g} h"
     click.echo(
         f"{scenario_file}: valid — {len(scenario.sites)} sites, {problem.num_pools} "
-        f"pools, {len(scenario.workloads)} workloads, {problem.num_units} placement units, "
-        f"{problem.num_pairs()} feasible (unit, pool) pairs"
+        f"pools, {len(scenario.workloads)} workloads{over}, {problem.num_units} placement "
+        f"units, {problem.num_pairs()} feasible {pairs} pairs"
     )
     rack_bits = pool_rule_bits(scenario) & (R_COOLING | R_DENSITY) if problem.num_units else []
     for pool, bits in zip(index.pools, rack_bits, strict=False):
