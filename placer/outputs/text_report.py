@@ -271,6 +271,8 @@ def binding_text(plan: Plan) -> str:
 
 def _price_range(c) -> str:
     """' for the first 12.5 kW' (the range over which a capacity price holds)."""
+    if c.periods is not None:
+        return f" in every period (binds in {c.periods} of them)"
     if c.holds_as_far_as_searched:
         return " (holds as far as searched: 64x the capacity)"
     if c.holds_for_units is None:

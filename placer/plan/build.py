@@ -110,7 +110,7 @@ def build_plan(
             placed_units=len(placements),
             unplaced_units=len(unplaced),
         ),
-        capacity_prices=[_price(index, *row) for row in result.capacity_prices],
+        capacity_prices=_prices(index, result.capacity_prices),
         diagnostics=list(result.diagnostics),
         infeasibility=(
             infeasibility_from(result.diagnosis, problem, index, scenario)
@@ -120,6 +120,31 @@ def build_plan(
         horizon=horizon,
         site_periods=site_periods,
     )
+
+
+def _prices(index: Index, rows: list[tuple]) -> list[CapacityPrice]:
+    """Capacity prices in the scenario's words. A timed problem has one row of a pool or
+    site resource per period: their prices are summed (the saving of one more unit in
+    every period, which is what raising the scenario's field buys) and `periods` says
+    how many periods bind."""
+    prices = [_price(index, *row) for row in rows]
+    if index.time is None:
+        return prices
+    merged: dict[tuple[str, str], CapacityPrice] = {}
+    for price in prices:
+        key = (price.site, price.resource)
+        if key not in merged:
+            merged[key] = price.model_copy(update={"holds_for_units": None, "periods": 1})
+            continue
+        same = merged[key]
+        merged[key] = same.model_copy(
+            update={
+                "usd_per_h_per_unit": same.usd_per_h_per_unit + price.usd_per_h_per_unit,
+                "periods": (same.periods or 1) + 1,
+                "holds_as_far_as_searched": False,
+            }
+        )
+    return sorted(merged.values(), key=lambda c: -c.usd_per_h_per_unit)
 
 
 def _where(index: Index, i: int, resource: str) -> tuple[str, str]:

@@ -177,6 +177,11 @@ class CapacityPrice(_PlanModel):
         description="What that step saves, USD/h: the MILP re-solved with the capacity "
         "raised by step_units (not the price scaled).",
     )
+    periods: int | None = Field(
+        default=None,
+        description="Timed plans: the periods in which this capacity binds; the price is "
+        "the sum of theirs (one more unit in every period), and its range is not measured.",
+    )
 
 
 class CapacityAddition(_PlanModel):
