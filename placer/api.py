@@ -15,8 +15,6 @@ import time
 from importlib import metadata, resources
 from pathlib import Path
 
-import numpy as np
-
 from placer import interrupt
 from placer.engines.base import SolveOptions
 from placer.engines.milp.diagnose import diagnose
@@ -31,6 +29,7 @@ from placer.plan.fixes import apply_changes, changes_of, prove_fixes, step_chang
 from placer.plan.plan import Plan
 from placer.plan.scoring import PlanScore, assignment_of, score
 from placer.plan.verify import Violation, verify
+from placer.problem.agnostic import agnostic_rank
 from placer.problem.compile import compile_problem
 from placer.problem.form import Problem
 from placer.progress import ProgressFn
@@ -127,7 +126,7 @@ def solve(
         hint_u=hint_u,
         backend=backend,
         progress=progress,
-        rank_uk=_start_rank(problem, index) if name == "greedy" else None,
+        rank_uk=agnostic_rank(problem, index) if name == "greedy" else None,
     )
     with interrupt.catch_interrupt():  # Ctrl-C: the engines stop with the best plan so far
         result = solve_fn(problem, options)
@@ -162,17 +161,6 @@ def solve(
         inf = prove_fixes(plan.infeasibility, scenario, _resolver(deadline))
         plan = plan.model_copy(update={"infeasibility": inf})
     return plan
-
-
-def _start_rank(problem: Problem, index) -> np.ndarray | None:
-    """int[U, K]: the start period of each slot's option in a timed problem (greedy, the
-    baseline of schedulers that see neither prices nor carbon, starts each run as early
-    as it fits); None for a static one."""
-    if index.time is None:
-        return None
-    if problem.num_options == 0:
-        return np.zeros(problem.option_uk.shape, np.int64)
-    return np.where(problem.listed_uk, index.time.start_o[np.maximum(problem.option_uk, 0)], 0)
 
 
 def interrupted() -> bool:

@@ -349,3 +349,19 @@ def test_whatif_scales_a_figure_given_per_period() -> None:
     changed, applied = apply_variant(d, parse_variant("sites.onprem-fra.pools.H100-SXM.gpus=*0.5"))
     assert changed["sites"][0]["pools"][0]["gpus"] == [32, 32, 24, 24, 32, 32]
     assert applied[0].after == [32, 32, 24, 24, 32, 32]
+
+
+def test_greedy_is_the_agnostic_scheduler() -> None:
+    """Greedy starts each run at its earliest start and keeps a service on the pool that
+    is cheapest on average, whatever the hour's price (the baseline bench_time reports)."""
+    d = timed(**{"sites.0.power.price_usd_per_kwh": [0.9, 0.9, 0.01, 0.01, 0.01, 0.01]})
+    d["workloads"][0]["accelerators"] = ["H100-SXM"]
+    s = check(d)
+    greedy = api.solve(s, solver="greedy", time_limit_s=10)
+    milp = api.solve(s, solver="milp", time_limit_s=10)
+    run = next(p for p in greedy.placements if p.kind == "training")
+    assert run.start_period == 1  # its earliest start, in the dearest hours
+    best = next(p for p in milp.placements if p.kind == "training")
+    assert best.start_period > 1 and milp.objective_usd_per_h < greedy.objective_usd_per_h
+    pools = {(p.region, p.site, p.pool) for p in greedy.placements if p.kind == "inference"}
+    assert len(pools) == len({r for r, _, _ in pools})  # one pool per region, every period

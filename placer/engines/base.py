@@ -27,8 +27,9 @@ class SolveOptions:
       progress: called with the incumbent and bound as they improve, or None.
       rank_uk: int[U, K], greedy's first choice: it tries a unit's options by rank, the
         cheapest first among equal ranks (None: cheapest first). A timed plan's greedy
-        ranks options by start period: each run starts as early as it can, as schedulers
-        that see neither prices nor carbon do.
+        ranks options as schedulers that see neither prices nor carbon do
+        (`placer.problem.agnostic`): each run as early as it fits, on the pool cheapest on
+        average over the horizon.
     """
 
     time_limit_s: float = 60.0
