@@ -365,3 +365,37 @@ def test_greedy_is_the_agnostic_scheduler() -> None:
     assert best.start_period > 1 and milp.objective_usd_per_h < greedy.objective_usd_per_h
     pools = {(p.region, p.site, p.pool) for p in greedy.placements if p.kind == "inference"}
     assert len(pools) == len({r for r, _, _ in pools})  # one pool per region, every period
+
+
+def test_engines_read_a_timed_problem_like_any_other() -> None:
+    """On a timed problem the slot-by-slot bound equals the pair-list bound for any
+    prices, and the JAX kernel scores candidates as the NumPy reference does."""
+    import jax.numpy as jnp
+
+    from placer.engines.kernels.arrays import to_kernel
+    from placer.engines.kernels.reference import score_batch_numpy
+    from placer.engines.kernels.score import score_batch
+    from placer.engines.relax.lagrangian import dual_bound
+    from placer.engines.relax.rows import row_capacities
+    from placer.engines.relax.sampled import chunked_dual_bound
+
+    d = timed(**{"sites.0.power.price_usd_per_kwh": [0.3, 0.1, 0.05, 0.2, 0.3, 0.3]})
+    d["workloads"][1].update(redundancy={"copies": 2}, split=2)
+    problem, _ = compile_problem(check(d))
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        prices = rng.exponential(0.5, row_capacities(problem).size)
+        a, _ = dual_bound(problem, prices)
+        b, _ = chunked_dual_bound(problem, prices)
+        assert b == pytest.approx(a, rel=1e-9, abs=1e-9)
+    n_u, n_k = problem.option_uk.shape
+    slots = rng.integers(0, n_k + 1, size=(16, n_u))
+    slots = np.where(
+        slots < n_k,
+        np.where(problem.listed_uk[np.arange(n_u), np.minimum(slots, n_k - 1)], slots, n_k),
+        n_k,
+    )
+    got = score_batch(jnp.asarray(slots, jnp.int32), to_kernel(problem), chunk=4)
+    want = score_batch_numpy(slots, problem)
+    np.testing.assert_allclose(np.asarray(got.objective), want.objective, rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(got.over_k), want.over_k, rtol=1e-4, atol=1e-3)

@@ -333,7 +333,7 @@ MAX_ROUNDS = 12
 #: Terms of a static option (pool GPUs, four site rows, budget, carbon): the width the
 #: cost model was measured at; a timed option's run charges 5 rows per period.
 STANDARD_TERMS_PER_CHOICE = 7
-MIN_ROUND_STEPS = 100
+MIN_ROUND_STEPS = 20
 
 
 def planned_rounds(choices: float, steps: int, time_budget_s: float | None) -> tuple[int, int]:

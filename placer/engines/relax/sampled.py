@@ -14,10 +14,12 @@ import numpy as np
 from placer.engines.relax.lagrangian import RelaxResult, relax_prices, scaled_sample
 from placer.engines.relax.rows import row_capacities
 from placer.problem.form import UNPLACED, Problem
-from placer.problem.usage import uniform_quantities
 
 #: Units per chunk when pricing every slot (bounds the [chunk, K] temporaries).
 CHUNK_UNITS = 8_192
+#: Pair terms of a pricing sample (`sample_for`): what the relaxation's pair lists work
+#: through in a few seconds per hundred Adam steps on 2 cores.
+SAMPLE_TERMS = 2e7
 
 
 def active_prices(problem: Problem, prices_r: np.ndarray) -> np.ndarray:
@@ -38,16 +40,10 @@ def priced_slots(problem: Problem, prices_r: np.ndarray, units: np.ndarray) -> n
         return np.concatenate([np.full(options.shape, np.inf), out[:, None]], axis=1)
     option = np.maximum(options, 0)
     at = _rows_of(units)
-    qs = uniform_quantities(problem)
-    slots = np.arange(options.shape[1])[None, :]
     priced = problem.objective_usd_per_h_uk[at].copy()
-    for j in range(problem.row_oj.shape[1]):
-        row = problem.row_oj[option, j]
-        if qs is not None:  # one slice of the quantity's table
-            amount = problem.amount_quk[qs[j], at]
-        else:
-            amount = problem.amount_quk[problem.quantity_oj[option, j], units[:, None], slots]
-        priced += y[np.where(row >= 0, row, -1)] * amount
+    price_oq = option_prices(problem, y)
+    for q in np.flatnonzero(price_oq.any(axis=0)):
+        priced += problem.amount_quk[q, at] * price_oq[option, q]
     group = problem.group_u[units]
     if problem.num_groups and (group >= 0).any():
         g = np.maximum(group, 0)[:, None]
@@ -55,6 +51,21 @@ def priced_slots(problem: Problem, prices_r: np.ndarray, units: np.ndarray) -> n
         priced += np.where(group[:, None] >= 0, y[n_r + g * (n_s + 1) + key], 0.0)
     priced = np.where(listed, priced, np.inf)
     return np.concatenate([priced, out[:, None]], axis=1)
+
+
+def option_prices(problem: Problem, y: np.ndarray) -> np.ndarray:
+    """float64[O, Q]: what one unit of each quantity costs on each option at row prices
+    `y` (float64[R + 1], the last for "no row"): the sum of the prices of the rows the
+    option charges that quantity to. A slot's priced usage is then its amounts times its
+    option's row of this table: Q passes over the slots, not one per term (a timed
+    option charges hundreds of rows)."""
+    n_o, n_q = problem.num_options, problem.num_quantities
+    out = np.zeros((n_o, n_q))
+    row = problem.row_oj
+    price = y[np.where(row >= 0, row, -1)]
+    for q in range(n_q):
+        out[:, q] = np.where(problem.quantity_oj == q, price, 0.0).sum(axis=1)
+    return out
 
 
 def _rows_of(units: np.ndarray) -> np.ndarray | slice:
@@ -98,11 +109,22 @@ def chunked_dual_bound(problem: Problem, prices_r: np.ndarray) -> tuple[float, n
     return total - fixed, priced
 
 
-def sample_for(problem: Problem, cells: float, seed: int = 0) -> np.ndarray:
-    """Sorted units of the pricing sample: about `cells` dense cells (units x options)."""
+def sample_for(
+    problem: Problem, cells: float, seed: int = 0, terms: float = SAMPLE_TERMS
+) -> np.ndarray:
+    """Sorted units of the pricing sample: about `cells` dense cells (units x options),
+    or about `terms` pair terms (slots x the rows each charges) when that is more units:
+    a timed problem has many options, few of them per unit."""
     n_u = problem.num_units
-    size = int(min(n_u, max(1, cells // max(problem.num_options + 1, 1))))
+    by_cells = cells // max(problem.num_options + 1, 1)
+    per_unit = problem.num_pairs() / max(n_u, 1) * max(1.0, _mean_terms(problem))
+    size = int(min(n_u, max(1, by_cells, terms // max(per_unit, 1.0))))
     return np.sort(np.random.default_rng(seed).choice(n_u, size, replace=False))
+
+
+def _mean_terms(problem: Problem) -> float:
+    """Rows an option charges, on average."""
+    return float((problem.row_oj >= 0).sum(axis=1).mean()) if problem.num_options else 0.0
 
 
 def sampled_prices(
