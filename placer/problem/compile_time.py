@@ -17,7 +17,7 @@ only what an option and a row stand for grows:
   for the whole period, and pays and emits for the hours it runs.
 
 Per (unit, pool), the static rules (mask, GPUs, kW, run hours, latency, replicas) are
-`placer.problem.compile`'s, applied to the scenario's static view (each series by its
+`placer.problem.compile_static`'s, applied to the scenario's static view (each series by its
 largest value for capacities and demand, its mean for prices); per (unit, option):
 
   cost    hours x GPUs x USD/GPU-h + mean kW x PUE x sum over run periods of
@@ -25,6 +25,9 @@ largest value for capacities and demand, its mean for prices); per (unit, option
   carbon  mean kW x PUE x sum (hours run x gCO2e/kWh) / 1000             / horizon h
   water   mean kW x WUE (L/h while it runs; the row amount), and its horizon mean in
           the objective
+
+An option charges only the rows that can bind (`timed_terms`): a capped row, and a heat
+row only where its cap is below the IT row's.
 """
 
 from __future__ import annotations
@@ -70,8 +73,9 @@ from placer.problem.rows import (
     SITE_KINDS,
 )
 
-#: Terms of one period of a run: (kind offset in a period's row block, quantity).
-_PERIOD_TERMS = ((Q_GPUS,), (Q_IT_KW,), (Q_FACILITY_KW,), (Q_IT_KW,), (Q_WATER,))
+#: The quantity a run charges, in each period, to its pool's GPU row and to its site's IT,
+#: facility, heat (the IT power: heat to reject = IT power) and water rows, in that order.
+_PERIOD_QUANTITIES = (Q_GPUS, Q_IT_KW, Q_FACILITY_KW, Q_IT_KW, Q_WATER)
 
 
 def compile_timed(scenario: Scenario, *, size_rule: bool = True) -> tuple[Problem, Index]:
@@ -537,7 +541,7 @@ def timed_terms(pool_o, start_o, length_o, site_p, cap_r, n_p: int, n_s: int, n_
     n_site = len(SITE_KINDS)
     block = n_p + n_site * n_s
     longest = int(length_o.max(initial=1))
-    per = len(_PERIOD_TERMS)
+    per = len(_PERIOD_QUANTITIES)
     width = per * longest + 2
     row = np.full((n_o, width), -1, np.int32)
     quantity = np.zeros((n_o, width), np.int8)
@@ -557,7 +561,7 @@ def timed_terms(pool_o, start_o, length_o, site_p, cap_r, n_p: int, n_s: int, n_
         period_rows[~binds[period_rows]] = -1
         cols = slice(per * i, per * (i + 1))
         row[:, cols] = period_rows
-        quantity[:, cols] = [q for (q,) in _PERIOD_TERMS]
+        quantity[:, cols] = _PERIOD_QUANTITIES
     for j, (r, q) in enumerate(((block * n_t, Q_COST), (block * n_t + 1, Q_CARBON))):
         if np.isfinite(cap_r[r]):
             row[:, width - 2 + j] = r
