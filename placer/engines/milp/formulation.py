@@ -76,6 +76,19 @@ class Formulation:
         )
 
 
+#: Most nonzeros a model is built with: ~450 bytes each while MathOpt and HiGHS hold the
+#: model (gen-time-1000x50x168: 4.7e6 nonzeros, 2.2 GB peak), so this is ~11 GB.
+MAX_MODEL_TERMS = 25_000_000
+
+
+def model_terms(problem: Problem, candidates_u=None) -> int:
+    """Nonzeros of the capacity rows of the model over these pairs (what its size, build
+    time and memory follow): each pair's option's terms."""
+    pairs = _variables(problem, candidates_u)[0]
+    per_option = (problem.row_oj >= 0).sum(axis=1)
+    return int(per_option[pairs[:, 1]].sum()) if pairs.size else 0
+
+
 def allowed_pairs(problem: Problem, candidates_u=None) -> np.ndarray:
     """(unit, option) pairs that get a variable: int[N, 2], sorted by unit then option."""
     return _variables(problem, candidates_u)[0]

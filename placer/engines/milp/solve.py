@@ -22,7 +22,12 @@ from ortools.math_opt.python import mathopt
 from placer import interrupt
 from placer.engines.base import SolveOptions, SolveResult
 from placer.engines.greedy import solve_greedy
-from placer.engines.milp.formulation import Formulation, build_model
+from placer.engines.milp.formulation import (
+    MAX_MODEL_TERMS,
+    Formulation,
+    build_model,
+    model_terms,
+)
 from placer.engines.milp.prices import capacity_prices
 from placer.engines.milp.quiet import quiet_stdout
 from placer.errors import OptionError, SolverError
@@ -68,6 +73,9 @@ def solve_milp(problem: Problem, options: SolveOptions, *, prices: bool = True) 
         raise OptionError("time_limit_s must be > 0 and relative_gap >= 0")
     started = time.perf_counter()
     deadline = started + options.time_limit_s
+    terms = model_terms(problem, options.candidates_u)
+    if terms > MAX_MODEL_TERMS:
+        return interrupted_result(problem, options, too_big(terms))
     form = build_model(problem, candidates_u=options.candidates_u)
     hint_note = _apply_hint_check(problem, options)
     with_prices = prices and len(form.x) <= MAX_PRICE_VARIABLES
@@ -269,6 +277,14 @@ def watched(call, deadline: float | None = None):
     return box["result"]
 
 
+def too_big(terms: int) -> str:
+    """Why a model was not built."""
+    return (
+        f"the MILP would hold {terms:,} nonzeros, above the {MAX_MODEL_TERMS:,} it is built "
+        "with (memory and time); use the hybrid"
+    )
+
+
 def interrupted_result(
     problem: Problem, options: SolveOptions, why: str = "interrupted (Ctrl-C)"
 ) -> SolveResult:
@@ -289,7 +305,7 @@ def interrupted_result(
         np.asarray(start, np.int32),
         "feasible",
         objective_usd_per_h=objective_value(problem, start),
-        message=f"{why}: the MILP was stopped; this is {what} (no bound)",
+        message=f"{why}: no MILP answer; this is {what} (no bound)",
     )
 
 

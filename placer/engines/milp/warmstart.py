@@ -23,7 +23,7 @@ from ortools.math_opt.python import mathopt
 
 from placer.engines.base import SolveOptions, SolveResult
 from placer.engines.greedy import solve_greedy
-from placer.engines.milp.formulation import build_model
+from placer.engines.milp.formulation import MAX_MODEL_TERMS, build_model, model_terms
 from placer.engines.milp.quiet import quiet_stdout
 from placer.engines.milp.solve import (
     Interrupted,
@@ -56,6 +56,8 @@ def solve_lp(problem: Problem, time_limit_s: float) -> LpRelaxation | None:
     """The LP relaxation of (0)-(3); None if it is infeasible or does not finish within
     `time_limit_s` (its build included)."""
     started = time.perf_counter()
+    if model_terms(problem) > MAX_MODEL_TERMS:
+        return None
     form = build_model(problem, integer=False, name="placement_lp")
     time_limit_s -= time.perf_counter() - started
     if time_limit_s < MIN_LP_S:
