@@ -5,14 +5,9 @@
 For each scenario: the compiled size; an exact MILP solve and the greedy baseline (60 s
 limit each), with status, objective, gap, the horizon totals (cost USD, carbon kg, water L)
 and each training run's start (and whether it is its earliest start); then the MILP again
-with the grid events removed, to show whether they bind.
-
-The plan check is switched off (the timed verifier is not written yet). Where the
-installed compile groups the redundancy copies of a timed service across all periods
-(every copy of every hour must then sit on its own site or failure domain, which makes a
-`redundancy: {copies: 2}` service infeasible over more than a few periods), the script says
-so and groups them per (workload, region, period, share) instead, the rule docs/time.md
-states; a compile that already does so is left alone.
+with the grid events removed, to show whether they bind. Every plan is verified (placer's
+solve checks it independently before returning it). `scripts/bench_time.py` gives every
+solver against the same baseline.
 """
 
 from __future__ import annotations
@@ -22,48 +17,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 import placer
 import placer.api as api
-from placer.problem import compile_time
 from placer.problem.compile import compile_problem
 from placer.problem.compile_time import training_window
 
 HERE = Path(__file__).resolve().parent
 DEFAULT = [HERE / "small_day.yaml", HERE / "us_week.yaml", HERE / "eu_week.yaml"]
-ORIGINAL_GROUPS = compile_time._groups
-
-
-def _groups_per_period(units, pools, sites):
-    """Redundancy groups: the copies of one (workload, region, period, share)."""
-    group_u = np.full(len(units), -1, dtype=np.int32)
-    keys: dict[tuple, int] = {}
-    spreads: list[str] = []
-    for u, (unit, w) in enumerate(units):
-        if unit.copies > 1:
-            g = keys.setdefault((unit.workload, unit.region, unit.period, unit.part), len(keys))
-            if g == len(spreads):
-                spreads.append(w.redundancy.spread)
-            group_u[u] = g
-    domains = {s.id: s.domain for s in sites}
-    domain_ids = {d: i for i, d in enumerate(sorted(set(domains.values())))}
-    site_ids = {s.id: i for i, s in enumerate(sites)}
-    key_gp = np.zeros((len(spreads), len(pools)), dtype=np.int32)
-    for g, spread in enumerate(spreads):
-        for p, (info, _, _) in enumerate(pools):
-            site = info.site
-            key_gp[g, p] = site_ids[site] if spread == "site" else domain_ids[domains[site]]
-    return group_u, key_gp
-
-
-def _groups_span_periods(scenario) -> bool:
-    problem, index = compile_problem(scenario)
-    seen: dict[int, int] = {}
-    for u, g in enumerate(problem.group_u):
-        if g >= 0 and seen.setdefault(int(g), index.units[u].period) != index.units[u].period:
-            return True
-    return False
 
 
 def _solve(scenario, solver: str):
@@ -125,14 +85,7 @@ def _event_use(scenario, plan) -> None:
 
 
 def measure(path: Path) -> None:
-    compile_time._groups = ORIGINAL_GROUPS
     scenario = placer.load(path)
-    if _groups_span_periods(scenario):
-        print(
-            f"{path.name}: NOTE the installed compile groups redundancy copies across periods;"
-            " measuring with groups per (workload, region, period, share)"
-        )
-        compile_time._groups = _groups_per_period
     t0 = time.perf_counter()
     problem, _ = compile_problem(scenario)
     print(
@@ -154,6 +107,5 @@ def measure(path: Path) -> None:
 
 
 if __name__ == "__main__":
-    api.check_plan = lambda scenario, plan: None
     for arg in sys.argv[1:] or DEFAULT:
         measure(Path(arg))
