@@ -399,3 +399,22 @@ def test_engines_read_a_timed_problem_like_any_other() -> None:
     want = score_batch_numpy(slots, problem)
     np.testing.assert_allclose(np.asarray(got.objective), want.objective, rtol=1e-4)
     np.testing.assert_allclose(np.asarray(got.over_k), want.over_k, rtol=1e-4, atol=1e-3)
+
+
+def test_a_timed_plan_reads_back_as_its_assignment() -> None:
+    """Plans name an option by pool, start and length: a plan read back (hints, whatif's
+    baseline, explain, score) is the assignment it came from."""
+    from placer.analysis.explain import explain_workload
+    from placer.plan.scoring import assignment_of
+    from placer.problem.usage import objective_value
+
+    s = placer.load(ROOT / "configs" / "time" / "small_day.yaml")
+    plan = api.solve(s, solver="milp", time_limit_s=20)
+    problem, index = compile_problem(s)
+    assign = assignment_of(plan, index)
+    assert objective_value(problem, assign) == pytest.approx(plan.objective_usd_per_h, rel=1e-9)
+    again = api.solve(s, solver="greedy", time_limit_s=20, hint=plan)
+    assert again.status in ("feasible", "optimal")
+    run = next(p for p in plan.placements if p.kind == "training")
+    why = explain_workload(s, plan, run.workload)
+    assert why[0].chosen == f"{run.site}/{run.pool}@{run.start_period}"

@@ -125,7 +125,7 @@ def _explain_unit(
         k = slot_of[o]
         amount = problem.amount_quk[:, u, k]
         return Option(
-            pool=index.pools[int(problem.pool_o[o])].name,
+            pool=_option_name(index, problem, o),
             objective_usd_per_h=float(objective[k]),
             cost_usd_per_h=float(amount[Q_COST]),
             carbon_kg_per_h=float(amount[Q_CARBON]),
@@ -148,12 +148,18 @@ def _explain_unit(
         unit=unit.name,
         kind=unit.kind,
         region=unit.region,
-        chosen=index.pools[int(problem.pool_o[chosen])].name if chosen >= 0 else None,
+        chosen=_option_name(index, problem, chosen) if chosen >= 0 else None,
         unplaced_value_usd_per_h=float(problem.unplaced_usd_per_h_u[u]),
         options=options,
         exclusions=_exclusions(index, reason_p),
         prices=prices,
     )
+
+
+def _option_name(index: Index, problem: Problem, o: int) -> str:
+    """The pool of an option; in a timed problem also its first period ("pool@12")."""
+    name = index.pools[int(problem.pool_o[o])].name
+    return name if index.time is None else f"{name}@{int(index.time.start_o[o])}"
 
 
 #: How each row kind is named when it blocks a move: (label, unit); None: by name only.

@@ -64,8 +64,7 @@ def _apply(doc: dict[str, Any], change: Change) -> AppliedChange:
     if isinstance(number, list) and number and all(_is_number(v) for v in number):
         # a figure given per period: the change applies to every period
         result = [
-            _tidy(_changed(v, change), int_field=int_field, was_int=type(v) is int)
-            for v in number
+            _tidy(_changed(v, change), int_field=int_field, was_int=type(v) is int) for v in number
         ]
         target.parent[target.key] = result  # type: ignore[index]
         return AppliedChange(

@@ -59,26 +59,32 @@ class PlanScore:
 
 
 def assignment_of(plan: Plan, index: Index, *, strict: bool = True) -> np.ndarray:
-    """The plan as int32[U] (option of each unit: its pool index today; -1 unplaced).
+    """The plan as int32[U] (option of each unit, -1 unplaced): a pool in a static plan;
+    in a timed one the option of the placement's pool, first period and length.
 
     Raises:
       OptionError: (strict) a placement names a unit or pool the scenario does not have.
     """
-    pos = {(u.workload, u.region, u.copy): i for i, u in enumerate(index.units)}
+    pos = {(u.workload, u.region, u.copy, u.period, u.part): i for i, u in enumerate(index.units)}
     pools = {(p.site, p.key): i for i, p in enumerate(index.pools)}
+    options = index.time.option_of() if index.time is not None else None
     out = np.full(len(index.units), -1, dtype=np.int32)
     for n, pl in enumerate(plan.placements):
-        u = pos.get((pl.workload, pl.region, pl.copy_index))
-        p = pools.get((pl.site, pl.pool))
-        if u is None or p is None:
+        period = -1 if pl.period is None else pl.period
+        u = pos.get((pl.workload, pl.region, pl.copy_index, period, pl.part))
+        o = pools.get((pl.site, pl.pool))
+        what = "unit" if u is None else "pool"
+        if o is not None and options is not None:  # a timed plan: pool, start and length
+            o = options.get((o, pl.start_period, pl.periods))
+            what = "unit" if u is None else "pool and start"
+        if u is None or o is None:
             if strict:
-                what = "unit" if u is None else "pool"
                 raise OptionError(
                     f"placements.{n}: {pl.unit} at {pl.site}/{pl.pool}: the scenario has no "
                     f"such {what}; was this plan made for another scenario?"
                 )
             continue
-        out[u] = p
+        out[u] = o
     return out
 
 

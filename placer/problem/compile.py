@@ -8,6 +8,8 @@ here for the modules that name them.
 
 from __future__ import annotations
 
+import numpy as np
+
 from placer.model.scenario import Scenario
 from placer.problem.compile_static import (
     CHUNK_CELLS,
@@ -19,12 +21,12 @@ from placer.problem.compile_static import (
     capacity_rows,
     compile_static,
     pair_objective,
-    pair_reasons,
     pool_rule_bits,
     reason_counts,
     unit_fields,
 )
-from placer.problem.compile_time import compile_timed
+from placer.problem.compile_static import pair_reasons as static_pair_reasons
+from placer.problem.compile_time import compile_timed, timed_pair_reasons
 from placer.problem.form import Index, Problem
 
 __all__ = [
@@ -55,3 +57,11 @@ def compile_problem(
     if scenario.horizon is not None:
         return compile_timed(scenario, size_rule=size_rule)
     return compile_static(scenario, chunk_cells=chunk_cells, size_rule=size_rule)
+
+
+def pair_reasons(scenario: Scenario, unit_indices) -> np.ndarray:
+    """uint16[n, P]: the mask bits (`REASONS`) of every pool for the given units (indices
+    into compile's unit order, static or timed); 0 where the pair is allowed."""
+    if scenario.horizon is not None:
+        return timed_pair_reasons(scenario, unit_indices)
+    return static_pair_reasons(scenario, unit_indices)

@@ -197,7 +197,7 @@ def compile_timed(scenario: Scenario, *, size_rule: bool = True) -> tuple[Proble
         sites=tuple(s.id for s in sites),
         replicas_uk=replicas_uk,
         hours_uk=hours_uk,
-        time=TimeIndex(horizon.start, ph, n_t, start_o, length_o, period_r),
+        time=TimeIndex(horizon.start, ph, n_t, start_o, length_o, period_r, pool_o),
     )
     return problem, index
 
@@ -328,6 +328,21 @@ def _chunk_options(
         "hours": np.where(train, hours, 0.0),
         "replicas": reps[cu, p],
     }
+
+
+def timed_pair_reasons(scenario: Scenario, unit_indices) -> np.ndarray:
+    """uint16[n, P]: the mask bits of every pool for the given timed units (indices into
+    `timed_units`' order); a run's window is not a mask bit (`reason_count_ur` counts it
+    as the deadline)."""
+    units = timed_units(scenario)
+    static = static_view(scenario)
+    static_w = {w.id: w for w in static.workloads}
+    chosen = [(units[int(u)][0], static_w[units[int(u)][1].id]) for u in unit_indices]
+    pools = build_pools(static)
+    sites = sorted(static.sites, key=lambda s: s.id)
+    if not chosen:
+        return np.zeros((0, len(pools)), np.uint16)
+    return _pair_arrays(chosen, pools, sites, _Context(static))[1]
 
 
 def training_window(w: Training, horizon: Horizon) -> tuple[int, float]:

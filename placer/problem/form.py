@@ -246,6 +246,8 @@ class TimeIndex:
       length_o: int32[O], the periods it runs in (consecutive; the last may be partial).
       period_r: int32[R], the period of each row; -1 for rows over the whole horizon
         (the budget and the carbon cap, averaged per hour of the horizon).
+      pool_o: int32[O], the pool of each option (as `Problem.pool_o`: a plan's
+        placement names its option by pool, start and length).
     """
 
     start: str
@@ -254,6 +256,12 @@ class TimeIndex:
     start_o: np.ndarray
     length_o: np.ndarray
     period_r: np.ndarray
+    pool_o: np.ndarray
+
+    def option_of(self) -> dict[tuple[int, int, int], int]:
+        """(pool, first period, periods) -> option."""
+        keys = zip(self.pool_o.tolist(), self.start_o.tolist(), self.length_o.tolist(), strict=True)
+        return {key: o for o, key in enumerate(keys)}
 
     @property
     def hours(self) -> float:
