@@ -173,6 +173,10 @@ _BLOCKER_LABELS = {
 }
 
 
+#: Blocking capacities listed per option (a timed run may be blocked in many periods).
+MAX_BLOCKERS = 3
+
+
 def _blockers(
     problem: Problem, index: Index, loads: Loads, others: np.ndarray, u: int, o: int
 ) -> list[str]:
@@ -184,10 +188,11 @@ def _blockers(
             continue
         need = float(problem.amount_quk[problem.quantity_oj[o, j], u, k])
         load, cap, kind = loads.loads_r[r], problem.cap_r[r], KIND_NAMES[problem.kind_r[r]]
+        when = "" if index.time is None else f" in period {int(index.time.period_r[r])}"
         if kind == "gpus":
             if load + need > cap + _TOL:
                 out.append(
-                    f"pool GPUs: {load:,.0f} of {cap:,.0f} used by others, needs {need:,.0f}"
+                    f"pool GPUs{when}: {load:,.0f} of {cap:,.0f} used by others, needs {need:,.0f}"
                 )
             continue
         if load + need <= cap * (1 + _TOL) + _TOL:
@@ -198,9 +203,11 @@ def _blockers(
         else:
             site = index.sites[int(problem.scope_r[r])]
             out.append(
-                f"{site} {label}: {load:,.1f} of {cap:,.1f} {unit} used by others, "
+                f"{site} {label}{when}: {load:,.1f} of {cap:,.1f} {unit} used by others, "
                 f"needs {need:,.1f}"
             )
+    if index.time is not None and len(out) > MAX_BLOCKERS:  # a run blocked in many periods
+        out = [*out[:MAX_BLOCKERS], f"... and {len(out) - MAX_BLOCKERS} more periods"]
     g = int(problem.group_u[u])
     if g >= 0:
         mates = np.nonzero((problem.group_u == g) & (others >= 0))[0]
