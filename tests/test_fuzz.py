@@ -24,7 +24,9 @@ from placer.model.load import validate_model
 from placer.model.scenario import Scenario
 from placer.model.yaml_text import read_document
 
-CONFIGS = sorted(Path(__file__).parent.parent.joinpath("configs").glob("*.yaml"))
+ROOT = Path(__file__).parent.parent
+#: The static configs and the timed day whose series are inline (no files to resolve).
+CONFIGS = [*sorted(ROOT.joinpath("configs").glob("*.yaml")), ROOT / "configs/time/small_day.yaml"]
 DOCS = [read_document(p)[0] for p in CONFIGS]
 
 #: Values a number is set to: the edges of every range and far beyond.
