@@ -395,10 +395,20 @@ def test_engines_read_a_timed_problem_like_any_other() -> None:
         np.where(problem.listed_uk[np.arange(n_u), np.minimum(slots, n_k - 1)], slots, n_k),
         n_k,
     )
-    got = score_batch(jnp.asarray(slots, jnp.int32), to_kernel(problem), chunk=4)
     want = score_batch_numpy(slots, problem)
-    np.testing.assert_allclose(np.asarray(got.objective), want.objective, rtol=1e-4)
-    np.testing.assert_allclose(np.asarray(got.over_k), want.over_k, rtol=1e-4, atol=1e-3)
+    from placer.engines.kernels import arrays
+
+    for table in (True, False):  # with the per-slot term table and without (large J)
+        limit = arrays.VALUE_TABLE_MAX
+        arrays.VALUE_TABLE_MAX = limit if table else 0
+        try:
+            kp = to_kernel(problem)
+        finally:
+            arrays.VALUE_TABLE_MAX = limit
+        assert (kp.value_uk1j is None) != table
+        got = score_batch(jnp.asarray(slots, jnp.int32), kp, chunk=4)
+        np.testing.assert_allclose(np.asarray(got.objective), want.objective, rtol=1e-4)
+        np.testing.assert_allclose(np.asarray(got.over_k), want.over_k, rtol=1e-4, atol=1e-3)
 
 
 def test_a_timed_plan_reads_back_as_its_assignment() -> None:

@@ -20,6 +20,10 @@ import numpy as np
 from placer.problem.form import Problem
 
 BIG = 1e30
+#: Largest per-slot term table (`KernelProblem.value_uk1j`) built, elements: 200 MB of
+#: float32. Static problems (7 terms) stay far below it at any size that fits; a timed
+#: week of 3,367 units x 149 slots x 339 terms would take 680 MB (and 2.6 GB to build).
+VALUE_TABLE_MAX = 50_000_000
 
 
 @jax.tree_util.register_static
@@ -79,7 +83,9 @@ class KernelProblem(NamedTuple):
       value_uk1j: float32[U, K+1, J], what the slot's option charges each of its rows
         (its amount of that term's quantity; 0 in column K): one contiguous gather per
         unit where picking J amounts by quantity would be a gather of a gather (~2x
-        slower scoring on CPU).
+        slower scoring on CPU). None when the table would pass VALUE_TABLE_MAX elements
+        (a timed problem's options charge hundreds of rows): `slot_values` gathers
+        then.
       option_uk1: int32[U, K+1], option of each slot; O for empty slots and column K.
       allowed_uk1: bool[U, K+1], the slot holds an option; column K is True unless the
         unit must be placed.
@@ -98,7 +104,7 @@ class KernelProblem(NamedTuple):
 
     objective_uk1: jnp.ndarray
     amount_uk1q: jnp.ndarray
-    value_uk1j: jnp.ndarray
+    value_uk1j: jnp.ndarray | None
     option_uk1: jnp.ndarray
     allowed_uk1: jnp.ndarray
     row_o1j: jnp.ndarray
@@ -156,7 +162,14 @@ def to_kernel(problem: Problem) -> KernelProblem:
     """Converts the compiled Problem (float64 NumPy) to kernel arrays (float32 JAX)."""
     t = slot_tables(problem)
     n_o, n_r = problem.num_options, problem.num_rows
-    value = np.take_along_axis(t.amount_uk1q, t.quantity_o1j[t.option_uk1], axis=2)
+    cells = t.option_uk1.size * problem.row_oj.shape[1]
+    value = (
+        jnp.asarray(
+            np.take_along_axis(t.amount_uk1q, t.quantity_o1j[t.option_uk1], axis=2), jnp.float32
+        )
+        if cells <= VALUE_TABLE_MAX
+        else None
+    )
     keys = max(problem.num_sites, 1)
     n_g = problem.num_groups
     spread = np.full((n_g, n_o + 1), n_g * keys, np.int32)
@@ -164,7 +177,7 @@ def to_kernel(problem: Problem) -> KernelProblem:
     return KernelProblem(
         objective_uk1=jnp.asarray(t.objective_uk1, jnp.float32),
         amount_uk1q=jnp.asarray(t.amount_uk1q, jnp.float32),
-        value_uk1j=jnp.asarray(value, jnp.float32),
+        value_uk1j=value,
         option_uk1=jnp.asarray(t.option_uk1),
         allowed_uk1=jnp.asarray(t.allowed_uk1),
         row_o1j=jnp.asarray(t.row_o1j),
@@ -177,6 +190,16 @@ def to_kernel(problem: Problem) -> KernelProblem:
         spread_zero_n1=jnp.zeros(n_g * keys + 1, jnp.float32),
         blocks=term_blocks(problem.row_oj),
     )
+
+
+def slot_values(kp: KernelProblem, u: jax.Array, k: jax.Array) -> jax.Array:
+    """float32[..., J]: what unit u's slot k charges each of its option's rows (u and k
+    broadcast): the table when there is one, else the amounts gathered by quantity."""
+    if kp.value_uk1j is not None:
+        return kp.value_uk1j[u, k]
+    amount = kp.amount_uk1q[u, k]  # [..., Q]
+    quantity = kp.quantity_o1j[kp.option_uk1[u, k]]  # [..., J]
+    return jnp.take_along_axis(amount, quantity, axis=-1)
 
 
 def to_slots(problem: Problem, assign_u: np.ndarray) -> np.ndarray:

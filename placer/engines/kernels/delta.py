@@ -14,7 +14,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from placer.engines.kernels.arrays import KernelProblem
+from placer.engines.kernels.arrays import KernelProblem, slot_values
 from placer.engines.kernels.score import (
     DEFAULT_WEIGHTS,
     Weights,
@@ -65,7 +65,7 @@ def _over(x: jax.Array, cap: jax.Array) -> jax.Array:
 def _unit_terms(u: jax.Array, k: jax.Array, kp: KernelProblem):
     """(option, rows int32[J], values float32[J]) of unit u in slot k."""
     option = kp.option_uk1[u, k]
-    return option, kp.row_o1j[option], kp.value_uk1j[u, k]
+    return option, kp.row_o1j[option], slot_values(kp, u, k)
 
 
 def _rows_delta(inc: Incumbent, kp: KernelProblem, w_r1, r_old, v_old, r_new, v_new):

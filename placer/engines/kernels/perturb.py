@@ -29,7 +29,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from placer.engines.kernels.arrays import KernelProblem
+from placer.engines.kernels.arrays import KernelProblem, slot_values
 from placer.engines.kernels.score import Scores, duplicates, over_by_kind, picked, row_loads
 
 
@@ -97,7 +97,7 @@ def _score_one_perturbed(
     used_uq = base_uq * scale_uq
     objective_u = jnp.where(placed, objective_u * m + (delta_uq * base_uq).sum(axis=1), objective_u)
     term_scale = jnp.take_along_axis(scale_uq, kp.quantity_o1j[option_u], axis=1)
-    values = kp.value_uk1j[jnp.arange(a.shape[0]), a] * m[:, None] * term_scale
+    values = slot_values(kp, jnp.arange(a.shape[0]), a) * m[:, None] * term_scale
     load = row_loads(values, option_u, kp, loads)
     cap = kp.cap_r1 * jnp.append(cap_scale_r, 1.0)
     units = jnp.arange(a.shape[0])

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from placer.engines.kernels.arrays import KernelProblem
+from placer.engines.kernels.arrays import KernelProblem, slot_values
 from placer.problem.rows import KIND_PENALTY, ROW_KINDS, VIOLATIONS
 
 NUM_KINDS = len(ROW_KINDS)
@@ -90,7 +90,7 @@ def picked(a_u: jax.Array, kp: KernelProblem) -> tuple[jax.Array, jax.Array, jax
 
 def values_of(a_u: jax.Array, kp: KernelProblem) -> jax.Array:
     """float32[U, J]: what each unit's slot charges each of its option's rows."""
-    return kp.value_uk1j[jnp.arange(a_u.shape[0]), a_u]
+    return slot_values(kp, jnp.arange(a_u.shape[0]), a_u)
 
 
 def row_loads(values_uj: jax.Array, option_u: jax.Array, kp: KernelProblem, loads: str):
