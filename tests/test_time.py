@@ -428,3 +428,16 @@ def test_a_timed_plan_reads_back_as_its_assignment() -> None:
     run = next(p for p in plan.placements if p.kind == "training")
     why = explain_workload(s, plan, run.workload)
     assert why[0].chosen == f"{run.site}/{run.pool}@{run.start_period}"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("sites.0.pools.0.available_from", "", "not an ISO 8601 instant"),
+        ("sites.0.power.available_from", "soon", "not an ISO 8601 instant"),
+        ("horizon.start", "9999-12-31T20:00:00+00:00", "end after the year 9999"),
+    ],
+)
+def test_every_instant_is_checked_where_it_is_written(field: str, value, message: str) -> None:
+    with pytest.raises(ScenarioError, match=message):
+        check(timed(**{field: value}))

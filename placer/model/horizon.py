@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from placer.model.common import MAX_HOURS, MAX_SITE_KW, Id, StrictModel, ranged
 
@@ -65,6 +65,7 @@ def _check_instant(text: str) -> str:
 Instant = Annotated[
     str,
     BeforeValidator(_instant_text),
+    AfterValidator(_check_instant),
     Field(description="An ISO 8601 instant with a time zone, e.g. 2020-06-01T00:00:00+00:00."),
 ]
 
@@ -82,6 +83,12 @@ class Horizon(StrictModel):
             parse_instant(self.start)
         except ValueError as e:
             raise ValueError(f"start: {e}") from None
+        try:
+            self.end_time  # noqa: B018 (a horizon ending after year 9999 has no end)
+        except OverflowError:
+            raise ValueError(
+                f"periods: the horizon from {self.start} would end after the year 9999"
+            ) from None
         if self.hours > MAX_HOURS:
             raise ValueError(
                 f"periods: {self.periods} periods of {self.period_hours:g} h is "

@@ -95,7 +95,9 @@ def price_scales(
                 continue
             pairs = slice(None) if at.all() else np.isin(option_n, used_options[at])
             coef, obj = coef_nj[pairs, j], obj_n[pairs]
-            ratios.append(obj[coef > 0] / coef[coef > 0])
+            with np.errstate(over="ignore"):  # a subnormal usage (1e-308 L/kWh of water)
+                ratio = obj[coef > 0] / coef[coef > 0]
+            ratios.append(ratio[np.isfinite(ratio)])
         ratios = [r for r in ratios if r.size]
         if ratios:
             per = float(np.median(np.concatenate(ratios)))
