@@ -19,6 +19,8 @@ from placer.model.common import MAX_HOURS, MAX_SITE_KW, Id, StrictModel, ranged
 
 #: Periods in one horizon: a year of 15-minute periods is 35,040.
 MAX_PERIODS = 100_000
+#: The shortest period, h: one minute (markets settle in 5 to 60 minutes).
+MIN_PERIOD_HOURS = 1.0 / 60.0
 
 
 def _instant_text(value: Any) -> Any:
@@ -74,7 +76,9 @@ class Horizon(StrictModel):
     """The periods a timed scenario plans over."""
 
     start: Instant
-    period_hours: float = ranged("Length of one period, h.", gt=0, le=MAX_HOURS)
+    period_hours: float = ranged(
+        "Length of one period, h (a minute at least).", ge=MIN_PERIOD_HOURS, le=MAX_HOURS
+    )
     periods: int = Field(ge=1, le=MAX_PERIODS, description="Number of periods.")
 
     @model_validator(mode="after")

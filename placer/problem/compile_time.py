@@ -350,9 +350,8 @@ def training_window(w: Training, horizon: Horizon) -> tuple[int, float]:
     must end)."""
     first = 0
     if w.earliest_start is not None:
-        first = max(
-            0, math.ceil(horizon.hours_from_start(w.earliest_start) / horizon.period_hours - 1e-9)
-        )
+        offset = horizon.hours_from_start(w.earliest_start) / horizon.period_hours
+        first = min(horizon.periods, max(0, math.ceil(offset - 1e-9)))
     end = horizon.hours
     if w.deadline is not None:
         end = min(end, horizon.hours_from_start(w.deadline))
