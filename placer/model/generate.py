@@ -60,6 +60,29 @@ _ACCELS = (
 )
 
 
+#: How the generated services are served: requests/s one replica sustains per type.
+SERVING: dict[str, dict[str, float]] = {
+    "L4": {"rps_per_replica": 2.0},
+    "L40S": {"rps_per_replica": 5.0},
+    "H100-SXM": {"rps_per_replica": 20.0},
+    "H200": {"rps_per_replica": 28.0},
+    "MI300X": {"rps_per_replica": 22.0},
+}
+
+
+def served_metros(sites: list[dict]) -> list[str]:
+    """Metros that host a site able to serve (any type of `SERVING`): demand comes from
+    them, so that every must-place service has a pool within its latency SLO."""
+    served = sorted(
+        {
+            s["id"].rsplit("-", 2)[0]
+            for s in sites
+            if any(p["accelerator"] in SERVING for p in s["pools"])
+        }
+    )
+    return served or [m[0] for m in METROS]
+
+
 def generate_scenario(
     units: int = 200, pools: int = 10, seed: int = 0, fill: float = 0.75
 ) -> Scenario:
@@ -175,23 +198,8 @@ def _workloads(
         if rng.random() < 0.3:
             w.update(must_place=False, value_usd_per_h=round(gpus * rng.uniform(3, 9), 2))
         out.append(w)
-    serving = {
-        "L4": {"rps_per_replica": 2.0},
-        "L40S": {"rps_per_replica": 5.0},
-        "H100-SXM": {"rps_per_replica": 20.0},
-        "H200": {"rps_per_replica": 28.0},
-        "MI300X": {"rps_per_replica": 22.0},
-    }
-    # Demand comes from metros that host a site able to serve it, so that every
-    # must-place unit has at least one pool within its latency SLO.
-    served = sorted(
-        {
-            s["id"].rsplit("-", 2)[0]
-            for s in sites
-            if any(p["accelerator"] in serving for p in s["pools"])
-        }
-    )
-    metros = served or [m[0] for m in METROS]
+    serving = SERVING
+    metros = served_metros(sites)
     for i in range(n_inf):
         metro = metros[int(rng.integers(len(metros)))]
         replicas = max(1.0, per_inf * rng.uniform(0.3, 1.7))

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from placer.model.generate import METROS, _sites
+from placer.model.generate import METROS, SERVING, _sites, served_metros
 from placer.model.scenario import Scenario
 
 #: A daily demand shape (hour of the day, UTC -> factor): a working-day peak and a night
@@ -121,21 +121,7 @@ def _timed_workloads(rng, n_units: int, periods: int, period_hours: float, gpu_b
             "value_usd_per_h": round(gpus * float(rng.uniform(4, 9)), 2),
         }
         out.append(w)
-    serving = {
-        "L4": {"rps_per_replica": 2.0},
-        "L40S": {"rps_per_replica": 5.0},
-        "H100-SXM": {"rps_per_replica": 20.0},
-        "H200": {"rps_per_replica": 28.0},
-        "MI300X": {"rps_per_replica": 22.0},
-    }
-    served = sorted(
-        {
-            s["id"].rsplit("-", 2)[0]
-            for s in sites
-            if any(p["accelerator"] in serving for p in s["pools"])
-        }
-    )
-    metros = served or [m[0] for m in METROS]
+    metros = served_metros(sites)
     per_service = gpu_budget * 0.4 / n_services
     for i in range(n_services):
         metro = metros[int(rng.integers(len(metros)))]
@@ -145,7 +131,7 @@ def _timed_workloads(rng, n_units: int, periods: int, period_hours: float, gpu_b
             "kind": "inference",
             "demand_rps": {f"{metro}-users": round(float(replicas * 5.0), 2)},
             "demand_profile": [round(f, 3) for f in _DAY],
-            "serving": serving,
+            "serving": SERVING,
             "latency_slo_ms": float(rng.choice([40.0, 60.0, 100.0])),
             "must_place": False,
             "value_usd_per_h": round(float(replicas * 5 * 2.0), 2),

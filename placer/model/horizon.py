@@ -84,10 +84,6 @@ class Horizon(StrictModel):
     @model_validator(mode="after")
     def _check(self) -> Horizon:
         try:
-            parse_instant(self.start)
-        except ValueError as e:
-            raise ValueError(f"start: {e}") from None
-        try:
             self.end_time  # noqa: B018 (a horizon ending after year 9999 has no end)
         except OverflowError:
             raise ValueError(
@@ -112,10 +108,6 @@ class Horizon(StrictModel):
     @property
     def end_time(self) -> dt.datetime:
         return self.start_time + dt.timedelta(hours=self.hours)
-
-    def period_start(self, t: int) -> dt.datetime:
-        """When period t begins."""
-        return self.start_time + dt.timedelta(hours=t * self.period_hours)
 
     def hours_from_start(self, instant: str) -> float:
         """Hours from the horizon's start to an instant (negative before it)."""
@@ -148,11 +140,6 @@ def per_period(value: float | list[float] | None, periods: int, default: float) 
     return [float(value)] * periods
 
 
-def series_mean(value: float | list[float]) -> float:
-    """A representative number of a figure: the number, or the mean of its periods."""
-    return float(sum(value) / len(value)) if isinstance(value, list) else float(value)
-
-
 def series_min(value: float | list[float]) -> float:
     """The smallest value a figure takes."""
     return float(min(value)) if isinstance(value, list) else float(value)
@@ -176,10 +163,6 @@ class GridEvent(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> GridEvent:
-        try:
-            parse_instant(self.start)
-        except ValueError as e:
-            raise ValueError(f"start: {e}") from None
         if (self.cut_kw is None) == (self.cut_pct is None):
             raise ValueError("give exactly one of cut_kw and cut_pct")
         return self

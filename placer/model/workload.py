@@ -142,13 +142,6 @@ class Training(_WorkloadBase):
             )
         if self.deadline is not None and self.deadline_hours is not None:
             raise ValueError("deadline: give deadline or deadline_hours, not both")
-        for name in ("earliest_start", "deadline"):
-            value = getattr(self, name)
-            if value is not None:
-                try:
-                    parse_instant(value)
-                except ValueError as e:
-                    raise ValueError(f"{name}: {e}") from None
         if (
             self.earliest_start is not None
             and self.deadline is not None

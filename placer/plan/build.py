@@ -78,7 +78,7 @@ def build_plan(
     if index.time is not None:
         from placer.plan.build_time import timed_views
 
-        sites, site_periods, horizon = timed_views(scenario, problem, index, loads, placements)
+        sites, site_periods, horizon = timed_views(scenario, index, loads, placements)
         water = horizon.water_l / horizon.hours
     bound = result.bound_usd_per_h
     gap = None

@@ -11,7 +11,7 @@ from placer.model.horizon import per_period
 from placer.model.scenario import Scenario
 from placer.plan.plan import Placement, PlanHorizon, SitePeriods, SiteUsage
 from placer.problem.compile_time import pool_gpus_per_period, site_caps_per_period
-from placer.problem.form import Index, Problem
+from placer.problem.form import Index
 from placer.problem.rows import K_FACILITY, K_HEAT, K_IT
 from placer.problem.usage import Loads
 
@@ -42,7 +42,6 @@ def use_per_period(index: Index, placements: list[Placement]) -> dict[str, np.nd
 
 def timed_views(
     scenario: Scenario,
-    problem: Problem,
     index: Index,
     loads: Loads,
     placements: list[Placement],

@@ -276,15 +276,7 @@ class Verifier:
 
     def _check_sites(self, plan: Plan, site_use: dict[str, _SiteUse], out) -> None:
         """Each stated site row: its loads (summed here) and the capacities it states."""
-        listed: set[str] = set()
-        for j, su in enumerate(plan.sites):
-            path = f"sites[{j}]"
-            site = self.sites.get(su.site)
-            if site is None or su.site in listed:
-                why = "listed twice" if site is not None else "not a site of this scenario"
-                out.append(Violation("kpi", su.site, f"{path}.site: {why}"))
-                continue
-            listed.add(su.site)
+        for path, su, site in self._site_rows(plan.sites, "sites", out):
             use = site_use[su.site]
             cap_day = site.cooling.water_cap_l_per_day
             stated = {
@@ -298,6 +290,20 @@ class Verifier:
             }
             for name, actual in stated.items():
                 _compare(out, su.site, path, name, getattr(su, name), actual)
+
+    def _site_rows(self, rows, name: str, out: list[Violation]):
+        """(path, row, Site) of each stated site row of a known site listed once; the
+        others are reported."""
+        listed: set[str] = set()
+        for j, row in enumerate(rows):
+            path = f"{name}[{j}]"
+            site = self.sites.get(row.site)
+            if site is None or row.site in listed:
+                why = "listed twice" if site is not None else "not a site of this scenario"
+                out.append(Violation("kpi", row.site, f"{path}.site: {why}"))
+                continue
+            listed.add(row.site)
+            yield path, row, site
 
     def _check_totals(self, plan: Plan, kpis: Kpis, out: list[Violation]) -> None:
         t = plan.totals

@@ -549,15 +549,7 @@ class TimedVerifier(Verifier):
     def _check_sites(self, plan: Plan, ledger: _Ledger, out) -> None:
         """Each stated site row: peak use over the periods; capacities are the nameplate
         (the field, its largest value when it varies; events and dates not applied)."""
-        listed: set[str] = set()
-        for j, su in enumerate(plan.sites):
-            path = f"sites[{j}]"
-            site = self.sites.get(su.site)
-            if site is None or su.site in listed:
-                why = "listed twice" if site is not None else "not a site of this scenario"
-                out.append(Violation("kpi", su.site, f"{path}.site: {why}"))
-                continue
-            listed.add(su.site)
+        for path, su, site in self._site_rows(plan.sites, "sites", out):
             sid = su.site
             stated = {
                 "tier": site.tier,
@@ -589,15 +581,7 @@ class TimedVerifier(Verifier):
 
     def _check_site_periods(self, plan: Plan, ledger: _Ledger, out) -> None:
         """Each stated site's use and capacities in every period."""
-        listed: set[str] = set()
-        for j, sp in enumerate(plan.site_periods):
-            path = f"site_periods[{j}]"
-            site = self.sites.get(sp.site)
-            if site is None or sp.site in listed:
-                why = "listed twice" if site is not None else "not a site of this scenario"
-                out.append(Violation("kpi", sp.site, f"{path}.site: {why}"))
-                continue
-            listed.add(sp.site)
+        for path, sp, site in self._site_rows(plan.site_periods, "site_periods", out):
             sid, c, pue = sp.site, self.caps[sp.site], site.power.pue
             stated: dict[str, list[Any]] = {
                 "gpus_used": ledger.site_gpus(site),
