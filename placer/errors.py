@@ -30,6 +30,12 @@ class InfeasibleError(PlacerError):
         self.violated = list(violated or [])
 
 
+class NoSolutionError(PlacerError):
+    """No plan was found within the time limit (none is proven impossible)."""
+
+    exit_code = 4
+
+
 class OptionError(PlacerError):
     """An option names something that does not exist (solver, backend) or is out of range."""
 

@@ -52,6 +52,7 @@ from placer.cli.io import (
     write_model,
 )
 from placer.cli.pareto_cmd import pareto_command
+from placer.cli.replan_cmd import replan_command
 from placer.cli.report_cmd import report_command
 from placer.cli.whatif_cmd import diff_command, whatif_command
 from placer.errors import OptionError
@@ -341,7 +342,14 @@ def explain(
     exit_for_status(plan.status)
 
 
-for _command in (pareto_command, whatif_command, diff_command, report_command, export_command):
+for _command in (
+    pareto_command,
+    whatif_command,
+    diff_command,
+    report_command,
+    export_command,
+    replan_command,
+):
     cli.add_command(_command)
 
 

@@ -67,6 +67,43 @@ class Redundancy(StrictModel):
         return self.copies - 1 if self.survive_failures is None else self.survive_failures
 
 
+#: Defaults of a move when `migration` leaves them out (`placer replan`), assumptions:
+#: a training run's checkpoint is ~2 GB of sharded weights and optimizer state per GPU
+#: (16 bytes/parameter for mixed-precision Adam, ~1e8 parameters per GPU), and a move
+#: costs half an hour of the destination's GPU time (save, copy, restore, and the work
+#: since the last checkpoint); a service moves its replicas blue/green, paying 6 minutes
+#: of the new replicas before the old ones stop, and copies no state.
+DEFAULT_CHECKPOINT_GB_PER_GPU = 2.0
+DEFAULT_TRAINING_MOVE_H = 0.5
+DEFAULT_INFERENCE_MOVE_H = 0.1
+MAX_MOVE_H = 1e4
+
+
+class Migration(StrictModel):
+    """What moving a running workload to another pool costs (`placer replan`)."""
+
+    cost_usd: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_USD_PER_H,
+        description="USD per move, all in; when given, the fields below are not used.",
+    )
+    checkpoint_gb: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_SIZE_GB,
+        description="State copied when it leaves its site, GB, charged at the source "
+        "site's egress price (default: training 2 GB per GPU, inference 0).",
+    )
+    downtime_h: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_MOVE_H,
+        description="Hours of the destination's cost a move spends (save, copy, restore, "
+        "warm-up; default: training 0.5, inference 0.1).",
+    )
+
+
 class _WorkloadBase(StrictModel):
     id: Id
     residency: Annotated[list[CountryCode] | None, BeforeValidator(expand_country_groups)] = Field(
@@ -85,6 +122,10 @@ class _WorkloadBase(StrictModel):
     pin_sites: list[Id] | None = Field(default=None, description="Run only at these sites.")
     exclude_sites: list[Id] = Field(default_factory=list)
     spot_ok: bool = Field(default=False, description="May use a pool's spot price.")
+    migration: Migration = Field(
+        default_factory=lambda: Migration(),
+        description="What a move of the running workload costs (placer replan).",
+    )
 
     @model_validator(mode="after")
     def _check_value(self) -> _WorkloadBase:

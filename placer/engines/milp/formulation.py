@@ -23,6 +23,9 @@ Model:
   variables with no larger capacity (the heat row of a site implies nothing beyond its
   IT row when the heat cap is at least the IT cap: heat to reject = IT power).
   Lexicographic mode: first max sum_u v[u] sum_o x[u,o]; then (0) with that value kept.
+  Side rows (`SideRow`, given by a caller such as `placer replan`): lb <= sum of stated
+  coefficients of (unit, slot) pairs <= ub, written last; a pair without a variable
+  (not listed, or outside `candidates_u`) is 0.
 """
 
 from __future__ import annotations
@@ -74,6 +77,26 @@ class Formulation:
         return mathopt.fast_sum(
             c * v for c, v in zip(self.value_n.tolist(), self.x, strict=True) if c != 0.0
         )
+
+
+@dataclass(frozen=True)
+class SideRow:
+    """A linear row over (unit, slot) pairs that the Problem's capacity rows cannot state
+    (a move budget: `-sum_u x[u, current_u] <= budget - placed`).
+
+    Attributes:
+      name: the constraint's name.
+      unit, slot: int64[n], the pairs (a unit and a slot of its option list).
+      coef: float64[n], their coefficients.
+      lb, ub: the row's bounds (-inf / +inf: none).
+    """
+
+    name: str
+    unit: np.ndarray
+    slot: np.ndarray
+    coef: np.ndarray
+    lb: float = -math.inf
+    ub: float = math.inf
 
 
 #: Most nonzeros a model is built with: ~450 bytes each while MathOpt and HiGHS hold the
@@ -158,8 +181,10 @@ def build_model(
     candidates_u=None,
     integer: bool = True,
     name: str = "placement",
+    side_rows: tuple[SideRow, ...] = (),
 ) -> Formulation:
-    """Builds (0)-(3) from arrays; `integer=False` gives the LP relaxation (0 <= x <= 1)."""
+    """Builds (0)-(3) from arrays; `integer=False` gives the LP relaxation (0 <= x <= 1);
+    `side_rows` are written last."""
     pairs, slot = _variables(problem, candidates_u)
     u, o = pairs[:, 0], pairs[:, 1]
     rows = _Rows()
@@ -168,6 +193,7 @@ def build_model(
     _add_capacities(rows, problem, terms, scoped=True)  # (2): pool and site rows
     _add_redundancy(rows, problem, u, o)  # (3)
     _add_capacities(rows, problem, terms, scoped=False)  # (2): global rows
+    _add_side_rows(rows, problem, pairs, slot, side_rows)
     value_n = problem.unplaced_usd_per_h_u[u]
     reduced = problem.objective_usd_per_h_uk[u, slot] - value_n  # (0) without its constant
     const = float(problem.unplaced_usd_per_h_u.sum())
@@ -285,6 +311,21 @@ def _add_place_once(rows: _Rows, problem: Problem, u: np.ndarray) -> None:
             rows.add(f"place_once[{unit}]", cols, np.ones(len(cols)), 1.0, 1.0)
         elif len(cols) > 1:
             rows.add(f"place_once[{unit}]", cols, np.ones(len(cols)), -math.inf, 1.0)
+
+
+def _add_side_rows(
+    rows: _Rows, problem: Problem, pairs: np.ndarray, slot: np.ndarray, side_rows
+) -> None:
+    """Each SideRow over the variables of its (unit, slot) pairs (others are 0)."""
+    n_k = max(problem.num_slots, 1)
+    key_n = pairs[:, 0] * n_k + slot  # ascending: pairs are sorted by unit, then slot
+    for side in side_rows:
+        key = np.asarray(side.unit, np.int64) * n_k + np.asarray(side.slot, np.int64)
+        at = np.searchsorted(key_n, key)
+        hit = at < key_n.size
+        hit[hit] = key_n[at[hit]] == key[hit]
+        cols, coef = at[hit], np.asarray(side.coef, float)[hit]
+        rows.add(side.name, cols, coef, float(side.lb), float(side.ub))
 
 
 def _add_redundancy(rows: _Rows, problem: Problem, u: np.ndarray, o: np.ndarray) -> None:

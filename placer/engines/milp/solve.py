@@ -25,6 +25,7 @@ from placer.engines.greedy import solve_greedy
 from placer.engines.milp.formulation import (
     MAX_MODEL_TERMS,
     Formulation,
+    SideRow,
     build_model,
     model_terms,
 )
@@ -64,8 +65,16 @@ MIN_SOLVE_S = 0.05
 _T = mathopt.TerminationReason
 
 
-def solve_milp(problem: Problem, options: SolveOptions, *, prices: bool = True) -> SolveResult:
-    """Solves the weighted MILP; `prices` adds LP-dual capacity prices (small models)."""
+def solve_milp(
+    problem: Problem,
+    options: SolveOptions,
+    *,
+    prices: bool = True,
+    side_rows: tuple[SideRow, ...] = (),
+) -> SolveResult:
+    """Solves the weighted MILP; `prices` adds LP-dual capacity prices (small models,
+    never with `side_rows`, which their LPs do not hold); `side_rows` are extra linear
+    rows (`placer.engines.milp.formulation.SideRow`)."""
     backend = options.backend or DEFAULT_BACKEND
     if backend not in BACKENDS:
         raise OptionError(f"unknown MILP backend {backend!r}; choose one of {sorted(BACKENDS)}")
@@ -76,9 +85,9 @@ def solve_milp(problem: Problem, options: SolveOptions, *, prices: bool = True) 
     terms = model_terms(problem, options.candidates_u)
     if terms > MAX_MODEL_TERMS:
         return interrupted_result(problem, options, too_big(terms))
-    form = build_model(problem, candidates_u=options.candidates_u)
+    form = build_model(problem, candidates_u=options.candidates_u, side_rows=side_rows)
     hint_note = _apply_hint_check(problem, options)
-    with_prices = prices and len(form.x) <= MAX_PRICE_VARIABLES
+    with_prices = prices and not side_rows and len(form.x) <= MAX_PRICE_VARIABLES
     # the model build is inside the budget; so are the prices' LPs (their share is kept)
     reserve = PRICE_TIME_FRACTION * options.time_limit_s if with_prices else 0.0
     left = deadline - time.perf_counter() - reserve
