@@ -75,6 +75,7 @@ def solve(
     hint: Plan | None = None,
     progress: ProgressFn | None = None,
     layout: str = "auto",
+    secure: str | None = None,
 ) -> Plan:
     """Computes a placement plan, verified against the scenario before it is returned.
 
@@ -95,6 +96,11 @@ def solve(
         large to relax whole: `solve_large_hybrid`), or "auto" (sparse above
         `LARGE_MIN_CELLS` units x options). Every other solver reads the one Problem
         whatever the layout.
+      secure: "n-1" (or "n-1-domains"): the plan must absorb the loss of any single site
+        (or failure domain): its must-place units there fit in what the other units
+        leave, within their SLOs (`placer.engines.milp.secure`; the MILP only). The
+        plain optimum is solved first with half the time, and the plan's diagnostics
+        state the price of the security.
 
     Returns:
       The Plan; solver outcomes (infeasible, no solution in time) are its status.
@@ -110,9 +116,15 @@ def solve(
     )
     choose_solver(solver)  # a bad name fails before the compile
     check_layout(layout)
+    if secure not in (None, *SECURE_MODES):
+        raise OptionError(f"unknown secure mode {secure!r}; choose one of {list(SECURE_MODES)}")
+    if secure is not None and solver not in ("auto", "milp"):
+        raise OptionError(f"--secure {secure} is solved by the MILP only (--solver milp)")
+    if secure is not None and scenario.horizon is not None:
+        raise OptionError(f"--secure {secure}: timed scenarios (with a horizon) not yet")
     started = time.perf_counter()
     problem, index = compile_problem(scenario)
-    name = choose_solver(solver, problem)
+    name = "milp" if secure is not None else choose_solver(solver, problem)
     solve_fn = HYBRID_PATHS[layout] if name == "hybrid" else SOLVERS[name]
     hint_u = assignment_of(hint, index, strict=False) if hint is not None else None
     # the limit is for the whole call: the compile has spent some, the plan and its
@@ -130,7 +142,11 @@ def solve(
         rank_uk=agnostic_rank(problem, index) if name == "greedy" else None,
     )
     with interrupt.catch_interrupt():  # Ctrl-C: the engines stop with the best plan so far
-        result = solve_fn(problem, options)
+        cover = None
+        if secure is None:
+            result = solve_fn(problem, options)
+        else:
+            result, cover = _solve_secure(scenario, problem, index, options, secure)
     if bool(problem.lexicographic) and name != "milp":
         result = _weighted_only(result, name)
     deadline = started + time_limit_s
@@ -157,11 +173,88 @@ def solve(
         wall_s=time.perf_counter() - started,
         versions=versions(),
     )
+    if cover is not None:
+        plan = plan.model_copy(update={"secure": cover})
     check_plan(scenario, plan)
     if plan.infeasibility is not None and plan.infeasibility.fixes and not interrupted():
         inf = prove_fixes(plan.infeasibility, scenario, _resolver(deadline))
         plan = plan.model_copy(update={"infeasibility": inf})
     return plan
+
+
+#: `solve(secure=...)`: which single losses a secure plan absorbs.
+SECURE_MODES = ("n-1", "n-1-domains")
+
+
+def failure_sets(scenario: Scenario, sites: tuple[str, ...], mode: str) -> list:
+    """Per failure, the site indices it loses: each site ("n-1"), or each failure domain
+    (a site without one is its own domain: "n-1-domains"). Returns (names, index arrays)."""
+    import numpy as np
+
+    if mode == "n-1":
+        return [(site, np.array([s])) for s, site in enumerate(sites)]
+    domain = {site.id: site.failure_domain or site.id for site in scenario.sites}
+    names = sorted({domain[site] for site in sites})
+    return [
+        (name, np.array([s for s, site in enumerate(sites) if domain[site] == name]))
+        for name in names
+    ]
+
+
+def _solve_secure(scenario, problem, index, options: SolveOptions, mode: str):
+    """(result, SecureCover): the plain MILP with a third of the time, then the secure one
+    over every failure; when no plan absorbs them all, the failures are tried one by one
+    (each kept when a plan still absorbs it with those kept before) and the plan absorbs
+    those kept."""
+    from placer.engines.milp.secure import solve_secure, unprotectable
+    from placer.engines.milp.solve import solve_milp
+    from placer.plan.plan import SecureCover
+
+    failures = failure_sets(scenario, index.sites, mode)
+    deadline = time.perf_counter() + options.time_limit_s
+
+    def within(share: float) -> SolveOptions:
+        left = deadline - time.perf_counter()
+        return dataclasses.replace(options, time_limit_s=max(MIN_SOLVER_S, share * left))
+
+    plain = solve_milp(problem, within(1 / 3), prices=False)
+    sets = [f[1] for f in failures]
+    kept = list(range(len(failures)))
+    result = solve_secure(problem, within(0.5), sets)
+    if result.status == "infeasible":
+        kept = []
+        for n, f in enumerate(range(len(failures))):
+            trial = solve_secure(
+                problem, within(0.5 / (len(failures) - n)), [sets[i] for i in [*kept, f]]
+            )
+            if trial.status != "infeasible":
+                kept.append(f)
+        result = solve_secure(problem, within(1.0), [sets[i] for i in kept])
+    left_out = unprotectable(problem, [sets[i] for i in kept])
+    price = None
+    if result.objective_usd_per_h is not None and plain.objective_usd_per_h is not None:
+        price = result.objective_usd_per_h - plain.objective_usd_per_h
+    cover = SecureCover(
+        mode=mode,
+        covered=[failures[i][0] for i in kept],
+        not_covered=[failures[i][0] for i in range(len(failures)) if i not in kept],
+        unprotectable=[
+            f"{index.units[u].name} (only at {failures[kept[f]][0]})" for f, u in left_out
+        ],
+        plain_objective_usd_per_h=plain.objective_usd_per_h,
+        price_usd_per_h=price,
+    )
+    what = "site" if mode == "n-1" else "failure domain"
+    note = f"N-1 secure: absorbs the loss of {len(kept)} of {len(failures)} {what}s"
+    if cover.not_covered:
+        note += f" (not: {', '.join(cover.not_covered)})"
+    if price is not None:
+        rel = price / max(abs(plain.objective_usd_per_h), 1e-9)
+        note += (
+            f"; price of security {price:+,.2f} USD/h ({100 * rel:+.2f}%) over the plain "
+            f"plan's {plain.objective_usd_per_h:,.2f} USD/h ({plain.status})"
+        )
+    return dataclasses.replace(result, diagnostics=[note, *result.diagnostics]), cover
 
 
 def interrupted() -> bool:

@@ -70,7 +70,7 @@ from placer.problem.usage import (
 
 #: Free every unit when the full model has at most this many nonzeros (then the fewest
 #: moves is proven); above it, a neighbourhood (module docstring).
-FULL_MAX_TERMS = 3_000_000
+FULL_MAX_TERMS = 500_000
 #: Most units stage 2's first neighbourhood frees for their own saving on a large fleet.
 IMPROVE_MAX_FREE = 600
 #: A large fleet's stage 2: units per neighbourhood MILP, its time limit (s), rounds.

@@ -169,6 +169,14 @@ def schema(of_plan: bool) -> None:
     help="Print only a one-line JSON summary (no table, no progress display).",
 )
 @click.option(
+    "--secure",
+    type=click.Choice(["n-1", "n-1-domains"]),
+    default=None,
+    help="A plan that absorbs the loss of any single site (n-1) or failure domain: the "
+    "must-place units there fit elsewhere within their SLOs. MILP only; the price of the "
+    "security is in the plan's diagnostics. See docs/replan.md.",
+)
+@click.option(
     "--infeasible-exit-code",
     type=click.IntRange(0, 255),
     default=EXIT_INFEASIBLE,
@@ -184,6 +192,7 @@ def solve(
     output: Path | None,
     fmt: str,
     quiet: bool,
+    secure: str | None,
     infeasible_exit_code: int,
     debug: bool,
     **solver_flags: Any,  # SOLVER_FLAGS, from solver_options: passed on to api.solve
@@ -198,7 +207,7 @@ def solve(
 
     scenario = api.load(scenario_file)
     with terminal_progress(not quiet and stderr_is_terminal()) as progress:
-        plan = api.solve(scenario, **solver_flags, progress=progress, layout=layout)
+        plan = api.solve(scenario, **solver_flags, progress=progress, layout=layout, secure=secure)
     write_model(output, plan)
     err = is_stdout(output)  # `-o -`: stdout holds the plan; the rest goes to stderr
     # with -o FILE the plan is in the file: print its one-line summary, as --quiet does,

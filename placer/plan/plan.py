@@ -233,6 +233,31 @@ class Infeasibility(_PlanModel):
     summary: str = ""
 
 
+class SecureCover(_PlanModel):
+    """What an N-1 secure plan (`placer solve --secure`) absorbs."""
+
+    mode: Literal["n-1", "n-1-domains"]
+    covered: list[str] = Field(
+        description="Sites (or failure domains) whose loss the plan absorbs: the must-place "
+        "units there fit elsewhere, within their SLOs, in what the other units leave."
+    )
+    not_covered: list[str] = Field(
+        default_factory=list,
+        description="Losses no plan absorbs together with the covered ones (each was tried).",
+    )
+    unprotectable: list[str] = Field(
+        default_factory=list,
+        description="Must-place units whose every allowed pool lies in one failure: 'unit "
+        "(only at X)'; left out of that failure.",
+    )
+    plain_objective_usd_per_h: float | None = Field(
+        default=None, description="The best plan found without the security, USD/h."
+    )
+    price_usd_per_h: float | None = Field(
+        default=None, description="This plan's objective less the plain one's, USD/h."
+    )
+
+
 class Plan(_PlanModel):
     """A placement and the proof of how good it is."""
 
@@ -262,6 +287,9 @@ class Plan(_PlanModel):
     )
     site_periods: list[SitePeriods] = Field(
         default_factory=list, description="Timed plans: each site's use in each period."
+    )
+    secure: SecureCover | None = Field(
+        default=None, description="N-1 secure plans: the losses the plan absorbs."
     )
 
 

@@ -270,7 +270,10 @@ def _add_capacities(rows: _Rows, problem: Problem, terms: _Terms, *, scoped: boo
         rows.add(label, cols, coef, -math.inf, cap, tag=(scope, kind, r))
 
 
-def _to_proto(name, pairs, integer, objective_n, const, rows: _Rows) -> model_pb2.ModelProto:
+def _to_proto(
+    name, pairs, integer, objective_n, const, rows: _Rows, names: list[str] | None = None
+) -> model_pb2.ModelProto:
+    """The model as a proto; variables are named `x[u,o]` (or `names`) when few."""
     n = len(pairs)
     proto = model_pb2.ModelProto(name=name)
     var = proto.variables
@@ -279,7 +282,7 @@ def _to_proto(name, pairs, integer, objective_n, const, rows: _Rows) -> model_pb
     var.upper_bounds.extend([1.0] * n)
     var.integers.extend([integer] * n)
     if n <= MAX_NAMED_VARIABLES:
-        var.names.extend(f"x[{a},{b}]" for a, b in pairs.tolist())
+        var.names.extend(names or (f"x[{a},{b}]" for a, b in pairs.tolist()))
     proto.objective.maximize = False
     proto.objective.offset = const
     nz = np.nonzero(objective_n)[0]

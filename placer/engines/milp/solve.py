@@ -71,10 +71,12 @@ def solve_milp(
     *,
     prices: bool = True,
     side_rows: tuple[SideRow, ...] = (),
+    form: Formulation | None = None,
 ) -> SolveResult:
     """Solves the weighted MILP; `prices` adds LP-dual capacity prices (small models,
-    never with `side_rows`, which their LPs do not hold); `side_rows` are extra linear
-    rows (`placer.engines.milp.formulation.SideRow`)."""
+    never with `side_rows` or `form`, which their LPs do not hold); `side_rows` are extra
+    linear rows (`placer.engines.milp.formulation.SideRow`); `form`, a model built by
+    the caller over the same x variables (`placer.engines.milp.secure`)."""
     backend = options.backend or DEFAULT_BACKEND
     if backend not in BACKENDS:
         raise OptionError(f"unknown MILP backend {backend!r}; choose one of {sorted(BACKENDS)}")
@@ -85,9 +87,11 @@ def solve_milp(
     terms = model_terms(problem, options.candidates_u)
     if terms > MAX_MODEL_TERMS:
         return interrupted_result(problem, options, too_big(terms))
-    form = build_model(problem, candidates_u=options.candidates_u, side_rows=side_rows)
+    extended = form is not None
+    if form is None:
+        form = build_model(problem, candidates_u=options.candidates_u, side_rows=side_rows)
     hint_note = _apply_hint_check(problem, options)
-    with_prices = prices and not side_rows and len(form.x) <= MAX_PRICE_VARIABLES
+    with_prices = prices and not side_rows and not extended and len(form.x) <= MAX_PRICE_VARIABLES
     # the model build is inside the budget; so are the prices' LPs (their share is kept)
     reserve = PRICE_TIME_FRACTION * options.time_limit_s if with_prices else 0.0
     left = deadline - time.perf_counter() - reserve
