@@ -201,7 +201,8 @@ def replan(
     if options.fewest_moves:
         final_u, improve_scope, bound = restore_u, restore_scope, None
     else:
-        final_u, improve_scope, bound = _improve(state, restore_u, budget, options)
+        share = state.left() / 2 if options.curve else None  # the curve gets the rest
+        final_u, improve_scope, bound = _improve(state, restore_u, budget, options, share)
     curve = _curve(state, restore_u, min_moves, options) if options.curve else []
     return _report(
         state,
@@ -526,13 +527,16 @@ def _curve(
     state: _State, start_u: np.ndarray, fewest: int, options: ReplanOptions
 ) -> list[CurvePoint]:
     """Stage 2 under each budget of `CURVE_FRACTIONS` (moves as a share of the running
-    units; never below the fewest that restore feasibility)."""
+    units; never below the fewest that restore feasibility), each from the last one's
+    plan, so objective + move penalties never rise along the curve."""
     running = int((state.current_u >= 0).sum())
     points = []
+    plan = start_u
     for n, fraction in enumerate(CURVE_FRACTIONS):
         limit = None if fraction is None else max(fewest, math.floor(fraction * running))
         share = state.left() / (len(CURVE_FRACTIONS) - n)
-        plan, scope, _ = _improve(state, start_u, (limit, None), options, time_s=share)
+        # budgets grow: the last point's plan is within this one's and starts it
+        plan, scope, _ = _improve(state, plan, (limit, None), options, time_s=share)
         points.append(_point(state, plan, fraction, limit, scope))
     return points
 
