@@ -286,3 +286,33 @@ def test_cli_bad_input_exits_2_without_traceback(tmp_path):
         cli, ["replan", CONFIG, "--current", str(ok), "--event", "sites.nowhere.power.pue=1.2"]
     )
     assert result.exit_code == 2 and "--event sites.nowhere" in result.output
+
+
+def test_export_changed_from_keeps_only_what_moved(tmp_path):
+    from placer.cli.export_cmd import _changed_only
+    from placer.cli.io import load_plan
+
+    plan = solve(_load(CONFIG), solver="milp", time_limit_s=20)
+    current = tmp_path / "plan.json"
+    current.write_text(plan.model_dump_json())
+    target = plan.placements[0]
+    after = tmp_path / "after.json"
+    event = f"sites.{target.site}.pools.{target.pool}=down"
+    args = ["replan", CONFIG, "--current", str(current), "--event", event, "-o", str(after)]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    new = load_plan(after)
+    changed, stopped = _changed_only(new, plan)
+    moved = {p.workload for p in plan.placements if (p.site, p.pool) == (target.site, target.pool)}
+    exported = {p.workload for p in changed.placements}
+    assert moved <= exported and stopped == []
+    same = {p.workload for p in plan.placements} - exported
+    assert same, "most workloads stay where they run"
+    for w in same:
+        assert {(p.unit, p.site, p.pool) for p in plan.placements if p.workload == w} == {
+            (p.unit, p.site, p.pool) for p in new.placements if p.workload == w
+        }
+    export = ["export", CONFIG, str(after), "--to", "karmada", "--changed-from", str(current)]
+    result = CliRunner().invoke(cli, export)
+    assert result.exit_code == 0 and "Only the workloads placed differently" in result.output
+    refused = CliRunner().invoke(cli, [*export[:4], "kueue", *export[5:]])
+    assert refused.exit_code == 2 and "whole plan" in refused.output

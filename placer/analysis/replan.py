@@ -730,7 +730,7 @@ def _current_problems(state: _State) -> list[str]:
     ]
     out += [
         f"{index.units[u].name}: must be placed and does not run"
-        for u in np.flatnonzero(problem.must_place_u & (kept < 0))[:20].tolist()
+        for u in np.flatnonzero(problem.must_place_u & (kept < 0) & ~state.lost_u)[:20].tolist()
     ]
     return out
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from placer.cli.common import debug_option, handle_errors, output_option, plan_arg, scenario_arg
-from placer.cli.io import load_scenario_and_plan, write_atomic
+from placer.cli.io import load_plan, load_scenario_and_plan, write_atomic
 from placer.errors import OptionError
 from placer.outputs.export import KUEUE_API_VERSIONS, TARGETS, ExportOptions, build, header, render
 
@@ -47,6 +47,15 @@ from placer.outputs.export import KUEUE_API_VERSIONS, TARGETS, ExportOptions, bu
     show_default=True,
     help="Kueue API version (v1beta1 for Kueue releases that do not serve v1beta2).",
 )
+@click.option(
+    "--changed-from",
+    "changed_from",
+    default=None,
+    metavar="PLAN",
+    help="Only the workloads PLAN (the plan that runs now) places differently: what "
+    "`placer replan` moved, started or stopped (stopped ones are listed in the header "
+    "comments). Not for kueue, whose quotas describe the whole plan.",
+)
 @debug_option()
 @handle_errors
 def export_command(
@@ -57,6 +66,7 @@ def export_command(
     namespace: str,
     container: str | None,
     kueue_api: str,
+    changed_from: str | None,
     debug: bool,
 ) -> None:
     """Write PLAN (from `placer solve -o`) for SCENARIO as orchestrator manifests (YAML).
@@ -68,9 +78,24 @@ def export_command(
     Example: placer export configs/eu_sovereign.yaml plan.json --to karmada -o karmada.yaml
     """
     scenario, plan = load_scenario_and_plan(scenario_file, plan_file)
+    stopped: list[str] = []
+    if changed_from is not None:
+        if target == "kueue":
+            raise OptionError(
+                "--changed-from: kueue quotas (ResourceFlavors, ClusterQueues) describe the "
+                "whole plan; export it whole"
+            )
+        plan, stopped = _changed_only(plan, load_plan(changed_from))
     options = ExportOptions(namespace=namespace, container=container, kueue_api=kueue_api)
     manifests = build(scenario, plan, target, options)
     comments = header(scenario, plan, target)
+    if changed_from is not None:
+        comments.append(
+            f"Only the workloads placed differently from {changed_from}: "
+            f"{len({p.workload for p in plan.placements})} changed."
+        )
+        if stopped:
+            comments.append(f"Stopped (delete or scale to zero): {', '.join(stopped)}.")
     if output is None:
         click.echo(render([m.document for m in manifests], comments), nl=False)
         return
@@ -86,3 +111,22 @@ def export_command(
         return
     write_atomic(output, render([m.document for m in manifests], comments))
     click.echo(f"{output}: wrote {len(manifests)} {target} documents", err=True)
+
+
+def _changed_only(plan, before):
+    """(plan with only the placements of workloads placed differently from `before`,
+    workloads `before` runs and `plan` does not run at all)."""
+
+    def where(p) -> dict[str, set]:
+        out: dict[str, set] = {}
+        for x in p.placements:
+            out.setdefault(x.workload, set()).add(
+                (x.unit, x.site, x.pool, x.gpus, x.start_period, x.periods)
+            )
+        return out
+
+    now, then = where(plan), where(before)
+    changed = {w for w in now if now[w] != then.get(w)}
+    stopped = sorted(set(then) - set(now))
+    kept = [x for x in plan.placements if x.workload in changed]
+    return plan.model_copy(update={"placements": kept}), stopped
