@@ -16,6 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "placer"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("placer.errors", "placer.progress", "placer.interrupt", "placer.status", "placer.data"),
     ("placer.model",),
+    ("placer.importers",),  # reads inputs into scenario documents; only placer.cli uses it
     ("placer.problem",),
     ("placer.engines",),
     ("placer.plan",),

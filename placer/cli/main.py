@@ -44,6 +44,7 @@ from placer.cli.common import (
     use_jax_compilation_cache,
 )
 from placer.cli.export_cmd import export_command
+from placer.cli.import_cmd import import_command
 from placer.cli.io import (
     is_stdout,
     load_plan,
@@ -360,6 +361,7 @@ for _command in (
     export_command,
     replan_command,
     robust_command,
+    import_command,
 ):
     cli.add_command(_command)
 
