@@ -56,6 +56,7 @@ from placer.cli.pareto_cmd import pareto_command
 from placer.cli.replan_cmd import replan_command
 from placer.cli.report_cmd import report_command
 from placer.cli.robust_cmd import robust_command
+from placer.cli.rolling_cmd import rolling_command
 from placer.cli.whatif_cmd import diff_command, whatif_command
 from placer.errors import OptionError
 from placer.progress import stderr_is_terminal, terminal_progress
@@ -362,6 +363,7 @@ for _command in (
     replan_command,
     robust_command,
     import_command,
+    rolling_command,
 ):
     cli.add_command(_command)
 

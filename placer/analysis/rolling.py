@@ -1,0 +1,364 @@
+"""Rolling-horizon re-planning over a timed scenario: re-plan every few periods as the
+forecasts update, commit what the next periods do, and evaluate the realised schedule with
+the actual series against the perfect-foresight plan (the oracle) and the agnostic baseline.
+
+The loop (docs/rolling.md): at decision periods t = 0, every, 2 x every, ... the planner
+sees the scenario of periods [t, end) (`placer.analysis.rolling_window`: actuals before
+t, forecasts from t; end = t + lookahead, stretched to the deadline of any run that may
+start inside it), with what was committed fixed: training runs that started run on in
+their pool, runs not started keep their window. A service region's move out of the pools
+it used in period t - 1 is priced on period t's options (`rolling_moves.price_moves`).
+The solve's decisions for periods [t, t + every) are committed: runs that start there,
+and the pools of the service units of those periods. At the end the committed schedule is
+a timed plan of the original scenario, built by `placer.plan.build` from the original's
+compiled problem and checked by `placer.plan.verify`; its cost and carbon are the actual
+series'.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from placer.analysis.rolling_moves import count_moves, price_moves
+from placer.analysis.rolling_report import Outcome, RollingReport, Step, fill_comparisons
+from placer.analysis.rolling_window import FORECASTS, Run, window_end, window_scenario
+from placer.api import choose_solver, solve, versions
+from placer.engines.base import SolveOptions, SolveResult
+from placer.engines.registry import SOLVERS
+from placer.errors import OptionError
+from placer.model.scenario import Scenario
+from placer.plan.build import build_plan
+from placer.plan.plan import Plan
+from placer.plan.scoring import assignment_of
+from placer.plan.verify import verify
+from placer.problem.agnostic import agnostic_rank
+from placer.problem.compile import compile_problem
+from placer.problem.form import Index, Problem
+
+#: (workload, region, copy, period, part) of a service unit, periods of the original.
+ServiceKey = tuple[str, str | None, int, int, int]
+
+
+@dataclass
+class _Commitments:
+    """What the re-plans so far have fixed: runs by workload, service pools by unit."""
+
+    runs: dict[str, Run]
+    services: dict[ServiceKey, str]
+
+    def pools_at(self, period: int) -> dict[tuple[str, str | None], set]:
+        """(workload, region) -> pools its committed units use in `period`."""
+        out: dict[tuple[str, str | None], set] = {}
+        for (w, region, _, p, _), pool in self.services.items():
+            if p == period:
+                out.setdefault((w, region), set()).add(pool)
+        return out
+
+
+def roll(
+    scenario: Scenario,
+    *,
+    every_periods: int = 1,
+    lookahead_periods: int | None = None,
+    forecast: str = "persistence",
+    solver: str = "milp",
+    time_limit_s: float = 10.0,
+    move_cost_usd_per_replica: float | None = None,
+    price_moves_in_replan: bool = True,
+    oracle: bool = True,
+    baseline: bool = True,
+    oracle_time_limit_s: float = 120.0,
+    seed: int = 0,
+    on_step=None,
+) -> RollingReport:
+    """Simulates rolling-horizon re-planning of a timed scenario (module docstring).
+
+    Args:
+      scenario: a validated timed Scenario; its series are the actuals.
+      every_periods: periods between re-plans (each commits this many periods).
+      lookahead_periods: periods each re-plan looks ahead (None: to the horizon's end);
+        at least `every_periods`.
+      forecast: "persistence" (same time yesterday) or "perfect" (the actuals).
+      solver: the engine of each re-plan and of the oracle ("milp", "hybrid", ...).
+      time_limit_s: solver limit of each re-plan, s.
+      move_cost_usd_per_replica: USD per replica a service moves (None: the workload's
+        `migration`, `placer.analysis.rolling_moves`).
+      price_moves_in_replan: the re-plan sees the moves' price (else they are only counted).
+      oracle, baseline: also solve the whole horizon with the actuals (solver, limit
+        `oracle_time_limit_s`), and with greedy (the agnostic baseline).
+      on_step: called with each `Step` as it is done (progress), or None.
+
+    Raises:
+      OptionError: no horizon, or an option out of range (named as the CLI names it).
+    """
+    _check(scenario, every_periods, lookahead_periods, forecast, time_limit_s, solver)
+    if move_cost_usd_per_replica is not None and not (
+        math.isfinite(move_cost_usd_per_replica) and move_cost_usd_per_replica >= 0
+    ):
+        raise OptionError(
+            f"--move-cost-usd: {move_cost_usd_per_replica!r} is not a finite number >= 0"
+        )
+    started = time.perf_counter()
+    horizon = scenario.horizon
+    assert horizon is not None
+    done = _Commitments({}, {})
+    steps: list[Step] = []
+    for t in range(0, horizon.periods, every_periods):
+        step = _replan(
+            scenario,
+            t,
+            every_periods,
+            lookahead_periods,
+            forecast,
+            solver,
+            time_limit_s,
+            move_cost_usd_per_replica if price_moves_in_replan else None,
+            price_moves_in_replan,
+            seed,
+            done,
+        )
+        steps.append(step)
+        if on_step is not None:
+            on_step(step)
+    problem, index = compile_problem(scenario)
+    assign_u, notes = _realised(problem, index, done)
+    plan = _plan(scenario, problem, index, assign_u, f"rolling-{solver}", time.perf_counter())
+    rolling = _outcome(
+        "rolling", scenario, problem, index, plan, assign_u, move_cost_usd_per_replica
+    )
+    report = RollingReport(
+        scenario=scenario.metadata.name,
+        forecast=forecast,
+        every_periods=every_periods,
+        lookahead_periods=lookahead_periods,
+        period_hours=horizon.period_hours,
+        periods=horizon.periods,
+        solver=solver,
+        time_limit_s=time_limit_s,
+        price_moves=price_moves_in_replan,
+        move_cost_usd_per_replica=move_cost_usd_per_replica,
+        replans=len(steps),
+        rolling=rolling.model_copy(update={"wall_s": round(time.perf_counter() - started, 3)}),
+        steps=steps,
+        notes=notes,
+        plan=plan,
+    )
+    others = {}
+    for name, engine, limit, wanted in (
+        ("oracle", solver, oracle_time_limit_s, oracle),
+        ("baseline", "greedy", 60.0, baseline),
+    ):
+        if not wanted:
+            continue
+        begun = time.perf_counter()
+        other = solve(scenario, solver=engine, time_limit_s=limit, seed=seed)
+        other_u = assignment_of(other, index, strict=False)
+        outcome = _outcome(
+            name, scenario, problem, index, other, other_u, move_cost_usd_per_replica
+        )
+        others[name] = outcome.model_copy(update={"wall_s": round(time.perf_counter() - begun, 3)})
+    report = report.model_copy(update={**others, "wall_s": round(time.perf_counter() - started, 3)})
+    return fill_comparisons(report)
+
+
+def _check(scenario, every, lookahead, forecast, time_limit_s, solver) -> None:
+    if scenario.horizon is None:
+        raise OptionError(
+            "SCENARIO: rolling re-planning needs a timed scenario (horizon: start, "
+            "period_hours, periods); this one is static"
+        )
+    if not isinstance(every, int) or every < 1:
+        raise OptionError(f"--every: {every!r} is not a whole number of periods >= 1")
+    if lookahead is not None and (not isinstance(lookahead, int) or lookahead < every):
+        raise OptionError(
+            f"--lookahead: {lookahead!r} periods; give a whole number >= --every ({every})"
+        )
+    if forecast not in FORECASTS:
+        raise OptionError(f"--forecast: unknown {forecast!r}; choose one of {list(FORECASTS)}")
+    if not (isinstance(time_limit_s, int | float) and math.isfinite(time_limit_s)):
+        raise OptionError(f"--time-limit-s: {time_limit_s!r} is not a finite number")
+    if time_limit_s <= 0:
+        raise OptionError(f"--time-limit-s: {time_limit_s!r}; give a number of seconds > 0")
+    choose_solver(solver)
+
+
+def _replan(
+    scenario: Scenario,
+    t: int,
+    every: int,
+    lookahead: int | None,
+    forecast: str,
+    solver: str,
+    time_limit_s: float,
+    per_replica_usd: float | None,
+    priced: bool,
+    seed: int,
+    done: _Commitments,
+) -> Step:
+    """One re-plan at period t: solve the window, commit periods [t, t + every)."""
+    begun = time.perf_counter()
+    end = window_end(scenario, t, lookahead, done.runs)
+    window, missed = window_scenario(scenario, t, end, done.runs, forecast)
+    problem, index = compile_problem(window)
+    problem = _fixed_runs(problem, index, done.runs)
+    if priced and t > 0:
+        problem = price_moves(scenario, problem, index, done.pools_at(t - 1), per_replica_usd)
+    name = choose_solver(solver, problem)
+    options = SolveOptions(
+        time_limit_s=time_limit_s,
+        seed=seed,
+        rank_uk=agnostic_rank(problem, index) if name == "greedy" else None,
+    )
+    result = SOLVERS[name](problem, options)
+    note = f"{len(missed)} runs past their deadline: {', '.join(missed)}" if missed else ""
+    if result.status not in ("optimal", "feasible"):
+        result, more = _relaxed(problem, options, name, result)
+        note = "; ".join(x for x in (note, more) if x)
+    runs, units = _commit(problem, index, result, t, every, done)
+    return Step(
+        t=t,
+        end=end,
+        status=result.status,
+        committed_runs=runs,
+        committed_units=units,
+        note=note,
+        wall_s=round(time.perf_counter() - begun, 3),
+    )
+
+
+def _fixed_runs(problem: Problem, index: Index, runs: dict[str, Run]) -> Problem:
+    """Running runs may use only their own pool (a site may hold two pools of their
+    accelerator); a unit with no option left is optional (it shows as unplaced)."""
+    keep = problem.listed_uk.copy()
+    for u, unit in enumerate(index.units):
+        run = runs.get(unit.workload) if unit.kind == "training" else None
+        if run is None:
+            continue
+        options, slots = problem.options_of(u)
+        for o, k in zip(options.tolist(), slots.tolist(), strict=True):
+            keep[u, k] = index.pools[int(problem.pool_o[o])].name == run.pool
+    problem = problem.restricted(keep)
+    stuck = ~problem.listed_uk.any(axis=1)
+    return problem._replace(must_place_u=problem.must_place_u & ~stuck)
+
+
+def _relaxed(problem: Problem, options: SolveOptions, name: str, failed: SolveResult):
+    """A second solve where no unit must be placed, each must-place unit losing a large
+    value when left out: the window (with its forecasts) admits no plan as given."""
+    largest = float(np.abs(problem.objective_usd_per_h_uk).max(initial=0.0))
+    penalty = 100.0 * largest + 1.0
+    loose = problem._replace(
+        must_place_u=np.zeros_like(problem.must_place_u),
+        unplaced_usd_per_h_u=np.where(
+            problem.must_place_u,
+            np.maximum(problem.unplaced_usd_per_h_u, penalty),
+            problem.unplaced_usd_per_h_u,
+        ),
+    )
+    result = SOLVERS[name](loose, options)
+    return result, f"{failed.status} as given; solved with must-place units optional"
+
+
+def _commit(problem, index: Index, result: SolveResult, t: int, every: int, done) -> tuple:
+    """Commits the runs that start in [t, t + every) and the service units of those
+    periods; returns (the runs committed, the number of service units committed)."""
+    time_index = index.time
+    assert time_index is not None
+    if result.status not in ("optimal", "feasible"):
+        return [], 0
+    assign_u = np.asarray(result.assign_u)
+    slot_u = problem.slot_of(assign_u)
+    runs, units = [], 0
+    for u in np.flatnonzero(assign_u >= 0).tolist():
+        unit = index.units[u]
+        o = int(assign_u[u])
+        pool = index.pools[int(problem.pool_o[o])]
+        if unit.kind == "training":
+            start = int(time_index.start_o[o])
+            if unit.workload in done.runs or start >= every:
+                continue
+            hours = float(index.hours_uk[u, slot_u[u]])
+            done.runs[unit.workload] = Run(pool.name, pool.site, pool.accelerator, t + start, hours)
+            runs.append(unit.workload)
+        elif unit.period < every:
+            key = (unit.workload, unit.region, unit.copy, t + unit.period, unit.part)
+            done.services[key] = pool.name
+            units += 1
+    return runs, units
+
+
+def _realised(problem: Problem, index: Index, done: _Commitments) -> tuple[np.ndarray, list]:
+    """int32[U]: the committed schedule on the original problem, and notes on what did not
+    map onto it (a committed pool no option of the actual unit lists)."""
+    time_index = index.time
+    assert time_index is not None
+    assign_u = np.full(problem.num_units, -1, np.int32)
+    notes = []
+    for u, unit in enumerate(index.units):
+        options, _ = problem.options_of(u)
+        names = [index.pools[int(problem.pool_o[o])].name for o in options.tolist()]
+        if unit.kind == "training":
+            run = done.runs.get(unit.workload)
+            if run is None:
+                continue
+            match = [
+                o
+                for o, n in zip(options.tolist(), names, strict=True)
+                if n == run.pool and int(time_index.start_o[o]) == run.start
+            ]
+        else:
+            key = (unit.workload, unit.region, unit.copy, unit.period, unit.part)
+            pool = done.services.get(key)
+            if pool is None:
+                continue
+            match = [o for o, n in zip(options.tolist(), names, strict=True) if n == pool]
+        if match:
+            assign_u[u] = match[0]
+        else:
+            notes.append(f"{unit.name}: its committed pool is not an option with actual demand")
+    return assign_u, notes
+
+
+def _plan(scenario, problem, index, assign_u, solver: str, started: float) -> Plan:
+    result = SolveResult(assign_u=assign_u, status="feasible", message="the realised schedule")
+    return build_plan(
+        scenario,
+        problem,
+        index,
+        result,
+        solver=solver,
+        seed=0,
+        time_limit_s=None,
+        wall_s=time.perf_counter() - started,
+        versions=versions(),
+    )
+
+
+def _outcome(name, scenario, problem, index, plan: Plan, assign_u, per_replica) -> Outcome:
+    """A schedule's figures with the actual series (moves counted on the original)."""
+    moves, move_usd = count_moves(scenario, problem, index, assign_u, per_replica)
+    horizon = plan.horizon
+    cost = horizon.cost_usd if horizon is not None else 0.0
+    trainings = {w.id for w in scenario.workloads if w.kind == "training"}
+    placed = {p.workload for p in plan.placements if p.kind == "training"}
+    unserved = sum(1 for u in plan.unplaced if u.workload not in trainings)
+    return Outcome(
+        name=name,
+        solver=plan.solver,
+        status=plan.status,
+        cost_usd=cost,
+        carbon_kg=horizon.carbon_kg if horizon is not None else 0.0,
+        objective_usd=horizon.objective_usd if horizon is not None else 0.0,
+        moves=moves,
+        move_cost_usd=move_usd,
+        cost_with_moves_usd=cost + move_usd,
+        runs=len(trainings),
+        runs_on_time=len(placed),
+        runs_missed=sorted(trainings - placed),
+        unserved_units=unserved,
+        violations=[str(v) for v in verify(scenario, plan)],
+    )

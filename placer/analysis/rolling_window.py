@@ -1,0 +1,205 @@
+"""The scenario one re-plan of a rolling horizon sees (`placer.analysis.rolling`).
+
+At decision period t the planner knows the actual series up to period t (excluded) and a
+forecast of the later periods. Forecast: every per-period figure that is a series and that
+nobody schedules — a site's `price_usd_per_kwh` and `carbon_g_per_kwh`, an inference
+service's demand per region (its list, or its number x its daily profile). Known as given
+(schedules, not forecasts): capacities (IT, grid, water), pool GPUs, `available_from`
+dates and grid events.
+
+Forecasts (`forecast_series`):
+  persistence  period h >= t takes the value of the latest observed period at the same
+               time of day: h - k x D for the smallest k >= 1 with h - k x D < t, D = the
+               periods in a day (24 / period_hours, which must be a whole number). The
+               scenario holds no history before its start: the day before the horizon is
+               taken to be its first day (so the first day's forecast is exact).
+  perfect      the actuals (the oracle).
+
+The window scenario covers periods [t, end) of the original: its horizon starts at t,
+series are sliced (forecasts substituted), committed training runs that still run are
+pinned to their site and accelerator and must run on from t for what remains (the caller
+also restricts them to their pool in the compiled problem: a site may hold two pools of
+one accelerator), finished runs are dropped, runs not started keep their window (from
+max(earliest start, t)) with `deadline_hours` turned into an absolute deadline. Periods
+are indices of the original horizon throughout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+from placer.errors import OptionError
+from placer.model.horizon import Horizon
+from placer.model.scenario import Scenario
+from placer.model.workload import Inference, Training
+from placer.problem.compile_time import demand_per_period, training_window
+
+FORECASTS = ("persistence", "perfect")
+
+
+@dataclass(frozen=True)
+class Run:
+    """A committed training run: its pool (`site/key`, as `PoolInfo.name`), first period
+    (of the original horizon) and the hours it runs there."""
+
+    pool: str
+    site: str
+    accelerator: str
+    start: int
+    hours: float
+
+    def end_h(self, period_hours: float) -> float:
+        """Hours from the horizon's start at which the run ends."""
+        return self.start * period_hours + self.hours
+
+
+def periods_per_day(horizon: Horizon) -> int:
+    """Periods in one day (D).
+
+    Raises:
+      OptionError: period_hours does not divide 24 (a persistence forecast repeats the
+        same time of day).
+    """
+    per_day = 24.0 / horizon.period_hours
+    if abs(per_day - round(per_day)) > 1e-9 or round(per_day) < 1:
+        raise OptionError(
+            f"--forecast persistence: period_hours {horizon.period_hours:g} does not divide "
+            "24 h; a persistence forecast repeats the same time of day (use periods of 1, 2, "
+            "3, 4, 6, 8, 12 or 24 h, or of 15 or 30 minutes)"
+        )
+    return round(per_day)
+
+
+def forecast_series(actual: list[float], t: int, end: int, forecast: str, per_day: int):
+    """The values of periods [t, end) seen at decision period t (a list of end - t floats).
+
+    `actual` is the whole series (one value per period of the original horizon)."""
+    if forecast == "perfect":
+        return [float(v) for v in actual[t:end]]
+    out = []
+    for h in range(t, end):
+        k = (h - t) // per_day + 1  # smallest k >= 1 with h - k x D < t
+        i = h - k * per_day
+        out.append(float(actual[i if i >= 0 else i + per_day]))
+    return out
+
+
+def instant(horizon: Horizon, hours: float) -> str:
+    """The ISO 8601 instant `hours` after the horizon's start (the start's offset)."""
+    return (horizon.start_time + dt.timedelta(hours=hours)).isoformat()
+
+
+def window_end(
+    scenario: Scenario,
+    t: int,
+    lookahead: int | None,
+    runs: dict[str, Run],
+) -> int:
+    """The last period (excluded) a re-plan at t covers: t + lookahead, stretched to the
+    deadline of every run not yet started that may start inside the lookahead (a run is
+    never squeezed into the window), at most the horizon's end."""
+    horizon = scenario.horizon
+    assert horizon is not None
+    n_t, ph = horizon.periods, horizon.period_hours
+    end = n_t if lookahead is None else min(n_t, t + lookahead)
+    for w in scenario.workloads:
+        if not isinstance(w, Training) or w.id in runs:
+            continue
+        first, end_h = training_window(w, horizon)
+        if max(first, t) < end and end_h > t * ph:
+            end = max(end, min(n_t, math.ceil(end_h / ph - 1e-9)))
+    return end
+
+
+def window_scenario(
+    scenario: Scenario,
+    t: int,
+    end: int,
+    runs: dict[str, Run],
+    forecast: str,
+) -> tuple[Scenario, list[str]]:
+    """(the scenario of periods [t, end) as seen at t, the ids of runs not started whose
+    deadline has passed: left out as missed).
+
+    Raises:
+      OptionError: an unknown forecast, or period_hours not dividing 24 (persistence).
+    """
+    if forecast not in FORECASTS:
+        raise OptionError(f"--forecast: unknown {forecast!r}; choose one of {list(FORECASTS)}")
+    horizon = scenario.horizon
+    assert horizon is not None
+    per_day = periods_per_day(horizon) if forecast == "persistence" else 1
+    ph = horizon.period_hours
+    doc = scenario.model_dump(mode="python")
+    doc["horizon"] = {"start": instant(horizon, t * ph), "period_hours": ph, "periods": end - t}
+
+    def sliced(value, guess: bool):
+        if not isinstance(value, list):
+            return value
+        if guess:
+            return forecast_series(value, t, end, forecast, per_day)
+        return [v for v in value[t:end]]
+
+    for site in doc["sites"]:
+        power = site["power"]
+        for name in ("price_usd_per_kwh", "carbon_g_per_kwh"):
+            power[name] = sliced(power[name], True)
+        for name in ("it_capacity_kw", "grid_cap_kw"):
+            power[name] = sliced(power[name], False)
+        cooling = site["cooling"]
+        cooling["water_cap_l_per_day"] = sliced(cooling["water_cap_l_per_day"], False)
+        for pool in site["pools"]:
+            pool["gpus"] = sliced(pool["gpus"], False)
+    workloads, missed = [], []
+    for w, entry in zip(scenario.workloads, doc["workloads"], strict=True):
+        if isinstance(w, Inference):
+            entry["demand_rps"] = {
+                region: forecast_series(
+                    demand_per_period(w, region, horizon), t, end, forecast, per_day
+                )
+                for region in w.demand_rps
+            }
+            entry["demand_profile"] = None
+            workloads.append(entry)
+            continue
+        run = runs.get(w.id)
+        if run is not None:
+            left_h = run.end_h(ph) - t * ph
+            if left_h <= 1e-9:
+                continue  # finished
+            entry.update(_pinned(run, t, end, horizon))
+            workloads.append(entry)
+            continue
+        first, end_h = training_window(w, horizon)
+        if end_h <= t * ph + 1e-9:
+            missed.append(w.id)
+            continue
+        if first >= end:
+            continue  # it may start only after the window: a later re-plan places it
+        entry["deadline"] = instant(horizon, end_h) if end_h < horizon.hours else None
+        entry["deadline_hours"] = None
+        if w.earliest_start is None or horizon.hours_from_start(w.earliest_start) < t * ph:
+            entry["earliest_start"] = instant(horizon, t * ph)
+        workloads.append(entry)
+    doc["workloads"] = workloads
+    return Scenario.model_validate(doc), missed
+
+
+def _pinned(run: Run, t: int, end: int, horizon: Horizon) -> dict:
+    """The fields that make a running run go on in its pool from t: what remains of it,
+    cut at the window's end (what runs after it does not bear on this re-plan)."""
+    ph = horizon.period_hours
+    stop_h = min(run.end_h(ph), end * ph)
+    return {
+        "pin_sites": [run.site],
+        "exclude_sites": [],
+        "accelerators": [run.accelerator],
+        "earliest_start": instant(horizon, t * ph),
+        "deadline": instant(horizon, stop_h),
+        "deadline_hours": None,
+        "hours": stop_h - t * ph,
+        "must_place": True,
+        "dataset": None,  # its data moved when it started
+    }
