@@ -118,13 +118,17 @@ def solve(
     check_layout(layout)
     if secure not in (None, *SECURE_MODES):
         raise OptionError(f"unknown secure mode {secure!r}; choose one of {list(SECURE_MODES)}")
-    if secure is not None and solver not in ("auto", "milp"):
-        raise OptionError(f"--secure {secure} is solved by the MILP only (--solver milp)")
+    if secure is not None and solver not in ("auto", "milp", "hybrid"):
+        raise OptionError(
+            f"--secure {secure} is solved by the MILP or the hybrid (--solver milp|hybrid)"
+        )
     if secure is not None and scenario.horizon is not None:
         raise OptionError(f"--secure {secure}: timed scenarios (with a horizon) not yet")
     started = time.perf_counter()
     problem, index = compile_problem(scenario)
-    name = "milp" if secure is not None else choose_solver(solver, problem)
+    name = choose_solver(solver, problem)
+    if secure is not None and solver == "auto":
+        name = _secure_engine(scenario, problem, index, secure)
     solve_fn = HYBRID_PATHS[layout] if name == "hybrid" else SOLVERS[name]
     hint_u = assignment_of(hint, index, strict=False) if hint is not None else None
     # the limit is for the whole call: the compile has spent some, the plan and its
@@ -146,7 +150,7 @@ def solve(
         if secure is None:
             result = solve_fn(problem, options)
         else:
-            result, cover = _solve_secure(scenario, problem, index, options, secure)
+            result, cover = _solve_secure(scenario, problem, index, options, secure, name)
     if bool(problem.lexicographic) and name != "milp":
         result = _weighted_only(result, name)
     deadline = started + time_limit_s
@@ -201,14 +205,34 @@ def failure_sets(scenario: Scenario, sites: tuple[str, ...], mode: str) -> list:
     ]
 
 
-def _solve_secure(scenario, problem, index, options: SolveOptions, mode: str):
-    """(result, SecureCover): the plain MILP with a third of the time, then the secure one
-    over every failure; when no plan absorbs them all, the failures are tried one by one
-    (each kept when a plan still absorbs it with those kept before) and the plan absorbs
-    those kept."""
-    from placer.engines.milp.secure import solve_secure, unprotectable
-    from placer.engines.milp.solve import solve_milp
+#: `solve(secure=..., solver="auto")` takes the exact secure MILP up to this many recourse
+#: variables over every option, the hybrid (the MILP over the cheapest priced options)
+#: above.
+SECURE_MILP_MAX_VARIABLES = 200_000
+#: Least time left for which a secure plan is improved again, s.
+MIN_SECURE_ROUND_S = 3.0
+
+
+def _secure_engine(scenario, problem, index, mode: str) -> str:
+    from placer.engines.milp.secure import secure_size
+
+    sets = [f[1] for f in failure_sets(scenario, index.sites, mode)]
+    return "milp" if secure_size(problem, sets) <= SECURE_MILP_MAX_VARIABLES else "hybrid"
+
+
+def _solve_secure(scenario, problem, index, options: SolveOptions, mode: str, name: str):
+    """(result, SecureCover): the plain plan with a third of the time, then the secure
+    one over every failure (`name`: "milp", the exact model; "hybrid", the JAX
+    relaxation's prices and bound, the exact model over each unit's cheapest options);
+    when no plan absorbs them all, the failures are tried one by one (each kept when a
+    plan is found that absorbs it with those kept before) and the plan absorbs those."""
+    from placer.engines.milp.secure import solve_secure as exact
+    from placer.engines.milp.secure import unprotectable
+    from placer.engines.search.secure_hybrid import solve_secure_hybrid
     from placer.plan.plan import SecureCover
+
+    solve_secure = exact if name == "milp" else solve_secure_hybrid
+    plain_fn = SOLVERS[name]
 
     failures = failure_sets(scenario, index.sites, mode)
     deadline = time.perf_counter() + options.time_limit_s
@@ -217,19 +241,28 @@ def _solve_secure(scenario, problem, index, options: SolveOptions, mode: str):
         left = deadline - time.perf_counter()
         return dataclasses.replace(options, time_limit_s=max(MIN_SOLVER_S, share * left))
 
-    plain = solve_milp(problem, within(1 / 3), prices=False)
+    plain = plain_fn(problem, within(1 / 3))
     sets = [f[1] for f in failures]
     kept = list(range(len(failures)))
     result = solve_secure(problem, within(0.5), sets)
-    if result.status == "infeasible":
+    if result.objective_usd_per_h is None:
         kept = []
         for n, f in enumerate(range(len(failures))):
             trial = solve_secure(
                 problem, within(0.5 / (len(failures) - n)), [sets[i] for i in [*kept, f]]
             )
-            if trial.status != "infeasible":
+            if trial.objective_usd_per_h is not None:
                 kept.append(f)
         result = solve_secure(problem, within(1.0), [sets[i] for i in kept])
+    elif deadline - time.perf_counter() > MIN_SECURE_ROUND_S:  # the time kept for the
+        # one-by-one tries was not needed: improve the plan from itself
+        again = solve_secure(
+            problem, dataclasses.replace(within(1.0), hint_u=result.assign_u), sets
+        )
+        if again.objective_usd_per_h is not None and (
+            again.objective_usd_per_h < result.objective_usd_per_h - 1e-9
+        ):
+            result = again
     left_out = unprotectable(problem, [sets[i] for i in kept])
     price = None
     if result.objective_usd_per_h is not None and plain.objective_usd_per_h is not None:

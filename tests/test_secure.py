@@ -31,10 +31,13 @@ def _entries(plan) -> list[CurrentEntry]:
     ]
 
 
-@pytest.mark.parametrize("path", CONFIGS)
-def test_a_secure_plan_absorbs_each_covered_site_loss(path):
+@pytest.mark.parametrize(
+    ("path", "solver"), [(CONFIGS[0], "milp"), (CONFIGS[1], "milp"), (CONFIGS[0], "hybrid")]
+)
+def test_a_secure_plan_absorbs_each_covered_site_loss(path, solver):
     scenario = load(path)
-    plan = solve(scenario, solver="milp", secure="n-1", time_limit_s=60)
+    plan = solve(scenario, solver=solver, secure="n-1", time_limit_s=30)
+    assert plan.bound_usd_per_h is not None and plan.bound_usd_per_h <= plan.objective_usd_per_h
     assert plan.status in ("optimal", "feasible") and plan.secure is not None
     assert plan.secure.covered, "some loss must be covered on these configs"
     assert verify(scenario, plan) == []
@@ -94,10 +97,10 @@ def test_a_secure_plan_costs_at_least_the_plain_one():
     assert any("price of security" in d for d in plan.diagnostics)
 
 
-def test_secure_needs_the_milp():
-    with pytest.raises(OptionError, match="MILP only"):
+def test_secure_needs_the_milp_or_the_hybrid():
+    with pytest.raises(OptionError, match="MILP or the hybrid"):
         solve(load("configs/eu_sovereign.yaml"), solver="greedy", secure="n-1")
     result = CliRunner().invoke(
         cli, ["solve", "configs/eu_sovereign.yaml", "--secure", "n-1", "--solver", "greedy"]
     )
-    assert result.exit_code == 2 and "MILP only" in result.output
+    assert result.exit_code == 2 and "MILP or the hybrid" in result.output

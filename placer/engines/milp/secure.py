@@ -63,21 +63,26 @@ def unprotectable(problem: Problem, failures: list[np.ndarray]) -> list[tuple[in
     return out
 
 
-def secure_size(problem: Problem, failures: list[np.ndarray]) -> int:
+def secure_size(problem: Problem, failures: list[np.ndarray], candidates_u=None) -> int:
     """Recourse variables of the secure model (`failures`: per failure, the sites lost)."""
-    site_uk = problem.site_o[np.maximum(problem.option_uk, 0)]
-    listed = problem.listed_uk & problem.must_place_u[:, None]
+    pairs, _ = _variables(problem, candidates_u)
+    u, site_n = pairs[:, 0], problem.site_o[pairs[:, 1]]
+    must = problem.must_place_u[u]
     total = 0
     for sites in failures:
-        at = listed & np.isin(site_uk, sites)
-        exposed = at.any(axis=1)
-        total += int((listed[exposed] & ~at[exposed]).sum())
+        lost = np.isin(site_n, sites)
+        exposed = np.intersect1d(u[lost & must], u[~lost])
+        total += int((np.isin(u, exposed) & ~lost).sum())
     return total
 
 
-def build_secure_model(problem: Problem, failures: list[np.ndarray]) -> Formulation:
-    """The placement MILP with each failure's recourse (module docstring)."""
-    pairs, slot = _variables(problem)
+def build_secure_model(
+    problem: Problem, failures: list[np.ndarray], candidates_u=None
+) -> Formulation:
+    """The placement MILP with each failure's recourse (module docstring); with
+    `candidates_u` (per unit, the options it may use) both x and y are restricted to
+    them (a recourse over fewer options still proves a loss absorbed)."""
+    pairs, slot = _variables(problem, candidates_u)
     u, o = pairs[:, 0], pairs[:, 1]
     rows = _Rows()
     _add_place_once(rows, problem, u)
@@ -183,7 +188,7 @@ def solve_secure(
     Raises:
       OptionError: the model would hold more than MAX_SECURE_VARIABLES recourse variables.
     """
-    size = secure_size(problem, failures)
+    size = secure_size(problem, failures, options.candidates_u)
     if size > MAX_SECURE_VARIABLES:
         raise OptionError(
             f"--secure: the N-1 model needs {size:,} recourse variables (one per failure, "
@@ -191,7 +196,7 @@ def solve_secure(
             "it is exact and sized for fleets of up to a few thousand units"
         )
     started = time.perf_counter()
-    form = build_secure_model(problem, failures)
+    form = build_secure_model(problem, failures, options.candidates_u)
     left = options.time_limit_s - (time.perf_counter() - started)
     options = dataclasses.replace(options, time_limit_s=max(MIN_SOLVE_S, left))
     return solve_milp(problem, options, prices=False, form=form)
