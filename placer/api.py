@@ -98,7 +98,8 @@ def solve(
         whatever the layout.
       secure: "n-1" (or "n-1-domains"): the plan must absorb the loss of any single site
         (or failure domain): its must-place units there fit in what the other units
-        leave, within their SLOs (`placer.engines.milp.secure`; the MILP only). The
+        leave, within their SLOs (`placer.engines.milp.secure`; the MILP, or the hybrid's
+        prices and bound with that MILP over the cheapest options). The
         plain optimum is solved first with half the time, and the plan's diagnostics
         state the price of the security.
 

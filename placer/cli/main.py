@@ -175,7 +175,7 @@ def schema(of_plan: bool) -> None:
     type=click.Choice(["n-1", "n-1-domains"]),
     default=None,
     help="A plan that absorbs the loss of any single site (n-1) or failure domain: the "
-    "must-place units there fit elsewhere within their SLOs. MILP only; the price of the "
+    "must-place units there fit elsewhere within their SLOs. MILP or hybrid; the price of the "
     "security is in the plan's diagnostics. See docs/replan.md.",
 )
 @click.option(
