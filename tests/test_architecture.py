@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("placer.engines",),
     ("placer.plan",),
     ("placer.api", "placer"),  # the public API: placer/__init__.py re-exports placer.api
-    ("placer.analysis",),
+    ("placer.analysis", "placer.capacity"),
     ("placer.outputs",),
     ("placer.cli",),
 )

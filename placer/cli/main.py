@@ -28,6 +28,7 @@ from click.core import ParameterSource
 
 # Only what --help, validate and schema need is imported here: the solvers (placer.api,
 # JAX, OR-Tools) are imported inside the commands that run them.
+from placer.cli.capacity_cmd import capacity_command
 from placer.cli.common import (
     EXIT_INFEASIBLE,
     EXIT_VERIFY_FAILED,
@@ -364,6 +365,7 @@ for _command in (
     robust_command,
     import_command,
     rolling_command,
+    capacity_command,
 ):
     cli.add_command(_command)
 

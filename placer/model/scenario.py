@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from placer.model.build_options import BuildOption, Planning, check_build_options
 from placer.model.catalog import Accelerator, default_catalog
 from placer.model.common import (
     MAX_KG_PER_H,
@@ -97,6 +98,15 @@ class Scenario(StrictModel):
         description="Plan over periods of time (docs/time.md); without it the scenario is "
         "one static period.",
     )
+    build_options: list[BuildOption] = Field(
+        default_factory=list,
+        description="What `placer plan-capacity` may build, buy or commit to, and when "
+        "(docs/capacity.md); other commands ignore it.",
+    )
+    planning: Planning | None = Field(
+        default=None,
+        description="Capacity planning: discount rate, demand growth, months (docs/capacity.md).",
+    )
 
     def catalog(self) -> dict[str, Accelerator]:
         """Accelerator id -> figures: the default catalog, then this scenario's entries."""
@@ -139,6 +149,7 @@ class Scenario(StrictModel):
                 _known(f"workloads.{i}.serving", list(w.serving), catalog)
                 _known(f"workloads.{i}.demand_rps", list(w.demand_rps), regions)
         _check_time(self)
+        check_build_options(self)
         return self
 
     @property
