@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-from placer.capacity.plan import plan_capacity
-from placer.capacity.report import to_json, to_table
 from placer.cli.common import (
     debug_option,
     echo_formatted,
@@ -55,6 +53,10 @@ def capacity_command(
 
     Example: placer plan-capacity configs/capacity/us_build.yaml --format json
     """
+    # the MILP (OR-Tools) loads only when the command runs: --help stays light
+    from placer.capacity.plan import plan_capacity
+    from placer.capacity.report import to_json, to_table
+
     scenario = load_scenario(scenario_file)
     if not scenario.build_options:
         raise ScenarioError(f"{scenario_file}: no build_options to plan (docs/capacity.md)")
