@@ -44,6 +44,7 @@ from placer.problem.form import (
     R_PIN,
     R_RESIDENCY,
     R_SIZE,
+    R_TTFT,
     REASONS,
     Problem,
 )
@@ -622,6 +623,7 @@ def assert_only(sc: Scenario, problem: Problem, u: int, p: int, bit: int) -> Non
 def test_every_reason_has_a_test() -> None:
     names = {R_ACCEL, R_MEMORY, R_LATENCY, R_RESIDENCY, R_COOLING, R_DENSITY}
     names |= {R_PIN, R_EXCLUDE, R_DEADLINE, R_SIZE}
+    names |= {R_TTFT}  # tests/test_serving.py
     assert names == set(REASONS)
 
 

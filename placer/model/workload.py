@@ -23,6 +23,12 @@ from placer.model.common import (
     expand_country_groups,
 )
 from placer.model.horizon import Instant, parse_instant
+from placer.model.serving import (
+    MAX_TOKENS_PER_S,
+    Tokens,
+    check_token_figures,
+    fill_from_table,
+)
 
 
 class Dataset(StrictModel):
@@ -33,12 +39,37 @@ class Dataset(StrictModel):
 
 
 class Serving(StrictModel):
-    """How one accelerator type serves an inference workload."""
+    """How one accelerator type serves an inference workload: requests/s per replica, or,
+    for a workload with `tokens`, prefill and decode tokens/s per replica (default: the
+    table in placer/data/serving.yaml; docs/serving.md)."""
 
-    rps_per_replica: float = Field(
-        ge=MIN_RPS_PER_REPLICA, le=MAX_RPS, description="Requests/s one replica sustains."
+    rps_per_replica: float | None = Field(
+        default=None,
+        ge=MIN_RPS_PER_REPLICA,
+        le=MAX_RPS,
+        description="Requests/s one replica sustains. Required without `tokens`; with "
+        "them, default 1 / (mean prompt / prefill + mean output / decode).",
     )
     gpus_per_replica: int = Field(default=1, ge=1, le=1024)
+    prefill_tokens_per_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_TOKENS_PER_S,
+        description="With tokens: prompt tokens/s one replica prefills at full load.",
+    )
+    decode_tokens_per_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_TOKENS_PER_S,
+        description="With tokens: output tokens/s one replica generates at full load, "
+        "over all sequences of its batch (decode_batch).",
+    )
+    decode_batch: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="With tokens: concurrent sequences at which decode_tokens_per_s holds.",
+    )
 
 
 class Redundancy(StrictModel):
@@ -220,11 +251,29 @@ class Inference(_WorkloadBase):
         gt=0, le=MAX_MS, description="Max network RTT site <-> region, ms."
     )
     redundancy: Redundancy = Redundancy()
+    tokens: Tokens | None = Field(
+        default=None,
+        description="Token-level serving (docs/serving.md): size replicas by prompt and "
+        "output tokens, KV-cache memory and a time-to-first-token SLO under bursts.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_serving(cls, data: object) -> object:
+        return fill_from_table(data)
 
     @model_validator(mode="after")
     def _check_serving(self) -> Inference:
         if not self.serving:
             raise ValueError("serving: name at least one accelerator type")
+        if self.tokens is not None:
+            check_token_figures(self.tokens, self.serving)
+        for acc, entry in self.serving.items():
+            if entry.rps_per_replica is None:
+                raise ValueError(
+                    f"serving.{acc}.rps_per_replica: required field is missing (or give "
+                    "the workload `tokens` to size replicas by tokens)"
+                )
         if not self.demand_rps:
             raise ValueError("demand_rps: name at least one user region")
         if self.demand_profile is not None and max(self.demand_profile) <= 0:

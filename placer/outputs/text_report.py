@@ -42,8 +42,90 @@ def summary_line(plan: Plan) -> str:
             "placed_units": t.placed_units if t else 0,
             "unplaced_units": t.unplaced_units if t else 0,
             "wall_s": plan.wall_s,
+            **_token_summary(plan),
         }
     )
+
+
+def _token_summary(plan: Plan) -> dict[str, float | None]:
+    """The token KPIs of a plan with token-served workloads (none otherwise: the line
+    stays as it was for other plans)."""
+    t = plan.totals
+    if t is None or t.prompt_tokens_per_s is None:
+        return {}
+    return {
+        "prompt_tokens_per_s": t.prompt_tokens_per_s,
+        "output_tokens_per_s": t.output_tokens_per_s,
+        "usd_per_1k_prompt_tokens": t.usd_per_1k_prompt_tokens,
+        "usd_per_1k_output_tokens": t.usd_per_1k_output_tokens,
+        "usd_per_1k_tokens": t.usd_per_1k_tokens,
+    }
+
+
+def _usd(x: float | None) -> str:
+    """A cost per 1,000 tokens: four significant figures ('-' for none)."""
+    return "-" if x is None else f"{x:.4g}"
+
+
+def serving_text(plan: Plan) -> str:
+    """Token-served placements (TTFT, tokens/s, USD per 1k tokens), the plan's token
+    totals and GPU utilisation per pool and site; empty for other plans."""
+    t = plan.totals
+    served = [p for p in plan.placements if p.ttft_ms is not None]
+    if t is None or t.prompt_tokens_per_s is None:
+        return ""
+    lines = [
+        "\nServing (tokens; cost split by the prefill and decode shares of replica time)",
+        f"  {t.prompt_tokens_per_s:,.0f} prompt + {t.output_tokens_per_s or 0:,.0f} output "
+        f"tokens/s   USD per 1k tokens: prompt {_usd(t.usd_per_1k_prompt_tokens)}, output "
+        f"{_usd(t.usd_per_1k_output_tokens)}, all {_usd(t.usd_per_1k_tokens)}",
+    ]
+    rows = [
+        [
+            p.unit,
+            f"{p.site}/{p.pool}",
+            str(p.replicas),
+            f"{p.ttft_ms:,.0f}",
+            f"{p.prompt_tokens_per_s or 0:,.0f}",
+            f"{p.output_tokens_per_s or 0:,.0f}",
+            _usd(p.usd_per_1k_prompt_tokens),
+            _usd(p.usd_per_1k_output_tokens),
+            _usd(p.usd_per_1k_tokens),
+        ]
+        for p in served
+    ]
+    if rows:
+        lines.append(
+            _table(
+                [
+                    "unit",
+                    "pool",
+                    "replicas",
+                    "ttft_ms",
+                    "prompt_tok_s",
+                    "output_tok_s",
+                    "usd_1k_prompt",
+                    "usd_1k_output",
+                    "usd_1k_all",
+                ],
+                rows,
+            )
+        )
+    util = [
+        [
+            u.site,
+            u.pool or "(site)",
+            f"{u.gpus_used}/{u.gpus_total}",
+            "-" if u.utilization is None else f"{100 * u.utilization:.0f}%",
+        ]
+        for u in plan.gpu_utilization
+    ]
+    if util:
+        lines.append(
+            "\nGPU utilisation (used / installed)\n"
+            + _table(["site", "pool", "gpus", "util"], util)
+        )
+    return "\n".join(lines)
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -76,6 +158,8 @@ def to_table(plan: Plan) -> str:
         out.append(schedule_text(plan))
     else:
         out.append("\nPlacements\n" + _placements_table(plan))
+    if serving := serving_text(plan):
+        out.append(serving)
     if plan.unplaced:
         out.append(
             "\nUnplaced\n"

@@ -14,6 +14,7 @@ from placer.plan.plan import (
     CapacityAddition,
     CapacityPrice,
     Fix,
+    GpuUtilization,
     Infeasibility,
     Placement,
     Plan,
@@ -21,6 +22,7 @@ from placer.plan.plan import (
     Totals,
     Unplaced,
 )
+from placer.problem.compile_static import token_sizing
 from placer.problem.form import REASONS, Index, Problem, TimeIndex
 from placer.problem.rows import (
     K_FACILITY,
@@ -80,6 +82,11 @@ def build_plan(
 
         sites, site_periods, horizon = timed_views(scenario, index, loads, placements)
         water = horizon.water_l / horizon.hours
+    serving_totals: dict[str, float | None] = {}
+    utilization: list[GpuUtilization] = []
+    if any(getattr(w, "tokens", None) is not None for w in scenario.workloads):
+        placements, serving_totals = serving_kpis(scenario, index, placements)
+        utilization = gpu_utilization(scenario, placements, sites)
     bound = result.bound_usd_per_h
     gap = None
     if objective is not None and bound is not None:
@@ -109,6 +116,7 @@ def build_plan(
             gpus=round(total[Q_GPUS]),
             placed_units=len(placements),
             unplaced_units=len(unplaced),
+            **serving_totals,
         ),
         capacity_prices=_prices(index, result.capacity_prices),
         diagnostics=list(result.diagnostics),
@@ -119,7 +127,113 @@ def build_plan(
         ),
         horizon=horizon,
         site_periods=site_periods,
+        gpu_utilization=utilization,
     )
+
+
+def serving_kpis(
+    scenario: Scenario, index: Index, placements: list[Placement]
+) -> tuple[list[Placement], dict[str, float | None]]:
+    """(placements with the token figures of token-served ones, the plan's token totals)
+    (docs/serving.md): TTFT at the placement's replicas; prompt and output tokens/s
+    served in normal operation (demand / copies / split x mean tokens); cost per 1,000
+    tokens, the placement's cost split between prompt and output by the prefill and
+    decode shares of its replicas' busy time. A timed plan's totals average tokens/s
+    over the horizon."""
+    workloads = {w.id: w for w in scenario.workloads}
+    units = {u.name: u for u in index.units}
+    catalog = scenario.catalog()
+    hours = index.time.hours if index.time is not None else 1.0
+    run_h = index.time.period_hours if index.time is not None else 1.0
+    sums = dict.fromkeys(("prompt", "output", "cost_prompt", "cost_output"), 0.0)
+    out = []
+    for p in placements:
+        w = workloads[p.workload]
+        if p.kind != "inference" or getattr(w, "tokens", None) is None:
+            out.append(p)
+            continue
+        unit = units[p.unit]
+        t = w.tokens
+        normal = unit.demand_rps * (unit.copies - w.redundancy.failures) / unit.copies
+        sized = token_sizing(
+            w, p.accelerator, catalog[p.accelerator].memory_gb, unit.demand_rps, p.latency_ms or 0
+        )
+        prompt = normal * t.prompt_tokens.mean_tokens
+        output = normal * t.output_tokens.mean_tokens
+        cost = p.cost_usd if p.cost_usd is not None else p.cost_usd_per_h  # over run_h
+        kilo = 3600.0 * run_h / 1000.0  # tokens/s -> thousands of tokens over run_h
+        out.append(
+            p.model_copy(
+                update={
+                    "ttft_ms": sized.ttft_ms,
+                    "prompt_tokens_per_s": prompt,
+                    "output_tokens_per_s": output,
+                    "usd_per_1k_prompt_tokens": cost * sized.prefill_share / (prompt * kilo),
+                    "usd_per_1k_output_tokens": cost
+                    * (1.0 - sized.prefill_share)
+                    / (output * kilo),
+                    "usd_per_1k_tokens": cost / ((prompt + output) * kilo),
+                }
+            )
+        )
+        sums["prompt"] += prompt * run_h / hours
+        sums["output"] += output * run_h / hours
+        sums["cost_prompt"] += cost * sized.prefill_share
+        sums["cost_output"] += cost * (1.0 - sized.prefill_share)
+    return out, _token_totals(sums, hours)
+
+
+def _token_totals(sums: dict[str, float], hours: float) -> dict[str, float | None]:
+    """The plan's token totals from the sums of `serving_kpis` (None where no tokens)."""
+    kilo = 3600.0 * hours / 1000.0
+    prompt, output = sums["prompt"], sums["output"]
+    cost = sums["cost_prompt"] + sums["cost_output"]
+    return {
+        "prompt_tokens_per_s": prompt,
+        "output_tokens_per_s": output,
+        "usd_per_1k_prompt_tokens": sums["cost_prompt"] / (prompt * kilo) if prompt else None,
+        "usd_per_1k_output_tokens": sums["cost_output"] / (output * kilo) if output else None,
+        "usd_per_1k_tokens": cost / ((prompt + output) * kilo) if prompt + output else None,
+    }
+
+
+def gpu_utilization(
+    scenario: Scenario, placements: list[Placement], sites: list[SiteUsage]
+) -> list[GpuUtilization]:
+    """GPUs used / installed per pool (a timed plan: the peak over periods of the GPUs
+    a pool's placements hold, against its largest size), then per site (the site rows'
+    figures)."""
+    used: dict[tuple[str, str], dict[int, int]] = {}
+    for p in placements:
+        by_period = used.setdefault((p.site, p.pool), {})
+        first = p.start_period or 0
+        for t in range(first, first + (p.periods or 1)):
+            by_period[t] = by_period.get(t, 0) + p.gpus
+    rows = []
+    for site in sorted(scenario.sites, key=lambda s: s.id):
+        for pool in sorted(site.pools, key=lambda q: q.key):
+            total = max(pool.gpus) if isinstance(pool.gpus, list) else pool.gpus
+            peak = max(used.get((site.id, pool.key), {}).values(), default=0)
+            rows.append(
+                GpuUtilization(
+                    site=site.id,
+                    pool=pool.key,
+                    accelerator=pool.accelerator,
+                    gpus_used=peak,
+                    gpus_total=round(total),
+                    utilization=peak / total if total else None,
+                )
+            )
+    for s in sites:
+        rows.append(
+            GpuUtilization(
+                site=s.site,
+                gpus_used=s.gpus_used,
+                gpus_total=s.gpus_total,
+                utilization=s.gpus_used / s.gpus_total if s.gpus_total else None,
+            )
+        )
+    return rows
 
 
 def _prices(index: Index, rows: list[tuple]) -> list[CapacityPrice]:

@@ -62,6 +62,31 @@ class Placement(_PlanModel):
     )
     carbon_kg: float | None = Field(default=None, description="Timed plans: emissions, kg.")
     water_l: float | None = Field(default=None, description="Timed plans: water, L.")
+    ttft_ms: float | None = Field(
+        default=None,
+        description="Token-served inference: time to first token at the burst rate, ms "
+        "(RTT + queueing + prefill of a p95 prompt; docs/serving.md).",
+    )
+    prompt_tokens_per_s: float | None = Field(
+        default=None, description="Token-served inference: prompt tokens/s served."
+    )
+    output_tokens_per_s: float | None = Field(
+        default=None, description="Token-served inference: output tokens/s served."
+    )
+    usd_per_1k_prompt_tokens: float | None = Field(
+        default=None,
+        description="Token-served inference: cost per 1,000 prompt tokens, USD (the cost's "
+        "prefill share of the replicas' busy time).",
+    )
+    usd_per_1k_output_tokens: float | None = Field(
+        default=None,
+        description="Token-served inference: cost per 1,000 output tokens, USD (the decode share).",
+    )
+    usd_per_1k_tokens: float | None = Field(
+        default=None,
+        description="Token-served inference: cost per 1,000 tokens, prompt and output "
+        "together, USD.",
+    )
 
 
 class UnitRef(_PlanModel):
@@ -114,6 +139,42 @@ class Totals(_PlanModel):
     gpus: int
     placed_units: int
     unplaced_units: int
+    prompt_tokens_per_s: float | None = Field(
+        default=None,
+        description="Token-served inference: prompt tokens/s served (a timed plan: the "
+        "mean over the horizon); null without token-served workloads.",
+    )
+    output_tokens_per_s: float | None = Field(
+        default=None, description="Token-served inference: output tokens/s served."
+    )
+    usd_per_1k_prompt_tokens: float | None = Field(
+        default=None,
+        description="Cost of the token-served placements' prefill share per 1,000 prompt "
+        "tokens, USD.",
+    )
+    usd_per_1k_output_tokens: float | None = Field(
+        default=None,
+        description="Cost of their decode share per 1,000 output tokens, USD.",
+    )
+    usd_per_1k_tokens: float | None = Field(
+        default=None,
+        description="Cost of the token-served placements per 1,000 tokens (prompt and "
+        "output), USD.",
+    )
+
+
+class GpuUtilization(_PlanModel):
+    """GPUs in use against GPUs installed, of one pool (or a whole site: pool null); a
+    timed plan states the peak over its periods of both."""
+
+    site: str
+    pool: str | None = None
+    accelerator: str | None = None
+    gpus_used: int
+    gpus_total: int
+    utilization: float | None = Field(
+        description="gpus_used / gpus_total (null: no GPUs installed)."
+    )
 
 
 class PlanHorizon(_PlanModel):
@@ -290,6 +351,11 @@ class Plan(_PlanModel):
     )
     secure: SecureCover | None = Field(
         default=None, description="N-1 secure plans: the losses the plan absorbs."
+    )
+    gpu_utilization: list[GpuUtilization] = Field(
+        default_factory=list,
+        description="Scenarios with token-served workloads: GPUs used / installed per "
+        "pool, then per site.",
     )
 
 

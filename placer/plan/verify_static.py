@@ -86,6 +86,9 @@ class Kpis:
     objective_usd_per_h: float = 0.0
     site_it_kw: dict[str, float] = field(default_factory=dict)
     gpus: int = 0
+    # token-served placements: tokens/s (x the share of the horizon they run) and the
+    # cost's prefill and decode parts (USD/h; a timed plan: USD)
+    tokens: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,6 +104,19 @@ class _Need:
     hours: float | None = None
     latency_ms: float | None = None
     replicas: int = 0
+    serving: _Tokens | None = None  # a token-served placement's figures
+
+
+@dataclass
+class _Tokens:
+    """A token-served placement, recomputed (docs/serving.md): TTFT at its replicas, ms;
+    prompt and output tokens/s served in normal operation; the prefill share of its
+    busy time (how its cost splits between prompt and output tokens)."""
+
+    ttft_ms: float
+    prompt_tokens_per_s: float
+    output_tokens_per_s: float
+    prefill_share: float
 
 
 @dataclass
@@ -188,6 +204,8 @@ class Verifier:
             kpis.gpus += need.gpus
             spread.setdefault((pl.workload, pl.region), []).append(pl.site)
             self._check_claims(f"placements[{i}]", pl, need, out)
+            self.check_token_claims(f"placements[{i}]", pl, need.serving, need.cost, 1.0, out)
+            add_tokens(kpis, need.serving, need.cost, 1.0)
         placed = set(seen)
         for i, up in enumerate(plan.unplaced):
             key = (up.workload, up.region, up.copy_index)
@@ -221,9 +239,79 @@ class Verifier:
         self._check_caps(kpis, out)
         self._check_sites(plan, site_use, out)
         self._check_totals(plan, kpis, out)
+        self.check_token_totals(plan, kpis, 1.0, out)
+        self._check_utilization(plan, pool_gpus, out)
         self._check_headline(plan, kpis, out)
         kpis.site_it_kw = {s: v.it_kw for s, v in site_use.items()}
         return out, kpis
+
+    def check_token_claims(
+        self, path: str, pl: Placement, tok: _Tokens | None, cost: float, run_h: float, out
+    ) -> None:
+        """The token figures a placement states (a figure it leaves out is not checked):
+        cost per 1,000 tokens = its cost over the run_h hours it serves (USD) x the
+        phase's share / the tokens it serves in them."""
+        actual = dict.fromkeys(_TOKEN_FIELDS)
+        if tok is not None:
+            kilo = 3.6 * run_h  # thousands of tokens per (token/s) over run_h hours
+            both = tok.prompt_tokens_per_s + tok.output_tokens_per_s
+            actual = {
+                "ttft_ms": tok.ttft_ms,
+                "prompt_tokens_per_s": tok.prompt_tokens_per_s,
+                "output_tokens_per_s": tok.output_tokens_per_s,
+                "usd_per_1k_prompt_tokens": cost
+                * tok.prefill_share
+                / (tok.prompt_tokens_per_s * kilo),
+                "usd_per_1k_output_tokens": cost
+                * (1.0 - tok.prefill_share)
+                / (tok.output_tokens_per_s * kilo),
+                "usd_per_1k_tokens": cost / (both * kilo),
+            }
+        for name, value in actual.items():
+            said = getattr(pl, name)
+            if said is not None or value is None:
+                _compare(out, pl.unit, path, name, said, value)
+
+    def check_token_totals(self, plan: Plan, kpis: Kpis, hours: float, out) -> None:
+        """The plan's token totals (stated ones only): tokens/s summed (a timed plan: the
+        mean over its hours), cost per 1,000 tokens over every token-served placement."""
+        t = plan.totals
+        if t is None:
+            return
+        k = kpis.tokens
+        prompt, output = k.get("prompt", 0.0), k.get("output", 0.0)
+        kilo = 3.6 * hours
+        served = any(getattr(w, "tokens", None) is not None for w in self.sc.workloads)
+        actual = {
+            "prompt_tokens_per_s": prompt if served else None,
+            "output_tokens_per_s": output if served else None,
+            "usd_per_1k_prompt_tokens": k["cost_prompt"] / (prompt * kilo) if prompt else None,
+            "usd_per_1k_output_tokens": k["cost_output"] / (output * kilo) if output else None,
+            "usd_per_1k_tokens": (k["cost_prompt"] + k["cost_output"]) / ((prompt + output) * kilo)
+            if prompt + output
+            else None,
+        }
+        for name, value in actual.items():
+            said = getattr(t, name)
+            if said is not None or value is None:
+                _compare(out, "totals", "totals", name, said, value)
+
+    def _check_utilization(self, plan: Plan, pool_gpus, out) -> None:
+        """Each stated GPU utilisation row: GPUs used / installed of a pool or a site."""
+        for j, row in enumerate(plan.gpu_utilization):
+            path = f"gpu_utilization[{j}]"
+            site = self.sites.get(row.site)
+            pools = [q for q in site.pools if row.pool in (None, q.key)] if site else []
+            if site is None or not pools:
+                out.append(Violation("kpi", row.site, f"{path}: no such site or pool"))
+                continue
+            used = sum(pool_gpus.get((site.id, q.key), 0) for q in pools)
+            total = sum(q.gpus for q in pools)
+            _compare(out, row.site, path, "gpus_used", row.gpus_used, used)
+            _compare(out, row.site, path, "gpus_total", row.gpus_total, total)
+            _compare(
+                out, row.site, path, "utilization", row.utilization, used / total if total else None
+            )
 
     # -- identities and figures ------------------------------------------------------
     def _check_identity(
@@ -481,9 +569,16 @@ class Verifier:
         serving = w.serving[pool.accelerator]
         k = w.redundancy.copies
         share = w.demand_rps[pl.region] / (k - w.redundancy.failures)
-        replicas = max(1, math.ceil(share / serving.rps_per_replica - 1e-9))
-        util = min(1.0, (w.demand_rps[pl.region] / k) / (replicas * serving.rps_per_replica))
         rtt = self._rtt(site, pl.region)
+        rps = serving.rps_per_replica
+        assert rps is not None  # validation fills it for token-served workloads
+        replicas = max(1, math.ceil(share / rps - 1e-9))
+        tokens = None
+        if w.tokens is not None:
+            replicas, tokens = self.check_tokens(
+                w, pl, pool, share, w.demand_rps[pl.region] / k, rtt, out
+            )
+        util = min(1.0, (w.demand_rps[pl.region] / k) / (replicas * rps))
         if rtt > w.latency_slo_ms * (1 + _REL):
             out.append(
                 Violation(
@@ -496,7 +591,64 @@ class Verifier:
         need = self._need(replicas * serving.gpus_per_replica, util, 1.0, w, site, pool, node_kw)
         need.latency_ms = rtt
         need.replicas = replicas
+        need.serving = tokens
         return need
+
+    def check_tokens(
+        self, w: Inference, pl, pool: Pool, share: float, normal: float, rtt: float, out
+    ) -> tuple[int, _Tokens]:
+        """(replicas the scenario asks for, the placement's token figures) of a
+        token-served placement; reports "memory" when one p95 sequence does not fit
+        beside the weights, "tokens" when the plan's replicas are fewer than the tokens
+        and KV cache need at the burst rate, "ttft" when its TTFT at the plan's replicas
+        passes the SLO (or no replica count meets it)."""
+        t, sv = w.tokens, w.serving[pool.accelerator]
+        assert t is not None and t.weights_gb is not None and t.kv_cache_bytes_per_token
+        assert sv.prefill_tokens_per_s and sv.decode_tokens_per_s and sv.decode_batch
+        mem_gb = self.catalog[pool.accelerator].memory_gb
+        need = _token_replicas(t, sv, mem_gb, share, rtt)
+        pre = t.prompt_tokens.mean_tokens / sv.prefill_tokens_per_s
+        dec = t.output_tokens.mean_tokens / sv.decode_tokens_per_s
+        said = max(1, pl.replicas)
+        figures = _Tokens(
+            ttft_ms=_ttft_ms(t, sv, share, rtt, said),
+            prompt_tokens_per_s=normal * t.prompt_tokens.mean_tokens,
+            output_tokens_per_s=normal * t.output_tokens.mean_tokens,
+            prefill_share=pre / (pre + dec),
+        )
+        if need.fits is False:
+            out.append(
+                Violation(
+                    "memory",
+                    pl.unit,
+                    f"a {sv.gpus_per_replica}-GPU {pool.accelerator} replica cannot hold "
+                    f"{t.weights_gb:g} GB of weights and one p95 sequence's KV cache",
+                )
+            )
+            return need.base, figures
+        if pl.replicas < need.base:
+            out.append(
+                Violation(
+                    "tokens",
+                    pl.unit,
+                    f"{pl.replicas} replicas < {need.base} that the tokens and KV cache need "
+                    f"at {t.burst_factor:g} x the demand",
+                    need.base - pl.replicas,
+                )
+            )
+        slo = t.ttft_slo_ms
+        if figures.ttft_ms > slo * (1 + _REL):
+            out.append(
+                Violation(
+                    "ttft",
+                    pl.unit,
+                    f"TTFT {figures.ttft_ms:.1f} ms with {pl.replicas} replicas > SLO {slo:g} ms"
+                    if math.isfinite(figures.ttft_ms)
+                    else f"TTFT unbounded: {pl.replicas} replicas saturate at the burst rate",
+                    figures.ttft_ms - slo if math.isfinite(figures.ttft_ms) else 0.0,
+                )
+            )
+        return (need.replicas if need.replicas else need.base), figures
 
     def _rtt(self, site: Site, region_id: str) -> float:
         if (site.id, region_id) in self.rtt:
@@ -627,6 +779,32 @@ _TIME_FIELDS = (
 )
 
 
+#: Token figures of a placement (`check_token_claims`).
+_TOKEN_FIELDS = (
+    "ttft_ms",
+    "prompt_tokens_per_s",
+    "output_tokens_per_s",
+    "usd_per_1k_prompt_tokens",
+    "usd_per_1k_output_tokens",
+    "usd_per_1k_tokens",
+)
+
+
+def add_tokens(kpis: Kpis, tok: _Tokens | None, cost: float, share_of_hours: float) -> None:
+    """Adds a token-served placement to the plan's token sums: its tokens/s x the share
+    of the plan's hours it serves, and its cost's prefill and decode parts."""
+    if tok is None:
+        return
+    k = kpis.tokens
+    for name, value in (
+        ("prompt", tok.prompt_tokens_per_s * share_of_hours),
+        ("output", tok.output_tokens_per_s * share_of_hours),
+        ("cost_prompt", cost * tok.prefill_share),
+        ("cost_output", cost * (1.0 - tok.prefill_share)),
+    ):
+        k[name] = k.get(name, 0.0) + value
+
+
 def _static_value(name: str) -> Any:
     return 0 if name == "part" else None
 
@@ -682,3 +860,70 @@ def _compare(
     """Appends a violation naming `where.name` unless the stated figure agrees."""
     if not _agree(said, actual):
         out.append(_misstated(subject, f"{where}.{name}" if where else name, said, actual, kind))
+
+
+# -- token-served services (docs/serving.md), re-derived here --------------------------
+_MEM_FRACTION = 0.9  # the serving engine's share of GPU memory (docs/serving.md)
+
+
+@dataclass
+class _TokenNeed:
+    fits: bool  # one p95 sequence fits beside the weights
+    base: int  # replicas the tokens (at the burst rate), the rps figure and the KV cache need
+    replicas: int  # the fewest that also meet the TTFT SLO; 0: none does
+
+
+def _token_replicas(t, sv, mem_gb: float, share: float, rtt: float) -> _TokenNeed:
+    """Replicas of one copy: tokens, memory, then the TTFT SLO (a bisection on n)."""
+    lam = t.burst_factor * share
+    p_mean, o_mean = t.prompt_tokens.mean_tokens, t.output_tokens.mean_tokens
+    seq = (t.prompt_tokens.p95_tokens + t.output_tokens.p95_tokens) * t.kv_cache_bytes_per_token
+    free = sv.gpus_per_replica * mem_gb * 1e9 * _MEM_FRACTION - t.weights_gb * 1e9
+    busy_s = p_mean / sv.prefill_tokens_per_s + o_mean / sv.decode_tokens_per_s
+    live_s = p_mean / sv.prefill_tokens_per_s + o_mean / (sv.decode_tokens_per_s / sv.decode_batch)
+    if free < seq:
+        return _TokenNeed(False, 1, 0)
+    base = max(
+        1,
+        math.ceil(share / sv.rps_per_replica - 1e-9),
+        math.ceil(lam * busy_s - 1e-9),
+        math.ceil(lam * live_s * seq / free - 1e-9),
+    )
+    slo = t.ttft_slo_ms
+    if _ttft_ms(t, sv, share, rtt, base) <= slo:
+        return _TokenNeed(True, base, base)
+    if rtt + 1000.0 * t.prompt_tokens.p95_tokens / sv.prefill_tokens_per_s >= slo:
+        return _TokenNeed(True, base, 0)
+    lo, hi = base, base + 1
+    while _ttft_ms(t, sv, share, rtt, hi) > slo:
+        lo, hi = hi, 2 * hi
+        if hi > 1 << 24:
+            return _TokenNeed(True, base, 0)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if _ttft_ms(t, sv, share, rtt, mid) <= slo:
+            hi = mid
+        else:
+            lo = mid
+    return _TokenNeed(True, base, hi)
+
+
+def _ttft_ms(t, sv, share: float, rtt: float, n: int) -> float:
+    """RTT + M/M/n prefill queueing wait + p95 prefill with n replicas at the burst rate,
+    ms; decode takes its share of each replica's time and prefill runs in the rest."""
+    lam = t.burst_factor * share
+    decode_busy = lam * t.output_tokens.mean_tokens / sv.decode_tokens_per_s / n
+    if decode_busy >= 1.0:
+        return math.inf
+    slow = 1.0 / (1.0 - decode_busy)
+    prefill_s = t.prompt_tokens.mean_tokens / sv.prefill_tokens_per_s * slow
+    offered = lam * prefill_s
+    if offered >= n:
+        return math.inf
+    # Erlang B by its recursion, then Erlang C = B / (1 - (offered / n) (1 - B))
+    blocking = 1.0
+    for k in range(1, n + 1):
+        blocking = offered * blocking / (k + offered * blocking)
+    waits = blocking / (1.0 - offered / n * (1.0 - blocking))
+    wait_s = waits * prefill_s / (n - offered)
+    return rtt + 1000.0 * (wait_s + t.prompt_tokens.p95_tokens / sv.prefill_tokens_per_s * slow)

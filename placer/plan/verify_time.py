@@ -54,7 +54,9 @@ from placer.plan.verify_static import (
     Violation,
     _compare,
     _misstated,
+    _Tokens,
     _tolerance,
+    add_tokens,
 )
 
 #: (workload, region, copy, period, part) of one unit of a timed scenario.
@@ -82,6 +84,7 @@ class _Run:
     cost_usd: float = 0.0
     carbon_kg: float = 0.0
     water_l: float = 0.0
+    serving: _Tokens | None = None  # a token-served placement's figures
 
 
 @dataclass
@@ -231,6 +234,8 @@ class TimedVerifier(Verifier):
             if pl.region is not None:
                 spread.setdefault((pl.workload, pl.region, pl.period, pl.part), []).append(pl.site)
             self._check_run(f"placements[{i}]", pl, run, out)
+            self.check_token_claims(f"placements[{i}]", pl, run.serving, run.cost_usd, self.ph, out)
+            add_tokens(kpis, run.serving, run.cost_usd, self.ph / self.span_h)
         self._check_left_out(plan, seen, kpis, out)
         kpis.cost_usd_per_h = totals["cost_usd"] / self.span_h
         kpis.carbon_kg_per_h = totals["carbon_kg"] / self.span_h
@@ -241,6 +246,7 @@ class TimedVerifier(Verifier):
         self._check_sites(plan, ledger, out)
         self._check_site_periods(plan, ledger, out)
         self._check_totals(plan, kpis, out)
+        self.check_token_totals(plan, kpis, self.span_h, out)
         self._check_horizon(plan, totals, kpis, out)
         self._check_headline(plan, kpis, out)
         kpis.site_it_kw = {s: max(ledger.of(ledger.it_kw, s)) for s in self.sites}
@@ -368,9 +374,15 @@ class TimedVerifier(Verifier):
         k, split = w.redundancy.copies, w.split
         demand = self.demand[(w.id, pl.region)][t]
         share = demand / (k - w.redundancy.failures) / split
-        replicas = max(1, math.ceil(share / serving.rps_per_replica - _EPS))
-        util = min(1.0, (demand / k / split) / (replicas * serving.rps_per_replica))
+        rps = serving.rps_per_replica
+        assert rps is not None  # validation fills it for token-served workloads
+        replicas = max(1, math.ceil(share / rps - _EPS))
         rtt = self._rtt(site, pl.region)
+        tokens = None
+        if w.tokens is not None:
+            normal = demand / k / split
+            replicas, tokens = self.check_tokens(w, pl, pool, share, normal, rtt, out)
+        util = min(1.0, (demand / k / split) / (replicas * rps))
         if rtt > w.latency_slo_ms * (1 + _REL):
             out.append(
                 Violation(
@@ -384,6 +396,7 @@ class TimedVerifier(Verifier):
         run = self._run(w, site, pool, node_kw, gpus, util, t, [1.0], self.ph)
         run.latency_ms = rtt
         run.replicas = replicas
+        run.serving = tokens
         return run
 
     def _run(self, w, site: Site, pool: Pool, node_kw, gpus, util, s0, fractions, run_h) -> _Run:

@@ -12,7 +12,9 @@ the same scenario always compiles to the same arrays.
 
 Per (unit u, pool p at site s, accelerator a):
   gpus      training: the workload's GPUs; inference: replicas x GPUs per replica,
-            replicas = ceil(copy demand / rps per replica on a)
+            replicas = ceil(copy demand / rps per replica on a); a service with
+            `tokens` is sized by tokens, memory and its TTFT SLO (`token_sizing`,
+            docs/serving.md)
   it_kw     gpus x node_power_kw / gpus_per_node (full load; capacity planning)
   mean_kw   it_kw x (idle + (1 - idle) x utilization)   (energy, carbon, water)
   speed     training: hours on p / reference hours = ref TFLOP/s / a's TFLOP/s;
@@ -26,6 +28,9 @@ Per (unit u, pool p at site s, accelerator a):
 """
 
 from __future__ import annotations
+
+import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -47,6 +52,7 @@ from placer.problem.form import (
     R_PIN,
     R_RESIDENCY,
     R_SIZE,
+    R_TTFT,
     REASONS,
     Index,
     PoolInfo,
@@ -327,6 +333,9 @@ def _pair_arrays(units, pools, sites, ctx: _Context):
     reps = np.where(
         ~train & served, np.maximum(1.0, np.ceil(share / np.where(served, rps, 1.0) - 1e-9)), 0.0
     )
+    latency = np.where(~train, f["rtt_us"][:, s_p], 0.0)
+    for u in np.flatnonzero(f["tokens_u"]):
+        _size_by_tokens(units[u], u, reps, bits, latency, a_p, mem_p, acc_ids)
     gpus = np.where(train, f["gpus_u"][:, None], reps * f["gpr_ua"][:, a_p])
     normal = f["normal_u"][:, None]  # demand one copy carries in normal operation
     util = np.where(
@@ -334,7 +343,6 @@ def _pair_arrays(units, pools, sites, ctx: _Context):
         f["util_u"][:, None],
         np.where(served, np.minimum(1.0, normal / np.where(served, reps * rps, 1.0)), 0.0),
     )
-    latency = np.where(~train, f["rtt_us"][:, s_p], 0.0)
     bits |= np.where(~train & (latency > f["slo_u"][:, None] + 1e-9), R_LATENCY, 0).astype(
         np.uint16
     )
@@ -392,6 +400,7 @@ def _unit_facts(units, acc_ids, sites, ctx: _Context) -> dict[str, np.ndarray]:
         "slo_u": np.full(n_u, np.inf),
         "spot_u": np.zeros(n_u, bool),
         "rtt_us": np.zeros((n_u, n_s)),
+        "tokens_u": np.zeros(n_u, bool),
     }
     site_ids = [s.id for s in sites]
     countries = np.array([s.location.country for s in sites])
@@ -431,10 +440,129 @@ def _unit_facts(units, acc_ids, sites, ctx: _Context) -> dict[str, np.ndarray]:
         f["share_u"][u] = unit.demand_rps
         f["normal_u"][u] = unit.demand_rps * (unit.copies - _failures(w)) / unit.copies
         f["slo_u"][u] = w.latency_slo_ms
+        f["tokens_u"][u] = w.tokens is not None
         if unit.region not in rtt_cache:
             rtt_cache[unit.region] = np.array([ctx.rtt_ms(s, unit.region) for s in sites])
         f["rtt_us"][u] = rtt_cache[unit.region]
     return f
+
+
+#: Share of a replica's GPU memory the serving engine gives to weights and KV cache
+#: (vLLM's `gpu_memory_utilization` default, 0.9); the rest holds activations and the
+#: runtime.
+GPU_MEMORY_FRACTION = 0.9
+#: The most replicas the TTFT search tries for one pair before it masks the pool.
+MAX_TTFT_REPLICAS = 1 << 24
+
+
+class TokenSizing(NamedTuple):
+    """Token sizing of one (service unit, pool) pair (docs/serving.md).
+
+    replicas: the fewest replicas that carry the tokens at the burst rate, hold the KV
+      cache of the concurrent sequences and meet the TTFT SLO (0 where masked).
+    ttft_ms: RTT + queueing + p95 prefill at those replicas, ms (inf where masked).
+    bits: R_MEMORY (a replica cannot hold one p95 sequence beside the weights) or R_TTFT
+      (no replica count meets the TTFT SLO), else 0.
+    prefill_share: the part of a replica's busy time spent on prefill, (0, 1).
+    """
+
+    replicas: int
+    ttft_ms: float
+    bits: int
+    prefill_share: float
+
+
+def token_sizing(w: Inference, acc: str, memory_gb: float, share_rps: float, rtt_ms: float):
+    """Sizes one copy of a token-served service on one accelerator type (docs/serving.md).
+
+    Args:
+      w: the service (its `tokens` and `serving[acc]` hold every figure, filled from the
+        default table when the scenario was validated).
+      acc: accelerator id; memory_gb: its memory per GPU, GB.
+      share_rps: requests/s the copy must carry alone (before the burst factor).
+      rtt_ms: network RTT from the pool's site to the copy's region, ms.
+
+    Returns:
+      TokenSizing.
+    """
+    t, sv = w.tokens, w.serving[acc]
+    assert t is not None and t.kv_cache_bytes_per_token is not None and t.weights_gb is not None
+    assert sv.prefill_tokens_per_s and sv.decode_tokens_per_s and sv.decode_batch
+    lam = t.burst_factor * share_rps
+    prompt, output = t.prompt_tokens, t.output_tokens
+    s_pre = prompt.mean_tokens / sv.prefill_tokens_per_s
+    s_dec = output.mean_tokens / sv.decode_tokens_per_s
+    share = s_pre / (s_pre + s_dec)
+    seq_bytes = (prompt.p95_tokens + output.p95_tokens) * t.kv_cache_bytes_per_token
+    room = (sv.gpus_per_replica * memory_gb * GPU_MEMORY_FRACTION - t.weights_gb) * 1e9
+    if room < seq_bytes:
+        return TokenSizing(0, math.inf, R_MEMORY, share)
+    assert sv.rps_per_replica is not None
+    n_rps = math.ceil(share_rps / sv.rps_per_replica - 1e-9)
+    n_tok = math.ceil(lam * (s_pre + s_dec) - 1e-9)
+    # Little's law: sequences in flight = rate x mean time in a replica (prefill, then
+    # the output at decode / batch tokens/s each), each holding a p95 context's KV cache
+    in_flight = lam * (s_pre + output.mean_tokens * sv.decode_batch / sv.decode_tokens_per_s)
+    n_mem = math.ceil(in_flight * seq_bytes / room - 1e-9)
+    low = max(1, n_rps, n_tok, n_mem)
+    p95_s = prompt.p95_tokens / sv.prefill_tokens_per_s
+
+    def ttft(n: int) -> float:
+        return rtt_ms + 1000.0 * _queue_and_prefill_s(n, lam, s_pre, s_dec, p95_s)
+
+    slo = t.ttft_slo_ms
+    if ttft(low) <= slo:
+        return TokenSizing(low, ttft(low), 0, share)
+    if rtt_ms + 1000.0 * p95_s >= slo:  # the limit of many replicas: no wait, no decode
+        return TokenSizing(0, math.inf, R_TTFT, share)
+    bad, good = low, low * 2
+    while ttft(good) > slo:
+        bad, good = good, good * 2
+        if good > MAX_TTFT_REPLICAS:
+            return TokenSizing(0, math.inf, R_TTFT, share)
+    while good - bad > 1:  # TTFT falls as replicas are added
+        mid = (bad + good) // 2
+        bad, good = (bad, mid) if ttft(mid) <= slo else (mid, good)
+    return TokenSizing(good, ttft(good), 0, share)
+
+
+def _queue_and_prefill_s(n: int, lam: float, s_pre: float, s_dec: float, p95_s: float) -> float:
+    """Queueing wait + p95 prefill, s, with n replicas at lam requests/s: decode takes
+    rho_d = lam s_dec / n of each replica's time, prefill runs in the rest (slowed by
+    1 / (1 - rho_d)), and requests queue for prefill as in M/M/n (Erlang C)."""
+    rho_d = lam * s_dec / n
+    if rho_d >= 1.0:
+        return math.inf
+    service = s_pre / (1.0 - rho_d)
+    load = lam * service
+    if load >= n:
+        return math.inf
+    return _erlang_c(n, load) * service / (n - load) + p95_s / (1.0 - rho_d)
+
+
+def _erlang_c(n: int, load: float) -> float:
+    """Probability that an arrival waits in M/M/n at offered load `load` (< n), from the
+    Poisson terms load^k / k! in log space (stable for large n)."""
+    if load <= 0.0:
+        return 0.0
+    k = np.arange(n)
+    log_terms = k * math.log(load) - np.array([math.lgamma(i + 1.0) for i in range(n)])
+    log_last = n * math.log(load) - math.lgamma(n + 1.0) + math.log(n / (n - load))
+    top = max(float(log_terms.max()), log_last)
+    head = float(np.exp(log_terms - top).sum())
+    last = math.exp(log_last - top)
+    return last / (head + last)
+
+
+def _size_by_tokens(unit_w, u, reps, bits, latency, a_p, mem_p, acc_ids) -> None:
+    """Replaces the rps-based replicas of token-served unit u (row u of `reps`) by token
+    sizing on every pool that serves it, and sets R_MEMORY / R_TTFT where it must."""
+    unit, w = unit_w
+    for p in np.flatnonzero((bits[u] & R_ACCEL) == 0):
+        acc = acc_ids[a_p[p]]
+        sized = token_sizing(w, acc, float(mem_p[p]), unit.demand_rps, float(latency[u, p]))
+        reps[u, p] = max(1, sized.replicas)
+        bits[u, p] |= sized.bits
 
 
 def _failures(w: Inference) -> int:
