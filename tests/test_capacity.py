@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from click.testing import CliRunner
 from pydantic import ValidationError
 
@@ -22,13 +21,14 @@ from placer.cli.capacity_cmd import capacity_command
 from placer.engines.base import SolveOptions
 from placer.engines.milp.solve import solve_milp
 from placer.model.scenario import Scenario
+from placer.model.yaml_text import read_document
 from placer.problem.compile_time import compile_timed
 
 TINY = Path(__file__).resolve().parents[1] / "configs" / "capacity" / "tiny.yaml"
 
 
 def tiny_doc() -> dict:
-    return yaml.safe_load(TINY.read_text())
+    return read_document(TINY)[0]
 
 
 def scenario_of(doc: dict) -> Scenario:
@@ -248,8 +248,8 @@ def test_cli_table_json_and_output(tmp_path):
 def test_cli_refuses_a_scenario_without_build_options(tmp_path):
     doc = tiny_doc()
     doc.pop("build_options")
-    path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump(doc))
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(doc))
     out = CliRunner().invoke(capacity_command, [str(path)])
     assert out.exit_code != 0 and "no build_options" in out.output
     assert "Traceback" not in out.output
