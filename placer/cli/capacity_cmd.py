@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from placer.cli.common import (
+    HELP_OPTIONS,
     debug_option,
     echo_formatted,
     format_option,
@@ -22,7 +23,7 @@ from placer.cli.io import is_stdout, load_scenario, write_output
 from placer.errors import ScenarioError
 
 
-@click.command(name="plan-capacity")
+@click.command(name="plan-capacity", context_settings=HELP_OPTIONS)
 @scenario_arg()
 @time_limit_option(60.0, "Wall-clock limit for the plan and its two baselines, s.")
 @gap_option()

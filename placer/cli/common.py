@@ -17,6 +17,9 @@ from placer.errors import PlacerError
 
 EXIT_OK, EXIT_VERIFY_FAILED, EXIT_BAD_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 0, 1, 2, 3, 4
 EXIT_INTERNAL = 70
+#: Every command's context: -h is --help too, also when a command is invoked on its own
+#: (tests call commands directly; click keeps the help option it first made).
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 #: Ctrl-C: a solve stopped with its best plan so far (written), or any command stopped.
 EXIT_INTERRUPTED = 130
 STATUS_EXIT = {

@@ -6,13 +6,20 @@ from pathlib import Path
 
 import click
 
-from placer.cli.common import debug_option, handle_errors, output_option, plan_arg, scenario_arg
+from placer.cli.common import (
+    HELP_OPTIONS,
+    debug_option,
+    handle_errors,
+    output_option,
+    plan_arg,
+    scenario_arg,
+)
 from placer.cli.io import load_plan, load_scenario_and_plan, write_atomic
 from placer.errors import OptionError
 from placer.outputs.export import KUEUE_API_VERSIONS, TARGETS, ExportOptions, build, header, render
 
 
-@click.command(name="export")
+@click.command(name="export", context_settings=HELP_OPTIONS)
 @scenario_arg()
 @plan_arg()
 @click.option(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from placer.cli.common import debug_option, handle_errors, output_option
+from placer.cli.common import HELP_OPTIONS, debug_option, handle_errors, output_option
 from placer.cli.io import STDOUT, write_output
 from placer.errors import OptionError
 from placer.importers import (
@@ -72,7 +72,7 @@ def _run(
     click.echo(doc.summary(), err=True)
 
 
-@click.group(name="import")
+@click.group(name="import", context_settings=HELP_OPTIONS)
 def import_command() -> None:
     """Write a scenario file from cluster, queue, task or price-list output.
 

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from placer.cli.common import (
+    HELP_OPTIONS,
     backend_option,
     debug_option,
     echo_formatted,
@@ -25,7 +26,7 @@ from placer.outputs import text_report
 from placer.plan.plan import ParetoFront, ParetoPoint
 
 
-@click.command(name="pareto")
+@click.command(name="pareto", context_settings=HELP_OPTIONS)
 @scenario_arg()
 @click.option(
     "-n",

@@ -12,6 +12,7 @@ import click
 
 from placer.cli.common import (
     EXIT_OK,
+    HELP_OPTIONS,
     FiniteFloatRange,
     debug_option,
     echo_formatted,
@@ -28,7 +29,7 @@ from placer.cli.io import write_model, write_output
 MAX_LISTED = 20
 
 
-@click.command(name="replan")
+@click.command(name="replan", context_settings=HELP_OPTIONS)
 @scenario_arg()
 @click.option(
     "--current",

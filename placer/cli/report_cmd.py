@@ -6,10 +6,17 @@ from pathlib import Path
 
 import click
 
-from placer.cli.common import debug_option, handle_errors, output_option, plan_arg, scenario_arg
+from placer.cli.common import (
+    HELP_OPTIONS,
+    debug_option,
+    handle_errors,
+    output_option,
+    plan_arg,
+    scenario_arg,
+)
 
 
-@click.command(name="report")
+@click.command(name="report", context_settings=HELP_OPTIONS)
 @scenario_arg()
 @plan_arg()
 @output_option("Where to write the HTML page (written atomically).", required=True, dir_okay=False)

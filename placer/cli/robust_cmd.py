@@ -12,6 +12,7 @@ import click
 
 from placer.analysis.robust_report import PlanRisk, RobustReport, RobustSolve
 from placer.cli.common import (
+    HELP_OPTIONS,
     SEED_RANGE,
     FiniteFloatRange,
     debug_option,
@@ -37,7 +38,7 @@ def _flag(name: str, kind: click.ParamType, text: str):
     return click.option(name, type=kind, default=None, help=text)
 
 
-@click.command(name="robust")
+@click.command(name="robust", context_settings=HELP_OPTIONS)
 @scenario_arg()
 @plan_arg()
 @click.option(

@@ -12,6 +12,7 @@ import click
 
 from placer.cli.common import (
     EXIT_OK,
+    HELP_OPTIONS,
     FiniteFloatRange,
     debug_option,
     echo_formatted,
@@ -25,7 +26,7 @@ from placer.cli.common import (
 from placer.cli.io import load_scenario, write_output
 
 
-@click.command(name="rolling")
+@click.command(name="rolling", context_settings=HELP_OPTIONS)
 @scenario_arg()
 @click.option(
     "--every",
