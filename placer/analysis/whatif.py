@@ -30,6 +30,13 @@ VALUE:
 Every error is an `OptionError` (exit 2) that names the `--set` and the keys or ids valid
 at the level where the path went wrong.
 
+The baseline is solved here, the variants through an executor
+(`placer.analysis.executor`: in process, a local process pool, or Ray), each by
+`_solve_variant`, which builds, solves and compares one variant wherever it runs. N-1
+(`run_n1`, `placer whatif --n-1 sites|domains`) is a sweep of such variants, one per
+site or failure domain lost, whose results also carry what each loss costs
+(`whatif_report.LossImpact`) and name the worst.
+
 This module is the entry point (`run_whatif`) and re-exports the public names of the
 modules it is built from: `placer.analysis.whatif_parse` (the `--set` text),
 `placer.analysis.whatif_paths` (a path resolved against the document),
@@ -39,32 +46,45 @@ modules it is built from: `placer.analysis.whatif_parse` (the `--set` text),
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from placer.analysis.diff import diff_plans
+from placer.analysis.diff import PlanDiff, diff_plans
+from placer.analysis.executor import Executor, InProcess
 from placer.analysis.whatif_apply import apply_variant, build_variant
 from placer.analysis.whatif_parse import (
     Change,
     Variant,
+    fail_domain_variant,
     fail_site_variant,
+    n1_variants,
     parse_change,
     parse_variant,
+    site_domains,
 )
 from placer.analysis.whatif_report import (
     AppliedChange,
     Deltas,
+    LossImpact,
+    LossSummary,
     PlanKpis,
     VariantResult,
     WhatIfReport,
     WhatIfRun,
+    loss_impact,
+    loss_summary,
+    unserved_rps,
 )
+from placer.errors import OptionError
 from placer.model.load import validate_model
 from placer.model.scenario import Scenario
 from placer.plan.plan import Plan
 
 SolveFn = Callable[..., Plan]
+N1Kind = Literal["sites", "domains"]
 
 
 def plan_kpis(plan: Plan) -> PlanKpis:
@@ -140,6 +160,20 @@ SOLVE_DEFAULTS: dict[str, Any] = {
 }
 
 
+@dataclass(frozen=True)
+class _Sweep:
+    """What every variant's solve shares; pickled once per worker by a process pool, put
+    once in the object store by Ray (see `placer.analysis.executor`)."""
+
+    doc: dict[str, Any]
+    source: str
+    base_plan: Plan
+    base_unserved_rps: float | None
+    options: dict[str, Any]
+    solve: SolveFn
+    n1: N1Kind | None
+
+
 def run_whatif(
     doc: dict[str, Any],
     variants: Sequence[Variant],
@@ -147,20 +181,28 @@ def run_whatif(
     source: str = "scenario",
     solve: SolveFn | None = None,
     progress: Callable[[str], None] | None = None,
+    executor: Executor | None = None,
+    n1: N1Kind | None = None,
     **solve_options: Any,
 ) -> WhatIfRun:
     """Solves the baseline once, then every variant separately, and compares.
 
     Every variant is built and validated before anything is solved, so a bad `--set`
-    fails at once. Each variant is solved with the baseline plan as its hint, with the
-    same solver options as the baseline.
+    fails at once. The baseline is solved here; the variants then go through `executor`
+    (each with the baseline plan as its hint and the baseline's solver options), so that
+    with a fixed seed and one solver thread the report is the same from every executor.
 
     Args:
       doc: the scenario document (plain data, as `read_document` returns it).
       variants: the variants, in order.
       source: the scenario file name, for messages and the report.
-      solve: the solve function (default `placer.api.solve`; tests may pass another).
-      progress: called with a line before each solve (e.g. to print on stderr).
+      solve: the solve function (default `placer.api.solve`; tests may pass another;
+        a process pool or Ray needs a module-level function).
+      progress: called in this process with a line before the baseline and as each
+        variant's result arrives (e.g. to print on stderr).
+      executor: where the variants are solved (default: `InProcess()`).
+      n1: "sites" or "domains": the variants are N-1 losses (`n1_variants`); each
+        result gets its `loss` figures and the report an `n1` summary.
       solve_options: keywords of `placer.api.solve` (SOLVE_DEFAULTS: solver,
         time_limit_s (per solve, s), seed, relative_gap, workers, backend).
 
@@ -168,7 +210,8 @@ def run_whatif(
       The report with the baseline plan and every variant's plan.
 
     Raises:
-      OptionError, ScenarioError: a bad change or an invalid variant (exit 2).
+      OptionError, ScenarioError: a bad change or an invalid variant (exit 2); an
+        error in a variant's solve is raised as the in-process path raises it.
     """
     if solve is None:
         from placer.api import solve as api_solve
@@ -189,22 +232,22 @@ def run_whatif(
     if progress:
         progress(f"solving the baseline ({len(variants)} variant(s) to follow)")
     base_plan = solve(baseline, **options)
+    base_unserved = unserved_rps(baseline, base_plan) if n1 and _has_plan(base_plan) else None
     del baseline  # a large fleet's Scenario is ~0.5 GB (100k units)
-    base_kpis = plan_kpis(base_plan)
-    hint = base_plan if _has_plan(base_plan) else None
-    plans: list[Plan] = []
-    results: list[VariantResult] = []
-    for i, variant in enumerate(variants, start=1):
+    sweep = _Sweep(doc, source, base_plan, base_unserved, options, solve, n1)
+    executor = executor or InProcess()
+
+    def arrived(i: int, out: tuple[VariantResult, Plan]) -> None:
         if progress:
-            progress(f"solving variant {i}/{len(variants)}: {variant.label}")
-        scenario, applied = build_variant(doc, variant, source=source, index=i)
-        plan = solve(scenario, hint=hint, **options)
-        plan = plan.model_copy(
-            update={"scenario": f"{plan.scenario or 'scenario'} [{variant.label}]"}
-        )
-        plans.append(plan)
-        results.append(_compare(i, variant, applied, scenario, base_plan, base_kpis, plan))
-        del scenario
+            progress(
+                f"variant {i + 1}/{len(variants)} solved: {out[0].label} ({out[0].kpis.status})"
+            )
+
+    if progress:
+        progress(f"solving {len(variants)} variant(s) on {executor!r}")
+    jobs = list(enumerate(variants, start=1))
+    outs = executor.map(functools.partial(_solve_variant, sweep), jobs, on_result=arrived)
+    results = [r for r, _ in outs]
     report = WhatIfReport(
         scenario=name,
         source=source,
@@ -212,10 +255,64 @@ def run_whatif(
         seed=options["seed"],
         time_limit_s=options["time_limit_s"],
         wall_s=time.perf_counter() - started,
-        baseline=base_kpis,
+        baseline=plan_kpis(base_plan),
         variants=results,
+        n1=loss_summary(n1, results, base_unserved) if n1 else None,
     )
-    return WhatIfRun(report=report, baseline_plan=base_plan, plans=plans)
+    return WhatIfRun(report=report, baseline_plan=base_plan, plans=[p for _, p in outs])
+
+
+def run_n1(
+    doc: dict[str, Any], by: N1Kind, **kwargs: Any
+) -> tuple[WhatIfRun, list[tuple[str, Variant]]]:
+    """N-1: solves the loss of every site (`by="sites"`) or failure domain (`"domains"`)
+    against the baseline: `run_whatif` over `n1_variants(doc, by)` (keywords as there).
+
+    Returns:
+      (the run, whose variants each carry `loss`; the (lost, variant) pairs solved).
+
+    Raises:
+      OptionError: `by` unknown, or a scenario without sites.
+    """
+    losses = n1_variants(doc, by)
+    if not losses:
+        raise OptionError(f"--n-1 {by}: the scenario names no site to lose")
+    return run_whatif(doc, [v for _, v in losses], n1=by, **kwargs), losses
+
+
+def _solve_variant(sweep: _Sweep, job: tuple[int, Variant]) -> tuple[VariantResult, Plan]:
+    """One variant, built, solved and compared with the baseline (an executor's task)."""
+    index, variant = job
+    scenario, applied = build_variant(sweep.doc, variant, source=sweep.source, index=index)
+    base_plan = sweep.base_plan
+    hint = base_plan if _has_plan(base_plan) else None
+    plan = sweep.solve(scenario, hint=hint, **sweep.options)
+    plan = plan.model_copy(update={"scenario": f"{plan.scenario or 'scenario'} [{variant.label}]"})
+    diff = None
+    if _has_plan(base_plan) and _has_plan(plan):
+        diff = diff_plans(base_plan, plan, label_a="baseline", label_b=variant.label)
+    result = _compare(index, variant, applied, scenario, base_plan, plan, diff)
+    if sweep.n1 is not None:
+        result.loss = _loss(sweep, applied, scenario, plan, diff)
+    return result, plan
+
+
+def _loss(
+    sweep: _Sweep,
+    applied: list[AppliedChange],
+    scenario: Scenario,
+    plan: Plan,
+    diff: PlanDiff | None,
+) -> LossImpact:
+    """The loss figures of an N-1 variant: the sites its changes take down."""
+    domain_of = site_domains(sweep.doc)
+    down = [c for c in applied if c.op == "down" and c.path.removeprefix("sites.") in domain_of]
+    sites = [c.path.removeprefix("sites.") for c in down]
+    lost = domain_of[sites[0]] if sweep.n1 == "domains" and sites else ", ".join(sites)
+    gpus = sum(int(c.before or 0) for c in down)
+    return loss_impact(
+        lost, gpus, sites, scenario, sweep.base_plan, plan, diff, sweep.base_unserved_rps
+    )
 
 
 def _compare(
@@ -224,8 +321,8 @@ def _compare(
     applied: list[AppliedChange],
     scenario: Scenario,
     base_plan: Plan,
-    base_kpis: PlanKpis,
     plan: Plan,
+    diff: PlanDiff | None,
 ) -> VariantResult:
     kpis = plan_kpis(plan)
     valid: bool | None = None
@@ -235,16 +332,15 @@ def _compare(
         valid = not broken
     changes: dict[str, list] = {}
     units_moved = None
-    if _has_plan(base_plan) and _has_plan(plan):
-        d = diff_plans(base_plan, plan, label_a="baseline", label_b=variant.label)
-        changes, units_moved = d.unit_changes(), len(d.moved)
+    if diff is not None:
+        changes, units_moved = diff.unit_changes(), len(diff.moved)
     why = "" if _has_plan(plan) else _no_plan_reason(plan)
     return VariantResult(
         index=index,
         label=variant.label,
         changes=applied,
         kpis=kpis,
-        delta=_deltas(base_kpis, kpis),
+        delta=_deltas(plan_kpis(base_plan), kpis),
         baseline_plan_valid=valid,
         baseline_plan_violations=broken,
         units_moved=units_moved,
@@ -272,6 +368,9 @@ def _no_plan_reason(plan: Plan) -> str:
 __all__ = [
     "AppliedChange",
     "Change",
+    "LossImpact",
+    "LossSummary",
+    "N1Kind",
     "PlanKpis",
     "Variant",
     "VariantResult",
@@ -280,9 +379,13 @@ __all__ = [
     "apply_variant",
     "baseline_violations",
     "build_variant",
+    "fail_domain_variant",
     "fail_site_variant",
+    "n1_variants",
     "parse_change",
     "parse_variant",
     "plan_kpis",
+    "run_n1",
     "run_whatif",
+    "unserved_rps",
 ]

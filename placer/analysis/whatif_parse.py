@@ -12,6 +12,7 @@ import datetime as _dt
 import io
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -118,6 +119,53 @@ def fail_site_variant(site_id: str) -> Variant:
     return Variant(text, (change,))
 
 
+def fail_domain_variant(domain: str, site_ids: Sequence[str]) -> Variant:
+    """The N-1 variant in which a failure domain is lost: every site of it down at once
+    (`sites.<id>=down` for each, in the order given)."""
+    changes = tuple(
+        dataclasses.replace(parse_change(f"sites.{s}=down"), option=f"--n-1 domains ({domain})")
+        for s in site_ids
+    )
+    return Variant("; ".join(c.text for c in changes), changes)
+
+
+#: What `placer whatif --n-1` loses, one at a time.
+N1_KINDS = ("sites", "domains")
+
+
+def site_domains(doc: object) -> dict[str, str]:
+    """Site id -> its failure domain, in document order; a site without a
+    `failure_domain` is its own domain (as `Site.domain`). Reads the document as it is
+    (validation comes later): entries that are not sites with a string id are skipped."""
+    sites = doc.get("sites") if isinstance(doc, dict) else None
+    out: dict[str, str] = {}
+    for site in sites if isinstance(sites, list) else []:
+        sid = site.get("id") if isinstance(site, dict) else None
+        if isinstance(sid, str):
+            domain = site.get("failure_domain")
+            out[sid] = domain if isinstance(domain, str) and domain else sid
+    return out
+
+
+def n1_variants(doc: object, by: str) -> list[tuple[str, Variant]]:
+    """N-1: one variant per site (`by="sites"`) or per failure domain (`"domains"`: all
+    its sites down at once), in document order (a domain where its first site is), each
+    with the name of what it loses (the site id or the domain).
+
+    Raises:
+      OptionError: `by` is not one of N1_KINDS.
+    """
+    domain_of = site_domains(doc)
+    if by == "sites":
+        return [(s, fail_site_variant(s)) for s in domain_of]
+    if by == "domains":
+        members: dict[str, list[str]] = {}
+        for site, domain in domain_of.items():
+            members.setdefault(domain, []).append(site)
+        return [(d, fail_domain_variant(d, ids)) for d, ids in members.items()]
+    raise OptionError(f"--n-1 {by!r}: choose one of {', '.join(N1_KINDS)}")
+
+
 def _number(text: str, where: str) -> int | float:
     value: int | float = int(text) if text.isdigit() else float(text)
     if not math.isfinite(value):
@@ -156,4 +204,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-__all__ = ["Change", "Op", "Variant", "fail_site_variant", "parse_change", "parse_variant"]
+__all__ = [
+    "N1_KINDS",
+    "Change",
+    "Op",
+    "Variant",
+    "fail_domain_variant",
+    "fail_site_variant",
+    "n1_variants",
+    "parse_change",
+    "parse_variant",
+    "site_domains",
+]

@@ -15,17 +15,21 @@ import click
 
 from placer.analysis.diff import Move, PlanDiff, UnitPlacement, diff_plans
 from placer.analysis.diff_time import ScheduleDiff
+from placer.analysis.executor import EXECUTORS, Executor, make_executor
 from placer.analysis.whatif import (
     VariantResult,
     WhatIfReport,
     WhatIfRun,
     fail_site_variant,
     parse_variant,
+    run_n1,
     run_whatif,
 )
+from placer.analysis.whatif_parse import N1_KINDS, site_domains
 from placer.cli.common import (
     EXIT_NO_SOLUTION,
     EXIT_OK,
+    HELP_OPTIONS,
     debug_option,
     echo_formatted,
     format_option,
@@ -38,6 +42,7 @@ from placer.cli.io import write_atomic
 from placer.errors import OptionError, ScenarioError
 from placer.model.horizon import parse_instant
 from placer.model.load import validate_model
+from placer.model.series_file import resolve_series
 from placer.model.yaml_text import read_document
 from placer.plan.plan import Plan
 
@@ -50,7 +55,7 @@ EXIT_DIFFERENT = 1
 # ---- whatif --------------------------------------------------------------------------
 
 
-@click.command(name="whatif")
+@click.command(name="whatif", context_settings=HELP_OPTIONS)
 @scenario_arg()
 @click.option(
     "--set",
@@ -72,6 +77,33 @@ EXIT_DIFFERENT = 1
     is_flag=True,
     help="N-1: one variant per site of the scenario, each losing that site.",
 )
+@click.option(
+    "--n-1",
+    "n1",
+    type=click.Choice(N1_KINDS),
+    default=None,
+    help="N-1 table: solve the loss of every site (or every failure domain: all its "
+    "sites at once) and print unserved demand, SLO losses, cost delta and moves needed "
+    "per loss, and the worst loss. Not with --set, --fail-site or --fail-each-site.",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["auto", *EXECUTORS]),
+    default="auto",
+    show_default=True,
+    help="Where the variants are solved: inprocess (one after the other), process (a "
+    "local pool of --workers processes), ray (a Ray cluster, see --ray-address; needs "
+    "placer[ray]). auto: process when --workers > 1, ray with --ray-address, else "
+    "inprocess. Outside inprocess, --workers counts parallel solves and each solve uses "
+    "one thread.",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    metavar="ADDR",
+    help="Ray cluster to run the variants on (ray://head:10001 for a KubeRay head; "
+    "default $RAY_ADDRESS, else a local Ray of --workers CPUs). See docs/ray.md.",
+)
 @solver_options(
     solver_help="greedy, milp, ... or auto; the same for the baseline and every variant.",
     time_limit_help="Wall-clock limit of each solve (baseline and each variant), s.",
@@ -90,6 +122,9 @@ def whatif_command(
     sets: tuple[str, ...],
     fail_sites: tuple[str, ...],
     fail_each_site: bool,
+    n1: str | None,
+    executor: str,
+    ray_address: str | None,
     output_dir: Path | None,
     fmt: str,
     debug: bool,
@@ -109,6 +144,12 @@ def whatif_command(
     down (on a site: the site is lost, its pools hold 0 GPUs; on a pool: 0 GPUs).
     'a=+1;b=*2' in one --set is one variant with both changes.
 
+    --n-1 sites|domains solves the loss of every site (or failure domain) and prints
+    one row per loss: status, unplaced units, unserved demand (rps), units that lose
+    their latency SLO, cost delta, units relocated off the lost site and other moves;
+    then the worst loss. --workers N > 1 solves the variants in N processes (one
+    solver thread each); --executor ray runs them on Ray (docs/ray.md).
+
     Exit 0 when every variant is solved (an infeasible variant is a result, shown as its
     status), 4 when a solve found no solution within the time limit, 2 for a bad --set.
     See docs/whatif.md.
@@ -116,35 +157,72 @@ def whatif_command(
     \b
     Example: placer whatif configs/eu_sovereign.yaml --solver milp
                --set sites.fra-hall.power.it_capacity_kw=+2000 --fail-site edge-ams
+             placer whatif configs/eu_sovereign.yaml --n-1 domains --workers 2
     """
-    doc, source = read_document(scenario_file)
+    doc, source = _read_scenario(scenario_file)
+    if n1 and (sets or fail_sites or fail_each_site):
+        raise OptionError(
+            "whatif: --n-1 solves every loss on its own; leave out --set, --fail-site and "
+            "--fail-each-site (or run them as a separate whatif)"
+        )
     variants = [parse_variant(text) for text in sets]
     variants += [fail_site_variant(site) for site in fail_sites]
     if fail_each_site:
-        variants += [fail_site_variant(site) for site in _site_ids(doc)]
-    if not variants:
+        variants += [fail_site_variant(site) for site in site_domains(doc)]
+    if not variants and not n1:
         raise OptionError(
-            "whatif: no variant given; add --set PATH=VALUE, --fail-site SITE or "
-            "--fail-each-site (see placer whatif --help)"
+            "whatif: no variant given; add --set PATH=VALUE, --fail-site SITE, "
+            "--fail-each-site or --n-1 sites (see placer whatif --help)"
         )
     progress = _progress if sys.stderr.isatty() and fmt == "table" else None
-    run = run_whatif(doc, variants, source=source, progress=progress, **solver_flags)
+    sweep, threads = _executor(executor, solver_flags["workers"], ray_address)
+    solver_flags["workers"] = threads
+    with sweep:
+        if n1:
+            run, _ = run_n1(
+                doc, n1, source=source, progress=progress, executor=sweep, **solver_flags
+            )
+        else:
+            run = run_whatif(
+                doc, variants, source=source, progress=progress, executor=sweep, **solver_flags
+            )
     if output_dir is not None:
         _write_plans(run, output_dir)
-    echo_formatted(fmt, run.report, table=whatif_table, json=whatif_json)
+    table = n1_table if n1 else whatif_table
+    echo_formatted(fmt, run.report, table=table, json=whatif_json)
     statuses = [run.report.baseline.status] + [v.kpis.status for v in run.report.variants]
     sys.exit(EXIT_NO_SOLUTION if "no_solution" in statuses else EXIT_OK)
 
 
+def _read_scenario(path: str) -> tuple[dict, str]:
+    """The scenario document, its figures given as CSV series files (`{file: ...}`, next
+    to the scenario) read into per-period lists, as `placer solve` reads them: the
+    variants change the document, and a task elsewhere has no access to the files.
+
+    Raises:
+      ScenarioError: unreadable file, or a series file that cannot be read.
+    """
+    doc, source = read_document(path)
+    base = Path.cwd() if path == "-" else Path(path).parent
+    try:
+        return resolve_series(doc, base), source
+    except ScenarioError as e:
+        raise ScenarioError(f"{source}: {e}") from None
+
+
+def _executor(name: str, workers: int, ray_address: str | None) -> tuple[Executor, int]:
+    """The sweep's executor and the threads of each solve, from --executor, --workers
+    and --ray-address. In process, --workers is each solve's threads (as in `placer
+    solve`); in a pool or on Ray it is the parallel solves, each single-threaded (one
+    thread per solve keeps every solve deterministic, and the executors' results equal)."""
+    given = click.get_current_context().get_parameter_source("workers")
+    count = None if given in (None, click.core.ParameterSource.DEFAULT) else workers
+    sweep = make_executor(name, count, ray_address)
+    return sweep, workers if sweep.name == "inprocess" else 1
+
+
 def _progress(line: str) -> None:
     click.echo(f"placer whatif: {line}", err=True)
-
-
-def _site_ids(doc: object) -> list[str]:
-    """Ids of the document's sites (validation of the document comes later)."""
-    sites = doc.get("sites") if isinstance(doc, dict) else None
-    ids = [s.get("id") for s in sites if isinstance(s, dict)] if isinstance(sites, list) else []
-    return [i for i in ids if isinstance(i, str)]
 
 
 def _write_plans(run: WhatIfRun, folder: Path) -> None:
@@ -241,6 +319,96 @@ def whatif_table(report: WhatIfReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def n1_table(report: WhatIfReport) -> str:
+    """An N-1 report for a terminal: one row per loss (see `LossImpact` for what each
+    column counts), why each loss without a plan has none, and the worst loss."""
+    b, n1 = report.baseline, report.n1
+    assert n1 is not None
+    lines = [
+        f"placer whatif --n-1 {n1.by} — {report.scenario or report.source}: baseline "
+        f"{b.status.upper()}, {n1.losses} loss(es) ({report.solver}, {report.wall_s:.2f} s)",
+        f"baseline: objective {_money(b.objective_usd_per_h)} USD/h, cost "
+        f"{_money(b.cost_usd_per_h)} USD/h, {_counts(b.placed_units, b.unplaced_units)} "
+        f"placed/unplaced units, {_num(n1.baseline_unserved_rps, 1)} rps unserved",
+        "",
+    ]
+    headers = [
+        "#",
+        "lost",
+        "status",
+        "gpus_lost",
+        "unplaced",
+        "unserved_rps",
+        "slo_lost",
+        "cost_delta_usd_per_h",
+        "obj_delta_usd_per_h",
+        "relocated",
+        "other_moves",
+    ]
+    rows = []
+    for v in report.variants:
+        loss = v.loss
+        assert loss is not None
+        solved = v.kpis.unplaced_units is not None
+        rows.append(
+            [
+                str(v.index),
+                _shorten(loss.lost, 40),
+                v.kpis.status,
+                f"{loss.gpus_lost:,}",
+                str(v.kpis.unplaced_units)
+                if solved
+                else _must_place(len(loss.must_place_unplaced)),
+                _num(loss.unserved_rps, 1),
+                str(len(loss.slo_lost)),
+                _signed(v.delta.cost_usd_per_h),
+                _signed(v.delta.objective_usd_per_h),
+                _count(loss.relocated),
+                _count(loss.other_moves),
+            ]
+        )
+    lines.append(_table(headers, rows))
+    width = len(str(len(report.variants)))
+    notes = [
+        f"  {v.index:>{width}}  {v.loss.lost}: {_n1_note(v)}"
+        for v in report.variants
+        if v.loss is not None and _n1_note(v)
+    ]
+    if notes:
+        lines += ["", "Losses", *notes]
+    lines += ["", n1.summary]
+    return "\n".join(lines) + "\n"
+
+
+def _n1_note(v: VariantResult) -> str:
+    """One line on a loss: the must-place units it leaves without a place (or why it has
+    no plan), and the units that lose their SLO."""
+    loss = v.loss
+    if loss is None:
+        return ""
+    parts = []
+    if loss.must_place_unplaced:
+        parts.append(f"no plan: cannot place {_names(loss.must_place_unplaced)} (must-place)")
+    elif v.no_plan_reason:
+        parts.append(f"no plan: {v.no_plan_reason}")
+    if loss.slo_lost:
+        parts.append(f"no pool left within the latency SLO of {_names(loss.slo_lost)}")
+    return "; ".join(parts)
+
+
+def _names(units: list[str], shown: int = 5) -> str:
+    more = f", ... ({len(units)} in all)" if len(units) > shown else ""
+    return ", ".join(units[:shown]) + more
+
+
+def _must_place(n: int) -> str:
+    return f"{n} must-place" if n else "-"
+
+
+def _count(n: int | None) -> str:
+    return "-" if n is None else f"{n:,}"
+
+
 def _variant_details(v: VariantResult) -> list[str]:
     out: list[str] = []
     if v.no_plan_reason:
@@ -296,7 +464,7 @@ def _validity(v: VariantResult) -> str:
 # ---- diff ----------------------------------------------------------------------------
 
 
-@click.command(name="diff")
+@click.command(name="diff", context_settings=HELP_OPTIONS)
 @click.argument("plan_a", type=str, metavar="PLAN_A")
 @click.argument("plan_b", type=str, metavar="PLAN_B")
 @format_option("table", "json")
@@ -548,4 +716,4 @@ def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-__all__ = ["diff_command", "diff_table", "whatif_command", "whatif_json"]
+__all__ = ["diff_command", "diff_table", "n1_table", "whatif_command", "whatif_json"]
