@@ -110,7 +110,7 @@ def start_ray(workers: int) -> dict[str, Any]:
     import ray
 
     started = time.perf_counter()
-    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False)
     return {"ray": ray.__version__, "ray_init_s": round(time.perf_counter() - started, 2)}
 
 

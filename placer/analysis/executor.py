@@ -18,7 +18,7 @@ order, wherever the calls ran:
   gen-150x10 on 2 workers), and a `placer whatif` run maps once; it would also fork
   from a process that imported JAX and OR-Tools, which they do not promise to survive.
 - `RayExecutor(address, num_cpus)`: one Ray task per item (1 CPU each), on a local Ray
-  it starts (`ray.init(num_cpus=...)`) or on a running cluster (`address`, e.g.
+  it starts (`ray.init(address="local", num_cpus=...)`) or on a running cluster (`address`, e.g.
   `ray://head:10001` for a KubeRay head service). Ray is imported only here, only when
   this executor maps: the default path never needs it (`pip install 'placer[ray]'`).
 
