@@ -185,6 +185,14 @@ def build_model(
 ) -> Formulation:
     """Builds (0)-(3) from arrays; `integer=False` gives the LP relaxation (0 <= x <= 1);
     `side_rows` are written last."""
+    pairs, slot, rows, _ = _placement_rows(problem, candidates_u)
+    _add_side_rows(rows, problem, pairs, slot, side_rows)
+    return _formulation(name, problem, pairs, slot, rows, integer)
+
+
+def _placement_rows(problem: Problem, candidates_u=None):
+    """(pairs, slots, rows, terms) of (1)-(3): the variables and the rows every model
+    built on the placement MILP starts from (`build_model`, `placer.engines.milp.secure`)."""
     pairs, slot = _variables(problem, candidates_u)
     u, o = pairs[:, 0], pairs[:, 1]
     rows = _Rows()
@@ -193,11 +201,34 @@ def build_model(
     _add_capacities(rows, problem, terms, scoped=True)  # (2): pool and site rows
     _add_redundancy(rows, problem, u, o)  # (3)
     _add_capacities(rows, problem, terms, scoped=False)  # (2): global rows
-    _add_side_rows(rows, problem, pairs, slot, side_rows)
+    return pairs, slot, rows, terms
+
+
+def _formulation(
+    name: str,
+    problem: Problem,
+    pairs: np.ndarray,
+    slot: np.ndarray,
+    rows: _Rows,
+    integer: bool,
+    extra_pairs: tuple[tuple[str, np.ndarray], ...] = (),
+) -> Formulation:
+    """The model of objective (0) over the x of `pairs` and `rows`; `extra_pairs` adds
+    binaries (a name prefix and their (unit, option) pairs, numbered after the x in
+    order) that the objective does not charge."""
+    u = pairs[:, 0]
     value_n = problem.unplaced_usd_per_h_u[u]
-    reduced = problem.objective_usd_per_h_uk[u, slot] - value_n  # (0) without its constant
+    extra = [p for _, p in extra_pairs]
+    all_pairs = np.concatenate([pairs, *extra]) if extra else pairs
+    reduced = np.zeros(len(all_pairs))
+    reduced[: len(pairs)] = problem.objective_usd_per_h_uk[u, slot] - value_n  # (0) less const
     const = float(problem.unplaced_usd_per_h_u.sum())
-    proto = _to_proto(name, pairs, integer, reduced, const, rows)
+    names = None
+    if extra:
+        names = [f"x[{a},{b}]" for a, b in pairs.tolist()]
+        for prefix, more in extra_pairs:
+            names += [f"{prefix}{a},{b}]" for a, b in more.tolist()]
+    proto = _to_proto(name, all_pairs, integer, reduced, const, rows, names)
     model = mathopt.Model.from_model_proto(proto)
     x = [model.get_variable(i) for i in range(len(pairs))]
     capacity = [

@@ -31,17 +31,14 @@ import math
 import time
 
 import numpy as np
-from ortools.math_opt.python import mathopt
 
 from placer.engines.base import SolveOptions, SolveResult
 from placer.engines.milp.formulation import (
     Formulation,
-    _add_capacities,
-    _add_place_once,
-    _add_redundancy,
+    _formulation,
+    _placement_rows,
     _Rows,
     _Terms,
-    _to_proto,
     _variables,
 )
 from placer.engines.milp.solve import MIN_SOLVE_S, solve_milp
@@ -82,37 +79,14 @@ def build_secure_model(
     """The placement MILP with each failure's recourse (module docstring); with
     `candidates_u` (per unit, the options it may use) both x and y are restricted to
     them (a recourse over fewer options still proves a loss absorbed)."""
-    pairs, slot = _variables(problem, candidates_u)
-    u, o = pairs[:, 0], pairs[:, 1]
-    rows = _Rows()
-    _add_place_once(rows, problem, u)
-    terms = _Terms(problem, u, o, slot)
-    _add_capacities(rows, problem, terms, scoped=True)
-    _add_redundancy(rows, problem, u, o)
-    _add_capacities(rows, problem, terms, scoped=False)
+    pairs, slot, rows, terms = _placement_rows(problem, candidates_u)
     n = len(pairs)
-    extra_pairs = []
+    extra = []
     for f, sites in enumerate(failures):
-        extra_pairs.append(_add_failure(rows, problem, pairs, slot, terms, f, sites, n))
-        n += len(extra_pairs[-1])
-    all_pairs = np.concatenate([pairs, *extra_pairs]) if extra_pairs else pairs
-    value_n = problem.unplaced_usd_per_h_u[u]
-    reduced = np.zeros(len(all_pairs))
-    reduced[: len(pairs)] = problem.objective_usd_per_h_uk[u, slot] - value_n
-    const = float(problem.unplaced_usd_per_h_u.sum())
-    names = [f"x[{a},{b}]" for a, b in pairs.tolist()]
-    for f, ys in enumerate(extra_pairs):
-        names += [f"y[{f},{a},{b}]" for a, b in ys.tolist()]
-    proto = _to_proto("secure_placement", all_pairs, True, reduced, const, rows, names)
-    model = mathopt.Model.from_model_proto(proto)
-    x = [model.get_variable(i) for i in range(len(pairs))]
-    capacity = [
-        (tag[0], tag[1], model.get_linear_constraint(r))
-        for r, tag in enumerate(rows.tags)
-        if tag is not None
-    ]
-    row_ids = [tag[2] for tag in rows.tags if tag is not None]
-    return Formulation(model, pairs, x, capacity, row_ids, value_n, const, True, slot)
+        ys = _add_failure(rows, problem, pairs, slot, terms, f, sites, n)
+        extra.append((f"y[{f},", ys))
+        n += len(ys)
+    return _formulation("secure_placement", problem, pairs, slot, rows, True, tuple(extra))
 
 
 def _add_failure(rows: _Rows, problem, pairs, slot, terms: _Terms, f: int, sites, first: int):
