@@ -5,28 +5,35 @@ every pair any build plan could use), with capacities cap[r] lowered to today's 
 `zeroed` scenario's rows); T months, discount factor d[t] = (1 + rate)^(-t/12) (paid at
 the start of month t); H the horizon's hours; per build option k: add[k,r] the capacity
 one unit adds to row r (GPUs of its pool, IT / facility / heat kW of its site, in each
-month, after headroom), capex C[k] (USD, paid in the order month m - L[k]), monthly lease
+month, after headroom), capex C[k] (USD, paid in the order month m), monthly lease
 + fixed opex F[k] (USD/month, from arrival on), lead time L[k], max units N[k], M[k]
-the months it may arrive in (from its earliest order + L[k], its energisation, its
-site's and pool's dates). Cloud commitments c of pool p: g[c] GPUs a unit for term[c]
+the months it may be ordered in (from its earliest order to the last whose arrival falls
+in the horizon, never so early that it would arrive before its energisation, its site's
+or pool's dates), D[k] its delay (0 but in a scenario of a two-stage plan, see
+`placer.capacity.twostage`): a unit ordered in m arrives in a(k,m) = m + L[k] + D[k]
+(possibly after the horizon). Cloud commitments c of pool p: g[c] GPUs a unit for term[c]
 months at price pc[c] USD/GPU-h; the pool's on-demand price po[p] USD/GPU-h.
 Variables: x[u,o] in {0,1} (as `placer.engines.milp.formulation`); b[k,m] in
-  {0..N[k]} units arriving in month m in M[k]; I[k,t] >= 0 installed in month t;
+  {0..N[k]} units ordered in month m in M[k]; I[k,t] >= 0 installed in month t;
   z[p,t] >= 0 committed GPUs of cloud pool p in use in month t.
 Model (USD, net present):
   min  sum_uo c[u,o] H dx[o] x[u,o] + sum_u v[u] H du[u] (1 - sum_o x[u,o])
-       + sum_km b[k,m] (C[k] d[m - L[k]] + F[k] sum_{t >= m} d[t])
-       + sum_cm b[c,m] g[c] pc[c] 730 sum_{t = m}^{m + term[c] - 1} d[t]
+       + sum_km b[k,m] (C[k] d[m] + F[k] sum_{a(k,m) <= t < T} d[t])
+       + sum_cm b[c,m] g[c] pc[c] 730 sum_{t = a}^{a + term[c] - 1} d[t]
        - sum_pt po[p] 730 d[t] z[p,t]                                        (0)
   s.t. (1)-(3) of the placement MILP, with (2) for every finite row r:
        sum a[q,u,o] x[u,o] - sum_k add[k,r] I[k,t(r)] <= cap[r]              (2')
-       I[k,t] = I[k,t-1] + b[k,t]   (I[k,-1] = 0),  I[k,T-1] <= N[k]         (4)
+       I[k,t] = I[k,t-1] + sum_{m: a(k,m) = t} b[k,m]   (I[k,-1] = 0),
+       I[k,T-1] <= N[k], and sum_m b[k,m] <= N[k] where an order may arrive
+       after the horizon                                                     (4)
        x[u,o] <= I[k,t0(o)]  for a pair only a cooling upgrade k allows      (5)
-       z[p,t] <= sum_{pool p, run at t} gpus x;  z[p,t] <= sum_c g[c] sum_{m = t -
-       term[c] + 1}^{t} b[c,m]                                               (6)
+       z[p,t] <= sum_{pool p, run at t} gpus x;  z[p,t] <= sum_c g[c]
+       sum_{m: t - term[c] < a(c,m) <= t} b[c,m]                             (6)
   dx[o] is the mean of d over the months option o runs; du[u] d of an inference
   unit's month, the horizon's mean d for a training run. Commitments are paid for
   their whole term, past the horizon's end included; capex has no salvage value.
+  Ordering earlier than a(k,m) requires is never cheaper, so with D = 0 the order month
+  is the arrival month less the lead time, as a planner reads it.
 """
 
 from __future__ import annotations
@@ -35,7 +42,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from ortools.math_opt import model_pb2
 from ortools.math_opt.python import mathopt
 
 from placer.capacity import scenarios
@@ -63,17 +69,25 @@ from placer.problem.rows import K_FACILITY, K_GPUS, K_HEAT, K_IT, KIND_NAMES, KI
 
 @dataclass
 class CapacityModel:
-    """A built capacity model and the handles to read it back.
+    """A built capacity model (or one scenario's block of a two-stage model) and the
+    handles to read it back. Columns index the whole model's variables.
 
     Attributes:
-      scenario: the monthly scenario (`scenarios.monthly`).
+      scenario: the monthly scenario of this block (`scenarios.monthly`, with a planning
+        scenario's changes applied in a two-stage model).
       problem, index: the superset's timed Problem (cap_r: today's capacities).
-      model: the MathOpt model.
-      pairs: int[N, 2] (unit, option) of x, in variable order (variables 0..N-1).
-      build_vars: (option index k, arrival month m, variable) of each b.
-      installed_vars: [k][t] the variable I[k,t] (None for cloud commitments).
+      model: the MathOpt model (the whole model: every block shares it).
+      pairs: int[N, 2] (unit, option) of x; x_cols: int[N] their columns.
+      build_cols: (option index k, order month m, column) of each b.
+      arrival_km: (k, order month) -> arrival month (>= T: after the horizon's end).
+      z_cols: (cloud pool "site/pool", month) -> column of z.
       discount_t: float64[T], d[t].
       options: the build options, k order.
+      cost_km: (k, order month) -> (capex, running) net present cost of one unit, USD.
+      x_cost_n: float64[N], placement cost of each x, USD (net present).
+      obj_cols, obj_vals, const: this block's own objective (unweighted), USD: its cost
+        is obj_vals . values[obj_cols] + const.
+      name, probability: the planning scenario ("" and 1 for a single model).
     """
 
     scenario: Scenario
@@ -81,11 +95,44 @@ class CapacityModel:
     index: Index
     model: mathopt.Model
     pairs: np.ndarray
-    build_vars: list[tuple[int, int, mathopt.Variable]]
+    x_cols: np.ndarray
+    build_cols: list[tuple[int, int, int]]
+    arrival_km: dict[tuple[int, int], int]
+    z_cols: dict[tuple[str, int], int]
     discount_t: np.ndarray
     options: list
     cost_km: dict[tuple[int, int], tuple[float, float]]
     x_cost_n: np.ndarray
+    obj_cols: np.ndarray
+    obj_vals: np.ndarray
+    const: float
+    name: str = ""
+    probability: float = 1.0
+
+    def cost_of(self, values: np.ndarray) -> float:
+        """This block's net present cost for a vector of all variable values, USD."""
+        return float(self.obj_vals @ values[self.obj_cols] + self.const)
+
+
+@dataclass
+class _Block:
+    """One scenario's model in local columns (x first, then b, I, z), before stacking."""
+
+    scenario: Scenario
+    problem: Problem
+    index: Index
+    pairs: np.ndarray
+    rows: _Rows
+    layout: _Layout
+    objective: np.ndarray
+    const: float
+    b_col: dict[tuple[int, int], int]
+    arrival_km: dict[tuple[int, int], int]
+    z_col: dict[tuple[str, int], int]
+    discount_t: np.ndarray
+    options: list
+    cost_km: dict[tuple[int, int], tuple[float, float]]
+    x_cost: np.ndarray
 
 
 def discount_factors(rate_per_year: float, months: int) -> np.ndarray:
@@ -93,15 +140,48 @@ def discount_factors(rate_per_year: float, months: int) -> np.ndarray:
     return (1.0 + rate_per_year) ** (-np.arange(months) / 12.0)
 
 
+def order_months(scenario: Scenario, option) -> list[int]:
+    """The months a unit of an option may be ordered in: from the first order that can
+    arrive (earliest, energisation, the site's and pool's dates, less the lead time) to
+    the last whose arrival falls inside the horizon."""
+    lead = option.lead_time_months
+    return [m - lead for m in _arrival_months(scenario, option)]
+
+
 def build_capacity_model(scenario: Scenario) -> CapacityModel:
     """Builds (0)-(6) for a monthly scenario (`scenarios.monthly`)."""
+    block = _build_block(scenario, {}, [order_months(scenario, o) for o in scenario.build_options])
+    model, cols = _stack([block], [1.0], set())
+    return _view(block, model, cols[0], "", 1.0)
+
+
+def build_stacked_model(
+    blocks: list[_Block], weights: list[float], shared: set[tuple[int, int]], names: list[str]
+) -> list[CapacityModel]:
+    """One model of several scenario blocks: the objective is the weighted sum of theirs,
+    the b[k,m] in `shared` are one variable for every block (non-anticipativity); one
+    CapacityModel view per block, all on the same MathOpt model."""
+    model, cols = _stack(blocks, weights, shared)
+    return [
+        _view(b, model, c, n, w) for b, c, n, w in zip(blocks, cols, names, weights, strict=True)
+    ]
+
+
+def build_block(scenario: Scenario, delay_k: dict[int, int], months_k: list[list[int]]) -> _Block:
+    """One scenario's block (for `build_stacked_model`): options ordered in `months_k`
+    (the same months in every block), option k arriving `delay_k[k]` months late."""
+    return _build_block(scenario, delay_k, months_k)
+
+
+def _build_block(scenario: Scenario, delay_k: dict[int, int], months_k: list[list[int]]) -> _Block:
+    """(0)-(6) of one scenario in local columns."""
     sup = scenarios.superset(scenario)
     problem, index = compile_timed(sup)
     zero = scenarios.zeroed(scenario)
     problem = _today(problem, index, zero, sup)
     n_t = scenario.horizon.periods
     rate = scenario.planning.discount_rate_per_year if scenario.planning else 0.0
-    d_t = discount_factors(rate, n_t + 36)
+    d_t = discount_factors(rate, n_t + 36 + MAX_DELAY_PAD)
     options = list(scenario.build_options)
     pairs, slot = _variables(problem)
     u, o = pairs[:, 0], pairs[:, 1]
@@ -110,24 +190,25 @@ def build_capacity_model(scenario: Scenario) -> CapacityModel:
     terms = _Terms(problem, u, o, slot)
     n_x = len(pairs)
     layout = _Layout(n_x)
-    months = [_arrival_months(scenario, opt) for opt in options]
-    b_col = {
-        (k, m): layout.add("b", f"b[{opt.id},{m}]", opt.max_units, True)
-        for k, opt in enumerate(options)
-        for m in months[k]
-    }
+    b_col, arrival = {}, {}
+    for k, opt in enumerate(options):
+        for m in months_k[k]:
+            b_col[(k, m)] = layout.add("b", f"b[{opt.id},{m}]", opt.max_units, True)
+            arrival[(k, m)] = m + opt.lead_time_months + delay_k.get(k, 0)
     i_col = {
         (k, t): layout.add("I", f"I[{opt.id},{t}]", opt.max_units, False)
         for k, opt in enumerate(options)
         if not isinstance(opt, CloudCommit)
         for t in range(n_t)
     }
-    _add_installed(rows, options, n_t, b_col, i_col)  # (4)
+    _add_installed(rows, options, n_t, b_col, i_col, arrival)  # (4)
     adds = _row_additions(scenario, problem, index, options)
     _add_capacity_rows(rows, problem, terms, adds, i_col)  # (2')
     _add_redundancy(rows, problem, u, o)  # (3)
     _add_cooling_links(rows, scenario, problem, index, options, pairs, i_col)  # (5)
-    z_cost = _add_commitments(rows, layout, scenario, problem, index, options, terms, b_col, d_t)
+    z_cost, z_col = _add_commitments(
+        rows, layout, scenario, problem, index, options, terms, b_col, arrival, d_t
+    )
     span_h = scenario.horizon.hours
     dx_o = _option_discount(index, d_t[:n_t])
     du_u = _unit_discount(index, d_t[:n_t])
@@ -137,18 +218,101 @@ def build_capacity_model(scenario: Scenario) -> CapacityModel:
     objective[:n_x] = x_cost - value_n
     cost_km = {}
     for (k, m), col in b_col.items():
-        cost_km[(k, m)] = _unit_cost(options[k], m, n_t, d_t)
+        cost_km[(k, m)] = _unit_cost(options[k], m, arrival[(k, m)], n_t, d_t)
         objective[col] = sum(cost_km[(k, m)])
     for col, c in z_cost.items():
         objective[col] = c
     const = float((problem.unplaced_usd_per_h_u * span_h * du_u).sum())
-    names = [f"x[{a},{b}]" for a, b in pairs.tolist()] + layout.names
-    proto = _to_proto("capacity", np.zeros((layout.n, 2), int), True, objective, const, rows, names)
-    _set_bounds(proto, n_x, layout)
-    model = mathopt.Model.from_model_proto(proto)
-    build_vars = [(k, m, model.get_variable(col)) for (k, m), col in b_col.items()]
+    return _Block(
+        scenario, problem, index, pairs, rows, layout, objective, const, b_col, arrival,
+        z_col, d_t[:n_t], options, cost_km, x_cost,
+    )  # fmt: skip
+
+
+#: Extra months of discount factors for arrivals a delay pushes past the horizon.
+MAX_DELAY_PAD = 600
+
+
+def _stack(
+    blocks: list[_Block], weights: list[float], shared: set[tuple[int, int]]
+) -> tuple[mathopt.Model, list[np.ndarray]]:
+    """The blocks as one model; returns it and each block's local -> global columns.
+    Every b[k,m] of the first block is shared when there is one block."""
+    ub: list[float] = []
+    integer: list[bool] = []
+    names: list[str] = []
+    shared_col: dict[tuple[int, int], int] = {}
+    first = blocks[0]
+    for key in sorted(shared):
+        shared_col[key] = len(ub)
+        col = first.b_col[key]
+        ub.append(first.layout.ub[col - first.layout.first])
+        integer.append(True)
+        names.append(first.layout.names[col - first.layout.first])
+    maps = []
+    for i, block in enumerate(blocks):
+        n_x, lay = len(block.pairs), block.layout
+        col_map = np.empty(lay.n, np.int64)
+        common = {c for key, c in block.b_col.items() if key in shared_col}
+        own = [c for c in range(lay.n) if c not in common]
+        col_map[own] = np.arange(len(ub), len(ub) + len(own))
+        tag = f"s{i}:" if len(blocks) > 1 else ""
+        for c in own:
+            if c < n_x:
+                ub.append(1.0)
+                integer.append(True)
+                a, b = block.pairs[c]
+                names.append(f"{tag}x[{a},{b}]")
+            else:
+                ub.append(lay.ub[c - n_x])
+                integer.append(lay.integer[c - n_x])
+                names.append(tag + lay.names[c - n_x])
+        for key, col in block.b_col.items():
+            if key in shared_col:
+                col_map[col] = shared_col[key]
+        maps.append(col_map)
+    n = len(ub)
+    objective = np.zeros(n)
+    const = 0.0
+    rows = _Rows()
+    for i, (block, w, col_map) in enumerate(zip(blocks, weights, maps, strict=True)):
+        np.add.at(objective, col_map, w * block.objective)
+        const += w * block.const
+        tag = f"s{i}:" if len(blocks) > 1 else ""
+        br = block.rows
+        for r, name in enumerate(br.names):
+            rows.add(tag + name, col_map[br.col[r]], br.val[r], br.lb[r], br.ub[r], br.tags[r])
+    proto = _to_proto("capacity", np.zeros((n, 2), int), True, objective, const, rows, names)
+    del proto.variables.upper_bounds[:]
+    proto.variables.upper_bounds.extend(ub)
+    del proto.variables.integers[:]
+    proto.variables.integers.extend(integer)
+    return mathopt.Model.from_model_proto(proto), maps
+
+
+def _view(block: _Block, model: mathopt.Model, col_map: np.ndarray, name: str, w: float):
+    """A CapacityModel reading one block of a (possibly stacked) model."""
+    n_x = len(block.pairs)
+    nz = np.flatnonzero(block.objective)
     return CapacityModel(
-        scenario, problem, index, model, pairs, build_vars, d_t[:n_t], options, cost_km, x_cost
+        scenario=block.scenario,
+        problem=block.problem,
+        index=block.index,
+        model=model,
+        pairs=block.pairs,
+        x_cols=col_map[:n_x],
+        build_cols=[(k, m, int(col_map[c])) for (k, m), c in block.b_col.items()],
+        arrival_km=dict(block.arrival_km),
+        z_cols={key: int(col_map[c]) for key, c in block.z_col.items()},
+        discount_t=block.discount_t,
+        options=block.options,
+        cost_km=block.cost_km,
+        x_cost_n=block.x_cost,
+        obj_cols=col_map[nz],
+        obj_vals=block.objective[nz],
+        const=block.const,
+        name=name,
+        probability=w,
     )
 
 
@@ -168,13 +332,6 @@ class _Layout:
         self.integer.append(integer)
         self.n += 1
         return self.n - 1
-
-
-def _set_bounds(proto: model_pb2.ModelProto, n_x: int, layout: _Layout) -> None:
-    var = proto.variables
-    for i, (ub, integer) in enumerate(zip(layout.ub, layout.integer, strict=True)):
-        var.upper_bounds[n_x + i] = ub
-        var.integers[n_x + i] = integer
 
 
 def _today(problem: Problem, index: Index, zero: Scenario, sup: Scenario) -> Problem:
@@ -218,20 +375,32 @@ def _arrival_months(scenario: Scenario, option) -> list[int]:
     return list(range(first, scenario.horizon.periods))
 
 
-def _unit_cost(option, m: int, n_t: int, d_t: np.ndarray) -> tuple[float, float]:
-    """(capex, running) net present cost of one unit arriving in month m, USD."""
-    capex = option.capex_usd * d_t[m - option.lead_time_months]
+def _unit_cost(option, m: int, a: int, n_t: int, d_t: np.ndarray) -> tuple[float, float]:
+    """(capex, running) net present cost of one unit ordered in month m, arriving in
+    month a (nothing runs, nothing is paid after the horizon but a commitment's term), USD."""
+    capex = option.capex_usd * d_t[m]
     monthly = option.lease_usd_per_month + option.fixed_opex_usd_per_month
-    running = monthly * d_t[m:n_t].sum()
+    running = monthly * d_t[a:n_t].sum() if a < n_t else 0.0
     if isinstance(option, CloudCommit):
-        term = d_t[m : m + option.term_months].sum()
+        term = d_t[a : a + option.term_months].sum()
         running += option.gpus * option.committed_usd_per_gpu_h * MONTH_HOURS * term
     return float(capex), float(running)
 
 
-def _add_installed(rows: _Rows, options, n_t: int, b_col, i_col) -> None:
-    """(4) I[k,t] - I[k,t-1] - b[k,t] = 0."""
+def _add_installed(rows: _Rows, options, n_t: int, b_col, i_col, arrival) -> None:
+    """(4) I[k,t] - I[k,t-1] - sum_{m arriving in t} b[k,m] = 0; sum_m b[k,m] <= N[k]
+    where some order would arrive after the horizon (I[k,T-1] does not count it)."""
+    arriving: dict[tuple[int, int], list[int]] = {}
+    late: dict[int, list[int]] = {}
+    for (k, m), col in b_col.items():
+        arriving.setdefault((k, arrival[(k, m)]), []).append(col)
+        if arrival[(k, m)] >= n_t:
+            late.setdefault(k, [])
     for k, opt in enumerate(options):
+        if k in late:
+            cols = [c for (kk, _), c in b_col.items() if kk == k]
+            rows.add(f"max_units[{opt.id}]", np.array(cols), np.ones(len(cols)), -math.inf,
+                     float(opt.max_units))  # fmt: skip
         if isinstance(opt, CloudCommit):
             continue
         for t in range(n_t):
@@ -240,8 +409,8 @@ def _add_installed(rows: _Rows, options, n_t: int, b_col, i_col) -> None:
             if t > 0:
                 cols.append(i_col[(k, t - 1)])
                 vals.append(-1.0)
-            if (k, t) in b_col:
-                cols.append(b_col[(k, t)])
+            for col in arriving.get((k, t), []):
+                cols.append(col)
                 vals.append(-1.0)
             rows.add(f"installed[{opt.id},{t}]", np.array(cols), np.array(vals), 0.0, 0.0)
 
@@ -339,16 +508,17 @@ def _add_cooling_links(rows: _Rows, scenario, problem, index, options, pairs, i_
         )
 
 
-def _add_commitments(rows, layout, scenario, problem, index, options, terms, b_col, d_t):
-    """(6): z[p,t] for each committed pool and month; returns {z column: objective}."""
+def _add_commitments(rows, layout, scenario, problem, index, options, terms, b_col, arrival, d_t):
+    """(6): z[p,t] for each committed pool and month; returns ({z column: objective},
+    {(pool name, t): z column})."""
     by_pool: dict[int, list[int]] = {}
     pool_of = {(p.site, p.key): i for i, p in enumerate(index.pools)}
     for k, opt in enumerate(options):
         if isinstance(opt, CloudCommit):
             by_pool.setdefault(pool_of[(opt.site, opt.pool)], []).append(k)
     if not by_pool:
-        return {}
-    costs = {}
+        return {}, {}
+    costs, z_col = {}, {}
     pools = {(s.id, p.key): p for s in scenario.sites for p in s.pools}
     period_r = index.time.period_r
     for p, ks in by_pool.items():
@@ -361,6 +531,7 @@ def _add_commitments(rows, layout, scenario, problem, index, options, terms, b_c
                 )[0]
             )
             z = layout.add("z", f"z[{info.name},{t}]", math.inf, False)
+            z_col[(info.name, t)] = z
             costs[z] = -price * MONTH_HOURS * float(d_t[t])
             cols, coef, _ = terms.of(r)
             rows.add(
@@ -373,12 +544,12 @@ def _add_commitments(rows, layout, scenario, problem, index, options, terms, b_c
             c_cols, c_vals = [z], [1.0]
             for k in ks:
                 opt = options[k]
-                for m in range(max(0, t - opt.term_months + 1), t + 1):
-                    if (k, m) in b_col:
-                        c_cols.append(b_col[(k, m)])
+                for (kk, m), col in b_col.items():
+                    if kk == k and t - opt.term_months < arrival[(k, m)] <= t:
+                        c_cols.append(col)
                         c_vals.append(-float(opt.gpus))
             rows.add(f"z_commit[{p},{t}]", np.array(c_cols), np.array(c_vals), -math.inf, 0.0)
-    return costs
+    return costs, z_col
 
 
 def _option_discount(index: Index, d_t: np.ndarray) -> np.ndarray:
@@ -394,4 +565,11 @@ def _unit_discount(index: Index, d_t: np.ndarray) -> np.ndarray:
     return np.array([d_t[u.period] if u.period >= 0 else d_t.mean() for u in index.units])
 
 
-__all__ = ["CapacityModel", "build_capacity_model", "discount_factors"]
+__all__ = [
+    "CapacityModel",
+    "build_block",
+    "build_capacity_model",
+    "build_stacked_model",
+    "discount_factors",
+    "order_months",
+]

@@ -5,7 +5,10 @@
 - "build only on-prem": cloud sites and commitments removed, builds allowed.
 
 Each is a `CapacityResult` (net present cost, USD; bound; gap); the time limit is split
-60 / 20 / 20 between them.
+60 / 20 / 20 between them. A scenario with `planning.scenarios` also gets the two-stage
+plan (`placer.capacity.twostage`; the split is then 20 / 10 / 10 and 60 for it), and
+every plan its KPIs (`placer.capacity.kpis`: cost per GPU-hour, utilisation, power,
+ROI of each purchase, cost per 1k tokens).
 """
 
 from __future__ import annotations
@@ -13,11 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from placer.capacity import scenarios
+from placer.capacity.kpis import CapacityKpis, capacity_kpis
 from placer.capacity.solve import CapacityResult, solve_capacity
+from placer.capacity.twostage import TwoStageResult, plan_two_stage
 from placer.model.scenario import Scenario
 
 #: Share of the time limit each solve gets: plan, cloud baseline, on-prem baseline.
 TIME_SHARES = (0.6, 0.2, 0.2)
+#: The same with a two-stage plan, which gets the rest.
+TIME_SHARES_TWO_STAGE = (0.2, 0.1, 0.1)
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,8 @@ class CapacityPlan:
     plan: CapacityResult
     baseline_cloud: CapacityResult | None
     baseline_onprem: CapacityResult | None
+    two_stage: TwoStageResult | None = None
+    kpis: CapacityKpis | None = None
 
 
 def plan_capacity(
@@ -40,6 +49,7 @@ def plan_capacity(
     relative_gap: float = 1e-4,
     seed: int = 0,
     baselines: bool = True,
+    roi: bool = True,
 ) -> CapacityPlan:
     """Solves the capacity plan of a scenario with `build_options` (and its baselines).
 
@@ -48,7 +58,10 @@ def plan_capacity(
       SolverError: HiGHS failed.
     """
     monthly = scenarios.monthly(scenario)
-    shares = TIME_SHARES if baselines else (1.0, 0.0, 0.0)
+    uncertain = scenario.planning is not None and bool(scenario.planning.scenarios)
+    shares = TIME_SHARES_TWO_STAGE if uncertain else TIME_SHARES
+    if not baselines:
+        shares = (shares[0] + shares[1] + shares[2], 0.0, 0.0)
 
     def run(variant: Scenario, share: float) -> CapacityResult:
         return solve_capacity(
@@ -60,6 +73,15 @@ def plan_capacity(
     if baselines:
         cloud = run(scenarios.without_builds(monthly), shares[1])
         onprem = run(scenarios.without_cloud(monthly), shares[2])
+    two_stage = None
+    if uncertain:
+        two_stage = plan_two_stage(
+            monthly,
+            time_limit_s=time_limit_s * (1.0 - sum(shares)),
+            relative_gap=relative_gap,
+            seed=seed,
+        )
+    kpis = capacity_kpis(plan, roi=roi, time_limit_s=time_limit_s * 0.25, seed=seed)
     planning = scenario.planning
     return CapacityPlan(
         scenario=scenario.metadata.name,
@@ -69,4 +91,6 @@ def plan_capacity(
         plan=plan,
         baseline_cloud=cloud,
         baseline_onprem=onprem,
+        two_stage=two_stage,
+        kpis=kpis,
     )

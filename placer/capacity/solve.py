@@ -107,21 +107,59 @@ def solve_capacity(
     """
     started = time.perf_counter()
     cm = build_capacity_model(scenario)
+    solved = solve_model(cm.model, started, time_limit_s, relative_gap, seed)
+    return read_result(cm, solved)
+
+
+@dataclass(frozen=True)
+class Solved:
+    """How one MILP solve ended, without solver objects.
+
+    Attributes:
+      status, message, cost, bound, gap, wall_s: as in CapacityResult (cost and bound
+        of the whole model, USD).
+      values: float64[n] every variable's value by column (None without a plan).
+      size: (variables, constraints).
+    """
+
+    status: str
+    message: str
+    cost: float | None
+    bound: float | None
+    gap: float | None
+    wall_s: float
+    values: np.ndarray | None
+    size: tuple[int, int]
+
+
+def solve_model(
+    model: mathopt.Model,
+    started: float,
+    time_limit_s: float,
+    relative_gap: float,
+    seed: int,
+) -> Solved:
+    """Solves a capacity model with HiGHS within what is left of `time_limit_s` (s, from
+    `started`, a perf_counter reading).
+
+    Raises:
+      SolverError: HiGHS failed.
+    """
     left = max(0.05, time_limit_s - (time.perf_counter() - started))
     params = mathopt.SolveParameters(
         time_limit=dt.timedelta(seconds=max(0.05, left - stop_margin_s(left))),
         relative_gap_tolerance=relative_gap,
         random_seed=seed,
     )
-    size = (cm.model.get_num_variables(), cm.model.get_num_linear_constraints())
+    size = (model.get_num_variables(), model.get_num_linear_constraints())
     try:
         with quiet_stdout():
             result = watched(
-                lambda: mathopt.solve(cm.model, mathopt.SolverType.HIGHS, params=params),
+                lambda: mathopt.solve(model, mathopt.SolverType.HIGHS, params=params),
                 deadline=time.perf_counter() + left + hard_grace_s(left),
             )
     except Interrupted as e:
-        return CapacityResult("no_solution", e.why, None, None, None, _since(started))
+        return Solved("no_solution", e.why, None, None, None, _since(started), None, size)
     except Exception as e:  # MathOpt maps some solver errors to AttributeError
         raise SolverError(f"capacity MILP (HiGHS) failed: {e}") from None
     reason = result.termination.reason
@@ -129,22 +167,12 @@ def solve_capacity(
     bound = float(bound) if math.isfinite(bound) else None
     if not result.has_primal_feasible_solution():
         status = (
-            "infeasible"
-            if reason in (_T.INFEASIBLE, _T.INFEASIBLE_OR_UNBOUNDED)
-            else ("no_solution")
+            "infeasible" if reason in (_T.INFEASIBLE, _T.INFEASIBLE_OR_UNBOUNDED) else "no_solution"
         )
-        return CapacityResult(
-            status,
-            f"HiGHS: {reason.name.lower()}",
-            None,
-            bound,
-            None,
-            _since(started),
-            variables=size[0],
-            constraints=size[1],
-            model=cm,
-        )
-    values = result.variable_values()
+        message = f"HiGHS: {reason.name.lower()}"
+        return Solved(status, message, None, bound, None, _since(started), None, size)
+    by_var = result.variable_values()
+    values = np.array([by_var[v] for v in model.variables()], float)
     cost = float(result.objective_value())
     if bound is not None:
         bound = min(bound, cost)
@@ -157,22 +185,43 @@ def solve_capacity(
         else f"best plan within {time_limit_s:g} s; gap "
         + (f"{100 * gap:.3f}%" if gap is not None else "unknown")
     )
-    return _read(cm, values, status, message, cost, bound, gap, _since(started), size)
+    return Solved(status, message, cost, bound, gap, _since(started), values, size)
 
 
 def _since(started: float) -> float:
     return round(time.perf_counter() - started, 4)
 
 
+def read_result(cm: CapacityModel, solved: Solved, *, own_cost: bool = False) -> CapacityResult:
+    """One block's answer in the scenario's words. With own_cost, the cost is the
+    block's own (a scenario of a two-stage model) and no bound or gap is given."""
+    if solved.values is None:
+        return CapacityResult(
+            solved.status,
+            solved.message,
+            None,
+            None if own_cost else solved.bound,
+            None,
+            solved.wall_s,
+            variables=solved.size[0],
+            constraints=solved.size[1],
+            model=cm,
+        )
+    cost = cm.cost_of(solved.values) if own_cost else solved.cost
+    bound, gap = (None, None) if own_cost else (solved.bound, solved.gap)
+    return _read(cm, solved.values, solved.status, solved.message, cost, bound, gap,
+                 solved.wall_s, solved.size)  # fmt: skip
+
+
 def _read(cm: CapacityModel, values, status, message, cost, bound, gap, wall_s, size):
-    """The answer in the scenario's words."""
+    """The answer in the scenario's words (values: float64[n] by column)."""
     problem, index, scenario = cm.problem, cm.index, cm.scenario
     n_t = scenario.horizon.periods
-    x = np.array([values[cm.model.get_variable(i)] for i in range(len(cm.pairs))])
+    x = values[cm.x_cols]
     chosen = cm.pairs[x > 0.5]
     assign = np.full(problem.num_units, -1, np.int32)
     assign[chosen[:, 0]] = chosen[:, 1]
-    counts = {(k, m): round(values[var]) for k, m, var in cm.build_vars}
+    counts = {(k, m): round(values[col]) for k, m, col in cm.build_cols}
     installed = {opt.id: [0] * n_t for opt in cm.options}
     purchases = []
     build_npv = 0.0
@@ -180,16 +229,17 @@ def _read(cm: CapacityModel, values, status, message, cost, bound, gap, wall_s, 
         if n <= 0:
             continue
         opt = cm.options[k]
+        a = cm.arrival_km[(k, m)]
         span = (
-            range(m, min(n_t, m + opt.term_months))
+            range(a, min(n_t, a + opt.term_months))
             if isinstance(opt, CloudCommit)
-            else (range(m, n_t))
+            else (range(a, n_t))
         )
         for t in span:
             installed[opt.id][t] += n
         capex, running = cm.cost_km[(k, m)]
         build_npv += n * (capex + running)
-        purchases.append(_purchase(scenario, opt, n, m, n * (capex + running)))
+        purchases.append(_purchase(scenario, opt, n, m, a, n * (capex + running)))
     months = _months(cm, assign, values, purchases)
     unplaced = [index.units[u].name for u in np.flatnonzero(assign < 0)]
     return CapacityResult(
@@ -212,7 +262,8 @@ def _read(cm: CapacityModel, values, status, message, cost, bound, gap, wall_s, 
     )
 
 
-def _purchase(scenario, opt, n: int, m: int, npv: float) -> Purchase:
+def _purchase(scenario, opt, n: int, order: int, m: int, npv: float) -> Purchase:
+    """n units of an option ordered in month `order`, arriving in month m."""
     if isinstance(opt, GpuBuild):
         what = f"{n * opt.gpus} {opt.accelerator} GPUs ({n * opt.nodes} nodes)"
     elif isinstance(opt, CloudCommit):
@@ -227,7 +278,6 @@ def _purchase(scenario, opt, n: int, m: int, npv: float) -> Purchase:
     monthly = opt.lease_usd_per_month + opt.fixed_opex_usd_per_month
     if isinstance(opt, CloudCommit):
         monthly += opt.gpus * opt.committed_usd_per_gpu_h * MONTH_HOURS
-    order = m - opt.lead_time_months
     return Purchase(
         opt.id,
         opt.kind,
@@ -290,7 +340,8 @@ def _months(cm: CapacityModel, assign, values, purchases) -> list[dict]:
             if "cloud" in use:
                 use["on_demand"] = use.pop("cloud")
     for p in purchases:
-        out[p.order_month]["capex_usd"] += p.capex_usd
+        if p.order_month < n_t:
+            out[p.order_month]["capex_usd"] += p.capex_usd
         opt = next(o for o in cm.options if o.id == p.option)
         last = min(n_t, p.arrival_month + opt.term_months) if isinstance(opt, CloudCommit) else n_t
         for t in range(p.arrival_month, last):
@@ -302,12 +353,7 @@ def _months(cm: CapacityModel, assign, values, purchases) -> list[dict]:
 
 def _committed(cm: CapacityModel, values) -> dict[tuple[str, int], float]:
     """(cloud pool name "site/pool", month) -> committed GPUs in use (the z variables)."""
-    out: dict[tuple[str, int], float] = {}
-    for var in cm.model.variables():
-        if var.name.startswith("z["):
-            pool, t = var.name[2:-1].rsplit(",", 1)
-            out[(pool, int(t))] = float(values[var])
-    return out
+    return {key: float(values[col]) for key, col in cm.z_cols.items()}
 
 
 def _savings(cm: CapacityModel, committed) -> dict[int, float]:

@@ -9,6 +9,7 @@ import click
 
 from placer.cli.common import (
     HELP_OPTIONS,
+    OutputPath,
     debug_option,
     echo_formatted,
     format_option,
@@ -19,7 +20,7 @@ from placer.cli.common import (
     seed_option,
     time_limit_option,
 )
-from placer.cli.io import is_stdout, load_scenario, write_output
+from placer.cli.io import is_stdout, load_scenario, write_atomic, write_output
 from placer.errors import ScenarioError
 
 
@@ -33,6 +34,20 @@ from placer.errors import ScenarioError
     is_flag=True,
     help="Skip the 'cloud on-demand only' and 'build only on-prem' baselines.",
 )
+@click.option(
+    "--no-roi",
+    is_flag=True,
+    help="Skip the ROI of each purchase (one re-solve per purchase).",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=OutputPath(path_type=Path, dir_okay=False),
+    default=None,
+    metavar="PATH",
+    help="Also write the plan as one self-contained HTML page (atomically): capacity "
+    "against demand per site and month by source, the order calendar, KPIs, scenarios.",
+)
 @format_option("table", "json")
 @output_option("Write the plan as JSON to this file (atomically; '-' for stdout).")
 @debug_option()
@@ -43,6 +58,8 @@ def capacity_command(
     relative_gap: float,
     seed: int,
     no_baselines: bool,
+    no_roi: bool,
+    html_path: Path | None,
     fmt: str,
     output: Path | None,
     debug: bool,
@@ -51,6 +68,10 @@ def capacity_command(
 
     One MILP over build decisions and monthly placement (docs/capacity.md); the net
     present cost is compared with 'cloud on-demand only' and 'build only on-prem'.
+    With planning.scenarios, also the two-stage plan (orders before decide_by shared by
+    every scenario) and the regret of each single-scenario plan. KPIs: cost per GPU-hour
+    (and per training GPU-hour, per 1k tokens), utilisation and power per site and
+    month, the ROI of each purchase.
 
     Example: placer plan-capacity configs/capacity/us_build.yaml --format json
     """
@@ -68,9 +89,14 @@ def capacity_command(
             relative_gap=relative_gap,
             seed=seed,
             baselines=not no_baselines,
+            roi=not no_roi,
         )
     except ValueError as e:
         raise ScenarioError(f"{scenario_file}: {e}") from None
     if output is not None:
         write_output(output, to_json(plan))
+    if html_path is not None:
+        from placer.outputs.html.capacity_page import render_capacity_html
+
+        write_atomic(html_path, render_capacity_html(plan))
     echo_formatted(fmt, plan, err=is_stdout(output), table=to_table, json=to_json)

@@ -17,7 +17,10 @@ A top-level `build_options:` list names each decision a planner may take (docs/c
 Every option has capex (paid when ordered) or a monthly lease, a fixed opex per month
 (from arrival on), a lead time in months (order -> arrival), `max_units` and the earliest
 instant it may be ordered. A `planning:` block gives the discount rate, demand growth per
-workload, and (when the scenario has no `horizon`) the months planned over.
+workload, (when the scenario has no `horizon`) the months planned over, and the
+`scenarios` of a two-stage plan: possible futures, each with a probability, late grid
+connections or deliveries (`delay_months`) and demand multipliers, and `decide_by`, the
+instant before which orders are shared by every scenario.
 
 This module only checks what the options say and that they name existing things
 (`check_build_options`); `placer.capacity` turns them into a model.
@@ -194,8 +197,45 @@ class Growth(StrictModel):
         return (1.0 + float(self.rate_per_month or 0.0)) ** month
 
 
+#: Tolerance on the sum of the scenarios' probabilities (they must sum to 1).
+PROBABILITY_SUM_TOL = 1e-6
+#: Largest demand multiplier of a planning scenario.
+MAX_DEMAND_FACTOR = 1000.0
+
+
+class PlanningScenario(StrictModel):
+    """One possible future of a two-stage capacity plan (docs/capacity.md): late grid
+    connections or deliveries, and demand above or below the forecast."""
+
+    name: Id = Field(description="The scenario's name (unique).")
+    probability: float = ranged("Probability of this future (all sum to 1).", ge=0, le=1)
+    delay_months: dict[Id, Annotated[int, Field(ge=0, le=MAX_MONTHS)]] = Field(
+        default_factory=dict,
+        description="Months late, by site id or build option id. A site: its grid "
+        "connection (power.available_from, when it has one, and every power option there) "
+        "comes that many months later. A gpus, power or cooling option: its capacity "
+        "arrives that many months later than it would (an option's own entry wins over "
+        "its site's).",
+    )
+    demand_factor: float = ranged(
+        "Multiplier of every inference workload's demand, every month (1.3: +30%).",
+        ge=0,
+        le=MAX_DEMAND_FACTOR,
+        default=1.0,
+    )
+    demand_factors: dict[Id, Annotated[float, Field(ge=0, le=MAX_DEMAND_FACTOR)]] = Field(
+        default_factory=dict,
+        description="Inference workload id -> multiplier of its demand (times demand_factor).",
+    )
+
+    def factor_of(self, workload: str) -> float:
+        """The demand multiplier of one inference workload in this scenario."""
+        return self.demand_factor * self.demand_factors.get(workload, 1.0)
+
+
 class Planning(StrictModel):
-    """How capacity is planned: the discount rate, demand growth, and the months."""
+    """How capacity is planned: the discount rate, demand growth, the months, and the
+    scenarios of a two-stage plan."""
 
     discount_rate_per_year: float = ranged(
         "Yearly discount rate of the net present cost (0.08: 8%).", ge=0, le=1.0, default=0.0
@@ -209,12 +249,29 @@ class Planning(StrictModel):
     demand_growth: dict[Id, Growth] = Field(
         default_factory=dict, description="Workload id -> growth of its inference demand."
     )
+    scenarios: list[PlanningScenario] = Field(
+        default_factory=list,
+        description="Possible futures with their probabilities: `plan-capacity` then also "
+        "solves the two-stage plan (orders before `decide_by` shared by all scenarios, the "
+        "rest per scenario) and the regret of each single-scenario plan.",
+    )
+    decide_by: Instant | None = Field(
+        default=None,
+        description="Orders placed in months that start before this instant are decided "
+        "now, the same in every scenario; later orders and all placement wait for the "
+        "scenario. Default: the first month in which the scenarios differ (month 1 at "
+        "the earliest: what to order now is always decided now).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Planning:
         if (self.start is None) != (self.months is None):
             raise ValueError("give both start and months (or neither, with a horizon)")
         return self
+
+    def scenario_named(self, name: str) -> PlanningScenario | None:
+        """The scenario of that name, if any."""
+        return next((s for s in self.scenarios if s.name == name), None)
 
 
 def check_build_options(scenario) -> None:
@@ -317,3 +374,57 @@ def _check_planning(scenario, planning: Planning) -> None:
                 f"{path}.factors: {len(growth.factors)} values for {periods} "
                 "months; give one per month"
             )
+    _check_scenarios(scenario, planning)
+
+
+def _check_scenarios(scenario, planning: Planning) -> None:
+    """Names unique, probabilities summing to 1, delays and demand factors naming known
+    sites, options and inference workloads."""
+    if not planning.scenarios:
+        if planning.decide_by is not None:
+            raise ValueError(
+                "planning.decide_by: it separates decisions taken now from those taken "
+                "per scenario; give planning.scenarios too (or remove decide_by)"
+            )
+        return
+    total = sum(s.probability for s in planning.scenarios)
+    if abs(total - 1.0) > PROBABILITY_SUM_TOL:
+        listed = ", ".join(f"{s.name} {s.probability:g}" for s in planning.scenarios)
+        raise ValueError(
+            f"planning.scenarios: the probabilities sum to {total:.6g} ({listed}); they "
+            "must sum to 1"
+        )
+    sites = {s.id: s for s in scenario.sites}
+    options = {o.id: o for o in scenario.build_options}
+    workloads = {w.id: w for w in scenario.workloads}
+    names: set[str] = set()
+    for i, sc in enumerate(planning.scenarios):
+        path = f"planning.scenarios.{i}"
+        if sc.name in names:
+            raise ValueError(f"{path}.name: duplicate scenario name {sc.name!r}")
+        names.add(sc.name)
+        for key in sc.delay_months:
+            where = f"{path}.delay_months.{key}"
+            if key in sites and key in options:
+                raise ValueError(
+                    f"{where}: {key!r} is both a site and a build option id; rename one"
+                )
+            if key in options and isinstance(options[key], CloudCommit):
+                raise ValueError(
+                    f"{where}: {key!r} is a cloud_commit, which has no delivery to delay; "
+                    "delay a site, or a gpus, power or cooling option"
+                )
+            if key not in sites and key not in options:
+                raise ValueError(
+                    f"{where}: unknown site or build option {key!r}; known sites "
+                    f"{sorted(sites)}, options {sorted(options)}"
+                )
+        for wid in sc.demand_factors:
+            where = f"{path}.demand_factors.{wid}"
+            w = workloads.get(wid)
+            if w is None:
+                raise ValueError(f"{where}: unknown workload {wid!r}")
+            if w.kind != "inference":
+                raise ValueError(
+                    f"{where}: demand factors scale inference demand; {wid!r} is training"
+                )
