@@ -41,6 +41,7 @@ from placer.problem.form import (
     R_EXCLUDE,
     R_LATENCY,
     R_MEMORY,
+    R_NODE,
     R_PIN,
     R_RESIDENCY,
     R_SIZE,
@@ -624,6 +625,7 @@ def test_every_reason_has_a_test() -> None:
     names = {R_ACCEL, R_MEMORY, R_LATENCY, R_RESIDENCY, R_COOLING, R_DENSITY}
     names |= {R_PIN, R_EXCLUDE, R_DEADLINE, R_SIZE}
     names |= {R_TTFT}  # tests/test_serving.py
+    names |= {R_NODE}  # tests/test_nodes.py
     assert names == set(REASONS)
 
 

@@ -167,6 +167,11 @@ def test_every_config_exports_valid_documents(
     solved: dict[str, tuple[Scenario, Plan, Path]], config: str, target: str
 ) -> None:
     scenario, plan, plan_file = solved[config]
+    if target == "skypilot" and any(_mig(scenario, p) for p in plan.placements):
+        result = run("export", str(_config_path(config)), str(plan_file), "--to", target)
+        assert result.exit_code == 2 and "SkyPilot cannot request a MIG" in result.output
+        assert_clean(result)
+        return
     docs = export(_config_path(config), plan_file, target)
     assert docs, "no documents"
     for doc in docs:
@@ -191,6 +196,23 @@ def _cluster(scenario: Scenario, site_id: str) -> str:
     return site.cluster or site.id
 
 
+def _mig(scenario: Scenario, p) -> bool:
+    """The placement's replicas run in MIG instances."""
+    w = next(w for w in scenario.workloads if w.id == p.workload)
+    return p.kind == "inference" and w.serving[p.accelerator].mig is not None
+
+
+def _requested(scenario: Scenario, p) -> int:
+    """Units of the GPU resource a placement's pods request (docs/export.md): its GPUs,
+    or one a replica in a MIG instance or on a share of a GPU."""
+    w = next(w for w in scenario.workloads if w.id == p.workload)
+    if p.kind == "inference":
+        sv = w.serving[p.accelerator]
+        if sv.mig is not None or sv.gpus_per_replica < 1:
+            return p.replicas
+    return int(p.gpus)
+
+
 def _planned(plan: Plan, scenario: Scenario) -> dict[str, dict[str, Any]]:
     """workload -> {gpus, replicas, clusters: Counter(cluster -> replicas or GPUs)}."""
     out: dict[str, dict[str, Any]] = defaultdict(
@@ -198,7 +220,7 @@ def _planned(plan: Plan, scenario: Scenario) -> dict[str, dict[str, Any]]:
     )
     for p in plan.placements:
         w = out[p.workload]
-        w["gpus"] += p.gpus
+        w["gpus"] += _requested(scenario, p)
         w["replicas"] += p.replicas
         w["clusters"][_cluster(scenario, p.site)] += p.replicas or p.gpus
     return out
@@ -237,7 +259,9 @@ def check_kubernetes(docs: list[dict[str, Any]], scenario: Scenario, plan: Plan)
         pod = spec["template"]["spec"]
         (container,) = pod["containers"]
         ((resource, per_pod),) = container["resources"]["limits"].items()
-        assert resource in ("nvidia.com/gpu", "amd.com/gpu", "google.com/tpu")
+        assert resource in ("nvidia.com/gpu", "amd.com/gpu", "google.com/tpu") or (
+            resource.startswith("nvidia.com/mig-")
+        )
         workload = notes["placer.dev/workload"]
         pods = spec["replicas"] if doc["kind"] == "Deployment" else spec["parallelism"]
         if doc["kind"] == "Job":
@@ -245,7 +269,12 @@ def check_kubernetes(docs: list[dict[str, Any]], scenario: Scenario, plan: Plan)
             assert spec["completionMode"] == "Indexed"
         else:
             seen[workload]["replicas"] += pods
-        assert int(notes["placer.dev/gpus"]) == pods * per_pod
+        spec_w = next(w for w in scenario.workloads if w.id == notes["placer.dev/workload"])
+        shared = spec_w.kind == "inference" and any(
+            sv.mig is not None or sv.gpus_per_replica < 1 for sv in spec_w.serving.values()
+        )
+        # the annotation states GPUs; a MIG or shared replica requests one unit for a share
+        assert shared or int(notes["placer.dev/gpus"]) == pods * per_pod
         seen[workload]["gpus"] += pods * per_pod
         seen[workload]["clusters"][notes["placer.dev/cluster"]] += (
             pods if doc["kind"] == "Deployment" else pods * per_pod
@@ -340,7 +369,9 @@ def check_kueue(docs: list[dict[str, Any]], scenario: Scenario, plan: Plan) -> N
                 quota[cluster, flavor["name"]] += flavor["resources"][0]["nominalQuota"]
     planned: Counter[tuple[str, str]] = Counter()
     for p in plan.placements:
-        planned[_cluster(scenario, p.site), dns_label(f"{p.site}-{p.pool}")] += p.gpus
+        planned[_cluster(scenario, p.site), dns_label(f"{p.site}-{p.pool}")] += _requested(
+            scenario, p
+        )
         labels = flavors[_cluster(scenario, p.site), dns_label(f"{p.site}-{p.pool}")]
         assert labels == _default_labels(p.site, p.pool)
     assert quota == planned

@@ -21,6 +21,7 @@ from placer.problem.rows import KIND_NAMES
 from tests.problems import brute_force, random_problem
 
 CONFIGS = sorted(Path(__file__).parent.parent.joinpath("configs").glob("*.yaml"))
+CONFIGS_DIR = Path(__file__).parent.parent / "configs"
 
 
 def _row(problem, scope: int, kind: str) -> int:
@@ -92,7 +93,7 @@ def test_fixes_are_minimal_and_enough_against_brute_force(seed, problem) -> None
 
 
 def test_additions_are_rounded_up_to_what_a_person_can_add() -> None:
-    scenario = placer.load(CONFIGS[1])  # eu_sovereign: headroom 1.0
+    scenario = placer.load(CONFIGS_DIR / "eu_sovereign.yaml")  # headroom 1.0
     head = 0.8
     scenario = scenario.model_copy(
         update={"objective": scenario.objective.model_copy(update={"max_utilization": head})}
@@ -167,8 +168,8 @@ def test_fixes_of_random_infeasible_scenarios_are_proven(data) -> None:
 def test_explain_values_a_whole_step_by_a_re_solve_not_by_scaling_the_price() -> None:
     """eu_sovereign: fra-hall's IT kW is priced 6.49 USD/h for its first few kW; 1 MW
     more saves what whatif's own re-solve says (120.10 USD/h), not 1,000 x the price."""
-    doc, _ = read_document(CONFIGS[1])
-    plan = placer.explain(placer.load(CONFIGS[1]))
+    doc, _ = read_document(CONFIGS_DIR / "eu_sovereign.yaml")
+    plan = placer.explain(placer.load(CONFIGS_DIR / "eu_sovereign.yaml"))
     price = next(c for c in plan.capacity_prices if c.site == "fra-hall" and c.unit == "kW")
     assert price.holds_for_units is not None and price.holds_for_units < 1000
     assert price.step_units == 1000
@@ -191,7 +192,9 @@ def test_every_fix_explain_prints_applies_as_printed(tmp_path: Path) -> None:
 
     from placer.cli.main import cli
 
-    doc, _ = read_document(CONFIGS[0])  # edge_inference, with a carbon cap it cannot meet
+    doc, _ = read_document(
+        CONFIGS_DIR / "edge_inference.yaml"
+    )  # edge_inference, with a carbon cap it cannot meet
     doc["objective"]["carbon_cap_kg_per_h"] = 50
     path = tmp_path / "edge.json"
     path.write_text(json.dumps(doc))
@@ -208,7 +211,7 @@ def test_explain_leaves_step_values_out_on_fleets_too_large_for_re_solves(monkey
     from placer import api
 
     monkeypatch.setattr(api, "DIAGNOSE_MAX_PAIRS", 10)
-    plan = placer.explain(placer.load(CONFIGS[1]))
+    plan = placer.explain(placer.load(CONFIGS_DIR / "eu_sovereign.yaml"))
     assert plan.capacity_prices
     assert all(c.step_saving_usd_per_h is None for c in plan.capacity_prices)
     assert any(c.holds_for_units is not None for c in plan.capacity_prices)  # the LP's range

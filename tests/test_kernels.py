@@ -73,7 +73,7 @@ NUM_Q = len(QUANTITIES)
 #: over_k by kind: gpus, it, facility, heat, water, budget, carbon.
 SMALL_WEIGHTS = Weights(
     objective=1.0,
-    over_k=np.array([1.5, 2.0, 2.5, 3.0, 0.5, 0.75, 1.25], np.float32),
+    over_k=np.array([1.5, 2.0, 2.5, 3.0, 0.5, 0.75, 1.25, 1.75, 2.25], np.float32),
     masked=5.0,
     redundancy=7.0,
 )
@@ -294,8 +294,47 @@ def test_reference_sees_every_violation_kind(loads) -> None:
     # objective | total_q (QUANTITIES order) | over_k (ROW_KINDS order) | masked, redundancy
     want = np.array(
         [
-            [4.0, 8.0, 10.0, 12.0, 20.0, 4.0, 2.0, 2.0, 3.0, 1.0, 1.0, 5.0, 1.0, 0.5, 1.0, 1.0],
-            [6.0, 12.0, 15.0, 18.0, 30.0, 6.0, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 3.0, 1.5, 0.0, 0.0],
+            # (no node or MIG rows here: those two kinds are 0; then masked, redundancy)
+            [
+                4.0,
+                8.0,
+                10.0,
+                12.0,
+                20.0,
+                4.0,
+                2.0,
+                2.0,
+                3.0,
+                1.0,
+                1.0,
+                5.0,
+                1.0,
+                0.5,
+                0.0,
+                0.0,
+                1.0,
+                1.0,
+            ],
+            [
+                6.0,
+                12.0,
+                15.0,
+                18.0,
+                30.0,
+                6.0,
+                3.0,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                3.0,
+                1.5,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+            ],
         ]
         * (C // 2)
     )

@@ -35,6 +35,7 @@ from tests.problems import allowed_table, dense_table
 from tests.strategies import scenarios
 
 CONFIGS = sorted(Path(__file__).parent.parent.joinpath("configs").glob("*.yaml"))
+CONFIGS_DIR = Path(__file__).parent.parent / "configs"
 MASKED = "masked pair used"
 
 
@@ -156,7 +157,7 @@ def test_loads_violations_and_bound_agree_with_the_dense_tables(scenario, seed):
 
 
 def test_a_unit_on_a_pool_it_does_not_list_is_masked():
-    problem, _ = compile_problem(load_scenario(CONFIGS[0]))
+    problem, _ = compile_problem(load_scenario(CONFIGS_DIR / "edge_inference.yaml"))
     plan = solve_greedy(problem, SolveOptions()).assign_u
     assert MASKED not in violations(problem, plan)
     allowed = allowed_table(problem)
@@ -223,7 +224,7 @@ def test_large_hybrid_plan_passes_the_verifier_and_respects_its_bound(seed):
 
 
 def test_plans_from_a_chunked_compile_are_identical_and_reasons_are_the_masks():
-    scenario = load_scenario(CONFIGS[0])
+    scenario = load_scenario(CONFIGS_DIR / "edge_inference.yaml")
     problem, index = compile_problem(scenario)
     chunked, chunked_index = compile_problem(scenario, chunk_cells=997)
     result = solve_greedy(problem, SolveOptions())

@@ -605,6 +605,8 @@ def test_every_kind_is_covered() -> None:
     # and the placement claims through _compare(..., kind=...)
     kinds |= {"gpus", "replicas", "accelerator"}
     tested = {
+        "nodes",  # tests/test_nodes.py
+        "mig",  # tests/test_nodes.py
         "tokens",  # tests/test_serving.py
         "ttft",  # tests/test_serving.py
         "unknown_unit",

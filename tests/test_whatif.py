@@ -490,11 +490,13 @@ def test_a_bad_scenario_file_exits_2(write_yaml: Callable[..., Path]) -> None:
 def test_every_config(path: Path) -> None:
     doc, _ = read_document(path)
     first, last = doc["sites"][0]["id"], doc["sites"][-1]["id"]
+    # a pool with node shapes grows by a shape's count (its GPUs are their sum)
+    grow = "nodes.0.count=+1" if "nodes" in doc["sites"][0]["pools"][0] else "gpus=+8"
     result = run(
         "whatif",
         str(path),
         "--set",
-        f"sites.{first}.pools.0.gpus=+8",  # by id, then by position
+        f"sites.{first}.pools.0.{grow}",  # by id, then by position
         "--set",
         "objective.carbon_price_usd_per_t=*2;objective.water_price_usd_per_m3=+1",
         "--fail-site",

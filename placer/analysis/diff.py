@@ -52,8 +52,8 @@ class Move(UnitRef):
     from_pool: str
     to_site: str
     to_pool: str
-    gpus_from: int
-    gpus_to: int
+    gpus_from: int | float
+    gpus_to: int | float
 
 
 class UnitPlacement(UnitRef):
@@ -61,7 +61,7 @@ class UnitPlacement(UnitRef):
 
     site: str
     pool: str
-    gpus: int
+    gpus: int | float
     reason: str = Field(
         default="", description="Why the other plan leaves it out (newly unplaced only)."
     )
@@ -71,9 +71,9 @@ class SiteDelta(_DiffModel):
     """Use of one site in both plans (summed over its placements)."""
 
     site: str
-    gpus_a: int
-    gpus_b: int
-    delta_gpus: int
+    gpus_a: int | float
+    gpus_b: int | float
+    delta_gpus: int | float
     it_kw_a: float = Field(description="IT power at full load in plan A, kW.")
     it_kw_b: float = Field(description="IT power at full load in plan B, kW.")
     delta_it_kw: float = Field(description="it_kw_b - it_kw_a, kW.")

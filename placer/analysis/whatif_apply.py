@@ -40,10 +40,11 @@ def _apply(doc: dict[str, Any], change: Change) -> AppliedChange:
         kind = strip_type(target.declared, current)
         if kind in (Site, Pool) and isinstance(current, dict):
             pools = current.get("pools", []) if kind is Site else [current]
-            before = sum(p.get("gpus", 0) for p in pools if isinstance(p, dict))
+            before = sum(_pool_gpus(p) for p in pools if isinstance(p, dict))
             for p in pools:
                 if isinstance(p, dict):
                     p["gpus"] = 0
+                    p.pop("nodes", None)  # node shapes would hold GPUs again
             return AppliedChange(
                 text=change.text, path=target.path, op="down", before=before, after=0
             )
@@ -52,6 +53,12 @@ def _apply(doc: dict[str, Any], change: Change) -> AppliedChange:
         target.parent[target.key] = copy.deepcopy(change.operand)  # type: ignore[index]
         return AppliedChange(
             text=change.text, path=target.path, op="set", before=current, after=change.operand
+        )
+    if target.key == "gpus" and isinstance(target.parent, dict) and "nodes" in target.parent:
+        raise OptionError(
+            f"{change.where}: {target.path}: this pool lists node shapes, so its GPUs are "
+            "their sum; change a shape's count instead, e.g. "
+            f"{target.path.rsplit('.', 1)[0]}.nodes.0.count=+1 (docs/nodes.md)"
         )
     number = current if target.exists else target.default
     where = change.where
@@ -159,3 +166,11 @@ def _positions_to_ids(message: str, doc: dict[str, Any]) -> str:
 
 
 __all__ = ["apply_variant", "build_variant"]
+
+
+def _pool_gpus(pool: dict[str, Any]) -> float:
+    """GPUs of a pool in the document: `gpus`, or its node shapes' sum."""
+    if "gpus" in pool:
+        gpus = pool["gpus"]
+        return max(gpus) if isinstance(gpus, list) else gpus
+    return sum(n.get("count", 0) * n.get("gpus", 0) for n in pool.get("nodes", []))

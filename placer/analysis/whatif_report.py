@@ -47,7 +47,7 @@ class PlanKpis(_WhatIfModel):
     carbon_kg_per_h: float | None = None
     water_l_per_h: float | None = None
     unplaced_value_usd_per_h: float | None = None
-    gpus: int | None = None
+    gpus: int | float | None = None
     placed_units: int | None = None
     unplaced_units: int | None = None
     wall_s: float = Field(default=0.0, description="Solve time, s.")
@@ -63,7 +63,7 @@ class Deltas(_WhatIfModel):
     cost_usd_per_h: float | None = None
     carbon_kg_per_h: float | None = None
     water_l_per_h: float | None = None
-    gpus: int | None = None
+    gpus: int | float | None = None
     placed_units: int | None = None
 
 

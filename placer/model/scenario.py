@@ -193,6 +193,14 @@ def _time_fields(scenario: Scenario):
 def _check_time(scenario: Scenario) -> None:
     """Series have one value per period; time fields need a horizon."""
     horizon = scenario.horizon
+    if horizon is not None:
+        for i, site in enumerate(scenario.sites):
+            for j, pool in enumerate(site.pools):
+                if pool.nodes is not None:
+                    raise ValueError(
+                        f"sites.{i}.pools.{j}.nodes: node shapes are not supported with a "
+                        "horizon yet (docs/nodes.md); remove the horizon or the nodes"
+                    )
     if horizon is None:
         for path, value in _time_fields(scenario):
             if value is not None:

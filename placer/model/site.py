@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_serializer, model_validator
 
 from placer.model.catalog import CoolingType
 from placer.model.common import (
@@ -24,6 +24,7 @@ from placer.model.common import (
     StrictModel,
 )
 from placer.model.horizon import GridEvent, Instant, is_series, series_min, varying, varying_int
+from placer.model.nodes import NodeShape, node_gpus
 
 Tier = Literal["edge", "onprem", "cloud"]
 
@@ -178,6 +179,13 @@ class Pool(StrictModel):
         description="With a horizon: the pool's GPUs are usable from this instant (0 before).",
     )
     gpus_per_node: int = Field(default=8, ge=1, le=1024)
+    nodes: list[NodeShape] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=16,
+        description="Node shapes (docs/nodes.md): each pod of a workload must fit on one "
+        "node. `gpus` may then be left out (it is the nodes' sum).",
+    )
     nodes_per_rack: int = Field(default=4, ge=1, le=256)
     node_power_kw: float | None = Field(
         default=None,
@@ -211,6 +219,37 @@ class Pool(StrictModel):
         "by, for `placer export`; default from the catalog vendor: nvidia.com/gpu (NVIDIA), "
         "amd.com/gpu (AMD), google.com/tpu (Google).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gpus_from_nodes(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("nodes") and "gpus" not in data:
+            try:
+                total = sum(int(n["count"]) * int(n["gpus"]) for n in data["nodes"])
+            except (TypeError, KeyError, ValueError):
+                return data  # the field validators say what is wrong
+            return {**data, "gpus": total}
+        return data
+
+    @model_serializer(mode="wrap")
+    def _derived_gpus_out(self, handler):
+        """With node shapes, `gpus` is their sum: left out of a dump, so that a change to
+        a shape's count (what-if, fixes) re-derives it."""
+        data = handler(self)
+        if self.nodes is not None and isinstance(data, dict):
+            data.pop("gpus", None)
+        return data
+
+    @model_validator(mode="after")
+    def _check_nodes(self) -> Pool:
+        if self.nodes is None:
+            return self
+        if is_series(self.gpus) or self.gpus != node_gpus(self.nodes):
+            raise ValueError(
+                f"gpus: {self.gpus} but the nodes hold {node_gpus(self.nodes)}; with "
+                "nodes, leave gpus out or give their sum (one number)"
+            )
+        return self
 
     @field_validator("node_labels")
     @classmethod

@@ -23,6 +23,8 @@ from placer.model.common import (
     expand_country_groups,
 )
 from placer.model.horizon import Instant, parse_instant
+from placer.model.mig import all_profile_names
+from placer.model.nodes import MAX_GPU_SHARES, Pod
 from placer.model.serving import (
     MAX_TOKENS_PER_S,
     Tokens,
@@ -50,7 +52,19 @@ class Serving(StrictModel):
         description="Requests/s one replica sustains. Required without `tokens`; with "
         "them, default 1 / (mean prompt / prefill + mean output / decode).",
     )
-    gpus_per_replica: int = Field(default=1, ge=1, le=1024)
+    gpus_per_replica: int | float = Field(
+        default=1,
+        gt=0,
+        le=1024,
+        description="GPUs one replica holds: a whole number, or a fraction below 1 for a "
+        "replica that shares one GPU (counted as the power of two at or above it: 1/2, "
+        "1/4, 1/8; docs/nodes.md).",
+    )
+    mig: str | None = Field(
+        default=None,
+        description="MIG profile one replica runs in (e.g. 1g.10gb on H100 80GB), instead "
+        "of whole GPUs: it runs on the GPUs of MIG node shapes (docs/nodes.md).",
+    )
     prefill_tokens_per_s: float | None = Field(
         default=None,
         gt=0,
@@ -70,6 +84,25 @@ class Serving(StrictModel):
         le=1_000_000,
         description="With tokens: concurrent sequences at which decode_tokens_per_s holds.",
     )
+
+    @model_validator(mode="after")
+    def _check_share(self) -> Serving:
+        g = self.gpus_per_replica
+        if g > 1 and g != int(g):
+            raise ValueError(
+                f"gpus_per_replica: {g} is neither a whole number of GPUs nor a share of one "
+                "GPU (below 1)"
+            )
+        if g < 1 / MAX_GPU_SHARES:
+            raise ValueError(f"gpus_per_replica: {g} is below 1/{MAX_GPU_SHARES} of a GPU")
+        if self.mig is not None and self.gpus_per_replica != 1:
+            raise ValueError("mig: a MIG replica holds its profile, not gpus_per_replica; give one")
+        if self.mig is not None and self.mig not in all_profile_names():
+            raise ValueError(
+                f"mig: {self.mig!r} is not a MIG profile; known: "
+                + ", ".join(sorted(all_profile_names()))
+            )
+        return self
 
 
 class Redundancy(StrictModel):
@@ -157,6 +190,10 @@ class _WorkloadBase(StrictModel):
         default_factory=lambda: Migration(),
         description="What a move of the running workload costs (placer replan).",
     )
+    pod: Pod | None = Field(
+        default=None,
+        description="What one pod asks for, on pools that list node shapes (docs/nodes.md).",
+    )
 
     @model_validator(mode="after")
     def _check_value(self) -> _WorkloadBase:
@@ -212,6 +249,10 @@ class Training(_WorkloadBase):
                 "accelerators: an empty list accepts nothing; omit the key to "
                 "accept any type, or name at least one"
             )
+        if self.pod is not None and self.pod.gpus is not None and self.gpus % self.pod.gpus:
+            raise ValueError(
+                f"pod.gpus: {self.pod.gpus} does not divide the gang's {self.gpus} GPUs"
+            )
         if self.deadline is not None and self.deadline_hours is not None:
             raise ValueError("deadline: give deadline or deadline_hours, not both")
         if (
@@ -266,7 +307,18 @@ class Inference(_WorkloadBase):
     def _check_serving(self) -> Inference:
         if not self.serving:
             raise ValueError("serving: name at least one accelerator type")
+        if self.pod is not None and self.pod.gpus is not None:
+            raise ValueError(
+                "pod.gpus: an inference replica is one pod of serving.gpus_per_replica "
+                "GPUs; leave pod.gpus out"
+            )
         if self.tokens is not None:
+            for acc, entry in self.serving.items():
+                if entry.mig is not None:
+                    raise ValueError(
+                        f"serving.{acc}.mig: token sizing does not know MIG instances yet; "
+                        "give rps_per_replica and leave tokens out, or use whole GPUs"
+                    )
             check_token_figures(self.tokens, self.serving)
         for acc, entry in self.serving.items():
             if entry.rps_per_replica is None:

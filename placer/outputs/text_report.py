@@ -43,6 +43,11 @@ def summary_line(plan: Plan) -> str:
             "unplaced_units": t.unplaced_units if t else 0,
             "wall_s": plan.wall_s,
             **_token_summary(plan),
+            **(
+                {"fragmented_gpus": sum(n.fragmented_gpus for n in plan.nodes)}
+                if plan.nodes
+                else {}
+            ),
         }
     )
 
@@ -115,7 +120,7 @@ def serving_text(plan: Plan) -> str:
         [
             u.site,
             u.pool or "(site)",
-            f"{u.gpus_used}/{u.gpus_total}",
+            f"{_gpus(u.gpus_used)}/{u.gpus_total}",
             "-" if u.utilization is None else f"{100 * u.utilization:.0f}%",
         ]
         for u in plan.gpu_utilization
@@ -126,6 +131,50 @@ def serving_text(plan: Plan) -> str:
             + _table(["site", "pool", "gpus", "util"], util)
         )
     return "\n".join(lines)
+
+
+def nodes_text(plan: Plan) -> str:
+    """Pools with node shapes: nodes used, pods, free GPUs and what each pod size can
+    still use of them (docs/nodes.md); empty for other plans."""
+    lines: list[str] = []
+    nodes = [
+        [
+            n.site,
+            n.pool,
+            f"{n.nodes_used}/{n.nodes}",
+            str(n.pods),
+            str(n.free_gpus),
+            " ".join(f"{size}:{_gpus(gpus)}" for size, gpus in n.usable_free_gpus.items()),
+            _gpus(n.fragmented_gpus),
+        ]
+        for n in plan.nodes
+    ]
+
+    if nodes:
+        lines.append(
+            "\nNodes (pods packed largest first; usable = free GPUs pods of that size can use)\n"
+            + _table(
+                ["site", "pool", "nodes used", "pods", "free", "usable by size", "fragmented"],
+                nodes,
+            )
+        )
+    for n in plan.nodes:
+        if n.mig_gpus:
+            used = sum(n.mig_layouts.values())
+            layouts = ", ".join(f"{count} x {name}" for name, count in n.mig_layouts.items())
+            head = f"  MIG {n.site}/{n.pool}: {used} of {n.mig_gpus} MIG GPUs set up"
+            lines.append(head + (f": {layouts}" if layouts else ""))
+    return "\n".join(lines)
+
+
+def _gpus_total(x: int | float) -> str:
+    """A plan's GPU total: thousands separated; a share to two decimals."""
+    return f"{x:,}" if isinstance(x, int) or float(x).is_integer() else f"{x:,.2f}"
+
+
+def _gpus(x: int | float) -> str:
+    """A GPU count for a table: whole, or a share to two decimals (a MIG or shared GPU)."""
+    return str(x) if isinstance(x, int) or float(x).is_integer() else f"{x:.2f}"
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -158,6 +207,8 @@ def to_table(plan: Plan) -> str:
         out.append(schedule_text(plan))
     else:
         out.append("\nPlacements\n" + _placements_table(plan))
+    if nodes := nodes_text(plan):
+        out.append(nodes)
     if serving := serving_text(plan):
         out.append(serving)
     if plan.unplaced:
@@ -175,7 +226,7 @@ def to_table(plan: Plan) -> str:
         [
             s.site,
             s.tier,
-            f"{s.gpus_used}/{s.gpus_total}",
+            f"{_gpus(s.gpus_used)}/{s.gpus_total}",
             f"{s.it_kw:,.1f}/{s.it_capacity_kw:,.0f}" if s.it_capacity_kw else f"{s.it_kw:,.1f}",
             _pct(s.it_kw, s.it_capacity_kw),
             _pct(s.facility_kw, s.grid_cap_kw),
@@ -210,7 +261,7 @@ def _placements_table(plan: Plan) -> str:
             p.unit,
             p.site,
             p.pool,
-            str(p.gpus),
+            _gpus(p.gpus),
             "-" if p.latency_ms is None else f"{p.latency_ms:.1f}",
             f"{p.cost_usd_per_h:,.2f}",
             f"{p.carbon_kg_per_h:,.2f}",
@@ -247,7 +298,7 @@ def schedule_text(plan: Plan) -> str:
                 p.unit,
                 p.site,
                 p.pool,
-                str(p.gpus),
+                _gpus(p.gpus),
                 _short(p.start),
                 _short(p.end),
                 f"{p.hours or 0:,.1f}",
@@ -382,7 +433,7 @@ def _header(plan: Plan) -> str:
     if t is not None:
         lines.append(
             f"  cost {t.cost_usd_per_h:,.2f} USD/h   carbon {t.carbon_kg_per_h:,.1f} "
-            f"kgCO2e/h   water {t.water_l_per_h:,.0f} L/h   GPUs {t.gpus:,}   "
+            f"kgCO2e/h   water {t.water_l_per_h:,.0f} L/h   GPUs {_gpus_total(t.gpus)}   "
             f"units {t.placed_units} placed, {t.unplaced_units} unplaced"
         )
     return "\n".join(lines)

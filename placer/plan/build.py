@@ -8,6 +8,7 @@ import numpy as np
 
 from placer.engines.base import SolveResult
 from placer.model.horizon import parse_instant
+from placer.model.nodes import gpu_count
 from placer.model.scenario import Scenario
 from placer.plan.fixes import addition_change, drop_changes, summarised
 from placer.plan.plan import (
@@ -87,6 +88,12 @@ def build_plan(
     if any(getattr(w, "tokens", None) is not None for w in scenario.workloads):
         placements, serving_totals = serving_kpis(scenario, index, placements)
         utilization = gpu_utilization(scenario, placements, sites)
+    nodes = []
+    if any(pool.nodes is not None for site in scenario.sites for pool in site.pools):
+        from placer.plan.build_nodes import node_usage
+
+        utilization = utilization or gpu_utilization(scenario, placements, sites)
+        nodes = node_usage(scenario, placements)
     bound = result.bound_usd_per_h
     gap = None
     if objective is not None and bound is not None:
@@ -113,7 +120,7 @@ def build_plan(
             water_l_per_h=water,
             unplaced_value_usd_per_h=loads.unplaced_usd_per_h,
             objective_usd_per_h=loads.objective_usd_per_h,
-            gpus=round(total[Q_GPUS]),
+            gpus=gpu_count(float(total[Q_GPUS])),
             placed_units=len(placements),
             unplaced_units=len(unplaced),
             **serving_totals,
@@ -128,6 +135,7 @@ def build_plan(
         horizon=horizon,
         site_periods=site_periods,
         gpu_utilization=utilization,
+        nodes=nodes,
     )
 
 
@@ -219,7 +227,7 @@ def gpu_utilization(
                     site=site.id,
                     pool=pool.key,
                     accelerator=pool.accelerator,
-                    gpus_used=peak,
+                    gpus_used=gpu_count(peak),
                     gpus_total=round(total),
                     utilization=peak / total if total else None,
                 )
@@ -316,6 +324,12 @@ def infeasibility_from(
 
 def _fix(fix, index: Index, scenario: Scenario) -> Fix:
     changes = [addition_change(scenario, index, *a) for a in fix.additions]
+    # rows that one field grows (a pool's node rows: one shape's count) take the most
+    most: dict[str, int] = {}
+    for i, c in enumerate(changes):
+        if c.path not in most or c.amount > changes[most[c.path]].amount:
+            most[c.path] = i
+    changes = [c for i, c in enumerate(changes) if most[c.path] == i]
     workloads = sorted({index.units[u].workload for u in fix.drops})
     changes += [c for w in workloads for c in drop_changes(scenario, w)]
     additions = [
@@ -390,7 +404,7 @@ def _placement(unit, pool, replicas, hours, pair: dict[str, float]) -> Placement
         site=pool.site,
         pool=pool.key,
         accelerator=pool.accelerator,
-        gpus=round(pair["gpus"]),
+        gpus=gpu_count(float(pair["gpus"])),
         replicas=int(replicas),
         latency_ms=float(pair["latency_ms"]) if unit.kind == "inference" else None,
         hours=float(hours) if unit.kind == "training" else None,
@@ -466,7 +480,7 @@ def _site_usage(
             SiteUsage(
                 site=sid,
                 tier=site.tier,
-                gpus_used=round(gpus_s[s]),
+                gpus_used=gpu_count(float(gpus_s[s])),
                 gpus_total=sum(pl.gpus for pl in site.pools),
                 it_kw=float(it_kw[s]),
                 it_capacity_kw=site.power.it_capacity_kw,

@@ -44,6 +44,8 @@ ADDITION_UNITS = {
     "water_l_per_h": "L/h water",
     "budget_usd_per_h": "USD/h budget",
     "carbon_kg_per_h": "kgCO2e/h carbon cap",
+    "node_slots": "GPUs on nodes that fit the pods",
+    "mig_slices": "MIG slices",
 }
 _TINY = 1e-9
 
@@ -95,6 +97,8 @@ def addition_change(
         return Change(
             path, gpus, f"{path}=+{add}", _text(site.id, kind, add), site.id, resource, add
         )
+    if kind in ("node_slots", "mig_slices"):
+        return _node_change(scenario, index, scope, kind, amount)
     site = _site(scenario, index.sites[scope])
     if kind == "water_l_per_h":
         add = math.ceil(amount * 24 / head - _TINY)
@@ -112,6 +116,25 @@ def addition_change(
     path = f"sites.{site.id}.power.{field}"
     value = (getattr(site.power, field) or 0.0) + add
     return Change(path, value, f"{path}=+{add}", _text(site.id, kind, add), site.id, kind, add)
+
+
+def _node_change(scenario: Scenario, index: Index, scope: int, kind: str, amount: float):
+    """More nodes for a node or MIG row over by `amount` (docs/nodes.md): nodes of the
+    pool's largest shape without MIG (each adds at least the largest power of two within
+    it to every size level), or of its largest MIG shape (each GPU adds at least one to
+    every MIG row). The count is safe, not always the least: the re-solve proves it."""
+    info = index.pools[scope]
+    site = _site(scenario, info.site)
+    pool = next(p for p in site.pools if p.key == info.key)
+    shapes = [(i, n) for i, n in enumerate(pool.nodes or []) if n.mig == (kind == "mig_slices")]
+    i, shape = max(shapes, key=lambda s: (s[1].gpus, -s[0]))
+    per_node = shape.gpus if shape.mig else 2 ** int(math.log2(shape.gpus))
+    add = math.ceil(amount / per_node - 1e-6)
+    path = f"sites.{site.id}.pools.{pool.key}.nodes.{i}.count"
+    what = f"{shape.gpus}-GPU {'MIG ' if shape.mig else ''}nodes ({pool.key})"
+    text = f"{site.id}: add {add} {what}"
+    resource = f"nodes ({pool.key})"
+    return Change(path, shape.count + add, f"{path}=+{add}", text, site.id, resource, add)
 
 
 def drop_changes(scenario: Scenario, workload: str) -> list[Change]:
@@ -149,7 +172,7 @@ def _locate(doc: dict, parts: list[str]) -> tuple[dict, str]:
     i = 0
     while i < len(parts) - 1:
         part = parts[i]
-        node = node[part]
+        node = node[int(part)] if isinstance(node, list) else node[part]
         if part in ("sites", "workloads"):
             node = next(item for item in node if item["id"] == parts[i + 1])
             i += 1

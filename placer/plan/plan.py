@@ -30,7 +30,7 @@ class Placement(_PlanModel):
     site: str
     pool: str
     accelerator: str
-    gpus: int
+    gpus: int | float
     replicas: int = 0
     latency_ms: float | None = Field(default=None, description="RTT to the region, ms.")
     hours: float | None = Field(default=None, description="Training run length here, h.")
@@ -114,7 +114,7 @@ class SiteUsage(_PlanModel):
 
     site: str
     tier: str
-    gpus_used: int
+    gpus_used: int | float
     gpus_total: int
     it_kw: float
     it_capacity_kw: float | None
@@ -136,7 +136,7 @@ class Totals(_PlanModel):
     water_l_per_h: float
     unplaced_value_usd_per_h: float
     objective_usd_per_h: float
-    gpus: int
+    gpus: int | float
     placed_units: int
     unplaced_units: int
     prompt_tokens_per_s: float | None = Field(
@@ -170,10 +170,37 @@ class GpuUtilization(_PlanModel):
     site: str
     pool: str | None = None
     accelerator: str | None = None
-    gpus_used: int
+    gpus_used: int | float
     gpus_total: int
     utilization: float | None = Field(
         description="gpus_used / gpus_total (null: no GPUs installed)."
+    )
+
+
+class PoolNodes(_PlanModel):
+    """The nodes of one pool with node shapes under the plan: a packing of its pods
+    (largest first, each on the first node with room) and the free GPUs it leaves."""
+
+    site: str
+    pool: str
+    nodes: int
+    nodes_used: int = Field(description="Nodes without MIG holding at least one pod.")
+    pods: int = Field(description="Pods on the pool (MIG replicas included).")
+    gpus_total: int
+    free_gpus: int | float = Field(description="Free GPUs on the nodes without MIG.")
+    usable_free_gpus: dict[str, int | float] = Field(
+        description="Pod size (GPUs) -> free GPUs that pods of that size can still use, "
+        "for the pod sizes the scenario's workloads ask of this pool's nodes without MIG."
+    )
+    fragmented_gpus: int | float = Field(
+        description="Free GPUs the largest of those pod sizes cannot use (free GPUs "
+        "split across nodes): free_gpus - usable_free_gpus[largest]."
+    )
+    mig_gpus: int = Field(default=0, description="GPUs on the pool's MIG nodes.")
+    mig_layouts: dict[str, int] = Field(
+        default_factory=dict,
+        description="MIG layout (profiles of one GPU, largest first, '+'-joined) -> GPUs "
+        "set up so, for the MIG replicas placed; the other MIG GPUs are free.",
     )
 
 
@@ -354,8 +381,13 @@ class Plan(_PlanModel):
     )
     gpu_utilization: list[GpuUtilization] = Field(
         default_factory=list,
-        description="Scenarios with token-served workloads: GPUs used / installed per "
-        "pool, then per site.",
+        description="Scenarios with token-served workloads or node shapes: GPUs used / "
+        "installed per pool, then per site.",
+    )
+    nodes: list[PoolNodes] = Field(
+        default_factory=list,
+        description="Pools with node shapes: how the plan's pods sit on nodes and what "
+        "the free GPUs can still take (docs/nodes.md).",
     )
 
 

@@ -25,6 +25,10 @@ Per (unit u, pool p at site s, accelerator a):
   carbon    speed x mean_kw x PUE x gCO2e/kWh / 1000              kg/h
   water     speed x mean_kw x WUE                                 L/h
   objective cost + carbon price x carbon / 1000 + water price x water / 1000
+
+Pools with node shapes, pods, shared GPUs and MIG replicas add node quantities and rows
+(`placer.problem.compile_nodes`, docs/nodes.md); a MIG replica's GPUs are its compute
+slices / 7, a shared replica's its share.
 """
 
 from __future__ import annotations
@@ -37,9 +41,12 @@ import numpy as np
 from placer.errors import ScenarioError
 from placer.model.common import MAX_REPLICAS
 from placer.model.latency import great_circle_km, modelled_rtt_ms
+from placer.model.mig import MIG_TYPES, profile_names
+from placer.model.nodes import node_gpus
 from placer.model.scenario import Scenario
 from placer.model.site import Pool, Site
 from placer.model.workload import Inference, Training
+from placer.problem.compile_nodes import NODE_TABLES, PoolPods, node_rows, pair_node_tables
 from placer.problem.form import (
     NUM_REASONS,
     R_ACCEL,
@@ -49,6 +56,7 @@ from placer.problem.form import (
     R_EXCLUDE,
     R_LATENCY,
     R_MEMORY,
+    R_NODE,
     R_PIN,
     R_RESIDENCY,
     R_SIZE,
@@ -59,7 +67,7 @@ from placer.problem.form import (
     Problem,
     Unit,
 )
-from placer.problem.rows import QUANTITIES, Rows, standard_rows
+from placer.problem.rows import QUANTITIES, Rows, quantity_name, standard_rows
 
 COOLING_RANK = {"air": 0, "liquid": 1, "immersion": 2}
 
@@ -77,10 +85,19 @@ class _Context:
 
     def node_kw_per_gpu(self, pool: Pool) -> float:
         """Node power at full load per GPU of a pool, kW."""
-        if pool.node_power_kw is not None:
-            return pool.node_power_kw / pool.gpus_per_node
         acc = self.catalog[pool.accelerator]
-        return acc.tdp_w * acc.node_overhead_factor / 1000.0
+        if pool.node_power_kw is not None:
+            per_gpu = pool.node_power_kw / pool.gpus_per_node
+        else:
+            per_gpu = acc.tdp_w * acc.node_overhead_factor / 1000.0
+        if pool.nodes is not None and any(n.power_kw is not None for n in pool.nodes):
+            # the mean over the pool's GPUs, each shape at its stated power (or the above)
+            total = sum(
+                n.count * (n.power_kw if n.power_kw is not None else per_gpu * n.gpus)
+                for n in pool.nodes
+            )
+            return total / node_gpus(pool.nodes)
+        return per_gpu
 
     def rtt_ms(self, site: Site, region_id: str) -> float:
         """Measured RTT if the scenario gives one, else the distance model, ms."""
@@ -159,8 +176,13 @@ def compile_static(
         pairs = {name: table[rows, cols] for name, table in arrays.items()}
         chunks.append((start, rows, cols, counts, pairs, reason_counts(bits)))
     width = max([1, *(int(c[3].max(initial=0)) for c in chunks)])
+    noded = bool(chunks) and "slots" in chunks[0][4]
+    names = _QUANTITY_TABLES + (NODE_TABLES if noded else ())
+    pods = PoolPods(n_p)
+    for _, _, cols, _, pairs, _ in chunks if noded else ():
+        pods.add(cols, pairs)
     option_uk = np.full((n_u, width), -1, np.int32)
-    amount_quk = np.zeros((len(QUANTITIES), n_u, width))
+    amount_quk = np.zeros((len(names), n_u, width))
     tables = {name: np.zeros((n_u, width)) for name in ("objective", "latency", "hours")}
     replicas_uk = np.zeros((n_u, width), np.int32)
     reason_ur = np.zeros((n_u, NUM_REASONS), np.int32)
@@ -169,7 +191,7 @@ def compile_static(
         first = np.concatenate([[0], np.cumsum(counts)[:-1]])
         at = (start + rows, np.arange(rows.size) - first[rows])
         option_uk[at] = cols
-        for q, name in enumerate(_QUANTITY_TABLES):
+        for q, name in enumerate(names):
             amount_quk[q][at] = pairs[name]
         for name, table in tables.items():
             table[at] = pairs[name]
@@ -189,7 +211,7 @@ def compile_static(
         pool_o=np.arange(n_p, dtype=np.int32),
         spread_key_go=spread_key_gp,
         pool_site_p=pool_site,
-        **capacity_rows(scenario, pools, sites, pool_site)._asdict(),
+        **node_rows(capacity_rows(scenario, pools, sites, pool_site), pools, pods)._asdict(),
         lexicographic=np.array(scenario.objective.mode == "lexicographic"),
     )
     index = Index(
@@ -209,7 +231,10 @@ def _check_finite(units, objective_uk, amount_quk, option_uk) -> None:
     Raises:
       ScenarioError: naming the workload and the figure."""
     listed = option_uk >= 0
-    figures = [("objective_usd_per_h", objective_uk), *zip(QUANTITIES, amount_quk, strict=True)]
+    figures = [
+        ("objective_usd_per_h", objective_uk),
+        *((quantity_name(q), table) for q, table in enumerate(amount_quk)),
+    ]
     for name, table in figures:
         bad = listed & ~np.isfinite(table)
         if bad.any():
@@ -337,6 +362,10 @@ def _pair_arrays(units, pools, sites, ctx: _Context):
     for u in np.flatnonzero(f["tokens_u"]):
         _size_by_tokens(units[u], u, reps, bits, latency, a_p, mem_p, acc_ids)
     gpus = np.where(train, f["gpus_u"][:, None], reps * f["gpr_ua"][:, a_p])
+    node_tables = pair_node_tables(f, pools, a_p, reps, train)
+    if node_tables is not None:
+        bits |= np.where(node_tables.pop("no_node"), R_NODE, 0).astype(np.uint16)
+        node_tables["mig"] = node_tables["mig"].astype(float)
     normal = f["normal_u"][:, None]  # demand one copy carries in normal operation
     util = np.where(
         train,
@@ -370,6 +399,7 @@ def _pair_arrays(units, pools, sites, ctx: _Context):
         "hours": hours,
         "mean_kw": mean_kw,
         "gpu_usd_per_h": gpus * price,
+        **(node_tables or {}),
     }
     # a pair needing more replicas than int32 counts is far larger than any pool (R_SIZE)
     return arrays, bits, np.minimum(reps, MAX_REPLICAS).astype(np.int32)
@@ -401,6 +431,10 @@ def _unit_facts(units, acc_ids, sites, ctx: _Context) -> dict[str, np.ndarray]:
         "spot_u": np.zeros(n_u, bool),
         "rtt_us": np.zeros((n_u, n_s)),
         "tokens_u": np.zeros(n_u, bool),
+        "mig_ua": np.full((n_u, n_a), -1),  # MIG type of a replica (-1: whole GPUs)
+        "pod_gpus_u": np.zeros(n_u),  # training: GPUs per pod (0: the pool's default)
+        "pod_cpu_u": np.zeros(n_u),
+        "pod_mem_u": np.zeros(n_u),
     }
     site_ids = [s.id for s in sites]
     countries = np.array([s.location.country for s in sites])
@@ -414,6 +448,10 @@ def _unit_facts(units, acc_ids, sites, ctx: _Context) -> dict[str, np.ndarray]:
             f["pin_ok_us"][u] = np.isin(site_ids, w.pin_sites)
         f["excluded_us"][u] = np.isin(site_ids, w.exclude_sites)
         f["spot_u"][u] = w.spot_ok
+        if w.pod is not None:
+            f["pod_gpus_u"][u] = w.pod.gpus or 0
+            f["pod_cpu_u"][u] = w.pod.cpu or 0.0
+            f["pod_mem_u"][u] = w.pod.memory_gb or 0.0
         if isinstance(w, Training):
             f["train_u"][u] = True
             f["accepts_ua"][u] = (
@@ -434,9 +472,15 @@ def _unit_facts(units, acc_ids, sites, ctx: _Context) -> dict[str, np.ndarray]:
         for a, acc in enumerate(acc_ids):
             serving = w.serving.get(acc)
             if serving is not None:
-                f["accepts_ua"][u, a] = True
                 f["rps_ua"][u, a] = serving.rps_per_replica
                 f["gpr_ua"][u, a] = serving.gpus_per_replica
+                f["accepts_ua"][u, a] = True
+                if serving.mig is not None:  # its share of the GPU: compute slices / 7
+                    t = profile_names(acc).get(serving.mig)
+                    f["accepts_ua"][u, a] = t is not None  # the type has no such profile
+                    if t is not None:
+                        f["mig_ua"][u, a] = t
+                        f["gpr_ua"][u, a] = MIG_TYPES[t].compute / 7.0
         f["share_u"][u] = unit.demand_rps
         f["normal_u"][u] = unit.demand_rps * (unit.copies - _failures(w)) / unit.copies
         f["slo_u"][u] = w.latency_slo_ms

@@ -43,9 +43,10 @@ REASONS: dict[int, str] = {
     1 << 8: "deadline",
     1 << 9: "larger than the pool or site",
     1 << 10: "TTFT SLO",
+    1 << 11: "pod fits no node",
 }
 R_ACCEL, R_MEMORY, R_LATENCY, R_RESIDENCY, R_COOLING, R_DENSITY = (1 << i for i in range(6))
-R_PIN, R_EXCLUDE, R_DEADLINE, R_SIZE, R_TTFT = (1 << i for i in range(6, 11))
+R_PIN, R_EXCLUDE, R_DEADLINE, R_SIZE, R_TTFT, R_NODE = (1 << i for i in range(6, 12))
 NUM_REASONS = len(REASONS)
 
 

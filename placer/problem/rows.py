@@ -15,6 +15,9 @@ capacity-price index shares:
     [P, P + 4 S)        four rows per site, site-major: IT kW, facility kW, heat kW, water L/h
     P + 4 S             the budget, USD/h
     P + 4 S + 1         the carbon cap, kg/h
+    P + 4 S + 2 ...     node rows (`node_slots`), only for pools that list node shapes:
+                        one per pool and pod size level that can bind, then six MIG rows
+                        (`mig_slices`) per pool with MIG nodes (docs/nodes.md)
 
 and a static option (a pool p at site s) uses seven rows (`STANDARD_TERMS`): its pool's
 GPU row (GPUs), its site's IT row (IT kW), facility row (facility kW), heat row (IT kW:
@@ -38,6 +41,28 @@ QUANTITIES: tuple[str, ...] = (
     "carbon_kg_per_h",
 )
 Q_GPUS, Q_IT_KW, Q_FACILITY_KW, Q_WATER, Q_COST, Q_CARBON = range(len(QUANTITIES))
+#: Quantities a problem with node shapes adds after `QUANTITIES` (docs/nodes.md): the GPU
+#: slots of the pods of each size level or more (`placer.model.nodes.POD_LEVELS`), 0 for
+#: smaller pods. A problem without node shapes has only `QUANTITIES`.
+NODE_QUANTITIES: tuple[str, ...] = tuple(
+    f"pod_slots_{s:g}gpu_up" for s in (0.125, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64)
+)
+Q_NODE_FIRST = len(QUANTITIES)
+#: Quantities of the six MIG rows (`placer.model.mig.MIG_ROWS`) after the node ones.
+MIG_QUANTITIES: tuple[str, ...] = (
+    "mig_a_halves",
+    "mig_halves",
+    "mig_quarters",
+    "mig_2g_quarters",
+    "mig_compute_slices",
+    "mig_memory_slices",
+)
+Q_MIG_FIRST = Q_NODE_FIRST + len(NODE_QUANTITIES)
+
+
+def quantity_name(q: int) -> str:
+    """The name of quantity q of a problem (base, node level or MIG row)."""
+    return (QUANTITIES + NODE_QUANTITIES + MIG_QUANTITIES)[q]
 
 
 class RowKind(NamedTuple):
@@ -71,9 +96,13 @@ ROW_KINDS: tuple[RowKind, ...] = (
     RowKind("water_l_per_h", "L/h", "site", False, 1e2, "water_over", "water over capacity"),
     RowKind("budget_usd_per_h", "USD/h", "global", False, 1e2, "budget_over", "budget exceeded"),
     RowKind("carbon_kg_per_h", "kg/h", "global", False, 1e2, "carbon_over", "carbon cap exceeded"),
+    RowKind("node_slots", "GPU", "pool", False, 1e4, "nodes_over", "pods do not fit the nodes"),
+    RowKind("mig_slices", "slice", "pool", True, 1e4, "mig_over", "MIG instances do not fit"),
 )
 KIND_NAMES: tuple[str, ...] = tuple(k.name for k in ROW_KINDS)
-K_GPUS, K_IT, K_FACILITY, K_HEAT, K_WATER, K_BUDGET, K_CARBON = range(len(ROW_KINDS))
+K_GPUS, K_IT, K_FACILITY, K_HEAT, K_WATER, K_BUDGET, K_CARBON, K_NODES, K_MIG = range(
+    len(ROW_KINDS)
+)
 SITE_KINDS: tuple[int, ...] = tuple(i for i, k in enumerate(ROW_KINDS) if k.scope == "site")
 #: Per kind: penalty weight, whole-count flag, scope code (0 pool, 1 site, 2 global).
 KIND_PENALTY = np.array([k.penalty for k in ROW_KINDS])

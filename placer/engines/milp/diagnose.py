@@ -186,8 +186,8 @@ def _fewest_changes(problem: Problem, time_limit_s: float) -> Fix | None:
     form, slacks = _with_slacks(problem, "fewest_changes")
     model = form.model
     flags = []
-    for scope, kind, z, _, top in slacks:
-        b = model.add_binary_variable(name=f"change[{kind},{scope}]")
+    for i, (scope, kind, z, _, top) in enumerate(slacks):  # a scope may have many rows of a kind
+        b = model.add_binary_variable(name=f"change[{kind},{scope},{i}]")
         model.add_linear_constraint(z <= top * b)
         flags.append(b)
     changed = mathopt.fast_sum(flags)

@@ -49,7 +49,7 @@ import numpy as np
 from placer.engines.relax.rows import local_rows, row_capacities
 from placer.engines.relax.sampled import active_prices
 from placer.problem.form import Problem
-from placer.problem.rows import KIND_SCOPE, KIND_WHOLE, rows_of_kind
+from placer.problem.rows import K_GPUS, KIND_SCOPE, rows_of_kind
 from placer.problem.usage import AssignmentValues, row_loads
 
 #: Units per chunk when listing the items (bounds the [chunk, width] temporaries).
@@ -163,10 +163,10 @@ def site_layout(problem: Problem) -> SiteLayout | None:
     if problem.num_options != n_p or not np.array_equal(problem.pool_o, np.arange(n_p)):
         return None
     kinds = np.flatnonzero(KIND_SCOPE == 1)
-    whole = np.flatnonzero(KIND_WHOLE & (KIND_SCOPE == 0))
-    if whole.size != 1 or n_p == 0:
+    if n_p == 0:
         return None
-    gpu_row_p = rows_of_kind(problem.kind_r, problem.scope_r, int(whole[0]), n_p)
+    # the pool GPU rows; node rows (docs/nodes.md) are left out, which only loosens L
+    gpu_row_p = rows_of_kind(problem.kind_r, problem.scope_r, K_GPUS, n_p)
     site_rows_sl = np.stack(
         [rows_of_kind(problem.kind_r, problem.scope_r, int(k), n_s) for k in kinds], axis=1
     ).reshape(n_s, kinds.size)

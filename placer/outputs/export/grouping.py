@@ -17,12 +17,14 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from placer.errors import OptionError, ScenarioError
 from placer.model.catalog import Accelerator
 from placer.model.horizon import parse_instant
+from placer.model.nodes import default_pod_gpus, largest_node
 from placer.model.scenario import Scenario
 from placer.model.site import Pool, Site
 from placer.model.workload import Inference, Training
@@ -73,11 +75,39 @@ class _Group:
         return dns_label(f"{self.site.id}-{self.pool.key}")
 
     @property
-    def gpus_per_pod(self) -> int:
-        """Accelerators one pod requests: a replica's, or a gang member's (see _pod_gpus)."""
+    def mig(self) -> str | None:
+        """The MIG profile a replica runs in (None: whole or shared GPUs)."""
         if isinstance(self.workload, Inference):
-            return self.workload.serving[self.accelerator.id].gpus_per_replica
+            return self.workload.serving[self.accelerator.id].mig
+        return None
+
+    @property
+    def gpu_share(self) -> float | None:
+        """The share of one GPU a replica holds, below 1 (None: whole GPUs or MIG)."""
+        if isinstance(self.workload, Inference) and self.mig is None:
+            share = self.workload.serving[self.accelerator.id].gpus_per_replica
+            return float(share) if share < 1 else None
+        return None
+
+    @property
+    def gpus_per_pod(self) -> int:
+        """Resources one pod requests: a replica's GPUs (1 for a MIG instance, and 1 time-
+        sliced GPU for a share: docs/export.md), or a gang member's GPUs (its `pod.gpus`;
+        else, on a pool with node shapes, the size compile counts; else see _pod_gpus)."""
+        if isinstance(self.workload, Inference):
+            if self.mig is not None or self.gpu_share is not None:
+                return 1
+            return int(self.workload.serving[self.accelerator.id].gpus_per_replica)
+        if self.workload.pod is not None and self.workload.pod.gpus:
+            return self.workload.pod.gpus
+        if self.pool.nodes is not None:
+            return default_pod_gpus(self.workload.gpus, largest_node(self.pool.nodes))
         return _pod_gpus(self.gpus, self.pool.gpus_per_node)
+
+    @property
+    def resource_count(self) -> int:
+        """Units of `gpu_resource()` the group's pods request in all."""
+        return self.pods * self.gpus_per_pod
 
     @property
     def pods(self) -> int:
@@ -85,7 +115,7 @@ class _Group:
         return (
             self.replicas
             if isinstance(self.workload, Inference)
-            else self.gpus // self.gpus_per_pod
+            else int(self.gpus // self.gpus_per_pod)
         )
 
     def gpu_resource(self) -> str:
@@ -94,6 +124,8 @@ class _Group:
         Raises:
           ScenarioError: the pool gives none and the vendor has no known default.
         """
+        if self.mig is not None:  # the GPU Operator's mixed strategy names each profile
+            return f"nvidia.com/mig-{self.mig}"
         if self.pool.gpu_resource:
             return self.pool.gpu_resource
         resource = VENDOR_GPU_RESOURCE.get(self.accelerator.vendor.strip().lower())
@@ -237,10 +269,13 @@ def _check_placement(where: str, p: Placement, w: Training | Inference, pool: Po
         raise ScenarioError(
             f"plan: {where}: workload {w.id!r} has no serving figures for {p.accelerator!r}"
         )
-    if p.replicas <= 0 or p.gpus != p.replicas * serving.gpus_per_replica:
+    per_replica = float(serving.gpus_per_replica)
+    if serving.mig is not None:  # a MIG instance holds compute slices / 7 of a GPU
+        per_replica = int(serving.mig.split("g.")[0]) / 7.0
+    if p.replicas <= 0 or not math.isclose(p.gpus, p.replicas * per_replica, rel_tol=1e-6):
         raise ScenarioError(
             f"plan: {where}: {p.gpus} GPUs for {p.replicas} replicas, but the scenario gives "
-            f"{serving.gpus_per_replica} GPUs per replica on {p.accelerator!r}"
+            f"{per_replica:g} GPUs per replica on {p.accelerator!r}"
         )
 
 

@@ -59,10 +59,10 @@ def _kueue(groups: list[_Group], options: ExportOptions) -> list[Manifest]:
             by_workload[g.workload.id].append(g)
         for wid, wgs in by_workload.items():
             name = dns_label(wid)
-            quota: dict[str, dict[str, int]] = defaultdict(dict)  # resource -> flavor -> GPUs
+            quota: dict[str, dict[str, int]] = defaultdict(dict)  # resource -> flavor -> count
             for g in sorted(wgs, key=lambda g: g.flavor):
                 per_flavor = quota[g.gpu_resource()]
-                per_flavor[g.flavor] = per_flavor.get(g.flavor, 0) + g.gpus
+                per_flavor[g.flavor] = per_flavor.get(g.flavor, 0) + g.resource_count
             notes = _annotations(cluster=cluster, workload=wid, **_window(wgs))
             queue = {
                 "apiVersion": api,

@@ -63,12 +63,12 @@ def skypilot_infra(site: Site) -> str:
     return f"k8s/{site.cluster or site.id}"
 
 
-def skypilot_accelerators(accelerator: str, count: int) -> str:
+def skypilot_accelerators(accelerator: str, count: float) -> str:
     """SkyPilot `resources.accelerators` for count accelerators of a catalog type on a node."""
     if accelerator in SKYPILOT_TPUS:
         prefix, per_chip = SKYPILOT_TPUS[accelerator]
         return f"{prefix}-{count * per_chip}"
-    return f"{SKYPILOT_ACCELERATORS.get(accelerator, accelerator)}:{count}"
+    return f"{SKYPILOT_ACCELERATORS.get(accelerator, accelerator)}:{count:g}"
 
 
 def _skypilot(objects: list[_Object]) -> list[Manifest]:
@@ -88,7 +88,12 @@ def _skypilot(objects: list[_Object]) -> list[Manifest]:
                 if not tpu and g.pods > 1:
                     task["num_nodes"] = g.pods
             else:
-                per_node = gs[0].gpus_per_pod
+                if gs[0].mig is not None:
+                    raise ScenarioError(
+                        f"workload {obj.workload.id!r}: SkyPilot cannot request a MIG "
+                        f"instance ({gs[0].mig}); export it to Kubernetes instead"
+                    )
+                per_node = gs[0].gpu_share or gs[0].gpus_per_pod  # SkyPilot takes H100:0.5
             resources: dict[str, Any] = {
                 "infra": infra,
                 "accelerators": skypilot_accelerators(obj.accelerator, per_node),
