@@ -50,17 +50,23 @@ def test_gpu_operator_nodes_then_jobs_solve_to_a_verified_plan(tmp_path):
     site = scenario.sites[0]
     assert (site.id, site.tier, site.cluster) == ("lab-a", "onprem", "lab-a")
     pools = {p.key: p for p in site.pools}
-    # 3 x 8 H100; L4 nodes of 4 and 2 GPUs: one pool per size; the L40 node is unknown
+    # 3 x 8 H100; L4 nodes of 4, 4 and 2 GPUs: one pool, two node shapes; the L40 is unknown
     assert {k: (p.accelerator, p.gpus, p.gpus_per_node) for k, p in pools.items()} == {
         "H100-SXM": ("H100-SXM", 24, 8),
-        "L4-4g": ("L4", 8, 4),
-        "L4-2g": ("L4", 2, 2),
+        "L4": ("L4", 10, 4),
     }
+    # mig.strategy: single alone (GFD writes it on every node) is not MIG
+    assert [(n.count, n.gpus, n.mig) for n in pools["H100-SXM"].nodes] == [(3, 8, False)]
+    assert [(n.count, n.gpus) for n in pools["L4"].nodes] == [(2, 4), (1, 2)]
+    # allocatable cpu 191500m, memory 2112256472Ki (GiB)
+    assert (pools["L4"].nodes[0].cpu, pools["L4"].nodes[0].memory_gb) == (191.5, 2014.4)
     assert pools["H100-SXM"].node_labels == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
-    assert pools["L4-2g"].node_labels["nvidia.com/gpu.count"] == "2"
+    assert pools["L4"].node_labels == {"nvidia.com/gpu.product": "NVIDIA-L4"}
     work = {w.id: w for w in scenario.workloads}
     assert set(work) == {"train-llama-8b", "finetune-mistral", "eval-nightly"}  # not done/CPU
     assert (work["train-llama-8b"].gpus, work["train-llama-8b"].hours) == (16, 36.0)
+    pod = work["train-llama-8b"].pod  # requests: cpu 96, memory 1600Gi, 8 GPUs per pod
+    assert (pod.gpus, pod.cpu, pod.memory_gb) == (8, 96.0, 1600.0)
     assert work["finetune-mistral"].accelerators == ["L4"]
     assert len(plan.placements) == 3
     text = out.read_text()
@@ -82,17 +88,17 @@ def test_eks_karpenter_nodes_and_kueue_workloads_solve_with_milp(tmp_path):
         "cloud",
         "us-east-1",
     )
-    assert {p.key for p in site.pools} == {
-        "gpu-train",
-        "gpu-serve-4g",
-        "gpu-serve-1g",
-    }  # a10g left out
-    train = next(p for p in site.pools if p.key == "gpu-train")
-    assert train.node_labels["karpenter.sh/nodepool"] == "gpu-train"
+    # node pools stay apart; the 4- and 1-GPU L4 nodes of gpu-serve are one pool
+    assert {p.key for p in site.pools} == {"gpu-train", "gpu-serve"}  # a10g left out
+    pools = {p.key: p for p in site.pools}
+    assert pools["gpu-train"].node_labels["karpenter.sh/nodepool"] == "gpu-train"
+    assert [(n.count, n.gpus) for n in pools["gpu-serve"].nodes] == [(1, 4), (1, 1)]
+    assert pools["gpu-serve"].gpus_per_node == 4  # a tie: the larger size
     work = {w.id: w for w in scenario.workloads}
     assert set(work) == {"rl-sweep", "distill"}  # named after the owning Job; finished left out
     assert (work["rl-sweep"].gpus, work["rl-sweep"].accelerators) == (16, ["H100-SXM"])
     assert work["distill"].gpus == 4 and work["distill"].spot_ok
+    assert (work["distill"].pod.gpus, work["distill"].pod.memory_gb) == (1, 64.0)
 
 
 def test_gke_tpu_nodes_alone_are_a_valid_scenario(tmp_path):
@@ -129,6 +135,7 @@ def test_catalog_then_skypilot_tasks_solve(tmp_path):
     train = work["llama-finetune"]
     assert (train.gpus, train.accelerators, train.spot_ok) == (16, ["H100-SXM", "A100-80GB"], True)
     assert train.pin_sites == ["aws-us-east-1"]
+    assert train.pod.gpus == 8  # one node's accelerators per pod
     serve = work["chat-endpoint"]
     assert serve.kind == "inference" and serve.serving["L4"].rps_per_replica == 2.5
     assert serve.demand_rps == {"users-us-east-1": 10.0}  # 4 replicas x 2.5 qps

@@ -21,6 +21,7 @@ from placer.importers import (
     import_jobs,
     import_kueue,
     import_nodes,
+    import_services,
     import_sites,
     import_tasks,
 )
@@ -64,7 +65,7 @@ def _run(
     if not doc.root["workloads"]:
         doc.notes.append(
             "no workloads yet: add them with placer import k8s-jobs / kueue-workloads / "
-            "skypilot --into this file, or by hand (docs/scenario.md)"
+            "k8s-deployments / skypilot --into this file, or by hand (docs/scenario.md)"
         )
     target = str(output) if output is not None else STDOUT
     doc.validate(source=target if target != STDOUT else "<output>")
@@ -133,6 +134,20 @@ def kueue_workloads(workloads_file, into, output, debug) -> None:
     Example: placer import kueue-workloads workloads.json --into fleet.yaml -o fleet.yaml
     """
     _run(into, output, "kueue-workloads", lambda d: import_kueue(d, workloads_file))
+
+
+@import_command.command(name="k8s-deployments")
+@click.argument("services_file", metavar="DEPLOYMENTS_JSON")
+@_common
+@handle_errors
+def k8s_deployments(services_file, into, output, debug) -> None:
+    """Inference services from `kubectl get deployments,statefulsets -o json` (also
+    LeaderWorkerSets): replicas, GPUs or a MIG instance per replica, vCPU and memory.
+
+    Example: kubectl get deployments,statefulsets -A -o json > services.json; placer
+    import k8s-deployments services.json --into fleet.yaml -o fleet.yaml
+    """
+    _run(into, output, "k8s-deployments", lambda d: import_services(d, services_file))
 
 
 @import_command.command(name="skypilot")

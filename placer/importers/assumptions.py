@@ -21,6 +21,11 @@ IT_HEADROOM = 1.25
 TRAINING_HOURS = 24.0
 #: GPUs a cloud pool may use when no quota is known (the quota is the pool size).
 CLOUD_QUOTA_GPUS = 64
+#: Requests/s one inference replica serves when nothing says (SkyPilot's
+#: target_qps_per_replica, the annotation placer.dev/rps-per-replica): a placeholder.
+RPS_PER_REPLICA = 1.0
+#: Round-trip time users tolerate when nothing says, ms.
+LATENCY_SLO_MS = 100.0
 
 #: USD/GPU-hour placeholders per catalog accelerator: (owned: capex over 4 years,
 #: straight line, with host and fabric; cloud: order of a 2025 on-demand list price).

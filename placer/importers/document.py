@@ -125,8 +125,19 @@ class ScenarioDoc:
     def todo(self, where: str, mapping: CommentedMap, key: str, text: str) -> None:
         """Marks mapping[key] with a TODO comment (added to any there) and lists the gap."""
         comment = f"{TODO}: {text}"
+        there = mapping.ca.items.get(key)
+        token = there[2] if there and len(there) > 2 else None
+        if token is not None and token.value.strip():
+            comment = f"{token.value.strip().removeprefix('#').strip()}; {comment}"
+            there[2] = None  # ruamel keeps the first eol comment of a key otherwise
         mapping.yaml_add_eol_comment(comment, key)
         self.gaps.append(f"{where}.{key}: {text}")
+
+    def todo_above(self, key: str, where: str, text: str) -> None:
+        """A TODO comment above the top-level `key` (e.g. an item left out of `workloads`,
+        which has no entry to carry it), also listed as a gap."""
+        self.root.yaml_set_comment_before_after_key(key, before=f"{TODO}: {where}: {text}")
+        self.gaps.append(f"{where}: {text}")
 
     # ---- writing --------------------------------------------------------------------
 

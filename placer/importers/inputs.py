@@ -95,6 +95,36 @@ def quantity(value: Any) -> float | None:
         return None
 
 
+#: Bytes in the language's GB of memory as the importers write it: Kubernetes quantities
+#: are mostly binary (`Ki`, `Gi`), so GB here is GiB (2^30 bytes); nodes and pods are
+#: converted alike, so a pod that fits a node's allocatable memory still fits.
+BYTES_PER_GB = 2**30
+
+
+def resource_amount(source: str, where: str, field: str, raw: Any) -> float:
+    """A quantity a field must hold (vCPU '191500m', memory '2063731512Ki', a count '8').
+
+    Raises:
+      ScenarioError: not a Kubernetes quantity, or negative (names the item and field).
+    """
+    value = quantity(raw)
+    if value is None or value < 0 or value != value or value == float("inf"):
+        raise item_error(source, where, f"{field}: {raw!r} is not a Kubernetes quantity")
+    return value
+
+
+def cpu_of(value: float) -> float | None:
+    """vCPU rounded to millicores as the scenario writes them; None when below 1m."""
+    out = round(value, 3)
+    return out if out > 0 else None
+
+
+def memory_gb_of(value_bytes: float) -> float | None:
+    """Bytes -> the scenario's GB (GiB), to 0.01; None when below that."""
+    out = round(value_bytes / BYTES_PER_GB, 2)
+    return out if out > 0 else None
+
+
 def read_csv(path: Path | str) -> tuple[list[dict[str, str]], list[str], str]:
     """Reads a CSV file with a header row.
 

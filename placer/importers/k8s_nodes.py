@@ -1,4 +1,4 @@
-"""`kubectl get nodes -o json` -> sites and pools.
+"""`kubectl get nodes -o json` -> sites and pools with node shapes.
 
 What a node says, and where:
 - accelerator: `nvidia.com/gpu.product` (NVIDIA GPU feature discovery / GPU Operator),
@@ -6,21 +6,21 @@ What a node says, and where:
   `karpenter.k8s.aws/instance-gpu-name`, `amd.com/gpu.product-name`, AMD device ids
   (`amd.com/gpu.device-id`, `beta.amd.com/gpu.device-id[.<id>]`); memory from
   `nvidia.com/gpu.memory` or `karpenter.k8s.aws/instance-gpu-memory` (MiB);
-- count: `nvidia.com/gpu.count`, else allocatable (then capacity) of `nvidia.com/gpu`,
-  `amd.com/gpu` or `google.com/tpu`;
+- physical count, MIG and time-slicing, allocatable vCPU and memory: `k8s_devices`;
 - region and zone: `topology.kubernetes.io/region` / `zone` (a zone alone gives its region);
 - node pool: `karpenter.sh/nodepool`, `cloud.google.com/gke-nodepool`,
   `eks.amazonaws.com/nodegroup`, `kubernetes.azure.com/agentpool`;
 - cloud: `spec.providerID` (aws://, gce://, azure://) makes the site cloud-tier.
 
 Nodes are grouped into one site per region (or one site, `--site`), and into one pool per
-node pool, accelerator and node size. Nodes without accelerators are counted and left
-out; nodes whose accelerator is not in the catalog are left out and listed as TODOs.
+node pool, accelerator and GPU mode, with node shapes (`k8s_pools`). Nodes without
+accelerators are counted and left out; nodes whose accelerator is not in the catalog are
+left out and listed as TODOs.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -29,10 +29,11 @@ from placer.errors import ScenarioError
 from placer.importers import accelerators
 from placer.importers.document import TODO, ScenarioDoc, to_id, unique_id
 from placer.importers.inputs import item_error, labels_of, mapping, meta_name, quantity, read_list
+from placer.importers.k8s_devices import read_devices
+from placer.importers.k8s_pools import Node, pools_of
 from placer.importers.regions import region_of_zone
-from placer.importers.sites import PoolSpec, SiteSpec, site_entry
+from placer.importers.sites import SiteSpec, site_entry
 
-GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "google.com/tpu")
 #: Labels that name the accelerator, most specific first.
 PRODUCT_LABELS = (
     "nvidia.com/gpu.product",
@@ -42,7 +43,6 @@ PRODUCT_LABELS = (
     "amd.com/gpu.product-name",
 )
 AMD_ID_LABELS = ("amd.com/gpu.device-id", "beta.amd.com/gpu.device-id")
-COUNT_LABELS = ("nvidia.com/gpu.count", "karpenter.k8s.aws/instance-gpu-count")
 MEMORY_LABELS = ("nvidia.com/gpu.memory", "karpenter.k8s.aws/instance-gpu-memory")  # MiB
 POOL_LABELS = (
     "karpenter.sh/nodepool",
@@ -53,24 +53,7 @@ POOL_LABELS = (
 REGION_LABELS = ("topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region")
 ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
 _PROVIDERS = {"aws": "aws", "gce": "gcp", "azure": "azure"}
-
-
-@dataclasses.dataclass
-class Node:
-    """What one node contributes: `gpus` of `accelerator` (catalog id, or None with the
-    raw `product`), reached by `resource`, in `region`, in node pool `pool`."""
-
-    name: str
-    labels: dict[str, str]
-    product: str | None
-    accelerator: str | None
-    gpus: int
-    resource: str | None
-    region: str | None
-    pool: tuple[str, str] | None
-    cloud: str | None
-    id_label: str | None
-    cordoned: bool
+_GFD_SUFFIX = re.compile(r"(-MIG-.*)?(-SHARED)?$", re.I)
 
 
 def import_nodes(
@@ -109,8 +92,11 @@ def import_nodes(
     for n in usable:
         groups[site or _site_key(cluster, n.region)].append(n)
     taken = doc.ids("sites")
+    with_shapes = doc.root.get("horizon") is None  # node shapes need no horizon (yet)
+    left_out: list[str] = []
     for key, members in sorted(groups.items()):
         spec = _site(key, members, cluster, tier, taken)
+        spec.pools = pools_of(members, with_shapes=with_shapes, gaps=left_out)
         entry = site_entry(doc, spec)
         if spec.cluster is None:
             entry.insert(3, "cluster", spec.id)
@@ -137,6 +123,7 @@ def import_nodes(
         doc.notes.append(f"{source}: cordoned node(s) counted in their pools: {cordoned}")
     for n in unknown:
         doc.gaps.append(f"node {n.name}: accelerator {n.product!r} not in the catalog; left out")
+    doc.gaps += left_out
 
 
 def _site_key(cluster: str | None, region: str | None) -> str:
@@ -158,62 +145,7 @@ def _site(
         region=regions[0] if len(regions) == 1 else None,
         cluster=cluster,
     )
-    spec.pools = _pools(members)
     return spec
-
-
-def _pools(members: list[Node]) -> list[PoolSpec]:
-    """One pool per (node pool, accelerator, GPUs per node), ids unique in the site."""
-    groups: dict[tuple[str, str, int], list[Node]] = defaultdict(list)
-    for n in members:
-        groups[(n.pool[1] if n.pool else "", str(n.accelerator), n.gpus)].append(n)
-    accels: dict[str, set[str]] = defaultdict(set)
-    sizes: dict[tuple[str, str], set[int]] = defaultdict(set)
-    for pool, accel, size in groups:
-        accels[pool].add(accel)
-        sizes[(pool, accel)].add(size)
-    out, taken = [], set()
-    for (pool, accel, size), nodes in sorted(groups.items()):
-        base = pool or accel
-        if pool and len(accels[pool]) > 1:
-            base = f"{pool}-{accel}"
-        mixed = len(sizes[(pool, accel)]) > 1
-        if mixed:
-            base = f"{base}-{size}g"
-        names = ", ".join(n.name for n in nodes[:4]) + (", ..." if len(nodes) > 4 else "")
-        note = f"{len(nodes)} node(s) x {size} {accel}: {names}"
-        if mixed:
-            within = f"node pool {pool}" if pool else "this site"
-            note += f"\nnode sizes differ in {within}: one pool per size"
-        out.append(
-            PoolSpec(
-                id=unique_id(to_id(base), taken),
-                accelerator=accel,
-                gpus=size * len(nodes),
-                gpus_per_node=size,
-                node_labels=_selector(nodes, mixed),
-                gpu_resource=nodes[0].resource,
-                note=note,
-            )
-        )
-    return out
-
-
-def _selector(nodes: list[Node], mixed: bool) -> dict[str, str] | None:
-    """Labels every node of the pool shares that select it: node pool, product, size."""
-    keys: list[str] = []
-    if nodes[0].pool:
-        keys.append(nodes[0].pool[0])
-    if nodes[0].id_label:
-        keys.append(nodes[0].id_label)
-    if mixed:
-        keys += [k for k in COUNT_LABELS if k in nodes[0].labels]
-    common = {
-        k: nodes[0].labels[k]
-        for k in keys
-        if all(n.labels.get(k) == nodes[0].labels.get(k) for n in nodes)
-    }
-    return dict(list(common.items())[:8]) or None
 
 
 def _site_comment(
@@ -248,13 +180,16 @@ def _node(source: str, i: int, item: dict[str, Any]) -> Node:
     if meta_labels is not None and not isinstance(meta_labels, dict):
         raise item_error(source, where, "metadata.labels: must be a mapping")
     labels = labels_of(item)
-    resource, gpus = _count(source, where, item, labels)
     product, id_label = _product(labels)
-    memory = _memory_gb(labels)
     accel = None
     if product is not None:
+        # GFD appends -SHARED (time-slicing) and -MIG-<profile> (MIG strategy single,
+        # whose memory label is then one MIG device's): the GPU is the name before them
+        model = _GFD_SUFFIX.sub("", product)
+        memory = _memory_gb(labels) if model == product else None
         accel = accelerators.AMD_DEVICE_IDS.get(product) if id_label in AMD_ID_LABELS else None
-        accel = accel or accelerators.match(product, memory)
+        accel = accel or accelerators.match(model, memory)
+    devices = read_devices(source, where, item, labels, product, accel)
     zone = next((labels[k] for k in ZONE_LABELS if k in labels), None)
     region = next((labels[k] for k in REGION_LABELS if k in labels), None)
     if region is None and zone:
@@ -264,44 +199,15 @@ def _node(source: str, i: int, item: dict[str, Any]) -> Node:
     return Node(
         name=name,
         labels=labels,
-        product=product or (f"<{resource}>" if gpus else None),
+        product=product or (f"<{devices.resource}>" if devices.gpus else None),
         accelerator=accel,
-        gpus=gpus,
-        resource=resource,
+        devices=devices,
         region=region,
         pool=pool,
         cloud=_PROVIDERS.get(provider),
         id_label=id_label,
         cordoned=bool(mapping(item, "spec").get("unschedulable")),
     )
-
-
-def _count(
-    source: str, where: str, item: dict[str, Any], labels: dict[str, str]
-) -> tuple[str | None, int]:
-    """(extended resource, accelerators of the node): the count label (physical GPUs,
-    not time-slicing replicas), else allocatable, else capacity."""
-    status = mapping(item, "status")
-    for part in ("allocatable", "capacity"):
-        if part in status and not isinstance(status[part], dict):
-            raise item_error(source, where, f"status.{part}: must be a mapping")
-    for resource in GPU_RESOURCES:
-        for part in ("allocatable", "capacity"):
-            raw = mapping(status, part).get(resource)
-            if raw is None:
-                continue
-            value = quantity(raw)
-            if value is None or value < 0 or value != int(value):
-                raise item_error(source, where, f"status.{part}.{resource}: {raw!r} is not a count")
-            if value > 0:
-                label = next((labels[k] for k in COUNT_LABELS if k in labels), None)
-                count = quantity(label) if label is not None else None
-                return resource, int(count) if count and count == int(count) else int(value)
-    for key in COUNT_LABELS:  # the device plugin has not advertised yet: trust the label
-        count = quantity(labels.get(key, ""))
-        if count and count == int(count) and count > 0:
-            return ("nvidia.com/gpu" if key.startswith("nvidia") else None), int(count)
-    return None, 0
 
 
 def _product(labels: dict[str, str]) -> tuple[str | None, str | None]:

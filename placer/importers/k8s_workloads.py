@@ -9,18 +9,24 @@ it (`nvidia.com/gpu.product`, `cloud.google.com/gke-accelerator`, ...); without 
 accelerator of the resource's vendor. Hours come from the annotation `placer.dev/hours`,
 else a placeholder. A selector on spot capacity (`karpenter.sh/capacity-type: spot`,
 `cloud.google.com/gke-spot`, `eks.amazonaws.com/capacityType: SPOT`) sets spot_ok.
-Finished Jobs and Workloads and those that request no accelerator are left out.
+Finished Jobs and Workloads and those that request no accelerator are left out. Each
+gang's `pod:` is one pod's request (GPUs, vCPU, memory; `k8s_pods`), so that node
+packing applies on pools with node shapes. A pod asking for MIG instances is left out
+(a training gang holds whole GPUs in placer) and marked TODO above `workloads:`.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 from placer.importers import accelerators
 from placer.importers.document import ScenarioDoc
 from placer.importers.inputs import item_error, mapping, meta_name, quantity, read_list
-from placer.importers.k8s_nodes import GPU_RESOURCES, MEMORY_LABELS, PRODUCT_LABELS
+from placer.importers.k8s_devices import describe
+from placer.importers.k8s_nodes import MEMORY_LABELS, PRODUCT_LABELS
+from placer.importers.k8s_pods import PodRequest, read_pod
 from placer.importers.workloads import TrainingSpec, add_training, vendor_accelerators
 
 #: Annotation giving a run's length in hours.
@@ -54,14 +60,12 @@ def import_jobs(doc: ScenarioDoc, path: Path | str) -> None:
             continue
         spec = mapping(item, "spec")
         pods = _count(source, where, spec, "parallelism")
-        template = mapping(spec, "template", "spec")
-        resource, per_pod = _pod_request(source, where, "spec.template.spec", template)
-        if per_pod == 0:
-            doc.notes.append(f"{source}: {where}: requests no accelerator; left out")
+        req = read_pod(source, where, "spec.template.spec", mapping(spec, "template", "spec"))
+        if _left_out(doc, source, where, [req]):
             continue
         ns = mapping(item, "metadata").get("namespace") or "default"
-        comment = f"from {source}: Job {ns}/{meta_name(item)}: {pods} pod(s) x {per_pod} {resource}"
-        training = _training(meta_name(item), pods * per_pod, resource, template, item, comment)
+        comment = f"from {source}: Job {ns}/{meta_name(item)}: {pods} pod(s) x {req.gpus} "
+        training = _training(meta_name(item), pods * req.gpus, req, item, comment + req.resource)
         add_training(doc, training, source=source)
         added += 1
     doc.notes.append(f"{source}: {added} Job(s) -> training workloads")
@@ -88,19 +92,18 @@ def import_kueue(doc: ScenarioDoc, path: Path | str) -> None:
         pod_sets = mapping(item, "spec").get("podSets")
         if not isinstance(pod_sets, list) or not pod_sets:
             raise item_error(source, where, "spec.podSets: missing or not a list")
-        total, parts, resource, template = 0, [], None, {}
+        total, parts, reqs = 0, [], []
         for j, pod_set in enumerate(pod_sets):
             if not isinstance(pod_set, dict):
                 raise item_error(source, where, f"spec.podSets[{j}]: must be a mapping")
             count = _count(source, where, pod_set, "count", f"spec.podSets[{j}].")
-            spec_j = mapping(pod_set, "template", "spec")
-            res, per_pod = _pod_request(source, where, f"spec.podSets[{j}].template.spec", spec_j)
-            if per_pod:
-                total += count * per_pod
-                parts.append(f"{pod_set.get('name', j)}: {count} x {per_pod} {res}")
-                resource, template = resource or res, template or spec_j
-        if total == 0:
-            doc.notes.append(f"{source}: {where}: requests no accelerator; left out")
+            at = f"spec.podSets[{j}].template.spec"
+            req = read_pod(source, where, at, mapping(pod_set, "template", "spec"))
+            if req.gpus or req.mig:
+                total += count * req.gpus
+                parts.append(f"{pod_set.get('name', j)}: {count} x {req.gpus} {req.resource}")
+                reqs.append(req)
+        if _left_out(doc, source, where, reqs):
             continue
         owners = mapping(item, "metadata").get("ownerReferences")
         owner = owners[0] if isinstance(owners, list) and owners else {}
@@ -110,9 +113,13 @@ def import_kueue(doc: ScenarioDoc, path: Path | str) -> None:
             f" (queue {queue})" if queue else ""
         )
         comment += f": {'; '.join(parts)}"
-        add_training(
-            doc, _training(str(name), total, resource, template, item, comment), source=source
-        )
+        spec = _training(str(name), total, _one_pod(reqs), item, comment)
+        if len({r.gpus for r in reqs}) > 1:
+            spec.todos.append(
+                ("pod", f"podSets ask for pods of {sorted({r.gpus for r in reqs})} GPUs: pod "
+                 f"is their gcd ({spec.pod['gpus']}), so packing is optimistic; check")
+            )  # fmt: skip
+        add_training(doc, spec, source=source)
         added += 1
     doc.notes.append(f"{source}: {added} Kueue Workload(s) -> training workloads")
 
@@ -138,67 +145,53 @@ def _count(source: str, where: str, spec: dict[str, Any], key: str, prefix: str 
     return raw
 
 
-def _pod_request(source: str, where: str, path: str, pod: dict[str, Any]) -> tuple[str | None, int]:
-    """(resource, accelerators one pod requests): summed over its containers."""
-    containers = pod.get("containers")
-    if containers is None:
-        raise item_error(source, where, f"{path}.containers: missing")
-    if not isinstance(containers, list):
-        raise item_error(source, where, f"{path}.containers: must be a list")
-    found: dict[str, int] = {}
-    for k, c in enumerate(containers):
-        resources = mapping(c, "resources") if isinstance(c, dict) else {}
-        for resource in GPU_RESOURCES:
-            part = "limits" if resource in mapping(resources, "limits") else "requests"
-            raw = mapping(resources, part).get(resource)
-            if raw is None:
-                continue
-            value = quantity(raw)
-            if value is None or value < 0 or value != int(value):
-                raise item_error(
-                    source, where, f"{path}.containers[{k}].resources.{part}.{resource}: "
-                    f"{raw!r} is not a count"
-                )  # fmt: skip
-            found[resource] = found.get(resource, 0) + int(value)
-    found = {r: n for r, n in found.items() if n > 0}
-    if not found:
-        return None, 0
-    resource = max(found, key=found.__getitem__)
-    return resource, found[resource]
+def _left_out(doc: ScenarioDoc, source: str, where: str, reqs: list[PodRequest]) -> bool:
+    """Whether the pods cannot be a training gang (no accelerator: a note; MIG
+    instances: a TODO above `workloads:`, since a gang holds whole GPUs in placer)."""
+    if any(r.mig for r in reqs):
+        mig = describe({p: n for r in reqs for p, n in r.mig.items()})
+        doc.todo_above(
+            "workloads", f"{source}: {where}",
+            f"left out: its pods ask for MIG instances ({mig} per pod) and a training gang "
+            "holds whole GPUs in placer; give it as whole GPUs by hand, or serve it as an "
+            "inference workload (serving.<accelerator>.mig)",
+        )  # fmt: skip
+        return True
+    if not any(r.gpus for r in reqs):
+        doc.notes.append(f"{source}: {where}: requests no accelerator; left out")
+        return True
+    return False
 
 
-def _selectors(pod: dict[str, Any]) -> dict[str, list[str]]:
-    """label -> acceptable values, from nodeSelector and required node affinity (In)."""
-    out: dict[str, list[str]] = {str(k): [str(v)] for k, v in mapping(pod, "nodeSelector").items()}
-    required = mapping(
-        pod, "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution"
+def _one_pod(reqs: list[PodRequest]) -> PodRequest:
+    """The pod of a gang made of several pod sets: GPUs their gcd, vCPU and memory the
+    largest share per GPU times that (the first set's selectors)."""
+    if len({r.gpus for r in reqs}) == 1:
+        return reqs[0]
+    gpus = math.gcd(*(r.gpus for r in reqs))
+    per = [max((getattr(r, k) or 0.0) / r.gpus for r in reqs) for k in ("cpu", "memory_gb")]
+    return PodRequest(
+        resource=reqs[0].resource,
+        gpus=gpus,
+        cpu=round(per[0] * gpus, 3) or None,
+        memory_gb=round(per[1] * gpus, 2) or None,
+        selectors=reqs[0].selectors,
     )
-    terms = required.get("nodeSelectorTerms")
-    for term in terms if isinstance(terms, list) else []:
-        exprs = term.get("matchExpressions") if isinstance(term, dict) else None
-        for e in exprs if isinstance(exprs, list) else []:
-            if (
-                isinstance(e, dict)
-                and e.get("operator") == "In"
-                and isinstance(e.get("values"), list)
-            ):
-                out.setdefault(str(e.get("key")), []).extend(str(v) for v in e["values"])
-    return out
 
 
 def _training(
-    name: str,
-    gpus: int,
-    resource: str | None,
-    pod: dict[str, Any],
-    item: dict[str, Any],
-    comment: str,
+    name: str, gpus: int, req: PodRequest, item: dict[str, Any], comment: str
 ) -> TrainingSpec:
-    selectors = _selectors(pod)
+    selectors, resource = req.selectors, req.resource
     memory = next((quantity(selectors[k][0]) for k in MEMORY_LABELS if k in selectors), None)
     named = [v for k in PRODUCT_LABELS for v in selectors.get(k, [])]
     accels = [a for v in named if (a := accelerators.match(v, memory and memory / 1024.0))]
-    spec = TrainingSpec(name=name, gpus=gpus, comment=comment)
+    spec = TrainingSpec(name=name, gpus=gpus, comment=comment, pod=req.pod_entry(with_gpus=True))
+    if req.shared:
+        spec.todos.append(
+            ("gpus", "its pods ask for nvidia.com/gpu.shared (time-sliced shares): each "
+             "counted as a whole GPU; check")
+        )  # fmt: skip
     if accels:
         spec.accelerators = accels
     else:

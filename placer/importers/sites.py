@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
@@ -29,6 +30,8 @@ class PoolSpec:
 
     cost / spot_cost: USD/GPU-hour when the input gave them, else None (a placeholder
     is written). note: a comment written above the pool (e.g. why it was split).
+    nodes: node shapes ({count, gpus, cpu, memory_gb, mig}), or None (none written).
+    todos: (key, text) TODO comments to put on the pool's keys.
     """
 
     id: str
@@ -41,6 +44,19 @@ class PoolSpec:
     gpu_resource: str | None = None
     note: str = ""
     cost_note: str = ""
+    nodes: list[dict[str, Any]] | None = None
+    todos: list[tuple[str, str]] = field(default_factory=list)
+
+    def node_count_and_kw(self) -> tuple[int, float]:
+        """(nodes, their catalog power at full load, kW): the shapes when listed, else
+        `gpus` in nodes of `gpus_per_node`."""
+        if self.nodes:
+            return (
+                sum(s["count"] for s in self.nodes),
+                sum(s["count"] * node_power_kw(self.accelerator, s["gpus"]) for s in self.nodes),
+            )
+        nodes = math.ceil(self.gpus / self.gpus_per_node)
+        return nodes, nodes * node_power_kw(self.accelerator, self.gpus_per_node)
 
 
 @dataclass
@@ -107,10 +123,7 @@ def _power(doc: ScenarioDoc, where: str, spec: SiteSpec) -> CommentedMap:
     if spec.it_capacity_kw is not None:
         power["it_capacity_kw"] = spec.it_capacity_kw
     elif not cloud:
-        load_kw = sum(
-            node_power_kw(p.accelerator, p.gpus_per_node) * math.ceil(p.gpus / p.gpus_per_node)
-            for p in spec.pools
-        )
+        load_kw = sum(p.node_count_and_kw()[1] for p in spec.pools)
         power["it_capacity_kw"] = float(max(1, math.ceil(load_kw * A.IT_HEADROOM)))
         doc.todo(
             w, power, "it_capacity_kw",
@@ -165,6 +178,8 @@ def _cooling(doc: ScenarioDoc, where: str, spec: SiteSpec) -> CommentedMap | Non
 def _pool(doc: ScenarioDoc, where: str, spec: PoolSpec, tier: str) -> CommentedMap:
     pool = CommentedMap(id=spec.id, accelerator=spec.accelerator, gpus=spec.gpus)
     pool["gpus_per_node"] = spec.gpus_per_node
+    if spec.nodes:
+        pool["nodes"] = CommentedSeq(flow(**shape) for shape in spec.nodes)
     if spec.cost_usd_per_gpu_h is not None:
         pool["cost_usd_per_gpu_h"] = spec.cost_usd_per_gpu_h
         if spec.cost_note:
@@ -179,4 +194,6 @@ def _pool(doc: ScenarioDoc, where: str, spec: PoolSpec, tier: str) -> CommentedM
         pool["node_labels"] = CommentedMap(spec.node_labels)
     if spec.gpu_resource:
         pool["gpu_resource"] = spec.gpu_resource
+    for key, text in spec.todos:
+        doc.todo(where, pool, key, text)
     return pool

@@ -16,20 +16,17 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
 from placer.errors import ScenarioError
 from placer.importers import accelerators
-from placer.importers.document import ScenarioDoc, flow, to_id, unique_id
+from placer.importers import assumptions as A
+from placer.importers.document import ScenarioDoc, flow
 from placer.importers.inputs import item_error
-from placer.importers.regions import locate
-from placer.importers.workloads import TrainingSpec, add_training
+from placer.importers.workloads import InferenceSpec, TrainingSpec, add_inference, add_training
+from placer.model.nodes import MAX_NODE_GPUS
 from placer.model.yaml_text import read_document
 
 #: Requests/s one replica serves when the service does not say (target_qps_per_replica).
-ASSUMED_RPS_PER_REPLICA = 1.0
-#: Round-trip time users tolerate when nothing says, ms.
-ASSUMED_LATENCY_SLO_MS = 100.0
+ASSUMED_RPS_PER_REPLICA = A.RPS_PER_REPLICA
 _TPU = re.compile(r"^tpu-v[0-9a-z]+?-(\d+)$", re.I)
 
 
@@ -66,6 +63,7 @@ def import_tasks(doc: ScenarioDoc, paths: list[Path | str]) -> None:
         kept = [a for a, n in options if n == per_node]
         comment = f"from {source}: SkyPilot task {name}: {nodes} node(s) x {per_node} {kept[0]}"
         spec = TrainingSpec(name, nodes * per_node, kept, None, spot, pins, comment)
+        spec.pod = _pod(source, where, resources, per_node)
         add_training(doc, spec, source=source)
         dropped = [f"{a}:{n}" for a, n in options if n != per_node]
         if dropped:
@@ -156,7 +154,16 @@ def _pins(doc: ScenarioDoc, resources: dict[str, Any]) -> list[str] | None:
     return hits or None
 
 
-def _add_service(doc, source, name, service, options, resources, pins, spot) -> None:
+def _add_service(
+    doc: ScenarioDoc,
+    source: str,
+    name: str,
+    service: dict[str, Any],
+    options: list[tuple[str, int]],
+    resources: dict[str, Any],
+    pins: list[str] | None,
+    spot: bool,
+) -> None:
     """An inference workload: replicas x qps per replica from users near the region."""
     where_t = f"task {name}"
     policy = (
@@ -172,54 +179,40 @@ def _add_service(doc, source, name, service, options, resources, pins, spot) -> 
         ):
             raise item_error(source, where_t, f"service: {key}: {value!r} is not a positive number")
     rps_per_replica = float(qps) if qps else ASSUMED_RPS_PER_REPLICA
-    region_id = _user_region(doc, source, resources)
-    wid = unique_id(to_id(name, "service"), doc.ids("workloads"))
-    where = f"workloads[{wid}]"
-    entry = CommentedMap(id=wid, kind="inference")
-    entry["demand_rps"] = CommentedMap({region_id: float(replicas) * rps_per_replica})
-    entry["serving"] = serving = CommentedMap()
-    for accel, count in options:
-        serving[accel] = flow(rps_per_replica=rps_per_replica, gpus_per_replica=count)
-    entry["latency_slo_ms"] = ASSUMED_LATENCY_SLO_MS
-    if spot:
-        entry["spot_ok"] = True
-    if pins:
-        entry["pin_sites"] = pins
-    doc.todo(
-        where, entry, "demand_rps", f"assumed {replicas} replica(s) busy; give peak requests/s"
+    spec = InferenceSpec(
+        name=name,
+        demand_rps=float(replicas) * rps_per_replica,
+        serving={
+            a: {"rps_per_replica": rps_per_replica, "gpus_per_replica": n} for a, n in options
+        },
+        rps_known=bool(qps),
+        region=_cloud_region(resources)[1],
+        spot_ok=spot,
+        pin_sites=pins,
+        pod=_pod(source, where_t, resources, None),
+        comment=f"from {source}: SkyPilot service {name}",
+        demand_note=f"assumed {replicas} replica(s) busy; give peak requests/s",
     )
-    if not qps:
-        doc.todo(where, entry, "serving", "rps_per_replica assumed; give measured throughput")
-    doc.todo(where, entry, "latency_slo_ms", "assumed; give the service's RTT budget (ms)")
-    doc.add("workloads", entry, source=source, before=f"from {source}: SkyPilot service {name}")
+    add_inference(doc, spec, source=source)
     doc.notes.append(f"{source}: {where_t} -> an inference workload")
 
 
-def _user_region(doc: ScenarioDoc, source: str, resources: dict[str, Any]) -> str:
-    """A user region near the task's cloud region (added when missing); the first site's
-    place when the task names no known region."""
-    _, region = _cloud_region(resources)
-    found = locate(region)
-    rid = to_id(f"users-{region}") if found else "users"
-    if rid in doc.ids("user_regions"):
-        return rid
-    if found:
-        lat, lon, country, _ = found
-        placed = f"near {region}"
-    else:
-        sites = doc.sites()
-        if not sites:
-            raise ScenarioError(
-                f"{source}: a service needs users somewhere: import sites first (k8s-nodes, "
-                "catalog or sites), or give resources.region"
-            )
-        loc = sites[0]["location"]
-        lat, lon, country, placed = loc["lat"], loc["lon"], loc["country"], f"at {sites[0]['id']}"
-    entry = CommentedMap(id=rid, location=flow(lat=lat, lon=lon, country=country))
-    if "user_regions" not in doc.root:
-        doc.root.insert(list(doc.root).index("workloads"), "user_regions", CommentedSeq())
-    doc.add("user_regions", entry, source=source)
-    doc.todo(
-        f"user_regions[{rid}]", entry, "location", f"assumed: users {placed}; give where they are"
-    )
-    return rid
+def _pod(source: str, where: str, resources: dict[str, Any], gpus: int | None) -> Any:
+    """`pod:` from `resources.cpus` and `resources.memory` (GB; '8' or '8+', the least
+    the task takes), with the accelerators per node as its GPUs; None when empty."""
+    out: dict[str, Any] = {}
+    if gpus is not None and 0 < gpus <= MAX_NODE_GPUS:
+        out["gpus"] = gpus
+    for key, field in (("cpus", "cpu"), ("memory", "memory_gb")):
+        raw = resources.get(key)
+        if raw is None:
+            continue
+        text = str(raw).strip().removesuffix("+")
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not value > 0 or value == float("inf"):
+            raise item_error(source, where, f"resources.{key}: {raw!r} is not a number (8 or 8+)")
+        out[field] = value
+    return flow(**out) if out else None
