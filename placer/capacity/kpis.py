@@ -27,10 +27,13 @@ horizon unless the name says NPV.
   from duals: every purchase of the plan is fixed, the placement re-optimised, once as
   planned and once without that purchase; saving = cost without - cost with (NPV, USD,
   net of the purchase's own cost). None when removing it leaves no plan ("needed").
+  A new site (kind: site) is removed with every purchase at it, and its ROI is their
+  saving over their capex together.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -273,18 +276,29 @@ def purchase_roi(
     }
     share = time_limit_s / (len(by_key) + 1)
 
-    def fixed(skip) -> float | None:
+    def fixed(skip: set) -> float | None:
         for key, c in cols.items():
             var = model.get_variable(c)
-            var.lower_bound = var.upper_bound = float(0 if key == skip else counts[key])
+            var.lower_bound = var.upper_bound = float(0 if key in skip else counts[key])
         solved = solve_model(model, time.perf_counter(), share, 1e-6, seed)
         return solved.cost
 
+    def dropped(key) -> set:
+        """The purchase, and with a new site every purchase at it (nothing runs there
+        without the site)."""
+        opt = cm.options[key[0]]
+        if opt.kind != "site":
+            return {key}
+        return {key} | {kk for kk in by_key if cm.options[kk[0]].site_id == opt.id}
+
     try:
-        with_all = fixed(None)
+        with_all = fixed(set())
         out = []
         for key, p in by_key.items():
-            without = fixed(key)
+            skip = dropped(key)
+            without = fixed(skip)
+            capex = sum(by_key[kk].capex_usd for kk in skip)
+            p = dataclasses.replace(p, capex_usd=capex) if capex != p.capex_usd else p
             basis = "capex" if p.capex_usd > 0 else "npv_cost"
             if without is None or with_all is None:
                 out.append(PurchaseRoi(p.option, p.order_month, p.units, None, None, basis,

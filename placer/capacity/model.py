@@ -29,11 +29,16 @@ Model (USD, net present):
        x[u,o] <= I[k,t0(o)]  for a pair only a cooling upgrade k allows      (5)
        z[p,t] <= sum_{pool p, run at t} gpus x;  z[p,t] <= sum_c g[c]
        sum_{m: t - term[c] < a(c,m) <= t} b[c,m]                             (6)
+       I[k,t] <= N[k] I[s,t]  for an option k at a new site s (kind: site)    (7)
   dx[o] is the mean of d over the months option o runs; du[u] d of an inference
   unit's month, the horizon's mean d for a training run. Commitments are paid for
   their whole term, past the horizon's end included; capex has no salvage value.
-  Ordering earlier than a(k,m) requires is never cheaper, so with D = 0 the order month
-  is the arrival month less the lead time, as a planner reads it.
+  A new site s (a `site` option, N[s] = 1) is in the superset and today's rows with its
+  power from its energised month and pools of 0 GPUs: nothing runs there but the GPUs
+  of options at it, which (7) zeroes until the site is installed; it adds no row
+  capacity of its own, only its capex, lease and opex. Options at it arrive no earlier
+  than the site can. Ordering earlier than a(k,m) requires is never cheaper, so with
+  D = 0 the order month is the arrival month less the lead time, as a planner reads it.
 """
 
 from __future__ import annotations
@@ -53,7 +58,13 @@ from placer.engines.milp.formulation import (
     _to_proto,
     _variables,
 )
-from placer.model.build_options import MONTH_HOURS, CloudCommit, CoolingBuild, GpuBuild
+from placer.model.build_options import (
+    MONTH_HOURS,
+    CloudCommit,
+    CoolingBuild,
+    GpuBuild,
+    SiteBuild,
+)
 from placer.model.scenario import Scenario
 from placer.problem.compile_static import build_pools
 from placer.problem.compile_time import (
@@ -202,6 +213,7 @@ def _build_block(scenario: Scenario, delay_k: dict[int, int], months_k: list[lis
         for t in range(n_t)
     }
     _add_installed(rows, options, n_t, b_col, i_col, arrival)  # (4)
+    _add_site_links(rows, options, n_t, i_col)  # (7)
     adds = _row_additions(scenario, problem, index, options)
     _add_capacity_rows(rows, problem, terms, adds, i_col)  # (2')
     _add_redundancy(rows, problem, u, o)  # (3)
@@ -344,7 +356,7 @@ def _today(problem: Problem, index: Index, zero: Scenario, sup: Scenario) -> Pro
         raise AssertionError("superset and zeroed scenarios have different pools")
     cap_r, kind_r, scope_r, _ = timed_rows(zero, horizon, pools, sites)
     assert np.array_equal(kind_r, problem.kind_r) and np.array_equal(scope_r, problem.scope_r)
-    built_sites = {o.site for o in zero.build_options}
+    built_sites = {o.site_id for o in zero.build_options if not isinstance(o, SiteBuild)}
     explicit = {s.id for s in zero.sites if s.cooling.heat_rejection_kw is not None}
     term_cap = problem.cap_r.copy()
     for s, site in enumerate(index.sites):
@@ -361,7 +373,12 @@ def _today(problem: Problem, index: Index, zero: Scenario, sup: Scenario) -> Pro
 def _arrival_months(scenario: Scenario, option) -> list[int]:
     """M[k]: the months a unit may arrive in."""
     first = scenarios.month_of(scenario, option.earliest) + option.lead_time_months
-    site = next(s for s in scenario.sites if s.id == option.site)
+    site = scenarios.site_named(scenario, option.site_id)
+    new = scenarios.new_sites(scenario).get(option.site_id)
+    if new is not None and new is not option:
+        # an option at a new site: never before the site itself can arrive
+        months = _arrival_months(scenario, new)
+        first = max(first, months[0] if months else scenario.horizon.periods)
     if not isinstance(option, (GpuBuild, CloudCommit)):
         first = max(first, scenarios.month_of(scenario, site.power.available_from))
     energised = getattr(option, "energised", None)
@@ -415,6 +432,24 @@ def _add_installed(rows: _Rows, options, n_t: int, b_col, i_col, arrival) -> Non
             rows.add(f"installed[{opt.id},{t}]", np.array(cols), np.array(vals), 0.0, 0.0)
 
 
+def _add_site_links(rows: _Rows, options, n_t: int, i_col) -> None:
+    """(7) I[k,t] <= N[k] I[s,t]: units of an option at a new site s count only in the
+    months the site is installed (bought and arrived; energised by (4)'s arrival months)."""
+    site_k = {opt.id: k for k, opt in enumerate(options) if isinstance(opt, SiteBuild)}
+    for k, opt in enumerate(options):
+        s = site_k.get(opt.site_id)
+        if s is None or s == k or isinstance(opt, CloudCommit):
+            continue
+        for t in range(n_t):
+            rows.add(
+                f"site_link[{opt.id},{t}]",
+                np.array([i_col[(k, t)], i_col[(s, t)]]),
+                np.array([1.0, -float(opt.max_units)]),
+                -math.inf,
+                0.0,
+            )
+
+
 def _row_additions(scenario: Scenario, problem: Problem, index: Index, options):
     """{row r: [(k, amount per unit)]}: the capacity one unit of option k adds to row r
     (after headroom), for every month."""
@@ -428,10 +463,12 @@ def _row_additions(scenario: Scenario, problem: Problem, index: Index, options):
     }
     pool_of = {(p.site, p.key): i for i, p in enumerate(index.pools)}
     site_of = {s: i for i, s in enumerate(index.sites)}
-    explicit = {s.id for s in scenario.sites if s.cooling.heat_rejection_kw is not None}
+    explicit = {
+        s.id for s in scenarios.all_sites(scenario) if s.cooling.heat_rejection_kw is not None
+    }
     adds: dict[int, list[tuple[int, float]]] = {}
     for k, opt in enumerate(options):
-        if isinstance(opt, CloudCommit):
+        if isinstance(opt, (CloudCommit, SiteBuild)):
             continue
         if isinstance(opt, GpuBuild):
             parts = [(K_GPUS, pool_of[(opt.site, opt.pool_key)], float(opt.gpus))]

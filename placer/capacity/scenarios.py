@@ -11,12 +11,17 @@
   `verify` checks a plan against).
 - `without_cloud`: cloud sites and commitments removed (the "build only on-prem" baseline).
 
+A new site (a `site` option) is in `superset` and `zeroed` (energised at its `energised`
+date, its pools with 0 GPUs but what its gpus options add) and in `built` only when the
+plan buys it (energised from its arrival month).
+
 All figures keep their units: GPUs, kW, USD; `installed` maps an option id to its
 installed unit count in each month (int[T]).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import numpy as np
@@ -27,6 +32,7 @@ from placer.model.build_options import (
     CoolingBuild,
     GpuBuild,
     PowerBuild,
+    SiteBuild,
 )
 from placer.model.horizon import Horizon, per_period
 from placer.model.scenario import Scenario
@@ -80,33 +86,104 @@ def month_of(scenario: Scenario, instant: str | None) -> int:
 
 
 def superset(scenario: Scenario) -> Scenario:
-    """Every option at its maximum from month 0 (`scenario` is monthly)."""
+    """Every option at its maximum from month 0 (`scenario` is monthly); every new site
+    (kind: site) added, energised at its `energised` date."""
     full = {o.id: [o.max_units] * scenario.horizon.periods for o in scenario.build_options}
-    return built(scenario, full, upgrade_all=True)
+    return built(scenario, full, upgrade_all=True, all_sites=True)
 
 
 def zeroed(scenario: Scenario) -> Scenario:
-    """The options' new pools added with 0 GPUs, nothing else built."""
-    return built(scenario, {}, upgrade_all=False)
+    """The options' new pools added with 0 GPUs, every new site added (its pools with 0
+    GPUs: nothing runs there), nothing else built."""
+    return built(scenario, {}, upgrade_all=False, all_sites=True)
+
+
+def new_sites(scenario: Scenario) -> dict[str, SiteBuild]:
+    """Site id -> the `site` option that builds it."""
+    return {o.id: o for o in scenario.build_options if isinstance(o, SiteBuild)}
+
+
+def site_named(scenario: Scenario, site_id: str) -> Site:
+    """An existing site, or the body of the `site` option that builds it."""
+    for site in scenario.sites:
+        if site.id == site_id:
+            return site
+    return new_sites(scenario)[site_id].site
+
+
+def all_sites(scenario: Scenario) -> list[Site]:
+    """The scenario's sites, then the bodies of its new sites (kind: site)."""
+    return [*scenario.sites, *(o.site for o in new_sites(scenario).values())]
+
+
+def month_instant(scenario: Scenario, month: int) -> str:
+    """The instant month `month` starts (ISO 8601)."""
+    h = scenario.horizon
+    return (h.start_time + dt.timedelta(hours=month * h.period_hours)).isoformat()
 
 
 def built(
-    scenario: Scenario, installed: dict[str, list[int]], *, upgrade_all: bool = False
+    scenario: Scenario,
+    installed: dict[str, list[int]],
+    *,
+    upgrade_all: bool = False,
+    all_sites: bool = False,
 ) -> Scenario:
     """The monthly scenario with `installed[option id]` units of each option in each
     month (int[T]); options missing from it are not built. A GPU option's pool is added
     (0 GPUs while none is installed). A cooling upgrade is applied when any unit is
     installed in any month (cooling type and rack density do not vary by month in the
     language; the model links each pair to its month), its heat rejection likewise by
-    its final count; `upgrade_all` applies every upgrade."""
+    its final count; `upgrade_all` applies every upgrade.
+
+    A new site (kind: site) is added when bought (any unit installed), energised from the
+    first month it is installed; `all_sites` adds every new site, energised at its
+    `energised` date. Without `all_sites`, the options of new sites left out, and the site
+    options themselves (their sites are now sites), are dropped from `build_options` (and
+    from `planning.scenarios` delays), so that the built scenario validates again."""
     n_t = scenario.horizon.periods
     sites = {s.id: s for s in scenario.sites}
+    order = [s.id for s in scenario.sites]
+    for sid, option in new_sites(scenario).items():
+        count = installed.get(option.id, [0] * n_t)
+        if all_sites:
+            at = option.energised
+        elif any(c > 0 for c in count):
+            at = month_instant(scenario, next(t for t, c in enumerate(count) if c > 0))
+        else:
+            continue
+        power = option.site.power.model_copy(update={"available_from": at})
+        sites[sid] = option.site.model_copy(update={"power": power})
+        order.append(sid)
     for option in scenario.build_options:
-        if isinstance(option, CloudCommit):
+        if isinstance(option, (CloudCommit, SiteBuild)) or option.site not in sites:
             continue
         count = np.asarray(installed.get(option.id, [0] * n_t), float)
         sites[option.site] = _add(sites[option.site], option, count, n_t, upgrade_all)
-    return scenario.model_copy(update={"sites": [sites[s.id] for s in scenario.sites]})
+    update: dict[str, object] = {"sites": [sites[s] for s in order]}
+    if not all_sites and new_sites(scenario):
+        update.update(_pruned(scenario, set(order)))
+    return scenario.model_copy(update=update)
+
+
+def _pruned(scenario: Scenario, sites: set[str]) -> dict[str, object]:
+    """build_options without site options and without options at sites not in `sites`;
+    planning scenarios' delays naming neither a site nor a kept option dropped."""
+    options = [
+        o for o in scenario.build_options if not isinstance(o, SiteBuild) and o.site_id in sites
+    ]
+    out: dict[str, object] = {"build_options": options}
+    planning = scenario.planning
+    if planning is not None and planning.scenarios:
+        known = sites | {o.id for o in options}
+        specs = [
+            sc.model_copy(
+                update={"delay_months": {k: d for k, d in sc.delay_months.items() if k in known}}
+            )
+            for sc in planning.scenarios
+        ]
+        out["planning"] = planning.model_copy(update={"scenarios": specs})
+    return out
 
 
 def _add(site: Site, option, count: np.ndarray, n_t: int, upgrade_all: bool) -> Site:
@@ -184,6 +261,6 @@ def without_cloud(scenario: Scenario) -> Scenario:
             "sites": [s for s in scenario.sites if s.id not in cloud],
             "latency_ms": [e for e in scenario.latency_ms if e.site not in cloud],
             "workloads": workloads,
-            "build_options": [o for o in scenario.build_options if o.site not in cloud],
+            "build_options": [o for o in scenario.build_options if o.site_id not in cloud],
         }
     )

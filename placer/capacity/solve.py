@@ -17,11 +17,18 @@ from dataclasses import dataclass, field
 import numpy as np
 from ortools.math_opt.python import mathopt
 
+from placer.capacity import scenarios
 from placer.capacity.model import CapacityModel, build_capacity_model
 from placer.engines.milp.quiet import quiet_stdout
 from placer.engines.milp.solve import Interrupted, hard_grace_s, stop_margin_s, watched
 from placer.errors import SolverError
-from placer.model.build_options import MONTH_HOURS, CloudCommit, CoolingBuild, GpuBuild
+from placer.model.build_options import (
+    MONTH_HOURS,
+    CloudCommit,
+    CoolingBuild,
+    GpuBuild,
+    SiteBuild,
+)
 from placer.problem.rows import Q_GPUS
 
 _T = mathopt.TerminationReason
@@ -268,6 +275,10 @@ def _purchase(scenario, opt, n: int, order: int, m: int, npv: float) -> Purchase
         what = f"{n * opt.gpus} {opt.accelerator} GPUs ({n * opt.nodes} nodes)"
     elif isinstance(opt, CloudCommit):
         what = f"{n * opt.gpus} GPUs of {opt.pool} committed for {opt.term_months} months"
+    elif isinstance(opt, SiteBuild):
+        site = opt.site
+        what = f"new {site.tier} site, {site.it_cap_kw:g} kW IT"
+        what += f" (energised {opt.energised[:10]})" if opt.energised else ""
     elif isinstance(opt, CoolingBuild):
         what = f"{opt.type} cooling, racks up to {opt.max_rack_density_kw:g} kW"
         what += f", +{n * opt.heat_rejection_kw:g} kW heat" if opt.heat_rejection_kw else ""
@@ -281,7 +292,7 @@ def _purchase(scenario, opt, n: int, order: int, m: int, npv: float) -> Purchase
     return Purchase(
         opt.id,
         opt.kind,
-        opt.site,
+        opt.site_id,
         n,
         what,
         order,
@@ -304,7 +315,7 @@ def _months(cm: CapacityModel, assign, values, purchases) -> list[dict]:
     problem, index, scenario = cm.problem, cm.index, cm.scenario
     n_t = scenario.horizon.periods
     span_h = scenario.horizon.hours
-    tier = {s.id: s.tier for s in scenario.sites}
+    tier = {s.id: s.tier for s in scenarios.all_sites(scenario)}
     committed = _committed(cm, values)
     out = [
         {

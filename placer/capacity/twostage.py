@@ -428,7 +428,7 @@ def _orders(views: list[CapacityModel], shared_cols, values: np.ndarray) -> list
             continue
         opt = base.options[k]
         arrivals = {v.name: v.arrival_km[(k, m)] for v in views}
-        out.append(Order(opt.id, opt.kind, opt.site, n, m, _date(base.scenario, m), arrivals))
+        out.append(Order(opt.id, opt.kind, opt.site_id, n, m, _date(base.scenario, m), arrivals))
     return out
 
 

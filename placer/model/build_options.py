@@ -13,6 +13,10 @@ A top-level `build_options:` list names each decision a planner may take (docs/c
 - `cloud_commit`: GPUs of a cloud pool committed for 12 or 36 months at a committed
   price, paid every hour of the term whether used or not; GPUs used beyond it pay the
   pool's on-demand price (`cost_usd_per_gpu_h`).
+- `site`: a new edge or on-prem site (its `site:` body is a Site: tier, location, power,
+  cooling; pools of 0 GPUs at most), usable from `energised` (its grid date). Its id is
+  the option's id; `gpus`, `power` and `cooling` options may name it, and run only once
+  it is bought and has arrived.
 
 Every option has capex (paid when ordered) or a monthly lease, a fixed opex per month
 (from arrival on), a lead time in months (order -> arrival), `max_units` and the earliest
@@ -42,7 +46,8 @@ from placer.model.common import (
     StrictModel,
     ranged,
 )
-from placer.model.horizon import Instant
+from placer.model.horizon import Instant, is_series
+from placer.model.site import Site
 
 #: Hours in a planning month (8,760 / 12): a capacity-planning horizon has periods of it.
 MONTH_HOURS = 730.0
@@ -54,9 +59,10 @@ MAX_USD = 1e12
 MAX_UNITS = 100_000
 
 
-class _BuildBase(StrictModel):
+class _OptionBase(StrictModel):
+    """What every build option has: its id and its costs, lead time and counts."""
+
     id: Id
-    site: Id = Field(description="The site the option builds at (or the cloud site committed).")
     capex_usd: float = ranged(
         "Paid once per unit, in the month it is ordered, USD.", ge=0, le=MAX_USD, default=0.0
     )
@@ -79,6 +85,15 @@ class _BuildBase(StrictModel):
     earliest: Instant | None = Field(
         default=None, description="The first instant it may be ordered (default: at once)."
     )
+
+
+class _BuildBase(_OptionBase):
+    site: Id = Field(description="The site the option builds at (or the cloud site committed).")
+
+    @property
+    def site_id(self) -> str:
+        """The id of the site the option builds at."""
+        return self.site
 
 
 class GpuBuild(_BuildBase):
@@ -169,8 +184,66 @@ class CloudCommit(_BuildBase):
     )
 
 
+class SiteBuild(_OptionBase):
+    """A new edge or on-prem site (docs/capacity.md): one unit builds it. Its id is the
+    option's id; `gpus`, `power` and `cooling` options name it in their `site`."""
+
+    kind: Literal["site"]
+    site: Site = Field(
+        description="The new site: a Site (tier edge or onprem, location, power, cooling, "
+        "failure_domain...) whose pools, if any, hold 0 GPUs (GPUs come from gpus options "
+        "naming it). Its id may be left out: it is the option's id."
+    )
+    max_units: int = Field(default=1, ge=0, le=1, description="1: the site may be built.")
+    energised: Instant | None = Field(
+        default=None,
+        description="The site's grid connection is energised at this instant: nothing "
+        "runs there before it, however early it was ordered.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _site_id(cls, data: object) -> object:
+        """The body's id defaults to the option's id (and must equal it)."""
+        if isinstance(data, dict) and isinstance(data.get("site"), dict):
+            body = data["site"]
+            if "id" not in body and "id" in data:
+                return {**data, "site": {**body, "id": data["id"]}}
+            if "id" in data and body.get("id") != data["id"]:
+                raise ValueError(
+                    f"site.id: {body.get('id')!r} differs from the option's id "
+                    f"{data['id']!r}; the new site's id is the option's id (leave site.id out)"
+                )
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> SiteBuild:
+        if self.site.tier == "cloud":
+            raise ValueError(
+                "site.tier: a new site is edge or onprem; commit to cloud pools with "
+                "kind: cloud_commit"
+            )
+        for i, pool in enumerate(self.site.pools):
+            if is_series(pool.gpus) or pool.gpus != 0:
+                raise ValueError(
+                    f"site.pools.{i}.gpus: a new site's pools start with 0 GPUs; add GPUs "
+                    "with a gpus option naming the site"
+                )
+        if self.site.power.available_from is not None:
+            raise ValueError(
+                "site.power.available_from: give the new site's grid date as the option's "
+                "`energised`"
+            )
+        return self
+
+    @property
+    def site_id(self) -> str:
+        """The new site's id (the option's id)."""
+        return self.id
+
+
 BuildOption = Annotated[
-    GpuBuild | PowerBuild | CoolingBuild | CloudCommit, Field(discriminator="kind")
+    GpuBuild | PowerBuild | CoolingBuild | CloudCommit | SiteBuild, Field(discriminator="kind")
 ]
 
 
@@ -276,17 +349,28 @@ class Planning(StrictModel):
 
 def check_build_options(scenario) -> None:
     """Cross-references of `build_options` and `planning` (called by Scenario's validator).
+    A `site` option's id names a new site that the other options may build at.
 
     Raises:
       ValueError: naming the field: unknown site, pool or workload, an option of the
-        wrong site tier, a duplicate id, a series of the wrong length, a horizon whose
-        periods are not months.
+        wrong site tier, a duplicate id (or a site option's id that is an existing
+        site's), a series of the wrong length, a horizon whose periods are not months.
     """
     options = scenario.build_options
     planning = scenario.planning
     if not options and planning is None:
         return
-    sites = {s.id: s for s in scenario.sites}
+    existing = {s.id: s for s in scenario.sites}
+    sites = dict(existing)
+    for i, option in enumerate(options):
+        if isinstance(option, SiteBuild):
+            if option.id in existing:
+                raise ValueError(
+                    f"build_options.{i}.id: {option.id!r} is already a site; a site option "
+                    "builds a new site: give it an id no site has"
+                )
+            sites.setdefault(option.id, option.site)
+    new_sites = sorted(set(sites) - set(existing))
     seen: set[str] = set()
     cooled: set[str] = set()
     for i, option in enumerate(options):
@@ -294,9 +378,14 @@ def check_build_options(scenario) -> None:
         if option.id in seen:
             raise ValueError(f"{path}.id: duplicate id {option.id!r}; ids must be unique")
         seen.add(option.id)
+        if isinstance(option, SiteBuild):
+            continue
         site = sites.get(option.site)
         if site is None:
-            raise ValueError(f"{path}.site: unknown site {option.site!r}; known: {sorted(sites)}")
+            raise ValueError(
+                f"{path}.site: unknown site {option.site!r}; known: {sorted(existing)}, "
+                f"new sites (kind: site options): {new_sites}"
+            )
         _check_option(path, option, site, scenario.catalog())
         if isinstance(option, CoolingBuild):
             if option.site in cooled:
