@@ -171,6 +171,9 @@ def test_pods_that_do_not_fit_the_nodes_go_elsewhere() -> None:
         sites = {p.workload: p.site for p in plan.placements}
         assert sorted(sites.values()).count("fra") == 2  # a + c, or b + c: 24 of 32 GPUs
         assert sites["c"] == "fra"
+    # the node row binds: its price is the pool's, under its kind
+    (price,) = [c for c in solve(sc, solver="milp").capacity_prices if c.site == "fra"]
+    assert price.resource == "node_slots (H100-SXM)" and price.usd_per_h_per_unit > 0
     # a plan that puts all three there has GPUs to spare but no node for the third pod
     good = solve(sc, solver="milp")
     bad = good.model_copy(
@@ -513,3 +516,68 @@ def test_share_and_mig_errors(serving, match) -> None:
     d["workloads"][0]["serving"]["H100-SXM"] = serving
     with pytest.raises(ScenarioError, match=match):
         scenario_from_dict(d)
+
+
+# ---- every engine's plan passes verify on random fleets with nodes -------------------------
+
+
+@st.composite
+def node_fleets(draw) -> dict:
+    """A fleet with mixed node shapes (some MIG), training pods of 1-8 GPUs (some with
+    vCPU asks), and services on whole GPUs, shares and MIG instances."""
+    shapes = [
+        {"count": draw(st.integers(1, 3)), "gpus": g, "cpu": 24.0 * g, "memory_gb": 240.0 * g}
+        for g in draw(st.lists(st.sampled_from([1, 2, 4, 8]), min_size=1, max_size=3))
+    ]
+    if draw(st.booleans()):
+        shapes.append({"count": draw(st.integers(1, 2)), "gpus": 8, "mig": True})
+    d = scenario_dict(shapes, [], cloud_gpus=draw(st.sampled_from([0, 16])))
+    d["user_regions"] = [{"id": "eu", "location": {"lat": 50.0, "lon": 8.6, "country": "DE"}}]
+    for i in range(draw(st.integers(1, 5))):
+        pod = draw(st.sampled_from([1, 2, 4, 8]))
+        extra = {"cpu": draw(st.sampled_from([8.0, 100.0]))} if draw(st.booleans()) else {}
+        d["workloads"].append(
+            {
+                "id": f"t{i}",
+                "kind": "training",
+                "gpus": pod * draw(st.integers(1, 3)),
+                "hours": 10,
+                "pod": {"gpus": pod, **extra},
+                "must_place": False,
+                "value_usd_per_h": draw(st.sampled_from([5.0, 500.0])),
+            }
+        )
+    for i in range(draw(st.integers(0, 4))):
+        serving = draw(
+            st.sampled_from(
+                [
+                    {"rps_per_replica": 2, "gpus_per_replica": 2},
+                    {"rps_per_replica": 1, "gpus_per_replica": 0.25},
+                    {"rps_per_replica": 1, "gpus_per_replica": 0.4},
+                    {"rps_per_replica": 1, "mig": "1g.10gb"},
+                    {"rps_per_replica": 2, "mig": "3g.40gb"},
+                    {"rps_per_replica": 4, "mig": "7g.80gb"},
+                ]
+            )
+        )
+        d["workloads"].append(
+            {
+                "id": f"s{i}",
+                "kind": "inference",
+                "demand_rps": {"eu": draw(st.sampled_from([1, 3, 9, 20]))},
+                "serving": {"H100-SXM": serving},
+                "latency_slo_ms": 200,
+                "must_place": False,
+                "value_usd_per_h": draw(st.sampled_from([5.0, 500.0])),
+            }
+        )
+    return d
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(node_fleets(), st.sampled_from(["greedy", "milp", "hybrid"]))
+def test_every_engine_plan_passes_verify_on_node_fleets(d, solver) -> None:
+    sc = scenario_from_dict(d)
+    plan = solve(sc, solver=solver, time_limit_s=5)
+    assert plan.status in ("optimal", "feasible")
+    assert verify(sc, plan) == []

@@ -31,6 +31,8 @@ from placer.problem.rows import (
     K_HEAT,
     K_IT,
     K_WATER,
+    KIND_NAMES,
+    KIND_SCOPE,
     Q_CARBON,
     Q_COST,
     Q_FACILITY_KW,
@@ -270,12 +272,13 @@ def _prices(index: Index, rows: list[tuple]) -> list[CapacityPrice]:
 
 
 def _where(index: Index, i: int, resource: str) -> tuple[str, str]:
-    """(site, resource label) of a capacity row index (pool for gpus, -1 global)."""
+    """(site, resource label) of a capacity row's scope `i` (a pool for the pool kinds:
+    gpus, node_slots, mig_slices; a site for the site kinds; -1 global)."""
     if i < 0:
         return "*", resource
-    if resource == "gpus":
+    if KIND_SCOPE[KIND_NAMES.index(resource)] == 0:
         pool = index.pools[i]
-        return pool.site, f"gpus ({pool.key})"
+        return pool.site, f"{resource} ({pool.key})"
     return index.sites[i], resource
 
 

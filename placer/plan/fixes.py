@@ -229,6 +229,19 @@ def step_change(scenario: Scenario, price: CapacityPrice) -> tuple[str, float] |
     site = next((s for s in scenario.sites if s.id == price.site), None)
     if site is None:
         return None
+    for kind in ("node_slots", "mig_slices"):  # one more node of the pool's largest shape
+        if price.resource.startswith(f"{kind} ("):
+            key = price.resource[len(kind) + 2 : -1]
+            pool = next((p for p in site.pools if p.key == key), None)
+            shapes = (
+                [(i, n) for i, n in enumerate(pool.nodes or []) if n.mig == (kind == "mig_slices")]
+                if pool is not None
+                else []
+            )
+            if not shapes:
+                return None
+            i, shape = max(shapes, key=lambda s: (s[1].gpus, -s[0]))
+            return f"sites.{site.id}.pools.{key}.nodes.{i}.count=+1", float(shape.gpus)
     if price.resource.startswith("gpus ("):
         key = price.resource[len("gpus (") : -1]
         pool = next((p for p in site.pools if p.key == key), None)

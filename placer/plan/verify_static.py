@@ -38,15 +38,19 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from placer.model.mig import MIG_TYPES, legal_layout, pack_mig, profile_names
-from placer.model.nodes import pack_pods
+from placer.model.mig import profile_names
 from placer.model.scenario import Scenario
 from placer.model.site import Pool, Site
 from placer.model.workload import Inference, Training
 from placer.plan.plan import Placement, Plan, UnitRef
+from placer.plan.verify_figures import REL as _REL
+from placer.plan.verify_figures import Violation
+from placer.plan.verify_figures import compare as _compare
+from placer.plan.verify_figures import fmt as _fmt
+from placer.plan.verify_figures import misstated as _misstated
+from placer.plan.verify_figures import tolerance as _tolerance
+from placer.plan.verify_nodes import NodeChecks, PodAsk
 
-_REL = 1e-6  # relative tolerance for capacities and every stated figure
-_ABS = 1e-9  # absolute tolerance of a stated figure, in its own unit (float noise of sums)
 _COOL = {"air": 0, "liquid": 1, "immersion": 2}
 # Distance model constants, read from the documented model (docs/latency.md).
 _FIBRE_KM_PER_MS = 200.0
@@ -62,19 +66,6 @@ _SITE_LOADS = (
 )
 
 Key = tuple[str, str | None, int]  # (workload, region, copy) of one placement unit
-
-
-@dataclass(frozen=True)
-class Violation:
-    """One broken hard constraint or misstated figure."""
-
-    kind: str  # e.g. "latency", "it_power", "must_place", "kpi"
-    subject: str  # unit, site or pool it concerns ("plan", "totals" for plan-wide figures)
-    message: str
-    amount: float = 0.0  # by how much (in the constraint's unit), where meaningful
-
-    def __str__(self) -> str:
-        return f"{self.kind}: {self.subject}: {self.message}"
 
 
 @dataclass
@@ -143,21 +134,7 @@ class _SiteUse:
         self.carbon_kg_per_h += need.carbon
 
 
-@dataclass(frozen=True)
-class _PodAsk:
-    """One pod on a pool with node shapes: its unit, GPUs, the GPU slots it is counted
-    as (a power of two covering its vCPU and memory share; 0 for a MIG replica), vCPU,
-    memory GB, and its MIG type."""
-
-    unit: str
-    gpus: float
-    slots: float
-    cpu: float
-    memory_gb: float
-    mig: int = -1  # MIG type (index into placer.model.mig.MIG_TYPES) of a MIG replica
-
-
-class Verifier:
+class Verifier(NodeChecks):
     """Holds look-ups over one scenario; `check` is pure."""
 
     def __init__(self, scenario: Scenario) -> None:
@@ -181,11 +158,6 @@ class Verifier:
                             out[(w.id, region, c)] = w.must_place
         return out
 
-    def _noded(self, pl: Placement) -> bool:
-        """The placement's pool lists node shapes."""
-        pools = self.sites[pl.site].pools
-        return any((q.id or q.accelerator) == pl.pool and q.nodes for q in pools)
-
     def _name(self, key: Key) -> str:
         """The unit's name as plans write it: workload[/region][#copy when copies > 1]."""
         wid, region, copy = key
@@ -204,7 +176,7 @@ class Verifier:
         pool_gpus: dict[tuple[str, str], int] = {}
         site_use = {s: _SiteUse() for s in self.sites}
         spread: dict[tuple[str, str | None], list[str]] = {}
-        pool_pods: dict[tuple[str, str], list[_PodAsk]] = {}
+        pool_pods: dict[tuple[str, str], list[PodAsk]] = {}
         for i, pl in enumerate(plan.placements):
             key = (pl.workload, pl.region, pl.copy_index)
             self._check_identity(f"placements[{i}]", pl, key, expected, names, out)
@@ -220,7 +192,7 @@ class Verifier:
                 continue
             pool_gpus[(pl.site, pl.pool)] = pool_gpus.get((pl.site, pl.pool), 0) + need.gpus
             if self._noded(pl):
-                pool_pods.setdefault((pl.site, pl.pool), []).extend(self._pods(pl, need))
+                pool_pods.setdefault((pl.site, pl.pool), []).extend(self._pods(pl, need.replicas))
             site_use[pl.site].add(need)
             kpis.cost_usd_per_h += need.cost
             kpis.carbon_kg_per_h += need.carbon
@@ -555,174 +527,6 @@ class Verifier:
             node_kw = kw / sum(n.count * n.gpus for n in pool.nodes) * pool.gpus_per_node
         return node_kw
 
-    def _pods(self, pl: Placement, need: _Need) -> list[_PodAsk]:
-        """The pods a placement on a pool with node shapes puts there (docs/nodes.md)."""
-        w = self.workloads[pl.workload]
-        pool = next(q for q in self.sites[pl.site].pools if (q.id or q.accelerator) == pl.pool)
-        assert pool.nodes is not None
-        plain = [n for n in pool.nodes if not n.mig]
-        largest = max((n.gpus for n in plain), default=0)
-        mig = -1
-        if isinstance(w, Training):
-            size: float = w.pod.gpus if w.pod is not None and w.pod.gpus else 0
-            if not size:  # the largest power of two dividing the gang, within a node
-                size = 1
-                while size * 2 <= largest and w.gpus % (size * 2) == 0:
-                    size *= 2
-            count = int(w.gpus // size)
-        else:
-            sv = w.serving[pool.accelerator]
-            size = sv.gpus_per_replica
-            count = need.replicas or 0
-            if sv.mig is not None:
-                mig = profile_names(pool.accelerator).get(sv.mig, -1)
-        cpu = w.pod.cpu if w.pod is not None else None
-        mem = w.pod.memory_gb if w.pod is not None else None
-        cpu_share = min((n.cpu / n.gpus for n in plain if n.cpu), default=math.inf)
-        mem_share = min((n.memory_gb / n.gpus for n in plain if n.memory_gb), default=math.inf)
-        want = max(size, (cpu or 0) / cpu_share, (mem or 0) / mem_share)
-        slots = 1 / 8  # the smallest share counted; then doubled up to what the pod wants
-        while slots < want * (1 - 1e-12):
-            slots *= 2
-        ask = _PodAsk(pl.unit, size, 0.0 if mig >= 0 else slots, cpu or 0.0, mem or 0.0, mig)
-        return [ask] * count
-
-    def _check_mig(self, where: str, pool: Pool, pods: list[_PodAsk], out) -> None:
-        """The MIG replicas fit the pool's MIG GPUs: a layout per GPU exists (largest
-        first) and each GPU's instances sit at allowed starts without overlap."""
-        if not pods:
-            return
-        gpus = sum(n.count * n.gpus for n in pool.nodes or [] if n.mig)
-        counts = [0] * len(MIG_TYPES)
-        for p in pods:
-            counts[p.mig] += 1
-        layout = pack_mig(counts, gpus)
-        if layout is None:
-            out.append(
-                Violation("mig", where, f"{len(pods)} MIG replicas do not fit its {gpus} MIG GPUs")
-            )
-            return
-        for g, instances in enumerate(layout):
-            if not legal_layout([t for t, _ in instances], [s for _, s in instances]):
-                out.append(Violation("mig", where, f"MIG GPU {g}: {instances} is not legal"))
-
-    def _check_node_rows(self, plan: Plan, pool_pods, node_free, out: list[Violation]) -> None:
-        """Each stated `nodes` row against this check's own packing of the pool's pods:
-        pods, nodes, GPUs, free GPUs; usable free GPUs per pod size and fragmentation;
-        MIG GPUs, and that the stated MIG layouts are legal and hold the MIG replicas."""
-        for j, row in enumerate(plan.nodes):
-            path = f"nodes[{j}]"
-            site = self.sites.get(row.site)
-            pool = next((q for q in site.pools if q.key == row.pool), None) if site else None
-            if pool is None or pool.nodes is None:
-                out.append(Violation("kpi", row.site, f"{path}: no pool with node shapes"))
-                continue
-            sizes = self._node_sizes(pool)
-            free = node_free.get((row.site, row.pool), [float(n) for n in sizes])
-            if free is None:
-                continue  # not packable: the nodes violation says so
-            asks = pool_pods.get((row.site, row.pool), [])
-            said = {
-                "pods": len(asks),
-                "nodes": sum(n.count for n in pool.nodes),
-                "nodes_used": sum(1 for n, f in zip(sizes, free, strict=True) if f < n),
-                "gpus_total": sum(n.count * n.gpus for n in pool.nodes),
-                "free_gpus": sum(free),
-                "mig_gpus": sum(n.count * n.gpus for n in pool.nodes if n.mig),
-            }
-            for name, actual in said.items():
-                _compare(out, row.site, path, name, getattr(row, name), actual)
-            for size, gpus in row.usable_free_gpus.items():
-                level = float(size)
-                actual = level * sum(math.floor(f / level + 1e-9) for f in free)
-                _compare(out, row.site, path, f"usable_free_gpus.{size}", gpus, actual)
-            if row.usable_free_gpus:
-                largest = max(row.usable_free_gpus, key=float)
-                frag = sum(free) - row.usable_free_gpus[largest]
-                _compare(out, row.site, path, "fragmented_gpus", row.fragmented_gpus, frag)
-            self._check_layouts(path, row, pool, [a.mig for a in asks if a.mig >= 0], out)
-
-    def _check_layouts(self, path: str, row, pool: Pool, migs: list[int], out) -> None:
-        """The stated MIG layouts: each legal on one GPU, no more GPUs than the MIG
-        nodes hold, and together the MIG replicas placed on the pool."""
-        types = profile_names(pool.accelerator)
-        held = [0] * len(MIG_TYPES)
-        for name, gpus in row.mig_layouts.items():
-            parts = name.split("+")
-            if any(p not in types for p in parts):
-                out.append(Violation("mig", row.site, f"{path}.mig_layouts: {name!r}"))
-                continue
-            counts = [0] * len(MIG_TYPES)
-            for p in parts:
-                counts[types[p]] += 1
-            if pack_mig(counts, 1) is None:
-                out.append(Violation("mig", row.site, f"{path}.mig_layouts: {name} is not legal"))
-            held = [h + c * gpus for h, c in zip(held, counts, strict=True)]
-        wanted = [migs.count(t) for t in range(len(MIG_TYPES))]
-        if held != wanted or sum(row.mig_layouts.values()) > row.mig_gpus:
-            out.append(
-                Violation(
-                    "kpi",
-                    row.site,
-                    f"{path}.mig_layouts: instances {held} on {sum(row.mig_layouts.values())} "
-                    f"GPUs, the plan places {wanted} on {row.mig_gpus}",
-                )
-            )
-
-    @staticmethod
-    def _node_sizes(pool: Pool) -> list[int]:
-        """GPUs of each node without MIG, shape-major (the order packings list them)."""
-        assert pool.nodes is not None
-        return [n.gpus for n in pool.nodes if not n.mig for _ in range(n.count)]
-
-    def _check_nodes(
-        self, pool_pods: dict[tuple[str, str], list[_PodAsk]], out
-    ) -> dict[tuple[str, str], list[float] | None]:
-        """Each pod on one node: a packing (largest first) exists and, node by node, its
-        pods' GPUs, vCPU and memory fit the node. Returns each pool's free GPUs per node
-        under that packing (None: no packing)."""
-        node_free: dict[tuple[str, str], list[float] | None] = {}
-        for (sid, key), asks in pool_pods.items():
-            pool = next(q for q in self.sites[sid].pools if (q.id or q.accelerator) == key)
-            assert pool.nodes is not None
-            self._check_mig(f"{sid}/{key}", pool, [p for p in asks if p.mig >= 0], out)
-            pods = [p for p in asks if p.mig < 0]
-            where, free = pack_pods([p.slots for p in pods], pool.nodes)
-            node_free[(sid, key)] = free if where is not None else None
-            if where is None:
-                biggest = max(p.slots for p in pods)
-                out.append(
-                    Violation(
-                        "nodes",
-                        f"{sid}/{key}",
-                        f"{len(pods)} pods ({sum(p.gpus for p in pods)} GPUs, largest counted "
-                        f"as {biggest}) do not fit the pool's nodes",
-                    )
-                )
-                continue
-            load: dict[tuple[int, int], list[float]] = {}
-            for i, node in enumerate(where):
-                use = load.setdefault(node, [0.0, 0.0, 0.0])
-                use[0] += pods[i].gpus
-                use[1] += pods[i].cpu
-                use[2] += pods[i].memory_gb
-            for (shape, n), (gpus, cpu, mem) in load.items():
-                ns = pool.nodes[shape]
-                over = [
-                    f"{what} {used:g} > {cap:g}"
-                    for what, used, cap in (
-                        ("GPUs", gpus, ns.gpus),
-                        ("vCPU", cpu, ns.cpu),
-                        ("memory GB", mem, ns.memory_gb),
-                    )
-                    if cap is not None and used > cap * (1 + _REL) + _ABS
-                ]
-                if over:
-                    out.append(
-                        Violation("nodes", f"{sid}/{key}", f"node {shape}.{n}: " + ", ".join(over))
-                    )
-        return node_free
-
     def _price(self, w, pool: Pool) -> float:
         if w.spot_ok and pool.spot_cost_usd_per_gpu_h is not None:
             return min(pool.cost_usd_per_gpu_h, pool.spot_cost_usd_per_gpu_h)
@@ -1020,59 +824,6 @@ def add_tokens(kpis: Kpis, tok: _Tokens | None, cost: float, share_of_hours: flo
 
 def _static_value(name: str) -> Any:
     return 0 if name == "part" else None
-
-
-def _tolerance(a: float, b: float) -> float:
-    return _REL * max(abs(a), abs(b)) + _ABS
-
-
-def _close(a: float, b: float) -> bool:
-    return abs(a - b) <= _tolerance(a, b)
-
-
-def _agree(said: Any, actual: Any) -> bool:
-    """Floats within the tolerance; integers, names, flags and nulls exactly."""
-    if isinstance(said, float) or isinstance(actual, float):
-        if said is None or actual is None or isinstance(said, bool) or isinstance(actual, bool):
-            return said == actual
-        return _close(float(said), float(actual))
-    return said == actual and type(said) is type(actual)
-
-
-def _fmt(x: Any) -> str:
-    """A figure as the plan file writes it (JSON words for null and flags)."""
-    if x is None:
-        return "null"
-    if isinstance(x, bool):
-        return "true" if x else "false"
-    if isinstance(x, float):
-        return f"{x:.10g}"
-    return str(x)
-
-
-def _misstated(subject: str, path: str, said: Any, actual: Any, kind: str = "kpi") -> Violation:
-    """`path: plan says X, the scenario gives Y`, amount X - Y where both are numbers."""
-    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (said, actual))
-    return Violation(
-        kind,
-        subject,
-        f"{path}: plan says {_fmt(said)}, the scenario gives {_fmt(actual)}",
-        float(said - actual) if numbers else 0.0,
-    )
-
-
-def _compare(
-    out: list[Violation],
-    subject: str,
-    where: str,
-    name: str,
-    said: Any,
-    actual: Any,
-    kind: str = "kpi",
-) -> None:
-    """Appends a violation naming `where.name` unless the stated figure agrees."""
-    if not _agree(said, actual):
-        out.append(_misstated(subject, f"{where}.{name}" if where else name, said, actual, kind))
 
 
 # -- token-served services (docs/serving.md), re-derived here --------------------------
