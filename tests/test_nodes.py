@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -581,3 +582,16 @@ def test_every_engine_plan_passes_verify_on_node_fleets(d, solver) -> None:
     plan = solve(sc, solver=solver, time_limit_s=5)
     assert plan.status in ("optimal", "feasible")
     assert verify(sc, plan) == []
+
+
+def test_report_has_a_nodes_section(tmp_path) -> None:
+    config = Path(__file__).parent.parent / "configs" / "cluster_nodes.yaml"
+    plan_file, html = tmp_path / "plan.json", tmp_path / "report.html"
+    runner = CliRunner()
+    solved = runner.invoke(cli, ["solve", str(config), "--format", "json", "-o", str(plan_file)])
+    assert solved.exit_code == 0, solved.output
+    made = runner.invoke(cli, ["report", str(config), str(plan_file), "-o", str(html)])
+    assert made.exit_code == 0, made.output
+    page = html.read_text("utf-8")
+    assert 'id="sec-nodes"' in page and 'id="nodes-table"' in page and 'id="mig-table"' in page
+    assert "fra-cluster/H100-SXM" in page

@@ -12,6 +12,7 @@ from placer.outputs.html.chart_time import time_charts, time_section
 from placer.outputs.html.chart_utilisation import _chart_utilisation
 from placer.outputs.html.loading import check_plan_matches
 from placer.outputs.html.markup import _e
+from placer.outputs.html.nodes import nodes_section
 from placer.outputs.html.sections import _footer, _header, _kpis, _scenario_facts
 from placer.outputs.html.serving import serving_section
 from placer.outputs.html.tables import (
@@ -111,6 +112,7 @@ def render_html(scenario: Scenario, plan: Plan, pareto: ParetoFront | None = Non
         ]
     sections += [
         serving_section(plan),
+        nodes_section(plan),
         '<section id="sec-placements"><h2>Placements</h2>',
         '<p class="lead">Click a column heading to sort.</p>',
         _placements_table(scenario, plan),
