@@ -380,7 +380,8 @@ def test_cli_table_quiet_and_json(tmp_path) -> None:
     assert table.exit_code == 0, table.output
     assert "Nodes (pods packed largest first" in table.output
     quiet = runner.invoke(cli, ["solve", str(path), "--quiet"])
-    assert json.loads(quiet.output)["fragmented_gpus"] >= 0
+    line = json.loads(quiet.output)
+    assert line["fragmented_gpus"] >= 0 and 0 < line["gpu_utilization"] <= 1
     out = runner.invoke(cli, ["solve", str(path), "--format", "json"])
     assert json.loads(out.output)["nodes"][0]["pods"] == 2 + 3
 

@@ -590,10 +590,15 @@ def test_unplaced_value_counts_in_the_objective(plan: Plan) -> None:
 
 
 def test_every_kind_is_covered() -> None:
-    """The kinds this file triggers are every kind verify_static.py can emit."""
-    tree = ast.parse((PLACER / "plan" / "verify_static.py").read_text("utf-8"))
+    """The kinds this file triggers are every kind verify_static.py and verify_nodes.py
+    can emit."""
+    trees = [
+        ast.parse((PLACER / "plan" / name).read_text("utf-8"))
+        for name in ("verify_static.py", "verify_nodes.py")
+    ]
     kinds = {
         node.args[0].value
+        for tree in trees
         for node in ast.walk(tree)
         if isinstance(node, ast.Call)
         and getattr(node.func, "id", None) == "Violation"

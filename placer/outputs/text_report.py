@@ -48,8 +48,18 @@ def summary_line(plan: Plan) -> str:
                 if plan.nodes
                 else {}
             ),
+            **_utilization_summary(plan),
         }
     )
+
+
+def _utilization_summary(plan: Plan) -> dict[str, float]:
+    """GPUs used / installed over every site, for plans that state GPU utilisation."""
+    sites = [u for u in plan.gpu_utilization if u.pool is None]
+    total = sum(u.gpus_total for u in sites)
+    if not sites or not total:
+        return {}
+    return {"gpu_utilization": round(sum(u.gpus_used for u in sites) / total, 6)}
 
 
 def _token_summary(plan: Plan) -> dict[str, float | None]:
