@@ -44,7 +44,7 @@ MAX_GPU_SHARES = 8
 POD_LEVELS: tuple[float, ...] = tuple(2.0**i for i in range(-3, 7))
 assert POD_LEVELS[0] == 1 / MAX_GPU_SHARES and POD_LEVELS[-1] == MAX_NODE_GPUS
 MAX_NODE_CPU = 100_000.0
-MAX_NODES = 1_000_000
+MAX_NODES = 100_000  # per shape: the largest GPU clusters hold ~10^4 nodes
 
 
 class NodeShape(StrictModel):
