@@ -157,8 +157,12 @@ def _explain_unit(
 
 
 def _option_name(index: Index, problem: Problem, o: int) -> str:
-    """The pool of an option; in a timed problem also its first period ("pool@12")."""
+    """The pool of an option; in a timed problem also its first period ("pool@12"); a
+    prefill/decode pair "site/prefill+decode"."""
     name = index.pools[int(problem.pool_o[o])].name
+    decode = index.decode_pool_of(o)
+    if decode is not None:
+        name = f"{name}+{index.pools[decode].key}"
     return name if index.time is None else f"{name}@{int(index.time.start_o[o])}"
 
 

@@ -76,6 +76,12 @@ def read_current(path: Path | str) -> list[CurrentEntry]:
             raise OptionError(
                 f"--current {source}: a timed plan; replan starts from a static placement"
             )
+        split = next((n for n, p in enumerate(plan.placements) if p.decode_pool), None)
+        if split is not None:
+            raise OptionError(
+                f"--current {source}: placements.{split}.decode_pool: replan does not "
+                "start from prefill/decode disaggregated placements yet (docs/serving.md)"
+            )
         return [
             CurrentEntry(f"{source}: placements.{n}", *_entry_fields(p))
             for n, p in enumerate(plan.placements)

@@ -89,9 +89,12 @@ class Pod(StrictModel):
 
 
 def ceil_pow2(x: float) -> float:
-    """The smallest pod size level >= x: a power of two from 1/8 (for x <= 1/8) up."""
+    """The smallest pod size level >= x: a power of two from 1/8 (for x <= 1/8) up; inf
+    above the largest node counted."""
     if x <= POD_LEVELS[0]:
         return POD_LEVELS[0]
+    if x > MAX_NODE_GPUS:  # no node is that large (inf included)
+        return math.inf
     return 2.0 ** math.ceil(math.log2(x) - 1e-12)
 
 

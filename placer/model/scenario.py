@@ -201,6 +201,13 @@ def _check_time(scenario: Scenario) -> None:
                         f"sites.{i}.pools.{j}.nodes: node shapes are not supported with a "
                         "horizon yet (docs/nodes.md); remove the horizon or the nodes"
                     )
+        for i, w in enumerate(scenario.workloads):
+            if getattr(getattr(w, "tokens", None), "disaggregation", None) is not None:
+                raise ValueError(
+                    f"workloads.{i}.tokens.disaggregation: prefill/decode disaggregation "
+                    "is not supported with a horizon yet (docs/serving.md); remove the "
+                    "horizon or the disaggregation"
+                )
     if horizon is None:
         for path, value in _time_fields(scenario):
             if value is not None:

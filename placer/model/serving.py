@@ -37,6 +37,11 @@ MAX_KV_BYTES_PER_TOKEN = 1e9
 #: Default burst factor: short bursts run well above the busiest minute's mean rate; 2x
 #: is the assumption (a stated default, not a measurement; give the trace's own figure).
 DEFAULT_BURST_FACTOR = 2.0
+#: Default KV link of one prefill replica to the decode replicas, Gb/s: one 100 GbE or
+#: 100 Gb/s InfiniBand port per replica (an assumption, not a measurement: give yours).
+DEFAULT_KV_LINK_GBPS = 100.0
+#: Gb/s of one link: far above any network today (1.6 Tb/s ports).
+MAX_LINK_GBPS = 1e6
 
 
 class TokenStats(StrictModel):
@@ -98,6 +103,27 @@ class TokenStats(StrictModel):
         return max(t for t, _ in self.histogram)
 
 
+class Disaggregation(StrictModel):
+    """Prefill/decode disaggregation allowed (docs/serving.md): the service may run its
+    prefill and decode phases in separate replicas, on pools of the same site, the KV
+    cache of each prompt sent from a prefill to a decode replica over the site network."""
+
+    kv_link_gbps: float = ranged(
+        "Bandwidth one prefill replica sends KV cache at, Gb/s (default 100: an "
+        "assumption, one 100 Gb/s port per replica).",
+        default=DEFAULT_KV_LINK_GBPS,
+        gt=0,
+        le=MAX_LINK_GBPS,
+    )
+    kv_transfer_usd_per_gb: float = ranged(
+        "Price of moving 1 GB of KV cache between the pools, USD/GB (default 0: the "
+        "site's own network).",
+        default=0.0,
+        ge=0,
+        le=1e6,
+    )
+
+
 class Tokens(StrictModel):
     """What an LLM service asks for, in tokens (docs/serving.md)."""
 
@@ -130,6 +156,12 @@ class Tokens(StrictModel):
         default=None,
         gt=0,
         le=MAX_MEMORY_GB * 1024,
+    )
+    disaggregation: Disaggregation | None = Field(
+        default=None,
+        description="Allow prefill and decode in separate replicas on pools of one site, "
+        "the KV transfer between them costed (docs/serving.md); besides the aggregated "
+        "options, so the optimizer chooses.",
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from placer.plan.plan import (
     Totals,
     Unplaced,
 )
+from placer.problem.compile_disagg import disagg_sizing
 from placer.problem.compile_static import token_sizing
 from placer.problem.form import REASONS, Index, Problem, TimeIndex
 from placer.problem.rows import (
@@ -165,9 +167,17 @@ def serving_kpis(
         unit = units[p.unit]
         t = w.tokens
         normal = unit.demand_rps * (unit.copies - w.redundancy.failures) / unit.copies
-        sized = token_sizing(
-            w, p.accelerator, catalog[p.accelerator].memory_gb, unit.demand_rps, p.latency_ms or 0
-        )
+        if p.decode_pool is not None and p.decode_accelerator is not None:
+            sized, extra = _disagg_kpis(scenario, w, p, unit.demand_rps, normal)
+        else:
+            sized = token_sizing(
+                w,
+                p.accelerator,
+                catalog[p.accelerator].memory_gb,
+                unit.demand_rps,
+                p.latency_ms or 0,
+            )
+            extra = {}
         prompt = normal * t.prompt_tokens.mean_tokens
         output = normal * t.output_tokens.mean_tokens
         cost = p.cost_usd if p.cost_usd is not None else p.cost_usd_per_h  # over run_h
@@ -183,6 +193,7 @@ def serving_kpis(
                     * (1.0 - sized.prefill_share)
                     / (output * kilo),
                     "usd_per_1k_tokens": cost / ((prompt + output) * kilo),
+                    **extra,
                 }
             )
         )
@@ -191,6 +202,30 @@ def serving_kpis(
         sums["cost_prompt"] += cost * sized.prefill_share
         sums["cost_output"] += cost * (1.0 - sized.prefill_share)
     return out, _token_totals(sums, hours)
+
+
+def _disagg_kpis(scenario: Scenario, w, p: Placement, share: float, normal: float):
+    """(figures with ttft_ms and prefill_share, the placement's KV transfer USD/h) of a
+    disaggregated placement: its cost splits between prompt and output tokens by the
+    GPU-hour prices of its prefill and decode GPUs (docs/serving.md)."""
+    catalog = scenario.catalog()
+    pools = {q.key: q for s in scenario.sites if s.id == p.site for q in s.pools}
+    first, second = pools[p.pool], pools[p.decode_pool]
+    acc1, acc2 = catalog[p.accelerator], catalog[p.decode_accelerator]
+    sized = disagg_sizing(
+        w, acc1.id, acc1.memory_gb, acc2.id, acc2.memory_gb, share, normal, p.latency_ms or 0
+    )
+    decode_gpus = p.decode_gpus or 0
+    prefill_usd = (p.gpus - decode_gpus) * first.cost_usd_per_gpu_h
+    decode_usd = decode_gpus * second.cost_usd_per_gpu_h
+    total = prefill_usd + decode_usd
+    figures = _Sized(sized.ttft_ms, prefill_usd / total if total > 0 else 0.5)
+    return figures, {"kv_transfer_usd_per_h": sized.kv_transfer_usd_per_h}
+
+
+class _Sized(NamedTuple):
+    ttft_ms: float
+    prefill_share: float
 
 
 def _token_totals(sums: dict[str, float], hours: float) -> dict[str, float | None]:
@@ -215,10 +250,16 @@ def gpu_utilization(
     figures)."""
     used: dict[tuple[str, str], dict[int, int]] = {}
     for p in placements:
-        by_period = used.setdefault((p.site, p.pool), {})
+        # a disaggregated placement's decode GPUs count in its decode pool
+        decode = p.decode_gpus or 0
+        parts = [(p.pool, p.gpus - decode)]
+        if p.decode_pool is not None:
+            parts.append((p.decode_pool, decode))
         first = p.start_period or 0
-        for t in range(first, first + (p.periods or 1)):
-            by_period[t] = by_period.get(t, 0) + p.gpus
+        for pool_key, gpus in parts:
+            by_period = used.setdefault((p.site, pool_key), {})
+            for t in range(first, first + (p.periods or 1)):
+                by_period[t] = by_period.get(t, 0) + gpus
     rows = []
     for site in sorted(scenario.sites, key=lambda s: s.id):
         for pool in sorted(site.pools, key=lambda q: q.key):
@@ -358,6 +399,17 @@ def placement_of(problem: Problem, index: Index, u: int, o: int) -> Placement:
     pair = {name: amount[q] for name, q in _PAIR_FIGURES.items()}
     pair["latency_ms"] = problem.latency_ms_uk[u, k]
     placed = _placement(unit, pool, index.replicas_uk[u, k], index.hours_uk[u, k], pair)
+    decode = index.decode_pool_of(o)
+    if decode is not None and index.decode_replicas_uk is not None:
+        dp = index.pools[decode]
+        placed = placed.model_copy(
+            update={
+                "decode_pool": dp.key,
+                "decode_accelerator": dp.accelerator,
+                "decode_replicas": int(index.decode_replicas_uk[u, k]),
+                "decode_gpus": gpu_count(float(amount[-1])),  # the last quantity (compile)
+            }
+        )
     if index.time is None:
         return placed
     return _timed(placed, unit, index.time, o, float(index.hours_uk[u, k]))

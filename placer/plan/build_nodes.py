@@ -65,7 +65,9 @@ def asked_sizes(scenario: Scenario, pool: Pool) -> list[float]:
     for w in scenario.workloads:
         ok = w.accelerators if isinstance(w, Training) else list(w.serving)
         if (ok is None or pool.accelerator in ok) and mig_type(w, pool) is None:
-            sizes.add(pod_ask(w, pool, 1)[2])
+            slot = pod_ask(w, pool, 1)[2]
+            if slot <= largest_node(pool.nodes):  # pods no node takes ask nothing of it
+                sizes.add(slot)
     return sorted(sizes)
 
 

@@ -87,6 +87,24 @@ class Placement(_PlanModel):
         description="Token-served inference: cost per 1,000 tokens, prompt and output "
         "together, USD.",
     )
+    decode_pool: str | None = Field(
+        default=None,
+        description="Prefill/decode disaggregation: the pool (same site) running the "
+        "decode replicas; `pool` runs the prefill replicas, `replicas` counts them and "
+        "`gpus` is both phases' GPUs (docs/serving.md). None: one replica does both.",
+    )
+    decode_accelerator: str | None = Field(
+        default=None, description="Disaggregated: the decode pool's accelerator."
+    )
+    decode_replicas: int | None = Field(default=None, description="Disaggregated: decode replicas.")
+    decode_gpus: int | float | None = Field(
+        default=None, description="Disaggregated: GPUs of the decode replicas (in `gpus`)."
+    )
+    kv_transfer_usd_per_h: float | None = Field(
+        default=None,
+        description="Disaggregated: KV cache moved from prefill to decode in normal "
+        "operation, priced, USD/h (in `cost_usd_per_h`).",
+    )
 
 
 class UnitRef(_PlanModel):

@@ -59,8 +59,9 @@ class PlanScore:
 
 
 def assignment_of(plan: Plan, index: Index, *, strict: bool = True) -> np.ndarray:
-    """The plan as int32[U] (option of each unit, -1 unplaced): a pool in a static plan;
-    in a timed one the option of the placement's pool, first period and length.
+    """The plan as int32[U] (option of each unit, -1 unplaced): a pool in a static plan
+    (a disaggregated placement: its (prefill pool, decode pool) pair option); in a timed
+    one the option of the placement's pool, first period and length.
 
     Raises:
       OptionError: (strict) a placement names a unit or pool the scenario does not have.
@@ -68,12 +69,21 @@ def assignment_of(plan: Plan, index: Index, *, strict: bool = True) -> np.ndarra
     pos = {(u.workload, u.region, u.copy, u.period, u.part): i for i, u in enumerate(index.units)}
     pools = {(p.site, p.key): i for i, p in enumerate(index.pools)}
     options = index.time.option_of() if index.time is not None else None
+    pairs = (
+        {}
+        if index.pair_pools is None
+        else {(int(a), int(b)): len(index.pools) + i for i, (a, b) in enumerate(index.pair_pools)}
+    )
     out = np.full(len(index.units), -1, dtype=np.int32)
     for n, pl in enumerate(plan.placements):
         period = -1 if pl.period is None else pl.period
         u = pos.get((pl.workload, pl.region, pl.copy_index, period, pl.part))
         o = pools.get((pl.site, pl.pool))
         what = "unit" if u is None else "pool"
+        if o is not None and pl.decode_pool is not None:  # disaggregated (docs/serving.md)
+            second = pools.get((pl.site, pl.decode_pool))
+            o = None if second is None else pairs.get((o, second))
+            what = "unit" if u is None else "pool pair"
         if o is not None and options is not None:  # a timed plan: pool, start and length
             o = options.get((o, pl.start_period, pl.periods))
             what = "unit" if u is None else "pool and start"

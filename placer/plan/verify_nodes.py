@@ -71,7 +71,7 @@ class NodeChecks:
         mem_share = min((n.memory_gb / n.gpus for n in plain if n.memory_gb), default=math.inf)
         want = max(size, (cpu or 0) / cpu_share, (mem or 0) / mem_share)
         slots = 1 / 8  # the smallest share counted; then doubled up to what the pod wants
-        while slots < want * (1 - 1e-12):
+        while slots < want * (1 - 1e-12) and slots <= 64:  # > 64: no node takes it
             slots *= 2
         ask = PodAsk(pl.unit, size, 0.0 if mig >= 0 else slots, cpu or 0.0, mem or 0.0, mig)
         return [ask] * count

@@ -43,6 +43,8 @@ from placer.model.scenario import Scenario
 from placer.model.site import Pool, Site
 from placer.model.workload import Inference, Training
 from placer.plan.plan import Placement, Plan, UnitRef
+from placer.plan.verify_disagg import DISAGG_FIELDS, DisaggChecks
+from placer.plan.verify_disagg import TokenFigures as _Tokens
 from placer.plan.verify_figures import REL as _REL
 from placer.plan.verify_figures import Violation
 from placer.plan.verify_figures import compare as _compare
@@ -98,18 +100,8 @@ class _Need:
     latency_ms: float | None = None
     replicas: int = 0
     serving: _Tokens | None = None  # a token-served placement's figures
-
-
-@dataclass
-class _Tokens:
-    """A token-served placement, recomputed (docs/serving.md): TTFT at its replicas, ms;
-    prompt and output tokens/s served in normal operation; the prefill share of its
-    busy time (how its cost splits between prompt and output tokens)."""
-
-    ttft_ms: float
-    prompt_tokens_per_s: float
-    output_tokens_per_s: float
-    prefill_share: float
+    decode_gpus: int = 0  # disaggregated: GPUs of its decode replicas (in gpus)
+    decode_pool: str | None = None  # disaggregated: the pool they run in
 
 
 @dataclass
@@ -134,7 +126,7 @@ class _SiteUse:
         self.carbon_kg_per_h += need.carbon
 
 
-class Verifier(NodeChecks):
+class Verifier(NodeChecks, DisaggChecks):
     """Holds look-ups over one scenario; `check` is pure."""
 
     def __init__(self, scenario: Scenario) -> None:
@@ -190,7 +182,11 @@ class Verifier(NodeChecks):
             need = self._check_placement(f"placements[{i}]", pl, out)
             if need is None:
                 continue
-            pool_gpus[(pl.site, pl.pool)] = pool_gpus.get((pl.site, pl.pool), 0) + need.gpus
+            charged = [((pl.site, pl.pool), need.gpus - need.decode_gpus)]
+            if need.decode_pool is not None:  # disaggregated: decode GPUs in the decode pool
+                charged.append(((pl.site, need.decode_pool), need.decode_gpus))
+            for where, gpus in charged:
+                pool_gpus[where] = pool_gpus.get(where, 0) + gpus
             if self._noded(pl):
                 pool_pods.setdefault((pl.site, pl.pool), []).extend(self._pods(pl, need.replicas))
             site_use[pl.site].add(need)
@@ -512,6 +508,11 @@ class Verifier(NodeChecks):
             )
         if isinstance(w, Training):
             return self._training_need(w, pl, site, pool, node_kw, out)
+        if pl.decode_pool is not None:
+            return self._disagg_need(w, pl, path, site, pool, node_kw, out)
+        for name in DISAGG_FIELDS:  # figures only a disaggregated placement states
+            if getattr(pl, name) is not None:
+                out.append(_misstated(pl.unit, f"{path}.{name}", getattr(pl, name), None))
         return self._inference_need(w, pl, site, pool, node_kw, out)
 
     def _node_kw(self, pool: Pool) -> float:
@@ -854,6 +855,8 @@ def _token_replicas(t, sv, mem_gb: float, share: float, rtt: float) -> _TokenNee
         math.ceil(lam * live_s * seq / free - 1e-9),
     )
     slo = t.ttft_slo_ms
+    if base > 1 << 24:  # beyond any pool: the TTFT search's own limit
+        return _TokenNeed(True, base, 0)
     if _ttft_ms(t, sv, share, rtt, base) <= slo:
         return _TokenNeed(True, base, base)
     if rtt + 1000.0 * t.prompt_tokens.p95_tokens / sv.prefill_tokens_per_s >= slo:

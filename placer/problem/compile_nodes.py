@@ -75,12 +75,13 @@ def pair_node_tables(f, pools, a_p, reps, train) -> dict[str, np.ndarray] | None
     given = f["pod_gpus_u"][:, None]
     pod_gpus = np.where(train, np.where(given > 0, given, default), f["gpr_ua"][:, a_p])
     count = np.where(train, f["gpus_u"][:, None] / np.maximum(pod_gpus, 1.0), reps)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(all="ignore"):  # inf where a share is tiny: no node takes the pod
         need = np.maximum(pod_gpus, f["pod_cpu_u"][:, None] / cpu_p[None, :])
         need = np.maximum(need, f["pod_mem_u"][:, None] / mem_p[None, :])
-    need = np.where(np.isfinite(need), need, pod_gpus)
+        need = np.where(np.isnan(need), pod_gpus, need)
     smallest = POD_LEVELS[0]
-    slots = np.exp2(np.ceil(np.log2(np.maximum(need, smallest)) - 1e-12))
+    with np.errstate(all="ignore"):
+        slots = np.exp2(np.ceil(np.log2(np.maximum(need, smallest)) - 1e-12))
     slots = np.where(noded_p[None, :] & ~mig, slots, 0.0)
     tables = {
         "pod_gpus": np.where(noded_p[None, :] & ~mig, pod_gpus, 0.0),
@@ -89,8 +90,10 @@ def pair_node_tables(f, pools, a_p, reps, train) -> dict[str, np.ndarray] | None
         | (noded_p[None, :] & ~mig & (slots > largest_p[None, :])),
         "mig": mig & (mig_gpus_p[None, :] > 0),
     }
+    finite = np.isfinite(slots)  # an infinite slot is masked (no_node) and charges nothing
+    safe = np.where(finite, slots, 0.0)
     for level, name in zip(POD_LEVELS, _LEVEL_TABLES, strict=True):
-        tables[name] = np.where(slots >= level, count * slots, 0.0)
+        tables[name] = np.where(finite & (slots >= level), count * safe, 0.0)
     t = np.maximum(mig_u, 0)
     for row, name in enumerate(_MIG_TABLES):
         tables[name] = np.where(mig, reps * _MIG_COEF[row][t], 0.0)

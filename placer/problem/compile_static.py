@@ -46,6 +46,7 @@ from placer.model.nodes import node_gpus
 from placer.model.scenario import Scenario
 from placer.model.site import Pool, Site
 from placer.model.workload import Inference, Training
+from placer.problem.compile_disagg import add_pair_options, pair_entries
 from placer.problem.compile_nodes import NODE_TABLES, PoolPods, node_rows, pair_node_tables
 from placer.problem.form import (
     NUM_REASONS,
@@ -67,6 +68,8 @@ from placer.problem.form import (
     Problem,
     Unit,
 )
+from placer.problem.queueing import GPU_MEMORY_FRACTION, MAX_TTFT_REPLICAS
+from placer.problem.queueing import erlang_c as _erlang_c
 from placer.problem.rows import QUANTITIES, Rows, quantity_name, standard_rows
 
 COOLING_RANK = {"air": 0, "liquid": 1, "immersion": 2}
@@ -200,19 +203,41 @@ def compile_static(
     _check_finite(units, tables["objective"], amount_quk, option_uk)
     pool_site = np.array([site_index[info.site] for info, _, _ in pools], dtype=np.int32)
     group_u, spread_key_gp = _groups(units, pools, sites)
+    rows = node_rows(capacity_rows(scenario, pools, sites, pool_site), pools, pods)
+    fields = {
+        "option_uk": option_uk,
+        "amount_quk": amount_quk,
+        "pool_o": np.arange(n_p, dtype=np.int32),
+        "spread_key_go": spread_key_gp,
+        **rows._asdict(),
+    }
+    pair_opts = pair_entries(units, pools, ctx, pool_rule_bits(scenario))
+    decode_uk = None
+    if pair_opts is not None:  # prefill/decode disaggregation (compile_disagg)
+        objective_n = pair_objective(scenario, pair_opts.tables)
+        ext = add_pair_options(
+            pair_opts,
+            option_uk,
+            amount_quk,
+            tables,
+            replicas_uk,
+            rows.row_oj,
+            rows.quantity_oj,
+            spread_key_gp,
+            objective_n,
+        )
+        tables, replicas_uk, decode_uk = ext.tables, ext.replicas_uk, ext.decode_replicas_uk
+        fields.update({k: getattr(ext, k) for k in fields if k in ext._fields})
+        _check_finite(units, tables["objective"], ext.amount_quk, ext.option_uk, 2)
     problem = Problem(
-        option_uk=option_uk,
         objective_usd_per_h_uk=tables["objective"],
-        amount_quk=amount_quk,
         latency_ms_uk=tables["latency"],
         reason_count_ur=reason_ur,
         **unit_fields(units),
         group_u=group_u,
-        pool_o=np.arange(n_p, dtype=np.int32),
-        spread_key_go=spread_key_gp,
         pool_site_p=pool_site,
-        **node_rows(capacity_rows(scenario, pools, sites, pool_site), pools, pods)._asdict(),
         lexicographic=np.array(scenario.objective.mode == "lexicographic"),
+        **fields,
     )
     index = Index(
         units=tuple(u for u, _ in units),
@@ -220,11 +245,13 @@ def compile_static(
         sites=tuple(s.id for s in sites),
         replicas_uk=replicas_uk,
         hours_uk=tables["hours"],
+        decode_replicas_uk=decode_uk,
+        pair_pools=None if pair_opts is None else pair_opts.pairs,
     )
     return problem, index
 
 
-def _check_finite(units, objective_uk, amount_quk, option_uk) -> None:
+def _check_finite(units, objective_uk, amount_quk, option_uk, pair_quantities: int = 0) -> None:
     """Every figure of an allowed pair is finite (the scenario's ranges keep them so;
     this names the workload if a product of in-range fields ever overflows).
 
@@ -233,7 +260,10 @@ def _check_finite(units, objective_uk, amount_quk, option_uk) -> None:
     listed = option_uk >= 0
     figures = [
         ("objective_usd_per_h", objective_uk),
-        *((quantity_name(q), table) for q, table in enumerate(amount_quk)),
+        *(
+            (_quantity_label(q, amount_quk.shape[0], pair_quantities), table)
+            for q, table in enumerate(amount_quk)
+        ),
     ]
     for name, table in figures:
         bad = listed & ~np.isfinite(table)
@@ -244,6 +274,14 @@ def _check_finite(units, objective_uk, amount_quk, option_uk) -> None:
                 "(a product of its figures and the pool's is not a finite number); check "
                 "its demand, GPUs and hours, and the pool's prices"
             )
+
+
+def _quantity_label(q: int, n_q: int, pair_quantities: int) -> str:
+    """The name of quantity q; the last `pair_quantities` are the prefill and decode GPUs
+    of the pair options (compile_disagg)."""
+    if q >= n_q - pair_quantities:
+        return ("prefill_gpus", "decode_gpus")[q - (n_q - pair_quantities)]
+    return quantity_name(q)
 
 
 def pair_reasons(scenario: Scenario, unit_indices) -> np.ndarray:
@@ -491,14 +529,6 @@ def _unit_facts(units, acc_ids, sites, ctx: _Context) -> dict[str, np.ndarray]:
     return f
 
 
-#: Share of a replica's GPU memory the serving engine gives to weights and KV cache
-#: (vLLM's `gpu_memory_utilization` default, 0.9); the rest holds activations and the
-#: runtime.
-GPU_MEMORY_FRACTION = 0.9
-#: The most replicas the TTFT search tries for one pair before it masks the pool.
-MAX_TTFT_REPLICAS = 1 << 24
-
-
 class TokenSizing(NamedTuple):
     """Token sizing of one (service unit, pool) pair (docs/serving.md).
 
@@ -549,6 +579,8 @@ def token_sizing(w: Inference, acc: str, memory_gb: float, share_rps: float, rtt
     in_flight = lam * (s_pre + output.mean_tokens * sv.decode_batch / sv.decode_tokens_per_s)
     n_mem = math.ceil(in_flight * seq_bytes / room - 1e-9)
     low = max(1, n_rps, n_tok, n_mem)
+    if low > MAX_TTFT_REPLICAS:  # beyond any pool; and M/M/n at that n is not computed
+        return TokenSizing(0, math.inf, R_TTFT, share)
     p95_s = prompt.p95_tokens / sv.prefill_tokens_per_s
 
     def ttft(n: int) -> float:
@@ -582,20 +614,6 @@ def _queue_and_prefill_s(n: int, lam: float, s_pre: float, s_dec: float, p95_s: 
     if load >= n:
         return math.inf
     return _erlang_c(n, load) * service / (n - load) + p95_s / (1.0 - rho_d)
-
-
-def _erlang_c(n: int, load: float) -> float:
-    """Probability that an arrival waits in M/M/n at offered load `load` (< n), from the
-    Poisson terms load^k / k! in log space (stable for large n)."""
-    if load <= 0.0:
-        return 0.0
-    k = np.arange(n)
-    log_terms = k * math.log(load) - np.array([math.lgamma(i + 1.0) for i in range(n)])
-    log_last = n * math.log(load) - math.lgamma(n + 1.0) + math.log(n / (n - load))
-    top = max(float(log_terms.max()), log_last)
-    head = float(np.exp(log_terms - top).sum())
-    last = math.exp(log_last - top)
-    return last / (head + last)
 
 
 def _size_by_tokens(unit_w, u, reps, bits, latency, a_p, mem_p, acc_ids) -> None:

@@ -227,6 +227,11 @@ class Index:
       hours_uk: float64[U, K], training run length in the slot's option, h (0 for
         inference).
       time: the periods of a timed problem (None: static, one period).
+      decode_replicas_uk: int32[U, K], decode replicas of a disaggregated unit in a
+        pair option's slot (0 elsewhere; None: no unit disaggregates). `replicas_uk`
+        then holds its prefill replicas.
+      pair_pools: int32[O - P, 2], the (prefill pool, decode pool) of each pair option
+        o >= P (prefill/decode disaggregation, docs/serving.md); None: no pair options.
     """
 
     units: tuple[Unit, ...]
@@ -235,6 +240,14 @@ class Index:
     replicas_uk: np.ndarray
     hours_uk: np.ndarray
     time: TimeIndex | None = None
+    decode_replicas_uk: np.ndarray | None = None
+    pair_pools: np.ndarray | None = None
+
+    def decode_pool_of(self, o: int) -> int | None:
+        """The decode pool of option o (a pair option), or None for a pool option."""
+        if self.pair_pools is None or o < len(self.pools):
+            return None
+        return int(self.pair_pools[o - len(self.pools), 1])
 
 
 @dataclass(frozen=True)

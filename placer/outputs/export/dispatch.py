@@ -43,6 +43,13 @@ def build(
         raise OptionError(f"--to {target!r}: one of {', '.join(TARGETS)}")
     check_options(options)
     _check_plan(plan)
+    split = next((i for i, p in enumerate(plan.placements) if p.decode_pool is not None), None)
+    if split is not None:
+        raise OptionError(
+            f"placements.{split}.decode_pool: export does not express prefill/decode "
+            "disaggregated serving yet (docs/serving.md); export a plan solved without "
+            "tokens.disaggregation"
+        )
     groups = _groups(scenario, plan)
     if target == "kueue":
         manifests = _kueue(groups, options)
