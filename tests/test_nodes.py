@@ -596,3 +596,14 @@ def test_report_has_a_nodes_section(tmp_path) -> None:
     page = html.read_text("utf-8")
     assert 'id="sec-nodes"' in page and 'id="nodes-table"' in page and 'id="mig-table"' in page
     assert "fra-cluster/H100-SXM" in page
+
+
+def test_a_tiny_vcpu_share_masks_the_pool_without_overflow() -> None:
+    # 1e-300 vCPU a node: any vCPU ask overflows the share; no node takes the pod (fuzz)
+    nodes = [{"count": 2, "gpus": 8, "cpu": 1e-300}]
+    sc = scenario_from_dict(scenario_dict(nodes, [train("a", 8, 8, pod={"cpu": 4})], cloud_gpus=64))
+    problem, index = compile_problem(sc)
+    pools = [p.name for p in index.pools]
+    assert problem.option_uk[0][problem.option_uk[0] >= 0].tolist() == [pools.index("ams/H100-SXM")]
+    assert problem.reason_count_ur[0, list(REASONS).index(R_NODE)] == 1
+    assert verify(sc, solve(sc, solver="milp")) == []

@@ -181,3 +181,18 @@ def test_plan_maps_back_to_its_pair_option() -> None:
     _, index = compile_problem(sc)
     (o,) = assignment_of(plan, index).tolist()
     assert (o, index.decode_pool_of(o)) == (2, 0)  # (H100-SXM, A100-80GB), decode A100
+
+
+@pytest.mark.parametrize("disaggregated", [False, True])
+def test_demand_beyond_any_pool_masks_without_sizing_it(disaggregated) -> None:
+    # 1e9 requests/s of 4,000-token prompts: ~1e9 replicas; M/M/n at that n is never
+    # computed (a fuzz case once allocated 46 GiB): the pool is masked for the TTFT SLO
+    doc = disagg_doc() if disaggregated else tiny()
+    doc["workloads"][0]["demand_rps"] = {"fra": 1e9}
+    doc["workloads"][0]["must_place"] = False
+    doc["workloads"][0]["value_usd_per_h"] = 1.0
+    sc = scenario(doc)
+    problem, _ = compile_problem(sc)
+    assert not problem.listed_uk.any()
+    plan = api.solve(sc, solver="milp", time_limit_s=10)
+    assert [u.workload for u in plan.unplaced] == ["chat"] and verify(sc, plan) == []
