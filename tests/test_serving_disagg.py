@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from placer import api
@@ -159,8 +158,8 @@ def test_bad_kv_link_names_the_field() -> None:
 
 
 def test_export_and_replan_refuse_disaggregated_plans(tmp_path: Path) -> None:
-    sc_path = tmp_path / "sc.yaml"
-    sc_path.write_text(yaml.safe_dump(disagg_doc()))
+    sc_path = tmp_path / "sc.json"  # JSON is YAML
+    sc_path.write_text(json.dumps(disagg_doc()))
     plan_path = tmp_path / "plan.json"
     runner = CliRunner()
     solved = runner.invoke(cli, ["solve", str(sc_path), "--solver", "milp", "-o", str(plan_path)])
