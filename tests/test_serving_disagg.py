@@ -165,6 +165,9 @@ def test_export_and_replan_refuse_disaggregated_plans(tmp_path: Path) -> None:
     solved = runner.invoke(cli, ["solve", str(sc_path), "--solver", "milp", "-o", str(plan_path)])
     assert solved.exit_code == 0, solved.output
     assert json.loads(plan_path.read_text())["placements"][0]["decode_pool"] == "A100-80GB"
+    table = runner.invoke(cli, ["solve", str(sc_path), "--solver", "milp"])
+    assert "H100-SXM -> A100-80GB" in table.output  # the table names both pools
+    assert "near/H100-SXM -> A100-80GB  2+1" in table.output  # prefill + decode replicas
     out = runner.invoke(cli, ["export", str(sc_path), str(plan_path), "--to", "kubernetes"])
     assert out.exit_code == 2
     assert "decode_pool" in out.output and "Traceback" not in out.output

@@ -98,8 +98,8 @@ def serving_text(plan: Plan) -> str:
     rows = [
         [
             p.unit,
-            f"{p.site}/{p.pool}",
-            str(p.replicas),
+            f"{p.site}/{_pool_of(p)}",
+            str(p.replicas if p.decode_replicas is None else f"{p.replicas}+{p.decode_replicas}"),
             f"{p.ttft_ms:,.0f}",
             f"{p.prompt_tokens_per_s or 0:,.0f}",
             f"{p.output_tokens_per_s or 0:,.0f}",
@@ -265,12 +265,17 @@ def to_table(plan: Plan) -> str:
     return "\n".join(out) + "\n"
 
 
+def _pool_of(p) -> str:
+    """A placement's pool; a disaggregated one's as `prefill -> decode` (docs/serving.md)."""
+    return p.pool if p.decode_pool is None else f"{p.pool} -> {p.decode_pool}"
+
+
 def _placements_table(plan: Plan) -> str:
     rows = [
         [
             p.unit,
             p.site,
-            p.pool,
+            _pool_of(p),
             _gpus(p.gpus),
             "-" if p.latency_ms is None else f"{p.latency_ms:.1f}",
             f"{p.cost_usd_per_h:,.2f}",

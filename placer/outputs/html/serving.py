@@ -35,7 +35,7 @@ def serving_section(plan: Plan) -> str:
         [
             [
                 (p.unit, None),
-                (f"{p.site}/{p.pool}", None),
+                (f"{p.site}/{p.pool}" + (f" -> {p.decode_pool}" if p.decode_pool else ""), None),
                 (str(p.replicas), p.replicas),
                 _cell(p.ttft_ms, 0),
                 _cell(p.prompt_tokens_per_s, 0),

@@ -14,6 +14,15 @@ from placer.outputs.html.markup import TIER_LABELS, _e, _gap, _num
 from placer.plan.plan import ParetoFront, ParetoPoint, Plan
 
 
+def _pool_label(p) -> str:
+    """A placement's pool (and accelerator where the pool's id differs); a disaggregated
+    placement's as `prefill -> decode` (docs/serving.md)."""
+    label = p.pool if p.pool == p.accelerator else f"{p.pool} ({p.accelerator})"
+    if p.decode_pool is not None:
+        label += f" -> {p.decode_pool}"
+    return label
+
+
 def _table(
     table_id: str,
     headers: Sequence[tuple[str, bool]],
@@ -73,7 +82,7 @@ def _placements_table(scenario: Scenario, plan: Plan) -> str:
             (p.region or "—", None),
             (p.site, None),
             (TIER_LABELS.get(tiers[p.site], tiers[p.site]), None),
-            (p.pool if p.pool == p.accelerator else f"{p.pool} ({p.accelerator})", None),
+            (_pool_label(p), None),
             _cell(p.gpus, 0),
             _cell(p.replicas, 0) if p.kind == "inference" else ("—", None),
             _cell(p.latency_ms, 1),
