@@ -590,11 +590,11 @@ def test_unplaced_value_counts_in_the_objective(plan: Plan) -> None:
 
 
 def test_every_kind_is_covered() -> None:
-    """The kinds this file triggers are every kind verify_static.py and verify_nodes.py
-    can emit."""
+    """The kinds this file triggers are every kind verify_static.py, verify_nodes.py and
+    verify_figures.py can emit."""
     trees = [
         ast.parse((PLACER / "plan" / name).read_text("utf-8"))
-        for name in ("verify_static.py", "verify_nodes.py")
+        for name in ("verify_static.py", "verify_nodes.py", "verify_figures.py")
     ]
     kinds = {
         node.args[0].value

@@ -87,6 +87,12 @@ def profile_names(accelerator: str) -> dict[str, int]:
     return {f"{t.compute}g.{gb[i]}gb": i for i, t in enumerate(MIG_TYPES)}
 
 
+def gpu_share(profile: str) -> float:
+    """The share of one GPU a MIG instance of `profile` ("3g.40gb") holds for cost and
+    power: its compute slices / 7."""
+    return int(profile.split("g.")[0]) / 7.0
+
+
 def all_profile_names() -> set[str]:
     """Every profile name of every MIG-capable accelerator of the default catalog."""
     return {name for acc in _NAME_GB for name in profile_names(acc)}

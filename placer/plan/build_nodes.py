@@ -8,12 +8,12 @@ from collections import Counter
 
 from placer.model.mig import MIG_TYPES, pack_mig, profile_names
 from placer.model.nodes import (
-    ceil_pow2,
     default_pod_gpus,
     gpu_count,
     largest_node,
     mig_gpus,
     pack_pods,
+    pod_slots,
     share_per_gpu,
     usable_free_gpus,
 )
@@ -49,13 +49,9 @@ def pod_ask(w: Training | Inference, pool: Pool, replicas: int) -> tuple[int, fl
             else 1.0
         )
         count = replicas
-    cpu_per_gpu, mem_per_gpu = share_per_gpu(pool.nodes)
-    need = size
-    if w.pod is not None and w.pod.cpu is not None:
-        need = max(need, w.pod.cpu / cpu_per_gpu)
-    if w.pod is not None and w.pod.memory_gb is not None:
-        need = max(need, w.pod.memory_gb / mem_per_gpu)
-    return count, size, ceil_pow2(need - 1e-9)
+    cpu = w.pod.cpu if w.pod is not None else None
+    memory_gb = w.pod.memory_gb if w.pod is not None else None
+    return count, size, pod_slots(size, cpu, memory_gb, share_per_gpu(pool.nodes))
 
 
 def asked_sizes(scenario: Scenario, pool: Pool) -> list[float]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from placer.model.site import Pool
 from placer.model.workload import Inference
 from placer.plan.plan import Placement
-from placer.plan.verify_figures import REL, Violation
+from placer.plan.verify_figures import REL, Violation, latency_violation
 from placer.plan.verify_figures import compare as _compare
 
 _MEM_FRACTION = 0.9  # the serving engine's share of GPU memory (docs/serving.md)
@@ -170,15 +170,8 @@ class DisaggChecks:
         said = max(1, pl.replicas)
         ttft = pair_ttft_ms(w, acc1.id, share, rtt, said, need.fixed_s)
         self._pair_violations(w, pl, need, ttft, out)
-        if rtt > w.latency_slo_ms * (1 + REL):
-            out.append(
-                Violation(
-                    "latency",
-                    pl.unit,
-                    f"{rtt:.1f} ms to {pl.region} > SLO {w.latency_slo_ms} ms",
-                    rtt - w.latency_slo_ms,
-                )
-            )
+        if found := latency_violation(pl.unit, pl.region, rtt, w.latency_slo_ms):
+            out.append(found)
         n_p = need.prefill or need.prefill_base
         sv1, sv2 = w.serving[acc1.id], w.serving[acc2.id]
         util1 = min(1.0, normal * t.prompt_tokens.mean_tokens / sv1.prefill_tokens_per_s / n_p)

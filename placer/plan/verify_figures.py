@@ -28,6 +28,14 @@ class Violation:
         return f"{self.kind}: {self.subject}: {self.message}"
 
 
+def latency_violation(unit: str, region: str | None, rtt: float, slo: float) -> Violation | None:
+    """The network RTT SLO of an inference placement: a violation when `rtt` (ms, site to
+    region) is above `slo` beyond the relative tolerance; else None."""
+    if rtt <= slo * (1 + REL):
+        return None
+    return Violation("latency", unit, f"{rtt:.1f} ms to {region} > SLO {slo} ms", rtt - slo)
+
+
 def tolerance(a: float, b: float) -> float:
     return REL * max(abs(a), abs(b)) + ABS
 

@@ -38,7 +38,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from placer.model.mig import profile_names
+from placer.model.mig import gpu_share, profile_names
 from placer.model.scenario import Scenario
 from placer.model.site import Pool, Site
 from placer.model.workload import Inference, Training
@@ -46,7 +46,7 @@ from placer.plan.plan import Placement, Plan, UnitRef
 from placer.plan.verify_disagg import DISAGG_FIELDS, DisaggChecks
 from placer.plan.verify_disagg import TokenFigures as _Tokens
 from placer.plan.verify_figures import REL as _REL
-from placer.plan.verify_figures import Violation
+from placer.plan.verify_figures import Violation, latency_violation
 from placer.plan.verify_figures import compare as _compare
 from placer.plan.verify_figures import fmt as _fmt
 from placer.plan.verify_figures import misstated as _misstated
@@ -594,18 +594,11 @@ class Verifier(NodeChecks, DisaggChecks):
                 w, pl, pool, share, w.demand_rps[pl.region] / k, rtt, out
             )
         util = min(1.0, (w.demand_rps[pl.region] / k) / (replicas * rps))
-        if rtt > w.latency_slo_ms * (1 + _REL):
-            out.append(
-                Violation(
-                    "latency",
-                    pl.unit,
-                    f"{rtt:.1f} ms to {pl.region} > SLO {w.latency_slo_ms} ms",
-                    rtt - w.latency_slo_ms,
-                )
-            )
+        if found := latency_violation(pl.unit, pl.region, rtt, w.latency_slo_ms):
+            out.append(found)
         per_replica = serving.gpus_per_replica
         if serving.mig is not None:  # a MIG instance holds compute slices / 7 of a GPU
-            per_replica = int(serving.mig.split("g.")[0]) / 7.0
+            per_replica = gpu_share(serving.mig)
         need = self._need(replicas * per_replica, util, 1.0, w, site, pool, node_kw)
         need.latency_ms = rtt
         need.replicas = replicas

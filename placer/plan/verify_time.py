@@ -47,6 +47,7 @@ from placer.model.scenario import Scenario
 from placer.model.site import Pool, Site
 from placer.model.workload import Inference, Training
 from placer.plan.plan import Placement, Plan, UnitRef
+from placer.plan.verify_figures import latency_violation
 from placer.plan.verify_static import (
     _REL,
     Kpis,
@@ -383,15 +384,8 @@ class TimedVerifier(Verifier):
             normal = demand / k / split
             replicas, tokens = self.check_tokens(w, pl, pool, share, normal, rtt, out)
         util = min(1.0, (demand / k / split) / (replicas * rps))
-        if rtt > w.latency_slo_ms * (1 + _REL):
-            out.append(
-                Violation(
-                    "latency",
-                    pl.unit,
-                    f"{rtt:.1f} ms to {pl.region} > SLO {w.latency_slo_ms} ms",
-                    rtt - w.latency_slo_ms,
-                )
-            )
+        if found := latency_violation(pl.unit, pl.region, rtt, w.latency_slo_ms):
+            out.append(found)
         gpus = replicas * serving.gpus_per_replica
         run = self._run(w, site, pool, node_kw, gpus, util, t, [1.0], self.ph)
         run.latency_ms = rtt

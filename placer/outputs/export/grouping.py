@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from placer.errors import OptionError, ScenarioError
 from placer.model.catalog import Accelerator
 from placer.model.horizon import parse_instant
+from placer.model.mig import gpu_share
 from placer.model.nodes import default_pod_gpus, largest_node
 from placer.model.scenario import Scenario
 from placer.model.site import Pool, Site
@@ -271,7 +272,7 @@ def _check_placement(where: str, p: Placement, w: Training | Inference, pool: Po
         )
     per_replica = float(serving.gpus_per_replica)
     if serving.mig is not None:  # a MIG instance holds compute slices / 7 of a GPU
-        per_replica = int(serving.mig.split("g.")[0]) / 7.0
+        per_replica = gpu_share(serving.mig)
     if p.replicas <= 0 or not math.isclose(p.gpus, p.replicas * per_replica, rel_tol=1e-6):
         raise ScenarioError(
             f"plan: {where}: {p.gpus} GPUs for {p.replicas} replicas, but the scenario gives "
