@@ -414,8 +414,6 @@ HYBRID_MIN_PAIRS = 100_000
 #: runs) keep the MILP up to this many nonzeros: on gen-time-1000x50x168 (194k pairs, 4.7M
 #: nonzeros) the MILP reaches 0.55% in 120 s, the hybrid 1.53% (scripts/bench_time.py).
 AUTO_MILP_MAX_TERMS = 10_000_000
-#: Options charging more rows than this on average are "wide" (a static option charges 7).
-WIDE_TERMS_PER_OPTION = 8
 
 
 #: Infeasibility fixes (the elastic MILPs of `placer.engines.milp.diagnose`) are sought
@@ -473,8 +471,7 @@ def choose_solver(solver: str, problem=None) -> str:
     if solver == "auto":
         if problem is None or problem.num_pairs() <= HYBRID_MIN_PAIRS:
             return "milp"
-        wide = (problem.row_oj >= 0).sum() > WIDE_TERMS_PER_OPTION * problem.num_options
-        if wide and model_terms(problem) <= AUTO_MILP_MAX_TERMS:
+        if problem.wide_options() and model_terms(problem) <= AUTO_MILP_MAX_TERMS:
             return "milp"
         return "hybrid"
     if solver not in SOLVERS:

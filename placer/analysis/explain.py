@@ -28,6 +28,7 @@ from placer.plan.scoring import assignment_of
 from placer.problem.compile import compile_problem, pair_reasons
 from placer.problem.form import Index, Problem, reason_names
 from placer.problem.rows import KIND_NAMES, Q_CARBON, Q_COST, Q_GPUS, Q_WATER
+from placer.problem.soft import soft_mask
 from placer.problem.usage import Loads, compute_loads
 
 _TOL = 1e-6
@@ -187,8 +188,9 @@ def _blockers(
     """Which capacities stop unit u from moving to option o, given the rest of the plan."""
     out: list[str] = []
     k = int(problem.slots_of(u, np.array([o]))[0])
+    soft = soft_mask(problem)  # a priced grid event's cap is paid, never a blocker
     for j, r in enumerate(problem.row_oj[o].tolist()):
-        if r < 0:
+        if r < 0 or soft[r]:
             continue
         need = float(problem.amount_quk[problem.quantity_oj[o, j], u, k])
         load, cap, kind = loads.loads_r[r], problem.cap_r[r], KIND_NAMES[problem.kind_r[r]]

@@ -86,9 +86,11 @@ class HybridSweepModel:
         cap_r[self.row] = self.cap
         p = p._replace(cap_r=cap_r)
         if self.carbon:
+            over = p.over_usd_per_h_r  # soft rows: their excess costs money, not carbon
             p = p._replace(
                 objective_usd_per_h_uk=p.amount_quk[Q_CARBON],
                 unplaced_usd_per_h_u=np.zeros(p.num_units),
+                over_usd_per_h_r=None if over is None else np.where(np.isfinite(over), 0.0, over),
             )
         return p
 

@@ -58,6 +58,7 @@ from placer.engines.milp.formulation import (
     _to_proto,
     _variables,
 )
+from placer.errors import ScenarioError
 from placer.model.build_options import (
     MONTH_HOURS,
     CloudCommit,
@@ -186,6 +187,7 @@ def build_block(scenario: Scenario, delay_k: dict[int, int], months_k: list[list
 
 def _build_block(scenario: Scenario, delay_k: dict[int, int], months_k: list[list[int]]) -> _Block:
     """(0)-(6) of one scenario in local columns."""
+    _refuse_priced_events(scenario)
     sup = scenarios.superset(scenario)
     problem, index = compile_timed(sup)
     zero = scenarios.zeroed(scenario)
@@ -239,6 +241,21 @@ def _build_block(scenario: Scenario, delay_k: dict[int, int], months_k: list[lis
         scenario, problem, index, pairs, rows, layout, objective, const, b_col, arrival,
         z_col, d_t[:n_t], options, cost_km, x_cost,
     )  # fmt: skip
+
+
+def _refuse_priced_events(scenario: Scenario) -> None:
+    """Grid events priced per kWh (soft caps) are not in this model yet.
+
+    Raises:
+      ScenarioError: naming the first such event's price."""
+    for i, site in enumerate(scenario.sites):
+        for j, event in enumerate(site.grid_events):
+            if event.priced:
+                raise ScenarioError(
+                    f"sites.{i}.grid_events.{j}.over_limit_usd_per_kwh: plan-capacity does not "
+                    "price the energy above a grid event's cap yet; leave the price out (the "
+                    "event is then a hard limit) or plan with `placer solve`"
+                )
 
 
 #: Extra months of discount factors for arrivals a delay pushes past the horizon.

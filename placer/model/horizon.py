@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from placer.model.common import MAX_HOURS, MAX_SITE_KW, Id, StrictModel, ranged
+from placer.model.common import MAX_HOURS, MAX_SITE_KW, MAX_USD_PER_KWH, Id, StrictModel, ranged
 
 #: Periods in one horizon: a year of 15-minute periods is 35,040.
 MAX_PERIODS = 100_000
@@ -150,7 +150,9 @@ class GridEvent(StrictModel):
 
     The site's facility power (its grid draw: IT kW x PUE) must stay at or below its
     grid cap (or IT capacity x PUE when it has none) less the cut, in every period the
-    window touches.
+    window touches. With `over_limit_usd_per_kwh` the event's cap is soft: the draw may
+    exceed it (never the cap without the event) and each kWh above it is paid at that
+    price (docs/time.md).
     """
 
     name: Id
@@ -160,12 +162,25 @@ class GridEvent(StrictModel):
         "Cut of the facility cap, kW.", gt=0, le=MAX_SITE_KW, default=None
     )
     cut_pct: float | None = ranged("Cut of the facility cap, percent.", gt=0, le=100, default=None)
+    over_limit_usd_per_kwh: float | None = ranged(
+        "Price of the energy drawn above the event's cap, USD per kWh: with it the cap is "
+        "soft (the excess kW x the period's hours is paid in every period the window "
+        "touches; the cap without the event stays hard); without it the cap is hard.",
+        ge=0,
+        le=MAX_USD_PER_KWH,
+        default=None,
+    )
 
     @model_validator(mode="after")
     def _check(self) -> GridEvent:
         if (self.cut_kw is None) == (self.cut_pct is None):
             raise ValueError("give exactly one of cut_kw and cut_pct")
         return self
+
+    @property
+    def priced(self) -> bool:
+        """The event's cap is soft: energy above it is paid, not refused."""
+        return self.over_limit_usd_per_kwh is not None
 
     def cut_cap_kw(self, cap_kw: float) -> float:
         """The facility cap during the event, kW (never below 0)."""

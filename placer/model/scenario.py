@@ -185,6 +185,7 @@ def _time_fields(scenario: Scenario):
         if isinstance(w, Inference):
             yield f"workloads.{i}.demand_profile", w.demand_profile
             yield f"workloads.{i}.split", w.split if w.split > 1 else None
+            yield f"workloads.{i}.startup_usd_per_replica", w.startup_usd_per_replica
         else:
             yield f"workloads.{i}.earliest_start", w.earliest_start
             yield f"workloads.{i}.deadline", w.deadline

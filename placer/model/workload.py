@@ -242,6 +242,16 @@ class Training(_WorkloadBase):
     utilization: Fraction = Field(default=0.9, description="Mean GPU load, (0, 1].")
     dataset: Dataset | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_startup(cls, data: object) -> object:
+        if isinstance(data, dict) and "startup_usd_per_replica" in data:
+            raise ValueError(
+                "startup_usd_per_replica: a training run has no replicas to start; the "
+                "start-up cost is a field of inference workloads (docs/time.md)"
+            )
+        return data
+
     @model_validator(mode="after")
     def _check_accelerators(self) -> Training:
         if self.accelerators == []:
@@ -296,6 +306,15 @@ class Inference(_WorkloadBase):
         default=None,
         description="Token-level serving (docs/serving.md): size replicas by prompt and "
         "output tokens, KV-cache memory and a time-to-first-token SLO under bursts.",
+    )
+    startup_usd_per_replica: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_USD_PER_H,
+        description="With a horizon: USD each time one replica is started (image pull, "
+        "weight load, warm-up). In each pool and period t >= 1 the service's replicas "
+        "there above those of period t - 1 (all regions, shares and copies) are started; "
+        "period 0's replicas are the starting fleet, not charged (docs/time.md).",
     )
 
     @model_validator(mode="before")

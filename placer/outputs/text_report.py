@@ -304,6 +304,8 @@ def schedule_text(plan: Plan) -> str:
         f"\nHorizon: {h.periods} periods of {h.period_hours:g} h from {h.start}: cost "
         f"{h.cost_usd:,.2f} USD, carbon {h.carbon_kg:,.1f} kgCO2e, water {h.water_l:,.0f} L"
     ]
+    if over := over_limit_text(plan):
+        lines.append(over)
     runs = sorted(
         (p for p in plan.placements if p.kind == "training"), key=lambda p: (p.start or "", p.unit)
     )
@@ -359,7 +361,41 @@ def schedule_text(plan: Plan) -> str:
                 rows,
             )
         )
+    if plan.startup:
+        rows = [
+            [
+                w.workload,
+                f"{w.replicas_started:,}",
+                f"{w.usd_per_replica:,.2f}",
+                f"{w.cost_usd:,.2f}",
+            ]
+            for w in plan.startup
+        ]
+        lines.append(
+            f"\nReplica start-ups ({h.startup_cost_usd:,.2f} USD of the cost; period 0's "
+            "replicas are the starting fleet)\n"
+            + _table(["service", "replicas_started", "usd_per_replica", "cost_usd"], rows)
+        )
     return "\n".join(lines)
+
+
+def over_limit_text(plan: Plan) -> str | None:
+    """One line on the energy drawn above priced grid events' caps (docs/time.md), where
+    the plan pays any: kWh, the sites and periods, and the USD (of the cost)."""
+    h = plan.horizon
+    if h is None or h.over_limit_usd <= 0:
+        return None
+    kwh, where = 0.0, []
+    for sp in plan.site_periods:
+        periods = [t for t, kw in enumerate(sp.over_limit_kw or []) if kw > 0]
+        if periods:
+            kwh += sum(sp.over_limit_kw[t] for t in periods) * h.period_hours
+            shown = ", ".join(str(t) for t in periods[:6]) + (" ..." if len(periods) > 6 else "")
+            where.append(f"{sp.site} (period{'s' if len(periods) > 1 else ''} {shown})")
+    return (
+        f"Grid events priced per kWh: {kwh:,.1f} kWh drawn above their caps at "
+        f"{'; '.join(where)}: {h.over_limit_usd:,.2f} USD of the cost"
+    )
 
 
 def infeasibility_text(plan: Plan) -> str:

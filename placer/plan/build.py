@@ -11,6 +11,7 @@ from placer.engines.base import SolveResult
 from placer.model.horizon import parse_instant
 from placer.model.nodes import gpu_count
 from placer.model.scenario import Scenario
+from placer.plan.build_startup import startup_view
 from placer.plan.fixes import addition_change, drop_changes, summarised
 from placer.plan.plan import (
     CapacityAddition,
@@ -42,6 +43,7 @@ from placer.problem.rows import (
     Q_IT_KW,
     Q_WATER,
     ROW_KINDS,
+    label_kind,
     rows_of_kind,
 )
 from placer.problem.usage import Loads, compute_loads
@@ -81,11 +83,13 @@ def build_plan(
     total = loads.total_q
     sites = _site_usage(scenario, problem, index, loads, placements) if index.time is None else []
     site_periods, horizon = [], None
+    startup, startup_usd = startup_view(scenario, problem, assign)  # timed services
+    hours = index.time.hours if index.time is not None else 1.0
     water = float(total[Q_WATER])
     if index.time is not None:
         from placer.plan.build_time import timed_views
 
-        sites, site_periods, horizon = timed_views(scenario, index, loads, placements)
+        sites, site_periods, horizon = timed_views(scenario, index, loads, placements, startup_usd)
         water = horizon.water_l / horizon.hours
     serving_totals: dict[str, float | None] = {}
     utilization: list[GpuUtilization] = []
@@ -119,7 +123,7 @@ def build_plan(
         unplaced=unplaced,
         sites=sites,
         totals=Totals(
-            cost_usd_per_h=float(total[Q_COST]),
+            cost_usd_per_h=float(total[Q_COST]) + startup_usd / hours + loads.excess_usd_per_h,
             carbon_kg_per_h=float(total[Q_CARBON]),
             water_l_per_h=water,
             unplaced_value_usd_per_h=loads.unplaced_usd_per_h,
@@ -138,6 +142,7 @@ def build_plan(
         ),
         horizon=horizon,
         site_periods=site_periods,
+        startup=startup,
         gpu_utilization=utilization,
         nodes=nodes,
     )
@@ -314,10 +319,11 @@ def _prices(index: Index, rows: list[tuple]) -> list[CapacityPrice]:
 
 def _where(index: Index, i: int, resource: str) -> tuple[str, str]:
     """(site, resource label) of a capacity row's scope `i` (a pool for the pool kinds:
-    gpus, node_slots, mig_slices; a site for the site kinds; -1 global)."""
+    gpus, node_slots, mig_slices; a site for the site kinds; -1 global). A soft row's
+    resource ends in `rows.SOFT_LABEL` ("facility_kw (priced cap)")."""
     if i < 0:
         return "*", resource
-    if KIND_SCOPE[KIND_NAMES.index(resource)] == 0:
+    if KIND_SCOPE[KIND_NAMES.index(label_kind(resource))] == 0:
         pool = index.pools[i]
         return pool.site, f"{resource} ({pool.key})"
     return index.sites[i], resource
@@ -332,7 +338,7 @@ def _price(index: Index, i: int, resource: str, value: float, *rest) -> Capacity
         site=site,
         resource=label,
         usd_per_h_per_unit=value,
-        unit=_RESOURCE_UNITS.get(resource, ""),
+        unit=_RESOURCE_UNITS.get(label_kind(resource), ""),
         holds_for_units=None if endless else holds,
         holds_as_far_as_searched=endless,
     )

@@ -9,6 +9,7 @@ import numpy as np
 
 from placer.model.horizon import per_period
 from placer.model.scenario import Scenario
+from placer.plan.build_events import over_limit
 from placer.plan.plan import Placement, PlanHorizon, SitePeriods, SiteUsage
 from placer.problem.compile_time import pool_gpus_per_period, site_caps_per_period
 from placer.problem.form import Index
@@ -45,9 +46,11 @@ def timed_views(
     index: Index,
     loads: Loads,
     placements: list[Placement],
+    startup_usd: float = 0.0,
 ) -> tuple[list[SiteUsage], list[SitePeriods], PlanHorizon]:
     """(site usage: peak use over the periods against the nameplate capacities; each
-    site per period; the horizon's totals)."""
+    site per period; the horizon's totals, its cost with `startup_usd`, the replica
+    start-ups' USD)."""
     time, horizon = index.time, scenario.horizon
     assert time is not None and horizon is not None
     n_t = time.periods
@@ -61,8 +64,13 @@ def timed_views(
         cost_s[p.site] = cost_s.get(p.site, 0.0) + p.cost_usd_per_h
         carbon_s[p.site] = carbon_s.get(p.site, 0.0) + p.carbon_kg_per_h
     usage, periods = [], []
+    over_usd = 0.0  # paid over priced grid events' caps (build_events)
     for s, sid in enumerate(index.sites):
         site = by_id[sid]
+        over = over_limit(site, horizon, per_kind[K_FACILITY][s])
+        if over is not None:
+            cost_s[sid] = cost_s.get(sid, 0.0) + over.total_usd / time.hours
+            over_usd += over.total_usd
         gpus_used = use["gpus"][s]
         total = np.zeros(n_t)
         for pool in site.pools:
@@ -81,6 +89,7 @@ def timed_views(
                 water_l_per_h=[float(v) for v in water_st[s]],
                 price_usd_per_kwh=per_period(site.power.price_usd_per_kwh, n_t, 0.0),
                 carbon_g_per_kwh=per_period(site.power.carbon_g_per_kwh, n_t, 0.0),
+                **(over._asdict() if over is not None else {}),
             )
         )
         usage.append(
@@ -110,11 +119,13 @@ def timed_views(
         period_hours=time.period_hours,
         periods=n_t,
         hours=hours,
-        cost_usd=sum(p.cost_usd or 0.0 for p in placements),
+        cost_usd=sum(p.cost_usd or 0.0 for p in placements) + startup_usd + over_usd,
         carbon_kg=sum(p.carbon_kg or 0.0 for p in placements),
         water_l=sum(p.water_l or 0.0 for p in placements),
         unplaced_value_usd=loads.unplaced_usd_per_h * hours,
         objective_usd=loads.objective_usd_per_h * hours,
+        startup_cost_usd=startup_usd,
+        over_limit_usd=over_usd,
     )
     return usage, periods, summary
 

@@ -235,6 +235,29 @@ class PlanHorizon(_PlanModel):
     water_l: float
     unplaced_value_usd: float
     objective_usd: float
+    over_limit_usd: float = Field(
+        default=0.0,
+        description="Of cost_usd: what drawing above the caps of grid events priced per "
+        "kWh costs over the horizon, USD (the sum of site_periods' over_limit_usd).",
+    )
+    startup_cost_usd: float = Field(
+        default=0.0,
+        description="Of cost_usd: what starting added inference replicas costs over the "
+        "horizon, USD (`startup`).",
+    )
+
+
+class ServiceStartup(_PlanModel):
+    """The replicas one service (with startup_usd_per_replica) starts over a timed plan.
+
+    In each pool and period t >= 1, the replicas the service runs there (all regions,
+    shares and copies) above those of period t - 1 are started; the replicas of period 0
+    are the starting fleet and are not charged (docs/time.md)."""
+
+    workload: str
+    usd_per_replica: float = Field(description="The workload's startup_usd_per_replica.")
+    replicas_started: int = Field(description="Replicas started over the horizon.")
+    cost_usd: float = Field(description="replicas_started x usd_per_replica, USD.")
 
 
 class SitePeriods(_PlanModel):
@@ -255,6 +278,22 @@ class SitePeriods(_PlanModel):
     water_l_per_h: list[float]
     price_usd_per_kwh: list[float]
     carbon_g_per_kwh: list[float]
+    event_cap_kw: list[float | None] | None = Field(
+        default=None,
+        description="Only for a site with a grid event priced per kWh: in each period, the "
+        "lowest cap of the priced events that touch it, kW (null: none); the facility draw "
+        "above it is paid (docs/time.md).",
+    )
+    over_limit_kw: list[float] | None = Field(
+        default=None,
+        description="With event_cap_kw: the facility draw above it in each period, kW.",
+    )
+    over_limit_usd: list[float] | None = Field(
+        default=None,
+        description="With event_cap_kw: what that excess costs in each period, USD: "
+        "over_limit_kw x the period's hours x the highest price of the priced events "
+        "that touch it; in the site's and the plan's cost.",
+    )
 
 
 class CapacityPrice(_PlanModel):
@@ -393,6 +432,11 @@ class Plan(_PlanModel):
     )
     site_periods: list[SitePeriods] = Field(
         default_factory=list, description="Timed plans: each site's use in each period."
+    )
+    startup: list[ServiceStartup] = Field(
+        default_factory=list,
+        description="Timed plans: the replicas each service with startup_usd_per_replica "
+        "starts and what they cost (in the cost and the objective).",
     )
     secure: SecureCover | None = Field(
         default=None, description="N-1 secure plans: the losses the plan absorbs."

@@ -8,6 +8,7 @@ large ones. It is a fast screen; `placer.plan.verify` stays the independent judg
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -22,7 +23,9 @@ from placer.model.scenario import Scenario
 from placer.plan.plan import Plan
 from placer.problem.compile import compile_problem
 from placer.problem.form import Index, Problem
-from placer.problem.rows import Q_CARBON, Q_COST, Q_WATER
+from placer.problem.rows import Q_CARBON, Q_COST, Q_WATER, VIOLATIONS
+from placer.problem.soft import excess_r, excess_usd_per_h, has_soft_rows, soft_mask
+from placer.problem.usage import row_loads, startup_cost
 
 Engine = Literal["auto", "numpy", "jax"]
 
@@ -35,8 +38,11 @@ class PlanScore:
     """One plan scored against a scenario.
 
     Attributes:
-      objective_usd_per_h: placed objective plus the value of units left out, USD/h.
-      cost_usd_per_h, carbon_kg_per_h, water_l_per_h: totals of the placed units.
+      objective_usd_per_h: placed objective plus the value of units left out, USD/h
+        (and replica start-ups, `placer.problem.startup`, and what drawing above a
+        priced grid event's cap costs, `placer.problem.soft`).
+      cost_usd_per_h, carbon_kg_per_h, water_l_per_h: totals of the placed units (the
+        cost with the start-ups and the excess paid).
       violations: amount of each violated rule (gpus_over in GPUs, it_over / facility_over
         / heat_over in kW, water_over in L/h, budget_over in USD/h, carbon_over in kg/h,
         masked in pairs, redundancy in copies); only the rules broken appear. A
@@ -121,7 +127,42 @@ def score_assignments(
     else:
         raise OptionError(f"unknown engine {engine!r}; choose auto, numpy or jax")
     tol = 1e-6 if engine == "numpy" else 1e-3
-    return [_plan_score(scores, c, tol, engine, float(extra[c])) for c in range(a_ku.shape[0])]
+    out = [_plan_score(scores, c, tol, engine, float(extra[c])) for c in range(a_ku.shape[0])]
+    if has_soft_rows(problem):
+        out = [_with_excess(problem, a, s, tol) for a, s in zip(a_ku, out, strict=True)]
+    if problem.startup is None:
+        return out
+    # replica start-ups couple periods: not in the kernels' per-unit sums; added in float64
+    started = [startup_cost(problem, a) for a in a_ku]
+    return [
+        dataclasses.replace(
+            s, objective_usd_per_h=s.objective_usd_per_h + c, cost_usd_per_h=s.cost_usd_per_h + c
+        )
+        for s, c in zip(out, started, strict=True)
+    ]
+
+
+def _with_excess(problem: Problem, assign_u: np.ndarray, s: PlanScore, tol: float) -> PlanScore:
+    """A score with the load over soft rows (a priced grid event's cap, `problem.soft`)
+    paid, not violated: its cost in the objective and the cost (float64), its kW out of
+    `facility_over` (the kernels count it with the hard rows' excess)."""
+    loads = row_loads(problem, assign_u)
+    paid = excess_usd_per_h(problem, loads)
+    kinds = problem.kind_r[soft_mask(problem)]
+    over = excess_r(problem, loads)[soft_mask(problem)]
+    violations = dict(s.violations)
+    for k in np.unique(kinds).tolist():
+        name = VIOLATIONS[k]
+        left = violations.get(name, 0.0) - float(over[kinds == k].sum())
+        violations.pop(name, None)
+        if left > tol * max(1.0, float(over.sum())):
+            violations[name] = left
+    return dataclasses.replace(
+        s,
+        objective_usd_per_h=s.objective_usd_per_h + paid,
+        cost_usd_per_h=s.cost_usd_per_h + paid,
+        violations=violations,
+    )
 
 
 def _plan_score(scores: Scores, c: int, tol: float, engine: str, masked: float = 0.0):

@@ -21,11 +21,16 @@ tolerances (`_REL`, `_ABS`) and message format. What time adds:
   WUE x hours. `_per_h` figures are these over the horizon's hours H.
 - Capacities per period, after headroom: pool GPUs (0 before the pool's available_from),
   site IT, facility (the grid cap, lowered in each period a grid event's window overlaps:
-  from the grid cap, or IT capacity x PUE without one), heat and water L/h (the day's cap
+  from the grid cap, or IT capacity x PUE without one; an event priced per kWh does not
+  lower it: the draw above its cap is paid, in the site's, the plan's and the horizon's
+  cost, and checked by `placer.plan.verify_events`), heat and water L/h (the day's cap
   / 24); every site capacity is 0 before its power's available_from. A run charges every
   period it touches, the partial last one whole, at its full rate. Kinds as verify's
   ("gpus", "it_power", "facility_power", "cooling", "water"); messages name the period.
 - Spread: copies of one (workload, region, period, share) on distinct sites or domains.
+- Start-ups: a service with startup_usd_per_replica pays for the replicas it adds in a
+  pool from one period to the next (`placer.plan.verify_startup`); the USD are in the
+  cost, the budget, the objective and the horizon's totals, not in any site's cost.
 - Stated figures: each placement's (as verify's, plus period, part, start_period,
   periods, start, end, cost_usd, carbon_kg, water_l), totals, `horizon` (totals over the
   horizon), `sites` (peak use over the periods; capacity = the largest finite value of
@@ -47,7 +52,9 @@ from placer.model.scenario import Scenario
 from placer.model.site import Pool, Site
 from placer.model.workload import Inference, Training
 from placer.plan.plan import Placement, Plan, UnitRef
+from placer.plan.verify_events import OverLimitCheck
 from placer.plan.verify_figures import latency_violation
+from placer.plan.verify_startup import StartupTally
 from placer.plan.verify_static import (
     _REL,
     Kpis,
@@ -149,6 +156,7 @@ class TimedVerifier(Verifier):
         self.price = {s.id: per_period(s.power.price_usd_per_kwh, n_t, 0.0) for s in self.sc.sites}
         self.grid = {s.id: per_period(s.power.carbon_g_per_kwh, n_t, 0.0) for s in self.sc.sites}
         self.caps = {s.id: self._site_caps(s) for s in self.sc.sites}
+        self.over = OverLimitCheck(self.sc.sites, self._offset_h, n_t, self.ph)
         self.pool_gpus = {(s.id, q.key): self._pool_gpus(q) for s in self.sc.sites for q in s.pools}
 
     # -- units -------------------------------------------------------------------------
@@ -214,6 +222,7 @@ class TimedVerifier(Verifier):
         seen: set[TKey] = set()
         spread: dict[tuple, list[str]] = {}
         totals = {"cost_usd": 0.0, "carbon_kg": 0.0, "water_l": 0.0}
+        starts = StartupTally(self.sc)
         for i, pl in enumerate(plan.placements):
             key: TKey = (pl.workload, pl.region, pl.copy_index, pl.period, pl.part)
             self._check_name(f"placements[{i}]", pl, key, out)
@@ -229,6 +238,7 @@ class TimedVerifier(Verifier):
                 continue
             assert isinstance(run, _Run)
             ledger.add(pl.site, pl.pool, run)
+            starts.add(pl.workload, pl.site, pl.pool, pl.period, run.replicas)
             for name in totals:
                 totals[name] += getattr(run, name)
             kpis.gpus += run.gpus
@@ -238,6 +248,13 @@ class TimedVerifier(Verifier):
             self.check_token_claims(f"placements[{i}]", pl, run.serving, run.cost_usd, self.ph, out)
             add_tokens(kpis, run.serving, run.cost_usd, self.ph / self.span_h)
         self._check_left_out(plan, seen, kpis, out)
+        totals["startup_cost_usd"] = starts.check(plan, out)  # verify_startup
+        totals["cost_usd"] += totals["startup_cost_usd"]
+        paid = self.over.check(plan, lambda sid: ledger.of(ledger.facility_kw, sid), out)
+        for sid, usd in paid.items():  # over priced grid events' caps (verify_events)
+            ledger.cost_usd[sid] = ledger.cost_usd.get(sid, 0.0) + usd
+        totals["over_limit_usd"] = sum(paid.values())
+        totals["cost_usd"] += totals["over_limit_usd"]
         kpis.cost_usd_per_h = totals["cost_usd"] / self.span_h
         kpis.carbon_kg_per_h = totals["carbon_kg"] / self.span_h
         kpis.water_l_per_h = totals["water_l"] / self.span_h
@@ -465,6 +482,8 @@ class TimedVerifier(Verifier):
         heat_kw = site.cooling.heat_rejection_kw
         facility = list(grid)
         for event in site.grid_events:
+            if event.over_limit_usd_per_kwh is not None:
+                continue  # a priced event's cap is soft: verify_events
             a = self._offset_h(event.start)
             b = a + event.hours
             for t in range(n_t):

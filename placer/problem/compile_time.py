@@ -42,6 +42,7 @@ from placer.model.horizon import Horizon, per_period
 from placer.model.scenario import Scenario
 from placer.model.site import Site
 from placer.model.workload import Inference, Training
+from placer.problem.compile_events import with_priced_events
 from placer.problem.compile_static import (
     CHUNK_CELLS,
     _Context,
@@ -72,6 +73,7 @@ from placer.problem.rows import (
     QUANTITIES,
     SITE_KINDS,
 )
+from placer.problem.startup import compile_startup
 
 #: The quantity a run charges, in each period, to its pool's GPU row and to its site's IT,
 #: facility, heat (the IT power: heat to reject = IT power) and water rows, in that order.
@@ -190,6 +192,12 @@ def compile_timed(scenario: Scenario, *, size_rule: bool = True) -> tuple[Proble
         row_oj=row_oj,
         quantity_oj=quantity_oj,
         lexicographic=np.array(obj.mode == "lexicographic"),
+        startup=compile_startup(
+            scenario, [u.workload for u, _ in units], [u.period for u, _ in units], replicas_uk
+        ),
+    )
+    problem, period_r = with_priced_events(
+        problem, period_r, start_o, length_o, [timed_sites[s.id] for s in sites], horizon
     )
     index = Index(
         units=tuple(u for u, _ in units),
@@ -460,7 +468,8 @@ def static_view(scenario: Scenario) -> Scenario:
 
 def site_caps_per_period(site: Site, horizon: Horizon) -> np.ndarray:
     """float64[T, 4]: IT, facility, heat kW and water L/h caps of a site in each period,
-    before headroom (inf: no cap): series, grid events and the date power arrives."""
+    before headroom (inf: no cap): series, hard grid events (a priced one's cap is soft:
+    `compile_events`) and the date power arrives."""
     n_t = horizon.periods
     inf = math.inf
     it = np.array(per_period(site.power.it_capacity_kw, n_t, inf))
@@ -473,6 +482,8 @@ def site_caps_per_period(site: Site, horizon: Horizon) -> np.ndarray:
     water = np.array(per_period(site.cooling.water_cap_l_per_day, n_t, inf)) / 24.0
     facility = grid.copy()
     for event in site.grid_events:
+        if event.priced:
+            continue  # a soft cap: its own rows (compile_events)
         a = horizon.hours_from_start(event.start)
         b = a + event.hours
         for t in range(n_t):

@@ -26,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from placer.problem.rows import KIND_SCOPE
+from placer.problem.startup import Startup
 
 UNPLACED = -1
 
@@ -79,6 +80,15 @@ class Problem(NamedTuple):
       row_oj: int32[O, J], the rows each option charges (-1: none).
       quantity_oj: int8[O, J], which quantity it charges to each of them.
       lexicographic: bool[], first maximise placed value, then minimise the objective.
+      over_usd_per_h_r: float64[R], or None (every row hard): the price of a *soft* row's
+        load above its capacity, USD per hour of the horizon per unit of excess (the
+        objective's unit; +inf on hard rows). A soft row may be exceeded and each unit
+        over its cap is paid at this price (in the objective and in the cost the budget
+        caps); a grid event with a price per kWh makes one per (site, period), a
+        facility row over the hard one (docs/time.md). `placer.problem.soft` reads it.
+      startup: the start-up cost of added inference replicas, which couples a service's
+        units of consecutive periods (`placer.problem.startup`); None: none (static
+        problems, and timed ones where no service sets startup_usd_per_replica).
     """
 
     option_uk: np.ndarray
@@ -98,6 +108,8 @@ class Problem(NamedTuple):
     row_oj: np.ndarray
     quantity_oj: np.ndarray
     lexicographic: np.ndarray
+    over_usd_per_h_r: np.ndarray | None = None
+    startup: Startup | None = None
 
     @property
     def num_units(self) -> int:
@@ -146,6 +158,12 @@ class Problem(NamedTuple):
         """int32[O]: the site each option runs at."""
         return self.pool_site_p[self.pool_o]
 
+    def wide_options(self) -> bool:
+        """Options charge more than WIDE_TERMS_PER_OPTION rows on average (a timed run
+        charges its rows in every period it runs; a static option charges 7)."""
+        charged = int((self.row_oj >= 0).sum())
+        return charged > WIDE_TERMS_PER_OPTION * self.num_options
+
     def num_pairs(self) -> int:
         """Allowed (unit, option) pairs."""
         return int(self.listed_uk.sum())
@@ -180,13 +198,16 @@ class Problem(NamedTuple):
             for name in self._fields
             if name.endswith(("_uk", "_u", "_ur")) and name != "amount_quk"
         }
-        return self._replace(amount_quk=self.amount_quk[:, units], **out)
+        startup = None if self.startup is None else self.startup.take(units)
+        return self._replace(amount_quk=self.amount_quk[:, units], startup=startup, **out)
 
     def restricted(self, keep_uk: np.ndarray) -> Problem:
         """The problem with only the slots where keep_uk (bool[U, K]) is True listed."""
         return self._replace(option_uk=np.where(keep_uk, self.option_uk, -1).astype(np.int32))
 
 
+#: Options charging more rows than this on average are "wide" (`Problem.wide_options`).
+WIDE_TERMS_PER_OPTION = 8
 #: Units per chunk in `slot_of` (bounds its [chunk, K] temporaries).
 _CHUNK = 8_192
 

@@ -197,14 +197,37 @@ def over_capacity(loads_r: np.ndarray, cap_r: np.ndarray, tol: float = 1e-6) -> 
     return loads_r > cap_r * (1 + tol) + tol
 
 
+#: What capacity prices call a soft row (`Problem.over_usd_per_h_r`, a priced grid
+#: event's facility row): its kind's name and this ("facility_kw (priced cap)").
+SOFT_LABEL = " (priced cap)"
+
+
+def kind_label(kind: int, soft: bool = False) -> str:
+    """The name a row of `kind` is reported under; a soft row's ends in SOFT_LABEL."""
+    return KIND_NAMES[kind] + (SOFT_LABEL if soft else "")
+
+
+def label_kind(label: str) -> str:
+    """The kind name of a reported row label (`kind_label`'s inverse on the name)."""
+    return label.removesuffix(SOFT_LABEL)
+
+
 def row_labels(
-    kind_r: np.ndarray, scope_r: np.ndarray, values_r: np.ndarray, min_value: float = 1e-6
+    kind_r: np.ndarray,
+    scope_r: np.ndarray,
+    values_r: np.ndarray,
+    min_value: float = 1e-6,
+    soft_r: np.ndarray | None = None,
 ) -> list[tuple[int, str, float]]:
-    """(scope, kind name, value) of every row whose value is above `min_value`, largest
-    first (ties in row order): how capacity prices are reported."""
+    """(scope, kind label, value) of every row whose value is above `min_value`, largest
+    first (ties in row order): how capacity prices are reported. `soft_r` (bool[R]):
+    soft rows, labelled apart (`kind_label`)."""
     n_rows = kind_r.shape[0]
     rows = np.flatnonzero(np.asarray(values_r)[:n_rows] > min_value)
-    out = [(int(scope_r[r]), KIND_NAMES[kind_r[r]], float(values_r[r])) for r in rows]
+    soft = np.zeros(n_rows, bool) if soft_r is None else soft_r
+    out = [
+        (int(scope_r[r]), kind_label(kind_r[r], bool(soft[r])), float(values_r[r])) for r in rows
+    ]
     return sorted(out, key=lambda row: -row[2])
 
 

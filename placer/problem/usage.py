@@ -12,7 +12,9 @@ from typing import NamedTuple
 import numpy as np
 
 from placer.problem.form import Problem
-from placer.problem.rows import ROW_KINDS, over_capacity
+from placer.problem.rows import K_BUDGET, ROW_KINDS, global_row, over_capacity
+from placer.problem.soft import excess_usd_per_h, has_soft_rows, soft_mask, with_excess_cost
+from placer.problem.startup import Started, started_replicas, startup_usd_per_h
 
 #: Units per chunk when gathering terms (bounds the [chunk, J] temporaries).
 _CHUNK = 65_536
@@ -24,14 +26,18 @@ class Loads(NamedTuple):
     Attributes:
       loads_r: float64[R], load on every capacity row, in the row kind's unit.
       total_q: float64[Q], total of every quantity over the placed units.
-      objective_usd_per_h: placed objective plus the value lost by unplaced units.
+      objective_usd_per_h: placed objective plus the value lost by unplaced units plus
+        the excess paid over soft rows plus replica start-ups (`startup_cost`).
       unplaced_usd_per_h: the value lost by unplaced units.
+      excess_usd_per_h: what the plan pays for its load over soft rows (`problem.soft`),
+        USD per hour of the horizon; a cost (not in `total_q`).
     """
 
     loads_r: np.ndarray
     total_q: np.ndarray
     objective_usd_per_h: float
     unplaced_usd_per_h: float
+    excess_usd_per_h: float = 0.0
 
 
 def uniform_quantities(problem: Problem) -> np.ndarray | None:
@@ -125,7 +131,11 @@ def compute_loads(problem: Problem, assign_u: np.ndarray) -> Loads:
     total = np.array([picked.amount(q).sum() for q in range(problem.num_quantities)])
     unplaced = float(problem.unplaced_usd_per_h_u[assign_u < 0].sum())
     placed = float(picked.take(problem.objective_usd_per_h_uk).sum())
-    return Loads(loads, total, placed + unplaced, unplaced)
+    placed += startup_cost(problem, assign_u)  # replicas started (timed services)
+    if not has_soft_rows(problem):
+        return Loads(loads, total, placed + unplaced, unplaced)
+    excess = excess_usd_per_h(problem, loads)
+    return Loads(loads, total, placed + unplaced + excess, unplaced, excess)
 
 
 def row_loads(problem: Problem, assign_u: np.ndarray) -> np.ndarray:
@@ -135,10 +145,43 @@ def row_loads(problem: Problem, assign_u: np.ndarray) -> np.ndarray:
 
 
 def objective_value(problem: Problem, assign_u: np.ndarray) -> float:
-    """Weighted objective of an assignment, USD/h (placed objectives + lost value)."""
+    """Weighted objective of an assignment, USD/h (placed objectives + lost value + the
+    excess paid over soft rows + replica start-ups)."""
     assign_u = np.asarray(assign_u)
     placed = pair_values(problem, assign_u, problem.objective_usd_per_h_uk).sum()
-    return float(placed + problem.unplaced_usd_per_h_u[assign_u < 0].sum())
+    value = float(placed + problem.unplaced_usd_per_h_u[assign_u < 0].sum())
+    value += startup_cost(problem, assign_u)
+    if has_soft_rows(problem):
+        value += excess_usd_per_h(problem, row_loads(problem, assign_u))
+    return value
+
+
+def started_of(problem: Problem, assign_u: np.ndarray) -> Started:
+    """The replicas an assignment starts (`placer.problem.startup`); needs `problem.startup`."""
+    assert problem.startup is not None
+    assign_u = np.asarray(assign_u)
+    pool_u = np.where(assign_u >= 0, problem.pool_o[np.maximum(assign_u, 0)], -1)
+    return started_replicas(problem.startup, pool_u, problem.slot_of(assign_u))
+
+
+def startup_cost(problem: Problem, assign_u: np.ndarray) -> float:
+    """What an assignment pays to start replicas, USD per hour of the horizon (the
+    objective's unit; 0 without `problem.startup`): sum over services, pools and periods
+    t >= 1 of the replicas added since t - 1 x startup_usd_per_replica / horizon hours."""
+    if problem.startup is None:
+        return 0.0
+    return startup_usd_per_h(problem.startup, started_of(problem, assign_u))
+
+
+def with_startup_cost(problem: Problem, assign_u: np.ndarray, loads_r: np.ndarray) -> np.ndarray:
+    """float64[R]: the loads with the start-up cost added to the budget row's (the budget
+    caps the cost, and start-ups are paid)."""
+    row = global_row(problem.kind_r, K_BUDGET)
+    if row < 0 or problem.startup is None:
+        return loads_r
+    out = np.array(loads_r, float)
+    out[row] += startup_cost(problem, assign_u)
+    return out
 
 
 def spread_conflicts(problem: Problem, assign_u: np.ndarray) -> np.ndarray:
@@ -154,14 +197,18 @@ def spread_conflicts(problem: Problem, assign_u: np.ndarray) -> np.ndarray:
 
 
 def violations(problem: Problem, assign_u: np.ndarray, tol: float = 1e-6) -> list[str]:
-    """Hard-constraint violations of an assignment against the Problem (solvers' check)."""
+    """Hard-constraint violations of an assignment against the Problem (solvers' check).
+    A soft row over its cap is not one (it is paid); the excess paid and the replica
+    start-ups count against the budget."""
     assign_u = np.asarray(assign_u)
     out: list[str] = []
     if AssignmentValues(problem, assign_u).masked.size:
         out.append("masked pair used")
     if (problem.must_place_u & (assign_u < 0)).any():
         out.append("must-place unit unplaced")
-    over_r = over_capacity(compute_loads(problem, assign_u).loads_r, problem.cap_r, tol)
+    loads_r = with_excess_cost(problem, compute_loads(problem, assign_u).loads_r)
+    loads_r = with_startup_cost(problem, assign_u, loads_r)
+    over_r = over_capacity(loads_r, problem.cap_r, tol) & ~soft_mask(problem)
     out += [ROW_KINDS[k].message for k in np.unique(problem.kind_r[over_r])]
     out += [f"redundancy group {int(g)} not spread" for g in spread_conflicts(problem, assign_u)]
     return out

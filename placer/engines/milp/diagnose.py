@@ -34,6 +34,7 @@ from placer.engines.milp.formulation import build_model
 from placer.engines.milp.quiet import quiet_stdout
 from placer.errors import SolverError
 from placer.problem.form import Problem
+from placer.problem.rows import SOFT_LABEL
 from placer.problem.usage import term_values
 
 _OPTIMAL = mathopt.TerminationReason.OPTIMAL
@@ -138,6 +139,8 @@ def _with_slacks(problem: Problem, name: str):
     largest = _largest_loads(problem)
     slacks = []
     for (scope, kind, con), top in zip(form.capacity_rows, form.capacity_row_ids, strict=True):
+        if kind.endswith(SOFT_LABEL):
+            continue  # a soft row (a priced grid event's cap) has its own slack already
         cap = con.upper_bound
         z = form.model.add_variable(lb=0.0, name=f"add[{kind},{scope},{top}]")
         con.set_coefficient(z, -1.0)
@@ -210,6 +213,7 @@ def _fewest_drops(problem: Problem, time_limit_s: float) -> Fix | None:
         must_place_u=np.zeros_like(problem.must_place_u),
         unplaced_usd_per_h_u=np.where(problem.must_place_u, 1.0, 0.0),
         objective_usd_per_h_uk=np.zeros_like(problem.objective_usd_per_h_uk),
+        startup=None,  # only drops count
     )
     form = build_model(optional, name="fewest_drops")
     result = _solve(form.model, time_limit_s)

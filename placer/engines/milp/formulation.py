@@ -22,6 +22,15 @@ Model:
   its capacity), or when an earlier row charges the same quantity to the same
   variables with no larger capacity (the heat row of a site implies nothing beyond its
   IT row when the heat cap is at least the IT cap: heat to reject = IT power).
+  Soft rows (`Problem.over_usd_per_h_r`: a priced grid event's facility rows): a
+  continuous slack e[r] in [0, sum of the row's coefficients - cap[r]] per written soft
+  row; the row reads sum ... - e[r] <= cap[r], and p[r] e[r] (USD/h per unit over the
+  cap) is added to (0) and to the budget row (the excess is a cost). Its LP dual is then
+  at most p[r]. A soft row never stands in for another row (it is not a ceiling).
+  Replica start-ups (`Problem.startup`, timed services with startup_usd_per_replica):
+  rows (4) of `placer.engines.milp.startup_rows`, written after (3) and before the
+  global rows: v[w,p,t] >= replicas of service w on pool p in period t less those in
+  t - 1, priced in (0) and in the budget row; each v is the slack of a row with cap 0.
   Lexicographic mode: first max sum_u v[u] sum_o x[u,o]; then (0) with that value kept.
   Side rows (`SideRow`, given by a caller such as `placer replan`): lb <= sum of stated
   coefficients of (unit, slot) pairs <= ub, written last; a pair without a variable
@@ -37,8 +46,9 @@ import numpy as np
 from ortools.math_opt import model_pb2
 from ortools.math_opt.python import mathopt
 
+from placer.engines.milp.startup_rows import add_startup_rows
 from placer.problem.form import Problem
-from placer.problem.rows import KIND_NAMES, KIND_SCOPE
+from placer.problem.rows import K_BUDGET, KIND_SCOPE, kind_label
 
 #: Variable names are written only for models up to this size (they cost build time).
 MAX_NAMED_VARIABLES = 50_000
@@ -60,6 +70,8 @@ class Formulation:
       objective_const: sum_u v[u], the constant of (0), USD/h.
       integer: binary variables (False: the LP relaxation).
       slots: int[N], the slot of each variable's option in its unit's list.
+      excess: per soft row written, (its slack e[r], the x it charges (indices into
+        `x`), their coefficients, cap[r]): what a hint sets e[r] to.
     """
 
     model: mathopt.Model
@@ -71,6 +83,9 @@ class Formulation:
     objective_const: float = 0.0
     integer: bool = True
     slots: np.ndarray | None = None
+    excess: list[tuple[mathopt.Variable, np.ndarray, np.ndarray, float]] = field(
+        default_factory=list
+    )
 
     def placed_value(self) -> mathopt.LinearExpression:
         """sum_u v[u] sum_p x[u,p]: the value of the placed units, USD/h."""
@@ -143,6 +158,27 @@ class _Rows:
         self.col: list[np.ndarray] = []
         self.val: list[np.ndarray] = []
         self.tags: list[tuple[int, str, int] | None] = []
+        # continuous slacks of soft rows, numbered after every binary (`_to_proto`),
+        # and their (row, slack, coefficient) terms
+        self.slack_ub: list[float] = []
+        self.slack_price: list[float] = []
+        self.slack_of: list[tuple[int, np.ndarray, np.ndarray, float]] = []
+        self.slack_terms: list[tuple[int, int, float]] = []
+
+    def add_slack(self, row: int, cols: np.ndarray, coef: np.ndarray, cap: float, price: float):
+        """A slack e >= 0 of written soft row `row` (its x `cols`, `coef`, `cap`): -e on
+        the row, price x e in the objective."""
+        i = len(self.slack_ub)
+        # the most the row's load can reach: its positive coefficients (a start-up row,
+        # `startup_rows`, also has negative ones)
+        self.slack_ub.append(max(0.0, float(coef[coef > 0].sum()) - cap))
+        self.slack_price.append(price)
+        self.slack_of.append((row, cols, coef, cap))
+        self.slack_terms.append((row, i, -1.0))
+
+    def charge_slacks(self, row: int) -> None:
+        """Each slack's price on row `row` (the budget: the excess is a cost)."""
+        self.slack_terms += [(row, i, p) for i, p in enumerate(self.slack_price)]
 
     def add(
         self,
@@ -200,6 +236,7 @@ def _placement_rows(problem: Problem, candidates_u=None):
     terms = _Terms(problem, u, o, slot)
     _add_capacities(rows, problem, terms, scoped=True)  # (2): pool and site rows
     _add_redundancy(rows, problem, u, o)  # (3)
+    add_startup_rows(rows, problem, pairs, slot)  # (4): replica start-ups, before the budget
     _add_capacities(rows, problem, terms, scoped=False)  # (2): global rows
     return pairs, slot, rows, terms
 
@@ -237,7 +274,11 @@ def _formulation(
         if tag is not None
     ]
     row_ids = [tag[2] for tag in rows.tags if tag is not None]
-    return Formulation(model, pairs, x, capacity, row_ids, value_n, const, integer, slot)
+    excess = [
+        (model.get_variable(len(all_pairs) + i), cols, coef, cap)
+        for i, (_, cols, coef, cap) in enumerate(rows.slack_of)
+    ]
+    return Formulation(model, pairs, x, capacity, row_ids, value_n, const, integer, slot, excess)
 
 
 class _Terms:
@@ -280,42 +321,58 @@ def _add_capacities(rows: _Rows, problem: Problem, terms: _Terms, *, scoped: boo
     """(2) for the pool and site rows (by kind, then scope) or for the global rows."""
     kind_r = problem.kind_r
     is_global = KIND_SCOPE[kind_r] == 2
+    over_r = problem.over_usd_per_h_r
+    soft_r = np.zeros(kind_r.size, bool) if over_r is None else np.isfinite(over_r)
     chosen = np.flatnonzero(is_global != scoped)
     written: dict[tuple[int, int, int, int], list[tuple[np.ndarray, float]]] = {}
     labels: set[str] = set()
     for r in chosen[np.lexsort((chosen, kind_r[chosen]))].tolist():
         cap = float(problem.cap_r[r])
         cols, coef, q = terms.of(r)
-        if not math.isfinite(cap) or coef.sum() <= cap:
+        budget = kind_r[r] == K_BUDGET and bool(rows.slack_ub)
+        most = float(coef.sum())
+        if budget:  # the excess paid over soft rows is a cost too
+            most += float(np.dot(rows.slack_price, rows.slack_ub))
+        if not math.isfinite(cap) or most <= cap:
             continue  # it cannot bind
-        key = (q, cols.size, int(cols[0]), int(cols[-1]))
+        key = (q, cols.size, int(cols[0]), int(cols[-1])) if cols.size else (q, 0, -1, -1)
         same = written.get(key, []) if q >= 0 else []
         if any(c <= cap and np.array_equal(v, cols) for v, c in same):
             continue  # an earlier row charges the same to the same variables: it implies this
-        written.setdefault(key, []).append((cols, cap))
-        kind, scope = KIND_NAMES[kind_r[r]], int(problem.scope_r[r])
+        if not soft_r[r]:  # a soft row may be exceeded: it implies nothing
+            written.setdefault(key, []).append((cols, cap))
+        kind, scope = kind_label(kind_r[r], bool(soft_r[r])), int(problem.scope_r[r])
         label = kind if is_global[r] else f"{kind}[{scope}]"
         if label in labels:  # a timed problem repeats each row per period
             label = f"{label}#{r}"
         labels.add(label)
         rows.add(label, cols, coef, -math.inf, cap, tag=(scope, kind, r))
+        if soft_r[r]:
+            rows.add_slack(len(rows.names) - 1, cols, coef, cap, float(over_r[r]))
+        elif budget:
+            rows.charge_slacks(len(rows.names) - 1)
 
 
 def _to_proto(
     name, pairs, integer, objective_n, const, rows: _Rows, names: list[str] | None = None
 ) -> model_pb2.ModelProto:
-    """The model as a proto; variables are named `x[u,o]` (or `names`) when few."""
+    """The model as a proto; variables are named `x[u,o]` (or `names`) when few. The
+    slacks of soft rows (`_Rows.add_slack`) are continuous columns after the x."""
     n = len(pairs)
+    n_e = len(rows.slack_ub)
     proto = model_pb2.ModelProto(name=name)
     var = proto.variables
-    var.ids.extend(range(n))
-    var.lower_bounds.extend([0.0] * n)
-    var.upper_bounds.extend([1.0] * n)
-    var.integers.extend([integer] * n)
+    var.ids.extend(range(n + n_e))
+    var.lower_bounds.extend([0.0] * (n + n_e))
+    var.upper_bounds.extend([1.0] * n + rows.slack_ub)
+    var.integers.extend([integer] * n + [False] * n_e)
     if n <= MAX_NAMED_VARIABLES:
         var.names.extend(names or (f"x[{a},{b}]" for a, b in pairs.tolist()))
+        var.names.extend(f"excess[{row}]" for row, _, _, _ in rows.slack_of)
     proto.objective.maximize = False
     proto.objective.offset = const
+    if n_e:
+        objective_n = np.concatenate([objective_n, rows.slack_price])
     nz = np.nonzero(objective_n)[0]
     proto.objective.linear_coefficients.ids.extend(nz.tolist())
     proto.objective.linear_coefficients.values.extend(objective_n[nz].tolist())
@@ -326,6 +383,9 @@ def _to_proto(
     con.names.extend(rows.names)
     if rows.row:
         r, c, v = (np.concatenate(a) for a in (rows.row, rows.col, rows.val))
+        if rows.slack_terms:  # slack i is column n + i
+            sr, sc, sv = (np.array(a) for a in zip(*rows.slack_terms, strict=True))
+            r, c, v = np.concatenate([r, sr]), np.concatenate([c, n + sc]), np.concatenate([v, sv])
         keep = v != 0.0
         r, c, v = r[keep], c[keep], v[keep]
         order = np.lexsort((c, r))

@@ -324,11 +324,10 @@ def interrupted_result(
 
 def _hint(form: Formulation, hint_u: np.ndarray) -> mathopt.SolutionHint:
     chosen = hint_u[form.pairs[:, 0]] == form.pairs[:, 1]
-    return mathopt.SolutionHint(
-        variable_values={
-            v: (1.0 if c else 0.0) for v, c in zip(form.x, chosen.tolist(), strict=True)
-        }
-    )
+    values = {v: (1.0 if c else 0.0) for v, c in zip(form.x, chosen.tolist(), strict=True)}
+    for e, cols, coef, cap in form.excess:  # a soft row's slack: the hint's excess
+        values[e] = max(0.0, float(coef[chosen[cols]].sum()) - cap)
+    return mathopt.SolutionHint(variable_values=values)
 
 
 def _apply_hint_check(problem: Problem, options: SolveOptions) -> str:

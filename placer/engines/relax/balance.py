@@ -28,6 +28,7 @@ from placer import interrupt
 from placer.engines.relax.rows import local_rows, row_capacities
 from placer.engines.relax.sampled import drawn_options, priced_slots
 from placer.problem.form import Problem
+from placer.problem.soft import clip_prices
 from placer.problem.usage import row_loads
 
 BALANCE_STEP = 0.03
@@ -65,7 +66,7 @@ def balanced(
     cap = row_capacities(problem)[rows]
     capped = np.isfinite(cap) & (cap > 0)
     safe_cap = np.where(capped, cap, 1.0)
-    y = np.maximum(np.asarray(prices_r, float), 0.0).copy()
+    y = clip_prices(problem, np.maximum(np.asarray(prices_r, float), 0.0).copy())
     scale = family_scale(problem, y, rows)
     position = np.full(problem.num_rows + 1, -1, np.int64)  # row -> index in `rows`
     position[rows] = np.arange(rows.size)
@@ -78,6 +79,7 @@ def balanced(
         y[rows] = np.maximum(
             0.0, y[rows] + BALANCE_STEP * scale * np.clip(ratio, -MAX_SLACK, MAX_EXCESS)
         )
+        y = clip_prices(problem, y)  # a soft row's price stays at most its excess price
         over = np.append(np.maximum(ratio, 0.0), 0.0)  # the last: not a local row
         placed = np.flatnonzero(a >= 0)
         at = position[problem.row_oj[a[placed]]]  # [n, J]: -1 for global or no row

@@ -30,6 +30,7 @@ import numpy as np
 import optax
 
 from placer.engines.relax.rows import PairRows
+from placer.engines.relax.soft_prices import SoftPrices, soft_prices, soft_slope, with_soft
 from placer.problem.form import Problem
 
 _FOLD_RTOL = 1e-9
@@ -48,6 +49,7 @@ class DenseTables(NamedTuple):
       fold_ratio_fo1: float32[F, O+1], its usage = ratio x the source table's usage.
       red_rows_uo1: int32[U, O+1] redundancy row of each choice (R' = none), or None.
       cap_r, active_r, scale_r: as in PairRows (float32 / bool).
+      soft: the soft rows' price ceilings (`soft_prices`), or None: no soft row.
     """
 
     base_uo1: jax.Array
@@ -60,6 +62,7 @@ class DenseTables(NamedTuple):
     cap_r: jax.Array
     active_r: jax.Array
     scale_r: jax.Array
+    soft: SoftPrices | None = None
 
 
 def dense_bytes(problem: Problem) -> int:
@@ -118,6 +121,7 @@ def dense_tables(problem: Problem, rows: PairRows) -> DenseTables:
         cap_r=jnp.asarray(rows.cap_r, jnp.float32),
         active_r=jnp.asarray(rows.active_r),
         scale_r=jnp.asarray(rows.scale_r, jnp.float32),
+        soft=soft_prices(rows.ceiling_r),
     )
 
 
@@ -138,6 +142,7 @@ def _per_pool_ratio(coef: np.ndarray, src: np.ndarray) -> np.ndarray | None:
 def _priced_and_prices(theta, d: DenseTables):
     n_rows = d.cap_r.shape[0]
     y = jnp.where(d.active_r, jax.nn.softplus(theta) * d.scale_r, 0.0)
+    y = with_soft(y, theta, d.soft)
     yy = jnp.append(y, 0.0)
     y_tp = yy[d.rows_to1]
     if d.fold_src_f.shape[0]:
@@ -176,6 +181,8 @@ def dual_gradient(theta, d: DenseTables, temperature):
     value, prob = smooth_dual(theta, d, temperature)
     usage = _usage(prob, d, d.cap_r.shape[0])
     grad = jnp.where(d.active_r, (usage - d.cap_r) * d.scale_r * jax.nn.sigmoid(theta), 0.0)
+    if d.soft is not None:  # a soft row's price is p_r x sigmoid(theta)
+        grad = jnp.where(d.soft.soft_r, (usage - d.cap_r) * soft_slope(grad, theta, d.soft), grad)
     return value, grad, prob
 
 

@@ -50,6 +50,7 @@ from placer.engines.relax.rows import local_rows, row_capacities
 from placer.engines.relax.sampled import active_prices
 from placer.problem.form import Problem
 from placer.problem.rows import K_GPUS, KIND_SCOPE, rows_of_kind
+from placer.problem.soft import has_soft_rows
 from placer.problem.usage import AssignmentValues, row_loads
 
 #: Units per chunk when listing the items (bounds the [chunk, width] temporaries).
@@ -161,6 +162,8 @@ def site_layout(problem: Problem) -> SiteLayout | None:
     relaxation's)."""
     n_p, n_s = problem.num_pools, problem.num_sites
     if problem.num_options != n_p or not np.array_equal(problem.pool_o, np.arange(n_p)):
+        return None
+    if has_soft_rows(problem):  # a soft row is no knapsack constraint: it may be exceeded
         return None
     kinds = np.flatnonzero(KIND_SCOPE == 1)
     if n_p == 0:

@@ -9,11 +9,14 @@ unit then chooses alone:
     L(y)         = sum_u min_o priced[u, o] - sum_r y_r cap_r
 
 For ANY y >= 0, L(y) <= the optimum of the MILP: the optimal plan pays at least its
-priced cost, and its usage never exceeds a capacity. So `dual_bound` (recomputed in
-float64 with hard minima) is a certified lower bound; at its best y it equals the LP
-bound. Adam maximises a smoothed L (soft-min at an annealed temperature T) over
-y = softplus(theta) x scale_r. Work and memory grow with the allowed (unit, pool) pairs
-N, not with U x O: every array below is a list of pairs.
+priced cost, and its usage never exceeds a capacity. A soft row (`placer.problem.soft`:
+a priced grid event's, exceeded at p_r per unit) keeps this for y_r in [0, p_r]: the
+optimal plan's excess e_r costs it p_r e_r >= y_r e_r, which pays for the usage above
+cap_r that the priced sum charges; its price is p_r x sigmoid(theta) (`soft_prices`).
+So `dual_bound` (recomputed in float64 with hard minima) is a certified lower bound;
+at its best y it equals the LP bound. Adam maximises a smoothed L (soft-min at an
+annealed temperature T) over y = softplus(theta) x scale_r. Work and memory grow with
+the allowed (unit, pool) pairs N, not with U x O: every array below is a list of pairs.
 """
 
 from __future__ import annotations
@@ -28,8 +31,16 @@ import optax
 
 from placer.engines.relax.dense import dense_bytes, dense_tables, optimise_dense
 from placer.engines.relax.rows import PairRows, pair_rows
+from placer.engines.relax.soft_prices import (
+    SoftPrices,
+    clip_soft,
+    soft_prices,
+    soft_prices_np,
+    with_soft,
+)
 from placer.problem.form import Problem
 from placer.problem.rows import row_labels
+from placer.problem.soft import soft_mask
 
 
 class RelaxResult(NamedTuple):
@@ -55,8 +66,9 @@ def _priced(y_r, pr_base, term_pair, term_row, term_coef):
 
 
 def _smooth_dual(theta_r, arrays, temperature, n_units):
-    base, term_pair, term_row, term_coef, unit, cap, active, scale = arrays
+    base, term_pair, term_row, term_coef, unit, cap, active, scale, *soft = arrays
     y = jnp.where(active, jax.nn.softplus(theta_r) * scale, 0.0)
+    y = with_soft(y, theta_r, SoftPrices(*soft) if soft else None)
     priced = _priced(y, base, term_pair, term_row, term_coef)
     low = jax.lax.stop_gradient(jax.ops.segment_min(priced, unit, num_segments=n_units))
     z = jnp.exp(-(priced - low[unit]) / temperature)
@@ -66,8 +78,9 @@ def _smooth_dual(theta_r, arrays, temperature, n_units):
 
 def _choice_probs(theta_r, arrays, temperature, n_units):
     """Soft-min weights of each choice within its unit (the smoothed primal): float32[N']."""
-    base, term_pair, term_row, term_coef, unit, _, active, scale = arrays
+    base, term_pair, term_row, term_coef, unit, _, active, scale, *soft = arrays
     y = jnp.where(active, jax.nn.softplus(theta_r) * scale, 0.0)
+    y = with_soft(y, theta_r, SoftPrices(*soft) if soft else None)
     priced = _priced(y, base, term_pair, term_row, term_coef)
     low = jax.ops.segment_min(priced, unit, num_segments=n_units)
     z = jnp.exp(-(priced - low[unit]) / temperature)
@@ -102,13 +115,15 @@ def _optimise(arrays, theta0, t_start, t_end, *, steps: int, learning_rate: floa
 def dual_bound(
     problem: Problem, prices_r: np.ndarray, rows: PairRows | None = None
 ) -> tuple[float, np.ndarray]:
-    """L(y) in float64 with hard minima: a valid lower bound for any y >= 0.
+    """L(y) in float64 with hard minima: a valid lower bound for any y >= 0 (soft rows'
+    prices are clipped to their price per unit of excess).
 
     Returns:
       (bound USD/h, priced costs float64[U, K+1], +inf where a choice is not allowed).
     """
     rows = rows or pair_rows(problem)
-    y = np.append(np.maximum(np.asarray(prices_r, float), 0.0) * rows.active_r, 0.0)
+    y = clip_soft(np.maximum(np.asarray(prices_r, float), 0.0) * rows.active_r, rows.ceiling_r)
+    y = np.append(y, 0.0)
     priced_n = rows.base_n + (rows.coef_nj * y[rows.rows_nj]).sum(axis=1)
     priced = np.full((problem.num_units, problem.num_slots + 1), np.inf)
     priced[rows.unit_n, rows.slot_n] = priced_n
@@ -211,7 +226,7 @@ class _Run:
                 (rows.active_r, bool),
                 (rows.scale_r, jnp.float32),
             )
-        )
+        ) + tuple(soft_prices(rows.ceiling_r) or ())
         hot = self.t_start
         # the cost model was measured on static choices (7 terms and a redundancy row)
         terms = (rows.base_n.size + term_pair.size) / (STANDARD_TERMS_PER_CHOICE + 1)
@@ -243,6 +258,7 @@ def _keep_better(
 ) -> RelaxResult:
     """The result for theta (its float64 certified bound) if it beats `best`."""
     prices = np.where(rows.active_r, np.asarray(jax.nn.softplus(theta), float) * rows.scale_r, 0.0)
+    prices = soft_prices_np(prices, theta, rows.ceiling_r)
     bound, priced = dual_bound(problem, prices, rows)
     if bound <= best.bound:
         return best
@@ -354,4 +370,4 @@ def planned_rounds(choices: float, steps: int, time_budget_s: float | None) -> t
 def capacity_rows(problem: Problem, prices_r: np.ndarray) -> list[tuple[int, str, float]]:
     """Positive prices of the capacity rows as (scope, kind, USD/h per unit) (scope -1
     for the budget and the carbon cap)."""
-    return row_labels(problem.kind_r, problem.scope_r, prices_r)
+    return row_labels(problem.kind_r, problem.scope_r, prices_r, soft_r=soft_mask(problem))

@@ -13,6 +13,7 @@ import numpy as np
 
 from placer.problem.form import Problem
 from placer.problem.rows import KIND_SCOPE
+from placer.problem.soft import price_ceiling
 from placer.problem.usage import term_values
 
 
@@ -27,6 +28,8 @@ class PairRows(NamedTuple):
         its redundancy row.  coef_nj: float64[N', J+1], its usage of each.
       cap_r: float64[R'], row capacities (0 where inactive).  active_r: bool[R'].
       scale_r: float64[R'], price scale (USD/h per unit of the row).
+      ceiling_r: float64[R'], the most a row's price may be (+inf: hard; a soft row's
+        price per unit of excess, `placer.problem.soft`), or None: no soft row.
     """
 
     unit_n: np.ndarray
@@ -38,6 +41,7 @@ class PairRows(NamedTuple):
     cap_r: np.ndarray
     active_r: np.ndarray
     scale_r: np.ndarray
+    ceiling_r: np.ndarray | None = None
 
 
 def pair_rows(problem: Problem) -> PairRows:
@@ -71,7 +75,10 @@ def pair_rows(problem: Problem) -> PairRows:
     if n_g:
         obj = base[:m]
         scale[n_r:] = max(float(np.median(np.abs(obj))) if obj.size else 1.0, 1e-6)
-    return PairRows(unit, option, slot, base, rows, coef, np.where(active, cap, 0.0), active, scale)
+    ceiling = price_ceiling(problem, n_rows)
+    return PairRows(
+        unit, option, slot, base, rows, coef, np.where(active, cap, 0.0), active, scale, ceiling
+    )
 
 
 def price_scales(

@@ -14,6 +14,7 @@ import numpy as np
 from placer.engines.relax.lagrangian import RelaxResult, relax_prices, scaled_sample
 from placer.engines.relax.rows import row_capacities
 from placer.problem.form import UNPLACED, Problem
+from placer.problem.soft import clip_prices
 
 #: Units per chunk when pricing every slot (bounds the [chunk, K] temporaries).
 CHUNK_UNITS = 8_192
@@ -23,9 +24,10 @@ SAMPLE_TERMS = 2e7
 
 
 def active_prices(problem: Problem, prices_r: np.ndarray) -> np.ndarray:
-    """max(prices, 0), zero on rows without a finite capacity: float64[R']."""
+    """max(prices, 0), zero on rows without a finite capacity, a soft row's at most its
+    price per unit of excess (`placer.problem.soft`): float64[R']."""
     active = np.isfinite(row_capacities(problem))
-    return np.where(active, np.maximum(np.asarray(prices_r, float), 0.0), 0.0)
+    return clip_prices(problem, np.where(active, np.maximum(np.asarray(prices_r, float), 0.0), 0.0))
 
 
 def priced_slots(problem: Problem, prices_r: np.ndarray, units: np.ndarray) -> np.ndarray:

@@ -98,6 +98,8 @@ def solve_relax(problem: Problem, options: SolveOptions) -> SolveResult:
         )
     options.report("relaxation", bound=relaxed.bound)
     strong = knapsack_bound(problem, relaxed.prices_r, relaxed.priced_uk1)
+    # both bounds leave out replica start-ups (`Problem.startup`): a cost >= 0, and a
+    # budget row without it is looser, so they still bound the true objective from below
     bound = max(relaxed.bound, strong.bound_usd_per_h)
     if bound > relaxed.bound:
         options.report("site knapsack bound", bound=bound)

@@ -49,7 +49,14 @@ def time_section(scenario: Scenario, plan: Plan) -> list[str]:
         f'<p class="lead">{h.periods} periods of {h.period_hours:g} h from '
         f"{_e(axis.when(axis.start))} ({axis.zone()}, the horizon's offset; every time below "
         f"is in it). Over the horizon: cost {_num(h.cost_usd, 0)} USD, carbon "
-        f"{_num(h.carbon_kg, 0)} kgCO2e, water {_num(h.water_l, 0)} L.</p>",
+        f"{_num(h.carbon_kg, 0)} kgCO2e, water {_num(h.water_l, 0)} L"
+        + (
+            f", of the cost {_num(h.over_limit_usd, 2)} USD for energy drawn above the caps "
+            "of grid events priced per kWh"
+            if h.over_limit_usd > 0
+            else ""
+        )
+        + ".</p>",
         "<h3>Schedule by pool</h3>",
         '<p class="lead">One lane per pool. Each training run is a bar from its start to its '
         "end; the light band under it is the GPUs of inference replicas in each period, "
@@ -59,7 +66,8 @@ def time_section(scenario: Scenario, plan: Plan) -> list[str]:
         "<h3>Facility power against its cap</h3>",
         '<p class="lead">Facility power (IT × PUE) of each site in each period, against its '
         "facility cap (the grid cap, or IT capacity × PUE, less grid events); a dip of the "
-        "cap is a grid event or power not yet energised (shaded). Each site has its own "
+        "cap is a grid event or power not yet energised (shaded); a dashed line is the cap of "
+        "a grid event priced per kWh, above which the draw is paid. Each site has its own "
         "scale. Hover a period for its figures.</p>",
         _chart_power(scenario, plan, axis),
         "<h3>Tariff and grid carbon</h3>",

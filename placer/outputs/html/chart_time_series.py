@@ -68,14 +68,17 @@ def _lowered(caps: list[float | None]) -> list[tuple[int, int]]:
 def _chart_power(scenario: Scenario, plan: Plan, axis: TimeAxis) -> str:
     """Per site: facility kW as a filled step area, the facility cap as a step line."""
     rows = _site_periods(scenario, plan)
+    priced = any(sp.event_cap_kw for sp in rows)
     top = _AXIS_H + 4
-    height = top + _POWER_ROW_H * len(rows) + 30
+    height = top + _POWER_ROW_H * len(rows) + 30 + (14 if priced else 0)
     out = [_svg_open("power", WIDTH, height, "Facility power against the facility cap per period")]
     out.append(TIME_STYLE)
     out.append(_axis(axis, _AXIS_H, top + _POWER_ROW_H * len(rows)))
     for i, sp in enumerate(rows):
         out.append(_power_row(sp, axis, top + i * _POWER_ROW_H, shade=i % 2 == 0))
-    out.append(_power_legend(height - 10))
+    out.append(_power_legend(height - 10 - (14 if priced else 0)))
+    if priced:
+        out.append(_priced_legend(height - 10))
     out.append("</svg>")
     return "".join(out)
 
@@ -83,7 +86,8 @@ def _chart_power(scenario: Scenario, plan: Plan, axis: TimeAxis) -> str:
 def _power_row(sp: SitePeriods, axis: TimeAxis, y: float, *, shade: bool) -> str:
     use, caps = sp.facility_kw, sp.facility_cap_kw
     known = [c for c in caps if c is not None]
-    y_max = max([*use, *known, 1e-9])
+    priced = sp.event_cap_kw or []  # a priced grid event's cap: the draw above it is paid
+    y_max = max([*use, *known, *(c for c in priced if c is not None), 1e-9])
     base = y + 8 + _POWER_PLOT_H
 
     def y_of(kw: float) -> float:
@@ -123,6 +127,12 @@ def _power_row(sp: SitePeriods, axis: TimeAxis, y: float, *, shade: bool) -> str
         out.append(
             f'<path class="cap" d="{d}" fill="none" stroke="{CAP_COLOUR}" stroke-width="1.4"/>'
         )
+    if any(c is not None for c in priced):
+        d = _step_line(axis, [None if c is None else y_of(c) for c in priced])
+        out.append(
+            f'<path class="event-cap" d="{d}" fill="none" stroke="{CAP_COLOUR}" '
+            'stroke-width="1.2" stroke-dasharray="3 2"/>'
+        )
     out.append(_hover_cells(sp, axis, y + 8))
     out.append("</g>")
     return "".join(out)
@@ -141,6 +151,12 @@ def _hover_cells(sp: SitePeriods, axis: TimeAxis, y: float) -> str:
             f"GPUs {sp.gpus_used[t]:,} of {sp.gpus_total[t]:,} · price "
             f"{sp.price_usd_per_kwh[t]:.4g} USD/kWh · carbon {_num(sp.carbon_g_per_kwh[t])} g/kWh"
         )
+        event_cap = sp.event_cap_kw[t] if sp.event_cap_kw else None
+        if event_cap is not None and sp.over_limit_kw and sp.over_limit_usd:
+            tip += (
+                f"\npriced grid event cap {_num(event_cap)} kW · "
+                f"{_num(sp.over_limit_kw[t])} kW above it · {sp.over_limit_usd[t]:,.2f} USD paid"
+            )
         out.append(
             f'<rect class="hv" x="{_f(x0)}" y="{_f(y)}" width="{_f(x1 - x0)}" '
             f'height="{_f(_POWER_PLOT_H)}"><title>{_e(tip)}</title></rect>'
@@ -160,6 +176,16 @@ def _power_legend(y: float) -> str:
         + f'<rect x="430" y="{_f(y - 9)}" width="14" height="10" fill="{CAP_COLOUR}" '
         'fill-opacity=".1"/>'
         + _text(449, y, "cap lowered (grid event, or power not yet energised)", cls="sub")
+        + "</g>"
+    )
+
+
+def _priced_legend(y: float) -> str:
+    return (
+        '<g class="legend">'
+        f'<line x1="0" y1="{_f(y - 4)}" x2="14" y2="{_f(y - 4)}" stroke="{CAP_COLOUR}" '
+        'stroke-width="1.2" stroke-dasharray="3 2"/>'
+        + _text(19, y, "cap of a grid event priced per kWh: the draw above it is paid", cls="sub")
         + "</g>"
     )
 
