@@ -18,7 +18,6 @@ from pathlib import Path
 from placer import interrupt
 from placer.engines.base import SolveOptions
 from placer.engines.milp.diagnose import diagnose
-from placer.engines.milp.formulation import model_terms
 from placer.engines.registry import SOLVERS
 from placer.engines.search.hybrid import solve_hybrid_full
 from placer.engines.search.large_hybrid import solve_large_hybrid
@@ -410,10 +409,6 @@ def _with_step_values(plan: Plan, scenario: Scenario, deadline: float) -> Plan:
 #: (docs/engine.md): at 25k pairs the MILP reaches 0.16-0.37% in 30 s and hybrid 0.43%;
 #: at 288k pairs hybrid proves 0.87% in 60 s while the MILP needs 102 s for 1.33%.
 HYBRID_MIN_PAIRS = 100_000
-#: Problems whose options charge many rows (a timed run charges rows in every period it
-#: runs) keep the MILP up to this many nonzeros: on gen-time-1000x50x168 (194k pairs, 4.7M
-#: nonzeros) the MILP reaches 0.55% in 120 s, the hybrid 1.53% (scripts/bench_time.py).
-AUTO_MILP_MAX_TERMS = 10_000_000
 
 
 #: Infeasibility fixes (the elastic MILPs of `placer.engines.milp.diagnose`) are sought
@@ -470,8 +465,6 @@ def choose_solver(solver: str, problem=None) -> str:
     """Resolves "auto" (by problem size when a Problem is given) and checks the name."""
     if solver == "auto":
         if problem is None or problem.num_pairs() <= HYBRID_MIN_PAIRS:
-            return "milp"
-        if problem.wide_options() and model_terms(problem) <= AUTO_MILP_MAX_TERMS:
             return "milp"
         return "hybrid"
     if solver not in SOLVERS:

@@ -52,6 +52,7 @@ from placer.engines.relax.lp_rounding import (
     restricted_lp,
 )
 from placer.engines.relax.solver import round_prices, samples_for
+from placer.engines.search.colgen_hybrid import solve_colgen_hybrid
 from placer.engines.search.large_hybrid import solve_large_hybrid
 from placer.engines.search.local import chain_search
 from placer.engines.search.neighbourhood import cheapest_units_per_site, lns, with_site_pools
@@ -127,8 +128,12 @@ LARGE_MIN_CELLS = 20_000_000
 
 
 def solve_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
-    """The `hybrid` solver: `solve_hybrid_full` (the module docstring), or for fleets of
-    more than LARGE_MIN_CELLS units x options `solve_large_hybrid` (sampled prices)."""
+    """The `hybrid` solver: `solve_hybrid_full` (the module docstring); for problems
+    whose options charge many rows (timed runs) `solve_colgen_hybrid` (column
+    generation); for other fleets of more than LARGE_MIN_CELLS units x options
+    `solve_large_hybrid` (sampled prices)."""
+    if problem.wide_options() and not bool(problem.lexicographic) and problem.num_pairs():
+        return solve_colgen_hybrid(problem, options)
     if problem.num_units * (problem.num_options + 1) > LARGE_MIN_CELLS:
         return solve_large_hybrid(problem, options)
     return solve_hybrid_full(problem, options)

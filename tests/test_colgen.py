@@ -1,0 +1,122 @@
+"""Column generation (placer/engines/relax/colgen.py) and the hybrid's column-generation
+path (placer/engines/search/colgen_hybrid.py): the bound equals the full LP optimum when
+it converges, never passes the exact optimum, and every plan verifies."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from placer import api
+from placer.engines.base import SolveOptions
+from placer.engines.milp.solve import solve_milp
+from placer.engines.milp.warmstart import solve_lp
+from placer.engines.relax.colgen import column_generation, lost_value
+from placer.engines.relax.sampled import chunked_dual_bound
+from placer.engines.search.colgen_hybrid import solve_colgen_hybrid
+from placer.model.generate import generate_scenario
+from placer.model.generate_time import generate_timed_scenario
+from placer.plan.verify import verify
+from placer.problem.compile import compile_problem
+from placer.problem.usage import objective_value, violations
+from tests.strategies import timed_scenarios
+
+SETTINGS = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+    "derandomize": True,
+}
+
+
+def _timed(units=120, pools=8, periods=24, seed=3):
+    return compile_problem(generate_timed_scenario(units, pools, periods, seed=seed))[0]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_converged_bound_is_the_lp_optimum_timed(seed: int) -> None:
+    problem = _timed(seed=seed)
+    lp = solve_lp(problem, 60.0)
+    cg = column_generation(problem, time_budget_s=60.0)
+    assert cg is not None and cg.converged
+    assert cg.bound == pytest.approx(lp.bound, rel=1e-5)
+    assert cg.lp_value == pytest.approx(lp.bound, rel=1e-5)
+    # far fewer columns than pairs
+    assert cg.keep_uk.sum() < problem.num_pairs()
+
+
+def test_converged_bound_is_the_lp_optimum_static_with_redundancy() -> None:
+    scenario = generate_scenario(150, 12, seed=2, fill=0.8)
+    problem = compile_problem(scenario)[0]
+    assert problem.num_groups > 0 or problem.must_place_u.any()
+    lp = solve_lp(problem, 60.0)
+    cg = column_generation(problem, time_budget_s=60.0)
+    assert cg is not None and cg.converged
+    assert cg.bound == pytest.approx(lp.bound, rel=1e-5, abs=1e-6)
+
+
+def test_any_round_certifies_a_bound() -> None:
+    """Stopped after one round the bound is lower, and still a Lagrangian bound: it is
+    L(y) of the prices it returns."""
+    problem = _timed(units=200, pools=10, periods=24, seed=4)
+    full = column_generation(problem, time_budget_s=60.0)
+    early = column_generation(problem, time_budget_s=60.0, max_rounds=1)
+    assert early is not None and full is not None
+    assert early.bound <= full.bound + 1e-6 and early.rounds == 1 and not early.converged
+    assert chunked_dual_bound(problem, early.prices_r)[0] == pytest.approx(early.bound)
+
+
+def test_must_place_penalty_only_for_must_place_units() -> None:
+    problem = _timed()
+    forced = problem._replace(must_place_u=np.arange(problem.num_units) % 3 == 0)
+    value = lost_value(forced)
+    assert (value[~forced.must_place_u] == forced.unplaced_usd_per_h_u[~forced.must_place_u]).all()
+    assert (value[forced.must_place_u] > np.abs(forced.objective_usd_per_h_uk).max()).all()
+
+
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_bound_never_passes_the_exact_optimum(seed: int) -> None:
+    problem = _timed(units=60, pools=5, periods=12, seed=seed)
+    exact = solve_milp(problem, SolveOptions(time_limit_s=60.0, relative_gap=0.0))
+    assert exact.status == "optimal"
+    result = solve_colgen_hybrid(problem, SolveOptions(time_limit_s=10.0))
+    assert result.bound_usd_per_h <= exact.objective_usd_per_h + 1e-6
+    assert not violations(problem, result.assign_u)
+    assert result.objective_usd_per_h == pytest.approx(objective_value(problem, result.assign_u))
+    assert result.objective_usd_per_h >= exact.objective_usd_per_h - 1e-6
+
+
+def test_hybrid_takes_the_colgen_path_on_timed_problems() -> None:
+    scenario = generate_timed_scenario(150, 8, 24, seed=2)
+    plan = api.solve(scenario, solver="hybrid", time_limit_s=10.0)
+    assert any("column generation" in line for line in plan.diagnostics)
+    assert verify(scenario, plan) == []
+    assert plan.bound_usd_per_h is not None and plan.bound_usd_per_h <= plan.objective_usd_per_h
+
+
+def test_static_problems_keep_their_paths() -> None:
+    problem = compile_problem(generate_scenario(60, 6, seed=1))[0]
+    assert not problem.wide_options()
+    assert _timed().wide_options()
+
+
+@settings(max_examples=12, **SETTINGS)
+@given(scenario=timed_scenarios(max_sites=2, max_workloads=4))
+def test_colgen_bound_at_most_milp_optimum(scenario) -> None:
+    problem = compile_problem(scenario)[0]
+    if problem.num_pairs() == 0:
+        return
+    exact = solve_milp(problem, SolveOptions(time_limit_s=20.0, relative_gap=0.0))
+    cg = column_generation(problem, time_budget_s=20.0)
+    assert cg is not None
+    if exact.status == "optimal":
+        assert cg.bound <= exact.objective_usd_per_h + 1e-6 * max(1.0, abs(cg.bound))
+    result = solve_colgen_hybrid(problem, dataclasses.replace(SolveOptions(time_limit_s=5.0)))
+    if result.status in ("optimal", "feasible"):
+        assert not violations(problem, result.assign_u)
+        if exact.status == "optimal":
+            assert result.bound_usd_per_h <= exact.objective_usd_per_h + 1e-6 * max(
+                1.0, abs(result.bound_usd_per_h)
+            )
