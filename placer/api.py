@@ -19,6 +19,7 @@ from placer import interrupt
 from placer.engines.base import SolveOptions
 from placer.engines.milp.diagnose import diagnose
 from placer.engines.registry import SOLVERS
+from placer.engines.search.colgen_hybrid import solve_colgen_hybrid
 from placer.engines.search.hybrid import solve_hybrid_full
 from placer.engines.search.large_hybrid import solve_large_hybrid
 from placer.errors import OptionError, SolverError
@@ -92,9 +93,10 @@ def solve(
         the solve improves; None for silence.
       layout: which path the hybrid takes: "dense" (a relaxation of the whole fleet,
         `solve_hybrid_full`), "sparse" (prices from a sample of units, for fleets too
-        large to relax whole: `solve_large_hybrid`), or "auto" (sparse above
-        `LARGE_MIN_CELLS` units x options). Every other solver reads the one Problem
-        whatever the layout.
+        large to relax whole: `solve_large_hybrid`), "columns" (column generation:
+        `solve_colgen_hybrid`), or "auto" (columns for problems whose options charge
+        many rows, as timed runs do; otherwise sparse above `LARGE_MIN_CELLS` units x
+        options). Every other solver reads the one Problem whatever the layout.
       secure: "n-1" (or "n-1-domains"): the plan must absorb the loss of any single site
         (or failure domain): its must-place units there fit in what the other units
         leave, within their SLOs (`placer.engines.milp.secure`; the MILP, or the hybrid's
@@ -153,6 +155,8 @@ def solve(
             result, cover = _solve_secure(scenario, problem, index, options, secure, name)
     if bool(problem.lexicographic) and name != "milp":
         result = _weighted_only(result, name)
+    if problem.preempt is not None and result.preempt_schedule is None:
+        result = contiguous_only(result, name)
     deadline = started + time_limit_s
     diagnosed = (
         result.status == "infeasible"
@@ -311,6 +315,29 @@ def _weighted_only(result, name: str):
     )
 
 
+def contiguous_only(result, name: str):
+    """A result of an engine that placed preemptible runs contiguously (it did not model
+    preemption, `SolveResult.preempt_schedule` None): its plan is valid (a restriction),
+    but its bound and any proof of optimality or infeasibility are of the contiguous
+    problem, whose optimum may be above the preemptible one's: none is claimed."""
+    note = (
+        f"preemptible runs: {name} placed them contiguously; no bound is claimed for the "
+        "problem where they may pause (--solver milp models preemption)"
+    )
+    status = {"optimal": "feasible", "infeasible": "no_solution"}.get(result.status, result.status)
+    message = result.message
+    if result.status != status:
+        message = f"{message} (of the runs placed contiguously)"
+    return dataclasses.replace(
+        result,
+        status=status,
+        message=message,
+        bound_usd_per_h=None,
+        bound_scope=None,
+        diagnostics=[note, *result.diagnostics],
+    )
+
+
 #: Least time an infeasibility diagnosis gets, s (a small elastic MILP solves in well
 #: under this; the call's time limit then runs over by at most this much).
 MIN_DIAGNOSIS_S = 0.5
@@ -419,6 +446,7 @@ HYBRID_PATHS = {
     "auto": SOLVERS["hybrid"],
     "dense": solve_hybrid_full,
     "sparse": solve_large_hybrid,
+    "columns": solve_colgen_hybrid,
 }
 
 
@@ -453,7 +481,7 @@ def check_solve_options(
 def check_layout(layout: str) -> None:
     """Checks the `layout` option's value."""
     if layout not in HYBRID_PATHS:
-        raise OptionError(f"unknown layout {layout!r}; choose auto, dense or sparse")
+        raise OptionError(f"unknown layout {layout!r}; choose auto, dense, sparse or columns")
 
 
 def small(problem: Problem) -> bool:

@@ -5,6 +5,7 @@ it converges, never passes the exact optimum, and every plan verifies."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,8 @@ from placer.plan.verify import verify
 from placer.problem.compile import compile_problem
 from placer.problem.usage import objective_value, violations
 from tests.strategies import timed_scenarios
+
+CONFIGS_DIR = Path(__file__).parent.parent / "configs"
 
 SETTINGS = {
     "deadline": None,
@@ -120,3 +123,43 @@ def test_colgen_bound_at_most_milp_optimum(scenario) -> None:
             assert result.bound_usd_per_h <= exact.objective_usd_per_h + 1e-6 * max(
                 1.0, abs(result.bound_usd_per_h)
             )
+
+
+def test_columns_layout_on_a_static_config_matches_the_exact_optimum() -> None:
+    """Column generation is valid on any problem: `--layout columns` forces it."""
+    from placer.model.load import load_scenario
+
+    scenario = load_scenario(CONFIGS_DIR / "eu_sovereign.yaml")
+    exact = api.solve(scenario, solver="milp", time_limit_s=30.0)
+    plan = api.solve(scenario, solver="hybrid", time_limit_s=10.0, layout="columns")
+    assert any("column generation" in line for line in plan.diagnostics)
+    assert verify(scenario, plan) == []
+    assert plan.bound_usd_per_h <= exact.objective_usd_per_h + 1e-6
+    assert plan.objective_usd_per_h >= exact.objective_usd_per_h - 1e-6
+
+
+def test_cli_layout_columns(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from placer.cli.main import cli
+
+    out = tmp_path / "plan.json"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "solve",
+            str(CONFIGS_DIR / "time" / "small_day.yaml"),
+            "--solver",
+            "hybrid",
+            "--layout",
+            "columns",
+            "--time-limit-s",
+            "10",
+            "--format",
+            "json",
+            "--output",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "column generation" in out.read_text()

@@ -204,7 +204,8 @@ def _replan(
     end = window_end(scenario, t, lookahead, done.runs)
     window, missed = window_scenario(scenario, t, end, done.runs, forecast)
     problem, index = compile_problem(window)
-    problem = _fixed_runs(problem, index, done.runs)
+    # a re-plan commits runs by start: preemptible runs are placed contiguously here
+    problem = _fixed_runs(problem._replace(preempt=None), index, done.runs)
     if priced and t > 0:
         problem = price_moves(scenario, problem, index, done.pools_at(t - 1), per_replica_usd)
     name = choose_solver(solver, problem)

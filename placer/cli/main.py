@@ -150,12 +150,13 @@ def schema(of_plan: bool) -> None:
 )
 @click.option(
     "--layout",
-    type=click.Choice(["auto", "dense", "sparse"]),
+    type=click.Choice(["auto", "dense", "sparse", "columns"]),
     default="auto",
     show_default=True,
-    help="Which path the hybrid takes: dense (a relaxation of the whole fleet) or sparse "
-    "(prices from a sample of units, for fleets too big to relax whole); auto picks sparse "
-    "above 2e7 units x options. Other solvers read the same problem either way.",
+    help="Which path the hybrid takes: dense (a relaxation of the whole fleet), sparse "
+    "(prices from a sample of units, for fleets too big to relax whole) or columns (column "
+    "generation); auto picks columns for timed problems and sparse above 2e7 units x "
+    "options. Other solvers read the same problem either way.",
 )
 @output_option(
     "Also write the plan here: YAML if the name ends .yaml or .yml (any case), JSON "

@@ -64,6 +64,11 @@ class SolveResult:
       diagnostics: extra lines for the plan (hint used, backend, ...).
       diagnosis: why the problem is infeasible and the smallest fixes (a
         `placer.engines.milp.diagnose.Diagnosis`), when a solver computed one.
+      preempt_schedule: the preemptible runs the solver preempted: unit -> (pool,
+        periods) (`placer.problem.preempt.Schedule`; their assign_u is -1). None: the
+        solver did not model preemption (it places preemptible runs contiguously, and
+        its bound, if any, is not one of the preemptible problem); a dict (maybe empty):
+        it did (the `milp` solver on a problem with `Problem.preempt`).
     """
 
     assign_u: np.ndarray
@@ -75,6 +80,7 @@ class SolveResult:
     capacity_prices: list[tuple] = field(default_factory=list)
     diagnostics: list[str] = field(default_factory=list)
     diagnosis: object | None = None
+    preempt_schedule: dict[int, tuple[int, tuple[int, ...]]] | None = None
 
 
 class Solver(Protocol):

@@ -189,6 +189,7 @@ def _time_fields(scenario: Scenario):
         else:
             yield f"workloads.{i}.earliest_start", w.earliest_start
             yield f"workloads.{i}.deadline", w.deadline
+            yield f"workloads.{i}.preemptible", w.preemptible or None
 
 
 def _check_time(scenario: Scenario) -> None:

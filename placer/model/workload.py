@@ -213,6 +213,11 @@ class _WorkloadBase(StrictModel):
         return self
 
 
+#: Hours a preemptible run adds per resume when restore_overhead_h is not given (an
+#: assumption: a checkpoint restore and warm-up of a large run, docs/time.md).
+DEFAULT_RESTORE_OVERHEAD_H = 0.25
+
+
 class Training(_WorkloadBase):
     """A training run: all its GPUs in one pool of one site (a gang)."""
 
@@ -241,6 +246,25 @@ class Training(_WorkloadBase):
     )
     utilization: Fraction = Field(default=0.9, description="Mean GPU load, (0, 1].")
     dataset: Dataset | None = None
+    preemptible: bool = Field(
+        default=False,
+        description="With a horizon: the run may pause and resume within its window, in "
+        "one pool, in whole periods (docs/time.md).",
+    )
+    restore_overhead_h: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_HOURS,
+        description="A preemptible run's running hours added per resume (checkpoint "
+        f"restore and warm-up), h; default {DEFAULT_RESTORE_OVERHEAD_H}.",
+    )
+
+    @property
+    def overhead_h(self) -> float:
+        """Hours added per resume of a preemptible run (the field or its default)."""
+        if self.restore_overhead_h is None:
+            return DEFAULT_RESTORE_OVERHEAD_H
+        return float(self.restore_overhead_h)
 
     @model_validator(mode="before")
     @classmethod
@@ -265,6 +289,10 @@ class Training(_WorkloadBase):
             )
         if self.deadline is not None and self.deadline_hours is not None:
             raise ValueError("deadline: give deadline or deadline_hours, not both")
+        if self.restore_overhead_h is not None and not self.preemptible:
+            raise ValueError(
+                "restore_overhead_h: only a preemptible run (preemptible: true) has one"
+            )
         if (
             self.earliest_start is not None
             and self.deadline is not None

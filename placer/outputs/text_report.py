@@ -330,6 +330,17 @@ def schedule_text(plan: Plan) -> str:
                 ["run", "site", "pool", "gpus", "start", "end", "hours", "cost_usd", "kgco2"], rows
             )
         )
+        paused = [p for p in runs if p.segments]
+        if paused:  # preemptible runs that pause: their segments (docs/time.md)
+            lines.append(
+                "Preempted runs (segments, whole periods):\n"
+                + "\n".join(
+                    f"  {p.unit}: "
+                    + ", ".join(f"{_short(s.start)}-{_short(s.end)}" for s in p.segments or [])
+                    + f" ({p.resumes} resume{'s' if p.resumes != 1 else ''})"
+                    for p in paused
+                )
+            )
     services: dict[tuple[str, str | None], list] = {}
     for p in plan.placements:
         if p.kind == "inference":

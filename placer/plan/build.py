@@ -11,6 +11,7 @@ from placer.engines.base import SolveResult
 from placer.model.horizon import parse_instant
 from placer.model.nodes import gpu_count
 from placer.model.scenario import Scenario
+from placer.plan.build_preempt import preempted_placement
 from placer.plan.build_startup import startup_view
 from placer.plan.fixes import addition_change, drop_changes, summarised
 from placer.plan.plan import (
@@ -65,9 +66,18 @@ def build_plan(
 ) -> Plan:
     """Assembles the Plan; KPIs come from the Problem (verify recomputes them)."""
     assign = np.asarray(result.assign_u)
-    loads = compute_loads(problem, assign)
-    placements = [placement_of(problem, index, u, int(o)) for u, o in enumerate(assign) if o >= 0]
-    unplaced = [_unplaced(problem, index, u) for u, p in enumerate(assign) if p < 0]
+    schedule = result.preempt_schedule or {}  # preempted runs (their assign_u is -1)
+    loads = compute_loads(problem, assign, schedule)
+    placements = [
+        placement_of(problem, index, u, int(o))
+        if o >= 0
+        else preempted_placement(problem, index, u, *schedule[u])
+        for u, o in enumerate(assign)
+        if o >= 0 or u in schedule
+    ]
+    unplaced = [
+        _unplaced(problem, index, u) for u, p in enumerate(assign) if p < 0 and u not in schedule
+    ]
     if result.status in ("infeasible", "no_solution"):
         note = (
             "not placed: no plan satisfies every hard constraint (see infeasibility)"

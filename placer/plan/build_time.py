@@ -10,6 +10,7 @@ import numpy as np
 from placer.model.horizon import per_period
 from placer.model.scenario import Scenario
 from placer.plan.build_events import over_limit
+from placer.plan.build_preempt import run_periods
 from placer.plan.plan import Placement, PlanHorizon, SitePeriods, SiteUsage
 from placer.problem.compile_time import pool_gpus_per_period, site_caps_per_period
 from placer.problem.form import Index
@@ -32,8 +33,10 @@ def use_per_period(index: Index, placements: list[Placement]) -> dict[str, np.nd
     out = {name: np.zeros((n_s, n_t)) for name in ("gpus", "it_kw", "facility_kw", "water")}
     for p in placements:
         s = site_of[p.site]
-        run = slice(p.start_period or 0, (p.start_period or 0) + (p.periods or 1))
+        run = run_periods(p.start_period or 0, p.periods or 1, p.segments)
         run_h = (p.hours or 0.0) if p.kind == "training" else time.period_hours
+        if p.segments:  # a preempted run: whole periods
+            run_h = len(run) * time.period_hours
         out["gpus"][s, run] += p.gpus
         out["it_kw"][s, run] += p.it_kw
         out["facility_kw"][s, run] += p.facility_kw

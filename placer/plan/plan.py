@@ -19,6 +19,15 @@ class _PlanModel(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+class Segment(_PlanModel):
+    """One segment of a preempted training run: consecutive whole periods it runs in."""
+
+    start_period: int = Field(description="Its first period (0-based).")
+    periods: int = Field(description="Consecutive periods it runs in.")
+    start: str = Field(description="When it starts (ISO 8601).")
+    end: str = Field(description="When it ends: the end of its last period (ISO 8601).")
+
+
 class Placement(_PlanModel):
     """One placed unit: a training gang or one copy of an inference replica set."""
 
@@ -47,7 +56,9 @@ class Placement(_PlanModel):
         default=None, description="Timed plans: the first period the unit runs in (0-based)."
     )
     periods: int | None = Field(
-        default=None, description="Timed plans: consecutive periods it runs in."
+        default=None,
+        description="Timed plans: consecutive periods it runs in (a preempted run: the "
+        "periods it runs in, over its segments).",
     )
     start: str | None = Field(default=None, description="Timed plans: when it starts (ISO 8601).")
     end: str | None = Field(
@@ -62,6 +73,17 @@ class Placement(_PlanModel):
     )
     carbon_kg: float | None = Field(default=None, description="Timed plans: emissions, kg.")
     water_l: float | None = Field(default=None, description="Timed plans: water, L.")
+    segments: list[Segment] | None = Field(
+        default=None,
+        description="A preemptible training run that pauses: the segments it runs in, in "
+        "order (whole periods; start_period and start are the first's, end the last's). "
+        "None: it runs contiguously.",
+    )
+    resumes: int | None = Field(
+        default=None,
+        description="A preempted run: its resumes (segments - 1), each adding the "
+        "workload's restore_overhead_h of running time.",
+    )
     ttft_ms: float | None = Field(
         default=None,
         description="Token-served inference: time to first token at the burst rate, ms "

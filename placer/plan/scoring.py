@@ -67,7 +67,8 @@ class PlanScore:
 def assignment_of(plan: Plan, index: Index, *, strict: bool = True) -> np.ndarray:
     """The plan as int32[U] (option of each unit, -1 unplaced): a pool in a static plan
     (a disaggregated placement: its (prefill pool, decode pool) pair option); in a timed
-    one the option of the placement's pool, first period and length.
+    one the option of the placement's pool, first period and length. A preempted run
+    (`segments`) is no option: strict, it raises; else it is left out (-1).
 
     Raises:
       OptionError: (strict) a placement names a unit or pool the scenario does not have.
@@ -90,6 +91,13 @@ def assignment_of(plan: Plan, index: Index, *, strict: bool = True) -> np.ndarra
             second = pools.get((pl.site, pl.decode_pool))
             o = None if second is None else pairs.get((o, second))
             what = "unit" if u is None else "pool pair"
+        if pl.segments is not None:  # a preempted run is no option (docs/time.md)
+            if strict:
+                raise OptionError(
+                    f"placements.{n}: {pl.unit} is preempted (segments): a plan with "
+                    "preempted runs cannot be read back as options yet"
+                )
+            continue
         if o is not None and options is not None:  # a timed plan: pool, start and length
             o = options.get((o, pl.start_period, pl.periods))
             what = "unit" if u is None else "pool and start"

@@ -787,6 +787,8 @@ _TIME_FIELDS = (
     "cost_usd",
     "carbon_kg",
     "water_l",
+    "segments",
+    "resumes",
 )
 
 

@@ -28,6 +28,8 @@ tolerances (`_REL`, `_ABS`) and message format. What time adds:
   period it touches, the partial last one whole, at its full rate. Kinds as verify's
   ("gpus", "it_power", "facility_power", "cooling", "water"); messages name the period.
 - Spread: copies of one (workload, region, period, share) on distinct sites or domains.
+- Preempted runs (a training placement with `segments`): `placer.plan.verify_preempt`;
+  each charges the periods of its segments, whole.
 - Start-ups: a service with startup_usd_per_replica pays for the replicas it adds in a
   pool from one period to the next (`placer.plan.verify_startup`); the USD are in the
   cost, the budget, the objective and the horizon's totals, not in any site's cost.
@@ -54,6 +56,7 @@ from placer.model.workload import Inference, Training
 from placer.plan.plan import Placement, Plan, UnitRef
 from placer.plan.verify_events import OverLimitCheck
 from placer.plan.verify_figures import latency_violation
+from placer.plan.verify_preempt import preempted_run
 from placer.plan.verify_startup import StartupTally
 from placer.plan.verify_static import (
     _REL,
@@ -93,6 +96,8 @@ class _Run:
     carbon_kg: float = 0.0
     water_l: float = 0.0
     serving: _Tokens | None = None  # a token-served placement's figures
+    periods_held: list[int] | None = None  # a preempted run: the periods it runs in
+    end_h: float | None = None  # a preempted run: when its last segment ends, h
 
 
 @dataclass
@@ -115,7 +120,10 @@ class _Ledger:
             (self.facility_kw, run.facility_kw),
             (self.water_l_per_h, run.water_l_per_h),
         ]
-        for t in range(max(0, run.first), min(n_t, run.first + run.periods)):
+        held = run.periods_held
+        if held is None:
+            held = range(max(0, run.first), min(n_t, run.first + run.periods))
+        for t in held:
             gpus[t] += run.gpus
             for table, amount in rows:
                 table.setdefault(site, [0.0] * n_t)[t] += amount
@@ -333,12 +341,20 @@ class TimedVerifier(Verifier):
         if pl.start_period is None:
             out.append(Violation("kpi", pl.unit, "start_period: a timed plan states when it runs"))
             return None
-        s0 = pl.start_period
-        self._check_window(w, pl.unit, s0, n, hours, out)
-        fractions = [1.0] * (n - 1) + [(hours - (n - 1) * self.ph) / self.ph]
         egress = 0.0
         if w.dataset is not None and w.dataset.site != site.id:
             egress = self.sites[w.dataset.site].egress_usd_per_gb * w.dataset.size_gb
+        if pl.segments is not None:  # a preempted run (verify_preempt)
+            run = preempted_run(self, w, pl, site, pool, node_kw, hours, out)
+            if run is not None:
+                run.cost_usd += egress
+                run.hours = hours
+            return run
+        if pl.resumes is not None:
+            out.append(Violation("preempt", pl.unit, "resumes: stated without segments"))
+        s0 = pl.start_period
+        self._check_window(w, pl.unit, s0, n, hours, out)
+        fractions = [1.0] * (n - 1) + [(hours - (n - 1) * self.ph) / self.ph]
         run = self._run(w, site, pool, node_kw, w.gpus, w.utilization, s0, fractions, hours)
         run.cost_usd += egress
         run.hours = hours
@@ -440,6 +456,8 @@ class TimedVerifier(Verifier):
 
     def _check_run(self, path: str, pl: Placement, run: _Run, out: list[Violation]) -> None:
         """Every figure and time one placement states against what the scenario gives."""
+        if pl.kind == "inference" and (pl.segments is not None or pl.resumes is not None):
+            out.append(Violation("preempt", pl.unit, "segments: only a training run pauses"))
         _compare(out, pl.unit, path, "gpus", pl.gpus, run.gpus, kind="gpus")
         _compare(out, pl.unit, path, "replicas", pl.replicas, run.replicas, kind="replicas")
         _compare(out, pl.unit, path, "kind", pl.kind, self.workloads[pl.workload].kind)
@@ -459,7 +477,10 @@ class TimedVerifier(Verifier):
         ):
             _compare(out, pl.unit, path, name, getattr(pl, name), actual)
         begins = self._begins(run.first)
-        for name, when in (("start", begins), ("end", begins + dt.timedelta(hours=run.run_h))):
+        ends = begins + dt.timedelta(hours=run.run_h)
+        if run.end_h is not None:  # a preempted run: its last segment's end
+            ends = self.t0 + dt.timedelta(hours=run.end_h)
+        for name, when in (("start", begins), ("end", ends)):
             self._compare_instant(out, pl.unit, f"{path}.{name}", getattr(pl, name), when)
 
     def _compare_instant(self, out, subject: str, path: str, said: str | None, actual) -> None:

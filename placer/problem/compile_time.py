@@ -118,6 +118,8 @@ def compile_timed(scenario: Scenario, *, size_rule: bool = True) -> tuple[Proble
     obj = scenario.objective
     step = max(1, CHUNK_CELLS // max(n_p, 1))
     parts = []
+    preemptible = [u for u, (_, w) in enumerate(units) if getattr(w, "preemptible", False)]
+    pre_pairs = []  # (unit, pool) facts of preemptible runs (`compile_preempt`)
     reason_ur = np.zeros((n_u, NUM_REASONS), np.int32)
     allowed_u = np.zeros(n_u, np.int64)
     for start in range(0, n_u, step):
@@ -127,6 +129,8 @@ def compile_timed(scenario: Scenario, *, size_rule: bool = True) -> tuple[Proble
         parts.append(
             _chunk_options(start, arrays, bits, reps, facts, pools_p, periods, n_t, allowed_u)
         )
+        if preemptible:
+            pre_pairs.append(_preempt_pairs(start, len(chunk), arrays, bits, preemptible))
     entries = {
         name: np.concatenate([p[name] for p in parts])
         if parts
@@ -199,6 +203,13 @@ def compile_timed(scenario: Scenario, *, size_rule: bool = True) -> tuple[Proble
     problem, period_r = with_priced_events(
         problem, period_r, start_o, length_o, [timed_sites[s.id] for s in sites], horizon
     )
+    if preemptible:
+        overhead = {u: units[u][1].overhead_h for u in preemptible}
+        problem = problem._replace(
+            preempt=compile_preempt(
+                problem, period_r, pre_pairs, overhead, facts, pools_p, periods, obj, horizon, keys
+            )
+        )
     index = Index(
         units=tuple(u for u, _ in units),
         pools=tuple(info for info, _, _ in pools),
@@ -336,6 +347,106 @@ def _chunk_options(
         "hours": np.where(train, hours, 0.0),
         "replicas": reps[cu, p],
     }
+
+
+def _preempt_pairs(start, n, arrays, bits, preemptible) -> dict[str, np.ndarray]:
+    """The allowed (unit, pool) pairs of the preemptible runs of one chunk, with what a
+    period of running there needs (`compile_preempt`)."""
+    local = np.array([u - start for u in preemptible if start <= u < start + n], np.int64)
+    cu, p = np.nonzero(bits[local] == 0)
+    cu = local[cu]
+    out = {"u": cu + start, "p": p}
+    for name in ("hours", "gpus", "it_kw", "facility_kw", "mean_kw", "gpu_usd_per_h"):
+        out[name] = arrays[name][cu, p]
+    return out
+
+
+def compile_preempt(
+    problem, period_r, pre_pairs, overhead, facts, pools_p, periods, obj, horizon, keys
+):
+    """The `placer.problem.preempt.Preempt` table of a timed problem's preemptible runs
+    (None when none may run anywhere): per run and allowed pool whose window of whole
+    periods holds its hours, each whole period of the window with what running in it
+    costs and charges (the rows a one-period option there charges)."""
+    from placer.problem.compile_events import _with_soft_terms
+    from placer.problem.preempt import Preempt
+
+    n_t, ph, span_h = horizon.periods, horizon.period_hours, horizon.hours
+    pairs = (
+        {k: np.concatenate([part[k] for part in pre_pairs]) for k in pre_pairs[0]}
+        if pre_pairs
+        else {}
+    )
+    if not pairs or pairs["u"].size == 0:
+        return None
+    order = np.lexsort((pairs["p"], pairs["u"]))
+    pairs = {k: v[order] for k, v in pairs.items()}
+    u, p = pairs["u"], pairs["p"]
+    first = facts.first_u[u]
+    stop = np.minimum(n_t, np.floor((facts.end_h_u[u] + 1e-9) / ph).astype(np.int64))
+    fits = (stop - first) * ph >= pairs["hours"] - 1e-9
+    pairs = {k: v[fits] for k, v in pairs.items()}
+    u, p, first, stop = pairs["u"], pairs["p"], first[fits], stop[fits]
+    if u.size == 0:
+        return None
+    unit_v = np.unique(u)
+    run_c = np.searchsorted(unit_v, u)
+    count = stop - first
+    choice_e = np.repeat(np.arange(u.size), count)
+    period_e = first[choice_e] + (
+        np.arange(choice_e.size) - np.repeat(np.cumsum(count) - count, count)
+    )
+    pool_e = p[choice_e]
+    site_e = pools_p.site_p[pool_e]
+    mean_kw = pairs["mean_kw"][choice_e]
+    energy_kwh = mean_kw * pools_p.pue_p[pool_e] * ph
+    cost = ph * pairs["gpu_usd_per_h"][choice_e] + energy_kwh * periods.price_st[site_e, period_e]
+    carbon = energy_kwh * periods.grid_st[site_e, period_e] / 1000.0
+    water_rate = mean_kw * pools_p.wue_p[pool_e]
+    amount = np.zeros((len(QUANTITIES), choice_e.size))
+    amount[Q_GPUS] = pairs["gpus"][choice_e]
+    amount[Q_IT_KW] = pairs["it_kw"][choice_e]
+    amount[Q_FACILITY_KW] = pairs["facility_kw"][choice_e]
+    amount[Q_WATER] = water_rate
+    amount[Q_COST] = cost / span_h
+    amount[Q_CARBON] = carbon / span_h
+    objective = (
+        cost
+        + obj.carbon_price_usd_per_t * carbon / 1000.0
+        + obj.water_price_usd_per_m3 * water_rate * ph / 1000.0
+    ) / span_h
+    moved = (facts.data_site_u[u] >= 0) & (facts.data_site_u[u] != pools_p.site_p[p])
+    fixed = np.where(moved, facts.egress_usd_u[u], 0.0) / span_h
+    n_p, n_s = problem.num_pools, int(pools_p.site_p.max(initial=-1)) + 1
+    ones = np.ones(choice_e.size, np.int64)
+    base_rows = problem.cap_r[: (n_p + len(SITE_KINDS) * n_s) * n_t + 2]
+    row, quantity = timed_terms(pool_e, period_e, ones, pools_p.site_p, base_rows, n_p, n_s, n_t)
+    if problem.over_usd_per_h_r is not None:
+        soft_st = np.full((max(n_s, 1), n_t), -1, np.int64)
+        soft = np.flatnonzero(np.isfinite(problem.over_usd_per_h_r))
+        soft_st[problem.scope_r[soft], period_r[soft]] = soft
+        row, quantity = _with_soft_terms(row, quantity, soft_st, site_e, period_e, ones)
+    # the contiguous option (pool, start, length) starting in each entry's period
+    length_e = np.maximum(1, np.ceil(pairs["hours"][choice_e] / ph - 1e-9)).astype(np.int64)
+    key_e = (pool_e * (n_t + 1) + period_e) * (n_t + 1) + length_e
+    at = np.minimum(np.searchsorted(keys, key_e), max(keys.size - 1, 0))
+    found = (keys.size > 0) & (keys[at] == key_e) if keys.size else np.zeros(key_e.size, bool)
+    return Preempt(
+        unit_v=unit_v.astype(np.int32),
+        overhead_h_v=np.array([overhead[int(v)] for v in unit_v], float),
+        run_c=run_c.astype(np.int32),
+        pool_c=p.astype(np.int32),
+        need_h_c=pairs["hours"].astype(float),
+        fixed_usd_per_h_c=fixed,
+        choice_e=choice_e.astype(np.int32),
+        period_e=period_e.astype(np.int32),
+        objective_usd_per_h_e=objective,
+        amount_qe=amount,
+        row_ej=row,
+        quantity_ej=quantity,
+        start_option_e=np.where(found, at, -1).astype(np.int32),
+        period_hours=float(ph),
+    )
 
 
 def timed_pair_reasons(scenario: Scenario, unit_indices) -> np.ndarray:

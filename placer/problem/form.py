@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from placer.problem.preempt import Preempt
 from placer.problem.rows import KIND_SCOPE
 from placer.problem.startup import Startup
 
@@ -89,6 +90,10 @@ class Problem(NamedTuple):
       startup: the start-up cost of added inference replicas, which couples a service's
         units of consecutive periods (`placer.problem.startup`); None: none (static
         problems, and timed ones where no service sets startup_usd_per_replica).
+      preempt: the preemptible training runs (`placer.problem.preempt`): what a run
+        period costs and charges per run, pool and period of its window; the runs keep
+        their contiguous options too. None: none (static problems, and timed ones where
+        no run sets preemptible).
     """
 
     option_uk: np.ndarray
@@ -110,6 +115,7 @@ class Problem(NamedTuple):
     lexicographic: np.ndarray
     over_usd_per_h_r: np.ndarray | None = None
     startup: Startup | None = None
+    preempt: Preempt | None = None
 
     @property
     def num_units(self) -> int:
@@ -199,7 +205,10 @@ class Problem(NamedTuple):
             if name.endswith(("_uk", "_u", "_ur")) and name != "amount_quk"
         }
         startup = None if self.startup is None else self.startup.take(units)
-        return self._replace(amount_quk=self.amount_quk[:, units], startup=startup, **out)
+        preempt = None if self.preempt is None else self.preempt.take(units)
+        return self._replace(
+            amount_quk=self.amount_quk[:, units], startup=startup, preempt=preempt, **out
+        )
 
     def restricted(self, keep_uk: np.ndarray) -> Problem:
         """The problem with only the slots where keep_uk (bool[U, K]) is True listed."""

@@ -12,7 +12,8 @@ from typing import NamedTuple
 import numpy as np
 
 from placer.problem.form import Problem
-from placer.problem.rows import K_BUDGET, ROW_KINDS, global_row, over_capacity
+from placer.problem.preempt import Schedule, ScheduleTerms, schedule_terms
+from placer.problem.rows import K_BUDGET, Q_COST, ROW_KINDS, global_row, over_capacity
 from placer.problem.soft import excess_usd_per_h, has_soft_rows, soft_mask, with_excess_cost
 from placer.problem.startup import Started, started_replicas, startup_usd_per_h
 
@@ -122,15 +123,50 @@ def allowed_options(problem: Problem) -> np.ndarray:
     return dense_options(problem, problem.listed_uk, False)
 
 
-def compute_loads(problem: Problem, assign_u: np.ndarray) -> Loads:
-    """Aggregates an int[U] assignment (options, -1 = unplaced) into row loads."""
+def preempted(problem: Problem, schedule: Schedule | None) -> ScheduleTerms | None:
+    """What the preempted runs of an assignment charge (`placer.problem.preempt`); None
+    without a schedule (or an empty one)."""
+    if not schedule or problem.preempt is None:
+        return None
+    out = schedule_terms(problem.preempt, schedule, problem.num_quantities)
+    budget = global_row(problem.kind_r, K_BUDGET)
+    if budget >= 0 and np.isfinite(problem.cap_r[budget]):
+        # the fixed part (dataset egress) is a cost the budget caps: charged once
+        charged = out.amount_n[out.row_n == budget].sum()
+        fixed = out.total_q[Q_COST] - charged
+        if fixed > 0:
+            out = out._replace(
+                row_n=np.append(out.row_n, budget), amount_n=np.append(out.amount_n, fixed)
+            )
+    return out
+
+
+def _unplaced_mask(assign_u: np.ndarray, schedule: Schedule | None) -> np.ndarray:
+    """bool[U]: units neither assigned an option nor preempted by the schedule."""
+    out = np.asarray(assign_u) < 0
+    if schedule:
+        out[np.fromiter(schedule, np.int64, len(schedule))] = False
+    return out
+
+
+def compute_loads(
+    problem: Problem, assign_u: np.ndarray, schedule: Schedule | None = None
+) -> Loads:
+    """Aggregates an int[U] assignment (options, -1 = unplaced) into row loads; the
+    runs `schedule` preempts (their assign_u is -1) charge their run periods."""
     assign_u = np.asarray(assign_u)
     picked = AssignmentValues(problem, assign_u)
     _, rows, values = picked.terms()
+    pre = preempted(problem, schedule)
+    if pre is not None:
+        rows, values = np.concatenate([rows, pre.row_n]), np.concatenate([values, pre.amount_n])
     loads = np.bincount(rows, weights=values, minlength=problem.num_rows).astype(float)
     total = np.array([picked.amount(q).sum() for q in range(problem.num_quantities)])
-    unplaced = float(problem.unplaced_usd_per_h_u[assign_u < 0].sum())
+    unplaced = float(problem.unplaced_usd_per_h_u[_unplaced_mask(assign_u, schedule)].sum())
     placed = float(picked.take(problem.objective_usd_per_h_uk).sum())
+    if pre is not None:
+        total = total + pre.total_q
+        placed += pre.objective_usd_per_h
     placed += startup_cost(problem, assign_u)  # replicas started (timed services)
     if not has_soft_rows(problem):
         return Loads(loads, total, placed + unplaced, unplaced)
@@ -138,21 +174,32 @@ def compute_loads(problem: Problem, assign_u: np.ndarray) -> Loads:
     return Loads(loads, total, placed + unplaced + excess, unplaced, excess)
 
 
-def row_loads(problem: Problem, assign_u: np.ndarray) -> np.ndarray:
-    """float64[R]: the plan's load on every capacity row."""
+def row_loads(
+    problem: Problem, assign_u: np.ndarray, schedule: Schedule | None = None
+) -> np.ndarray:
+    """float64[R]: the plan's load on every capacity row (with its preempted runs')."""
     _, rows, values = AssignmentValues(problem, assign_u).terms()
+    pre = preempted(problem, schedule)
+    if pre is not None:
+        rows, values = np.concatenate([rows, pre.row_n]), np.concatenate([values, pre.amount_n])
     return np.bincount(rows, weights=values, minlength=problem.num_rows).astype(float)
 
 
-def objective_value(problem: Problem, assign_u: np.ndarray) -> float:
+def objective_value(
+    problem: Problem, assign_u: np.ndarray, schedule: Schedule | None = None
+) -> float:
     """Weighted objective of an assignment, USD/h (placed objectives + lost value + the
-    excess paid over soft rows + replica start-ups)."""
+    excess paid over soft rows + replica start-ups + the run periods of the runs
+    `schedule` preempts)."""
     assign_u = np.asarray(assign_u)
     placed = pair_values(problem, assign_u, problem.objective_usd_per_h_uk).sum()
-    value = float(placed + problem.unplaced_usd_per_h_u[assign_u < 0].sum())
+    value = float(placed + problem.unplaced_usd_per_h_u[_unplaced_mask(assign_u, schedule)].sum())
     value += startup_cost(problem, assign_u)
+    pre = preempted(problem, schedule)
+    if pre is not None:
+        value += pre.objective_usd_per_h
     if has_soft_rows(problem):
-        value += excess_usd_per_h(problem, row_loads(problem, assign_u))
+        value += excess_usd_per_h(problem, row_loads(problem, assign_u, schedule))
     return value
 
 

@@ -31,6 +31,11 @@ Model:
   rows (4) of `placer.engines.milp.startup_rows`, written after (3) and before the
   global rows: v[w,p,t] >= replicas of service w on pool p in period t less those in
   t - 1, priced in (0) and in the budget row; each v is the slack of a row with cap 0.
+  Preemptible runs (`Problem.preempt`, with `build_model(preempt=True)`): rows (5) of
+  `placer.engines.milp.preempt_rows`, written after (4): per run and pool a binary y,
+  per period of its window a binary z (it runs then) and a continuous s (a segment
+  starts then), numbered after the x; y joins the run's place-once row (1), z charges
+  its period's rows in (2) and its cost in (0).
   Lexicographic mode: first max sum_u v[u] sum_o x[u,o]; then (0) with that value kept.
   Side rows (`SideRow`, given by a caller such as `placer replan`): lb <= sum of stated
   coefficients of (unit, slot) pairs <= ub, written last; a pair without a variable
@@ -46,6 +51,13 @@ import numpy as np
 from ortools.math_opt import model_pb2
 from ortools.math_opt.python import mathopt
 
+from placer.engines.milp.preempt_rows import (
+    PreemptColumns,
+    add_preempt_rows,
+    capacity_terms,
+    place_once_columns,
+    preempt_columns,
+)
 from placer.engines.milp.startup_rows import add_startup_rows
 from placer.problem.form import Problem
 from placer.problem.rows import K_BUDGET, KIND_SCOPE, kind_label
@@ -70,8 +82,11 @@ class Formulation:
       objective_const: sum_u v[u], the constant of (0), USD/h.
       integer: binary variables (False: the LP relaxation).
       slots: int[N], the slot of each variable's option in its unit's list.
-      excess: per soft row written, (its slack e[r], the x it charges (indices into
-        `x`), their coefficients, cap[r]): what a hint sets e[r] to.
+      excess: per soft row written, (its slack e[r], the columns it charges (indices
+        into `x`, or preemption columns from len(x)), their coefficients, cap[r]): what
+        a hint sets e[r] to.
+      preempt: the preemption columns (`preempt_rows.PreemptColumns`), or None.
+      extra: the preemption variables, in column order after the x.
     """
 
     model: mathopt.Model
@@ -86,6 +101,8 @@ class Formulation:
     excess: list[tuple[mathopt.Variable, np.ndarray, np.ndarray, float]] = field(
         default_factory=list
     )
+    preempt: PreemptColumns | None = None
+    extra: list[mathopt.Variable] = field(default_factory=list)
 
     def placed_value(self) -> mathopt.LinearExpression:
         """sum_u v[u] sum_p x[u,p]: the value of the placed units, USD/h."""
@@ -164,6 +181,20 @@ class _Rows:
         self.slack_price: list[float] = []
         self.slack_of: list[tuple[int, np.ndarray, np.ndarray, float]] = []
         self.slack_terms: list[tuple[int, int, float]] = []
+        # preemption columns (`preempt_rows`), numbered after the x, before the slacks
+        self.extra_names: list[str] = []
+        self.extra_ub: list[float] = []
+        self.extra_int: list[bool] = []
+        self.extra_obj: list[float] = []
+        self.preempt: PreemptColumns | None = None
+
+    def add_columns(self, names: list[str], ub: np.ndarray, integer: bool, obj: np.ndarray):
+        """More variables after the x (0 <= v <= ub; binary when `integer` and the model
+        is), with their objective coefficients."""
+        self.extra_names += names
+        self.extra_ub += np.asarray(ub, float).tolist()
+        self.extra_int += [integer] * len(names)
+        self.extra_obj += np.asarray(obj, float).tolist()
 
     def add_slack(self, row: int, cols: np.ndarray, coef: np.ndarray, cap: float, price: float):
         """A slack e >= 0 of written soft row `row` (its x `cols`, `coef`, `cap`): -e on
@@ -218,25 +249,30 @@ def build_model(
     integer: bool = True,
     name: str = "placement",
     side_rows: tuple[SideRow, ...] = (),
+    preempt: bool = False,
 ) -> Formulation:
     """Builds (0)-(3) from arrays; `integer=False` gives the LP relaxation (0 <= x <= 1);
-    `side_rows` are written last."""
-    pairs, slot, rows, _ = _placement_rows(problem, candidates_u)
+    `side_rows` are written last; `preempt` writes (5) for `Problem.preempt`."""
+    pairs, slot, rows, _ = _placement_rows(problem, candidates_u, preempt=preempt)
     _add_side_rows(rows, problem, pairs, slot, side_rows)
     return _formulation(name, problem, pairs, slot, rows, integer)
 
 
-def _placement_rows(problem: Problem, candidates_u=None):
+def _placement_rows(problem: Problem, candidates_u=None, *, preempt: bool = False):
     """(pairs, slots, rows, terms) of (1)-(3): the variables and the rows every model
-    built on the placement MILP starts from (`build_model`, `placer.engines.milp.secure`)."""
+    built on the placement MILP starts from (`build_model`, `placer.engines.milp.secure`);
+    `preempt`: with the preemption columns and rows (5)."""
     pairs, slot = _variables(problem, candidates_u)
     u, o = pairs[:, 0], pairs[:, 1]
     rows = _Rows()
-    _add_place_once(rows, problem, u)  # (1)
-    terms = _Terms(problem, u, o, slot)
+    if preempt:
+        rows.preempt = preempt_columns(rows, problem, len(pairs), candidates_u)
+    _add_place_once(rows, problem, u, place_once_columns(rows.preempt))  # (1)
+    terms = _Terms(problem, u, o, slot, capacity_terms(problem, rows.preempt))
     _add_capacities(rows, problem, terms, scoped=True)  # (2): pool and site rows
     _add_redundancy(rows, problem, u, o)  # (3)
     add_startup_rows(rows, problem, pairs, slot)  # (4): replica start-ups, before the budget
+    add_preempt_rows(rows, problem, rows.preempt)  # (5): preemptible runs
     _add_capacities(rows, problem, terms, scoped=False)  # (2): global rows
     return pairs, slot, rows, terms
 
@@ -274,11 +310,26 @@ def _formulation(
         if tag is not None
     ]
     row_ids = [tag[2] for tag in rows.tags if tag is not None]
+    n_extra = len(rows.extra_ub)
     excess = [
-        (model.get_variable(len(all_pairs) + i), cols, coef, cap)
+        (model.get_variable(len(all_pairs) + n_extra + i), cols, coef, cap)
         for i, (_, cols, coef, cap) in enumerate(rows.slack_of)
     ]
-    return Formulation(model, pairs, x, capacity, row_ids, value_n, const, integer, slot, excess)
+    extra_vars = [model.get_variable(len(all_pairs) + i) for i in range(n_extra)]
+    return Formulation(
+        model,
+        pairs,
+        x,
+        capacity,
+        row_ids,
+        value_n,
+        const,
+        integer,
+        slot,
+        excess,
+        rows.preempt,
+        extra_vars,
+    )
 
 
 class _Terms:
@@ -286,7 +337,7 @@ class _Terms:
     variables charging row r (ascending) and their coefficients, and the quantity they
     charge (-1 when several quantities share the row)."""
 
-    def __init__(self, problem: Problem, u: np.ndarray, o: np.ndarray, slot: np.ndarray):
+    def __init__(self, problem: Problem, u: np.ndarray, o: np.ndarray, slot: np.ndarray, more=None):
         # term by term: a timed problem's options run over many periods, so most of
         # the padded [pairs, J] table is empty; only the terms that exist are gathered
         rows, variables, coefs, quantities = [], [], [], []
@@ -300,6 +351,11 @@ class _Terms:
             variables.append(n)
             coefs.append(problem.amount_quk[q, u[n], slot[n]])
             quantities.append(q)
+        if more is not None:  # (row, column, coefficient, quantity) of other columns
+            rows.append(more[0])
+            variables.append(more[1])
+            coefs.append(more[2])
+            quantities.append(more[3])
         if rows:
             row, var = np.concatenate(rows), np.concatenate(variables)
             coef, q = np.concatenate(coefs), np.concatenate(quantities)
@@ -358,19 +414,24 @@ def _to_proto(
 ) -> model_pb2.ModelProto:
     """The model as a proto; variables are named `x[u,o]` (or `names`) when few. The
     slacks of soft rows (`_Rows.add_slack`) are continuous columns after the x."""
-    n = len(pairs)
+    n_x = len(pairs)
+    n_z = len(rows.extra_ub)  # preemption columns, after the x
+    n = n_x + n_z
     n_e = len(rows.slack_ub)
     proto = model_pb2.ModelProto(name=name)
     var = proto.variables
     var.ids.extend(range(n + n_e))
     var.lower_bounds.extend([0.0] * (n + n_e))
-    var.upper_bounds.extend([1.0] * n + rows.slack_ub)
-    var.integers.extend([integer] * n + [False] * n_e)
+    var.upper_bounds.extend([1.0] * n_x + rows.extra_ub + rows.slack_ub)
+    var.integers.extend([integer] * n_x + [integer and i for i in rows.extra_int] + [False] * n_e)
     if n <= MAX_NAMED_VARIABLES:
         var.names.extend(names or (f"x[{a},{b}]" for a, b in pairs.tolist()))
+        var.names.extend(rows.extra_names)
         var.names.extend(f"excess[{row}]" for row, _, _, _ in rows.slack_of)
     proto.objective.maximize = False
     proto.objective.offset = const
+    if n_z:
+        objective_n = np.concatenate([objective_n, rows.extra_obj])
     if n_e:
         objective_n = np.concatenate([objective_n, rows.slack_price])
     nz = np.nonzero(objective_n)[0]
@@ -396,11 +457,14 @@ def _to_proto(
     return proto
 
 
-def _add_place_once(rows: _Rows, problem: Problem, u: np.ndarray) -> None:
+def _add_place_once(rows: _Rows, problem: Problem, u: np.ndarray, more=None) -> None:
+    """(1); `more`: unit -> other columns of its choice (a preemptible run's y)."""
     by_unit = dict(_groups(u))
     empty = np.zeros(0, dtype=np.int64)
     for unit in range(problem.num_units):
         cols = by_unit.get(unit, empty)
+        if more and unit in more:
+            cols = np.concatenate([cols, more[unit]])
         if problem.must_place_u[unit]:
             rows.add(f"place_once[{unit}]", cols, np.ones(len(cols)), 1.0, 1.0)
         elif len(cols) > 1:

@@ -29,6 +29,7 @@ from placer.engines.milp.formulation import (
     build_model,
     model_terms,
 )
+from placer.engines.milp.preempt_rows import read_schedule
 from placer.engines.milp.prices import capacity_prices
 from placer.engines.milp.quiet import quiet_stdout
 from placer.errors import OptionError, SolverError
@@ -72,11 +73,14 @@ def solve_milp(
     prices: bool = True,
     side_rows: tuple[SideRow, ...] = (),
     form: Formulation | None = None,
+    preempt: bool = False,
 ) -> SolveResult:
     """Solves the weighted MILP; `prices` adds LP-dual capacity prices (small models,
     never with `side_rows` or `form`, which their LPs do not hold); `side_rows` are extra
     linear rows (`placer.engines.milp.formulation.SideRow`); `form`, a model built by
-    the caller over the same x variables (`placer.engines.milp.secure`)."""
+    the caller over the same x variables (`placer.engines.milp.secure`); `preempt`, the
+    preemption rows (5) for `Problem.preempt` (the `milp` solver's path: its result
+    then carries `preempt_schedule`, and its bound holds for preemptible runs)."""
     backend = options.backend or DEFAULT_BACKEND
     if backend not in BACKENDS:
         raise OptionError(f"unknown MILP backend {backend!r}; choose one of {sorted(BACKENDS)}")
@@ -89,7 +93,9 @@ def solve_milp(
         return interrupted_result(problem, options, too_big(terms))
     extended = form is not None
     if form is None:
-        form = build_model(problem, candidates_u=options.candidates_u, side_rows=side_rows)
+        form = build_model(
+            problem, candidates_u=options.candidates_u, side_rows=side_rows, preempt=preempt
+        )
     hint_note = _apply_hint_check(problem, options)
     with_prices = prices and not side_rows and not extended and len(form.x) <= MAX_PRICE_VARIABLES
     # the model build is inside the budget; so are the prices' LPs (their share is kept)
@@ -325,6 +331,8 @@ def interrupted_result(
 def _hint(form: Formulation, hint_u: np.ndarray) -> mathopt.SolutionHint:
     chosen = hint_u[form.pairs[:, 0]] == form.pairs[:, 1]
     values = {v: (1.0 if c else 0.0) for v, c in zip(form.x, chosen.tolist(), strict=True)}
+    values.update({v: 0.0 for v in form.extra})  # a hint places runs contiguously
+    chosen = np.concatenate([chosen, np.zeros(len(form.extra), bool)])
     for e, cols, coef, cap in form.excess:  # a soft row's slack: the hint's excess
         values[e] = max(0.0, float(coef[chosen[cols]].sum()) - cap)
     return mathopt.SolutionHint(variable_values=values)
@@ -384,7 +392,15 @@ def _to_result(
         raise SolverError(
             f"MILP backend {backend} ended with {reason.name}: {result.termination.detail}"
         )
-    objective = objective_value(problem, assign)
+    schedule = None
+    if form.preempt is not None:  # preempted runs: their periods (assign_u -1)
+        values = result.variable_values()
+        first = len(form.x)
+        assign = assign.copy()
+        schedule = read_schedule(
+            problem, form.preempt, lambda col: values[form.extra[col - first]], assign
+        )
+    objective = objective_value(problem, assign, schedule)
     if bound is not None and bound > objective + BOUND_TOLERANCE * max(1.0, abs(objective)):
         # A solver's bound above the objective of a plan it returned is not a proof (seen
         # with HiGHS given a hint): no bound is claimed; `solve_milp` re-solves unhinted.
@@ -418,6 +434,7 @@ def _to_result(
         message=message,
         bound_scope=scope,
         diagnostics=notes,
+        preempt_schedule=schedule if form.preempt is not None else None,
     )
 
 

@@ -8,7 +8,8 @@
    each round; its Lagrangian bound holds for the whole problem at any round.
 3. Rounding: the units the master's LP places whole keep their option, the rest are
    repaired at the bound's prices (`placer.engines.relax.repair`); the better of that and
-   the start.
+   the start. Then the exact MILP over the master's columns, hinted with that plan (over
+   every pair on small problems, where it proves the optimum).
 4. Large-neighbourhood search (`placer.engines.search.neighbourhood.lns`) until the time
    limit over each unit's cheapest priced options. The plan only improves.
 
@@ -19,6 +20,7 @@ a timed option's price is a sum over hundreds of rows, which a sample learns bad
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -26,6 +28,7 @@ import numpy as np
 from placer import interrupt
 from placer.engines.base import SolveOptions, SolveResult
 from placer.engines.greedy import solve_greedy
+from placer.engines.milp.solve import solve_milp
 from placer.engines.relax.colgen import column_generation, sampled_start_prices
 from placer.engines.relax.lagrangian import capacity_rows
 from placer.engines.relax.repair import repair
@@ -45,6 +48,10 @@ CG_SHARE = 0.8
 SAMPLE_START_PAIRS = 1_000_000
 SAMPLE_UNITS = 2_000
 SAMPLE_SHARE = 0.2
+#: The MILP after rounding takes every pair up to this many (its bound is then the
+#: problem's), the master's columns above it, with MILP_SHARE of the time left.
+FULL_MILP_PAIRS = 20_000
+MILP_SHARE = 0.5
 #: Cheapest priced options a freed unit may move to in the neighbourhood search.
 LNS_K = 4
 
@@ -97,6 +104,7 @@ def solve_colgen_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
     best = repair(problem, rounded, cg.priced)
     for other in plans:
         best = better_plan(problem, best, other)
+    best, bound, exact = _master_milp(problem, options, cg, best, bound, left, notes)
     if violations(problem, best):
         return SolveResult(
             best,
@@ -111,7 +119,7 @@ def solve_colgen_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
         f"{time.perf_counter() - started:.1f} s"
     )
     options.report("rounding", incumbent=objective_value(problem, best), bound=bound)
-    if left() > 1.0:
+    if left() > 1.0 and not exact:
         top = cheapest_options(problem, cg.priced, LNS_K)
         site_units = cheapest_units_per_site(problem, cg.priced)
         best, lns_notes = lns(problem, options, best, top, bound, left, None, site_units)
@@ -129,6 +137,51 @@ def solve_colgen_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
         capacity_prices=capacity_rows(problem, cg.prices_r),
         diagnostics=notes,
     )
+
+
+def _master_milp(problem, options, cg, best, bound, left, notes):
+    """(plan, bound, proven): the exact MILP over the master's columns and the plan's
+    options (every pair when the problem has at most FULL_MILP_PAIRS), hinted with the
+    plan when it is feasible, within MILP_SHARE of the time left. It finds plans that
+    rounding misses (must-place units the repair cannot fit) and improves the rounded
+    one. Over every pair its bound is the problem's too, and an optimum ends the solve."""
+    if left() <= 0.5:
+        return best, bound, False
+    whole = problem.num_pairs() <= FULL_MILP_PAIRS
+    candidates = None
+    if not whole:
+        keep = cg.keep_uk.copy()
+        slot = problem.slot_of(best)
+        placed = np.flatnonzero(slot >= 0)
+        keep[placed, slot[placed]] = True
+        candidates = tuple(tuple(problem.option_uk[u, keep[u]].tolist()) for u in range(len(keep)))
+    feasible = not violations(problem, best)
+    limit = left() if whole else max(0.5, MILP_SHARE * left())
+    found = solve_milp(
+        problem,
+        dataclasses.replace(
+            options,
+            time_limit_s=limit,
+            candidates_u=candidates,
+            hint_u=best if feasible else None,
+            progress=None,
+        ),
+        prices=False,
+    )
+    usable = found.objective_usd_per_h is not None and not violations(problem, found.assign_u)
+    if usable and (
+        not feasible or found.objective_usd_per_h < objective_value(problem, best) - 1e-9
+    ):
+        best = found.assign_u
+    proven = False
+    if whole and found.bound_usd_per_h is not None:
+        bound = max(bound, float(found.bound_usd_per_h))
+        proven = found.status == "optimal"
+    scope = "every pair" if whole else f"{int(cg.keep_uk.sum()):,} master columns"
+    notes.append(
+        f"MILP over {scope}: {found.status}, plan {objective_value(problem, best):,.4f} USD/h"
+    )
+    return best, bound, proven
 
 
 def _start_only(problem: Problem, start: np.ndarray, options: SolveOptions) -> SolveResult:

@@ -139,6 +139,8 @@ def _run_tip(p: Placement, axis: TimeAxis) -> str:
         f"end {axis.when(p.end)}" if p.end else "end —",
         f"cost {_num(p.cost_usd, 0)} USD · carbon {_num(p.carbon_kg, 1)} kgCO2e",
     ]
+    if p.segments:
+        lines.append(f"{len(p.segments)} segments ({p.resumes} resumes, whole periods)")
     return "\n".join(lines)
 
 
@@ -147,9 +149,25 @@ def _draw_bar(bar: _Bar, y: float, axis: TimeAxis) -> str:
     out = [
         f'<g class="run" data-run="{_e(p.workload)}" data-pool="{_e(p.pool)}" '
         f'data-start="{_e(p.start or "")}">',
-        f'<rect x="{_f(bar.x0)}" y="{_f(y)}" width="{_f(bar.x1 - bar.x0)}" '
-        f'height="{_f(_BAR_H)}" rx="2" fill="{RUN_COLOUR}"/>',
     ]
+    if p.segments:  # a preempted run: one rect per segment over a thin line for pauses
+        mid = y + _BAR_H / 2
+        out.append(
+            f'<line x1="{_f(bar.x0)}" y1="{_f(mid)}" x2="{_f(bar.x1)}" y2="{_f(mid)}" '
+            f'stroke="{RUN_COLOUR}" stroke-dasharray="2 2"/>'
+        )
+        for seg in p.segments:
+            a = axis.x_hours(axis.hours_of(seg.start))
+            b = max(axis.x_hours(axis.hours_of(seg.end)), a + 2.0)
+            out.append(
+                f'<rect class="segment" x="{_f(a)}" y="{_f(y)}" width="{_f(b - a)}" '
+                f'height="{_f(_BAR_H)}" rx="2" fill="{RUN_COLOUR}"/>'
+            )
+    else:
+        out.append(
+            f'<rect x="{_f(bar.x0)}" y="{_f(y)}" width="{_f(bar.x1 - bar.x0)}" '
+            f'height="{_f(_BAR_H)}" rx="2" fill="{RUN_COLOUR}"/>'
+        )
     ty = y + _BAR_H - 2.5
     if bar.label_at == "in":
         out.append(_text(bar.x0 + 3, ty, bar.label, size=10, cls="on-bar"))
