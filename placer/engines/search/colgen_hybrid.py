@@ -30,9 +30,8 @@ from placer.engines.base import SolveOptions, SolveResult
 from placer.engines.greedy import solve_greedy
 from placer.engines.milp.solve import solve_milp
 from placer.engines.relax.colgen import column_generation, sampled_start_prices
-from placer.engines.relax.lagrangian import capacity_rows
 from placer.engines.relax.repair import repair
-from placer.engines.search.large_hybrid import cheapest_options
+from placer.engines.search.large_hybrid import certified, cheapest_options, units_left_out
 from placer.engines.search.neighbourhood import cheapest_units_per_site, lns
 from placer.problem.form import UNPLACED, Problem
 from placer.problem.usage import better_plan, objective_value, violations
@@ -106,14 +105,7 @@ def solve_colgen_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
         best = better_plan(problem, best, other)
     best, bound, exact = _master_milp(problem, options, cg, best, bound, left, notes)
     if violations(problem, best):
-        return SolveResult(
-            best,
-            "no_solution",
-            bound_usd_per_h=bound,
-            bound_scope="full",
-            message="rounding and repair left must-place units out",
-            diagnostics=notes,
-        )
+        return units_left_out(best, bound, notes, "rounding, repair and the master's MILP")
     notes.append(
         f"rounded LP plan {objective_value(problem, best):,.4f} USD/h after "
         f"{time.perf_counter() - started:.1f} s"
@@ -124,19 +116,7 @@ def solve_colgen_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
         site_units = cheapest_units_per_site(problem, cg.priced)
         best, lns_notes = lns(problem, options, best, top, bound, left, None, site_units)
         notes += lns_notes
-    obj = objective_value(problem, best)
-    gap = max(0.0, (obj - bound) / max(abs(obj), 1e-9))
-    return SolveResult(
-        best,
-        "optimal" if gap <= options.relative_gap else "feasible",
-        objective_usd_per_h=obj,
-        bound_usd_per_h=bound,
-        bound_scope="full",
-        message=f"hybrid plan (column generation); certified gap {100 * gap:.3f}% against "
-        "the certified bound",
-        capacity_prices=capacity_rows(problem, cg.prices_r),
-        diagnostics=notes,
-    )
+    return certified(problem, options, best, bound, cg.prices_r, notes, "column generation")
 
 
 def _master_milp(problem, options, cg, best, bound, left, notes):

@@ -146,14 +146,7 @@ def solve_large_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
     best = _round(problem, priced, relaxed, options.seed, started, left)
     best = better_plan(problem, best, options.hint_u)
     if violations(problem, best):
-        return SolveResult(
-            best,
-            "no_solution",
-            bound_usd_per_h=bound,
-            bound_scope="full",
-            message="rounding and repair left must-place units out",
-            diagnostics=notes,
-        )
+        return units_left_out(best, bound, notes, "rounding and repair")
     notes.append(
         f"rounded plan {objective_value(problem, best):,.4f} USD/h after "
         f"{time.perf_counter() - started:.1f} s"
@@ -167,6 +160,32 @@ def solve_large_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
     site_units = cheapest_units_per_site(problem, priced)
     best, lns_notes = lns(problem, options, best, top, bound, left, gaps_of, site_units)
     notes += lns_notes
+    return certified(problem, options, best, bound, relaxed.prices_r, notes, "sampled prices")
+
+
+def units_left_out(best: np.ndarray, bound: float, notes: list[str], how: str) -> SolveResult:
+    """The result when `how` (the hybrid's rounding steps) left must-place units out."""
+    return SolveResult(
+        best,
+        "no_solution",
+        bound_usd_per_h=bound,
+        bound_scope="full",
+        message=f"{how} left must-place units out",
+        diagnostics=notes,
+    )
+
+
+def certified(
+    problem: Problem,
+    options: SolveOptions,
+    best: np.ndarray,
+    bound: float,
+    prices_r: np.ndarray,
+    notes: list[str],
+    how: str,
+) -> SolveResult:
+    """A feasible plan with its certified bound (valid for the whole problem) and the
+    capacity prices of `prices_r`; "optimal" within the options' relative gap."""
     obj = objective_value(problem, best)
     gap = max(0.0, (obj - bound) / max(abs(obj), 1e-9))
     return SolveResult(
@@ -175,8 +194,7 @@ def solve_large_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
         objective_usd_per_h=obj,
         bound_usd_per_h=bound,
         bound_scope="full",
-        message=f"hybrid plan (sampled prices); certified gap {100 * gap:.3f}% against the "
-        "certified bound",
-        capacity_prices=capacity_rows(problem, relaxed.prices_r),
+        message=f"hybrid plan ({how}); certified gap {100 * gap:.3f}% against the certified bound",
+        capacity_prices=capacity_rows(problem, prices_r),
         diagnostics=notes,
     )
