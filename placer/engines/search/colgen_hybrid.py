@@ -110,8 +110,10 @@ def solve_colgen_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
         f"rounded LP plan {objective_value(problem, best):,.4f} USD/h after "
         f"{time.perf_counter() - started:.1f} s"
     )
-    options.report("rounding", incumbent=objective_value(problem, best), bound=bound)
-    if left() > 1.0 and not exact:
+    value = objective_value(problem, best)
+    options.report("rounding", incumbent=value, bound=bound)
+    within = value - bound <= options.relative_gap * max(abs(value), 1e-9)
+    if left() > 1.0 and not exact and not within:
         top = cheapest_options(problem, cg.priced, LNS_K)
         site_units = cheapest_units_per_site(problem, cg.priced)
         best, lns_notes = lns(problem, options, best, top, bound, left, None, site_units)
