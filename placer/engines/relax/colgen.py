@@ -51,8 +51,6 @@ MASTER_SOLVER = mathopt.SolverType.HIGHS
 ADD_PER_ROUND = 3
 #: Master columns each unit starts with: its cheapest by objective alone.
 START_COLUMNS = 2
-#: Columns unused by the master for this many rounds are deleted (None: never).
-RETIRE_AFTER: int | None = None
 #: Weight of the best bound's prices in the smoothed prices (Wentges smoothing).
 SMOOTHING = 0.5
 #: The master is optimal when L(y) is within this of its LP value (relative).
@@ -104,8 +102,6 @@ class _Master:
         self.value_u = lost_value(problem)
         self.model.objective.offset = float(self.value_u.sum())
         self.columns: list[mathopt.Variable] = []
-        self.alive_c = np.zeros(0, bool)  # False once retired (`retire`)
-        self.age_c = np.zeros(0, np.int64)  # rounds since the column was last used
         self.unit_c: list[np.ndarray] = []
         self.slot_c: list[np.ndarray] = []
         self.load_r = np.zeros(self.num_prices)
@@ -140,8 +136,6 @@ class _Master:
             self.columns.append(x)
         self.unit_c.append(units)
         self.slot_c.append(slots)
-        self.alive_c = np.concatenate([self.alive_c, np.ones(units.size, bool)])
-        self.age_c = np.concatenate([self.age_c, np.zeros(units.size, np.int64)])
         keep = (rows >= 0) & (amounts != 0.0)
         col = np.broadcast_to(first + np.arange(units.size)[:, None], rows.shape)[keep]
         row, amount = rows[keep], amounts[keep]
@@ -165,7 +159,7 @@ class _Master:
             if self.soft_r[r]:
                 self._slack(r)
         col, row, amount = (np.concatenate(a) for a in zip(*self.terms, strict=True))
-        at = np.isin(row, np.array(new, np.int64)) & self.alive_c[col]
+        at = np.isin(row, np.array(new, np.int64))
         for c, r, a in zip(col[at].tolist(), row[at].tolist(), amount[at].tolist(), strict=True):
             self.rows[r].set_coefficient(self.columns[c], a)
 
@@ -180,7 +174,7 @@ class _Master:
             if b not in self.rows:
                 self.rows[b] = self.model.add_linear_constraint(ub=float(self.cap_r[b]))
                 col, row, amount = (np.concatenate(a) for a in zip(*self.terms, strict=True))
-                at = (row == b) & self.alive_c[col]
+                at = row == b
                 for c, a in zip(col[at].tolist(), amount[at].tolist(), strict=True):
                     self.rows[b].set_coefficient(self.columns[c], a)
             self.rows[b].set_coefficient(slack, price)
@@ -210,27 +204,10 @@ class _Master:
 
     def solution(self, result: mathopt.SolveResult):
         """(unit, slot, value) of the master's nonzero columns."""
-        alive = np.flatnonzero(self.alive_c)
-        values = np.zeros(self.alive_c.size)
-        values[alive] = result.variable_values([self.columns[c] for c in alive])
+        values = np.asarray(result.variable_values(self.columns), float)
         unit, slot = np.concatenate(self.unit_c), np.concatenate(self.slot_c)
         at = np.flatnonzero(values > 1e-9)
         return unit[at], slot[at], values[at]
-
-    def retire(self, result: mathopt.SolveResult, age: int) -> tuple[np.ndarray, np.ndarray]:
-        """Deletes the columns the master has not used for `age` rounds (their units
-        keep the columns they use); returns their (unit, slot) pairs, which pricing may
-        bring back. A smaller master solves faster: HiGHS rebuilds it every round."""
-        alive = np.flatnonzero(self.alive_c)
-        used = np.asarray(result.variable_values([self.columns[c] for c in alive]), float) > 1e-9
-        self.age_c[alive[used]] = 0
-        self.age_c[alive[~used]] += 1
-        old = alive[~used & (self.age_c[alive] >= age)]
-        for c in old.tolist():
-            self.model.delete_variable(self.columns[c])
-        self.alive_c[old] = False
-        unit, slot = np.concatenate(self.unit_c), np.concatenate(self.slot_c)
-        return unit[old], slot[old]
 
 
 def lost_value(problem: Problem) -> np.ndarray:
@@ -301,9 +278,6 @@ def column_generation(
         lp_value = float(result.objective_value())
         master_y = master.prices(result)
         x = master.solution(result)
-        if RETIRE_AFTER is not None:
-            gone = master.retire(result, RETIRE_AFTER)
-            keep[gone] = False
         y = master_y if best[1] is None else SMOOTHING * best[1] + (1 - SMOOTHING) * master_y
         bound, priced = chunked_dual_bound(problem, y)
         if y is not master_y and bound < best[0]:
