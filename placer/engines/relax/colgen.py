@@ -3,12 +3,11 @@ columns, every slot priced at each round, and a certified Lagrangian bound.
 
 The LP relaxation of the placement MILP (formulation.py) has one column per (unit, slot);
 a timed problem has millions (a run's pools x starts), most of them never worth using.
-The *master* LP holds a few columns per unit: every capacity row with a finite cap, one
-place-once row per unit, one row per (redundancy group, spread key), and a slack per soft
-row. Each round:
+The *master* LP holds a few columns per unit: the capacity rows its columns could
+overfill (a row they cannot overfill cannot bind), one place-once row per unit, one row
+per (redundancy group, spread key), and a slack per soft row. Each round:
 
-1. solve the master (GLOP, incrementally: the basis of the last round is kept when
-   columns are added);
+1. solve the master (HiGHS, from scratch: MathOpt keeps no HiGHS basis between solves);
 2. read its capacity duals as row prices y >= 0 (`pair_rows` layout: capacity rows, then
    the spread rows) and price every slot of every unit with them (`chunked_dual_bound`,
    float64, chunked over units): L(y) = sum_u min(value lost, min_k objective + y . usage)
@@ -23,8 +22,8 @@ early rounds; a round whose smoothed prices add nothing falls back to the master
 
 A must-place unit's "unplaced" is priced at a large penalty in the master (a relaxation of
 "must place": the bound stays valid), so the master is always feasible. Measured on
-gen-time-1000x50x168-s1 (2 CPUs): 6,952 columns of 194,296 pairs reach the LP optimum
-4,778.11 USD/h, the full LP's, in 18 rounds and 18 s; the full LP took 15 s on its own.
+gen-time-1000x50x168-s1 (2 CPUs, greedy's plan as the start): 5,724 columns of 194,296
+pairs reach the LP optimum 4,778.11 USD/h, the full LP's, in 19 rounds and 13.4 s.
 """
 
 from __future__ import annotations
@@ -44,8 +43,8 @@ from placer.problem.soft import soft_mask
 from placer.problem.usage import term_values
 
 #: The master's LP solver. HiGHS rebuilds its model each round, GLOP keeps its basis;
-#: HiGHS was still faster on gen-time-10000x100x72-s1 (a 60k-column master: 4.4 s
-#: against GLOP's 49 s).
+#: HiGHS was still faster on gen-time-10000x100x72-s1 (the fifth round's master, ~61k
+#: columns: 14.5 s against GLOP's 49.3 s, 2 CPUs).
 MASTER_SOLVER = mathopt.SolverType.HIGHS
 #: Slots added per unit and round (its cheapest priced ones below its master columns).
 ADD_PER_ROUND = 3
