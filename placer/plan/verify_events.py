@@ -33,6 +33,21 @@ from placer.plan.verify_figures import Violation, compare
 _EPS = 1e-9
 
 
+def event_caps(site: Site, event, start_h: float, ph: float, it, grid) -> list[tuple[int, float]]:
+    """(period, cap kW) for every period an event's window (from `start_h`, hours after
+    the horizon's start) touches: the grid cap in it (IT capacity x PUE without one; `it`,
+    `grid`: kW per period) less `cut_kw`, or times 1 - `cut_pct` / 100, at least 0."""
+    out = []
+    for t in range(len(it)):
+        if (t + 1) * ph > start_h + _EPS and t * ph < start_h + event.hours - _EPS:
+            base = grid[t] if math.isfinite(grid[t]) else it[t] * site.power.pue
+            if event.cut_kw is not None:
+                out.append((t, max(0.0, base - event.cut_kw)))
+            else:
+                out.append((t, max(0.0, base * (1.0 - float(event.cut_pct or 0.0) / 100.0))))
+    return out
+
+
 class OverLimitCheck:
     """The excess over priced grid events of every site, recomputed per period."""
 
@@ -55,17 +70,9 @@ class OverLimitCheck:
         for event in site.grid_events:
             if event.over_limit_usd_per_kwh is None:
                 continue
-            a = offset_h(event.start)
-            b = a + event.hours
-            for t in range(n_t):
-                if (t + 1) * ph > a + _EPS and t * ph < b - _EPS:
-                    base = grid[t] if math.isfinite(grid[t]) else it[t] * site.power.pue
-                    if event.cut_kw is not None:
-                        mine = max(0.0, base - event.cut_kw)
-                    else:
-                        mine = max(0.0, base * (1.0 - float(event.cut_pct or 0.0) / 100.0))
-                    cap[t] = min(cap[t], mine)
-                    price[t] = max(price[t], event.over_limit_usd_per_kwh)
+            for t, cut in event_caps(site, event, offset_h(event.start), ph, it, grid):
+                cap[t] = min(cap[t], cut)
+                price[t] = max(price[t], event.over_limit_usd_per_kwh)
         return cap, price
 
     def figures(self, sid: str, facility_kw: list[float]) -> tuple[list, list, list] | None:

@@ -54,7 +54,7 @@ from placer.model.scenario import Scenario
 from placer.model.site import Pool, Site
 from placer.model.workload import Inference, Training
 from placer.plan.plan import Placement, Plan, UnitRef
-from placer.plan.verify_events import OverLimitCheck
+from placer.plan.verify_events import OverLimitCheck, event_caps
 from placer.plan.verify_figures import latency_violation
 from placer.plan.verify_preempt import preempted_run
 from placer.plan.verify_startup import StartupTally
@@ -505,16 +505,8 @@ class TimedVerifier(Verifier):
         for event in site.grid_events:
             if event.over_limit_usd_per_kwh is not None:
                 continue  # a priced event's cap is soft: verify_events
-            a = self._offset_h(event.start)
-            b = a + event.hours
-            for t in range(n_t):
-                if (t + 1) * ph > a + _EPS and t * ph < b - _EPS:  # the window overlaps t
-                    base = grid[t] if math.isfinite(grid[t]) else it[t] * site.power.pue
-                    if event.cut_kw is not None:
-                        cut = max(0.0, base - event.cut_kw)
-                    else:
-                        cut = max(0.0, base * (1.0 - float(event.cut_pct or 0.0) / 100.0))
-                    facility[t] = min(facility[t], cut)
+            for t, cut in event_caps(site, event, self._offset_h(event.start), ph, it, grid):
+                facility[t] = min(facility[t], cut)
         caps = {
             "it_power": it,
             "facility_power": facility,

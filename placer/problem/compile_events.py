@@ -38,7 +38,7 @@ def priced_caps_per_period(site: Site, horizon: Horizon) -> tuple[np.ndarray, np
     """(cap float64[T] kW, +inf where no priced event touches the period; price
     float64[T] USD/kWh, 0 there): the lowest cap and the highest price of the priced
     grid events of a site in each period."""
-    n_t, ph = horizon.periods, horizon.period_hours
+    n_t = horizon.periods
     cap = np.full(n_t, math.inf)
     price = np.zeros(n_t)
     it = per_period(site.power.it_capacity_kw, n_t, math.inf)
@@ -46,14 +46,24 @@ def priced_caps_per_period(site: Site, horizon: Horizon) -> tuple[np.ndarray, np
     for event in site.grid_events:
         if not event.priced:
             continue
-        a = horizon.hours_from_start(event.start)
-        b = a + event.hours
-        for t in range(n_t):
-            if (t + 1) * ph > a + _EPS and t * ph < b - _EPS:
-                base = grid[t] if math.isfinite(grid[t]) else it[t] * site.power.pue
-                cap[t] = min(cap[t], event.cut_cap_kw(base))
-                price[t] = max(price[t], float(event.over_limit_usd_per_kwh or 0.0))
+        for t, cut in event_caps_kw(site, horizon, event, it, grid):
+            cap[t] = min(cap[t], cut)
+            price[t] = max(price[t], float(event.over_limit_usd_per_kwh or 0.0))
     return cap, price
+
+
+def event_caps_kw(site: Site, horizon: Horizon, event, it, grid) -> list[tuple[int, float]]:
+    """(period, cap kW) for every period the event's window touches: the site's grid cap
+    in it (IT capacity x PUE without one; `it`, `grid`: kW per period) less the cut."""
+    n_t, ph = horizon.periods, horizon.period_hours
+    a = horizon.hours_from_start(event.start)
+    b = a + event.hours
+    out = []
+    for t in range(n_t):
+        if (t + 1) * ph > a + _EPS and t * ph < b - _EPS:
+            base = grid[t] if math.isfinite(grid[t]) else it[t] * site.power.pue
+            out.append((t, event.cut_cap_kw(base)))
+    return out
 
 
 def with_priced_events(

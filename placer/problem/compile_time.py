@@ -42,7 +42,7 @@ from placer.model.horizon import Horizon, per_period
 from placer.model.scenario import Scenario
 from placer.model.site import Site
 from placer.model.workload import Inference, Training
-from placer.problem.compile_events import with_priced_events
+from placer.problem.compile_events import event_caps_kw, with_priced_events
 from placer.problem.compile_static import (
     CHUNK_CELLS,
     _Context,
@@ -595,13 +595,8 @@ def site_caps_per_period(site: Site, horizon: Horizon) -> np.ndarray:
     for event in site.grid_events:
         if event.priced:
             continue  # a soft cap: its own rows (compile_events)
-        a = horizon.hours_from_start(event.start)
-        b = a + event.hours
-        for t in range(n_t):
-            lo, hi = t * horizon.period_hours, (t + 1) * horizon.period_hours
-            if hi > a + 1e-9 and lo < b - 1e-9:
-                base = grid[t] if math.isfinite(grid[t]) else it[t] * site.power.pue
-                facility[t] = min(facility[t], event.cut_cap_kw(base))
+        for t, cut in event_caps_kw(site, horizon, event, it, grid):
+            facility[t] = min(facility[t], cut)
     caps = np.stack([it, facility, heat, water], axis=1)
     if site.power.available_from is not None:
         arrives = horizon.hours_from_start(site.power.available_from)

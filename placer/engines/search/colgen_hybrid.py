@@ -31,7 +31,12 @@ from placer.engines.greedy import solve_greedy
 from placer.engines.milp.solve import solve_milp
 from placer.engines.relax.colgen import column_generation, sampled_start_prices
 from placer.engines.relax.repair import repair
-from placer.engines.search.large_hybrid import certified, cheapest_options, units_left_out
+from placer.engines.search.large_hybrid import (
+    certified,
+    cheapest_options,
+    proven_infeasible,
+    units_left_out,
+)
 from placer.engines.search.neighbourhood import cheapest_units_per_site, lns
 from placer.problem.form import UNPLACED, Problem
 from placer.problem.usage import better_plan, objective_value, violations
@@ -88,15 +93,8 @@ def solve_colgen_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
         return _start_only(problem, start, options)
     bound = cg.bound
     notes = list(cg.notes)
-    options.report("column generation", bound=bound)
     if not np.isfinite(bound):
-        return SolveResult(
-            np.full(n_u, UNPLACED, np.int32),
-            "infeasible",
-            message="proven infeasible: a must-place unit has no allowed pool",
-            bound_scope="full",
-            diagnostics=notes,
-        )
+        return proven_infeasible(n_u, notes)
     whole = cg.x_value >= 1.0 - 1e-6
     rounded = np.full(n_u, UNPLACED, np.int32)
     rounded[cg.x_unit[whole]] = problem.option_uk[cg.x_unit[whole], cg.x_slot[whole]]

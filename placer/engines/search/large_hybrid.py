@@ -136,13 +136,7 @@ def solve_large_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
         notes.append(site_note(strong, time.perf_counter() - started))
         options.report("site knapsack bound", bound=bound)
     if not np.isfinite(bound):
-        return SolveResult(
-            np.full(n_u, UNPLACED, np.int32),
-            "infeasible",
-            message="proven infeasible: a must-place unit has no allowed pool",
-            bound_scope="full",
-            diagnostics=notes,
-        )
+        return proven_infeasible(n_u, notes)
     best = _round(problem, priced, relaxed, options.seed, started, left)
     best = better_plan(problem, best, options.hint_u)
     if violations(problem, best):
@@ -161,6 +155,17 @@ def solve_large_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
     best, lns_notes = lns(problem, options, best, top, bound, left, gaps_of, site_units)
     notes += lns_notes
     return certified(problem, options, best, bound, relaxed.prices_r, notes, "sampled prices")
+
+
+def proven_infeasible(n_u: int, notes: list[str]) -> SolveResult:
+    """The result when the certified bound is infinite: a must-place unit has no pool."""
+    return SolveResult(
+        np.full(n_u, UNPLACED, np.int32),
+        "infeasible",
+        message="proven infeasible: a must-place unit has no allowed pool",
+        bound_scope="full",
+        diagnostics=notes,
+    )
 
 
 def units_left_out(best: np.ndarray, bound: float, notes: list[str], how: str) -> SolveResult:
