@@ -19,6 +19,7 @@ from placer import interrupt
 from placer.engines.base import SolveOptions
 from placer.engines.milp.diagnose import diagnose
 from placer.engines.registry import SOLVERS
+from placer.engines.relax.streamed_bound import sample_prices, with_whole_bound
 from placer.engines.search.colgen_hybrid import solve_colgen_hybrid
 from placer.engines.search.hybrid import solve_hybrid_full
 from placer.engines.search.large_hybrid import solve_large_hybrid
@@ -32,6 +33,7 @@ from placer.plan.scoring import PlanScore, assignment_of, score
 from placer.plan.verify import Violation, verify
 from placer.problem.agnostic import agnostic_rank
 from placer.problem.compile import compile_problem
+from placer.problem.compile_large import compile_restricted, needs_restriction
 from placer.problem.form import Problem
 from placer.progress import ProgressFn
 
@@ -127,15 +129,29 @@ def solve(
     if secure is not None and scenario.horizon is not None:
         raise OptionError(f"--secure {secure}: timed scenarios (with a horizon) not yet")
     started = time.perf_counter()
-    problem, index = compile_problem(scenario)
+    restricted = restricted_layout(scenario, layout)
+    known_bound = None
+    if restricted:  # the padded option table would not fit: a subset of each unit's options
+        sample_s = RESTRICTED_SAMPLE_SHARE * time_limit_s
+        prices = sample_prices(scenario, time_budget_s=sample_s, seed=seed)
+        compiled = time.perf_counter()
+        problem, index, known_bound = compile_restricted(scenario, prices)
+        compile_s = time.perf_counter() - compiled
+    else:
+        problem, index = compile_problem(scenario)
     name = choose_solver(solver, problem)
+    check_period_caps(problem, name)
     if secure is not None and solver == "auto":
         name = _secure_engine(scenario, problem, index, secure)
     solve_fn = HYBRID_PATHS[layout] if name == "hybrid" else SOLVERS[name]
+    if restricted and name == "hybrid" and problem.num_pairs() > RESTRICTED_SPARSE_PAIRS:
+        solve_fn = solve_large_hybrid  # column generation's first master would not solve
     hint_u = assignment_of(hint, index, strict=False) if hint is not None else None
     # the limit is for the whole call: the compile has spent some, the plan and its
     # verification after the solve take a little (POST_SOLVE_SHARE)
     spent = time.perf_counter() - started
+    if restricted:  # the whole problem's bound streams every option again: ~ a compile
+        spent += compile_s
     solver_s = max(MIN_SOLVER_S, time_limit_s * (1.0 - POST_SOLVE_SHARE) - spent)
     options = SolveOptions(
         time_limit_s=solver_s,
@@ -153,8 +169,12 @@ def solve(
             result = solve_fn(problem, options)
         else:
             result, cover = _solve_secure(scenario, problem, index, options, secure, name)
+    if problem.period_caps is not None:
+        result = _within_period_caps(problem, index, options, result, name)
     if bool(problem.lexicographic) and name != "milp":
         result = _weighted_only(result, name)
+    if restricted:
+        result = with_whole_bound(scenario, problem, result, relative_gap, known_bound)
     if problem.preempt is not None and result.preempt_schedule is None:
         result = contiguous_only(result, name)
     deadline = started + time_limit_s
@@ -315,14 +335,81 @@ def _weighted_only(result, name: str):
     )
 
 
+#: Solvers that honour budgets and carbon caps per period (`Problem.period_caps`): the
+#: MILP writes their rows, greedy keeps a ledger, the hybrid's MILP stages write them (and
+#: `_within_period_caps` checks its plan). `auto` picks the MILP or the hybrid.
+PERIOD_CAP_SOLVERS = ("greedy", "hybrid", "milp")
+
+
+def check_period_caps(problem: Problem, name: str) -> None:
+    """Refuses a solver that cannot honour the scenario's caps per period.
+
+    Raises:
+      OptionError: naming the fields and the solvers that honour them.
+    """
+    if problem.period_caps is None:
+        return
+    moves = getattr(problem.preempt, "move_usd_per_h_v", None)
+    if moves is not None and any(math.isfinite(float(m)) for m in moves):
+        raise OptionError(
+            "objective.budget_usd_per_period_h and objective.carbon_cap_kg_per_period_h "
+            "(caps per period) with runs that may migrate between pools: not yet; remove "
+            "the caps per period or the migration"
+        )
+    if name in PERIOD_CAP_SOLVERS:
+        return
+    raise OptionError(
+        f"--solver {name}: objective.budget_usd_per_period_h and "
+        "objective.carbon_cap_kg_per_period_h (caps per period) are honoured by "
+        f"{', '.join(PERIOD_CAP_SOLVERS)} (or auto), not by {name}"
+    )
+
+
+def _within_period_caps(problem: Problem, index, options: SolveOptions, result, name: str):
+    """The result if its plan keeps every cap per period; otherwise greedy's plan (which
+    keeps them), with a diagnostic line and the result's bound (a bound of the problem
+    stays one whatever plan is returned). The hybrid may need it: its rounding and repair
+    stages do not see the caps (its MILP stages do), so it may end with a plan over a cap,
+    or with none ("no_solution") where greedy finds one; the MILP only where it returns a
+    hint instead of a model (`MAX_MODEL_TERMS`)."""
+    from placer.engines.greedy import solve_greedy
+    from placer.problem.usage import broken_caps
+
+    if result.status in ("optimal", "feasible"):
+        if not broken_caps(problem, result.assign_u, result.preempt_schedule).size:
+            return result  # the MILP's and greedy's always do (but a MILP's fallback)
+        why = f"{name}'s plan exceeded a budget or carbon cap per period"
+    elif name == "hybrid" and result.status == "no_solution":
+        why = f"{name} found no plan"
+    else:
+        return result
+    # greedy by cost, else by start (each run as early as it fits: `agnostic_rank`)
+    for rank in (None, agnostic_rank(problem, index)):
+        fallback = solve_greedy(problem, dataclasses.replace(options, rank_uk=rank, hint_u=None))
+        if fallback.status == "feasible":
+            break
+    if fallback.status != "feasible" and result.status not in ("optimal", "feasible"):
+        return result
+    note = f"caps per period: {why}; greedy's plan (which keeps them) is returned instead"
+    full = result.bound_scope == "full"
+    return dataclasses.replace(
+        fallback,
+        bound_usd_per_h=result.bound_usd_per_h if full else None,
+        bound_scope="full" if full and result.bound_usd_per_h is not None else None,
+        diagnostics=[note, *fallback.diagnostics, *result.diagnostics],
+    )
+
+
 def contiguous_only(result, name: str):
     """A result of an engine that placed preemptible runs contiguously (it did not model
     preemption, `SolveResult.preempt_schedule` None): its plan is valid (a restriction),
     but its bound and any proof of optimality or infeasibility are of the contiguous
-    problem, whose optimum may be above the preemptible one's: none is claimed."""
+    problem, whose optimum may be above the preemptible one's: none is claimed. So for
+    runs that may migrate between pools (`migration_usd`): placed in one pool."""
     note = (
-        f"preemptible runs: {name} placed them contiguously; no bound is claimed for the "
-        "problem where they may pause (--solver milp models preemption)"
+        f"preemptible or migratable runs: {name} placed them contiguously in one pool; no "
+        "bound is claimed for the problem where they may pause or move between pools "
+        "(--solver milp models preemption and migration)"
     )
     status = {"optimal": "feasible", "infeasible": "no_solution"}.get(result.status, result.status)
     message = result.message
@@ -441,12 +528,21 @@ HYBRID_MIN_PAIRS = 100_000
 #: Infeasibility fixes (the elastic MILPs of `placer.engines.milp.diagnose`) are sought
 #: up to this many feasible (unit, option) pairs.
 DIAGNOSE_MAX_PAIRS = 2_000_000
+#: Share of the time limit the restricted layout gives column generation on a sample of
+#: the workloads (`streamed_bound.sample_prices`), whose prices pick options and bound.
+RESTRICTED_SAMPLE_SHARE = 0.1
+#: On the restricted layout the hybrid takes the sparse path above this many pairs: on
+#: gen-time-100000x1000x24-s1 (4.3M restricted pairs, 2 CPUs) column generation's first
+#: master did not solve within the ~100 s left, and the sparse path's plan was 300,495
+#: USD/h against greedy's 352,583 in 200 s.
+RESTRICTED_SPARSE_PAIRS = 1_000_000
 #: The hybrid's paths by `layout`.
 HYBRID_PATHS = {
     "auto": SOLVERS["hybrid"],
     "dense": solve_hybrid_full,
     "sparse": solve_large_hybrid,
     "columns": solve_colgen_hybrid,
+    "restricted": SOLVERS["hybrid"],  # on the restricted problem (`restricted_layout`)
 }
 
 
@@ -481,7 +577,26 @@ def check_solve_options(
 def check_layout(layout: str) -> None:
     """Checks the `layout` option's value."""
     if layout not in HYBRID_PATHS:
-        raise OptionError(f"unknown layout {layout!r}; choose auto, dense, sparse or columns")
+        raise OptionError(
+            f"unknown layout {layout!r}; choose auto, dense, sparse, columns or restricted"
+        )
+
+
+def restricted_layout(scenario: Scenario, layout: str) -> bool:
+    """Compile a restricted problem (`placer.problem.compile_large`): asked for, or (auto)
+    a timed fleet whose padded option table would not fit.
+
+    Raises:
+      OptionError: layout "restricted" for a scenario without a horizon.
+    """
+    if layout == "restricted":
+        if scenario.horizon is None:
+            raise OptionError(
+                "layout restricted: only timed scenarios (with a horizon) restrict their "
+                "options; choose auto, dense, sparse or columns"
+            )
+        return True
+    return layout == "auto" and needs_restriction(scenario)
 
 
 def small(problem: Problem) -> bool:

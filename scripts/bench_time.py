@@ -101,6 +101,7 @@ from placer.model.series_file import read_series, resolve_series  # noqa: E402
 from placer.model.yaml_text import read_document  # noqa: E402
 from placer.plan.verify import verify  # noqa: E402
 from placer.problem.compile import compile_problem  # noqa: E402
+from placer.problem.compile_large import compile_restricted, needs_restriction  # noqa: E402
 
 DEFAULT_SIZES = "1000x50x168,10000x100x72"
 QUICK_SIZES = "200x20x48"
@@ -437,7 +438,13 @@ def bench_instance(name, key, make, extra, args, machine) -> list[dict]:
             scenario, info = made if isinstance(made, tuple) else (made, {})
             load_s = time.perf_counter() - t0
             t0 = time.perf_counter()
-            problem, _ = compile_problem(scenario)
+            # what api.solve compiles: the restricted problem when the whole one's padded
+            # option table would not fit (placer.problem.compile_large)
+            restricted = needs_restriction(scenario)
+            if restricted:
+                problem = compile_restricted(scenario)[0]
+            else:
+                problem, _ = compile_problem(scenario)
             compile_s = time.perf_counter() - t0
     except Skip as e:
         return [skip_line(name, str(e), machine, extra, args)]
@@ -462,6 +469,9 @@ def bench_instance(name, key, make, extra, args, machine) -> list[dict]:
         "horizon_start": horizon.start if horizon is not None else None,
         "options": problem.num_options,
         "pairs": problem.num_pairs(),
+        # "restricted": options and pairs are the restricted problem's (its bound streams
+        # over every option of the whole one)
+        "layout": "restricted" if restricted else "whole",
         "must_place": int(problem.must_place_u.sum()),
         "problem_digest": problem_digest(problem),
         **extra,

@@ -164,6 +164,42 @@ def test_milp_pays_the_excess_only_when_it_is_cheap(price: float, site: str, pai
     assert scored.objective_usd_per_h == pytest.approx(plan.objective_usd_per_h)
 
 
+def test_robust_pays_the_excess_and_counts_no_violation():
+    """`placer robust` with no spread: every sample is the plan as solved, which pays
+    for its draw over the event's cap; that is a cost, not a facility overrun."""
+    from placer.analysis.robust import prepare, run_robust
+    from placer.model.uncertainty import Uncertainty, with_flags
+
+    scenario, plan = _solve(_one_run(0.5))
+    assert plan.horizon is not None and plan.horizon.over_limit_usd == pytest.approx(2.0)
+    zero = {"demand_sd": 0.0, "price_sd": 0.0, "carbon_sd": 0.0, "gpu_cost_sd": 0.0}
+    sampler = prepare(scenario, with_flags(Uncertainty(), **zero))
+    report = run_robust(sampler, [("plan", plan, "p")], samples=16, seed=0)
+    p = report.plans[0]
+    assert p.feasible == 1.0
+    assert not p.nominal_violations
+    for fig, value in (
+        (p.cost_usd_per_h, plan.totals.cost_usd_per_h),
+        (p.objective_usd_per_h, plan.objective_usd_per_h),
+    ):
+        assert fig.mean == pytest.approx(value, rel=1e-5)
+        assert fig.nominal == pytest.approx(value, rel=1e-9)
+    assert not p.fail_first
+
+
+def test_site_failure_screen_pays_the_excess_and_counts_no_violation():
+    """The N-1 screen (`site_failure_scores`): losing the site without the run keeps the
+    run's paid excess a cost; losing the run's site drops the excess with the run."""
+    from placer.plan.scoring import site_failure_scores
+
+    scenario, plan = _solve(_one_run(0.5))
+    screen = site_failure_scores(scenario, plan)
+    assert "facility_over" not in screen["b"].violations
+    assert screen["b"].objective_usd_per_h == pytest.approx(plan.objective_usd_per_h, rel=1e-6)
+    assert screen["a"].cost_usd_per_h == pytest.approx(0.0, abs=1e-6)
+    assert "facility_over" not in screen["a"].violations
+
+
 def test_the_excess_counts_against_the_budget():
     """At a the run costs 8 USD of GPU-hours + 2 USD over the event cap = 5 USD/h, over a
     4.5 USD/h budget (4 USD/h without the excess would fit); at b 8 USD/h: left out."""

@@ -269,6 +269,33 @@ def test_score_counts_the_startups(rich_milp: tuple[Scenario, Plan]) -> None:
     assert scored.cost_usd_per_h == pytest.approx(plan.totals.cost_usd_per_h, rel=1e-9)
 
 
+def test_robust_counts_the_startups(rich_milp: tuple[Scenario, Plan]) -> None:
+    """`placer robust` with no spread: every sample pays the plan's start-ups."""
+    from placer.analysis.robust import prepare, run_robust
+    from placer.model.uncertainty import Uncertainty, with_flags
+
+    scenario, plan = rich_milp
+    assert plan.horizon is not None and plan.horizon.startup_cost_usd > 0
+    zero = {"demand_sd": 0.0, "price_sd": 0.0, "carbon_sd": 0.0, "gpu_cost_sd": 0.0}
+    sampler = prepare(scenario, with_flags(Uncertainty(), **zero))
+    p = run_robust(sampler, [("plan", plan, "p")], samples=8, seed=0).plans[0]
+    assert p.cost_usd_per_h.nominal == pytest.approx(plan.totals.cost_usd_per_h, rel=1e-9)
+    assert p.cost_usd_per_h.mean == pytest.approx(plan.totals.cost_usd_per_h, rel=1e-5)
+    assert p.objective_usd_per_h.mean == pytest.approx(plan.objective_usd_per_h, rel=1e-5)
+
+
+def test_html_report_shows_the_startups(rich_milp: tuple[Scenario, Plan]) -> None:
+    from placer.outputs.html_report import render_html
+
+    scenario, plan = rich_milp
+    page = render_html(scenario, plan)
+    assert plan.horizon is not None
+    assert f"{plan.horizon.startup_cost_usd:,.2f} USD for starting inference replicas" in page
+    assert '<table id="startup"' in page
+    for w in plan.startup:
+        assert f"<td>{w.workload}</td>" in page
+
+
 def test_take_units_keeps_the_startup_of_the_units_taken() -> None:
     problem, _ = compile_problem(Scenario.model_validate(flip(startup=1.0)))
     assert problem.startup is not None

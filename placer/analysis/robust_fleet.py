@@ -19,6 +19,7 @@ from placer.plan.scoring import assignment_of
 from placer.problem.compile import compile_problem
 from placer.problem.form import Index, Problem
 from placer.problem.rows import Q_COST
+from placer.problem.usage import startup_cost
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,8 @@ class PlanExposure:
       load_u: float64[U], an inference unit's demand share over the requests/s one
         replica serves on its pool (0 for training or unplaced).
       replicas_u: float64[U], its replicas there (1 where load_u is 0).
+      startup_usd_per_h: what the plan pays to start replicas (`usage.startup_cost`),
+        USD per hour of the horizon; every sample pays it (its replicas are the plan's).
     """
 
     label: str
@@ -149,6 +152,7 @@ class PlanExposure:
     service_p: np.ndarray
     load_u: np.ndarray
     replicas_u: np.ndarray
+    startup_usd_per_h: float = 0.0
 
 
 def expose(fleet: Fleet, plan: Plan, label: str, *, strict: bool = True) -> PlanExposure:
@@ -188,6 +192,7 @@ def expose(fleet: Fleet, plan: Plan, label: str, *, strict: bool = True) -> Plan
         service_p=pools_of(fleet.workload_u >= 0),
         load_u=load_u,
         replicas_u=replicas_u,
+        startup_usd_per_h=startup_cost(p, options),
     )
 
 

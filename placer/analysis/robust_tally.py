@@ -13,6 +13,7 @@ from placer.analysis.robust_fleet import PlanExposure
 from placer.analysis.robust_sample import DERATED_KINDS, Draws, Sampler
 from placer.engines.kernels.score import DEFAULT_WEIGHTS, NUM_KINDS
 from placer.problem.rows import K_GPUS, Q_CARBON, Q_COST, SITE_KINDS
+from placer.problem.soft import soft_mask
 
 #: A row counts as exceeded when its float32 excess passes this share of its capacity
 #: plus ROW_TOL_ABS: float32 sums of 1e4 terms are good to ~1e-6 relative, so a plan
@@ -110,6 +111,11 @@ class Counter:
         self.pool_to_site = AnyBy.of(p.pool_site_p.astype(np.int64), n_s)
         cap = np.where(np.isfinite(p.cap_r), np.abs(p.cap_r), 0.0)
         self.tol_r = ROW_TOL_REL * cap + ROW_TOL_ABS
+        self.soft = np.flatnonzero(soft_mask(p))
+        self.price_soft = (
+            np.asarray(p.over_usd_per_h_r, float)[self.soft] if self.soft.size else np.zeros(0)
+        )
+        self.weight_soft = np.asarray(DEFAULT_WEIGHTS.over_k, np.float64)[kind[self.soft]]
         self.n_sites = n_s
 
     def add(self, t: Tally, plan: PlanExposure, d: Draws, out, n: int) -> None:
@@ -117,6 +123,10 @@ class Counter:
         scores, pen, excess = (jax.device_get(x) for x in out)
         excess = np.asarray(excess[:n], np.float64)
         flags = excess > self.tol_r
+        # a soft row's excess (a priced grid event's cap) is paid, not violated
+        paid = excess[:, self.soft] @ self.price_soft
+        penalty = excess[:, self.soft] @ self.weight_soft
+        flags[:, self.soft] = False
         masked = np.asarray(scores.masked[:n], np.float64) + plan.extra_masked
         violation = np.concatenate(
             [
@@ -127,11 +137,15 @@ class Counter:
             axis=1,
         )
         total = np.asarray(scores.total_q[:n], np.float64)
-        t.values["objective"].append(np.asarray(scores.objective[:n], np.float64))
-        t.values["cost"].append(total[:, Q_COST])
+        paid = paid + plan.startup_usd_per_h
+        t.values["objective"].append(np.asarray(scores.objective[:n], np.float64) + paid)
+        t.values["cost"].append(total[:, Q_COST] + paid)
         t.values["carbon"].append(total[:, Q_CARBON])
         t.values["penalized"].append(
-            np.asarray(pen[:n], np.float64) + DEFAULT_WEIGHTS.masked * plan.extra_masked
+            np.asarray(pen[:n], np.float64)
+            + paid
+            - penalty
+            + DEFAULT_WEIGHTS.masked * plan.extra_masked
         )
         t.violation.append(violation)
         t.over_r += flags.sum(axis=0)

@@ -171,6 +171,16 @@ def _check(scenario, every, lookahead, forecast, time_limit_s, solver) -> None:
             "SCENARIO: rolling re-planning needs a timed scenario (horizon: start, "
             "period_hours, periods); this one is static"
         )
+    caps = [
+        f"objective.{name}"
+        for name in ("budget_usd_per_period_h", "carbon_cap_kg_per_period_h")
+        if getattr(scenario.objective, name) is not None
+    ]
+    if caps:
+        raise OptionError(
+            f"{caps[0]}: caps per period are not supported by rolling re-planning yet "
+            "(a window's first period is its starting fleet); remove it, or use placer solve"
+        )
     if not isinstance(every, int) or every < 1:
         raise OptionError(f"--every: {every!r} is not a whole number of periods >= 1")
     if lookahead is not None and (not isinstance(lookahead, int) or lookahead < every):

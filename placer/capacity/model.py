@@ -256,6 +256,12 @@ def _refuse_priced_events(scenario: Scenario) -> None:
                     "price the energy above a grid event's cap yet; leave the price out (the "
                     "event is then a hard limit) or plan with `placer solve`"
                 )
+    for name in ("budget_usd_per_period_h", "carbon_cap_kg_per_period_h"):
+        if getattr(scenario.objective, name) is not None:
+            raise ScenarioError(
+                f"objective.{name}: plan-capacity does not hold caps per period yet; leave "
+                "it out or plan with `placer solve`"
+            )
 
 
 #: Extra months of discount factors for arrivals a delay pushes past the horizon.

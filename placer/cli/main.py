@@ -150,13 +150,16 @@ def schema(of_plan: bool) -> None:
 )
 @click.option(
     "--layout",
-    type=click.Choice(["auto", "dense", "sparse", "columns"]),
+    type=click.Choice(["auto", "dense", "sparse", "columns", "restricted"]),
     default="auto",
     show_default=True,
     help="Which path the hybrid takes: dense (a relaxation of the whole fleet), sparse "
     "(prices from a sample of units, for fleets too big to relax whole) or columns (column "
     "generation); auto picks columns for timed problems and sparse above 2e7 units x "
-    "options. Other solvers read the same problem either way.",
+    "options. Other solvers read the same problem either way. restricted (timed "
+    "scenarios; auto takes it when the option table would pass 6 GiB): every solver gets "
+    "each unit's cheapest options only, and the bound is the whole problem's, streamed "
+    "over every option (docs/engine.md).",
 )
 @output_option(
     "Also write the plan here: YAML if the name ends .yaml or .yml (any case), JSON "

@@ -65,10 +65,13 @@ class SolveResult:
       diagnosis: why the problem is infeasible and the smallest fixes (a
         `placer.engines.milp.diagnose.Diagnosis`), when a solver computed one.
       preempt_schedule: the preemptible runs the solver preempted: unit -> (pool,
-        periods) (`placer.problem.preempt.Schedule`; their assign_u is -1). None: the
+        periods), or (first pool, periods, the pool of each period) for a run that
+        migrates (`placer.problem.preempt.Schedule`; their assign_u is -1). None: the
         solver did not model preemption (it places preemptible runs contiguously, and
         its bound, if any, is not one of the preemptible problem); a dict (maybe empty):
         it did (the `milp` solver on a problem with `Problem.preempt`).
+      prices_r: float64[R'], the row prices of the bound (`relax.rows.pair_rows`
+        layout), where the solver certified a Lagrangian bound; None otherwise.
     """
 
     assign_u: np.ndarray
@@ -80,7 +83,8 @@ class SolveResult:
     capacity_prices: list[tuple] = field(default_factory=list)
     diagnostics: list[str] = field(default_factory=list)
     diagnosis: object | None = None
-    preempt_schedule: dict[int, tuple[int, tuple[int, ...]]] | None = None
+    preempt_schedule: dict[int, tuple] | None = None
+    prices_r: np.ndarray | None = None
 
 
 class Solver(Protocol):

@@ -14,6 +14,7 @@ import numpy as np
 
 from placer.engines.base import SolveOptions, SolveResult
 from placer.problem.form import UNPLACED, Problem
+from placer.problem.period_caps import PK_BUDGET
 from placer.problem.rows import KIND_WHOLE
 from placer.problem.usage import objective_value
 
@@ -107,6 +108,7 @@ class LoadState:
         self.limit_r = np.append(self.limit_r, np.inf)  # row -1 (no row) never binds
         self.loads_r = np.zeros(problem.num_rows + 1)
         self.used_keys: dict[int, set[int]] = {}
+        self.ledger = None if problem.period_caps is None else _PeriodLedger(problem)
 
     def values(self, u: int, options: np.ndarray, slots: np.ndarray | None = None) -> np.ndarray:
         """float64[len(options), J]: what unit u charges to each row of each option."""
@@ -127,6 +129,8 @@ class LoadState:
         used = self.used_keys.get(int(g)) if g >= 0 else None
         if used:
             ok &= ~np.isin(p.spread_key_go[g, options], list(used))
+        if self.ledger is not None:
+            ok &= self.ledger.fitting(u, p.slots_of(u, options) if slots is None else slots)
         return ok
 
     def first_fit(self, u: int, options: np.ndarray, slots: np.ndarray | None = None) -> int | None:
@@ -140,6 +144,8 @@ class LoadState:
         p = self.p
         np.add.at(self.loads_r, p.row_oj[o], sign * self.values(u, np.array([o]))[0])
         self.loads_r[-1] = 0.0
+        if self.ledger is not None:
+            self.ledger.add(u, int(p.slots_of(u, np.array([o]))[0]), sign)
         g = p.group_u[u]
         if g >= 0:
             keys = self.used_keys.setdefault(int(g), set())
@@ -152,3 +158,51 @@ class LoadState:
     def remove(self, u: int, o: int) -> None:
         """Undoes `add(u, o)`."""
         self.add(u, o, sign=-1.0)
+
+
+class _PeriodLedger:
+    """What the placed units spend and emit in each per-period cap row
+    (`Problem.period_caps`), for `LoadState`. A placed inference unit of a service with
+    a start-up cost is charged, in its period t >= 1, as if all its replicas were started
+    there: at least what the plan's start-ups cost in t (started = max(0, n[t] - n[t-1])
+    is at most n[t]), so a plan that fits the ledger fits the caps."""
+
+    def __init__(self, problem: Problem) -> None:
+        caps = problem.period_caps
+        assert caps is not None
+        self.limit_c = caps.cap_c * (1 + _TOL) + _TOL
+        self.spend_c = np.zeros(caps.num_caps)
+        self.n_c = caps.num_caps
+        unit, slot, row, amount = caps.unit_e, caps.slot_e, caps.row_e, caps.amount_e
+        table = problem.startup
+        if table is not None:
+            u, k = np.nonzero(
+                (table.service_u[:, None] >= 0)
+                & (table.period_u[:, None] >= 1)
+                & (table.replicas_uk > 0)
+            )
+            usd = table.replicas_uk[u, k] * table.usd_per_h_w[table.service_u[u]] * caps.scale
+            rows = caps.row_tk[table.period_u[u], PK_BUDGET]
+            unit, slot = np.concatenate([unit, u]), np.concatenate([slot, k])
+            row, amount = np.concatenate([row, rows]), np.concatenate([amount, usd])
+        # one term per (unit, slot, row), sorted by unit
+        n_k = int(slot.max(initial=0)) + 1
+        key = (unit.astype(np.int64) * n_k + slot) * self.n_c + row
+        keys, at = np.unique(key, return_inverse=True)
+        self.amount = np.bincount(at.reshape(-1), weights=amount, minlength=keys.size)
+        self.unit = keys // self.n_c // n_k
+        self.slot = (keys // self.n_c) % n_k
+        self.row = keys % self.n_c
+        self.starts = np.searchsorted(self.unit, np.arange(problem.num_units + 1))
+
+    def fitting(self, u: int, slots: np.ndarray) -> np.ndarray:
+        """bool[len(slots)]: whether placing u in each slot keeps every cap."""
+        a, b = self.starts[u], self.starts[u + 1]
+        rows = self.row[a:b]
+        over = self.spend_c[rows] + self.amount[a:b] > self.limit_c[rows]
+        return ~np.isin(slots, self.slot[a:b][over])
+
+    def add(self, u: int, slot: int, sign: float) -> None:
+        a, b = self.starts[u], self.starts[u + 1]
+        mine = self.slot[a:b] == slot
+        np.add.at(self.spend_c, self.row[a:b][mine], sign * self.amount[a:b][mine])

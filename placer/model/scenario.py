@@ -19,7 +19,7 @@ from placer.model.common import (
     Location,
     StrictModel,
 )
-from placer.model.horizon import Horizon, is_series
+from placer.model.horizon import Horizon, is_series, varying
 from placer.model.site import Site
 from placer.model.workload import Inference, Training, Workload
 
@@ -70,6 +70,25 @@ class Objective(StrictModel):
     carbon_cap_kg_per_h: float | None = Field(
         default=None, gt=0, le=MAX_KG_PER_H, description="Emissions cap, kgCO2e/h."
     )
+    budget_usd_per_period_h: (
+        varying(
+            "Cost cap in each period (timed scenarios), USD/h: what the plan spends in a "
+            "period (GPU-hours, energy at its tariff, egress, start-ups, priced excess) / "
+            "the period's hours (docs/time.md).",
+            ge=0,
+            le=MAX_USD_PER_H,
+        )
+        | None
+    ) = None
+    carbon_cap_kg_per_period_h: (
+        varying(
+            "Emissions cap in each period (timed scenarios), kgCO2e/h: what the plan emits "
+            "in a period / the period's hours (docs/time.md).",
+            ge=0,
+            le=MAX_KG_PER_H,
+        )
+        | None
+    ) = None
     max_utilization: Fraction = Field(
         default=1.0, description="Headroom: no capacity may be used above this fraction."
     )
@@ -171,6 +190,12 @@ def _series_figures(scenario: Scenario):
         if isinstance(w, Inference):
             for region, demand in w.demand_rps.items():
                 yield f"workloads.{i}.demand_rps.{region}", demand
+    for name in PERIOD_CAP_FIELDS:
+        yield f"objective.{name}", getattr(scenario.objective, name)
+
+
+#: The objective's caps per period (docs/time.md): timed scenarios only.
+PERIOD_CAP_FIELDS = ("budget_usd_per_period_h", "carbon_cap_kg_per_period_h")
 
 
 def _time_fields(scenario: Scenario):
@@ -190,6 +215,9 @@ def _time_fields(scenario: Scenario):
             yield f"workloads.{i}.earliest_start", w.earliest_start
             yield f"workloads.{i}.deadline", w.deadline
             yield f"workloads.{i}.preemptible", w.preemptible or None
+            yield f"workloads.{i}.migration_usd", w.migration_usd
+    for name in PERIOD_CAP_FIELDS:
+        yield f"objective.{name}", getattr(scenario.objective, name)
 
 
 def _check_time(scenario: Scenario) -> None:

@@ -35,6 +35,10 @@ RULES: dict[str, str] = {
     "price_usd_per_kwh": "mean",
     "carbon_g_per_kwh": "mean",
     "demand_rps": "max",
+    # a cap per period is a spend rate averaged over the period: its allowance is the
+    # integral of the file's rate over the period, the time-weighted mean
+    "budget_usd_per_period_h": "mean",
+    "carbon_cap_kg_per_period_h": "mean",
 }
 FILE_KEYS = ("file", "column", "time_column", "timezone", "scale")
 #: Largest series file read, bytes (a year of 1-minute samples is ~20 MB).
@@ -88,6 +92,11 @@ def _file_entries(data: dict):
             for region, value in demand.items():
                 if is_file(value):
                     yield f"workloads.{i}.demand_rps.{region}", demand, region, "max"
+    objective = data.get("objective")
+    if isinstance(objective, dict):
+        for key in ("budget_usd_per_period_h", "carbon_cap_kg_per_period_h"):
+            if is_file(objective.get(key)):
+                yield f"objective.{key}", objective, key, RULES[key]
 
 
 def _horizon(data: dict, first_path: str) -> Horizon:

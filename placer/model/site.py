@@ -272,6 +272,12 @@ class Pool(StrictModel):
         return labels
 
     @property
+    def peak_gpus(self) -> int:
+        """Installed GPUs: the most of any period when `gpus` is a series."""
+        g = self.gpus
+        return int(max(g, default=0)) if isinstance(g, list | tuple) else int(g)
+
+    @property
     def key(self) -> str:
         """Pool id within its site (the accelerator id unless given)."""
         return self.id or self.accelerator

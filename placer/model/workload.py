@@ -258,6 +258,24 @@ class Training(_WorkloadBase):
         description="A preemptible run's running hours added per resume (checkpoint "
         f"restore and warm-up), h; default {DEFAULT_RESTORE_OVERHEAD_H}.",
     )
+    migration_usd: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_USD_PER_H,
+        description="With a horizon: the run may move to another pool it may use (any "
+        "pool of an accelerator type it accepts) between periods, at this cost per move, "
+        "USD (checkpoint transfer, re-queue; all in). Absent: the run stays in one pool. "
+        "A move also adds migration_overhead_h of running time on the pool moved to "
+        "(docs/time.md).",
+    )
+    migration_overhead_h: float | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_HOURS,
+        description="A migrating run's running hours added per move (checkpoint "
+        "transfer and restore on the new pool), h; default "
+        f"{DEFAULT_RESTORE_OVERHEAD_H} (an assumption: as restore_overhead_h's default).",
+    )
 
     @property
     def overhead_h(self) -> float:
@@ -265,6 +283,18 @@ class Training(_WorkloadBase):
         if self.restore_overhead_h is None:
             return DEFAULT_RESTORE_OVERHEAD_H
         return float(self.restore_overhead_h)
+
+    @property
+    def migratable(self) -> bool:
+        """Whether the run may move between pools (migration_usd is given)."""
+        return self.migration_usd is not None
+
+    @property
+    def move_overhead_h(self) -> float:
+        """Hours added per move of a migrating run (the field or its default)."""
+        if self.migration_overhead_h is None:
+            return DEFAULT_RESTORE_OVERHEAD_H
+        return float(self.migration_overhead_h)
 
     @model_validator(mode="before")
     @classmethod
@@ -292,6 +322,10 @@ class Training(_WorkloadBase):
         if self.restore_overhead_h is not None and not self.preemptible:
             raise ValueError(
                 "restore_overhead_h: only a preemptible run (preemptible: true) has one"
+            )
+        if self.migration_overhead_h is not None and self.migration_usd is None:
+            raise ValueError(
+                "migration_overhead_h: only a run that may migrate (migration_usd given) has one"
             )
         if (
             self.earliest_start is not None
@@ -348,6 +382,14 @@ class Inference(_WorkloadBase):
     @model_validator(mode="before")
     @classmethod
     def _fill_serving(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for name in ("migration_usd", "migration_overhead_h", "preemptible"):
+                if name in data:
+                    raise ValueError(
+                        f"{name}: a field of training runs; an inference service's replicas "
+                        "move between periods on their own (startup_usd_per_replica prices "
+                        "that, docs/time.md)"
+                    )
         return fill_from_table(data)
 
     @model_validator(mode="after")

@@ -331,16 +331,28 @@ def schedule_text(plan: Plan) -> str:
             )
         )
         paused = [p for p in runs if p.segments]
-        if paused:  # preemptible runs that pause: their segments (docs/time.md)
+        if paused:  # runs that pause or migrate: their segments and pools (docs/time.md)
             lines.append(
-                "Preempted runs (segments, whole periods):\n"
+                "Preempted runs (segments, whole periods, in their pools):\n"
                 + "\n".join(
                     f"  {p.unit}: "
-                    + ", ".join(f"{_short(s.start)}-{_short(s.end)}" for s in p.segments or [])
-                    + f" ({p.resumes} resume{'s' if p.resumes != 1 else ''})"
+                    + ", ".join(
+                        f"{_short(s.start)}-{_short(s.end)} {s.site or p.site}/{s.pool or p.pool}"
+                        for s in p.segments or []
+                    )
+                    + f" ({p.resumes} resume{'s' if p.resumes != 1 else ''}"
+                    + (
+                        f", {p.moves} move{'s' if p.moves != 1 else ''} "
+                        f"{p.migration_usd or 0:,.2f} USD"
+                        if p.moves is not None
+                        else ""
+                    )
+                    + ")"
                     for p in paused
                 )
             )
+            if h.migration_cost_usd > 0:
+                lines.append(f"Moves between pools: {h.migration_cost_usd:,.2f} USD of the cost")
     services: dict[tuple[str, str | None], list] = {}
     for p in plan.placements:
         if p.kind == "inference":
@@ -387,7 +399,33 @@ def schedule_text(plan: Plan) -> str:
             "replicas are the starting fleet)\n"
             + _table(["service", "replicas_started", "usd_per_replica", "cost_usd"], rows)
         )
+    caps = period_caps_text(plan)
+    if caps:
+        lines.append("\n" + caps)
     return "\n".join(lines)
+
+
+def period_caps_text(plan: Plan) -> str | None:
+    """Lines on the caps per period (docs/time.md), where the scenario sets any: for each
+    kind capped, the period closest to its cap (spend or emissions against the cap)."""
+    h = plan.horizon
+    if h is None or h.cost_usd_per_period_h is None:
+        return None
+    out = ["Caps per period (the period closest to its cap)"]
+    for what, unit, spent, caps in (
+        ("budget", "USD/h", h.cost_usd_per_period_h, h.budget_usd_per_period_h),
+        ("carbon", "kg/h", h.carbon_kg_per_period_h, h.carbon_cap_kg_per_period_h),
+    ):
+        capped = [
+            (v / c if c else float(v > 0), t)
+            for t, (v, c) in enumerate(zip(spent or [], caps or [], strict=True))
+            if c is not None
+        ]
+        if not capped:
+            continue
+        share, t = max(capped, key=lambda st: (st[0], -st[1]))  # the earliest of ties
+        out.append(f"  {what}: period {t}, {spent[t]:,.2f} of {caps[t]:,.2f} {unit} ({share:.0%})")
+    return "\n".join(out) if len(out) > 1 else None
 
 
 def over_limit_text(plan: Plan) -> str | None:

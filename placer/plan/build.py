@@ -100,6 +100,10 @@ def build_plan(
         from placer.plan.build_time import timed_views
 
         sites, site_periods, horizon = timed_views(scenario, index, loads, placements, startup_usd)
+        if problem.period_caps is not None:
+            from placer.plan.build_time import period_caps_view
+
+            horizon = period_caps_view(problem, assign, schedule, horizon)
         water = horizon.water_l / horizon.hours
     serving_totals: dict[str, float | None] = {}
     utilization: list[GpuUtilization] = []

@@ -32,6 +32,17 @@ def use_per_period(index: Index, placements: list[Placement]) -> dict[str, np.nd
     site_of = {sid: s for s, sid in enumerate(index.sites)}
     out = {name: np.zeros((n_s, n_t)) for name in ("gpus", "it_kw", "facility_kw", "water")}
     for p in placements:
+        if p.segments and any(seg.site is not None for seg in p.segments):
+            for seg in p.segments:  # a preempted run: each segment in its own pool
+                s = site_of[seg.site or p.site]
+                run = np.arange(seg.start_period, seg.start_period + seg.periods)
+                out["gpus"][s, run] += p.gpus if seg.gpus is None else seg.gpus
+                out["it_kw"][s, run] += p.it_kw if seg.it_kw is None else seg.it_kw
+                out["facility_kw"][s, run] += (
+                    p.facility_kw if seg.facility_kw is None else seg.facility_kw
+                )
+                out["water"][s, run] += (seg.water_l or 0.0) / (seg.periods * time.period_hours)
+            continue
         s = site_of[p.site]
         run = run_periods(p.start_period or 0, p.periods or 1, p.segments)
         run_h = (p.hours or 0.0) if p.kind == "training" else time.period_hours
@@ -64,6 +75,12 @@ def timed_views(
     cost_s: dict[str, float] = {}
     carbon_s: dict[str, float] = {}
     for p in placements:
+        if p.segments and any(seg.cost_usd is not None for seg in p.segments):
+            for seg in p.segments:  # each segment's at its site (a run that migrates)
+                sid = seg.site or p.site
+                cost_s[sid] = cost_s.get(sid, 0.0) + (seg.cost_usd or 0.0) / time.hours
+                carbon_s[sid] = carbon_s.get(sid, 0.0) + (seg.carbon_kg or 0.0) / time.hours
+            continue
         cost_s[p.site] = cost_s.get(p.site, 0.0) + p.cost_usd_per_h
         carbon_s[p.site] = carbon_s.get(p.site, 0.0) + p.carbon_kg_per_h
     usage, periods = [], []
@@ -117,17 +134,22 @@ def timed_views(
             )
         )
     hours = time.hours
+    migration_usd = sum(p.migration_usd or 0.0 for p in placements)  # moves between pools
     summary = PlanHorizon(
         start=time.start,
         period_hours=time.period_hours,
         periods=n_t,
         hours=hours,
-        cost_usd=sum(p.cost_usd or 0.0 for p in placements) + startup_usd + over_usd,
+        cost_usd=sum(p.cost_usd or 0.0 for p in placements)
+        + startup_usd
+        + over_usd
+        + migration_usd,
         carbon_kg=sum(p.carbon_kg or 0.0 for p in placements),
         water_l=sum(p.water_l or 0.0 for p in placements),
         unplaced_value_usd=loads.unplaced_usd_per_h * hours,
         objective_usd=loads.objective_usd_per_h * hours,
         startup_cost_usd=startup_usd,
+        migration_cost_usd=migration_usd,
         over_limit_usd=over_usd,
     )
     return usage, periods, summary
@@ -139,3 +161,22 @@ def _nameplate(value: float | list[float] | None) -> float | None:
     if value is None:
         return None
     return float(max(value)) if isinstance(value, list) else float(value)
+
+
+def period_caps_view(problem, assign: np.ndarray, schedule, horizon: PlanHorizon) -> PlanHorizon:
+    """The horizon block with what the plan spends and emits in each period against the
+    caps per period (`Problem.period_caps`; `placer.problem.period_caps.period_spend`)."""
+    from placer.problem.period_caps import PK_BUDGET, PK_CARBON
+    from placer.problem.usage import period_spend
+
+    caps = problem.period_caps
+    spend = period_spend(problem, assign, schedule or None)
+    budget, carbon = caps.row_tk[:, PK_BUDGET], caps.row_tk[:, PK_CARBON]
+    return horizon.model_copy(
+        update={
+            "cost_usd_per_period_h": [float(v) for v in spend[budget]],
+            "budget_usd_per_period_h": _finite(caps.cap_c[budget]),
+            "carbon_kg_per_period_h": [float(v) for v in spend[carbon]],
+            "carbon_cap_kg_per_period_h": _finite(caps.cap_c[carbon]),
+        }
+    )

@@ -26,6 +26,24 @@ class Segment(_PlanModel):
     periods: int = Field(description="Consecutive periods it runs in.")
     start: str = Field(description="When it starts (ISO 8601).")
     end: str = Field(description="When it ends: the end of its last period (ISO 8601).")
+    pool: str | None = Field(
+        default=None,
+        description="The pool it runs in (a run that migrates changes pool between "
+        "segments; None: the placement's pool).",
+    )
+    site: str | None = Field(default=None, description="The pool's site (None: the placement's).")
+    accelerator: str | None = Field(default=None, description="The pool's accelerator type.")
+    gpus: int | float | None = Field(default=None, description="GPUs it holds in this pool.")
+    it_kw: float | None = Field(default=None, description="IT kW it draws in this pool.")
+    facility_kw: float | None = Field(default=None, description="Facility kW (IT x PUE).")
+    cost_usd: float | None = Field(
+        default=None,
+        description="Cost of its periods, whole, USD, with the dataset's egress when it is "
+        "the run's first segment at a site other than the dataset's (no move's cost: "
+        "the placement's migration_usd).",
+    )
+    carbon_kg: float | None = Field(default=None, description="Emissions of its periods, kg.")
+    water_l: float | None = Field(default=None, description="Water of its periods, L.")
 
 
 class Placement(_PlanModel):
@@ -81,8 +99,20 @@ class Placement(_PlanModel):
     )
     resumes: int | None = Field(
         default=None,
-        description="A preempted run: its resumes (segments - 1), each adding the "
+        description="A preempted run: its resumes (segments - 1 in one pool; a run that "
+        "migrates: the starts after a pause in the pool it last ran on), each adding the "
         "workload's restore_overhead_h of running time.",
+    )
+    moves: int | None = Field(
+        default=None,
+        description="A run that migrates: its moves (segments that start in a pool other "
+        "than the one it last ran on), each adding migration_overhead_h of running time "
+        "on the pool moved to. None: it runs in one pool.",
+    )
+    migration_usd: float | None = Field(
+        default=None,
+        description="A run that migrates: moves x the workload's migration_usd, USD; not in "
+        "cost_usd (nor in any site's cost); in the plan's and the horizon's cost.",
     )
     ttft_ms: float | None = Field(
         default=None,
@@ -266,6 +296,33 @@ class PlanHorizon(_PlanModel):
         default=0.0,
         description="Of cost_usd: what starting added inference replicas costs over the "
         "horizon, USD (`startup`).",
+    )
+    migration_cost_usd: float = Field(
+        default=0.0,
+        description="Of cost_usd: what the moves of training runs between pools cost over "
+        "the horizon, USD (the placements' migration_usd).",
+    )
+    cost_usd_per_period_h: list[float] | None = Field(
+        default=None,
+        description="Only when the scenario caps spend or carbon per period: what the plan "
+        "spends in each period / its hours, USD/h (GPU-hours and energy run in it, dataset "
+        "egress in the first period of the run's window, start-ups and priced excess in "
+        "their period; docs/time.md).",
+    )
+    budget_usd_per_period_h: list[float | None] | None = Field(
+        default=None,
+        description="With cost_usd_per_period_h: the scenario's cap in each period, USD/h "
+        "(null: none).",
+    )
+    carbon_kg_per_period_h: list[float] | None = Field(
+        default=None,
+        description="With cost_usd_per_period_h: what the plan emits in each period / its "
+        "hours, kgCO2e/h.",
+    )
+    carbon_cap_kg_per_period_h: list[float | None] | None = Field(
+        default=None,
+        description="With cost_usd_per_period_h: the scenario's cap in each period, kgCO2e/h "
+        "(null: none).",
     )
 
 

@@ -136,6 +136,14 @@ def score_assignments(
         raise OptionError(f"unknown engine {engine!r}; choose auto, numpy or jax")
     tol = 1e-6 if engine == "numpy" else 1e-3
     out = [_plan_score(scores, c, tol, engine, float(extra[c])) for c in range(a_ku.shape[0])]
+    return _with_couplings(problem, a_ku, out, tol)
+
+
+def _with_couplings(
+    problem: Problem, a_ku: np.ndarray, out: list[PlanScore], tol: float
+) -> list[PlanScore]:
+    """Scores with what the kernels' per-unit sums leave out, in float64: load over a
+    soft row paid, not violated (`_with_excess`), and replica start-ups."""
     if has_soft_rows(problem):
         out = [_with_excess(problem, a, s, tol) for a, s in zip(a_ku, out, strict=True)]
     if problem.startup is None:
@@ -228,9 +236,15 @@ def site_failure_scores(scenario: Scenario, plan: Plan) -> dict[str, PlanScore]:
 
     problem, index = compile_problem(scenario)
     kp = to_kernel(problem)
-    a_u = jnp.asarray(to_slots(problem, assignment_of(plan, index)))
+    assign = assignment_of(plan, index)
+    a_u = jnp.asarray(to_slots(problem, assign))
     scores = score_perturbed(a_u, kp, site_failures(kp, problem.site_o, len(index.sites)))
-    return {site: _plan_score(scores, s, 1e-3, "jax") for s, site in enumerate(index.sites)}
+    out = [_plan_score(scores, s, 1e-3, "jax") for s in range(len(index.sites))]
+    # each loss's assignment: the lost site's units unplaced
+    site_u = np.where(assign >= 0, problem.site_o[np.maximum(assign, 0)], -1)
+    after = np.stack([np.where(site_u == s, -1, assign) for s in range(len(index.sites))])
+    out = _with_couplings(problem, after, out, 1e-3)
+    return dict(zip(index.sites, out, strict=True))
 
 
 __all__ = [

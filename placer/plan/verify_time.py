@@ -29,7 +29,8 @@ tolerances (`_REL`, `_ABS`) and message format. What time adds:
   ("gpus", "it_power", "facility_power", "cooling", "water"); messages name the period.
 - Spread: copies of one (workload, region, period, share) on distinct sites or domains.
 - Preempted runs (a training placement with `segments`): `placer.plan.verify_preempt`;
-  each charges the periods of its segments, whole.
+  each charges the periods of its segments, whole, in its segment's pool (a run that
+  migrates); the moves' USD are in the plan's and the horizon's cost, in no site's.
 - Start-ups: a service with startup_usd_per_replica pays for the replicas it adds in a
   pool from one period to the next (`placer.plan.verify_startup`); the USD are in the
   cost, the budget, the objective and the horizon's totals, not in any site's cost.
@@ -56,6 +57,7 @@ from placer.model.workload import Inference, Training
 from placer.plan.plan import Placement, Plan, UnitRef
 from placer.plan.verify_events import OverLimitCheck, event_caps
 from placer.plan.verify_figures import latency_violation
+from placer.plan.verify_period_caps import PeriodCapCheck
 from placer.plan.verify_preempt import preempted_run
 from placer.plan.verify_startup import StartupTally
 from placer.plan.verify_static import (
@@ -98,6 +100,12 @@ class _Run:
     serving: _Tokens | None = None  # a token-served placement's figures
     periods_held: list[int] | None = None  # a preempted run: the periods it runs in
     end_h: float | None = None  # a preempted run: when its last segment ends, h
+    migration_cost_usd: float = 0.0  # a run that migrates: what its moves cost, USD
+    egress_usd: float = 0.0  # a preempted run: its dataset's egress, USD (in cost_usd)
+    parts: list | None = None  # a preempted run: (site, pool, _Run) of each segment
+    # (period, USD, kg) of what it spends and emits in each period it runs (caps per
+    # period: verify_period_caps)
+    spend_t: list[tuple[int, float, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -113,6 +121,10 @@ class _Ledger:
     carbon_kg: dict[str, float] = field(default_factory=dict)
 
     def add(self, site: str, pool: str, run: _Run) -> None:
+        if run.parts:  # a preempted run: each segment in its own pool
+            for sid, key, part in run.parts:
+                self.add(sid, key, part)
+            return
         n_t = self.periods
         gpus = self.gpus.setdefault((site, pool), [0] * n_t)
         rows = [
@@ -229,8 +241,9 @@ class TimedVerifier(Verifier):
         ledger = _Ledger(self.n_t)
         seen: set[TKey] = set()
         spread: dict[tuple, list[str]] = {}
-        totals = {"cost_usd": 0.0, "carbon_kg": 0.0, "water_l": 0.0}
+        totals = {"cost_usd": 0.0, "carbon_kg": 0.0, "water_l": 0.0, "migration_cost_usd": 0.0}
         starts = StartupTally(self.sc)
+        per_period_caps = PeriodCapCheck(self.sc)
         for i, pl in enumerate(plan.placements):
             key: TKey = (pl.workload, pl.region, pl.copy_index, pl.period, pl.part)
             self._check_name(f"placements[{i}]", pl, key, out)
@@ -247,6 +260,8 @@ class TimedVerifier(Verifier):
             assert isinstance(run, _Run)
             ledger.add(pl.site, pl.pool, run)
             starts.add(pl.workload, pl.site, pl.pool, pl.period, run.replicas)
+            for t, usd, kg in run.spend_t:
+                per_period_caps.add(t, usd, kg)
             for name in totals:
                 totals[name] += getattr(run, name)
             kpis.gpus += run.gpus
@@ -256,12 +271,15 @@ class TimedVerifier(Verifier):
             self.check_token_claims(f"placements[{i}]", pl, run.serving, run.cost_usd, self.ph, out)
             add_tokens(kpis, run.serving, run.cost_usd, self.ph / self.span_h)
         self._check_left_out(plan, seen, kpis, out)
+        totals["cost_usd"] += totals["migration_cost_usd"]  # moves between pools
         totals["startup_cost_usd"] = starts.check(plan, out)  # verify_startup
         totals["cost_usd"] += totals["startup_cost_usd"]
         paid = self.over.check(plan, lambda sid: ledger.of(ledger.facility_kw, sid), out)
         for sid, usd in paid.items():  # over priced grid events' caps (verify_events)
             ledger.cost_usd[sid] = ledger.cost_usd.get(sid, 0.0) + usd
         totals["over_limit_usd"] = sum(paid.values())
+        self._period_extras(starts, ledger, per_period_caps)
+        per_period_caps.check(plan, out)  # caps per period (verify_period_caps)
         totals["cost_usd"] += totals["over_limit_usd"]
         kpis.cost_usd_per_h = totals["cost_usd"] / self.span_h
         kpis.carbon_kg_per_h = totals["carbon_kg"] / self.span_h
@@ -277,6 +295,18 @@ class TimedVerifier(Verifier):
         self._check_headline(plan, kpis, out)
         kpis.site_it_kw = {s: max(ledger.of(ledger.it_kw, s)) for s in self.sites}
         return out, kpis
+
+    def _period_extras(self, starts: StartupTally, ledger: _Ledger, caps: PeriodCapCheck) -> None:
+        """Adds to `caps` the USD of each period that no placement holds: the replicas
+        started in it and the excess paid over priced grid events' caps in it."""
+        for (wid, _, _), n in starts.replicas.items():
+            for t in range(1, self.n_t):
+                caps.add(t, max(0, n[t] - n[t - 1]) * starts.price[wid])
+        for sid in self.sites:
+            figures = self.over.figures(sid, ledger.of(ledger.facility_kw, sid))
+            if figures is not None:
+                for t, usd in enumerate(figures[2]):
+                    caps.add(t, usd)
 
     def _check_left_out(self, plan: Plan, seen: set[TKey], kpis: Kpis, out) -> None:
         """Unplaced and unplaceable units; every unit placed or unplaced, must-place
@@ -344,21 +374,36 @@ class TimedVerifier(Verifier):
         egress = 0.0
         if w.dataset is not None and w.dataset.site != site.id:
             egress = self.sites[w.dataset.site].egress_usd_per_gb * w.dataset.size_gb
-        if pl.segments is not None:  # a preempted run (verify_preempt)
+        window = self._window_first(w)
+        if pl.segments is not None:  # a preempted run (verify_preempt: egress per site)
             run = preempted_run(self, w, pl, site, pool, node_kw, hours, out)
             if run is not None:
-                run.cost_usd += egress
                 run.hours = hours
+                # whole periods, each spent in its segment's pool; the egress in the
+                # window's first period
+                run.spend_t = [(window, run.egress_usd, 0.0)]
+                for _, _, part in run.parts or []:
+                    run.spend_t += part.spend_t
             return run
         if pl.resumes is not None:
             out.append(Violation("preempt", pl.unit, "resumes: stated without segments"))
+        if pl.moves is not None or pl.migration_usd is not None:
+            out.append(Violation("migrate", pl.unit, "moves: stated without segments"))
         s0 = pl.start_period
         self._check_window(w, pl.unit, s0, n, hours, out)
         fractions = [1.0] * (n - 1) + [(hours - (n - 1) * self.ph) / self.ph]
         run = self._run(w, site, pool, node_kw, w.gpus, w.utilization, s0, fractions, hours)
         run.cost_usd += egress
         run.hours = hours
+        run.spend_t.append((window, egress, 0.0))  # egress: the window's first period
         return run
+
+    def _window_first(self, w: Training) -> int:
+        """The first period of a run's window: its earliest start rounded up to a period
+        boundary (0 without one); its dataset's egress counts there."""
+        if w.earliest_start is None:
+            return 0
+        return max(0, math.ceil(self._offset_h(w.earliest_start) / self.ph - _EPS))
 
     def _check_window(self, w: Training, unit: str, s0: int, n: int, hours: float, out) -> None:
         first = 0
@@ -434,12 +479,16 @@ class TimedVerifier(Verifier):
         mean_kw = it_kw * (acc.idle_power_fraction + (1.0 - acc.idle_power_fraction) * util)
         price, grid = self.price[site.id], self.grid[site.id]
         energy_usd = carbon_g = 0.0
+        gpu_usd_h = gpus * self._price(w, pool)
+        spend_t = []
         for i, f in enumerate(fractions):
             t = s0 + i
             if 0 <= t < self.n_t:  # a run outside the horizon is reported; price its inside
                 kwh = f * self.ph * mean_kw * site.power.pue
                 energy_usd += kwh * price[t]
                 carbon_g += kwh * grid[t]
+                usd = f * self.ph * gpu_usd_h + kwh * price[t]
+                spend_t.append((t, usd, kwh * grid[t] / 1000.0))
         return _Run(
             gpus=gpus,
             replicas=0,
@@ -452,6 +501,7 @@ class TimedVerifier(Verifier):
             cost_usd=run_h * gpus * self._price(w, pool) + energy_usd,
             carbon_kg=carbon_g / 1000.0,
             water_l=mean_kw * site.cooling.wue_l_per_kwh * run_h,
+            spend_t=spend_t,
         )
 
     def _check_run(self, path: str, pl: Placement, run: _Run, out: list[Violation]) -> None:

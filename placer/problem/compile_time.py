@@ -39,7 +39,7 @@ from typing import NamedTuple
 import numpy as np
 
 from placer.model.horizon import Horizon, per_period
-from placer.model.scenario import Scenario
+from placer.model.scenario import PERIOD_CAP_FIELDS, Scenario
 from placer.model.site import Site
 from placer.model.workload import Inference, Training
 from placer.problem.compile_events import event_caps_kw, with_priced_events
@@ -59,6 +59,7 @@ from placer.problem.form import (
     TimeIndex,
     Unit,
 )
+from placer.problem.period_caps import compile_period_caps
 from placer.problem.rows import (
     K_BUDGET,
     K_CARBON,
@@ -80,9 +81,16 @@ from placer.problem.startup import compile_startup
 _PERIOD_QUANTITIES = (Q_GPUS, Q_IT_KW, Q_FACILITY_KW, Q_IT_KW, Q_WATER)
 
 
-def compile_timed(scenario: Scenario, *, size_rule: bool = True) -> tuple[Problem, Index]:
+def compile_timed(
+    scenario: Scenario, *, size_rule: bool = True, select=None
+) -> tuple[Problem, Index]:
     """Compiles a scenario with a horizon into the one Problem form (`size_rule` as in
     `placer.problem.compile.compile_problem`).
+
+    `select(entries) -> bool[E]`, when given, sees each chunk of units' (unit, option)
+    entries (a dict of `_ENTRY_FIELDS` arrays, unit indices global) and keeps only the
+    ones it marks: a restricted problem whose options are a subset of the whole one's,
+    on the same rows (`placer.problem.compile_large`).
 
     Raises:
       ValueError: the scenario has no horizon.
@@ -118,7 +126,11 @@ def compile_timed(scenario: Scenario, *, size_rule: bool = True) -> tuple[Proble
     obj = scenario.objective
     step = max(1, CHUNK_CELLS // max(n_p, 1))
     parts = []
-    preemptible = [u for u, (_, w) in enumerate(units) if getattr(w, "preemptible", False)]
+    preemptible = [  # runs that may pause or migrate (`Problem.preempt`)
+        u
+        for u, (_, w) in enumerate(units)
+        if getattr(w, "preemptible", False) or getattr(w, "migratable", False)
+    ]
     pre_pairs = []  # (unit, pool) facts of preemptible runs (`compile_preempt`)
     reason_ur = np.zeros((n_u, NUM_REASONS), np.int32)
     allowed_u = np.zeros(n_u, np.int64)
@@ -126,9 +138,11 @@ def compile_timed(scenario: Scenario, *, size_rule: bool = True) -> tuple[Proble
         chunk = [(u, static_w[w.id]) for u, w in units[start : start + step]]
         arrays, bits, reps = _pair_arrays(chunk, pools, sites, ctx)
         reason_ur[start : start + len(chunk)] = reason_counts(bits)
-        parts.append(
-            _chunk_options(start, arrays, bits, reps, facts, pools_p, periods, n_t, allowed_u)
-        )
+        part = _chunk_options(start, arrays, bits, reps, facts, pools_p, periods, n_t, allowed_u)
+        if select is not None:
+            keep = select(part)
+            part = {name: values[keep] for name, values in part.items()}
+        parts.append(part)
         if preemptible:
             pre_pairs.append(_preempt_pairs(start, len(chunk), arrays, bits, preemptible))
     entries = {
@@ -203,8 +217,12 @@ def compile_timed(scenario: Scenario, *, size_rule: bool = True) -> tuple[Proble
     problem, period_r = with_priced_events(
         problem, period_r, start_o, length_o, [timed_sites[s.id] for s in sites], horizon
     )
+    if any(getattr(obj, name) is not None for name in PERIOD_CAP_FIELDS):
+        problem = problem._replace(
+            period_caps=_period_caps(scenario, entries, order, at, site_p, periods, facts, period_r)
+        )
     if preemptible:
-        overhead = {u: units[u][1].overhead_h for u in preemptible}
+        overhead = {u: _run_facts(units[u][1], span_h) for u in preemptible}
         problem = problem._replace(
             preempt=compile_preempt(
                 problem, period_r, pre_pairs, overhead, facts, pools_p, periods, obj, horizon, keys
@@ -219,6 +237,41 @@ def compile_timed(scenario: Scenario, *, size_rule: bool = True) -> tuple[Proble
         time=TimeIndex(horizon.start, ph, n_t, start_o, length_o, period_r, pool_o),
     )
     return problem, index
+
+
+def _period_caps(scenario, entries, order, at, site_p, periods, facts, period_r):
+    """The `PeriodCaps` of a timed problem from its (unit, option) entries (`order`:
+    their slot order, `at`: their (unit, slot) in that order)."""
+    horizon = scenario.horizon
+    n_t, ph = horizon.periods, horizon.period_hours
+    obj = scenario.objective
+    sorted_ = {name: entries[name][order] for name in ("p", "s0", "n", "gpu_usd_h")}
+    site = site_p[sorted_["p"]]
+    u = at[0].astype(np.int64)
+    egress = entries["egress_usd"][order]
+    runs = {
+        "u": u,
+        "k": at[1].astype(np.int64),
+        "s0": sorted_["s0"].astype(np.int64),
+        "n": sorted_["n"].astype(np.int64),
+        "fraction": entries["fraction"][order],
+        "gpu_usd_h": sorted_["gpu_usd_h"],
+        "energy_kwh": entries["energy_kwh"][order],
+        "egress_usd": egress,
+        # the egress counts in the first period of the run's window (period_caps)
+        "egress_t": np.where(egress > 0, np.minimum(facts.first_u[u], n_t - 1), -1),
+        "price_t": lambda e, t: periods.price_st[site[e], t],
+        "grid_t": lambda e, t: periods.grid_st[site[e], t],
+    }
+    inf = math.inf
+    return compile_period_caps(
+        per_period(obj.budget_usd_per_period_h, n_t, inf),
+        per_period(obj.carbon_cap_kg_per_period_h, n_t, inf),
+        ph,
+        horizon.hours,
+        runs,
+        period_r,
+    )
 
 
 _ENTRY_FIELDS = (
@@ -236,6 +289,10 @@ _ENTRY_FIELDS = (
     "latency",
     "hours",
     "replicas",
+    "gpu_usd_h",
+    "energy_kwh",
+    "fraction",
+    "egress_usd",
 )
 
 
@@ -346,6 +403,11 @@ def _chunk_options(
         "latency": arrays["latency"][cu, p],
         "hours": np.where(train, hours, 0.0),
         "replicas": reps[cu, p],
+        # what `compile_period_caps` splits over the periods the option runs in
+        "gpu_usd_h": arrays["gpu_usd_per_h"][cu, p],
+        "energy_kwh": energy_kwh,
+        "fraction": fraction,
+        "egress_usd": np.where(moved, facts.egress_usd_u[u], 0.0),
     }
 
 
@@ -384,7 +446,9 @@ def compile_preempt(
     u, p = pairs["u"], pairs["p"]
     first = facts.first_u[u]
     stop = np.minimum(n_t, np.floor((facts.end_h_u[u] + 1e-9) / ph).astype(np.int64))
-    fits = (stop - first) * ph >= pairs["hours"] - 1e-9
+    # a run that migrates may use a pool it cannot finish on alone
+    migrates = np.array([bool(np.isfinite(overhead[int(v)][2])) for v in u], bool)
+    fits = ((stop - first) * ph >= pairs["hours"] - 1e-9) | migrates
     pairs = {k: v[fits] for k, v in pairs.items()}
     u, p, first, stop = pairs["u"], pairs["p"], first[fits], stop[fits]
     if u.size == 0:
@@ -433,7 +497,7 @@ def compile_preempt(
     found = (keys.size > 0) & (keys[at] == key_e) if keys.size else np.zeros(key_e.size, bool)
     return Preempt(
         unit_v=unit_v.astype(np.int32),
-        overhead_h_v=np.array([overhead[int(v)] for v in unit_v], float),
+        overhead_h_v=np.array([overhead[int(v)][0] for v in unit_v], float),
         run_c=run_c.astype(np.int32),
         pool_c=p.astype(np.int32),
         need_h_c=pairs["hours"].astype(float),
@@ -446,7 +510,21 @@ def compile_preempt(
         quantity_ej=quantity,
         start_option_e=np.where(found, at, -1).astype(np.int32),
         period_hours=float(ph),
+        preemptible_v=np.array([overhead[int(v)][1] for v in unit_v], bool),
+        move_usd_per_h_v=np.array([overhead[int(v)][2] for v in unit_v], float),
+        move_overhead_h_v=np.array([overhead[int(v)][3] for v in unit_v], float),
+        site_c=pools_p.site_p[p].astype(np.int32),
     )
+
+
+def _run_facts(w, span_h: float) -> tuple[float, bool, float, float]:
+    """(restore overhead h, may pause, USD per move / horizon hours (NaN: may not
+    migrate), hours per move) of a run in `Problem.preempt`."""
+    if getattr(w, "migratable", False):
+        move = (float(w.migration_usd) / span_h, float(w.move_overhead_h))
+    else:
+        move = (math.nan, 0.0)
+    return (float(w.overhead_h), bool(w.preemptible), *move)
 
 
 def timed_pair_reasons(scenario: Scenario, unit_indices) -> np.ndarray:

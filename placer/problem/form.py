@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from placer.problem.period_caps import PeriodCaps
 from placer.problem.preempt import Preempt
 from placer.problem.rows import KIND_SCOPE
 from placer.problem.startup import Startup
@@ -90,10 +91,15 @@ class Problem(NamedTuple):
       startup: the start-up cost of added inference replicas, which couples a service's
         units of consecutive periods (`placer.problem.startup`); None: none (static
         problems, and timed ones where no service sets startup_usd_per_replica).
-      preempt: the preemptible training runs (`placer.problem.preempt`): what a run
-        period costs and charges per run, pool and period of its window; the runs keep
-        their contiguous options too. None: none (static problems, and timed ones where
-        no run sets preemptible).
+      preempt: the preemptible training runs, and those that may migrate between pools
+        (`placer.problem.preempt`): what a run period costs and charges per run, pool
+        and period of its window, and what a move costs; the runs keep their contiguous
+        options too. None: none (static problems, and timed ones where no run sets
+        preemptible or migration_usd).
+      period_caps: the budget and carbon caps per period (`placer.problem.period_caps`):
+        a cap per (kind, period) and what each (unit, slot) spends in each period. None:
+        none (static problems, and timed ones without budget_usd_per_period_h or
+        carbon_cap_kg_per_period_h).
     """
 
     option_uk: np.ndarray
@@ -116,6 +122,7 @@ class Problem(NamedTuple):
     over_usd_per_h_r: np.ndarray | None = None
     startup: Startup | None = None
     preempt: Preempt | None = None
+    period_caps: PeriodCaps | None = None
 
     @property
     def num_units(self) -> int:
@@ -206,8 +213,13 @@ class Problem(NamedTuple):
         }
         startup = None if self.startup is None else self.startup.take(units)
         preempt = None if self.preempt is None else self.preempt.take(units)
+        caps = None if self.period_caps is None else self.period_caps.take(units)
         return self._replace(
-            amount_quk=self.amount_quk[:, units], startup=startup, preempt=preempt, **out
+            amount_quk=self.amount_quk[:, units],
+            startup=startup,
+            preempt=preempt,
+            period_caps=caps,
+            **out,
         )
 
     def restricted(self, keep_uk: np.ndarray) -> Problem:

@@ -28,8 +28,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-#: unit -> (pool, sorted periods it runs in): preempted runs of an assignment.
-Schedule = dict[int, tuple[int, tuple[int, ...]]]
+#: unit -> (pool, sorted periods it runs in): preempted runs of an assignment; a run that
+#: migrates: (its first pool, sorted periods, the pool of each period) (`schedule_pools`).
+Schedule = dict[int, tuple]
 
 
 class Preempt(NamedTuple):
@@ -57,6 +58,22 @@ class Preempt(NamedTuple):
         in the entry's period (-1: none): a schedule of one segment of that option's
         length is that option (`contiguous_option`).
       period_hours: h.
+      preemptible_v: bool[V], the run may pause (None: every run; a run that may only
+        migrate is in the table with False).
+      move_usd_per_h_v: float64[V], USD per move of a run that may migrate / horizon
+        hours (the objective's unit), NaN for one that may not (None: no run may).
+      move_overhead_h_v: float64[V], running hours added per move, on the pool moved to
+        (None with move_usd_per_h_v).
+
+    A run that may migrate (`migrates`) runs in whole periods of its window, in at most
+    one of its choices' pools per period (docs/time.md, "Migration"): in the pools of
+    the choices of its run, each period run on pool p does period_hours / need_h[p] of
+    its work; a move (the first period in a pool other than the one it last ran on) costs
+    move_usd and move_overhead_h / need_h[p] of work on the pool p it moves to; a resume
+    on the pool it last ran on (after a pause; only when preemptible) costs
+    overhead_h / need_h[p]. It is complete when its work, less the overheads, is >= 1.
+    The dataset's egress (`fixed_usd_per_h_c`) is paid once per site it runs at
+      (`site_c`: the site of each choice's pool; None: no run may migrate).
     """
 
     unit_v: np.ndarray
@@ -73,10 +90,33 @@ class Preempt(NamedTuple):
     quantity_ej: np.ndarray
     start_option_e: np.ndarray
     period_hours: float
+    preemptible_v: np.ndarray | None = None
+    move_usd_per_h_v: np.ndarray | None = None
+    move_overhead_h_v: np.ndarray | None = None
+    site_c: np.ndarray | None = None
 
     @property
     def num_runs(self) -> int:
         return int(self.unit_v.shape[0])
+
+    @property
+    def migrates_v(self) -> np.ndarray:
+        """bool[V]: the run may move between pools."""
+        if self.move_usd_per_h_v is None:
+            return np.zeros(self.num_runs, bool)
+        return np.isfinite(self.move_usd_per_h_v)
+
+    @property
+    def pauses_v(self) -> np.ndarray:
+        """bool[V]: the run may pause."""
+        if self.preemptible_v is None:
+            return np.ones(self.num_runs, bool)
+        return np.asarray(self.preemptible_v, bool)
+
+    def run_of(self, unit: int) -> int:
+        """The run (index into V) of a unit, or -1."""
+        v = np.flatnonzero(self.unit_v == unit)
+        return int(v[0]) if v.size else -1
 
     def take(self, units: np.ndarray) -> Preempt | None:
         """The runs among `units` (int[n], unit indices, renumbered 0..n-1); None when
@@ -106,6 +146,14 @@ class Preempt(NamedTuple):
             row_ej=self.row_ej[keep_e],
             quantity_ej=self.quantity_ej[keep_e],
             start_option_e=self.start_option_e[keep_e],
+            preemptible_v=None if self.preemptible_v is None else self.preemptible_v[keep_v],
+            move_usd_per_h_v=None
+            if self.move_usd_per_h_v is None
+            else self.move_usd_per_h_v[keep_v],
+            move_overhead_h_v=None
+            if self.move_overhead_h_v is None
+            else self.move_overhead_h_v[keep_v],
+            site_c=None if self.site_c is None else self.site_c[keep_c],
         )
 
     def choice_of(self, unit: int, pool: int) -> int:
@@ -142,60 +190,161 @@ def segments(periods: tuple[int, ...] | list[int]) -> list[tuple[int, int]]:
     return out
 
 
-def schedule_entries(preempt: Preempt, schedule: Schedule) -> tuple[np.ndarray, np.ndarray]:
-    """(choices int64[n], entries int64[m]) a schedule uses.
+def schedule_pools(value: tuple) -> tuple[int, ...]:
+    """The pool of each period of one schedule entry: (pool, periods) runs in one pool,
+    (first pool, periods, pools) in pools[i] in periods[i] (a run that migrates)."""
+    if len(value) > 2 and value[2] is not None:
+        return tuple(int(p) for p in value[2])
+    return (int(value[0]),) * len(value[1])
 
-    Raises:
-      ValueError: a unit that is not preemptible, a pool it may not use, or a period
-        outside its window.
-    """
-    choices, entries = [], []
-    for u, (pool, periods) in sorted(schedule.items()):
+
+def transitions(periods, pools) -> tuple[list[int], list[int]]:
+    """(moves, resumes): the indices i (into `periods` sorted, `pools` alike) where the
+    run starts in a pool other than the one it last ran on (a move), and where it starts
+    again after a pause in the pool it last ran on (a resume). The first period is
+    neither."""
+    moves: list[int] = []
+    resumes: list[int] = []
+    order = sorted(range(len(periods)), key=lambda i: periods[i])
+    for k in range(1, len(order)):
+        i, j = order[k - 1], order[k]
+        if pools[j] != pools[i]:
+            moves.append(j)
+        elif periods[j] != periods[i] + 1:
+            resumes.append(j)
+    return moves, resumes
+
+
+def pool_segments(periods, pools) -> list[tuple[int, int, int]]:
+    """(first period, periods, pool) of each maximal run of consecutive periods in one
+    pool, in order."""
+    out: list[tuple[int, int, int]] = []
+    for t, p in sorted(zip(periods, pools, strict=True)):
+        if out and out[-1][0] + out[-1][1] == t and out[-1][2] == p:
+            out[-1] = (out[-1][0], out[-1][1] + 1, p)
+        else:
+            out.append((int(t), 1, int(p)))
+    return out
+
+
+def _unit_entries(preempt: Preempt, u: int, value: tuple) -> tuple[list[int], np.ndarray]:
+    """(the choices a unit's schedule uses, in order of first use; its entries)."""
+    periods = np.asarray(value[1], np.int64)
+    pools = schedule_pools(value)
+    if len(pools) != periods.size:
+        raise ValueError(f"unit {u}: {len(pools)} pools for {periods.size} periods")
+    choices: list[int] = []
+    entries = np.zeros(periods.size, np.int64)
+    for i, (t, pool) in enumerate(zip(periods.tolist(), pools, strict=True)):
         c = preempt.choice_of(int(u), int(pool))
         if c < 0:
             raise ValueError(f"unit {u}: no preemptible choice on pool {pool}")
         own = preempt.entries_of(c)
-        at = np.searchsorted(preempt.period_e[own], np.asarray(periods, np.int64))
-        ok = (at < own.size) & (preempt.period_e[own[np.minimum(at, own.size - 1)]] == periods)
-        if not ok.all():
+        at = int(np.searchsorted(preempt.period_e[own], t))
+        if at >= own.size or preempt.period_e[own[at]] != t:
             raise ValueError(f"unit {u}: a period outside its window on pool {pool}")
-        choices.append(c)
-        entries.append(own[at])
+        if c not in choices:
+            choices.append(c)
+        entries[i] = own[at]
+    if len(choices) > 1 and not preempt.migrates_v[preempt.run_c[choices[0]]]:
+        raise ValueError(f"unit {u}: runs in several pools but may not migrate")
+    if np.unique(periods).size != periods.size:
+        raise ValueError(f"unit {u}: a period twice")
+    return choices, entries
+
+
+def schedule_entries(preempt: Preempt, schedule: Schedule) -> tuple[np.ndarray, np.ndarray]:
+    """(choices int64[n], entries int64[m]) a schedule uses.
+
+    Raises:
+      ValueError: a unit that is not preemptible, a pool it may not use, a period
+        outside its window, or several pools for a run that may not migrate.
+    """
+    choices, entries = [], []
+    for u, value in sorted(schedule.items()):
+        mine, own = _unit_entries(preempt, int(u), value)
+        choices += mine
+        entries.append(own)
     if not choices:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.array(choices, np.int64), np.concatenate(entries).astype(np.int64)
 
 
+def fixed_and_moves(preempt: Preempt, u: int, value: tuple) -> tuple[float, int, float]:
+    """(the fixed USD/h a unit's schedule pays: the dataset's egress once per site it runs
+    at; its moves; what they cost, USD/h)."""
+    choices, _ = _unit_entries(preempt, u, value)
+    v = int(preempt.run_c[choices[0]])
+    if preempt.site_c is None or len(choices) == 1:
+        fixed = float(preempt.fixed_usd_per_h_c[choices[0]])
+    else:
+        per_site: dict[int, float] = {}
+        for c in choices:
+            site = int(preempt.site_c[c])
+            per_site[site] = max(per_site.get(site, 0.0), float(preempt.fixed_usd_per_h_c[c]))
+        fixed = sum(per_site.values())
+    moves = len(transitions(list(value[1]), schedule_pools(value))[0])
+    usd = 0.0
+    if moves:
+        assert preempt.move_usd_per_h_v is not None
+        usd = moves * float(preempt.move_usd_per_h_v[v])
+    return fixed, moves, usd
+
+
 def schedule_terms(preempt: Preempt, schedule: Schedule, num_quantities: int) -> ScheduleTerms:
-    """The rows, totals and objective of a schedule (`schedule_entries`)."""
+    """The rows, totals and objective of a schedule (`schedule_entries`): its periods,
+    the dataset's egress and the moves' cost (`fixed_and_moves`)."""
     from placer.problem.rows import Q_CARBON, Q_COST
 
-    choices, entries = schedule_entries(preempt, schedule)
+    _, entries = schedule_entries(preempt, schedule)
     rows = preempt.row_ej[entries]
     values = preempt.amount_qe[preempt.quantity_ej[entries], entries[:, None]]
     keep = rows >= 0
-    # rates (GPUs, kW, L/h) once per run, as a contiguous run's; money and carbon summed
-    firsts = np.array([preempt.entries_of(int(c))[0] for c in choices], np.int64)
-    total = preempt.amount_qe[:, firsts].sum(axis=1).reshape(num_quantities)
+    # rates (GPUs, kW, L/h) once per run, as a contiguous run's (a migrating run's: its
+    # first period's); money and carbon summed
+    firsts = []
+    fixed = 0.0
+    for u, value in sorted(schedule.items()):
+        first = min(range(len(value[1])), key=lambda i: value[1][i])
+        c = preempt.choice_of(int(u), schedule_pools(value)[first])
+        own = preempt.entries_of(c)
+        firsts.append(int(own[np.searchsorted(preempt.period_e[own], value[1][first])]))
+        paid, _, moved = fixed_and_moves(preempt, int(u), value)
+        fixed += paid + moved
+    total = preempt.amount_qe[:, np.array(firsts, np.int64)].sum(axis=1).reshape(num_quantities)
     for q in (Q_COST, Q_CARBON):
         total[q] = preempt.amount_qe[q, entries].sum()
-    total[Q_COST] += preempt.fixed_usd_per_h_c[choices].sum()
-    objective = float(
-        preempt.objective_usd_per_h_e[entries].sum() + preempt.fixed_usd_per_h_c[choices].sum()
-    )
+    total[Q_COST] += fixed
+    objective = float(preempt.objective_usd_per_h_e[entries].sum() + fixed)
     return ScheduleTerms(rows[keep].astype(np.int64), values[keep], total, objective)
 
 
-def feasible_schedule(preempt: Preempt, unit: int, pool: int, periods) -> bool:
-    """Whether running `unit` on `pool` in `periods` covers its need with the overhead
-    of its resumes."""
-    c = preempt.choice_of(unit, pool)
-    if c < 0 or not periods:
+def feasible_schedule(preempt: Preempt, unit: int, pool: int, periods, pools=None) -> bool:
+    """Whether running `unit` on `pool` in `periods` (or on `pools[i]` in `periods[i]`:
+    a run that migrates) covers its need with the overhead of its resumes and moves,
+    and pauses or moves only where the run may."""
+    pools = tuple(pools) if pools is not None else (pool,) * len(periods)
+    if not periods or len(pools) != len(periods):
         return False
-    v = int(preempt.run_c[c])
-    resumes = len(segments(periods)) - 1
-    need = preempt.need_h_c[c] + preempt.overhead_h_v[v] * resumes
-    return len(periods) * preempt.period_hours >= need - 1e-9
+    c_of = {p: preempt.choice_of(unit, p) for p in set(pools)}
+    if min(c_of.values()) < 0:
+        return False
+    v = int(preempt.run_c[c_of[pools[0]]])
+    moves, resumes = transitions(list(periods), list(pools))
+    if (moves and not preempt.migrates_v[v]) or len(set(periods)) != len(periods):
+        return False
+    if not preempt.pauses_v[v] and len(segments(periods)) > 1:
+        return False
+    if len(c_of) == 1 and not moves:
+        c = c_of[pools[0]]
+        need = preempt.need_h_c[c] + preempt.overhead_h_v[v] * len(resumes)
+        return len(periods) * preempt.period_hours >= need - 1e-9
+    need = {p: float(preempt.need_h_c[c]) for p, c in c_of.items()}
+    work = sum(preempt.period_hours / need[p] for p in pools)
+    assert preempt.move_overhead_h_v is not None
+    work -= sum(float(preempt.move_overhead_h_v[v]) / need[pools[i]] for i in moves)
+    work -= sum(float(preempt.overhead_h_v[v]) / need[pools[i]] for i in resumes)
+    return work >= 1.0 - 1e-9
 
 
 def contiguous_option(preempt: Preempt, c: int, periods) -> int:

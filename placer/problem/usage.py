@@ -12,8 +12,16 @@ from typing import NamedTuple
 import numpy as np
 
 from placer.problem.form import Problem
-from placer.problem.preempt import Schedule, ScheduleTerms, schedule_terms
-from placer.problem.rows import K_BUDGET, Q_COST, ROW_KINDS, global_row, over_capacity
+from placer.problem.period_caps import PERIOD_MESSAGES, PK_BUDGET, PK_CARBON
+from placer.problem.preempt import Schedule, ScheduleTerms, schedule_entries, schedule_terms
+from placer.problem.rows import (
+    K_BUDGET,
+    Q_CARBON,
+    Q_COST,
+    ROW_KINDS,
+    global_row,
+    over_capacity,
+)
 from placer.problem.soft import excess_usd_per_h, has_soft_rows, soft_mask, with_excess_cost
 from placer.problem.startup import Started, started_replicas, startup_usd_per_h
 
@@ -258,7 +266,70 @@ def violations(problem: Problem, assign_u: np.ndarray, tol: float = 1e-6) -> lis
     over_r = over_capacity(loads_r, problem.cap_r, tol) & ~soft_mask(problem)
     out += [ROW_KINDS[k].message for k in np.unique(problem.kind_r[over_r])]
     out += [f"redundancy group {int(g)} not spread" for g in spread_conflicts(problem, assign_u)]
+    if problem.period_caps is not None:  # budgets and carbon caps per period
+        out += broken_messages(problem, assign_u, tol=tol)
     return out
+
+
+# -- budgets and carbon caps per period (`Problem.period_caps`, docs/time.md) -----------
+
+
+def period_spend(problem: Problem, assign_u: np.ndarray, schedule=None) -> np.ndarray:
+    """float64[C]: what an assignment (and the runs `schedule` preempts) spends and emits
+    in each cap row, in the cap's unit: its options' entries, the preempted runs'
+    periods and egress, the replicas it starts and the USD it pays over soft rows."""
+    caps = problem.period_caps
+    assert caps is not None
+    assign_u = np.asarray(assign_u)
+    out = np.zeros(caps.num_caps)
+    slot_u = problem.slot_of(assign_u)
+    hit = slot_u[caps.unit_e] == caps.slot_e
+    out += np.bincount(caps.row_e[hit], weights=caps.amount_e[hit], minlength=caps.num_caps)
+    if schedule and problem.preempt is not None:
+        pre = problem.preempt
+        choices, entries = schedule_entries(pre, schedule)
+        t = pre.period_e[entries]
+        np.add.at(out, caps.row_tk[t, PK_BUDGET], pre.amount_qe[Q_COST, entries] * caps.scale)
+        np.add.at(out, caps.row_tk[t, PK_CARBON], pre.amount_qe[Q_CARBON, entries] * caps.scale)
+        first = np.array([pre.period_e[pre.entries_of(int(c))[0]] for c in choices], np.int64)
+        fixed = pre.fixed_usd_per_h_c[choices] * caps.scale
+        np.add.at(out, caps.row_tk[first, PK_BUDGET].reshape(-1), fixed.reshape(-1))
+    if problem.startup is not None:
+        started = started_of(problem, assign_u)
+        usd = started.started_n * problem.startup.usd_per_h_w[started.service_n] * caps.scale
+        np.add.at(out, caps.row_tk[started.period_n, PK_BUDGET], usd)
+    over = problem.over_usd_per_h_r
+    if over is not None:
+        n = min(over.size, caps.period_r.size)
+        soft = np.flatnonzero(np.isfinite(over[:n]) & (caps.period_r[:n] >= 0))
+        if soft.size:
+            loads = row_loads(problem, assign_u, schedule)[soft]
+            usd = np.maximum(0.0, loads - problem.cap_r[soft]) * over[soft] * caps.scale
+            np.add.at(out, caps.row_tk[caps.period_r[soft], PK_BUDGET], usd)
+    return out
+
+
+def broken_caps(
+    problem: Problem, assign_u: np.ndarray, schedule=None, tol: float = 1e-6
+) -> np.ndarray:
+    """int64[n]: the cap rows an assignment exceeds (none without `period_caps`)."""
+    caps = problem.period_caps
+    if caps is None:
+        return np.zeros(0, np.int64)
+    spend = period_spend(problem, assign_u, schedule)
+    return np.flatnonzero(spend > caps.cap_c * (1 + tol) + tol)
+
+
+def broken_messages(
+    problem: Problem, assign_u: np.ndarray, schedule=None, tol: float = 1e-6
+) -> list[str]:
+    """What `usage.violations` says of the cap rows an assignment exceeds (one line per
+    kind broken)."""
+    bad = broken_caps(problem, assign_u, schedule, tol)
+    if not bad.size:
+        return []
+    kinds = np.unique(problem.period_caps.kind_c[bad])
+    return [PERIOD_MESSAGES[int(k)] for k in kinds]
 
 
 def better_plan(problem: Problem, plan_u: np.ndarray, other_u: np.ndarray | None) -> np.ndarray:

@@ -18,8 +18,9 @@ WARM_START_MIN_PAIRS = 5_000
 
 def milp_solver(problem: Problem, options: SolveOptions) -> SolveResult:
     """The `milp` solver: weighted or lexicographic, as the scenario's objective says.
-    With preemptible runs (`Problem.preempt`) the weighted model writes them exactly
-    (`preempt_rows`; no warm start); the lexicographic one places them contiguously."""
+    With preemptible or migrating runs (`Problem.preempt`) the weighted model writes
+    them exactly (`preempt_rows`, `migrate_rows`; no warm start); the lexicographic one
+    places them contiguously."""
     if bool(problem.lexicographic):
         return solve_milp_lexicographic(problem, options)
     if problem.preempt is not None:  # preemptible runs: the exact model with rows (5)

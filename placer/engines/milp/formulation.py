@@ -35,7 +35,15 @@ Model:
   `placer.engines.milp.preempt_rows`, written after (4): per run and pool a binary y,
   per period of its window a binary z (it runs then) and a continuous s (a segment
   starts then), numbered after the x; y joins the run's place-once row (1), z charges
-  its period's rows in (2) and its cost in (0).
+  its period's rows in (2) and its cost in (0). Runs that may migrate between pools
+  (`migration_usd`): rows (6) of `placer.engines.milp.migrate_rows` instead, written
+  after (5): a binary W per run in its place-once row, per pool and period a binary z,
+  the pool it last ran on, moves (priced in (0) and the budget row) and resumes, and
+  its work done, less the overheads, at least 1.
+  Budgets and carbon caps per period (`Problem.period_caps`): rows (7) of
+  `placer.engines.milp.period_cap_rows`, written after (6): what the x, z and y spend
+  (emit) in the period, and on budget rows the start-up and soft-row slacks of the
+  period at their prices, <= the period's cap.
   Lexicographic mode: first max sum_u v[u] sum_o x[u,o]; then (0) with that value kept.
   Side rows (`SideRow`, given by a caller such as `placer replan`): lb <= sum of stated
   coefficients of (unit, slot) pairs <= ub, written last; a pair without a variable
@@ -51,6 +59,8 @@ import numpy as np
 from ortools.math_opt import model_pb2
 from ortools.math_opt.python import mathopt
 
+from placer.engines.milp import migrate_rows
+from placer.engines.milp.period_cap_rows import add_period_cap_rows
 from placer.engines.milp.preempt_rows import (
     PreemptColumns,
     add_preempt_rows,
@@ -103,6 +113,7 @@ class Formulation:
     )
     preempt: PreemptColumns | None = None
     extra: list[mathopt.Variable] = field(default_factory=list)
+    migrate: migrate_rows.MigrateColumns | None = None
 
     def placed_value(self) -> mathopt.LinearExpression:
         """sum_u v[u] sum_p x[u,p]: the value of the placed units, USD/h."""
@@ -181,12 +192,15 @@ class _Rows:
         self.slack_price: list[float] = []
         self.slack_of: list[tuple[int, np.ndarray, np.ndarray, float]] = []
         self.slack_terms: list[tuple[int, int, float]] = []
+        # the period whose budget each slack's cost counts in (-1: none; period_cap_rows)
+        self.slack_period: list[int] = []
         # preemption columns (`preempt_rows`), numbered after the x, before the slacks
         self.extra_names: list[str] = []
         self.extra_ub: list[float] = []
         self.extra_int: list[bool] = []
         self.extra_obj: list[float] = []
         self.preempt: PreemptColumns | None = None
+        self.migrate: migrate_rows.MigrateColumns | None = None
 
     def add_columns(self, names: list[str], ub: np.ndarray, integer: bool, obj: np.ndarray):
         """More variables after the x (0 <= v <= ub; binary when `integer` and the model
@@ -196,10 +210,20 @@ class _Rows:
         self.extra_int += [integer] * len(names)
         self.extra_obj += np.asarray(obj, float).tolist()
 
-    def add_slack(self, row: int, cols: np.ndarray, coef: np.ndarray, cap: float, price: float):
+    def add_slack(
+        self,
+        row: int,
+        cols: np.ndarray,
+        coef: np.ndarray,
+        cap: float,
+        price: float,
+        period: int = -1,
+    ):
         """A slack e >= 0 of written soft row `row` (its x `cols`, `coef`, `cap`): -e on
-        the row, price x e in the objective."""
+        the row, price x e in the objective; `period`: the period its cost counts in (a
+        budget per period, `period_cap_rows`; -1: none)."""
         i = len(self.slack_ub)
+        self.slack_period.append(int(period))
         # the most the row's load can reach: its positive coefficients (a start-up row,
         # `startup_rows`, also has negative ones)
         self.slack_ub.append(max(0.0, float(coef[coef > 0].sum()) - cap))
@@ -267,12 +291,31 @@ def _placement_rows(problem: Problem, candidates_u=None, *, preempt: bool = Fals
     rows = _Rows()
     if preempt:
         rows.preempt = preempt_columns(rows, problem, len(pairs), candidates_u)
-    _add_place_once(rows, problem, u, place_once_columns(rows.preempt))  # (1)
-    terms = _Terms(problem, u, o, slot, capacity_terms(problem, rows.preempt))
+        rows.migrate = migrate_rows.migrate_columns(
+            rows, problem, len(pairs) + len(rows.extra_ub), candidates_u
+        )
+    more = place_once_columns(rows.preempt) | migrate_rows.place_once_columns(rows.migrate)
+    _add_place_once(rows, problem, u, more)  # (1)
+    extra_terms = [
+        t
+        for t in (
+            capacity_terms(problem, rows.preempt),
+            migrate_rows.capacity_terms(problem, rows.migrate),
+        )
+        if t is not None
+    ]
+    merged = (
+        tuple(np.concatenate([t[i] for t in extra_terms]) for i in range(4))
+        if extra_terms
+        else None
+    )
+    terms = _Terms(problem, u, o, slot, merged)
     _add_capacities(rows, problem, terms, scoped=True)  # (2): pool and site rows
     _add_redundancy(rows, problem, u, o)  # (3)
     add_startup_rows(rows, problem, pairs, slot)  # (4): replica start-ups, before the budget
     add_preempt_rows(rows, problem, rows.preempt)  # (5): preemptible runs
+    migrate_rows.add_migrate_rows(rows, problem, rows.migrate)  # (6): runs that migrate
+    add_period_cap_rows(rows, problem, pairs, slot)  # (7): budgets and carbon caps per period
     _add_capacities(rows, problem, terms, scoped=False)  # (2): global rows
     return pairs, slot, rows, terms
 
@@ -329,6 +372,7 @@ def _formulation(
         excess,
         rows.preempt,
         extra_vars,
+        rows.migrate,
     )
 
 
@@ -404,7 +448,9 @@ def _add_capacities(rows: _Rows, problem: Problem, terms: _Terms, *, scoped: boo
         labels.add(label)
         rows.add(label, cols, coef, -math.inf, cap, tag=(scope, kind, r))
         if soft_r[r]:
-            rows.add_slack(len(rows.names) - 1, cols, coef, cap, float(over_r[r]))
+            caps = problem.period_caps
+            period = -1 if caps is None or r >= caps.period_r.size else int(caps.period_r[r])
+            rows.add_slack(len(rows.names) - 1, cols, coef, cap, float(over_r[r]), period)
         elif budget:
             rows.charge_slacks(len(rows.names) - 1)
 

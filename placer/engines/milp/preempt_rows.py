@@ -1,6 +1,6 @@
 """The preemption rows of the placement MILP: preemptible training runs that pause and
 resume within their window, in one pool (`Problem.preempt`, `placer.problem.preempt`,
-docs/time.md).
+docs/time.md). Runs that may migrate between pools are `migrate_rows`' instead.
 
 For each preemptible unit u and pool p it may use (a choice c), besides its contiguous
 options' x[u,o] (kept: a schedule of one segment is mostly cheaper as the option, which
@@ -65,11 +65,13 @@ def preempt_columns(rows, problem: Problem, first: int, candidates_u=None) -> Pr
     if table is None:
         return None
     unit_c = table.unit_v[table.run_c].astype(np.int64)
-    keep = np.ones(unit_c.size, bool)
+    keep = ~table.migrates_v[table.run_c]  # a run that migrates: `migrate_rows`
     if candidates_u is not None:
         for c, u in enumerate(unit_c.tolist()):
             allowed = np.asarray(candidates_u[u], np.int64)
-            keep[c] = (allowed.size == 0) or bool(np.isin(table.pool_c[c], problem.pool_o[allowed]))
+            keep[c] = keep[c] and (
+                (allowed.size == 0) or bool(np.isin(table.pool_c[c], problem.pool_o[allowed]))
+            )
     choice = np.flatnonzero(keep)
     if choice.size == 0:
         return None
@@ -110,6 +112,17 @@ def place_once_columns(cols: PreemptColumns | None) -> dict[int, np.ndarray]:
     return {u: np.array(v, np.int64) for u, v in out.items()}
 
 
+def entry_terms(table, entry: np.ndarray, z: np.ndarray):
+    """(row, column, coefficient, quantity) int64/float64[n] of what each entry's run
+    variable z (column index per entry) charges to the rows its period's terms name."""
+    rows = table.row_ej[entry]
+    keep = rows >= 0
+    q = table.quantity_ej[entry]
+    coef = table.amount_qe[q, entry[:, None]]
+    var = np.broadcast_to(z[:, None], rows.shape)
+    return rows[keep], var[keep], coef[keep], q[keep]
+
+
 def capacity_terms(problem: Problem, cols: PreemptColumns | None):
     """(row, column, coefficient, quantity) of what z (and y's fixed cost, on the
     budget row) charge; None without columns."""
@@ -117,12 +130,7 @@ def capacity_terms(problem: Problem, cols: PreemptColumns | None):
         return None
     table = problem.preempt
     assert table is not None
-    rows = table.row_ej[cols.entry]
-    keep = rows >= 0
-    q = table.quantity_ej[cols.entry]
-    coef = table.amount_qe[q, cols.entry[:, None]]
-    var = np.broadcast_to(cols.z[:, None], rows.shape)
-    row, var, coef, q = rows[keep], var[keep], coef[keep], q[keep]
+    row, var, coef, q = entry_terms(table, cols.entry, cols.z)
     budget = global_row(problem.kind_r, K_BUDGET)
     fixed = table.fixed_usd_per_h_c[cols.choice]
     if budget >= 0 and (fixed > 0).any():

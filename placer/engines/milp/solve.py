@@ -29,6 +29,7 @@ from placer.engines.milp.formulation import (
     build_model,
     model_terms,
 )
+from placer.engines.milp.migrate_rows import read_migrations
 from placer.engines.milp.preempt_rows import read_schedule
 from placer.engines.milp.prices import capacity_prices
 from placer.engines.milp.quiet import quiet_stdout
@@ -400,6 +401,14 @@ def _to_result(
         schedule = read_schedule(
             problem, form.preempt, lambda col: values[form.extra[col - first]], assign
         )
+    if form.migrate is not None:  # runs that migrate: their periods and pools
+        values = result.variable_values()
+        first = len(form.x)
+        assign = assign.copy()
+        moved = read_migrations(
+            problem, form.migrate, lambda col: values[form.extra[col - first]], assign
+        )
+        schedule = {**(schedule or {}), **moved}
     objective = objective_value(problem, assign, schedule)
     if bound is not None and bound > objective + BOUND_TOLERANCE * max(1.0, abs(objective)):
         # A solver's bound above the objective of a plan it returned is not a proof (seen
@@ -434,7 +443,9 @@ def _to_result(
         message=message,
         bound_scope=scope,
         diagnostics=notes,
-        preempt_schedule=schedule if form.preempt is not None else None,
+        preempt_schedule=(
+            schedule if form.preempt is not None or form.migrate is not None else None
+        ),
     )
 
 

@@ -50,4 +50,4 @@ def add_startup_rows(rows, problem: Problem, pairs: np.ndarray, slot: np.ndarray
         coef = np.concatenate([replicas[a:b], -replicas[c:d]])
         w, p = k // n_t // n_p, (k // n_t) % n_p
         rows.add(f"startup[{w},{p},{t}]", cols, coef, -math.inf, 0.0)
-        rows.add_slack(len(rows.names) - 1, cols, coef, 0.0, float(table.usd_per_h_w[w]))
+        rows.add_slack(len(rows.names) - 1, cols, coef, 0.0, float(table.usd_per_h_w[w]), t)

@@ -349,7 +349,10 @@ def _widening_milps(run: _Run) -> None:
         sub = _restricted_milp(run)
         if run.feasible and _gap(run.problem, run.best, run.bound) <= run.options.relative_gap:
             break
-        if not _proven(sub, run.options.relative_gap) or run.k >= widest:
+        # a restricted MILP proven infeasible (side rows such as caps per period can make
+        # the cheapest lists too narrow) is widened like a proven one
+        proven = _proven(sub, run.options.relative_gap) or sub.status == "infeasible"
+        if not proven or run.k >= widest:
             break  # out of time, or nothing left to widen
         run.k *= 2  # the restricted optimum is proven but not certified: widen the lists
 

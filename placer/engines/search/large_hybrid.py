@@ -202,4 +202,5 @@ def certified(
         message=f"hybrid plan ({how}); certified gap {100 * gap:.3f}% against the certified bound",
         capacity_prices=capacity_rows(problem, prices_r),
         diagnostics=notes,
+        prices_r=np.asarray(prices_r, float),
     )

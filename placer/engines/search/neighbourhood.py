@@ -220,7 +220,17 @@ def freed_subproblem(problem: Problem, assign_u: np.ndarray, freed: np.ndarray) 
             used = problem.spread_key_go[g, fixed[mates]]
             keep[i] &= ~np.isin(problem.spread_key_go[g, np.maximum(base.option_uk[i], 0)], used)
     left = np.maximum(problem.cap_r - row_loads(problem, fixed), 0.0)
-    return base.restricted(keep)._replace(cap_r=left)
+    out = base.restricted(keep)._replace(cap_r=left)
+    if problem.period_caps is not None:
+        # what the fixed units spend per period, their start-ups among themselves included:
+        # start-ups are subadditive (max(0, a + b) <= max(0, a) + max(0, b)), so the freed
+        # units' own start-ups within what is left keep the whole plan within the caps
+        from placer.problem.usage import period_spend
+
+        spent = period_spend(problem, fixed)
+        caps = np.maximum(problem.period_caps.cap_c - spent, 0.0)
+        out = out._replace(period_caps=out.period_caps.with_caps(caps))
+    return out
 
 
 __all__ = ["cheapest_units_per_site", "freed_subproblem", "lns", "with_site_pools"]

@@ -17,6 +17,7 @@ from placer.model.scenario import Scenario
 from placer.model.site import Pool
 from placer.outputs.html.chart_time_series import _chart_power, _chart_tariffs
 from placer.outputs.html.markup import _e, _f, _num, _short, _svg_open, _text, _text_w
+from placer.outputs.html.tables import _cell, _table
 from placer.outputs.html.time_axis import (
     _AXIS_H,
     RUN_COLOUR,
@@ -56,7 +57,14 @@ def time_section(scenario: Scenario, plan: Plan) -> list[str]:
             if h.over_limit_usd > 0
             else ""
         )
+        + (
+            f"{' and' if h.over_limit_usd > 0 else ', of the cost'} "
+            f"{_num(h.startup_cost_usd, 2)} USD for starting inference replicas"
+            if h.startup_cost_usd > 0
+            else ""
+        )
         + ".</p>",
+        *_startup_table(plan),
         "<h3>Schedule by pool</h3>",
         '<p class="lead">One lane per pool. Each training run is a bar from its start to its '
         "end; the light band under it is the GPUs of inference replicas in each period, "
@@ -75,6 +83,36 @@ def time_section(scenario: Scenario, plan: Plan) -> list[str]:
         "one scale per quantity for all sites.</p>",
         _chart_tariffs(scenario, plan, axis),
         "</section>",
+    ]
+
+
+def _startup_table(plan: Plan) -> list[str]:
+    """The replicas each service with startup_usd_per_replica starts (none: nothing)."""
+    if not plan.startup:
+        return []
+    rows = [
+        [
+            (w.workload, None),
+            _cell(w.replicas_started, 0),
+            _cell(w.usd_per_replica, 2),
+            _cell(w.cost_usd, 2),
+        ]
+        for w in plan.startup
+    ]
+    return [
+        "<h3>Replica start-ups</h3>",
+        '<p class="lead">Replicas each service adds from one period to the next, at its '
+        "start-up cost per replica (period 0's replicas are the starting fleet).</p>",
+        _table(
+            "startup",
+            [
+                ("service", False),
+                ("replicas started", True),
+                ("USD per replica", True),
+                ("cost USD", True),
+            ],
+            rows,
+        ),
     ]
 
 
@@ -140,7 +178,11 @@ def _run_tip(p: Placement, axis: TimeAxis) -> str:
         f"cost {_num(p.cost_usd, 0)} USD · carbon {_num(p.carbon_kg, 1)} kgCO2e",
     ]
     if p.segments:
-        lines.append(f"{len(p.segments)} segments ({p.resumes} resumes, whole periods)")
+        moved = f", {p.moves} moves" if p.moves is not None else ""
+        lines.append(f"{len(p.segments)} segments ({p.resumes} resumes{moved}, whole periods)")
+        pools = [f"{s.site}/{s.pool}" for s in p.segments if s.pool is not None]
+        if len(set(pools)) > 1:  # a run that migrates: its pools in order
+            lines.append("pools: " + ", then ".join(pools))
     return "\n".join(lines)
 
 

@@ -140,7 +140,7 @@ def _chart_utilisation(
 def _pool_detail(site: Site, pool_use: dict[tuple[str, str], int]) -> str:
     """'pool: used / installed GPUs' for each pool of a site (for the tooltip)."""
     return "; ".join(
-        f"{pool.key}: {pool_use.get((site.id, pool.key), 0):,} / {pool.gpus:,}"
+        f"{pool.key}: {pool_use.get((site.id, pool.key), 0):,} / {pool.peak_gpus:,}"
         for pool in site.pools
     )
 

@@ -42,7 +42,7 @@ def _site_rows(scenario: Scenario, plan: Plan) -> list[SiteUsage]:
                 site=site.id,
                 tier=site.tier,
                 gpus_used=0,
-                gpus_total=sum(p.gpus for p in site.pools),
+                gpus_total=sum(p.peak_gpus for p in site.pools),
                 it_kw=0.0,
                 it_capacity_kw=site.power.it_capacity_kw,
                 facility_kw=0.0,
