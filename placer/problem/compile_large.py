@@ -259,8 +259,17 @@ def padded_bytes(scenario: Scenario, seed: int = 0) -> float:
 
 
 def needs_restriction(scenario: Scenario) -> bool:
-    """The whole problem's padded table would pass PADDED_BYTES_MAX."""
-    return scenario.horizon is not None and padded_bytes(scenario) > PADDED_BYTES_MAX
+    """The whole problem's padded table would pass PADDED_BYTES_MAX. A unit lists at
+    most pools x periods options (a pool and a start), so below that bound no sample is
+    compiled."""
+    horizon = scenario.horizon
+    if horizon is None:
+        return False
+    pools = sum(len(site.pools) for site in scenario.sites)
+    n_u = len(timed_units(scenario))
+    if float(n_u) * pools * horizon.periods * BYTES_PER_SLOT <= PADDED_BYTES_MAX:
+        return False
+    return padded_bytes(scenario) > PADDED_BYTES_MAX
 
 
 __all__ = [
