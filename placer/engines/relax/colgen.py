@@ -237,7 +237,7 @@ def column_generation(
     `start_uk` (bool[U, K]) adds slots to the first master; each assignment of `plans`
     (int[U], -1 unplaced) adds its units' slots, so the master starts with those plans'
     columns (a feasible plan makes its first duals meaningful). `max_rounds` caps the
-    master solves. `start_prices_r` (float64[R'], e.g. `sampled_start_prices`): each
+    master solves. `start_prices_r` (float64[R'], e.g. `option_dual.ascend`): each
     unit starts with its cheapest slots at those prices instead of by objective, and
     they are the first centre of the smoothing. `progress(round, lp_value, bound)` is
     called after each round."""
@@ -316,23 +316,6 @@ def column_generation(
     return ColumnGeneration(
         bound, lp_value, prices, priced, master_y, *x, keep, rounds, converged, tuple(notes)
     )
-
-
-def sampled_start_prices(
-    problem: Problem, units: int, *, time_budget_s: float, seed: int = 0, plan=None
-) -> np.ndarray | None:
-    """float64[R']: the prices column generation reaches on a random sample of `units`
-    units against every capacity scaled by the sample's share (`scaled_sample`), within
-    `time_budget_s`; None if no master solved. A start for the whole problem's column
-    generation: its rounds are cheap, and they learn where capacity binds."""
-    from placer.engines.relax.lagrangian import scaled_sample
-
-    n_u = problem.num_units
-    sample = np.sort(np.random.default_rng(seed).choice(n_u, min(units, n_u), replace=False))
-    sub = scaled_sample(problem, sample)
-    plans = () if plan is None else (np.asarray(plan)[sample],)
-    found = column_generation(sub, time_budget_s=time_budget_s, plans=plans)
-    return None if found is None else found.master_prices_r
 
 
 def _new_columns(priced: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -29,7 +29,7 @@ import numpy as np
 
 from placer.engines.base import SolveResult
 from placer.engines.relax.colgen import column_generation
-from placer.engines.relax.lagrangian import relax_prices
+from placer.engines.relax.option_dual import ascend
 from placer.model.scenario import Scenario
 from placer.problem.compile_large import (
     SLOTS_BY_OBJECTIVE,
@@ -42,6 +42,8 @@ from placer.problem.form import Problem
 
 #: Units (about) whose workloads `sample_prices` compiles whole.
 SAMPLE_UNITS = 2_000
+#: Share of `sample_prices`' budget column generation may use before the ascent.
+COLGEN_SHARE = 0.25
 
 
 def streamed_bound(scenario: Scenario, problem: Problem, prices_r: np.ndarray) -> float:
@@ -78,12 +80,12 @@ def sample_prices(
     (module docstring); None if neither method priced it in time.
 
     Two methods share the budget and the prices of the better bound of the sample are
-    returned: column generation (which reaches the sample's LP optimum when it
-    converges, as on a fleet within the sample) and the Adam relaxation
-    (`lagrangian.relax_prices`, planned on half its share: its cost model is not the
-    clock). On gen-time-100000x1000x24-s1's sample of 2,338 units (1.4M pairs, 2 CPUs)
-    column generation had certified 2,586 USD/h after 120 s and Adam 4,508 after 52 s,
-    against an LP optimum below 5,089."""
+    returned: column generation for COLGEN_SHARE of it (it reaches the sample's LP
+    optimum when it converges, as on a fleet within the sample), then, unless it
+    converged, Adam on the smoothed dual priced per option (`option_dual.ascend`). On
+    gen-time-100000x1000x24-s1's sample of 2,338 units (1.4M pairs, 2 CPUs) column
+    generation had certified 2,586 USD/h after 120 s, the pair-list Adam relaxation
+    (`lagrangian.relax_prices`) 4,508 after 52 s, against an LP optimum below 5,089."""
     workloads = list(scenario.workloads)
     n_u = len(timed_units(scenario))
     share = min(1.0, units / max(n_u, 1))
@@ -95,14 +97,13 @@ def sample_prices(
     problem, _ = compile_timed(sub)
     scaled = problem._replace(cap_r=problem.cap_r * (problem.num_units / max(n_u, 1)))
     left = time_budget_s - (time.perf_counter() - started)
-    found = column_generation(scaled, time_budget_s=left / 2)
+    found = column_generation(scaled, time_budget_s=COLGEN_SHARE * left)
     best = (-np.inf, None) if found is None else (found.bound, found.prices_r)
     if found is None or not found.converged:
         left = time_budget_s - (time.perf_counter() - started)
-        if left > 0:
-            relaxed = relax_prices(scaled, time_budget_s=left / 2)
-            if relaxed.bound > best[0]:
-                best = (relaxed.bound, relaxed.prices_r)
+        ascent = ascend(scaled, time_budget_s=left)
+        if ascent.bound > best[0]:
+            best = (ascent.bound, ascent.prices_r)
     if best[1] is None:
         return None
     return np.asarray(best[1][: problem.num_rows], float)

@@ -1,8 +1,11 @@
 """hybrid by column generation: the path for problems whose options charge many rows
 (timed runs charge their rows in every period they run: docs/time.md).
 
-1. A start: greedy's plan and the caller's hint (their columns seed the master); on
-   large problems also the prices column generation reaches on a sample of units.
+1. A start: greedy's plan and the caller's hint (their columns seed the master); above
+   ASCENT_PAIRS pairs also the prices Adam reaches on the whole problem's smoothed dual,
+   each pair priced through a per-option table (`placer.engines.relax.option_dual`):
+   its bound starts column generation's, and each unit's cheapest options at those
+   prices start the master.
 2. Certified bound: column generation (`placer.engines.relax.colgen`) within CG_SHARE
    of the time limit: the LP relaxation over a few columns per unit, every slot priced
    each round; its Lagrangian bound holds for the whole problem at any round.
@@ -15,7 +18,9 @@
 
 Why not the sampled-price hybrid here: prices learned on a sample certified 10,933 USD/h
 on gen-time-10000x100x72-s1, where the LP optimum is about 11,471 (bench_time, 2 CPUs):
-a timed option's price is a sum over hundreds of rows, which a sample learns badly.
+a timed option's price is a sum over hundreds of rows, which a sample learns badly. The
+whole problem's ascent priced per option certified 11,250 in 39 s there (250 steps);
+column generation alone, from greedy's plan, 11,080 in about 95 s.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from placer import interrupt
 from placer.engines.base import SolveOptions, SolveResult
 from placer.engines.greedy import solve_greedy
 from placer.engines.milp.solve import solve_milp
-from placer.engines.relax.colgen import column_generation, sampled_start_prices
+from placer.engines.relax.colgen import column_generation
+from placer.engines.relax.option_dual import ascend
 from placer.engines.relax.repair import repair
 from placer.engines.search.large_hybrid import (
     certified,
@@ -44,14 +50,13 @@ from placer.problem.usage import better_plan, objective_value, violations
 #: Share of the time limit column generation may use (it stops sooner once the LP
 #: optimum is reached).
 CG_SHARE = 0.8
-#: Problems with more pairs than this start column generation from the prices it
-#: reaches on a sample of SAMPLE_UNITS units within SAMPLE_SHARE of the time limit
-#: (`sampled_start_prices`). On gen-time-10000x100x72-s1 (4.1M pairs, 2 CPUs) the
-#: whole problem's column generation then certified 11,322 USD/h at 121 s, against
-#: 11,153 at 100 s and 11,279 at 132 s from a cold start.
-SAMPLE_START_PAIRS = 1_000_000
-SAMPLE_UNITS = 2_000
-SAMPLE_SHARE = 0.2
+#: Problems with more pairs than this start column generation from the prices Adam
+#: reaches on the whole problem (`option_dual.ascend`) within ASCENT_SHARE of the time
+#: left. On gen-time-10000x100x72-s1 (2 CPUs, 120 s): share 0.35 gave bound 11,146.6 and
+#: plan 11,782.1 (5.39%), 0.5 gave 11,250.4 and 11,804.2 (4.69%): the master's columns
+#: from the ascent's prices make up for its fewer rounds.
+ASCENT_PAIRS = 1_000_000
+ASCENT_SHARE = 0.5
 #: The MILP after rounding takes every pair up to this many (its bound is then the
 #: problem's), the master's columns above it, with MILP_SHARE of the time left.
 FULL_MILP_PAIRS = 20_000
@@ -74,14 +79,11 @@ def solve_colgen_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
     plans = tuple(p for p in (start, options.hint_u) if p is not None)
     cg_until = time.perf_counter() + CG_SHARE * left()
     prices = None
-    if problem.num_pairs() > SAMPLE_START_PAIRS and n_u > SAMPLE_UNITS:
-        prices = sampled_start_prices(
-            problem,
-            SAMPLE_UNITS,
-            time_budget_s=SAMPLE_SHARE * left(),
-            seed=options.seed,
-            plan=start,
-        )
+    if problem.num_pairs() > ASCENT_PAIRS:
+        ascent = ascend(problem, time_budget_s=ASCENT_SHARE * left())
+        if ascent.steps:  # else the time left bought no ascent: start from objectives
+            prices = ascent.prices_r
+            options.report("price ascent", bound=ascent.bound)
     cg = column_generation(
         problem,
         time_budget_s=cg_until - time.perf_counter(),
