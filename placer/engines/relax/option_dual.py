@@ -220,10 +220,11 @@ def ascend(
     best certified bound of the prices reached (checked every few chunks and at the
     end), or of `start_prices_r` if better.
 
-    The annealing is planned over the steps the budget buys, measured on the first
-    chunks (so the prices depend on the machine's speed; the bound is valid anyway),
-    at most `max_steps` (rounded up to CHUNK_STEPS): with a budget that buys them, a
-    given problem then gets the same prices on any machine."""
+    The annealing is planned over the steps the budget buys: at STEP_S_PER_ELEMENT
+    first, then at the second chunk's measured speed (so the prices depend on the
+    machine; the bound is valid anyway). With `max_steps` it is planned over that many
+    steps (rounded up to CHUNK_STEPS) whatever the clock, which only stops it early:
+    with a budget that buys them, a problem gets the same prices on any machine."""
     started = time.perf_counter()
     dual = dual or option_dual(problem)
     start = np.zeros(dual.cap_r.size) if start_prices_r is None else start_prices_r
@@ -239,7 +240,12 @@ def ascend(
     state = optax.scale_by_adam().init(theta)
     pairs = _device_pairs(dual)
     sizes = (dual.num_units, max(dual.num_options, 1), dual.amount_qn.shape[0])
-    planned, done, measured = MIN_STEPS, 0, False
+    left = time_budget_s - (time.perf_counter() - started)
+    if max_steps is not None:  # fixed: the schedule is the same on any machine
+        planned = max(max_steps, CHUNK_STEPS)
+    else:  # the cost model's plan, re-planned on the second chunk's time
+        planned = max(MIN_STEPS, int(max(0.0, left - 1.0) / per_step_s))
+    done = 0
     while done < planned:
         t0 = time.perf_counter()
         fraction = np.minimum((done + np.arange(CHUNK_STEPS)) / max(planned - 1, 1), 1.0)
@@ -249,11 +255,9 @@ def ascend(
         theta.block_until_ready()
         done += CHUNK_STEPS
         left = time_budget_s - (time.perf_counter() - started)
-        if not measured and done == 2 * CHUNK_STEPS:  # chunk 1 paid the compile
-            measured, per_step_s = True, (time.perf_counter() - t0) / CHUNK_STEPS
-            planned = max(planned, done + int(max(0.0, left - 1.0) / per_step_s))
-        if max_steps is not None:
-            planned = min(planned, max(max_steps, CHUNK_STEPS))
+        if max_steps is None and done == 2 * CHUNK_STEPS:  # chunk 1 paid the compile
+            per_step_s = (time.perf_counter() - t0) / CHUNK_STEPS
+            planned = done + max(CHUNK_STEPS, int(max(0.0, left - 1.0) / per_step_s))
         if left <= 0:
             break
         if done % CHECK_STEPS == 0 and done < planned:
