@@ -112,3 +112,27 @@ def test_must_place_unit_without_options_is_infeasible() -> None:
     stuck.option_uk[0] = -1
     stuck.must_place_u[0] = True
     assert certified_bound(option_dual(stuck), np.zeros(row_capacities(stuck).size)) == np.inf
+
+
+def test_the_colgen_hybrid_starts_from_the_ascent(monkeypatch) -> None:
+    """Above ASCENT_PAIRS (here 0) the column-generation hybrid starts from the ascent's
+    prices: its plan verifies and its bound stays under the exact optimum."""
+    from placer.engines.search import colgen_hybrid
+    from placer.problem.usage import objective_value, violations
+
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs["time_budget_s"])
+        return ascend(*args, **kwargs)
+
+    monkeypatch.setattr(colgen_hybrid, "ASCENT_PAIRS", 0)
+    monkeypatch.setattr(colgen_hybrid, "ascend", counted)
+    problem = compile_problem(generate_timed_scenario(120, 8, 24, seed=1))[0]
+    found = colgen_hybrid.solve_colgen_hybrid(problem, SolveOptions(time_limit_s=20.0))
+    optimum = solve_milp(problem, SolveOptions(time_limit_s=60.0))
+    assert len(calls) == 1 and calls[0] > 0
+    assert optimum.status == "optimal"
+    assert not violations(problem, found.assign_u)
+    value = objective_value(problem, found.assign_u)
+    assert found.bound_usd_per_h <= optimum.objective_usd_per_h + 1e-6 <= value + 2e-6
