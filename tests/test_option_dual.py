@@ -136,3 +136,18 @@ def test_the_colgen_hybrid_starts_from_the_ascent(monkeypatch) -> None:
     assert not violations(problem, found.assign_u)
     value = objective_value(problem, found.assign_u)
     assert found.bound_usd_per_h <= optimum.objective_usd_per_h + 1e-6 <= value + 2e-6
+
+
+def test_options_without_priced_rows_are_still_priced() -> None:
+    """The last options charge no capped row (their rows' caps removed): the option
+    table must still hold them."""
+    problem = compile_problem(generate_timed_scenario(60, 6, 24, seed=2))[0]
+    last = problem.num_options - 1
+    rows = problem.row_oj[last][problem.row_oj[last] >= 0]
+    cap = problem.cap_r.copy()
+    cap[rows] = np.inf
+    loose = problem._replace(cap_r=cap)
+    y = _random_prices(loose, np.random.default_rng(3))
+    assert certified_bound(option_dual(loose), y) == pytest.approx(
+        chunked_dual_bound(loose, y)[0], rel=1e-9
+    )

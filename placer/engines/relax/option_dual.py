@@ -32,7 +32,13 @@ import numpy as np
 import optax
 
 from placer.engines.relax.rows import row_capacities
-from placer.engines.relax.soft_prices import SoftPrices, clip_soft, soft_prices, with_soft
+from placer.engines.relax.soft_prices import (
+    SoftPrices,
+    clip_soft,
+    soft_prices,
+    soft_prices_np,
+    with_soft,
+)
 from placer.problem.form import Problem
 from placer.problem.soft import price_ceiling
 
@@ -95,7 +101,9 @@ class OptionDual(NamedTuple):
 
     @property
     def num_options(self) -> int:
-        return int(self.term_option.max(initial=-1)) + 1 if self.term_option.size else 0
+        """Options in the table: every option a pair lists or a term names (an option
+        may charge no capped row and so have no term)."""
+        return int(max(self.term_option.max(initial=-1), self.option_n.max(initial=-1))) + 1
 
 
 def option_dual(problem: Problem) -> OptionDual:
@@ -289,12 +297,10 @@ def _theta_of(dual: OptionDual, prices_r: np.ndarray | None) -> np.ndarray:
 
 
 def _prices(dual: OptionDual, theta: jax.Array) -> np.ndarray:
+    """float64[R']: the prices of theta (`_smooth_dual`'s, in float64)."""
     theta = np.asarray(theta, float)
     y = np.where(dual.active_r, np.logaddexp(0.0, theta) * dual.scale_r, 0.0)
-    if dual.ceiling_r is not None:
-        soft = np.isfinite(dual.ceiling_r)
-        y = np.where(soft, np.where(soft, dual.ceiling_r, 0.0) / (1.0 + np.exp(-theta)), y)
-    return y
+    return soft_prices_np(y, theta, dual.ceiling_r)
 
 
 class _Rows(NamedTuple):
