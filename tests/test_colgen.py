@@ -71,6 +71,19 @@ def test_any_round_certifies_a_bound() -> None:
     assert chunked_dual_bound(problem, early.prices_r)[0] == pytest.approx(early.bound)
 
 
+def test_a_round_the_time_left_cannot_buy_is_not_started(monkeypatch) -> None:
+    """With the next master's time estimated beyond any budget, column generation stops
+    after its first round, says why, and its bound is still L(y) of its prices."""
+    import placer.engines.relax.colgen as colgen
+
+    problem = _timed(units=200, pools=10, periods=24, seed=4)
+    monkeypatch.setattr(colgen, "NEXT_SOLVE_GROWTH", 1e12)
+    cg = column_generation(problem, time_budget_s=60.0)
+    assert cg is not None and cg.rounds == 1 and not cg.converged
+    assert "the next master would not finish in time" in cg.notes[0]
+    assert chunked_dual_bound(problem, cg.prices_r)[0] == pytest.approx(cg.bound)
+
+
 def test_must_place_penalty_only_for_must_place_units() -> None:
     problem = _timed()
     forced = problem._replace(must_place_u=np.arange(problem.num_units) % 3 == 0)

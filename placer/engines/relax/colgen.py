@@ -7,7 +7,8 @@ The *master* LP holds a few columns per unit: the capacity rows its columns coul
 overfill (a row they cannot overfill cannot bind), one place-once row per unit, one row
 per (redundancy group, spread key), and a slack per soft row. Each round:
 
-1. solve the master (HiGHS, from scratch: MathOpt keeps no HiGHS basis between solves);
+1. solve the master (HiGHS's interior point and crossover, from scratch: MathOpt keeps
+   no HiGHS basis between solves); a round the time left cannot buy is not started;
 2. read its capacity duals as row prices y >= 0 (`pair_rows` layout: capacity rows, then
    the spread rows) and price every slot of every unit with them (`chunked_dual_bound`,
    float64, chunked over units): L(y) = sum_u min(value lost, min_k objective + y . usage)
@@ -46,6 +47,15 @@ from placer.problem.usage import term_values
 #: HiGHS was still faster on gen-time-10000x100x72-s1 (the fifth round's master, ~61k
 #: columns: 14.5 s against GLOP's 49.3 s, 2 CPUs).
 MASTER_SOLVER = mathopt.SolverType.HIGHS
+#: HiGHS's interior point (then crossover to a vertex: the rounding reads whole columns)
+#: solves the master faster than its default dual simplex from scratch: the first three
+#: rounds on gen-time-10000x100x72-s1 from the ascent's prices took 2.6, 5.2 and 9.0 s
+#: against 3.3, 8.2 and 13.9 s (2 CPUs, the same LP values to 1e-4).
+MASTER_LP_ALGORITHM = mathopt.LPAlgorithm.BARRIER
+#: A master solve takes at least this many times the previous one's time (its columns
+#: grow each round; measured x1.7 to x2.5 there): a round is not started when the time
+#: left cannot buy it, since a master stopped at its limit gives nothing.
+NEXT_SOLVE_GROWTH = 1.7
 #: Slots added per unit and round (its cheapest priced ones below its master columns).
 ADD_PER_ROUND = 3
 #: Master columns each unit starts with: its cheapest by objective alone.
@@ -184,7 +194,8 @@ class _Master:
         if self.solver is None:
             self.solver = mathopt.IncrementalSolver(self.model, MASTER_SOLVER)
         params = mathopt.SolveParameters(
-            time_limit=datetime.timedelta(seconds=max(0.1, time_limit_s))
+            time_limit=datetime.timedelta(seconds=max(0.1, time_limit_s)),
+            lp_algorithm=MASTER_LP_ALGORITHM,
         )
         with quiet_stdout():
             result = self.solver.solve(params=params)
@@ -266,11 +277,17 @@ def column_generation(
     notes: list[str] = []
     rounds, converged = 0, False
     lp_value, master_y, x = np.inf, np.zeros(master.num_prices), None
+    solve_s, short = 0.0, False
     while True:
         left = time_budget_s - (time.perf_counter() - started)
         if left <= 0:
             break
+        if rounds and left < NEXT_SOLVE_GROWTH * solve_s:
+            short = True  # the next master would not finish: its time goes back
+            break
+        solve_started = time.perf_counter()
         result = master.solve(left)
+        solve_s = time.perf_counter() - solve_started
         if result is None:
             break
         rounds += 1
@@ -310,12 +327,20 @@ def column_generation(
     notes.append(
         f"column generation: {rounds} rounds, {int(keep.sum()):,} of "
         f"{problem.num_pairs():,} columns, LP {lp_value:,.4f} USD/h, certified bound "
-        f"{bound:,.4f} USD/h ({'the LP optimum' if converged else 'stopped at the time limit'})"
-        f" in {time.perf_counter() - started:.1f} s"
+        f"{bound:,.4f} USD/h ({_why_stopped(converged, short, solve_s)}) in "
+        f"{time.perf_counter() - started:.1f} s"
     )
     return ColumnGeneration(
         bound, lp_value, prices, priced, master_y, *x, keep, rounds, converged, tuple(notes)
     )
+
+
+def _why_stopped(converged: bool, short: bool, solve_s: float) -> str:
+    if converged:
+        return "the LP optimum"
+    if short:
+        return f"stopped: the next master would not finish in time, the last took {solve_s:.1f} s"
+    return "stopped at the time limit"
 
 
 def _new_columns(priced: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
