@@ -146,6 +146,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--seed", type=int, default=1, help="scenario and solver seed (default 1)")
     ap.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="threads each solve may use (`placer solve --workers`; default 1): with 2 or "
+        "more the column-generation hybrid's MILP over the master's columns runs on CP-SAT",
+    )
+    ap.add_argument(
         "--sizes",
         default=None,
         help=f'generated fleets UNITSxPOOLSxPERIODS, comma-separated (default "{DEFAULT_SIZES}"; '
@@ -204,6 +211,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("--max-rss-gb must be positive")
     if not 0 <= args.seed < 2**31:
         ap.error("--seed must be in [0, 2**31)")
+    if args.workers < 1:
+        ap.error("--workers must be at least 1")
     return args
 
 
@@ -361,10 +370,12 @@ def rel(path: Path) -> str:
 # One solve (in a forked child)
 
 
-def _child_solve(scenario: Scenario, solver: str, limit: float, seed: int) -> dict:
+def _child_solve(
+    scenario: Scenario, solver: str, limit: float, seed: int, workers: int = 1
+) -> dict:
     t0 = time.perf_counter()
     try:
-        plan = api.solve(scenario, solver=solver, time_limit_s=limit, seed=seed)
+        plan = api.solve(scenario, solver=solver, time_limit_s=limit, seed=seed, workers=workers)
     except SolverError as e:
         text = str(e)
         return {
@@ -477,6 +488,7 @@ def bench_instance(name, key, make, extra, args, machine) -> list[dict]:
         **extra,
         **info,
         "seed": args.seed,
+        "workers": args.workers,
         "time_limit_s": limit,
         "load_s": _round(load_s),
         "compile_s": _round(compile_s),
@@ -508,6 +520,7 @@ def bench_instance(name, key, make, extra, args, machine) -> list[dict]:
             solver,
             limit,
             args.seed,
+            args.workers,
             timeout_s=kill_after,
             max_rss_bytes=limit_bytes,
         )
@@ -636,7 +649,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{','.join(str(c) for c in args.configs) or 'none'}; sizes "
         f"{','.join(f'{u}x{p}x{t}' for u, p, t in args.sizes) or 'none'}; limit "
         f"{args.default_limit_s:g} s{' (' + overrides + ')' if overrides else ''}; seed "
-        f"{args.seed}; {machine['cpus']} CPUs, JAX {machine.get('jax_backend')}; "
+        f"{args.seed}; workers {args.workers}; {machine['cpus']} CPUs, JAX "
+        f"{machine.get('jax_backend')}; "
         f"max RSS {args.max_rss_gb:g} GiB; baseline {BASELINE_NAME}"
     )
     records = []

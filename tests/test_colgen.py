@@ -112,6 +112,37 @@ def test_hybrid_takes_the_colgen_path_on_timed_problems() -> None:
     assert plan.bound_usd_per_h is not None and plan.bound_usd_per_h <= plan.objective_usd_per_h
 
 
+def test_the_master_milp_runs_on_cpsat_with_workers_and_an_integer_model(monkeypatch) -> None:
+    """With 2 workers, no backend asked for and an all-integer model, the MILP over the
+    master's columns runs on CP-SAT (not over every pair, not with soft rows), and the
+    hybrid's plan verifies with its bound under it."""
+    import placer.engines.search.colgen_hybrid as colgen_hybrid
+
+    problem = _timed(units=150, pools=8, periods=24, seed=2)
+    two, one = SolveOptions(workers=2), SolveOptions(workers=1)
+    assert colgen_hybrid.master_milp_backend(problem, two, whole=False) == "cpsat"
+    assert colgen_hybrid.master_milp_backend(problem, one, whole=False) is None
+    assert colgen_hybrid.master_milp_backend(problem, two, whole=True) is None
+    over = np.full(problem.num_rows, np.inf)
+    over[0] = 1.0  # one soft row: its excess is a continuous variable
+    soft = problem._replace(over_usd_per_h_r=over)
+    assert colgen_hybrid.master_milp_backend(soft, two, whole=False) is None
+
+    backends: list[str | None] = []
+    real = colgen_hybrid.solve_milp
+
+    def spy(prob, options, **kwargs):
+        backends.append(options.backend)
+        return real(prob, options, **kwargs)
+
+    monkeypatch.setattr(colgen_hybrid, "FULL_MILP_PAIRS", 0)  # the master's columns only
+    monkeypatch.setattr(colgen_hybrid, "solve_milp", spy)
+    result = solve_colgen_hybrid(problem, SolveOptions(time_limit_s=10.0, workers=2))
+    assert backends and backends[0] == "cpsat"
+    assert not violations(problem, result.assign_u)
+    assert result.bound_usd_per_h <= result.objective_usd_per_h + 1e-6
+
+
 def test_static_problems_keep_their_paths() -> None:
     problem = compile_problem(generate_scenario(60, 6, seed=1))[0]
     assert not problem.wide_options()
