@@ -176,8 +176,15 @@ def test_ctrl_c_stops_a_milp_solve_and_writes_the_best_plan(tmp_path: Path) -> N
     scenario = tmp_path / "fleet.json"
     scenario.write_text(generate_scenario(units=6000, pools=80, seed=1).model_dump_json())
     plan = tmp_path / "plan.json"
+    # the child takes SIGINT as a terminal's foreground process does, even when this
+    # suite runs where SIGINT is ignored (a shell's background job: its children inherit
+    # SIG_IGN, and placer then leaves SIGINT alone, as it should)
+    child = (
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from placer.cli.main import main; main()"
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from placer.cli.main import main; main()", "solve",
+        [sys.executable, "-c", child, "solve",
          str(scenario), "--solver", "milp",
          "--time-limit-s", "120", "-o", str(plan), "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
