@@ -277,12 +277,12 @@ def _cancel_the_rest(ray: Any, refs: list[Any]) -> None:
     with contextlib.suppress(Exception):  # Ray is gone: nothing left to cancel
         if not refs:
             return
-        _, running = ray.wait(refs, num_returns=len(refs), timeout=0)
-        for ref in running:
+        _, unfinished = ray.wait(refs, num_returns=len(refs), timeout=0)
+        for ref in unfinished:
             with contextlib.suppress(Exception):  # finished in between
                 ray.cancel(ref, force=False)
-        if running:
-            ray.wait(running, num_returns=len(running), timeout=CANCEL_SETTLE_S)
+        if unfinished:
+            ray.wait(unfinished, num_returns=len(unfinished), timeout=CANCEL_SETTLE_S)
 
 
 def _task_cause(ray: Any, error: BaseException) -> BaseException | None:

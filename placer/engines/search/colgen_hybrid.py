@@ -45,6 +45,7 @@ from placer.engines.search.large_hybrid import (
 )
 from placer.engines.search.neighbourhood import cheapest_units_per_site, lns
 from placer.problem.form import UNPLACED, Problem
+from placer.problem.soft import has_soft_rows
 from placer.problem.usage import better_plan, objective_value, violations
 
 #: Share of the time limit column generation may use (it stops sooner once the LP
@@ -180,8 +181,7 @@ def master_milp_backend(problem: Problem, options: SolveOptions, whole: bool) ->
     workers when its model is all integer (no soft row's excess, no start-up counts: CP-SAT
     takes integer variables only) and not the whole problem (there HiGHS proves the
     optimum); None (the default, HiGHS) otherwise."""
-    soft = problem.over_usd_per_h_r is not None and np.isfinite(problem.over_usd_per_h_r).any()
-    integer = not soft and problem.startup is None and problem.preempt is None
+    integer = not has_soft_rows(problem) and problem.startup is None and problem.preempt is None
     if options.workers >= CPSAT_MIN_WORKERS and integer and not whole:
         return "cpsat"
     return None
