@@ -686,7 +686,11 @@ def _grads(a_cu, kp, loads):
 
 def test_float_fields_are_every_float_leaf() -> None:
     kp = to_kernel(random_problem(np.random.default_rng(0), 2, 2, 2))
-    leaves = {f: getattr(kp, f) for f in KernelProblem._fields if f != "blocks"}
+    leaves = {  # scale_o1j is None without term scales (static problems)
+        f: getattr(kp, f)
+        for f in KernelProblem._fields
+        if f != "blocks" and getattr(kp, f) is not None
+    }
     floats = {f for f, leaf in leaves.items() if leaf.dtype == jnp.float32}
     assert floats == set(FLOAT_FIELDS)
     assert jax.tree_util.tree_leaves(kp.blocks) == []  # static: part of the jit key
@@ -937,3 +941,48 @@ def test_no_change_and_site_failures():
             assert float(np.asarray(n1.masked)[s]) >= 1
         if site not in used:
             assert float(np.asarray(n1.objective)[s]) == pytest.approx(float(one.objective))
+
+
+def with_term_scales(problem: Problem, seed: int) -> Problem:
+    """The problem with each term charging a random multiple (0.1-2) of its amount
+    (`Problem.scale_oj`: a day's water row takes a share of an option's L/h)."""
+    rng = np.random.default_rng(seed)
+    return problem._replace(scale_oj=rng.uniform(0.1, 2.0, problem.row_oj.shape))
+
+
+@given(cases(), st.sampled_from(LOADS), st.integers(0, 2**31 - 1))
+@settings(max_examples=30, deadline=None)
+def test_term_scales_score_as_the_reference(case, loads, seed) -> None:
+    problem, a_cu = case
+    scaled = with_term_scales(problem, seed)
+    got = score_batch(jnp.asarray(a_cu), to_kernel(scaled), chunk=4, loads=loads)
+    mags = magnitudes(problem, a_cu)
+    mags["over_k"] = 2.0 * mags["over_k"]  # a scale is at most 2
+    assert_scores_close(got, score_batch_numpy(a_cu, scaled), mags)
+
+
+@given(delta_cases(), st.integers(0, 2**31 - 1))
+@settings(max_examples=20, deadline=None)
+def test_term_scales_in_move_deltas(case, seed) -> None:
+    problem, a_u, u_m, k_m = case
+    scaled = with_term_scales(problem, seed)
+    kp = to_kernel(scaled)
+    got, want = _delta_and_rescored(a_u, u_m, k_m, kp, SMALL_WEIGHTS)
+    moved = np.repeat(a_u[None, :], M, axis=0)
+    moved[np.arange(M), u_m] = k_m
+    scale = 2.0 * _penalized_scale(problem, np.concatenate([a_u[None], moved]))
+    np.testing.assert_allclose(got, want, rtol=0, atol=RTOL * scale)
+
+
+def test_term_scales_change_the_loads() -> None:
+    problem = random_problem(np.random.default_rng(5), 6, 5, 3)
+    a_cu = np.zeros((1, problem.num_units), np.int32)  # everyone in its first slot
+    plain = score_batch_numpy(a_cu, problem)
+    doubled = score_batch_numpy(a_cu, problem._replace(scale_oj=np.full(problem.row_oj.shape, 2.0)))
+    got = score_batch(
+        jnp.asarray(a_cu),
+        to_kernel(problem._replace(scale_oj=np.full(problem.row_oj.shape, 2.0))),
+        chunk=4,
+    )
+    assert (doubled.over_k >= plain.over_k).all() and doubled.over_k.sum() > plain.over_k.sum()
+    np.testing.assert_allclose(np.asarray(got.over_k), doubled.over_k, rtol=1e-5, atol=1e-3)

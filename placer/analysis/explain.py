@@ -193,6 +193,8 @@ def _blockers(
         if r < 0 or soft[r]:
             continue
         need = float(problem.amount_quk[problem.quantity_oj[o, j], u, k])
+        if problem.scale_oj is not None:
+            need *= float(problem.scale_oj[o, j])
         load, cap, kind = loads.loads_r[r], problem.cap_r[r], KIND_NAMES[problem.kind_r[r]]
         when = "" if index.time is None else f" in period {int(index.time.period_r[r])}"
         if kind == "gpus":
@@ -204,6 +206,9 @@ def _blockers(
         if load + need <= cap * (1 + _TOL) + _TOL:
             continue
         label, unit = _BLOCKER_LABELS.get(kind, (kind, ""))
+        if kind == "water_l_per_h" and problem.scale_oj is not None and index.time is not None:
+            when = f" on the day from period {int(index.time.period_r[r])}"  # water_days
+            unit = "L/h (the day's mean)"
         if unit is None:
             out.append(label)
         else:

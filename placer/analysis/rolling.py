@@ -25,6 +25,7 @@ import numpy as np
 
 from placer.analysis.rolling_moves import count_moves, price_moves
 from placer.analysis.rolling_report import Outcome, RollingReport, Step, fill_comparisons
+from placer.analysis.rolling_water import water_drawn_today, with_water_drawn
 from placer.analysis.rolling_window import FORECASTS, Run, window_end, window_scenario
 from placer.api import choose_solver, solve, versions
 from placer.engines.base import SolveOptions, SolveResult
@@ -107,6 +108,8 @@ def roll(
     assert horizon is not None
     done = _Commitments({}, {})
     steps: list[Step] = []
+    problem, index = compile_problem(scenario)
+    whole = (problem, index)
     for t in range(0, horizon.periods, every_periods):
         step = _replan(
             scenario,
@@ -120,11 +123,11 @@ def roll(
             price_moves_in_replan,
             seed,
             done,
+            whole,
         )
         steps.append(step)
         if on_step is not None:
             on_step(step)
-    problem, index = compile_problem(scenario)
     assign_u, notes = _realised(problem, index, done)
     plan = _plan(scenario, problem, index, assign_u, f"rolling-{solver}", time.perf_counter())
     rolling = _outcome(
@@ -208,12 +211,19 @@ def _replan(
     priced: bool,
     seed: int,
     done: _Commitments,
+    whole: tuple[Problem, Index],
 ) -> Step:
-    """One re-plan at period t: solve the window, commit periods [t, t + every)."""
+    """One re-plan at period t: solve the window, commit periods [t, t + every).
+    `whole`: the scenario's own problem (what the committed schedule drew so far)."""
     begun = time.perf_counter()
     end = window_end(scenario, t, lookahead, done.runs)
     window, missed = window_scenario(scenario, t, end, done.runs, forecast)
     problem, index = compile_problem(window)
+    if any(s.cooling.water_cap_l_per_day is not None for s in scenario.sites):
+        assign_u, _ = _realised(*whole, done)
+        days = scenario.horizon.period_days() if scenario.horizon is not None else None
+        drawn = water_drawn_today(*whole, assign_u, t, days)
+        problem = with_water_drawn(problem, index, drawn)
     # a re-plan commits runs by start: preemptible runs are placed contiguously here
     problem = _fixed_runs(problem._replace(preempt=None), index, done.runs)
     if priced and t > 0:

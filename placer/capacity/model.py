@@ -71,12 +71,14 @@ from placer.problem.compile_static import build_pools
 from placer.problem.compile_time import (
     compile_timed,
     static_view,
+    term_scales,
     timed_pair_reasons,
     timed_rows,
     timed_terms,
 )
 from placer.problem.form import R_COOLING, R_DENSITY, Index, Problem
 from placer.problem.rows import K_FACILITY, K_GPUS, K_HEAT, K_IT, KIND_NAMES, KIND_SCOPE
+from placer.problem.water_days import water_days
 
 
 @dataclass
@@ -387,10 +389,20 @@ def _today(problem: Problem, index: Index, zero: Scenario, sup: Scenario) -> Pro
             term_cap[(kind_r == K_HEAT) & (scope_r == s) & np.isfinite(term_cap)] = -1.0
     t = index.time
     site_p = problem.pool_site_p.astype(np.int64)
-    row_oj, quantity_oj = timed_terms(
-        t.pool_o, t.start_o, t.length_o, site_p, term_cap, len(pools), len(sites), t.periods
+    row_oj, quantity_oj, scale_oj = timed_terms(
+        t.pool_o,
+        t.start_o,
+        t.length_o,
+        site_p,
+        term_cap,
+        len(pools),
+        len(sites),
+        t.periods,
+        water_days(horizon),
     )
-    return problem._replace(cap_r=cap_r, row_oj=row_oj, quantity_oj=quantity_oj)
+    return problem._replace(
+        cap_r=cap_r, row_oj=row_oj, quantity_oj=quantity_oj, scale_oj=term_scales(scale_oj)
+    )
 
 
 def _arrival_months(scenario: Scenario, option) -> list[int]:

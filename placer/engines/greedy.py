@@ -115,7 +115,9 @@ class LoadState:
         p = self.p
         if slots is None:
             slots = p.slots_of(u, options)
-        return p.amount_quk[p.quantity_oj[options], u, slots[:, None]]
+        values = p.amount_quk[p.quantity_oj[options], u, slots[:, None]]
+        scale = p.term_scale(options)
+        return values if scale is None else values * scale
 
     def fits(self, u: int, o: int) -> bool:
         return bool(self.fitting(u, np.array([o]))[0])

@@ -113,6 +113,27 @@ class Horizon(StrictModel):
         """Hours from the horizon's start to an instant (negative before it)."""
         return (parse_instant(instant) - self.start_time).total_seconds() / 3600.0
 
+    def period_days(self) -> list[int] | None:
+        """The calendar day each period lies in (0: the start's day), at the start's UTC
+        offset: what a cap per day (`water_cap_l_per_day`) sums over. None unless the
+        periods tile days: a period of at most 24 h that divides 24 h, starting at a
+        multiple of it after midnight (a property of the grid, so every window of the
+        horizon that starts on a period agrees). Then a cap per day holds as a mean per
+        period."""
+        start = self.start_time
+        midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        at_h = (start - midnight).total_seconds() / 3600.0
+        ph = self.period_hours
+
+        def whole(x: float) -> bool:
+            return abs(x - round(x)) <= 1e-9 * max(1.0, abs(x))
+
+        if ph > 24.0 or not whole(24.0 / ph) or not whole(at_h / ph):
+            return None
+        first = round(at_h / ph)
+        per_day = round(24.0 / ph)
+        return [(first + t) // per_day for t in range(self.periods)]
+
 
 def varying(description: str, *, le: float, ge: float | None = None, gt: float | None = None):
     """The type of a figure that may vary: one number, or a list of one per period."""

@@ -23,10 +23,13 @@ tolerances (`_REL`, `_ABS`) and message format. What time adds:
   site IT, facility (the grid cap, lowered in each period a grid event's window overlaps:
   from the grid cap, or IT capacity x PUE without one; an event priced per kWh does not
   lower it: the draw above its cap is paid, in the site's, the plan's and the horizon's
-  cost, and checked by `placer.plan.verify_events`), heat and water L/h (the day's cap
-  / 24); every site capacity is 0 before its power's available_from. A run charges every
-  period it touches, the partial last one whole, at its full rate. Kinds as verify's
-  ("gpus", "it_power", "facility_power", "cooling", "water"); messages name the period.
+  cost, and checked by `placer.plan.verify_events`), heat kW; every kW capacity is 0
+  before its power's available_from. A run charges every period it touches, the partial
+  last one whole, at its full rate. Water per calendar day (`Horizon.period_days`, at
+  the start's UTC offset): the litres of the day's periods (L/h x period h) against
+  the day's cap (its smallest value over them); where periods do not tile days, each
+  period's L/h against the day's cap / 24. Kinds as verify's ("gpus", "it_power",
+  "facility_power", "cooling", "water"); messages name the period (the day for water).
 - Spread: copies of one (workload, region, period, share) on distinct sites or domains.
 - Preempted runs (a training placement with `segments`): `placer.plan.verify_preempt`;
   each charges the periods of its segments, whole, in its segment's pool (a run that
@@ -176,6 +179,7 @@ class TimedVerifier(Verifier):
         self.price = {s.id: per_period(s.power.price_usd_per_kwh, n_t, 0.0) for s in self.sc.sites}
         self.grid = {s.id: per_period(s.power.carbon_g_per_kwh, n_t, 0.0) for s in self.sc.sites}
         self.caps = {s.id: self._site_caps(s) for s in self.sc.sites}
+        self.days = horizon.period_days()
         self.over = OverLimitCheck(self.sc.sites, self._offset_h, n_t, self.ph)
         self.pool_gpus = {(s.id, q.key): self._pool_gpus(q) for s in self.sc.sites for q in s.pools}
 
@@ -609,13 +613,33 @@ class TimedVerifier(Verifier):
                 "water": ledger.of(ledger.water_l_per_h, sid),
             }
             late = self.sites[sid].power.available_from
+            if self.days is not None:
+                self._check_water_days(sid, use["water"], out)
             for kind in _SITE_CAPS:
+                if kind == "water" and self.days is not None:
+                    continue  # per day, above
                 unit = "L/h" if kind == "water" else "kW"
                 for t, (used, cap) in enumerate(zip(use[kind], self.caps[sid][kind], strict=True)):
                     if math.isfinite(cap) and used > cap * mu * (1 + _REL) + 1e-9:
                         why = f" (power from {late})" if self._before(late, t) else ""
                         message = f"period {t}: {used:.2f} {unit} > {cap * mu:.2f} {unit}{why}"
                         out.append(Violation(kind, sid, message, used - cap * mu))
+
+    def _check_water_days(self, sid: str, use_l_per_h: list[float], out) -> None:
+        """A site's litres in each calendar day against the day's cap, after headroom."""
+        assert self.days is not None
+        mu = self.sc.objective.max_utilization
+        cap_t = per_period(self.sites[sid].cooling.water_cap_l_per_day, self.n_t, math.inf)
+        by_day: dict[int, list[int]] = {}
+        for t, day in enumerate(self.days):
+            by_day.setdefault(day, []).append(t)
+        for day, periods in by_day.items():
+            cap = min(cap_t[t] for t in periods) * mu
+            used = sum(use_l_per_h[t] for t in periods) * self.ph
+            if math.isfinite(cap) and used > cap * (1 + _REL) + 1e-9:
+                span = f"periods {periods[0]}-{periods[-1]}"
+                message = f"day {day} ({span}): {used:,.1f} L > {cap:,.1f} L"
+                out.append(Violation("water", sid, message, used - cap))
 
     def _check_spread(self, spread: dict, out: list[Violation]) -> None:
         for (wid, region, t, part), site_ids in spread.items():

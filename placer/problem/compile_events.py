@@ -102,8 +102,14 @@ def with_priced_events(
     if not caps:
         return problem, period_r
     n_new = len(caps)
-    row_oj, quantity_oj = _with_soft_terms(
-        problem.row_oj, problem.quantity_oj, soft_st, problem.site_o, start_o, length_o
+    row_oj, quantity_oj, scale_oj = _with_soft_terms(
+        problem.row_oj,
+        problem.quantity_oj,
+        problem.scale_oj,
+        soft_st,
+        problem.site_o,
+        start_o,
+        length_o,
     )
     over = np.concatenate([np.full(problem.num_rows, math.inf), prices])
     out = problem._replace(
@@ -112,14 +118,16 @@ def with_priced_events(
         scope_r=np.concatenate([problem.scope_r, np.array(scopes, np.int32)]),
         row_oj=row_oj,
         quantity_oj=quantity_oj,
+        scale_oj=scale_oj,
         over_usd_per_h_r=over,
     )
     return out, np.concatenate([period_r, np.array(periods, np.int32)]).astype(np.int32)
 
 
-def _with_soft_terms(row_oj, quantity_oj, soft_st, site_o, start_o, length_o):
-    """(row_oj, quantity_oj) with, for each option, the soft row of its site in every
-    period it runs (facility kW) after its terms; J grows to the most any option has."""
+def _with_soft_terms(row_oj, quantity_oj, scale_oj, soft_st, site_o, start_o, length_o):
+    """(row_oj, quantity_oj, scale_oj) with, for each option, the soft row of its site in
+    every period it runs (facility kW, scale 1) after its terms; J grows to the most any
+    option has. `scale_oj` None (every scale 1) stays None."""
     n_o = row_oj.shape[0]
     longest = int(length_o.max(initial=1))
     extra = np.full((n_o, longest), -1, np.int64)
@@ -135,7 +143,13 @@ def _with_soft_terms(row_oj, quantity_oj, soft_st, site_o, start_o, length_o):
     rows = np.take_along_axis(rows, order, axis=1)
     quantity = np.where(rows >= 0, np.take_along_axis(quantity, order, axis=1), 0)
     used = max(1, int((rows >= 0).sum(axis=1).max(initial=0)))
+    scale = None
+    if scale_oj is not None:
+        scale = np.concatenate([scale_oj, np.ones(extra.shape)], axis=1)
+        scale = np.where(rows >= 0, np.take_along_axis(scale, order, axis=1), 1.0)
+        scale = np.ascontiguousarray(scale[:, :used])
     return (
         np.ascontiguousarray(rows[:, :used], dtype=np.int32),
         np.ascontiguousarray(quantity[:, :used], dtype=np.int8),
+        scale,
     )

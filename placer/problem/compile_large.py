@@ -32,6 +32,7 @@ from placer.problem.compile_time import (
 )
 from placer.problem.form import Index, Problem
 from placer.problem.rows import K_FACILITY, K_HEAT, K_IT, K_WATER, SITE_KINDS
+from placer.problem.water_days import water_days
 
 #: Options each unit keeps by objective alone (the cheapest hours on the cheapest pools).
 SLOTS_BY_OBJECTIVE = 16
@@ -144,6 +145,7 @@ class EntryPricer:
         self.span_h = horizon.hours
         self.cap_r = timed_rows(scenario, horizon, pools, sites)[0]
         self.num_rows = int(self.cap_r.size)
+        self.days = water_days(horizon)
 
     def prices(self, prices_r: np.ndarray) -> np.ndarray:
         """float64[num_rows + 1]: max(0, y) on the rows an option may charge, 0 elsewhere
@@ -167,14 +169,17 @@ class EntryPricer:
     def priced(self, entries: dict[str, np.ndarray], y: np.ndarray) -> np.ndarray:
         """float64[E]: objective + y . usage of each entry (y from `prices`): in each
         period it runs, GPUs x its pool's GPU row, IT kW x its site's IT and heat rows,
-        facility kW x the facility row, L/h x the water row (prefix sums over periods),
-        then cost and carbon per hour of the horizon x the budget and carbon rows."""
+        facility kW x the facility row, L/h x its day's water row x period h / 24
+        (`placer.problem.water_days`; prefix sums over periods), then cost and carbon
+        per hour of the horizon x the budget and carbon rows."""
         objective = objective_of(entries, self.scenario)
         if entries["u"].size == 0:
             return objective
         n_k, n_t = len(SITE_KINDS), self.n_t
         block = self.n_p + n_k * self.n_s
-        per_t = y[: block * n_t].reshape(n_t, block)
+        per_t = y[: block * n_t].reshape(n_t, block).copy()
+        water_cols = slice(self.n_p + SITE_KINDS.index(K_WATER), block, n_k)
+        per_t[:, water_cols] = per_t[self.days.first_t, water_cols] * self.days.scale
         zero = np.zeros((1, block))
         cum = np.concatenate([zero, np.cumsum(per_t, axis=0)])  # [T + 1, block]
         first, last = entries["s0"], entries["s0"] + entries["n"]

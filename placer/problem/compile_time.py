@@ -5,7 +5,8 @@ only what an option and a row stand for grows:
 
 - Rows: every static row is repeated per period (pool GPUs, site IT, facility, heat kW
   and water L/h in period t, with that period's capacity: series, grid events, dates
-  capacity arrives), then the budget and the carbon cap over the horizon.
+  capacity arrives; a day's water cap on its first period's row), then the budget and
+  the carbon cap over the horizon.
 - Options: (pool, first period, length in periods). A training run is one unit whose
   options are every pool and start that fit its window (earliest start, deadline, the
   horizon's end) as one contiguous run; it charges its pool's and site's rows in each
@@ -23,8 +24,9 @@ largest value for capacities and demand, its mean for prices); per (unit, option
   cost    hours x GPUs x USD/GPU-h + mean kW x PUE x sum over run periods of
           (hours run in the period x USD/kWh in it) + dataset egress USD   / horizon h
   carbon  mean kW x PUE x sum (hours run x gCO2e/kWh) / 1000             / horizon h
-  water   mean kW x WUE (L/h while it runs; the row amount), and its horizon mean in
-          the objective
+  water   mean kW x WUE (L/h while it runs; the row amount, charged to its day's water
+          row x its periods that day x period h / 24: `placer.problem.water_days`), and
+          its horizon mean in the objective
 
 An option charges only the rows that can bind (`timed_terms`): a capped row, and a heat
 row only where its cap is below the IT row's.
@@ -65,6 +67,7 @@ from placer.problem.rows import (
     K_CARBON,
     K_GPUS,
     K_HEAT,
+    K_WATER,
     Q_CARBON,
     Q_COST,
     Q_FACILITY_KW,
@@ -75,6 +78,7 @@ from placer.problem.rows import (
     SITE_KINDS,
 )
 from placer.problem.startup import compile_startup
+from placer.problem.water_days import WaterDays, day_caps, merge_day_terms, water_days
 
 #: The quantity a run charges, in each period, to its pool's GPU row and to its site's IT,
 #: facility, heat (the IT power: heat to reject = IT power) and water rows, in that order.
@@ -189,7 +193,9 @@ def compile_timed(
     replicas_uk = np.zeros((n_u, width), np.int32)
     replicas_uk[at] = entries["replicas"][order]
     cap_r, kind_r, scope_r, period_r = timed_rows(scenario, horizon, pools, sites)
-    row_oj, quantity_oj = timed_terms(pool_o, start_o, length_o, site_p, cap_r, n_p, n_s, n_t)
+    row_oj, quantity_oj, scale_oj = timed_terms(
+        pool_o, start_o, length_o, site_p, cap_r, n_p, n_s, n_t, water_days(horizon)
+    )
     group_u, spread_key_gp = _groups(units, pools, sites)
     value_u, must_u = _unit_values(units, horizon)
     problem = Problem(
@@ -209,6 +215,7 @@ def compile_timed(
         scope_r=scope_r,
         row_oj=row_oj,
         quantity_oj=quantity_oj,
+        scale_oj=term_scales(scale_oj),
         lexicographic=np.array(obj.mode == "lexicographic"),
         startup=compile_startup(
             scenario, [u.workload for u, _ in units], [u.period for u, _ in units], replicas_uk
@@ -484,12 +491,16 @@ def compile_preempt(
     n_p, n_s = problem.num_pools, int(pools_p.site_p.max(initial=-1)) + 1
     ones = np.ones(choice_e.size, np.int64)
     base_rows = problem.cap_r[: (n_p + len(SITE_KINDS) * n_s) * n_t + 2]
-    row, quantity = timed_terms(pool_e, period_e, ones, pools_p.site_p, base_rows, n_p, n_s, n_t)
+    row, quantity, scale = timed_terms(
+        pool_e, period_e, ones, pools_p.site_p, base_rows, n_p, n_s, n_t, water_days(horizon)
+    )
     if problem.over_usd_per_h_r is not None:
         soft_st = np.full((max(n_s, 1), n_t), -1, np.int64)
         soft = np.flatnonzero(np.isfinite(problem.over_usd_per_h_r))
         soft_st[problem.scope_r[soft], period_r[soft]] = soft
-        row, quantity = _with_soft_terms(row, quantity, soft_st, site_e, period_e, ones)
+        row, quantity, scale = _with_soft_terms(
+            row, quantity, scale, soft_st, site_e, period_e, ones
+        )
     # the contiguous option (pool, start, length) starting in each entry's period
     length_e = np.maximum(1, np.ceil(pairs["hours"][choice_e] / ph - 1e-9)).astype(np.int64)
     key_e = (pool_e * (n_t + 1) + period_e) * (n_t + 1) + length_e
@@ -508,6 +519,7 @@ def compile_preempt(
         amount_qe=amount,
         row_ej=row,
         quantity_ej=quantity,
+        scale_ej=term_scales(scale),
         start_option_e=np.where(found, at, -1).astype(np.int32),
         period_hours=float(ph),
         preemptible_v=np.array([overhead[int(v)][1] for v in unit_v], bool),
@@ -658,7 +670,8 @@ def static_view(scenario: Scenario) -> Scenario:
 def site_caps_per_period(site: Site, horizon: Horizon) -> np.ndarray:
     """float64[T, 4]: IT, facility, heat kW and water L/h caps of a site in each period,
     before headroom (inf: no cap): series, hard grid events (a priced one's cap is soft:
-    `compile_events`) and the date power arrives."""
+    `compile_events`) and the date power arrives (its kW caps are 0 before it). Water is
+    the day's cap / 24 in each period (`water_days.day_caps` puts it on the day's row)."""
     n_t = horizon.periods
     inf = math.inf
     it = np.array(per_period(site.power.it_capacity_kw, n_t, inf))
@@ -679,7 +692,7 @@ def site_caps_per_period(site: Site, horizon: Horizon) -> np.ndarray:
     if site.power.available_from is not None:
         arrives = horizon.hours_from_start(site.power.available_from)
         before = np.arange(n_t) * horizon.period_hours < arrives - 1e-9
-        caps[before] = 0.0
+        caps[before, :3] = 0.0  # no power, no run: its water needs no cap of its own
     return caps
 
 
@@ -694,7 +707,8 @@ def pool_gpus_per_period(pool, horizon: Horizon) -> np.ndarray:
 
 def timed_rows(scenario: Scenario, horizon: Horizon, pools, sites):
     """(cap_r, kind_r, scope_r, period_r): per period, the pool GPU rows then four rows
-    per site (the static layout), then the budget and the carbon cap."""
+    per site (the static layout; a day's water on its first period's row:
+    `placer.problem.water_days`), then the budget and the carbon cap."""
     head = scenario.objective.max_utilization
     n_t = horizon.periods
     n_p, n_s = len(pools), len(sites)
@@ -715,6 +729,10 @@ def timed_rows(scenario: Scenario, horizon: Horizon, pools, sites):
         if n_s
         else np.zeros((0, n_t, 4))
     )
+    days = water_days(horizon)
+    water = SITE_KINDS.index(K_WATER)
+    for s in range(n_s):
+        caps_stk[s, :, water] = day_caps(caps_stk[s, :, water], days)
     n_site = len(SITE_KINDS)
     block = n_p + n_site * n_s
     cap = np.empty(block * n_t + 2)
@@ -739,13 +757,17 @@ def timed_rows(scenario: Scenario, horizon: Horizon, pools, sites):
     return cap, kind, scope, period
 
 
-def timed_terms(pool_o, start_o, length_o, site_p, cap_r, n_p: int, n_s: int, n_t: int):
-    """(row_oj int32[O, J], quantity_oj int8[O, J]): an option charges, in each period it
-    runs, its pool's GPU row and its site's IT, facility, heat and water rows, then the
-    budget and the carbon cap; terms of rows that cannot bind are left out (an uncapped
-    row, a heat row whose cap is at least the IT row's: heat to reject = IT power), so a
-    run over many periods of uncapped sites charges few rows. J = the most any option
-    charges."""
+def timed_terms(
+    pool_o, start_o, length_o, site_p, cap_r, n_p: int, n_s: int, n_t: int, days: WaterDays
+):
+    """(row_oj int32[O, J], quantity_oj int8[O, J], scale_oj float64[O, J]): an option
+    charges, in each period it runs, its pool's GPU row and its site's IT, facility,
+    heat and water rows, then the budget and the carbon cap; terms of rows that cannot
+    bind are left out (an uncapped row, a heat row whose cap is at least the IT row's:
+    heat to reject = IT power), so a run over many periods of uncapped sites charges few
+    rows. Its water of each day is one term on the day's row (`days`,
+    `placer.problem.water_days`) with scale (its periods that day x period h / 24); every
+    other term's scale is 1. J = the most any option charges."""
     n_o = pool_o.size
     n_site = len(SITE_KINDS)
     block = n_p + n_site * n_s
@@ -754,15 +776,18 @@ def timed_terms(pool_o, start_o, length_o, site_p, cap_r, n_p: int, n_s: int, n_
     width = per * longest + 2
     row = np.full((n_o, width), -1, np.int32)
     quantity = np.zeros((n_o, width), np.int8)
+    scale = np.ones((n_o, width))
     binds = np.append(np.isfinite(cap_r), False)  # index -1: no row
-    heat = SITE_KINDS.index(K_HEAT)
+    heat, water = SITE_KINDS.index(K_HEAT), SITE_KINDS.index(K_WATER)
     for i in range(longest):
         runs = length_o > i
-        base = (start_o + i) * block
+        t = np.where(runs, start_o + i, 0)
+        base = t * block
         site_base = base + n_p + n_site * site_p[pool_o]
         period_rows = np.stack(
             [base + pool_o, *(site_base + k for k in range(n_site))], axis=1
         ).astype(np.int64)
+        period_rows[:, 1 + water] = days.first_t[t] * block + n_p + n_site * site_p[pool_o] + water
         period_rows[~runs] = -1
         it_cap = cap_r[np.where(runs, site_base, 0)]
         implied = cap_r[np.where(runs, site_base + heat, 0)] >= it_cap
@@ -771,6 +796,8 @@ def timed_terms(pool_o, start_o, length_o, site_p, cap_r, n_p: int, n_s: int, n_
         cols = slice(per * i, per * (i + 1))
         row[:, cols] = period_rows
         quantity[:, cols] = _PERIOD_QUANTITIES
+        scale[:, per * i + 1 + water] = days.scale
+    merge_day_terms(row, scale, [per * i + 1 + water for i in range(longest)])
     for j, (r, q) in enumerate(((block * n_t, Q_COST), (block * n_t + 1, Q_CARBON))):
         if np.isfinite(cap_r[r]):
             row[:, width - 2 + j] = r
@@ -779,5 +806,15 @@ def timed_terms(pool_o, start_o, length_o, site_p, cap_r, n_p: int, n_s: int, n_
     order = np.argsort(row < 0, axis=1, kind="stable")
     row = np.take_along_axis(row, order, axis=1)
     quantity = np.where(row >= 0, np.take_along_axis(quantity, order, axis=1), 0).astype(np.int8)
+    scale = np.where(row >= 0, np.take_along_axis(scale, order, axis=1), 1.0)
     used = max(1, int((row >= 0).sum(axis=1).max(initial=0)))
-    return np.ascontiguousarray(row[:, :used]), np.ascontiguousarray(quantity[:, :used])
+    return (
+        np.ascontiguousarray(row[:, :used]),
+        np.ascontiguousarray(quantity[:, :used]),
+        np.ascontiguousarray(scale[:, :used]),
+    )
+
+
+def term_scales(scale_oj: np.ndarray) -> np.ndarray | None:
+    """`Problem.scale_oj`: the scales, or None when every term's is 1."""
+    return None if bool((scale_oj == 1.0).all()) else scale_oj

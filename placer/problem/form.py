@@ -81,6 +81,10 @@ class Problem(NamedTuple):
       cap_r, kind_r, scope_r: the capacity rows (`placer.problem.rows.Rows`).
       row_oj: int32[O, J], the rows each option charges (-1: none).
       quantity_oj: int8[O, J], which quantity it charges to each of them.
+      scale_oj: float64[O, J], or None (1 everywhere): the multiple of that quantity's
+        amount the term charges. A timed option charges a day's water row once, with
+        its L/h x its periods that day x period h / 24 (`placer.problem.water_days`);
+        every other term charges the amount itself. `term_scale` reads it.
       lexicographic: bool[], first maximise placed value, then minimise the objective.
       over_usd_per_h_r: float64[R], or None (every row hard): the price of a *soft* row's
         load above its capacity, USD per hour of the horizon per unit of excess (the
@@ -123,6 +127,7 @@ class Problem(NamedTuple):
     startup: Startup | None = None
     preempt: Preempt | None = None
     period_caps: PeriodCaps | None = None
+    scale_oj: np.ndarray | None = None
 
     @property
     def num_units(self) -> int:
@@ -176,6 +181,11 @@ class Problem(NamedTuple):
         charges its rows in every period it runs; a static option charges 7)."""
         charged = int((self.row_oj >= 0).sum())
         return charged > WIDE_TERMS_PER_OPTION * self.num_options
+
+    def term_scale(self, options: np.ndarray) -> np.ndarray | None:
+        """float64[n, J]: the scale of each term of `options` (int[n]); None when every
+        term's is 1 (`scale_oj` is None)."""
+        return None if self.scale_oj is None else self.scale_oj[options]
 
     def num_pairs(self) -> int:
         """Allowed (unit, option) pairs."""

@@ -54,6 +54,9 @@ class Preempt(NamedTuple):
       row_ej: int32[E, J], the rows it charges (-1: none): those a one-period option of
         the pool in that period charges (soft rows included).
       quantity_ej: int8[E, J], the quantity charged to each.
+      scale_ej: float64[E, J], the multiple of that quantity's amount charged to each
+        (a day's water row takes period h / 24 of the L/h: `placer.problem.water_days`);
+        None: 1 everywhere.
       start_option_e: int32[E], the contiguous option of the choice's pool that starts
         in the entry's period (-1: none): a schedule of one segment of that option's
         length is that option (`contiguous_option`).
@@ -94,6 +97,7 @@ class Preempt(NamedTuple):
     move_usd_per_h_v: np.ndarray | None = None
     move_overhead_h_v: np.ndarray | None = None
     site_c: np.ndarray | None = None
+    scale_ej: np.ndarray | None = None
 
     @property
     def num_runs(self) -> int:
@@ -154,6 +158,7 @@ class Preempt(NamedTuple):
             if self.move_overhead_h_v is None
             else self.move_overhead_h_v[keep_v],
             site_c=None if self.site_c is None else self.site_c[keep_c],
+            scale_ej=None if self.scale_ej is None else self.scale_ej[keep_e],
         )
 
     def choice_of(self, unit: int, pool: int) -> int:
@@ -299,6 +304,8 @@ def schedule_terms(preempt: Preempt, schedule: Schedule, num_quantities: int) ->
     _, entries = schedule_entries(preempt, schedule)
     rows = preempt.row_ej[entries]
     values = preempt.amount_qe[preempt.quantity_ej[entries], entries[:, None]]
+    if preempt.scale_ej is not None:
+        values = values * preempt.scale_ej[entries]
     keep = rows >= 0
     # rates (GPUs, kW, L/h) once per run, as a contiguous run's (a migrating run's: its
     # first period's); money and carbon summed

@@ -91,6 +91,8 @@ class KernelProblem(NamedTuple):
         unit must be placed.
       row_o1j: int32[O+1, J], rows of each option's terms; R for none (and option O).
       quantity_o1j: int32[O+1, J], the quantity each term charges.
+      scale_o1j: float32[O+1, J], the multiple of that amount it charges
+        (`Problem.scale_oj`), or None: 1 everywhere.
       cap_r1: float32[R+1], capacities (BIG: none, and for the dummy row R).
       kind_r1: int32[R+1], row kinds (`ROW_KINDS`); the dummy row's is 0 (weight 0).
       real_r1: float32[R+1], 1 for real rows, 0 for the dummy row.
@@ -109,6 +111,7 @@ class KernelProblem(NamedTuple):
     allowed_uk1: jnp.ndarray
     row_o1j: jnp.ndarray
     quantity_o1j: jnp.ndarray
+    scale_o1j: jnp.ndarray | None
     cap_r1: jnp.ndarray
     kind_r1: jnp.ndarray
     real_r1: jnp.ndarray
@@ -137,6 +140,7 @@ class SlotTables(NamedTuple):
     allowed_uk1: np.ndarray
     row_o1j: np.ndarray
     quantity_o1j: np.ndarray
+    scale_o1j: np.ndarray | None
 
 
 def slot_tables(problem: Problem) -> SlotTables:
@@ -155,7 +159,11 @@ def slot_tables(problem: Problem) -> SlotTables:
     rows[:n_o] = np.where(problem.row_oj >= 0, problem.row_oj, n_r)
     quantity = np.zeros((n_o + 1, n_j), np.int32)
     quantity[:n_o] = problem.quantity_oj
-    return SlotTables(objective, amount, option, allowed, rows, quantity)
+    scale = None
+    if problem.scale_oj is not None:
+        scale = np.ones((n_o + 1, n_j))
+        scale[:n_o] = problem.scale_oj
+    return SlotTables(objective, amount, option, allowed, rows, quantity, scale)
 
 
 def to_kernel(problem: Problem) -> KernelProblem:
@@ -163,13 +171,12 @@ def to_kernel(problem: Problem) -> KernelProblem:
     t = slot_tables(problem)
     n_o, n_r = problem.num_options, problem.num_rows
     cells = t.option_uk1.size * problem.row_oj.shape[1]
-    value = (
-        jnp.asarray(
-            np.take_along_axis(t.amount_uk1q, t.quantity_o1j[t.option_uk1], axis=2), jnp.float32
-        )
-        if cells <= VALUE_TABLE_MAX
-        else None
-    )
+    value = None
+    if cells <= VALUE_TABLE_MAX:
+        table = np.take_along_axis(t.amount_uk1q, t.quantity_o1j[t.option_uk1], axis=2)
+        if t.scale_o1j is not None:
+            table = table * t.scale_o1j[t.option_uk1]
+        value = jnp.asarray(table, jnp.float32)
     keys = max(problem.num_sites, 1)
     n_g = problem.num_groups
     spread = np.full((n_g, n_o + 1), n_g * keys, np.int32)
@@ -182,6 +189,7 @@ def to_kernel(problem: Problem) -> KernelProblem:
         allowed_uk1=jnp.asarray(t.allowed_uk1),
         row_o1j=jnp.asarray(t.row_o1j),
         quantity_o1j=jnp.asarray(t.quantity_o1j),
+        scale_o1j=None if t.scale_o1j is None else jnp.asarray(t.scale_o1j, jnp.float32),
         cap_r1=jnp.asarray(_finite(np.append(problem.cap_r, np.inf))),
         kind_r1=jnp.asarray(np.append(problem.kind_r, 0).astype(np.int32)),
         real_r1=jnp.asarray(np.append(np.ones(n_r), 0.0).astype(np.float32)),
@@ -194,12 +202,14 @@ def to_kernel(problem: Problem) -> KernelProblem:
 
 def slot_values(kp: KernelProblem, u: jax.Array, k: jax.Array) -> jax.Array:
     """float32[..., J]: what unit u's slot k charges each of its option's rows (u and k
-    broadcast): the table when there is one, else the amounts gathered by quantity."""
+    broadcast): the table when there is one, else the amounts gathered by quantity
+    (times the terms' scales)."""
     if kp.value_uk1j is not None:
         return kp.value_uk1j[u, k]
     amount = kp.amount_uk1q[u, k]  # [..., Q]
-    quantity = kp.quantity_o1j[kp.option_uk1[u, k]]  # [..., J]
-    return jnp.take_along_axis(amount, quantity, axis=-1)
+    option = kp.option_uk1[u, k]
+    values = jnp.take_along_axis(amount, kp.quantity_o1j[option], axis=-1)  # [..., J]
+    return values if kp.scale_o1j is None else values * kp.scale_o1j[option]
 
 
 def to_slots(problem: Problem, assign_u: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ def score_batch_numpy(a_ku: np.ndarray, problem: Problem) -> Scores:
     a_ku = np.asarray(a_ku)
     n_c, n_u = a_ku.shape
     n_r = problem.num_rows
-    objective, amount, option, allowed, rows, quantity = slot_tables(problem)
+    objective, amount, option, allowed, rows, quantity, scale = slot_tables(problem)
     units = np.arange(n_u)[None, :]
     opt = option[units, a_ku]  # [C, U]
     amt = amount[units, a_ku]  # [C, U, Q]
@@ -33,6 +33,8 @@ def score_batch_numpy(a_ku: np.ndarray, problem: Problem) -> Scores:
     )
     row_cuj = rows[opt]  # [C, U, J]
     val_cuj = np.take_along_axis(amt, quantity[opt], axis=2)
+    if scale is not None:
+        val_cuj = val_cuj * scale[opt]
     flat = (np.arange(n_c)[:, None, None] * (n_r + 1) + row_cuj).ravel()
     load = np.bincount(flat, weights=val_cuj.ravel(), minlength=n_c * (n_r + 1))
     load = load.astype(float).reshape(n_c, n_r + 1)[:, :n_r]

@@ -393,7 +393,10 @@ class _Terms:
             q = problem.quantity_oj[o[n], j]
             rows.append(row[n])
             variables.append(n)
-            coefs.append(problem.amount_quk[q, u[n], slot[n]])
+            coef = problem.amount_quk[q, u[n], slot[n]]
+            if problem.scale_oj is not None:
+                coef = coef * problem.scale_oj[o[n], j]
+            coefs.append(coef)
             quantities.append(q)
         if more is not None:  # (row, column, coefficient, quantity) of other columns
             rows.append(more[0])

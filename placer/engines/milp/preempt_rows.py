@@ -119,6 +119,8 @@ def entry_terms(table, entry: np.ndarray, z: np.ndarray):
     keep = rows >= 0
     q = table.quantity_ej[entry]
     coef = table.amount_qe[q, entry[:, None]]
+    if table.scale_ej is not None:
+        coef = coef * table.scale_ej[entry]
     var = np.broadcast_to(z[:, None], rows.shape)
     return rows[keep], var[keep], coef[keep], q[keep]
 

@@ -165,6 +165,8 @@ def site_layout(problem: Problem) -> SiteLayout | None:
         return None
     if has_soft_rows(problem):  # a soft row is no knapsack constraint: it may be exceeded
         return None
+    if problem.scale_oj is not None:  # a term charging a multiple of its amount
+        return None
     kinds = np.flatnonzero(KIND_SCOPE == 1)
     if n_p == 0:
         return None

@@ -5,8 +5,9 @@ to hundreds of terms), and each option is listed by many units. The Lagrangian
 relaxation (`lagrangian.py`) prices every (unit, option) pair from its own list of
 terms, O(pairs x terms) per step: on gen-time-10000x100x72-s1 that is 99M terms and a
 few hundred Adam steps fit two minutes. Here each step first sums, per option and
-quantity, the prices of the rows the option charges that quantity to (the option
-table P[o, q], O(option terms): 3.4M there), then prices each pair as
+quantity, the prices of the rows the option charges that quantity to, each times its
+term's scale (`Problem.scale_oj`) (the option table P[o, q], O(option terms): 3.4M
+there), then prices each pair as
 
     priced[n] = objective[n] + sum_q amount[q, n] x P[option[n], q] (+ its spread row)
 
@@ -72,6 +73,8 @@ class OptionDual(NamedTuple):
       amount_qn: float64[Q', N], what it uses of each quantity some row is charged.
       term_option, term_row, term_q: int64[M], the option terms (option, row, position
         of its quantity in `amount_qn`), sorted by (option, quantity).
+      term_scale: float64[M], the multiple of the pair's amount each term charges
+        (`Problem.scale_oj`; 1 on most terms).
       spread_n: int64[N], the pair's redundancy row (R' rows: `rows.row_capacities`), or
         R' when it has none.
       lost_u: float64[U], value lost unplaced (+inf: must place).
@@ -88,6 +91,7 @@ class OptionDual(NamedTuple):
     term_option: np.ndarray
     term_row: np.ndarray
     term_q: np.ndarray
+    term_scale: np.ndarray
     spread_n: np.ndarray
     lost_u: np.ndarray
     cap_r: np.ndarray
@@ -114,14 +118,15 @@ def option_dual(problem: Problem) -> OptionDual:
     o_t, j_t = np.nonzero(problem.row_oj >= 0)
     row_t = problem.row_oj[o_t, j_t].astype(np.int64)
     q_t = problem.quantity_oj[o_t, j_t].astype(np.int64)
+    w_t = np.ones(o_t.size) if problem.scale_oj is None else problem.scale_oj[o_t, j_t]
     keep = active[row_t]
-    o_t, row_t, q_t = o_t[keep].astype(np.int64), row_t[keep], q_t[keep]
+    o_t, row_t, q_t, w_t = o_t[keep].astype(np.int64), row_t[keep], q_t[keep], w_t[keep]
     quantities = np.unique(q_t)
     position = np.full(problem.num_quantities, -1, np.int64)
     position[quantities] = np.arange(quantities.size)
     q_t = position[q_t]
     order = np.lexsort((q_t, o_t))
-    o_t, row_t, q_t = o_t[order], row_t[order], q_t[order]
+    o_t, row_t, q_t, w_t = o_t[order], row_t[order], q_t[order], w_t[order]
     unit, slot = np.nonzero(problem.listed_uk)
     unit, slot = unit.astype(np.int64), slot.astype(np.int64)
     option = problem.option_uk[unit, slot].astype(np.int64)
@@ -136,7 +141,7 @@ def option_dual(problem: Problem) -> OptionDual:
         key = problem.spread_key_go[g, option]
         spread = np.where(group >= 0, n_r + g * (problem.num_sites + 1) + key, n_all)
     lost = np.where(problem.must_place_u, np.inf, problem.unplaced_usd_per_h_u.astype(float))
-    scale = _price_scales(n_all, n_r, base, amount, option, o_t, row_t, q_t)
+    scale = _price_scales(n_all, n_r, base, amount, option, o_t, row_t, q_t, w_t)
     return OptionDual(
         unit,
         slot,
@@ -146,6 +151,7 @@ def option_dual(problem: Problem) -> OptionDual:
         o_t,
         row_t,
         q_t,
+        w_t,
         spread,
         lost,
         np.where(active, cap, 0.0),
@@ -155,7 +161,7 @@ def option_dual(problem: Problem) -> OptionDual:
     )
 
 
-def _price_scales(n_all, n_r, base, amount, option, o_t, row_t, q_t) -> np.ndarray:
+def _price_scales(n_all, n_r, base, amount, option, o_t, row_t, q_t, w_t) -> np.ndarray:
     """float64[R']: per quantity, the median over pairs of objective / (amount x rows
     the option charges that quantity to), on the rows charged that quantity; the
     median |objective| on redundancy rows; 1 elsewhere."""
@@ -163,7 +169,7 @@ def _price_scales(n_all, n_r, base, amount, option, o_t, row_t, q_t) -> np.ndarr
     n_o = int(option.max(initial=-1)) + 1
     for q in range(amount.shape[0]):
         at_q = q_t == q
-        terms_o = np.bincount(o_t[at_q], minlength=n_o)
+        terms_o = np.bincount(o_t[at_q], weights=w_t[at_q], minlength=n_o)
         terms = terms_o[option]
         ok = (amount[q] > 0) & (terms > 0) & (base > 0)
         if ok.any():
@@ -198,7 +204,7 @@ def priced_pairs(dual: OptionDual, y: np.ndarray) -> np.ndarray:
         return dual.base_n + y[dual.spread_n]
     table = np.bincount(
         dual.term_option * n_q + dual.term_q,
-        weights=y[dual.term_row],
+        weights=y[dual.term_row] * dual.term_scale,
         minlength=max(dual.num_options, 1) * n_q,
     ).reshape(-1, n_q)
     priced = dual.base_n + y[dual.spread_n]
@@ -308,6 +314,7 @@ class _Rows(NamedTuple):
 
     term_flat: jax.Array
     term_row: jax.Array
+    term_scale: jax.Array
     lost: jax.Array
     has_lost: jax.Array
     cap: jax.Array
@@ -332,6 +339,7 @@ def _device_rows(dual: OptionDual) -> _Rows:
     return _Rows(
         jnp.asarray(dual.term_option * n_q + dual.term_q, jnp.int32),
         jnp.asarray(dual.term_row, jnp.int32),
+        jnp.asarray(dual.term_scale, jnp.float32),
         jnp.asarray(np.where(has_lost, dual.lost_u, 0.0), jnp.float32),
         jnp.asarray(has_lost),
         jnp.asarray(dual.cap_r, jnp.float32),
@@ -359,7 +367,10 @@ def _smooth_dual(theta, r: _Rows, a: _Pairs, temperature, sizes):
     priced = a.base + jnp.append(y, 0.0)[a.spread]
     if n_q:
         table = jax.ops.segment_sum(
-            y[r.term_row], r.term_flat, num_segments=n_o * n_q, indices_are_sorted=True
+            y[r.term_row] * r.term_scale,
+            r.term_flat,
+            num_segments=n_o * n_q,
+            indices_are_sorted=True,
         ).reshape(n_o, n_q)
     for q in range(n_q):
         priced = priced + a.amount[q] * table[:, q][a.option]

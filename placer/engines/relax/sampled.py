@@ -65,6 +65,8 @@ def option_prices(problem: Problem, y: np.ndarray) -> np.ndarray:
     out = np.zeros((n_o, n_q))
     row = problem.row_oj
     price = y[np.where(row >= 0, row, -1)]
+    if problem.scale_oj is not None:
+        price = price * problem.scale_oj
     for q in range(n_q):
         out[:, q] = np.where(problem.quantity_oj == q, price, 0.0).sum(axis=1)
     return out
