@@ -162,15 +162,10 @@ def test_a_rolling_replan_counts_the_water_its_day_already_drew(subtract, monkey
         assert kinds == ["water"]
 
 
-def test_the_streamed_bound_prices_a_days_water_as_the_problem_charges_it() -> None:
-    """The restricted layout's bound prices every option of the whole problem from the
-    scenario (`compile_large.EntryPricer`); with water caps per day it must charge each
-    option's water to its days' rows with the problem's scales."""
-    from placer.engines.relax.rows import row_capacities
-    from placer.engines.relax.sampled import chunked_dual_bound
-    from placer.engines.relax.streamed_bound import streamed_bound
+@pytest.fixture(scope="module")
+def watered_fleet():
+    """A generated 60 x 8 x 48 fleet whose sites draw 1 L/kWh, capped at 20 m3 a day."""
     from placer.model.generate_time import generate_timed_scenario
-    from placer.problem.compile_large import EntryPricer, compile_restricted
 
     fleet = generate_timed_scenario(60, 8, 48, 3)
     sites = []
@@ -179,7 +174,43 @@ def test_the_streamed_bound_prices_a_days_water_as_the_problem_charges_it() -> N
             update={"wue_l_per_kwh": 1.0, "water_cap_l_per_day": 20_000.0}
         )
         sites.append(s.model_copy(update={"cooling": cooling}))
-    fleet = fleet.model_copy(update={"sites": sites})
+    return fleet.model_copy(update={"sites": sites})
+
+
+def test_every_dual_bound_charges_the_days_water_alike(watered_fleet) -> None:
+    """L(y) from the pair list (term by term, `lagrangian.dual_bound`), from the option
+    table (`option_dual`) and chunked by option prices (`sampled`) agree with scales."""
+    from placer.engines.relax.lagrangian import dual_bound
+    from placer.engines.relax.option_dual import certified_bound, option_dual
+    from placer.engines.relax.rows import row_capacities
+    from placer.engines.relax.sampled import chunked_dual_bound
+
+    problem, _ = compile_problem(watered_fleet)
+    assert problem.scale_oj is not None
+    rng = np.random.default_rng(1)
+    water = np.flatnonzero((problem.kind_r == K_WATER) & np.isfinite(problem.cap_r))
+    for scale in (1e-3, 1e-1):
+        y = rng.random(row_capacities(problem).size) * scale
+        y[water] = 5.0  # the water rows priced high: their scales must count
+        pairs = dual_bound(problem, y)[0]
+        assert certified_bound(option_dual(problem), y) == pytest.approx(pairs, rel=1e-9)
+        assert chunked_dual_bound(problem, y)[0] == pytest.approx(pairs, rel=1e-9)
+        unscaled = dual_bound(problem._replace(scale_oj=None), y)[0]
+        assert unscaled > pairs + 1.0  # (without the scales the water costs more)
+
+
+def test_the_streamed_bound_prices_a_days_water_as_the_problem_charges_it(
+    watered_fleet,
+) -> None:
+    """The restricted layout's bound prices every option of the whole problem from the
+    scenario (`compile_large.EntryPricer`); with water caps per day it must charge each
+    option's water to its days' rows with the problem's scales."""
+    from placer.engines.relax.rows import row_capacities
+    from placer.engines.relax.sampled import chunked_dual_bound
+    from placer.engines.relax.streamed_bound import streamed_bound
+    from placer.problem.compile_large import EntryPricer, compile_restricted
+
+    fleet = watered_fleet
     whole, _ = compile_problem(fleet)
     assert whole.scale_oj is not None and (whole.scale_oj < 1).any()
     part, _, _ = compile_restricted(fleet)

@@ -314,7 +314,7 @@ class _Rows(NamedTuple):
 
     term_flat: jax.Array
     term_row: jax.Array
-    term_scale: jax.Array
+    term_scale: jax.Array | None  # None: every term's scale is 1
     lost: jax.Array
     has_lost: jax.Array
     cap: jax.Array
@@ -339,7 +339,7 @@ def _device_rows(dual: OptionDual) -> _Rows:
     return _Rows(
         jnp.asarray(dual.term_option * n_q + dual.term_q, jnp.int32),
         jnp.asarray(dual.term_row, jnp.int32),
-        jnp.asarray(dual.term_scale, jnp.float32),
+        None if (dual.term_scale == 1.0).all() else jnp.asarray(dual.term_scale, jnp.float32),
         jnp.asarray(np.where(has_lost, dual.lost_u, 0.0), jnp.float32),
         jnp.asarray(has_lost),
         jnp.asarray(dual.cap_r, jnp.float32),
@@ -366,8 +366,9 @@ def _smooth_dual(theta, r: _Rows, a: _Pairs, temperature, sizes):
     y = with_soft(y, theta, r.soft)
     priced = a.base + jnp.append(y, 0.0)[a.spread]
     if n_q:
+        charged = y[r.term_row] if r.term_scale is None else y[r.term_row] * r.term_scale
         table = jax.ops.segment_sum(
-            y[r.term_row] * r.term_scale,
+            charged,
             r.term_flat,
             num_segments=n_o * n_q,
             indices_are_sorted=True,
