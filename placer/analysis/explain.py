@@ -24,8 +24,9 @@ import numpy as np
 from placer.errors import OptionError
 from placer.model.scenario import Scenario
 from placer.plan.plan import Plan
+from placer.plan.plan_problem import plan_problem
 from placer.plan.scoring import assignment_of
-from placer.problem.compile import compile_problem, pair_reasons
+from placer.problem.compile import pair_reasons
 from placer.problem.form import Index, Problem, reason_names
 from placer.problem.rows import KIND_NAMES, Q_CARBON, Q_COST, Q_GPUS, Q_WATER
 from placer.problem.soft import soft_mask
@@ -90,7 +91,7 @@ def explain_workload(
         raise OptionError(
             f"--workload {workload!r}: no such workload; the scenario has: {', '.join(ids)}"
         )
-    problem, index = compile_problem(scenario)
+    problem, index = plan_problem(scenario, [plan])
     assign = assignment_of(plan, index)
     units = [u for u, unit in enumerate(index.units) if unit.workload == workload]
     reasons = pair_reasons(scenario, units)

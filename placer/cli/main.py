@@ -90,17 +90,35 @@ def validate(scenario_file: str) -> None:
 
     from placer.plan.build import unplaced_reason
     from placer.problem.compile import compile_problem, pool_rule_bits
+    from placer.problem.compile_large import compile_restricted, needs_restriction
     from placer.problem.form import R_COOLING, R_DENSITY, reason_names
 
     scenario = load_scenario(scenario_file)
-    problem, index = compile_problem(scenario)
+    restricted = needs_restriction(scenario)
+    if restricted:  # the whole option table would not fit memory: count it as it streams
+        seen = [0]
+
+        def count(entries) -> None:
+            seen[0] += int(entries["u"].size)
+
+        problem, index, _ = compile_restricted(scenario, on_entries=count)
+        n_pairs = seen[0]
+    else:
+        problem, index = compile_problem(scenario)
+        n_pairs = problem.num_pairs()
     time = index.time
     pairs = "(unit, pool)" if time is None else "(unit, pool and start)"
     over = "" if time is None else f", {time.periods} periods of {time.period_hours:g} h"
     click.echo(
         f"{scenario_file}: valid — {len(scenario.sites)} sites, {problem.num_pools} "
         f"pools, {len(scenario.workloads)} workloads{over}, {problem.num_units} placement "
-        f"units, {problem.num_pairs()} feasible {pairs} pairs"
+        f"units, {n_pairs} feasible {pairs} pairs"
+        + (
+            f" (solved on the restricted layout: {problem.num_pairs()} kept, each unit's "
+            "cheapest; docs/engine.md)"
+            if restricted
+            else ""
+        )
     )
     rack_bits = pool_rule_bits(scenario) & (R_COOLING | R_DENSITY) if problem.num_units else []
     for pool, bits in zip(index.pools, rack_bits, strict=False):

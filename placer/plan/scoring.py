@@ -21,7 +21,7 @@ from placer.engines.kernels.score import VIOLATION_FIELDS, Scores, violation_val
 from placer.errors import OptionError
 from placer.model.scenario import Scenario
 from placer.plan.plan import Plan
-from placer.problem.compile import compile_problem
+from placer.plan.plan_problem import plan_problem
 from placer.problem.form import Index, Problem
 from placer.problem.rows import Q_CARBON, Q_COST, Q_WATER, VIOLATIONS
 from placer.problem.soft import excess_r, excess_usd_per_h, has_soft_rows, soft_mask
@@ -217,7 +217,7 @@ def score(
     """
     if isinstance(plans, Plan):
         plans = [plans]
-    problem, index = compile_problem(scenario)
+    problem, index = plan_problem(scenario, plans)
     if not plans:
         return []
     a_ku = np.stack([assignment_of(p, index) for p in plans])
@@ -234,7 +234,7 @@ def site_failure_scores(scenario: Scenario, plan: Plan) -> dict[str, PlanScore]:
     from placer.engines.kernels.arrays import to_kernel
     from placer.engines.kernels.perturb import score_perturbed, site_failures
 
-    problem, index = compile_problem(scenario)
+    problem, index = plan_problem(scenario, [plan])
     kp = to_kernel(problem)
     assign = assignment_of(plan, index)
     a_u = jnp.asarray(to_slots(problem, assign))

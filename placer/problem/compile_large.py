@@ -20,6 +20,8 @@ compile makes them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from placer.model.scenario import Scenario
@@ -218,18 +220,31 @@ class UnitMinima:
 
 
 def compile_restricted(
-    scenario: Scenario, prices_r: np.ndarray | None = None, *, size_rule: bool = True
+    scenario: Scenario,
+    prices_r: np.ndarray | None = None,
+    *,
+    size_rule: bool = True,
+    also_uc: np.ndarray | None = None,
+    on_entries: Callable[[dict[str, np.ndarray]], None] | None = None,
 ) -> tuple[Problem, Index, float | None]:
     """The restricted problem (module docstring), its Index (every unit of the whole
     problem, in the same order, with its kept options), and, given row prices
     `prices_r` (float64, the rows first, e.g. a sample's), the whole problem's
     Lagrangian bound at them (`UnitMinima`), else None. With prices each unit also
-    keeps its SLOTS_BY_PRICE cheapest options at them."""
+    keeps its SLOTS_BY_PRICE cheapest options at them; with `also_uc` (int64[U, C],
+    `option_keys` of options to keep besides, -1: none; a plan's, say) those too,
+    where the whole problem has them. `on_entries` sees every chunk of the whole
+    problem's (unit, option) entries before the selection (`placer validate` counts
+    them)."""
+    assert scenario.horizon is not None
+    n_t = scenario.horizon.periods
     pricer = EntryPricer(scenario) if prices_r is not None else None
     y = pricer.prices(prices_r) if pricer is not None else None
     minima = UnitMinima(len(timed_units(scenario))) if pricer is not None else None
 
     def select(entries: dict[str, np.ndarray]) -> np.ndarray:
+        if on_entries is not None:
+            on_entries(entries)
         objective = objective_of(entries, scenario)
         keep = keep_cheapest(entries["u"], entries["p"], objective)
         keep |= keep_earliest_on_static_pools(entries["u"], entries["p"], entries["s0"], objective)
@@ -237,11 +252,21 @@ def compile_restricted(
             priced = pricer.priced(entries, y)
             minima.add(entries["u"], priced)
             keep |= keep_cheapest(entries["u"], entries["p"], priced, SLOTS_BY_PRICE, 0)
+        if also_uc is not None:
+            key = option_keys(entries["p"], entries["s0"], entries["n"], n_t)
+            keep |= (also_uc[entries["u"]] == key[:, None]).any(axis=1)
         return keep
 
     problem, index = compile_timed(scenario, size_rule=size_rule, select=select)
     bound = None if minima is None else minima.bound(problem, pricer.fixed(y))
     return problem, index, bound
+
+
+def option_keys(pool: np.ndarray, start: np.ndarray, periods: np.ndarray, n_t: int) -> np.ndarray:
+    """int64[n]: one number per (pool, first period, periods) option of a horizon of n_t
+    periods (what `compile_restricted(also_uc=...)` compares)."""
+    p, s0, n = (np.asarray(a, np.int64) for a in (pool, start, periods))
+    return (p * (n_t + 1) + s0) * (n_t + 1) + n
 
 
 def padded_bytes(scenario: Scenario, seed: int = 0) -> float:
@@ -286,5 +311,6 @@ __all__ = [
     "keep_earliest_on_static_pools",
     "needs_restriction",
     "objective_of",
+    "option_keys",
     "padded_bytes",
 ]
