@@ -152,6 +152,10 @@ def solve(
     spent = time.perf_counter() - started
     if restricted:  # the whole problem's bound streams every option again: ~ a compile
         spent += compile_s
+    elif problem.preempt is not None and name != "milp":  # the bound with their schedules
+        from placer.engines.relax.preempt_bound import estimated_s
+
+        spent += estimated_s(problem)
     solver_s = max(MIN_SOLVER_S, time_limit_s * (1.0 - POST_SOLVE_SHARE) - spent)
     options = SolveOptions(
         time_limit_s=solver_s,
@@ -176,7 +180,7 @@ def solve(
     if restricted:
         result = with_whole_bound(scenario, problem, result, relative_gap, known_bound)
     if problem.preempt is not None and result.preempt_schedule is None:
-        result = contiguous_only(result, name)
+        result = contiguous_only(result, name, None if restricted else problem, relative_gap)
     deadline = started + time_limit_s
     diagnosed = (
         result.status == "infeasible"
@@ -400,12 +404,40 @@ def _within_period_caps(problem: Problem, index, options: SolveOptions, result, 
     )
 
 
-def contiguous_only(result, name: str):
+def contiguous_only(result, name: str, problem: Problem | None = None, relative_gap: float = 0.0):
     """A result of an engine that placed preemptible runs contiguously (it did not model
     preemption, `SolveResult.preempt_schedule` None): its plan is valid (a restriction),
     but its bound and any proof of optimality or infeasibility are of the contiguous
-    problem, whose optimum may be above the preemptible one's: none is claimed. So for
-    runs that may migrate between pools (`migration_usd`): placed in one pool."""
+    problem, whose optimum may be above the preemptible one's. So for runs that may
+    migrate between pools (`migration_usd`): placed in one pool. Where the engine
+    certified a bound at row prices (`SolveResult.prices_r`) and `problem` is given (not
+    the restricted layout), the bound at those prices with the runs' schedules priced
+    (`relax.preempt_bound`) is claimed instead: one of the problem where they may pause
+    and move; else none is."""
+    from placer.engines.relax.preempt_bound import preempt_bound
+
+    bound = None
+    if problem is not None and result.prices_r is not None and result.bound_usd_per_h is not None:
+        bound = preempt_bound(problem, result.prices_r)
+    value = result.objective_usd_per_h
+    if bound is not None and value is not None:
+        gap = max(0.0, (value - bound) / max(abs(value), 1e-9))
+        note = (
+            f"preemptible or migratable runs: {name} placed them contiguously in one pool; the "
+            "bound prices their schedules too (pauses and moves; overheads left out: "
+            f"relax/preempt_bound.py): gap {100 * gap:.3f}% (--solver milp models preemption "
+            "and migration)"
+        )
+        status = "optimal" if gap <= relative_gap else "feasible"
+        return dataclasses.replace(
+            result,
+            status=status if result.status in ("optimal", "feasible") else result.status,
+            bound_usd_per_h=bound,
+            bound_scope="full",
+            message=f"{result.message} (of the runs placed contiguously; the bound: with "
+            "their pauses and moves)",
+            diagnostics=[note, *result.diagnostics],
+        )
     note = (
         f"preemptible or migratable runs: {name} placed them contiguously in one pool; no "
         "bound is claimed for the problem where they may pause or move between pools "

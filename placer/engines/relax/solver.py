@@ -129,6 +129,7 @@ def solve_relax(problem: Problem, options: SolveOptions) -> SolveResult:
             bound_scope="full",
             message="rounding and repair left must-place units out; try milp or hybrid",
             diagnostics=notes,
+            prices_r=relaxed.prices_r,
         )
     obj = objective_value(problem, assign)
     gap = (obj - bound) / max(abs(obj), 1e-9)
@@ -142,6 +143,7 @@ def solve_relax(problem: Problem, options: SolveOptions) -> SolveResult:
         message=f"relaxation plan; certified gap {100 * max(gap, 0):.3f}%",
         capacity_prices=prices,
         diagnostics=notes,
+        prices_r=relaxed.prices_r,
     )
 
 

@@ -420,6 +420,7 @@ def _result(run: _Run) -> SolveResult:
         message=f"hybrid plan; certified gap {100 * gap:.3f}% against the certified bound",
         capacity_prices=capacity_rows(problem, run.relaxed.prices_r),
         diagnostics=run.notes,
+        prices_r=run.relaxed.prices_r,
     )
 
 
