@@ -219,9 +219,10 @@ def _replan(
     end = window_end(scenario, t, lookahead, done.runs)
     window, missed = window_scenario(scenario, t, end, done.runs, forecast)
     problem, index = compile_problem(window)
-    if any(s.cooling.water_cap_l_per_day is not None for s in scenario.sites):
+    days = scenario.horizon.period_days() if scenario.horizon is not None else None
+    capped = any(s.cooling.water_cap_l_per_day is not None for s in scenario.sites)
+    if capped and days is not None and t > 0 and days[t - 1] == days[t]:  # mid-day
         assign_u, _ = _realised(*whole, done)
-        days = scenario.horizon.period_days() if scenario.horizon is not None else None
         drawn = water_drawn_today(*whole, assign_u, t, days)
         problem = with_water_drawn(problem, index, drawn)
     # a re-plan commits runs by start: preemptible runs are placed contiguously here
