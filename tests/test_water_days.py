@@ -66,6 +66,9 @@ def test_a_run_may_draw_more_than_a_24th_of_the_day_in_its_hours() -> None:
         assert plan.status in ("optimal", "feasible"), solver
         assert len(plan.placements) == 1, solver
         assert verify(roomy, plan) == [], solver
+    (site,) = plan.sites  # the last plan's: the day's mean against the day's cap / 24
+    assert site.water_l_per_h == pytest.approx(rate * 6 / 24)
+    assert site.water_l_per_h <= site.water_cap_l_per_h < max(plan.site_periods[0].water_l_per_h)
     tight = scenario(rate * 6 * 0.9)  # its 6 h need more than the day's cap
     plan = api.solve(tight, solver="milp", time_limit_s=10)
     assert plan.placements == []

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from placer.model.horizon import per_period
+from placer.model.horizon import Horizon, per_period
 from placer.model.scenario import Scenario
 from placer.plan.build_events import over_limit
 from placer.plan.build_preempt import run_periods
@@ -20,6 +20,17 @@ from placer.problem.usage import Loads
 
 def _finite(values: np.ndarray) -> list[float | None]:
     return [float(v) if math.isfinite(v) else None for v in values]
+
+
+def peak_water_l_per_h(water_t: np.ndarray, horizon: Horizon) -> float:
+    """A site's peak water against its cap per day / 24: the largest day's mean L/h (the
+    day's litres / 24) where the periods tile days (`Horizon.period_days`), else the
+    largest period's L/h."""
+    days = horizon.period_days()
+    if days is None or water_t.size == 0:
+        return float(water_t.max(initial=0.0))
+    litres = np.bincount(np.asarray(days), weights=water_t * horizon.period_hours)
+    return float(litres.max(initial=0.0) / 24.0)
 
 
 def use_per_period(index: Index, placements: list[Placement]) -> dict[str, np.ndarray]:
@@ -125,7 +136,7 @@ def timed_views(
                 heat_kw=float(per_kind[K_HEAT][s].max(initial=0.0)),
                 heat_rejection_kw=site.cooling.heat_rejection_kw
                 or _nameplate(site.power.it_capacity_kw),
-                water_l_per_h=float(water_st[s].max(initial=0.0)),
+                water_l_per_h=peak_water_l_per_h(water_st[s], horizon),
                 water_cap_l_per_h=None
                 if site.cooling.water_cap_l_per_day is None
                 else _nameplate(site.cooling.water_cap_l_per_day) / 24.0,

@@ -675,7 +675,7 @@ class TimedVerifier(Verifier):
                 "heat_kw": max(ledger.of(ledger.it_kw, sid)),
                 "heat_rejection_kw": site.cooling.heat_rejection_kw
                 or _nameplate(site.power.it_capacity_kw),
-                "water_l_per_h": max(ledger.of(ledger.water_l_per_h, sid)),
+                "water_l_per_h": self._peak_water(ledger.of(ledger.water_l_per_h, sid)),
                 "water_cap_l_per_h": None
                 if site.cooling.water_cap_l_per_day is None
                 else _nameplate(site.cooling.water_cap_l_per_day) / 24.0,
@@ -684,6 +684,15 @@ class TimedVerifier(Verifier):
             }
             for name, actual in stated.items():
                 _compare(out, sid, path, name, getattr(su, name), actual)
+
+    def _peak_water(self, use_l_per_h: list[float]) -> float:
+        """The largest day's litres / 24 (periods tiling days), else the largest L/h."""
+        if self.days is None:
+            return max(use_l_per_h)
+        litres: dict[int, float] = {}
+        for day, used in zip(self.days, use_l_per_h, strict=True):
+            litres[day] = litres.get(day, 0.0) + used * self.ph
+        return max(litres.values()) / 24.0
 
     def _site_gpus_total(self, site: Site) -> list[int]:
         out = [0] * self.n_t
