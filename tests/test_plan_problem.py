@@ -117,15 +117,13 @@ def test_site_failures_and_explain_read_the_plan(fleet, plan, restricted) -> Non
     assert [w.options[:1] for w in why] == [w.options[:1] for w in whole_why]
 
 
-def test_validate_counts_the_whole_tables_pairs_as_they_stream(fleet, tmp_path, monkeypatch):
-    import yaml
+def test_validate_counts_the_whole_tables_pairs_as_they_stream(fleet, write_yaml, monkeypatch):
     from click.testing import CliRunner
 
     from placer.cli.main import cli
     from placer.problem import compile_large
 
-    path = tmp_path / "fleet.yaml"
-    path.write_text(yaml.safe_dump(fleet.model_dump(mode="json", exclude_none=True)))
+    path = write_yaml(fleet.model_dump(mode="json", exclude_none=True), "fleet.json")
     whole, _ = compile_problem(fleet)
     monkeypatch.setattr(compile_large, "needs_restriction", lambda scenario: True)
     result = CliRunner().invoke(cli, ["validate", str(path)])
