@@ -152,10 +152,11 @@ def solve(
     spent = time.perf_counter() - started
     if restricted:  # the whole problem's bound streams every option again: ~ a compile
         spent += compile_s
-    elif problem.preempt is not None and name != "milp":  # the bound with their schedules
+    elif problem.preempt is not None and name not in ("milp", "greedy"):  # bound, polish
         from placer.engines.relax.preempt_bound import estimated_s
+        from placer.engines.search.preempt_polish import POLISH_SHARE
 
-        spent += estimated_s(problem)
+        spent += estimated_s(problem) + POLISH_SHARE * time_limit_s
     solver_s = max(MIN_SOLVER_S, time_limit_s * (1.0 - POST_SOLVE_SHARE) - spent)
     options = SolveOptions(
         time_limit_s=solver_s,
@@ -181,6 +182,13 @@ def solve(
         result = with_whole_bound(scenario, problem, result, relative_gap, known_bound)
     if problem.preempt is not None and result.preempt_schedule is None:
         result = contiguous_only(result, name, None if restricted else problem, relative_gap)
+        polish = not restricted and not bool(problem.lexicographic) and name != "greedy"
+        if polish and not interrupt.was_interrupted():  # let the runs pause and move
+            from placer.engines.search.preempt_polish import polish_preempted
+
+            budget_s = started + time_limit_s * (1.0 - POST_SOLVE_SHARE) - time.perf_counter()
+            with interrupt.catch_interrupt():
+                result = polish_preempted(problem, options, result, budget_s)
     deadline = started + time_limit_s
     diagnosed = (
         result.status == "infeasible"

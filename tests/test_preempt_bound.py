@@ -95,6 +95,8 @@ def test_fractional_cover(cost, work, want) -> None:
 
 @pytest.mark.parametrize("solver", ["relax", "hybrid"])
 def test_engines_that_place_runs_contiguously_claim_the_preemptive_bound(solver) -> None:
+    """The bound at the engine's prices with the schedules priced; then the polish lets
+    the runs pause: here that reaches the exact optimum, which the bound proves."""
     prices = [0.4, 3.0, 0.1, 2.0, 0.2, 0.3]
     data = preempt.scenario(
         prices=prices, runs=[preempt.run("a", 2.0, 0.0), preempt.run("b", 2.0, 0.0)], gpus=16
@@ -106,4 +108,28 @@ def test_engines_that_place_runs_contiguously_claim_the_preemptive_bound(solver)
     assert plan.bound_usd_per_h is not None
     assert plan.bound_usd_per_h <= exact.objective_usd_per_h + 1e-6
     assert any("prices their schedules" in d for d in plan.diagnostics)
-    assert plan.status == "feasible"  # the contiguous plan is dearer than the optimum
+    assert any("preemption polish" in d for d in plan.diagnostics)
+    assert any(p.segments for p in plan.placements)
+    assert plan.objective_usd_per_h == pytest.approx(exact.objective_usd_per_h, rel=1e-9)
+    assert plan.status == "optimal"  # the bound is tight here
+
+
+def test_the_polish_holds_every_other_unit() -> None:
+    """A run that may not pause keeps its option; the preemptible one is re-scheduled
+    around it, and the objective only falls."""
+    from placer.engines.base import SolveOptions
+    from placer.engines.registry import SOLVERS
+    from placer.engines.search.preempt_polish import polish_preempted
+
+    prices = [0.4, 3.0, 0.1, 2.0, 0.2, 0.3]
+    fixed = preempt.run("fixed", 2.0, None, preemptible=False)
+    runs = [fixed, preempt.run("a", 2.0, 0.0)]
+    sc = Scenario.model_validate(preempt.scenario(prices=prices, runs=runs, gpus=16))
+    problem, index = compile_problem(sc)
+    options = SolveOptions(time_limit_s=5.0)
+    before = SOLVERS["relax"](problem, options)
+    after = polish_preempted(problem, options, before, 5.0)
+    held = [u for u, unit in enumerate(index.units) if unit.workload == "fixed"]
+    assert after.assign_u[held].tolist() == before.assign_u[held].tolist()
+    assert after.objective_usd_per_h < before.objective_usd_per_h - 0.1  # 5.87 -> 5.55 USD/h
+    assert list(after.preempt_schedule) == [int(problem.preempt.unit_v[0])]
