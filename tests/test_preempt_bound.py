@@ -133,3 +133,24 @@ def test_the_polish_holds_every_other_unit() -> None:
     assert after.assign_u[held].tolist() == before.assign_u[held].tolist()
     assert after.objective_usd_per_h < before.objective_usd_per_h - 0.1  # 5.87 -> 5.55 USD/h
     assert list(after.preempt_schedule) == [int(problem.preempt.unit_v[0])]
+
+
+@pytest.mark.parametrize("solver", ["relax", "search", "hybrid"])
+@pytest.mark.parametrize(("preemptible", "move_h", "usd"), [(False, 0.0, 3.0), (True, 0.0, 20.0)])
+def test_polished_plans_with_moves_verify_and_stay_above_the_optimum(
+    solver, preemptible, move_h, usd
+) -> None:
+    import placer
+
+    fra, muc = [0.05, 2.0, 5.0, 0.5, 5.0], [5.0, 0.05, 5.0, 2.0, 0.05]
+    first = migration.run("a", 2.5, usd, move_h, accelerators=["L4", "T4"], preemptible=preemptible)
+    first["dataset"] = {"site": "fra", "size_gb": 200}
+    second = migration.run("b", 1.0, None, must_place=False, value_usd_per_h=30.0, preemptible=True)
+    data = migration.scenario([first, second], fra, muc)
+    data["sites"][0]["pools"][0]["accelerator"] = "T4"
+    sc = Scenario.model_validate(data)
+    best = migration._brute_force(compile_problem(sc)[0])
+    plan = placer.solve(sc, solver=solver, time_limit_s=5.0)
+    assert verify(sc, plan) == []
+    assert plan.objective_usd_per_h >= best - 1e-7
+    assert plan.bound_usd_per_h is None or plan.bound_usd_per_h <= best + 1e-7
