@@ -22,6 +22,7 @@ from placer.errors import OptionError
 from placer.model.scenario import Scenario
 from placer.plan.plan import Plan
 from placer.plan.plan_problem import plan_problem
+from placer.plan.score_schedule import schedule_of, with_schedule
 from placer.problem.form import Index, Problem
 from placer.problem.rows import Q_CARBON, Q_COST, Q_WATER, VIOLATIONS
 from placer.problem.soft import excess_r, excess_usd_per_h, has_soft_rows, soft_mask
@@ -64,11 +65,14 @@ class PlanScore:
         return not self.violations
 
 
-def assignment_of(plan: Plan, index: Index, *, strict: bool = True) -> np.ndarray:
+def assignment_of(
+    plan: Plan, index: Index, *, strict: bool = True, skip_preempted: bool = False
+) -> np.ndarray:
     """The plan as int32[U] (option of each unit, -1 unplaced): a pool in a static plan
     (a disaggregated placement: its (prefill pool, decode pool) pair option); in a timed
     one the option of the placement's pool, first period and length. A preempted run
-    (`segments`) is no option: strict, it raises; else it is left out (-1).
+    (`segments`) is no option: strict, it raises unless `skip_preempted`; else it is left
+    out (-1) (`score_schedule.schedule_of` reads it).
 
     Raises:
       OptionError: (strict) a placement names a unit or pool the scenario does not have.
@@ -92,7 +96,7 @@ def assignment_of(plan: Plan, index: Index, *, strict: bool = True) -> np.ndarra
             o = None if second is None else pairs.get((o, second))
             what = "unit" if u is None else "pool pair"
         if pl.segments is not None:  # a preempted run is no option (docs/time.md)
-            if strict:
+            if strict and not skip_preempted:
                 raise OptionError(
                     f"placements.{n}: {pl.unit} is preempted (segments): a plan with "
                     "preempted runs cannot be read back as options yet"
@@ -110,6 +114,10 @@ def assignment_of(plan: Plan, index: Index, *, strict: bool = True) -> np.ndarra
             continue
         out[u] = o
     return out
+
+
+#: What a violation must pass to be reported, per engine (float64 NumPy, float32 kernels).
+_TOL = {"numpy": 1e-6, "jax": 1e-3}
 
 
 def score_assignments(
@@ -134,7 +142,7 @@ def score_assignments(
         scores = score_batch(jnp.asarray(slots), to_kernel(problem), chunk=chunk)
     else:
         raise OptionError(f"unknown engine {engine!r}; choose auto, numpy or jax")
-    tol = 1e-6 if engine == "numpy" else 1e-3
+    tol = _TOL[engine]
     out = [_plan_score(scores, c, tol, engine, float(extra[c])) for c in range(a_ku.shape[0])]
     return _with_couplings(problem, a_ku, out, tol)
 
@@ -220,8 +228,13 @@ def score(
     problem, index = plan_problem(scenario, plans)
     if not plans:
         return []
-    a_ku = np.stack([assignment_of(p, index) for p in plans])
-    return score_assignments(problem, a_ku, engine)
+    a_ku = np.stack([assignment_of(p, index, skip_preempted=True) for p in plans])
+    out = score_assignments(problem, a_ku, engine)
+    for c, plan in enumerate(plans):  # runs that pause or move: no option (score_schedule)
+        if any(pl.segments is not None for pl in plan.placements):
+            schedule = schedule_of(plan, index)
+            out[c] = with_schedule(problem, a_ku[c], schedule, out[c], _TOL[out[c].engine])
+    return out
 
 
 def site_failure_scores(scenario: Scenario, plan: Plan) -> dict[str, PlanScore]:
