@@ -28,14 +28,20 @@ def preempt_problem(overhead: float):
     return compile_problem(Scenario.model_validate(preempt.scenario(prices=prices, runs=runs)))[0]
 
 
-def migration_problem(preemptible: bool, move_h: float, usd: float):
+def migration_scenario(preemptible: bool, move_h: float, usd: float) -> Scenario:
+    """test_migration's brute-force scenario: a run on pools of two speeds (T4 at fra,
+    L4 at muc), its dataset at fra, and a second, optional preemptible run."""
     fra, muc = [0.05, 2.0, 5.0, 0.5, 5.0], [5.0, 0.05, 5.0, 2.0, 0.05]
     first = migration.run("a", 2.5, usd, move_h, accelerators=["L4", "T4"], preemptible=preemptible)
     first["dataset"] = {"site": "fra", "size_gb": 200}
     second = migration.run("b", 1.0, None, must_place=False, value_usd_per_h=30.0, preemptible=True)
     data = migration.scenario([first, second], fra, muc)
     data["sites"][0]["pools"][0]["accelerator"] = "T4"
-    return compile_problem(Scenario.model_validate(data))[0]
+    return Scenario.model_validate(data)
+
+
+def migration_problem(preemptible: bool, move_h: float, usd: float):
+    return compile_problem(migration_scenario(preemptible, move_h, usd))[0]
 
 
 def random_prices(problem, rng, scale: float) -> np.ndarray:
@@ -142,13 +148,7 @@ def test_polished_plans_with_moves_verify_and_stay_above_the_optimum(
 ) -> None:
     import placer
 
-    fra, muc = [0.05, 2.0, 5.0, 0.5, 5.0], [5.0, 0.05, 5.0, 2.0, 0.05]
-    first = migration.run("a", 2.5, usd, move_h, accelerators=["L4", "T4"], preemptible=preemptible)
-    first["dataset"] = {"site": "fra", "size_gb": 200}
-    second = migration.run("b", 1.0, None, must_place=False, value_usd_per_h=30.0, preemptible=True)
-    data = migration.scenario([first, second], fra, muc)
-    data["sites"][0]["pools"][0]["accelerator"] = "T4"
-    sc = Scenario.model_validate(data)
+    sc = migration_scenario(preemptible, move_h, usd)
     best = migration._brute_force(compile_problem(sc)[0])
     plan = placer.solve(sc, solver=solver, time_limit_s=5.0)
     assert verify(sc, plan) == []

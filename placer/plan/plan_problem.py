@@ -47,15 +47,17 @@ def plan_option_keys(scenario: Scenario, plans: Sequence[Plan]) -> np.ndarray:
     }
     out = np.full((len(units), max(1, len(plans))), -1, np.int64)
     for c, plan in enumerate(plans):
+        at: list[tuple[int, int, int, int]] = []  # (unit, pool, first period, periods)
         for pl in plan.placements:
             period = -1 if pl.period is None else pl.period
             u = units.get((pl.workload, pl.region, pl.copy_index, period, pl.part))
             p = pools.get((pl.site, pl.pool))
             if u is None or p is None or pl.segments is not None or pl.start_period is None:
                 continue
-            out[u, c] = option_keys(
-                np.array([p]), np.array([pl.start_period]), np.array([pl.periods]), horizon.periods
-            )[0]
+            at.append((u, p, pl.start_period, pl.periods or 0))
+        if at:
+            u_n, p_n, s_n, n_n = np.array(at, np.int64).T
+            out[u_n, c] = option_keys(p_n, s_n, n_n, horizon.periods)
     return out
 
 
