@@ -10,6 +10,11 @@ per region and copy) this compares the pool the plan chose with every other pool
 - excluded pools, grouped by the mask's reasons (latency SLO, residency, accelerator...);
 - the capacity prices of the sites involved, when the plan carries them.
 
+A training run the plan pauses or moves (`segments`, docs/time.md) is no option: its
+schedule is read back (`score_schedule.schedule_of`) and stands as the chosen line,
+priced as the plan pays it (its periods, the dataset's egress, its moves), beside its
+contiguous options; its periods' loads count when other units are explained.
+
 Reads the compiled Problem (the solvers' view), like every solver does; the mask's
 reasons for the excluded pools come from compiling the workload's units alone
 (`placer.problem.compile.pair_reasons`), so it runs on any fleet `solve` handles.
@@ -25,12 +30,14 @@ from placer.errors import OptionError
 from placer.model.scenario import Scenario
 from placer.plan.plan import Plan
 from placer.plan.plan_problem import plan_problem
+from placer.plan.score_schedule import check_schedule, schedule_of
 from placer.plan.scoring import assignment_of
 from placer.problem.compile import pair_reasons
 from placer.problem.form import Index, Problem, reason_names
+from placer.problem.preempt import Schedule, pool_segments, schedule_pools
 from placer.problem.rows import KIND_NAMES, Q_CARBON, Q_COST, Q_GPUS, Q_WATER
 from placer.problem.soft import soft_mask
-from placer.problem.usage import Loads, compute_loads
+from placer.problem.usage import Loads, compute_loads, preempted
 
 _TOL = 1e-6
 
@@ -83,8 +90,8 @@ def explain_workload(
       top: allowed alternatives listed per unit besides the chosen pool.
 
     Raises:
-      OptionError: no such workload (with the ids that exist), or a plan of another
-        scenario.
+      OptionError: no such workload (with the ids that exist), a plan of another
+        scenario, or a run paused or moved where it may not be.
     """
     ids = [w.id for w in scenario.workloads]
     if workload not in ids:
@@ -92,11 +99,14 @@ def explain_workload(
             f"--workload {workload!r}: no such workload; the scenario has: {', '.join(ids)}"
         )
     problem, index = plan_problem(scenario, [plan])
-    assign = assignment_of(plan, index)
+    assign = assignment_of(plan, index, skip_preempted=True)
+    schedule = schedule_of(plan, index)
+    check_schedule(problem, schedule)
     units = [u for u, unit in enumerate(index.units) if unit.workload == workload]
     reasons = pair_reasons(scenario, units)
     return [
-        _explain_unit(problem, index, plan, assign, u, reasons[i], top) for i, u in enumerate(units)
+        _explain_unit(problem, index, plan, assign, schedule, u, reasons[i], top)
+        for i, u in enumerate(units)
     ]
 
 
@@ -105,6 +115,7 @@ def _explain_unit(
     index: Index,
     plan: Plan,
     assign: np.ndarray,
+    schedule: Schedule,
     u: int,
     reason_p: np.ndarray,
     top: int,
@@ -112,7 +123,9 @@ def _explain_unit(
     chosen = int(assign[u])
     others = assign.copy()
     others[u] = -1
-    loads = compute_loads(problem, others)
+    rest = {v: value for v, value in schedule.items() if v != u}
+    loads = compute_loads(problem, others, rest)
+    own = _scheduled(problem, index, u, schedule[u]) if u in schedule else None
     options_u, slots_u = problem.options_of(u)
     slot_of = dict(zip(options_u.tolist(), slots_u.tolist(), strict=True))
     objective = problem.objective_usd_per_h_uk[u]
@@ -121,6 +134,8 @@ def _explain_unit(
     if chosen >= 0 and chosen not in listed and chosen in slot_of:
         listed.append(chosen)
     base = objective[slot_of[chosen]] if chosen in slot_of else None
+    if own is not None:
+        base = own.objective_usd_per_h
     unit = index.units[u]
 
     def option(o: int) -> Option:
@@ -139,8 +154,13 @@ def _explain_unit(
             blocked_by=[] if o == chosen else _blockers(problem, index, loads, others, u, o),
         )
 
-    options = [option(o) for o in sorted(listed, key=lambda o: objective[slot_of[o]])]
+    options = [option(o) for o in listed]
+    if own is not None:
+        options.append(own)
+    options.sort(key=lambda opt: opt.objective_usd_per_h)
     sites = {index.pools[int(problem.pool_o[o])].site for o in listed}
+    if u in schedule:
+        sites |= {index.pools[p].site for p in schedule_pools(schedule[u])}
     prices = [
         f"{c.site} {c.resource}: {c.usd_per_h_per_unit:,.4f} USD/h per {c.unit}"
         for c in plan.capacity_prices
@@ -150,12 +170,47 @@ def _explain_unit(
         unit=unit.name,
         kind=unit.kind,
         region=unit.region,
-        chosen=_option_name(index, problem, chosen) if chosen >= 0 else None,
+        chosen=own.pool if own is not None else _name_or_none(index, problem, chosen),
         unplaced_value_usd_per_h=float(problem.unplaced_usd_per_h_u[u]),
         options=options,
         exclusions=_exclusions(index, reason_p),
         prices=prices,
     )
+
+
+def _scheduled(problem: Problem, index: Index, u: int, value: tuple) -> Option:
+    """The chosen line of a run the plan pauses or moves: its schedule, priced as the plan
+    pays it (`usage.preempted`: its periods, the dataset's egress, its moves)."""
+    terms = preempted(problem, {u: value})
+    assert terms is not None  # check_schedule: the Problem has the run's table
+    return Option(
+        pool=schedule_name(index, value),
+        objective_usd_per_h=terms.objective_usd_per_h,
+        cost_usd_per_h=float(terms.total_q[Q_COST]),
+        carbon_kg_per_h=float(terms.total_q[Q_CARBON]),
+        water_l_per_h=float(terms.total_q[Q_WATER]),
+        latency_ms=None,
+        gpus=float(terms.total_q[Q_GPUS]),
+        chosen=True,
+        delta_usd_per_h=None,
+    )
+
+
+def _name_or_none(index: Index, problem: Problem, o: int) -> str | None:
+    return _option_name(index, problem, o) if o >= 0 else None
+
+
+def schedule_name(index: Index, value: tuple) -> str:
+    """A paused or moved run's schedule: its pool and the first and last period of each
+    segment ("fra/L4@0-1,5-6"), a new pool named where the run moves
+    ("fra/L4@0-1,ams/H100@2-3")."""
+    parts: list[str] = []
+    last = None
+    for first, n, p in pool_segments(list(value[1]), schedule_pools(value)):
+        span = f"{first}" if n == 1 else f"{first}-{first + n - 1}"
+        parts.append(span if p == last else f"{index.pools[p].name}@{span}")
+        last = p
+    return ",".join(parts)
 
 
 def _option_name(index: Index, problem: Problem, o: int) -> str:

@@ -60,7 +60,7 @@ def with_schedule(problem: Problem, assign_u: np.ndarray, schedule: Schedule, sc
     runs of `schedule` in it (module docstring)."""
     if not schedule:
         return score
-    _check(problem, schedule)
+    check_schedule(problem, schedule)
     terms = preempted(problem, schedule)
     assert terms is not None
     before = row_loads(problem, assign_u)
@@ -94,7 +94,7 @@ def with_schedule(problem: Problem, assign_u: np.ndarray, schedule: Schedule, sc
     )
 
 
-def _check(problem: Problem, schedule: Schedule) -> None:
+def check_schedule(problem: Problem, schedule: Schedule) -> None:
     """Every scheduled unit is a run that may pause or move, on pools and in periods of
     its window (`Problem.preempt`); else OptionError (the verifier says more)."""
     table = problem.preempt
@@ -109,4 +109,4 @@ def _check(problem: Problem, schedule: Schedule) -> None:
                 raise OptionError(f"{name} runs in period {t} on pool {p}, outside its window")
 
 
-__all__ = ["schedule_of", "with_schedule"]
+__all__ = ["check_schedule", "schedule_of", "with_schedule"]

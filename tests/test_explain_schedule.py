@@ -1,0 +1,116 @@
+"""`placer explain PLAN --workload` on plans whose training runs pause or move.
+
+A paused or moved run is no option of the Problem: explain reads its segments back as a
+schedule, shows it as the chosen line priced as the plan pays it, and counts its
+periods' loads when another unit is explained (docs/time.md).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import placer
+from placer.analysis.explain import explain_workload, why_text
+from placer.cli.main import cli
+from placer.errors import OptionError
+from placer.model.scenario import Scenario
+from placer.plan.verify import verify
+from tests import test_migration as migration
+from tests import test_preempt as preempt
+
+
+def _steady(hours: float = 1.0) -> dict:
+    """A run of 8 GPUs that may not pause."""
+    return {
+        "id": "steady",
+        "kind": "training",
+        "gpus": 8,
+        "hours": hours,
+        "accelerators": ["L4"],
+        "utilization": 1.0,
+    }
+
+
+def _paused() -> tuple[Scenario, placer.Plan]:
+    """One 8-GPU pool, prices cheap in periods 0 and 3: `ft` (2 h, may pause) runs in 0 and
+    3, `steady` (1 h) takes a dear period, 1 or 2."""
+    sc, plan = preempt.solved(preempt.scenario(runs=[preempt.run("ft", 2, 0.0), _steady()]))
+    assert plan.status == "optimal" and verify(sc, plan) == []
+    by_id = {p.workload: p for p in plan.placements}
+    assert by_id["ft"].segments is not None and by_id["steady"].segments is None
+    return sc, plan
+
+
+def test_a_paused_run_is_explained_by_its_schedule() -> None:
+    sc, plan = _paused()
+    (why,) = explain_workload(sc, plan, "ft")
+    assert why.chosen == "fra/L4@0,3"
+    (chosen,) = [o for o in why.options if o.chosen]
+    assert chosen.pool == "fra/L4@0,3" and chosen.delta_usd_per_h is None
+    # by hand: two cheap periods of 8 GPUs and 9.6 kW, over the 4 h horizon
+    assert chosen.cost_usd_per_h == pytest.approx(2 * migration.period_usd(0.05) / 4)
+    assert chosen.gpus == 8
+    # every contiguous option charges a dear period: dearer than the schedule, and the
+    # deltas are against the schedule's objective
+    others = [o for o in why.options if not o.chosen]
+    assert others and all(o.delta_usd_per_h > 0 for o in others)
+    for o in others:
+        assert o.delta_usd_per_h == pytest.approx(
+            o.objective_usd_per_h - chosen.objective_usd_per_h
+        )
+    # the chosen lines of both workloads add up to the plan's objective
+    (steady,) = explain_workload(sc, plan, "steady")
+    picked = [o.objective_usd_per_h for w in (why, steady) for o in w.options if o.chosen]
+    assert sum(picked) == pytest.approx(plan.objective_usd_per_h)
+    assert why_text([why]).startswith("ft (training): fra/L4@0,3\n")
+
+
+def test_a_paused_run_blocks_the_periods_it_runs_in() -> None:
+    sc, plan = _paused()
+    (why,) = explain_workload(sc, plan, "steady")
+    blocked = {o.pool: o.blocked_by for o in why.options if not o.chosen}
+    # ft holds the pool's 8 GPUs in periods 0 and 3: steady fits in neither
+    assert blocked["fra/L4@0"] == ["pool GPUs in period 0: 8 of 8 used by others, needs 8"]
+    assert blocked["fra/L4@3"] == ["pool GPUs in period 3: 8 of 8 used by others, needs 8"]
+    free = [pool for pool, by in blocked.items() if not by]
+    assert free and all(pool in ("fra/L4@1", "fra/L4@2") for pool in free)
+
+
+def test_a_moved_run_names_each_pool() -> None:
+    sc, plan = migration.solved(migration.scenario([migration.run("ft", 4, 10.0)]))
+    assert plan.placements[0].moves == 1
+    (why,) = explain_workload(sc, plan, "ft")
+    assert why.chosen == "fra/L4@0-1,muc/L4@2-3"
+    (chosen,) = [o for o in why.options if o.chosen]
+    # the plan pays the move: the schedule's objective is the plan's (one run)
+    assert chosen.objective_usd_per_h == pytest.approx(plan.objective_usd_per_h)
+
+
+def test_the_cli_explains_a_paused_run_and_refuses_a_forged_one(tmp_path: Path) -> None:
+    sc, plan = _paused()
+    scenario_file = tmp_path / "sc.json"
+    scenario_file.write_text(json.dumps(sc.model_dump(mode="json", exclude_none=True)))
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(plan.model_dump_json())
+    runner = CliRunner()
+    args = ["explain", str(scenario_file), str(plan_file), "--workload", "ft"]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "-> fra/L4@0,3" in result.output
+    result = runner.invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)[0]["chosen"] == "fra/L4@0,3"
+    # a run that may not pause, given segments: a clear error, exit 2
+    forged = plan.model_copy(deep=True)
+    steady = next(p for p in forged.placements if p.workload == "steady")
+    steady.segments = [preempt._segment(steady.start_period, 1)]
+    plan_file.write_text(forged.model_dump_json())
+    result = runner.invoke(cli, [*args[:-1], "steady"])
+    assert result.exit_code == 2
+    assert "may not pause or move" in result.output and "Traceback" not in result.output
+    with pytest.raises(OptionError, match="may not pause or move"):
+        explain_workload(sc, forged, "ft")
