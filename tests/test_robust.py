@@ -381,3 +381,26 @@ def test_the_documented_uncertainty_file_is_valid(scenario):
     u = Uncertainty.model_validate(parse_yaml_text(block, source="docs/robust.md"))
     check_references(u, scenario)
     assert u.demand.workloads == {"eu-chat": 0.3}
+
+
+def test_a_water_row_per_day_is_named_as_the_day_mean():
+    """Where the periods tile days a site's water cap is one row per day (docs/time.md,
+    "Water per day"): a sample over it is reported on the day's first period, in the
+    day's mean L/h, and the nominal load is the plan's day litres / 24."""
+    timed = placer.load("configs/time/small_day.yaml")
+    plan = placer.solve(timed, solver="greedy", time_limit_s=30.0)
+    litres = {s.site: s.water_l_per_h * 24.0 for s in plan.sites}
+    data = timed.model_dump(mode="json", exclude_none=True)
+    for site in data["sites"]:
+        if site["id"] == "dfw-hall":  # the plan's day, exactly: any demand above it overruns
+            site["cooling"]["water_cap_l_per_day"] = litres["dfw-hall"]
+    capped = placer.Scenario.model_validate(data)
+    assert [v.kind for v in placer.verify(capped, plan)] == ["kpi"]  # the cap it states
+    s = prepare(capped, with_flags(Uncertainty(), **{**ZERO, "demand_sd": 0.3}))
+    risks = run_robust(s, [("plan", plan, "p")], samples=128).plans[0].fail_first
+    (water,) = [r for r in risks if r.kind == "water_l_per_h"]
+    assert water.site == "dfw-hall" and water.period == 0
+    assert water.unit == "L/h (the day's mean)"
+    assert water.capacity == pytest.approx(litres["dfw-hall"] / 24.0)
+    assert water.nominal_load == pytest.approx(litres["dfw-hall"] / 24.0)
+    assert 0.0 < water.probability < 1.0

@@ -223,11 +223,14 @@ def fail_first(sampler: Sampler, plan: PlanExposure, tally: Tally, top: int) -> 
         pool = f.index.pools[scope] if kind.scope == "pool" else None
         site = pool.site if pool else (f.index.sites[scope] if kind.scope == "site" else None)
         period = None if period_r is None or period_r[r] < 0 else int(period_r[r])
+        unit = kind.unit
+        if kind.name == "water_l_per_h" and period is not None and p.scale_oj is not None:
+            unit = "L/h (the day's mean)"  # one row per day, on its first period (water_days)
         out.append(
             RowRisk(
                 row=r,
                 kind=kind.name,
-                unit=kind.unit,
+                unit=unit,
                 site=site,
                 pool=pool.name if pool else None,
                 period=period,

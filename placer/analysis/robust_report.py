@@ -39,7 +39,11 @@ class RowRisk(_RobustModel):
     unit: str
     site: str | None = None
     pool: str | None = None
-    period: int | None = Field(default=None, description="Timed scenarios: the period.")
+    period: int | None = Field(
+        default=None,
+        description="Timed scenarios: the period; a water row where the periods tile "
+        "calendar days: the day's first period (the row caps the day, unit the day's mean L/h).",
+    )
     capacity: float = Field(description="Nominal capacity (after headroom), in `unit`.")
     nominal_load: float = Field(description="The plan's load on the row as written.")
     probability: float = Field(description="Share of samples with load above capacity.")
