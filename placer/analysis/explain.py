@@ -101,7 +101,7 @@ def explain_workload(
     problem, index = plan_problem(scenario, [plan])
     assign = assignment_of(plan, index, skip_preempted=True)
     schedule = schedule_of(plan, index)
-    check_schedule(problem, schedule)
+    check_schedule(problem, schedule, index)
     units = [u for u, unit in enumerate(index.units) if unit.workload == workload]
     reasons = pair_reasons(scenario, units)
     return [

@@ -57,7 +57,7 @@ def schedule_of(plan: Plan, index: Index) -> Schedule:
 
 def with_schedule(problem: Problem, assign_u: np.ndarray, schedule: Schedule, score, tol: float):
     """`score` (a `scoring.PlanScore` of `assign_u`, the scheduled runs at -1) with the
-    runs of `schedule` in it (module docstring)."""
+    runs of `schedule` in it (module docstring); `check_schedule` first."""
     if not schedule:
         return score
     check_schedule(problem, schedule)
@@ -94,19 +94,29 @@ def with_schedule(problem: Problem, assign_u: np.ndarray, schedule: Schedule, sc
     )
 
 
-def check_schedule(problem: Problem, schedule: Schedule) -> None:
+def check_schedule(problem: Problem, schedule: Schedule, index: Index | None = None) -> None:
     """Every scheduled unit is a run that may pause or move, on pools and in periods of
-    its window (`Problem.preempt`); else OptionError (the verifier says more)."""
+    its window (`Problem.preempt`); else OptionError naming the unit (by its name when
+    `index` is given; the verifier says more).
+
+    Raises:
+      OptionError: a unit paused or moved that may not be, or that runs where it may not.
+    """
     table = problem.preempt
     for u, value in schedule.items():
-        name = f"unit {u}"
+        name = index.units[u].name if index is not None else f"unit {u}"
         if table is None or table.run_of(u) < 0:
-            raise OptionError(f"{name} is paused or moved, but it may not pause or move")
+            raise OptionError(
+                f"{name} is paused or moved in the plan, but it may not pause or move here "
+                "(a training run pauses with `preemptible`, moves with `migration_usd`; a "
+                "large fleet read on the restricted layout keeps no pauses: docs/engine.md)"
+            )
         pools = value[2] if len(value) > 2 else (value[0],) * len(value[1])
         for t, p in zip(value[1], pools, strict=True):
             c = table.choice_of(u, int(p))
             if c < 0 or t not in set(table.period_e[table.entries_of(c)].tolist()):
-                raise OptionError(f"{name} runs in period {t} on pool {p}, outside its window")
+                pool = index.pools[int(p)].name if index is not None else f"pool {p}"
+                raise OptionError(f"{name} runs in period {t} on {pool}, outside its window")
 
 
 __all__ = ["check_schedule", "schedule_of", "with_schedule"]

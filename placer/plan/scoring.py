@@ -22,7 +22,7 @@ from placer.errors import OptionError
 from placer.model.scenario import Scenario
 from placer.plan.plan import Plan
 from placer.plan.plan_problem import plan_problem
-from placer.plan.score_schedule import schedule_of, with_schedule
+from placer.plan.score_schedule import check_schedule, schedule_of, with_schedule
 from placer.problem.form import Index, Problem
 from placer.problem.rows import Q_CARBON, Q_COST, Q_WATER, VIOLATIONS
 from placer.problem.soft import excess_r, excess_usd_per_h, has_soft_rows, soft_mask
@@ -233,6 +233,7 @@ def score(
     for c, plan in enumerate(plans):  # runs that pause or move: no option (score_schedule)
         if any(pl.segments is not None for pl in plan.placements):
             schedule = schedule_of(plan, index)
+            check_schedule(problem, schedule, index)
             out[c] = with_schedule(problem, a_ku[c], schedule, out[c], _TOL[out[c].engine])
     return out
 
