@@ -1,8 +1,10 @@
-"""`placer explain PLAN --workload` on plans whose training runs pause or move.
+"""`placer explain PLAN --workload` and `placer diff` on plans whose training runs pause
+or move.
 
 A paused or moved run is no option of the Problem: explain reads its segments back as a
 schedule, shows it as the chosen line priced as the plan pays it, and counts its
-periods' loads when another unit is explained (docs/time.md).
+periods' loads when another unit is explained (docs/time.md). diff lists a run whose
+segments differ even where its pool and start are the same.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 import placer
+from placer.analysis.diff import diff_plans
+from placer.analysis.diff_time import segments_text
 from placer.analysis.explain import explain_workload, why_text
 from placer.cli.main import cli
 from placer.errors import OptionError
@@ -114,3 +118,36 @@ def test_the_cli_explains_a_paused_run_and_refuses_a_forged_one(tmp_path: Path) 
     assert "may not pause or move" in result.output and "Traceback" not in result.output
     with pytest.raises(OptionError, match="may not pause or move"):
         explain_workload(sc, forged, "ft")
+
+
+def test_diff_lists_a_run_that_pauses_in_one_plan_only(tmp_path: Path) -> None:
+    sc, paused = _paused()
+    contiguous = placer.solve(sc, solver="greedy", time_limit_s=10)
+    ft = next(p for p in contiguous.placements if p.workload == "ft")
+    assert ft.segments is None and ft.start_period == 0  # the same pool and start
+    d = diff_plans(contiguous, paused)
+    assert d.schedule is not None and not d.identical
+    run = next(r for r in d.schedule.runs if r.unit == "ft")
+    assert (run.from_pool, run.to_pool, run.shift_h) == ("L4", "L4", 0.0)
+    assert run.from_segments is None
+    assert [(s.start_period, s.periods) for s in run.to_segments] == [(0, 1), (3, 1)]
+    assert diff_plans(paused, paused).schedule.runs == []
+    # the table shows each plan's segments
+    files = []
+    for name, plan in (("a", contiguous), ("b", paused)):
+        files.append(tmp_path / f"{name}.json")
+        files[-1].write_text(plan.model_dump_json())
+    result = CliRunner().invoke(cli, ["diff", *map(str, files)])
+    assert result.exit_code == 0, result.output
+    assert "segments (A)" in result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("ft "))
+    assert line.split()[-2:] == ["-", "0,3"]
+
+
+def test_diff_names_the_pool_a_run_moves_to() -> None:
+    _, moved = migration.solved(migration.scenario([migration.run("ft", 4, 10.0)]))
+    _, stays = migration.solved(migration.scenario([migration.run("ft", 4, 1e6)]))
+    d = diff_plans(stays, moved)
+    (run,) = d.schedule.runs
+    assert segments_text(run.to_site, run.to_pool, run.to_segments) == "0-1,muc/L4@2-3"
+    assert segments_text(run.from_site, run.from_pool, run.from_segments) == "-"

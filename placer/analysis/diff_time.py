@@ -1,5 +1,6 @@
 """The schedule part of a diff of two timed plans (docs/time.md): training runs that
-start at another time or run in another pool, service units (one region in one period)
+start at another time, run in another pool or pause or move otherwise (`segments`),
+service units (one region in one period)
 whose pools changed, and the totals over the horizon.
 
 `placer.analysis.diff.diff_plans` calls `diff_schedules` when both plans are timed and
@@ -14,7 +15,7 @@ from pydantic import Field
 
 from placer.analysis.diff_base import KpiDelta, _DiffModel, _identity, _kpi_delta
 from placer.model.horizon import parse_instant
-from placer.plan.plan import Placement, Plan, UnitRef
+from placer.plan.plan import Placement, Plan, Segment, UnitRef
 
 #: Horizon totals compared, in this order (PlanHorizon fields, USD, kg, L).
 HORIZON_TOTALS = ("cost_usd", "carbon_kg", "water_l", "unplaced_value_usd", "objective_usd")
@@ -23,8 +24,8 @@ _ServiceUnit = tuple[str, str | None, int | None]  # (workload, region, period)
 
 
 class RunChange(UnitRef):
-    """A training run of two timed plans that starts at another time or runs in another
-    pool (times ISO 8601, as the plans write them)."""
+    """A training run of two timed plans that starts at another time, runs in another
+    pool, or pauses or moves otherwise (times ISO 8601, as the plans write them)."""
 
     from_site: str
     from_pool: str
@@ -36,6 +37,12 @@ class RunChange(UnitRef):
     to_end: str | None
     shift_h: float | None = Field(
         description="to_start - from_start, h (positive: later; null: a time is missing)."
+    )
+    from_segments: list[Segment] | None = Field(
+        default=None, description="A's segments where A pauses or moves the run (else null)."
+    )
+    to_segments: list[Segment] | None = Field(
+        default=None, description="B's segments where B pauses or moves the run (else null)."
     )
 
 
@@ -56,7 +63,8 @@ class ScheduleDiff(_DiffModel):
     """How the schedules of two timed plans differ."""
 
     runs: list[RunChange] = Field(
-        default_factory=list, description="Training runs at another start or in another pool."
+        default_factory=list,
+        description="Training runs at another start, in another pool, or with other segments.",
     )
     services: list[ServiceChange] = Field(
         default_factory=list, description="Every service, with its changed (region, period) units."
@@ -94,9 +102,36 @@ def diff_schedules(a: Plan, b: Plan, pairs: dict[int, Placement]) -> ScheduleDif
         pb = pairs.get(id(pa))
         if pa.kind != "training" or pb is None:
             continue
-        if (pa.site, pa.pool, pa.start) != (pb.site, pb.pool, pb.start):
+        if _where_and_when(pa) != _where_and_when(pb):
             runs.append(_run_change(pa, pb))
     return ScheduleDiff(runs=runs, services=_service_changes(a, b), horizon=_horizon_deltas(a, b))
+
+
+def _where_and_when(p: Placement) -> tuple:
+    """A run's pool, start and, where it pauses or moves, each segment's periods and pool."""
+    segments = None
+    if p.segments is not None:
+        segments = tuple(
+            (s.start_period, s.periods, s.site or p.site, s.pool or p.pool) for s in p.segments
+        )
+    return p.site, p.pool, p.start, segments
+
+
+def segments_text(site: str, pool: str, segments: list[Segment] | None) -> str:
+    """A run's periods: "-" when it runs contiguously (no segments), else each segment's
+    first and last period ("0-1,5"), a new pool named where the run moves
+    ("0-1,muc/L4@2-3"); `site`/`pool`: the placement's (its first segment's)."""
+    if segments is None:
+        return "-"
+    parts: list[str] = []
+    last = (site, pool)
+    for s in segments:
+        end = s.start_period + s.periods - 1
+        span = f"{s.start_period}" if s.periods == 1 else f"{s.start_period}-{end}"
+        where = (s.site or site, s.pool or pool)
+        parts.append(span if where == last else f"{where[0]}/{where[1]}@{span}")
+        last = where
+    return ",".join(parts)
 
 
 def _run_change(pa: Placement, pb: Placement) -> RunChange:
@@ -114,6 +149,8 @@ def _run_change(pa: Placement, pb: Placement) -> RunChange:
         to_start=pb.start,
         to_end=pb.end,
         shift_h=shift,
+        from_segments=pa.segments,
+        to_segments=pb.segments,
     )
 
 

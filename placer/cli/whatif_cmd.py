@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from placer.analysis.diff import Move, PlanDiff, UnitPlacement, diff_plans
-from placer.analysis.diff_time import ScheduleDiff
+from placer.analysis.diff_time import ScheduleDiff, segments_text
 from placer.analysis.executor import EXECUTORS, Executor, make_executor
 from placer.analysis.whatif import (
     VariantResult,
@@ -617,8 +617,9 @@ def _capped(headers: list[str], rows: list[list[str]], cap: int | None) -> list[
 
 def _schedule_lines(s: ScheduleDiff) -> list[str]:
     """The schedule part of a diff of two timed plans: runs, services, horizon totals."""
-    lines = ["", f"Schedule: {len(s.runs)} training run(s) at another start or pool"]
+    lines = ["", f"Schedule: {len(s.runs)} training run(s) at another start, pool or segments"]
     if s.runs:
+        paused = any(r.from_segments or r.to_segments for r in s.runs)
         rows = [
             [
                 r.unit,
@@ -627,14 +628,21 @@ def _schedule_lines(s: ScheduleDiff) -> list[str]:
                 f"{r.to_site}/{r.to_pool}",
                 f"{_when(r.to_start)} -> {_when(r.to_end)}",
                 "-" if r.shift_h is None else f"{r.shift_h:+,.1f} h",
+                *(
+                    [
+                        segments_text(r.from_site, r.from_pool, r.from_segments),
+                        segments_text(r.to_site, r.to_pool, r.to_segments),
+                    ]
+                    if paused
+                    else []
+                ),
             ]
             for r in s.runs
         ]
-        lines.append(
-            _table(
-                ["run", "pool_a", "start -> end (A)", "pool_b", "start -> end (B)", "shift"], rows
-            )
-        )
+        headers = ["run", "pool_a", "start -> end (A)", "pool_b", "start -> end (B)", "shift"]
+        if paused:  # runs that pause or move: each segment's periods, "-" none (docs/time.md)
+            headers += ["segments (A)", "segments (B)"]
+        lines.append(_table(headers, rows))
     if s.services:
         rows = [
             [v.workload, f"{v.units:,}", f"{v.repooled:,}", f"{v.only_a:,}", f"{v.only_b:,}"]
