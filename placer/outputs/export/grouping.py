@@ -57,6 +57,7 @@ class _Group:
     start: str | None = None  # timed plans: when it runs from, ISO 8601
     end: str | None = None  # timed plans: until when
     suspend: bool = False  # timed plans: a training run that starts after the horizon's start
+    segments: list[str] | None = None  # a run that pauses or moves: "start/end@site/pool"
 
     @property
     def cluster(self) -> str:
@@ -200,6 +201,7 @@ def _groups(scenario: Scenario, plan: Plan) -> list[_Group]:
         if plan.horizon is not None:
             g.start, g.end = p.start, p.end
             g.suspend = p.kind == "training" and _later(p.start, plan.horizon.start)
+            g.segments = _intervals(p)
         if p.region is not None and p.region not in g.regions:
             g.regions.append(p.region)
     order = {w.id: i for i, w in enumerate(scenario.workloads)}
@@ -229,15 +231,26 @@ def _exported(plan: Plan) -> list[tuple[int, Placement]]:
     return out
 
 
-def _window(groups: list[_Group]) -> dict[str, str | None]:
+def _window(groups: list[_Group]) -> dict[str, str | list[str] | None]:
     """`start` and `end` annotations of some groups: the earliest start and the latest end
-    (both None in a static plan, so `_annotations` leaves them out)."""
+    (both None in a static plan, so `_annotations` leaves them out); `segments`, the
+    segments of a run that pauses or moves (None for every other run)."""
     starts = [g.start for g in groups if g.start]
     ends = [g.end for g in groups if g.end]
+    segments = [s for g in groups for s in g.segments or ()]
     return {
         "start": min(starts, key=parse_instant) if starts else None,
         "end": max(ends, key=parse_instant) if ends else None,
+        "segments": segments or None,
     }
+
+
+def _intervals(p: Placement) -> list[str] | None:
+    """A run that pauses or moves: each segment as an ISO 8601 interval and its pool,
+    "2020-06-01T00:00:00+00:00/2020-06-01T02:00:00+00:00@fra/L4"; None otherwise."""
+    if p.segments is None:
+        return None
+    return [f"{s.start}/{s.end}@{s.site or p.site}/{s.pool or p.pool}" for s in p.segments]
 
 
 def _later(start: str | None, horizon_start: str) -> bool:

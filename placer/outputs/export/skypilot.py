@@ -115,6 +115,8 @@ def _skypilot(objects: list[_Object]) -> list[Manifest]:
             window = _window(gs)
             if window["start"] is not None:
                 task["envs"] = {"PLACER_START": window["start"], "PLACER_END": window["end"]}
+                if window["segments"]:  # a run that pauses or moves (docs/export.md)
+                    task["envs"]["PLACER_SEGMENTS"] = ",".join(window["segments"])
             origin = f"workload {obj.workload.id!r} at site {site_id!r}"
             out.append(Manifest(f"{task['name']}.yaml", origin, task))
     return out

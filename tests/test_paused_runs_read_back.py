@@ -1,10 +1,10 @@
-"""`placer explain PLAN --workload` and `placer diff` on plans whose training runs pause
-or move.
+"""`placer explain PLAN --workload`, `placer diff` and `placer export` on plans whose
+training runs pause or move (`segments`, docs/time.md).
 
 A paused or moved run is no option of the Problem: explain reads its segments back as a
 schedule, shows it as the chosen line priced as the plan pays it, and counts its
-periods' loads when another unit is explained (docs/time.md). diff lists a run whose
-segments differ even where its pool and start are the same.
+periods' loads when another unit is explained. diff lists a run whose segments differ
+even where its pool and start are the same. Every export target carries the segments.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from placer.analysis.explain import explain_workload, why_text
 from placer.cli.main import cli
 from placer.errors import OptionError
 from placer.model.scenario import Scenario
+from placer.outputs.export import TARGETS, build
 from placer.plan.verify import verify
 from tests import test_migration as migration
 from tests import test_preempt as preempt
@@ -151,3 +152,32 @@ def test_diff_names_the_pool_a_run_moves_to() -> None:
     (run,) = d.schedule.runs
     assert segments_text(run.to_site, run.to_pool, run.to_segments) == "0-1,muc/L4@2-3"
     assert segments_text(run.from_site, run.from_pool, run.from_segments) == "-"
+
+
+def _carried(sc: Scenario, plan: placer.Plan, target: str) -> set[str]:
+    """The segments each document of the export carries (annotation or SkyPilot env)."""
+    out: set[str] = set()
+    for m in build(sc, plan, target):
+        doc = m.document
+        notes = (doc.get("metadata") or {}).get("annotations") or {}
+        text = notes.get("placer.dev/segments") or (doc.get("envs") or {}).get("PLACER_SEGMENTS")
+        if text:
+            out.add(text)
+    return out
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_every_export_carries_the_segments(target: str) -> None:
+    sc, plan = _paused()
+    ft = next(p for p in plan.placements if p.workload == "ft")
+    want = ",".join(f"{s.start}/{s.end}@fra/L4" for s in ft.segments)
+    assert want.startswith("2020-06-01T00:00:00+00:00/2020-06-01T01:00:00+00:00@fra/L4,")
+    assert _carried(sc, plan, target) == {want}  # ft's, never steady's
+    contiguous = placer.solve(sc, solver="greedy", time_limit_s=10)
+    assert _carried(sc, contiguous, target) == set()
+
+
+def test_a_moved_run_exports_each_segment_with_its_pool() -> None:
+    sc, moved = migration.solved(migration.scenario([migration.run("ft", 4, 10.0)]))
+    (text,) = _carried(sc, moved, "kubernetes")
+    assert [part.split("@")[1] for part in text.split(",")] == ["fra/L4", "muc/L4"]
