@@ -521,6 +521,8 @@ def explain(scenario: Scenario, *, time_limit_s: float = 30.0) -> Plan:
             return _with_step_values(plan, scenario, started + time_limit_s)
         return plan
     if plan.infeasibility is None and plan.status in ("infeasible", "no_solution"):
+        if needs_restriction(scenario):  # the diagnosis compiles the whole table
+            return plan
         problem, index = compile_problem(scenario)
         if not small(problem):
             return plan

@@ -53,6 +53,7 @@ from placer.plan.build import build_plan
 from placer.plan.plan import ParetoFront, ParetoPoint, Plan, Status
 from placer.plan.verify import verifier_for
 from placer.problem.compile import compile_problem, pair_objective
+from placer.problem.compile_large import require_whole_table
 from placer.problem.form import UNPLACED, Index, Problem
 from placer.problem.rows import K_CARBON, Q_CARBON, Q_COST, Q_WATER, global_row
 from placer.problem.usage import AssignmentValues, compute_loads, pair_values
@@ -604,10 +605,12 @@ def pareto_front(
       The ParetoFront: kept points cheapest first.
 
     Raises:
-      OptionError: bad options (see `sweep_carbon`).
+      OptionError: bad options (see `sweep_carbon`), or a fleet too large for the whole
+        option table (`require_whole_table`).
       SolverError: a point's plan fails verification (a bug).
     """
     started = time.perf_counter()
+    require_whole_table(scenario, "placer pareto")
     base, index = compile_problem(without_carbon_price(scenario))
     engine = sweep_engine(base, backend)
     sweep = sweep_carbon(

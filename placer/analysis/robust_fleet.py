@@ -17,6 +17,7 @@ from placer.model.workload import Inference
 from placer.plan.plan import Plan
 from placer.plan.scoring import assignment_of
 from placer.problem.compile import compile_problem
+from placer.problem.compile_large import require_whole_table
 from placer.problem.form import Index, Problem
 from placer.problem.rows import Q_COST
 from placer.problem.usage import startup_cost
@@ -97,7 +98,12 @@ def cost_split(scenario: Scenario, problem: Problem) -> tuple[np.ndarray, np.nda
 
 
 def build_fleet(scenario: Scenario) -> Fleet:
-    """Compiles the scenario and gathers what sampling needs (see Fleet)."""
+    """Compiles the scenario and gathers what sampling needs (see Fleet).
+
+    Raises:
+      OptionError: a fleet too large for the whole option table (`require_whole_table`).
+    """
+    require_whole_table(scenario, "placer robust")
     problem, index = compile_problem(scenario)
     energy_uk, gpu_uk = cost_split(scenario, problem)
     services = tuple(sorted(w.id for w in scenario.workloads if isinstance(w, Inference)))

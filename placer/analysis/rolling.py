@@ -38,6 +38,7 @@ from placer.plan.scoring import assignment_of
 from placer.plan.verify import verify
 from placer.problem.agnostic import agnostic_rank
 from placer.problem.compile import compile_problem
+from placer.problem.compile_large import require_whole_table
 from placer.problem.form import Index, Problem
 
 #: (workload, region, copy, period, part) of a service unit, periods of the original.
@@ -94,7 +95,8 @@ def roll(
       on_step: called with each `Step` as it is done (progress), or None.
 
     Raises:
-      OptionError: no horizon, or an option out of range (named as the CLI names it).
+      OptionError: no horizon, an option out of range (named as the CLI names it), or a
+        fleet too large for the whole option table (`require_whole_table`).
     """
     _check(scenario, every_periods, lookahead_periods, forecast, time_limit_s, solver)
     if move_cost_usd_per_replica is not None and not (
@@ -108,6 +110,7 @@ def roll(
     assert horizon is not None
     done = _Commitments({}, {})
     steps: list[Step] = []
+    require_whole_table(scenario, "placer rolling")
     problem, index = compile_problem(scenario)
     whole = (problem, index)
     for t in range(0, horizon.periods, every_periods):

@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from placer.errors import OptionError
 from placer.model.scenario import Scenario
 from placer.problem.compile_static import build_pools
 from placer.problem.compile_time import (
@@ -302,6 +303,26 @@ def needs_restriction(scenario: Scenario) -> bool:
     return padded_bytes(scenario) > PADDED_BYTES_MAX
 
 
+def require_whole_table(scenario: Scenario, command: str) -> None:
+    """For the commands that compile the whole problem (`placer robust`, `rolling`,
+    `pareto`, an infeasible fleet's diagnosis): refuses a fleet whose whole option table
+    would pass PADDED_BYTES_MAX (`needs_restriction`), which would otherwise run out of
+    memory part way.
+
+    Raises:
+      OptionError: the fleet needs the restricted layout, which `command` lacks.
+    """
+    if not needs_restriction(scenario):
+        return
+    gib = padded_bytes(scenario) / 2**30
+    raise OptionError(
+        f"{command}: this fleet's whole option table would take about {gib:,.1f} GiB "
+        f"(above {PADDED_BYTES_MAX / 2**30:g} GiB) and {command} compiles it whole: it does "
+        "not run on the restricted layout yet (docs/engine.md). `placer solve`, `validate`, "
+        "`verify` and `explain PLAN` do; or plan fewer periods or pools"
+    )
+
+
 __all__ = [
     "PADDED_BYTES_MAX",
     "EntryPricer",
@@ -313,4 +334,5 @@ __all__ = [
     "objective_of",
     "option_keys",
     "padded_bytes",
+    "require_whole_table",
 ]

@@ -214,6 +214,8 @@ class _Master:
 
     def solution(self, result: mathopt.SolveResult):
         """(unit, slot, value) of the master's nonzero columns."""
+        if not self.columns:  # no unit has a listed slot: every unit is left out
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
         values = np.asarray(result.variable_values(self.columns), float)
         unit, slot = np.concatenate(self.unit_c), np.concatenate(self.slot_c)
         at = np.flatnonzero(values > 1e-9)
