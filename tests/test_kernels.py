@@ -41,6 +41,7 @@ from placer.engines.kernels.score import (
     penalized,
     score_batch,
     score_one,
+    values_of,
     violation_values,
 )
 from placer.problem.form import Problem
@@ -986,3 +987,53 @@ def test_term_scales_change_the_loads() -> None:
     )
     assert (doubled.over_k >= plain.over_k).all() and doubled.over_k.sum() > plain.over_k.sum()
     np.testing.assert_allclose(np.asarray(got.over_k), doubled.over_k, rtol=1e-5, atol=1e-3)
+
+
+@given(cases(), st.integers(0, 2**31 - 1))
+@settings(max_examples=25, deadline=None)
+def test_one_segment_sum_equals_the_runs(case, seed) -> None:
+    """Above MAX_UNROLLED_RUNS runs the loads are one segment sum of every term: the same
+    loads as the windowed sums over runs, on shuffled layouts (one run per term)."""
+    from placer.engines.kernels import score as score_module
+
+    problem, a_cu = case
+    kp = to_kernel(shuffled_terms(problem, np.random.default_rng(seed)))
+    a = jnp.asarray(a_cu[0])
+    option_u = kp.option_uk1[jnp.arange(a.shape[0]), a]
+    values = values_of(a, kp)
+    saved = score_module.MAX_UNROLLED_RUNS
+    try:
+        score_module.MAX_UNROLLED_RUNS = 10**9  # every run its own windowed sum
+        runs = np.asarray(score_module.row_loads(values, option_u, kp, "segment"))
+        score_module.MAX_UNROLLED_RUNS = 0  # one sum
+        flat = np.asarray(score_module.row_loads(values, option_u, kp, "segment"))
+    finally:
+        score_module.MAX_UNROLLED_RUNS = saved
+    np.testing.assert_allclose(flat[:-1], runs[:-1], rtol=1e-5, atol=1e-3)
+
+
+def test_a_timed_problem_scores_as_the_reference_in_one_sum() -> None:
+    """configs/time/us_week.yaml has hundreds of runs (its kernel took 18 s to compile
+    with one windowed sum each): it takes the one-sum path and scores as the reference."""
+    from pathlib import Path
+
+    import placer
+    from placer.engines.kernels.score import MAX_UNROLLED_RUNS
+    from placer.problem.compile import compile_problem
+
+    week = Path(__file__).resolve().parents[1] / "configs" / "time" / "us_week.yaml"
+    problem, _ = compile_problem(placer.load(week))
+    kp = to_kernel(problem)
+    assert len(kp.blocks.runs) > MAX_UNROLLED_RUNS
+    rng = np.random.default_rng(0)
+    listed = problem.listed_uk
+
+    def draw() -> np.ndarray:  # a random listed slot per unit (K where none)
+        slots = [
+            rng.choice(np.flatnonzero(row)) if row.any() else problem.num_slots for row in listed
+        ]
+        return np.array(slots, np.int32)
+
+    a_cu = np.stack([draw() for _ in range(4)])
+    got = score_batch(jnp.asarray(a_cu), kp, chunk=2)
+    assert_scores_close(got, score_batch_numpy(a_cu, problem), magnitudes(problem, a_cu))

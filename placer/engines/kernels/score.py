@@ -93,10 +93,20 @@ def values_of(a_u: jax.Array, kp: KernelProblem) -> jax.Array:
     return slot_values(kp, jnp.arange(a_u.shape[0]), a_u)
 
 
+#: Above this many runs of `kp.blocks` the "segment" loads are one segment sum over every
+#: term at once: a timed problem's options charge rows that are not consecutive across
+#: options, so its terms make hundreds of runs of one, and a traced loop over them took
+#: 18 s to compile on configs/time/us_week.yaml (about 300 runs; one sum: under 1 s).
+MAX_UNROLLED_RUNS = 16
+
+
 def row_loads(values_uj: jax.Array, option_u: jax.Array, kp: KernelProblem, loads: str):
     """float32[R+1]: what the units charge every row (the last: the dummy row), one
-    windowed segment sum per run of `kp.blocks`."""
+    windowed segment sum per run of `kp.blocks` (one segment sum of every term where the
+    runs are more than MAX_UNROLLED_RUNS)."""
     n_r1 = kp.cap_r1.shape[0]
+    if loads == "segment" and len(kp.blocks.runs) > MAX_UNROLLED_RUNS:
+        return _sum_by(values_uj, kp.row_o1j[option_u], n_r1, loads)
     load = jnp.zeros(n_r1 + kp.blocks.widest, values_uj.dtype)
     for j0, length, fixed in kp.blocks.runs:
         first = kp.row_o1j[option_u, j0]  # the run's first row (R: none)

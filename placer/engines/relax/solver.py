@@ -1,4 +1,13 @@
-"""The `relax` solver: prices -> many sampled candidates -> kernel scoring -> repair."""
+"""The `relax` solver: prices -> many sampled candidates -> kernel scoring -> repair.
+
+Prices come from Adam on the Lagrangian dual over pair lists (`lagrangian.relax_prices`)
+or, on a problem whose options charge many rows and that has more than ASCENT_PAIRS
+pairs (a timed fleet: docs/time.md), from Adam on the per-option table
+(`option_dual.ascend`): the pair lists of gen-time-10000x100x72-s1 (4.1M pairs, each
+charging its rows in every period it runs) passed 18.8 GB, where the option table takes
+a few GB (the column-generation hybrid starts from the same ascent). The candidates are
+then drawn around each unit's cheapest priced slot (`_wide_relaxation`).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +27,9 @@ from placer.engines.kernels.score import chunk_size, penalized, score_batch
 from placer.engines.milp.solve import solve_milp
 from placer.engines.relax.knapsack_bound import knapsack_bound, site_note
 from placer.engines.relax.lagrangian import RelaxResult, capacity_rows, relax_prices, use_dense
+from placer.engines.relax.option_dual import ascend
 from placer.engines.relax.repair import best_repaired
+from placer.engines.relax.sampled import chunked_dual_bound
 from placer.problem.form import UNPLACED, Problem
 from placer.problem.usage import objective_value, violations
 
@@ -28,6 +39,34 @@ DEFAULT_SAMPLES = 256
 SAMPLE_DRAW_BUDGET = 20_000_000
 #: Least time left for the MILP fallback when no plan passes (rounded, hint, greedy), s.
 MIN_MILP_S = 0.5
+#: Wide problems (`Problem.wide_options`) with more pairs than this learn their prices
+#: on the per-option table (`option_dual.ascend`), as the column-generation hybrid does.
+ASCENT_PAIRS = 1_000_000
+#: Temperature of the sampling around each unit's cheapest priced slot on that path, as
+#: a share of the mean |objective| of the listed pairs.
+WIDE_TEMPERATURE = 1e-3
+
+
+def uses_option_ascent(problem: Problem) -> bool:
+    """Whether `relax` learns its prices on the per-option table (module docstring)."""
+    return problem.wide_options() and problem.num_pairs() > ASCENT_PAIRS
+
+
+def _wide_relaxation(problem: Problem, time_budget_s: float) -> RelaxResult:
+    """Prices from `option_dual.ascend` within `time_budget_s`, their certified bound (the
+    better of the ascent's and the float64 re-pricing's) and every slot priced at them;
+    the sampling distribution is a softmax of minus the priced costs at WIDE_TEMPERATURE,
+    so candidates are each unit's cheapest priced slot and its near ties."""
+    ascent = ascend(problem, time_budget_s=time_budget_s)
+    bound, priced = chunked_dual_bound(problem, ascent.prices_r)
+    allowed = np.isfinite(priced)
+    listed = problem.objective_usd_per_h_uk[problem.listed_uk]
+    spread = float(np.abs(listed).mean()) if listed.size else 1.0
+    temperature = WIDE_TEMPERATURE * max(spread, 1e-6)
+    low = np.min(np.where(allowed, priced, np.inf), axis=1, keepdims=True)
+    weight = np.where(allowed, np.exp(-(np.where(allowed, priced, low) - low) / temperature), 0.0)
+    primal = weight / np.maximum(weight.sum(axis=1, keepdims=True), 1e-300)
+    return RelaxResult(ascent.prices_r, max(bound, ascent.bound), priced, temperature, primal)
 
 
 def samples_for(problem: Problem) -> int:
@@ -88,7 +127,11 @@ def solve_relax(problem: Problem, options: SolveOptions) -> SolveResult:
         return solve_milp(problem, options)  # nothing to relax: the exact answer is instant
     started = time.perf_counter()
     steps = 300 if options.time_limit_s < 5 else 500
-    relaxed = relax_prices(problem, steps=steps, time_budget_s=0.6 * options.time_limit_s)
+    wide = uses_option_ascent(problem)
+    if wide:
+        relaxed = _wide_relaxation(problem, 0.6 * options.time_limit_s)
+    else:
+        relaxed = relax_prices(problem, steps=steps, time_budget_s=0.6 * options.time_limit_s)
     if not np.isfinite(relaxed.bound):
         return SolveResult(
             np.full(problem.num_units, UNPLACED, np.int32),
@@ -111,7 +154,7 @@ def solve_relax(problem: Problem, options: SolveOptions) -> SolveResult:
         seed=options.seed,
         deadline=started + 0.95 * options.time_limit_s,
     )
-    layout = "dense" if use_dense(problem) else "pair-list"
+    layout = "per-option" if wide else "dense" if use_dense(problem) else "pair-list"
     notes = [
         f"Lagrangian bound {relaxed.bound:,.4f} USD/h ({layout} relaxation), "
         f"{site_note(strong, relax_s)}; rounded plan after "
@@ -170,4 +213,11 @@ def _best_of(
     return rounded, ""
 
 
-__all__ = ["round_prices", "sample_candidates", "samples_for", "solve_relax"]
+__all__ = [
+    "ASCENT_PAIRS",
+    "round_prices",
+    "sample_candidates",
+    "samples_for",
+    "solve_relax",
+    "uses_option_ascent",
+]
