@@ -6,7 +6,9 @@ pairs (a timed fleet: docs/time.md), from Adam on the per-option table
 (`option_dual.ascend`): the pair lists of gen-time-10000x100x72-s1 (4.1M pairs, each
 charging its rows in every period it runs) passed 18.8 GB, where the option table takes
 a few GB (the column-generation hybrid starts from the same ascent). The candidates are
-then drawn around each unit's cheapest priced slot (`_wide_relaxation`).
+then drawn around each unit's cheapest priced slot (`_wide_relaxation`). The ascent plans
+its steps at the measured speed, so on that path the plan depends on the machine (the
+bound is certified either way).
 """
 
 from __future__ import annotations
