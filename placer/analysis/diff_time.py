@@ -1,7 +1,7 @@
 """The schedule part of a diff of two timed plans (docs/time.md): training runs that
 start at another time, run in another pool or pause or move otherwise (`segments`),
-service units (one region in one period)
-whose pools changed, and the totals over the horizon.
+service units (one region in one period) whose pools changed, and the totals over the
+horizon.
 
 `placer.analysis.diff.diff_plans` calls `diff_schedules` when both plans are timed and
 puts the `ScheduleDiff` in its PlanDiff.

@@ -305,9 +305,8 @@ def needs_restriction(scenario: Scenario) -> bool:
 
 def require_whole_table(scenario: Scenario, command: str) -> None:
     """For the commands that compile the whole problem (`placer robust`, `rolling`,
-    `pareto`, an infeasible fleet's diagnosis): refuses a fleet whose whole option table
-    would pass PADDED_BYTES_MAX (`needs_restriction`), which would otherwise run out of
-    memory part way.
+    `pareto`): refuses a fleet whose whole option table would pass PADDED_BYTES_MAX
+    (`needs_restriction`), on which they would otherwise run out of memory part way.
 
     Raises:
       OptionError: the fleet needs the restricted layout, which `command` lacks.
