@@ -181,3 +181,27 @@ def test_a_moved_run_exports_each_segment_with_its_pool() -> None:
     sc, moved = migration.solved(migration.scenario([migration.run("ft", 4, 10.0)]))
     (text,) = _carried(sc, moved, "kubernetes")
     assert [part.split("@")[1] for part in text.split(",")] == ["fra/L4", "muc/L4"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"site": "nowhere"}, "segments.1: site 'nowhere' is not in the scenario"),
+        ({"pool": "H100"}, "segments.1: site 'fra' has no pool 'H100'"),
+        ({"start_period": 9}, "segments.1: periods 9 to 9 are not within the horizon's 4"),
+    ],
+)
+def test_export_refuses_a_segment_the_scenario_lacks(tmp_path: Path, change, message) -> None:
+    sc, plan = _paused()
+    forged = plan.model_copy(deep=True)
+    ft = next(p for p in forged.placements if p.workload == "ft")
+    ft.segments[1] = ft.segments[1].model_copy(update=change)
+    scenario_file = tmp_path / "sc.json"
+    scenario_file.write_text(json.dumps(sc.model_dump(mode="json", exclude_none=True)))
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(forged.model_dump_json())
+    out = tmp_path / "out.yaml"
+    args = ["export", str(scenario_file), str(plan_file), "--to", "kueue", "-o", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not out.exists()

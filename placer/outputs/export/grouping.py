@@ -192,6 +192,7 @@ def _groups(scenario: Scenario, plan: Plan) -> list[_Group]:
                 f"(it has {[pl.key for pl in site.pools]})"
             )
         _check_placement(where, p, w, pool)
+        _check_segments(where, p, scenario, sites)
         key = (w.id, site.id, pool.key)
         if key not in groups:
             groups[key] = _Group(w, site, pool, catalog[pool.accelerator])
@@ -256,6 +257,28 @@ def _intervals(p: Placement) -> list[str] | None:
 def _later(start: str | None, horizon_start: str) -> bool:
     """Whether a run starts after the horizon's start (then it is exported held)."""
     return start is not None and parse_instant(start) > parse_instant(horizon_start)
+
+
+def _check_segments(where: str, p: Placement, scenario: Scenario, sites: dict) -> None:
+    """A paused or moved run's segments name pools of the scenario and periods of its
+    horizon (they are exported as they are: `_intervals`).
+
+    Raises:
+      ScenarioError: naming the placement, the segment and what is wrong.
+    """
+    periods = scenario.horizon.periods if scenario.horizon is not None else 0
+    for n, seg in enumerate(p.segments or ()):
+        at = f"plan: {where}: segments.{n}"
+        site = sites.get(seg.site or p.site)
+        if site is None:
+            raise ScenarioError(f"{at}: site {seg.site!r} is not in the scenario")
+        if not any(pl.key == (seg.pool or p.pool) for pl in site.pools):
+            raise ScenarioError(f"{at}: site {site.id!r} has no pool {seg.pool or p.pool!r}")
+        if seg.periods < 1 or seg.start_period < 0 or seg.start_period + seg.periods > periods:
+            raise ScenarioError(
+                f"{at}: periods {seg.start_period} to {seg.start_period + seg.periods - 1} "
+                f"are not within the horizon's {periods} periods"
+            )
 
 
 def _check_placement(where: str, p: Placement, w: Training | Inference, pool: Pool) -> None:
