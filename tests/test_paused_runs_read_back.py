@@ -205,3 +205,18 @@ def test_export_refuses_a_segment_the_scenario_lacks(tmp_path: Path, change, mes
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2 and message in result.output, result.output
     assert not out.exists()
+
+
+def test_report_refuses_a_segment_at_a_site_the_scenario_lacks(tmp_path: Path) -> None:
+    sc, plan = _paused()
+    forged = plan.model_copy(deep=True)
+    ft = next(p for p in forged.placements if p.workload == "ft")
+    ft.segments[1] = ft.segments[1].model_copy(update={"site": "nowhere"})
+    scenario_file = tmp_path / "sc.json"
+    scenario_file.write_text(json.dumps(sc.model_dump(mode="json", exclude_none=True)))
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(forged.model_dump_json())
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(cli, ["report", str(scenario_file), str(plan_file), "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "segments.1 names site 'nowhere'" in result.output and not out.exists()

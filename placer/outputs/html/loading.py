@@ -62,6 +62,15 @@ def check_plan_matches(
                 f"{plan_source}: {where} names user region {p.region!r}, which "
                 f"{scenario_source} does not define{hint}"
             )
+        for n, seg in enumerate(p.segments or ()):  # a paused or moved run (docs/time.md)
+            site = seg.site or p.site
+            if site not in sites:
+                raise unknown_site(f"{where} segments.{n}", site)
+            if (seg.pool or p.pool) not in {pool.key for pool in sites[site].pools}:
+                raise ScenarioError(
+                    f"{plan_source}: {where} segments.{n} names pool {seg.pool or p.pool!r} "
+                    f"at site {site!r}, which {scenario_source} does not define{hint}"
+                )
     for i, s in enumerate(plan.sites):
         if s.site not in sites:
             raise unknown_site(f"sites.{i}", s.site)
