@@ -261,7 +261,8 @@ def scenarios(max_sites: int = 4, max_workloads: int = 5) -> st.SearchStrategy[S
 def timed_scenario_dicts(draw, max_sites: int = 3, max_workloads: int = 4) -> dict[str, Any]:
     """Plain data of a valid timed scenario: a `scenario_dicts` fleet over 2-6 periods of
     1-4 h, with some figures per period (tariff, carbon, IT cap, pool GPUs, demand),
-    grid events, late capacity, training windows and split demand."""
+    grid events, late capacity, training windows (some runs may pause or move) and split
+    demand."""
     d = draw(scenario_dicts(max_sites, max_workloads))
     periods = draw(st.integers(2, 6))
     period_h = draw(st.sampled_from([1.0, 2.0, 4.0]))
@@ -319,6 +320,12 @@ def timed_scenario_dicts(draw, max_sites: int = 3, max_workloads: int = 4) -> di
                 w["deadline"] = at(span * draw(st.floats(0.6, 1.5)))
                 if "earliest_start" in w and w["deadline"] <= w["earliest_start"]:
                     w.pop("deadline")
+            if draw(_one_in(3)):  # may pause (docs/time.md)
+                w["preemptible"] = True
+                w["restore_overhead_h"] = draw(st.sampled_from([0.0, 0.25, 1.0]))
+            if draw(_one_in(4)):  # may move between pools
+                w["migration_usd"] = draw(st.sampled_from([0.0, 5.0, 200.0]))
+                w["migration_overhead_h"] = draw(st.sampled_from([0.0, 0.5]))
         else:
             if draw(st.booleans()):
                 region = sorted(w["demand_rps"])[0]
