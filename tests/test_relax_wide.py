@@ -37,7 +37,7 @@ def test_the_path_is_taken_only_above_the_limit(week, monkeypatch) -> None:
 
 def test_the_wide_relaxation_prices_every_slot_and_centres_the_sampling(week) -> None:
     _, problem = week
-    relaxed = relax_solver._wide_relaxation(problem, time_budget_s=10.0)
+    relaxed = relax_solver._wide_relaxation(problem, time_budget_s=4.0)
     bound, priced = chunked_dual_bound(problem, relaxed.prices_r)
     np.testing.assert_array_equal(relaxed.priced_uk1, priced)
     assert relaxed.bound >= bound - 1e-9
@@ -56,7 +56,7 @@ def test_relax_on_the_wide_path_verifies_and_bounds_the_optimum(week, monkeypatc
     exact = placer.solve(scenario, solver="milp", time_limit_s=60)
     assert exact.status == "optimal"
     monkeypatch.setattr(relax_solver, "ASCENT_PAIRS", 1000)
-    plan = placer.solve(scenario, solver="relax", time_limit_s=20)
+    plan = placer.solve(scenario, solver="relax", time_limit_s=8)
     assert plan.status in ("optimal", "feasible") and verify(scenario, plan) == []
     assert any("per-option relaxation" in d for d in plan.diagnostics)
     assert plan.bound_usd_per_h <= exact.objective_usd_per_h * (1 + 1e-9)
