@@ -51,6 +51,7 @@ def test_the_wide_relaxation_prices_every_slot_and_centres_the_sampling(week) ->
     assert (primal[rows, cheapest] >= primal.max(axis=1) - 1e-12).all()
 
 
+@pytest.mark.slow  # about 18 s: an exact MILP and a relax solve of a week
 def test_relax_on_the_wide_path_verifies_and_bounds_the_optimum(week, monkeypatch) -> None:
     scenario, _ = week
     exact = placer.solve(scenario, solver="milp", time_limit_s=60)
