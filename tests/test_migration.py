@@ -440,3 +440,51 @@ def test_cli_solve_lists_the_segments_and_their_pools(tmp_path: Path) -> None:
     assert doc["horizon"]["migration_cost_usd"] == pytest.approx(10.0)
     verified = CliRunner().invoke(cli, ["verify", str(path), str(out)])
     assert verified.exit_code == 0, verified.output
+
+
+# -- (5) found by the property test (tests/strategies.py now draws runs that move) --------
+
+
+def test_a_site_without_pools_after_the_others_keeps_the_rows_aligned() -> None:
+    """The table's rows were laid out for the sites that have pools: a pool-less site
+    listed last shifted every later period's rows, and the MILP placed a run over a
+    site's IT cap."""
+    data = scenario([run("ft", 2, 10.0)])
+    data["sites"].append(
+        {
+            "id": "empty",
+            "tier": "cloud",
+            "location": {"lat": 52.52, "lon": 13.40, "country": "DE"},
+            "power": {"pue": 1.2, "price_usd_per_kwh": 0.1, "carbon_g_per_kwh": 300},
+            "pools": [],
+        }
+    )
+    sc = Scenario.model_validate(data)
+    problem, index = compile_problem(sc)
+    table = problem.preempt
+    assert table is not None
+    period_r = index.time.period_r
+    for e in range(table.period_e.size):
+        rows = table.row_ej[e][table.row_ej[e] >= 0]
+        assert rows.size and (period_r[rows] == table.period_e[e]).all()
+    for solver in ("milp", "hybrid"):
+        plan = placer.solve(sc, solver=solver, time_limit_s=10)
+        assert verify(sc, plan) == []
+
+
+def test_a_run_that_moves_with_no_whole_period_in_its_window_compiles() -> None:
+    """Its window (2.5 h to 3.2 h of hourly periods) holds no whole period: it has no
+    preemption choice, and compile raised 'repeats may not contain negative values'."""
+    short = run(
+        "ft",
+        0.5,
+        10.0,
+        earliest_start="2020-06-01T02:30:00+00:00",
+        deadline="2020-06-01T03:12:00+00:00",
+    )
+    sc = Scenario.model_validate(scenario([short, run("other", 1, 10.0)]))
+    problem, _ = compile_problem(sc)
+    assert problem.preempt is not None  # "other"'s choices
+    plan = placer.solve(sc, solver="milp", time_limit_s=10)
+    assert plan.status in ("optimal", "feasible", "infeasible", "no_solution")
+    assert {v.kind for v in verify(sc, plan)} <= {"must_place"}

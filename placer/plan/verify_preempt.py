@@ -80,14 +80,14 @@ def preempted_run(verifier, w: Training, pl, site, pool, node_kw, hours: float, 
         found = _segment_pool(verifier, w, pl, i, seg, site, pool, node_kw, hours, out)
         if found is None:
             return None
-        if i == 0 and (found[0].id, found[1]) != (site.id, pool):
+        if i == 0 and (found[0].id, found[1].key) != (site.id, pool.key):
             message = f"segments[0].pool: {found[0].id}/{seg.pool}, the placement says {pl.pool}"
             out.append(Violation("kpi", unit, message))
         where.append(found)
         need_h = found[3]
         work += seg.periods * ph / need_h
         if end_prev is not None:
-            same = (found[0].id, found[1]) == (where[-2][0].id, where[-2][1])
+            same = (found[0].id, found[1].key) == (where[-2][0].id, where[-2][1].key)
             if seg.start_period < end_prev or (same and seg.start_period == end_prev):
                 what = "overlaps" if seg.start_period < end_prev else "touches"
                 message = f"segments[{i}] {what} the one before it (period {end_prev})"
@@ -161,7 +161,7 @@ def preempted_run(verifier, w: Training, pl, site, pool, node_kw, hours: float, 
         message = f"migration_usd: stated {pl.migration_usd}, actual {migration_usd:g}"
         out.append(Violation("kpi", unit, message))
     running = len(held) * ph
-    if len({(s.id, q) for s, q, _, _ in where}) == 1:  # one pool: in hours, as before
+    if len({(s.id, q.key) for s, q, _, _ in where}) == 1:  # one pool: in hours, as before
         need = hours + w.overhead_h * resumes
         if running < need - 1e-6:
             out.append(

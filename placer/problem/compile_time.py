@@ -455,7 +455,8 @@ def compile_preempt(
     stop = np.minimum(n_t, np.floor((facts.end_h_u[u] + 1e-9) / ph).astype(np.int64))
     # a run that migrates may use a pool it cannot finish on alone
     migrates = np.array([bool(np.isfinite(overhead[int(v)][2])) for v in u], bool)
-    fits = ((stop - first) * ph >= pairs["hours"] - 1e-9) | migrates
+    # (and a window of no whole period holds nothing, a run that migrates included)
+    fits = (((stop - first) * ph >= pairs["hours"] - 1e-9) | migrates) & (stop > first)
     pairs = {k: v[fits] for k, v in pairs.items()}
     u, p, first, stop = pairs["u"], pairs["p"], first[fits], stop[fits]
     if u.size == 0:
@@ -488,7 +489,7 @@ def compile_preempt(
     ) / span_h
     moved = (facts.data_site_u[u] >= 0) & (facts.data_site_u[u] != pools_p.site_p[p])
     fixed = np.where(moved, facts.egress_usd_u[u], 0.0) / span_h
-    n_p, n_s = problem.num_pools, int(pools_p.site_p.max(initial=-1)) + 1
+    n_p, n_s = problem.num_pools, problem.num_sites  # a site without pools has rows too
     ones = np.ones(choice_e.size, np.int64)
     base_rows = problem.cap_r[: (n_p + len(SITE_KINDS) * n_s) * n_t + 2]
     row, quantity, scale = timed_terms(
