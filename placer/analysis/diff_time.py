@@ -123,13 +123,18 @@ def segments_text(site: str, pool: str, segments: list[Segment] | None) -> str:
     ("0-1,muc/L4@2-3"); `site`/`pool`: the placement's (its first segment's)."""
     if segments is None:
         return "-"
+    spans = [(s.start_period, s.periods, f"{s.site or site}/{s.pool or pool}") for s in segments]
+    return spans_text(spans, f"{site}/{pool}")
+
+
+def spans_text(spans: list[tuple[int, int, str]], named: str | None = None) -> str:
+    """(first period, periods, pool name) of each segment as "0-1,5" with the pool named
+    where it differs from the one before (the first from `named`; None: always named)."""
     parts: list[str] = []
-    last = (site, pool)
-    for s in segments:
-        end = s.start_period + s.periods - 1
-        span = f"{s.start_period}" if s.periods == 1 else f"{s.start_period}-{end}"
-        where = (s.site or site, s.pool or pool)
-        parts.append(span if where == last else f"{where[0]}/{where[1]}@{span}")
+    last = named
+    for first, n, where in spans:
+        span = f"{first}" if n == 1 else f"{first}-{first + n - 1}"
+        parts.append(span if where == last else f"{where}@{span}")
         last = where
     return ",".join(parts)
 

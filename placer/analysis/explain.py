@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from placer.analysis.diff_time import spans_text
 from placer.errors import OptionError
 from placer.model.scenario import Scenario
 from placer.plan.plan import Plan
@@ -204,13 +205,8 @@ def schedule_name(index: Index, value: tuple) -> str:
     """A paused or moved run's schedule: its pool and the first and last period of each
     segment ("fra/L4@0-1,5-6"), a new pool named where the run moves
     ("fra/L4@0-1,ams/H100@2-3")."""
-    parts: list[str] = []
-    last = None
-    for first, n, p in pool_segments(list(value[1]), schedule_pools(value)):
-        span = f"{first}" if n == 1 else f"{first}-{first + n - 1}"
-        parts.append(span if p == last else f"{index.pools[p].name}@{span}")
-        last = p
-    return ",".join(parts)
+    segments = pool_segments(list(value[1]), schedule_pools(value))
+    return spans_text([(first, n, index.pools[p].name) for first, n, p in segments])
 
 
 def _option_name(index: Index, problem: Problem, o: int) -> str:
