@@ -256,23 +256,25 @@ def spread_conflicts(problem: Problem, assign_u: np.ndarray) -> np.ndarray:
     return np.unique(pairs[count > 1] // span)
 
 
-def violations(problem: Problem, assign_u: np.ndarray, tol: float = 1e-6) -> list[str]:
-    """Hard-constraint violations of an assignment against the Problem (solvers' check).
-    A soft row over its cap is not one (it is paid); the excess paid and the replica
-    start-ups count against the budget."""
+def violations(
+    problem: Problem, assign_u: np.ndarray, tol: float = 1e-6, schedule: Schedule | None = None
+) -> list[str]:
+    """Hard-constraint violations of an assignment (and the runs `schedule` preempts)
+    against the Problem (solvers' check). A soft row over its cap is not one (it is
+    paid); the excess paid and the replica start-ups count against the budget."""
     assign_u = np.asarray(assign_u)
     out: list[str] = []
     if AssignmentValues(problem, assign_u).masked.size:
         out.append("masked pair used")
-    if (problem.must_place_u & (assign_u < 0)).any():
+    if (problem.must_place_u & _unplaced_mask(assign_u, schedule)).any():
         out.append("must-place unit unplaced")
-    loads_r = with_excess_cost(problem, compute_loads(problem, assign_u).loads_r)
+    loads_r = with_excess_cost(problem, compute_loads(problem, assign_u, schedule).loads_r)
     loads_r = with_startup_cost(problem, assign_u, loads_r)
     over_r = over_capacity(loads_r, problem.cap_r, tol) & ~soft_mask(problem)
     out += [ROW_KINDS[k].message for k in np.unique(problem.kind_r[over_r])]
     out += [f"redundancy group {int(g)} not spread" for g in spread_conflicts(problem, assign_u)]
     if problem.period_caps is not None:  # budgets and carbon caps per period
-        out += broken_messages(problem, assign_u, tol=tol)
+        out += broken_messages(problem, assign_u, schedule, tol=tol)
     return out
 
 
