@@ -87,7 +87,9 @@ def test_compile_adds_pair_options_with_split_gpu_terms() -> None:
     assert index.replicas_uk[0, options.index(1)] == 3  # aggregated H100 kept
 
 
-@pytest.mark.parametrize("solver", ["greedy", "milp", "hybrid", "search"])
+@pytest.mark.parametrize(
+    "solver", ["greedy", "milp", "hybrid", pytest.param("search", marks=pytest.mark.slow)]
+)  # search: 18 s
 def test_optimizer_disaggregates_when_cheaper(solver: str) -> None:
     sc = scenario(disagg_doc())
     plan = api.solve(sc, solver=solver, time_limit_s=20.0, seed=0)

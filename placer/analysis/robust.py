@@ -19,6 +19,7 @@ reference of the explicitly perturbed problem, `robust_reference`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import time
@@ -28,7 +29,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from placer.analysis.robust_fleet import PlanExposure, build_fleet, check_plan_scenario, expose
+from placer.analysis.robust_fleet import (
+    PlanExposure,
+    build_fleet,
+    check_plan_scenario,
+    expose,
+    with_schedules,
+)
 from placer.analysis.robust_report import PlanRisk, RobustReport, RowRisk, SiteRisk, Spread
 from placer.analysis.robust_sample import BLOCK, Draws, Sampler, make_sampler
 from placer.analysis.robust_tally import SITE_COLUMNS, Counter, Tally
@@ -281,9 +288,13 @@ def run_robust(
         raise OptionError(f"alpha: {alpha}; the CVaR level must be in (0, 1), e.g. 0.95")
     started = time.perf_counter()
     scenario = sampler.fleet.scenario
+    for _, plan, source in plans:
+        check_plan_scenario(plan, scenario, source)
+    # paused or moved runs: their schedules become options of the fleet (plan-dependent)
+    fleet = with_schedules(sampler.fleet, [(plan, source) for _, plan, source in plans])
+    sampler = dataclasses.replace(sampler, fleet=fleet)
     exposures = []
     for label, plan, source in plans:
-        check_plan_scenario(plan, scenario, source)
         try:
             exposures.append(expose(sampler.fleet, plan, label))
         except OptionError as e:

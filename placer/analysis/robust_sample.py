@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
-from placer.analysis.robust_fleet import Fleet, PlanExposure
+from placer.analysis.robust_fleet import Fleet, MovedRun, PlanExposure
 from placer.engines.kernels.perturb import Perturbation
 from placer.model.uncertainty import Uncertainty
 from placer.problem.rows import K_FACILITY, K_GPUS, K_HEAT, K_IT, Q_CARBON, Q_COST
@@ -189,6 +189,9 @@ class Sampler:
             share_g = np.where(plan.cost_o != 0, plan.gpu_o / plan.cost_o, 0.0)
         delta = (d.price_s[:, site_o] - 1.0) * share_e + (d.gpu_p[:, pool_o] - 1.0) * share_g
         carbon = d.carbon_s[:, site_o]
+        up = ~d.pool_down_p[:, pool_o]
+        for m in f.moved:  # a run that moves: its sites' and pools' factors, in its shares
+            _mix_moved(m, plan, d, delta, carbon, up)
         n_q = p.num_quantities
         scale = np.ones((b, p.num_options, n_q))
         price = np.zeros((b, p.num_options, n_q))
@@ -202,12 +205,36 @@ class Sampler:
         gpu_rows = p.kind_r == K_GPUS
         cap[:, gpu_rows] = d.pool_keep_p[:, p.scope_r[gpu_rows]]
         return Perturbation(
-            option_up_o=jnp.asarray(~d.pool_down_p[:, pool_o]),
+            option_up_o=jnp.asarray(up),
             cap_scale_r=jnp.asarray(cap, jnp.float32),
             amount_scale_oq=jnp.asarray(scale, jnp.float32),
             price_delta_oq=jnp.asarray(price, jnp.float32),
             usage_scale_u=jnp.asarray(usage, jnp.float32),
         )
+
+
+def _mix_moved(
+    m: MovedRun,
+    plan: PlanExposure,
+    d: Draws,
+    delta: np.ndarray,
+    carbon: np.ndarray,
+    up: np.ndarray,
+) -> None:
+    """Writes a moved run's option's column of delta, carbon and up ([B, O]): the price
+    change of its energy at each site and of its GPU-hours on each pool over its cost,
+    its carbon factor as its sites' in its carbon shares, and lost if any of its pools
+    is (the single-pool formulas of `Sampler.perturbation` with one site and pool)."""
+    o = m.option
+    up[:, o] = ~d.pool_down_p[:, list(m.pools)].any(axis=1)
+    cost = plan.cost_o[o]
+    if cost != 0:
+        change = sum((d.price_s[:, s] - 1.0) * e for s, e in m.energy_s.items())
+        change = change + sum((d.gpu_p[:, p] - 1.0) * g for p, g in m.gpu_p.items())
+        delta[:, o] = change / cost
+    total = sum(m.carbon_s.values())
+    if total > 0:
+        carbon[:, o] = sum(d.carbon_s[:, s] * c for s, c in m.carbon_s.items()) / total
 
 
 def make_sampler(fleet: Fleet, u: Uncertainty) -> Sampler:

@@ -25,6 +25,7 @@ given solver and time limit each, so the total time is about (candidates - 1) so
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from statistics import NormalDist
 
@@ -32,7 +33,7 @@ import numpy as np
 
 from placer import api
 from placer.analysis.robust import cvar, score_plans
-from placer.analysis.robust_fleet import expose
+from placer.analysis.robust_fleet import expose, with_schedules
 from placer.analysis.robust_report import Candidate, RobustSolve
 from placer.analysis.robust_sample import Sampler
 from placer.errors import OptionError
@@ -199,7 +200,10 @@ def robust_solve(
         started = time.perf_counter()
         plan = api.solve(scenario, solver=solver, time_limit_s=time_limit_s, seed=seed)
         plans.append((label, description, plan, time.perf_counter() - started))
-    exposures = [expose(sampler.fleet, plan, label, strict=False) for label, _, plan, _ in plans]
+    # the candidates' paused or moved runs as options of the fleet they are scored on
+    fleet = with_schedules(sampler.fleet, [(plan, label) for label, _, plan, _ in plans])
+    sampler = dataclasses.replace(sampler, fleet=fleet)
+    exposures = [expose(fleet, plan, label, strict=False) for label, _, plan, _ in plans]
     tallies = score_plans(sampler, exposures, samples, seed)
     candidates = []
     for (label, description, plan, solve_s), tally in zip(plans, tallies, strict=True):
