@@ -362,3 +362,22 @@ def test_a_static_plan_states_no_segments() -> None:
     placements = [forged if p is first else p for p in plan.placements]
     kinds = {v.kind for v in verify(sc, plan.model_copy(update={"placements": placements}))}
     assert "kpi" in kinds
+
+
+def test_lexicographic_milp_pauses_a_run_to_place_every_workload() -> None:
+    """steady (1 h, may not pause) can run only in period 1; ft (2 h) only in 0-2. A
+    contiguous ft would overlap steady: in lexicographic mode the MILP places both
+    only by pausing ft over period 1 (it placed ft contiguously or not at all before)."""
+    hour = "2020-06-01T0{}:00:00+00:00"
+    steady = {**run("steady", 1, None), "preemptible": False}
+    steady.update(earliest_start=hour.format(1), deadline=hour.format(2))
+    ft = run("ft", 2, 0.0, earliest_start=hour.format(0), deadline=hour.format(3))
+    data = scenario(prices=[0.05, 0.05, 0.05, 0.05], runs=[ft, steady])
+    data["objective"] = {"mode": "lexicographic"}
+    sc, plan = solved(data)
+    assert verify(sc, plan) == []
+    assert not plan.unplaced
+    by_id = {p.workload: p for p in plan.placements}
+    assert [(s.start_period, s.periods) for s in by_id["ft"].segments] == [(0, 1), (2, 1)]
+    assert by_id["steady"].start_period == 1
+    assert any("lexicographic" in line for line in plan.diagnostics)

@@ -18,11 +18,10 @@ WARM_START_MIN_PAIRS = 5_000
 
 def milp_solver(problem: Problem, options: SolveOptions) -> SolveResult:
     """The `milp` solver: weighted or lexicographic, as the scenario's objective says.
-    With preemptible or migrating runs (`Problem.preempt`) the weighted model writes
-    them exactly (`preempt_rows`, `migrate_rows`; no warm start); the lexicographic one
-    places them contiguously."""
+    With preemptible or migrating runs (`Problem.preempt`) both write them exactly
+    (`preempt_rows`, `migrate_rows`; no warm start)."""
     if bool(problem.lexicographic):
-        return solve_milp_lexicographic(problem, options)
+        return solve_milp_lexicographic(problem, options, preempt=problem.preempt is not None)
     if problem.preempt is not None:  # preemptible runs: the exact model with rows (5)
         return solve_milp(problem, options, preempt=True)
     if options.candidates_u is None and problem.num_pairs() >= WARM_START_MIN_PAIRS:

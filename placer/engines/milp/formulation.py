@@ -115,11 +115,26 @@ class Formulation:
     extra: list[mathopt.Variable] = field(default_factory=list)
     migrate: migrate_rows.MigrateColumns | None = None
 
-    def placed_value(self) -> mathopt.LinearExpression:
-        """sum_u v[u] sum_p x[u,p]: the value of the placed units, USD/h."""
-        return mathopt.fast_sum(
-            c * v for c, v in zip(self.value_n.tolist(), self.x, strict=True) if c != 0.0
-        )
+    def placed_value(self, problem: Problem | None = None) -> mathopt.LinearExpression:
+        """sum_u v[u] sum_p x[u,p]: the value of the placed units, USD/h; with `problem`
+        (the one built), a run placed by its preemption or migration columns (y[c] of
+        (5), W[v] of (6)) counts too."""
+        terms = [(c, v) for c, v in zip(self.value_n.tolist(), self.x, strict=True) if c]
+        if problem is not None:
+            first = len(self.x)
+            for cols, unit in (
+                (None if self.preempt is None else self.preempt.y, self.preempt),
+                (None if self.migrate is None else self.migrate.w, self.migrate),
+            ):
+                if cols is None:
+                    continue
+                values = problem.unplaced_usd_per_h_u[unit.unit]
+                terms += [
+                    (float(c), self.extra[int(col) - first])
+                    for col, c in zip(cols.tolist(), values.tolist(), strict=True)
+                    if c
+                ]
+        return mathopt.fast_sum(c * v for c, v in terms)
 
 
 @dataclass(frozen=True)

@@ -155,13 +155,17 @@ def finish_with_bound(
     )
 
 
-def solve_milp_lexicographic(problem: Problem, options: SolveOptions) -> SolveResult:
-    """Stage 1: maximise placed value; stage 2: minimise (0) keeping that value."""
+def solve_milp_lexicographic(
+    problem: Problem, options: SolveOptions, *, preempt: bool = False
+) -> SolveResult:
+    """Stage 1: maximise placed value; stage 2: minimise (0) keeping that value.
+    `preempt`: both stages with the preemption rows (5) and (6), as `solve_milp`'s, a
+    run placed by its schedule counting as placed."""
     backend = options.backend or DEFAULT_BACKEND
     if backend not in BACKENDS:
         raise OptionError(f"unknown MILP backend {backend!r}; choose one of {sorted(BACKENDS)}")
-    form = build_model(problem, candidates_u=options.candidates_u)
-    form.model.maximize(form.placed_value())
+    form = build_model(problem, candidates_u=options.candidates_u, preempt=preempt)
+    form.model.maximize(form.placed_value(problem))
     half = options.time_limit_s / 2
     try:
         stage1, assign1 = _run(form, problem, options, backend, half)
@@ -170,9 +174,12 @@ def solve_milp_lexicographic(problem: Problem, options: SolveOptions) -> SolveRe
     if assign1 is None:
         return _to_result(problem, form, stage1, None, options, backend, "")
     best_value = float(problem.unplaced_usd_per_h_u[assign1 >= 0].sum())
-    form = build_model(problem, candidates_u=options.candidates_u)
+    if form.preempt is not None or form.migrate is not None:  # scheduled runs count too
+        best_value = float(stage1.objective_value())
+    form = build_model(problem, candidates_u=options.candidates_u, preempt=preempt)
     form.model.add_linear_constraint(
-        form.placed_value() >= best_value - 1e-6 * max(1.0, best_value), name="keep_value"
+        form.placed_value(problem) >= best_value - 1e-6 * max(1.0, best_value),
+        name="keep_value",
     )
     hinted = dataclasses.replace(options, hint_u=assign1)
     try:
