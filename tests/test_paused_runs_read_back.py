@@ -5,6 +5,8 @@ A paused or moved run is no option of the Problem: explain reads its segments ba
 schedule, shows it as the chosen line priced as the plan pays it, and counts its
 periods' loads when another unit is explained. diff lists a run whose segments differ
 even where its pool and start are the same. Every export target carries the segments.
+The N-1 screen (`site_failure_scores`) scores the schedule and loses it with any of its
+sites.
 """
 
 from __future__ import annotations
@@ -220,3 +222,35 @@ def test_report_refuses_a_segment_at_a_site_the_scenario_lacks(tmp_path: Path) -
     result = CliRunner().invoke(cli, ["report", str(scenario_file), str(plan_file), "-o", str(out)])
     assert result.exit_code == 2, result.output
     assert "segments.1 names site 'nowhere'" in result.output and not out.exists()
+
+
+# -- the N-1 screen (`scoring.site_failure_scores`) ----------------------------------------
+
+
+def test_the_site_failure_screen_reads_a_paused_run() -> None:
+    """A run paused at fra: losing muc keeps the plan as it is; losing fra loses the
+    run (it raised "cannot be read back as options" before)."""
+    from placer.plan.scoring import site_failure_scores
+
+    cheap, dear = migration.CHEAP, migration.DEAR
+    run = migration.run("ft", 2, None, preemptible=True, restore_overhead_h=0.0)
+    sc, plan = migration.solved(migration.scenario([run], [cheap, dear, cheap, dear], [dear] * 4))
+    (p,) = plan.placements
+    assert p.segments is not None and {s.site for s in p.segments} == {"fra"}
+    screen = site_failure_scores(sc, plan)
+    assert screen["muc"].objective_usd_per_h == pytest.approx(plan.objective_usd_per_h, rel=1e-5)
+    assert screen["muc"].cost_usd_per_h == pytest.approx(plan.totals.cost_usd_per_h, rel=1e-5)
+    assert screen["muc"].feasible
+    assert screen["fra"].cost_usd_per_h == pytest.approx(0.0, abs=1e-6)
+    assert "masked" in screen["fra"].violations  # a must-place run lost
+
+
+def test_the_site_failure_screen_loses_a_moved_run_with_either_site() -> None:
+    from placer.plan.scoring import site_failure_scores
+
+    sc, moved = migration.solved(migration.scenario([migration.run("ft", 4, 10.0)]))
+    assert {s.site for s in moved.placements[0].segments} == {"fra", "muc"}
+    screen = site_failure_scores(sc, moved)
+    for site in ("fra", "muc"):
+        assert screen[site].cost_usd_per_h == pytest.approx(0.0, abs=1e-6), site
+        assert "masked" in screen[site].violations, site

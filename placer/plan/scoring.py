@@ -25,6 +25,7 @@ from placer.plan.plan_problem import plan_problem
 from placer.plan.score_schedule import check_schedule, schedule_of, with_schedule
 from placer.problem.form import Index, Problem
 from placer.problem.rows import Q_CARBON, Q_COST, Q_WATER, VIOLATIONS
+from placer.problem.schedule_options import with_schedule_options
 from placer.problem.soft import excess_r, excess_usd_per_h, has_soft_rows, soft_mask
 from placer.problem.usage import row_loads, startup_cost
 
@@ -240,7 +241,9 @@ def score(
 
 def site_failure_scores(scenario: Scenario, plan: Plan) -> dict[str, PlanScore]:
     """N-1 screen of one plan: for each site, the plan's scores if that site were lost
-    (units there unplaced; must-place ones count in `masked`). One JAX kernel call
+    (units there unplaced; must-place ones count in `masked`; a paused or moved run is
+    scored on its schedule, `placer.problem.schedule_options`, and lost with any site
+    it runs at). One JAX kernel call
     (`kernels/perturb.py`) scores every site's loss; nothing is re-solved — for the best
     re-placement after a loss, use `placer whatif --fail-each-site`."""
     import jax.numpy as jnp
@@ -249,14 +252,27 @@ def site_failure_scores(scenario: Scenario, plan: Plan) -> dict[str, PlanScore]:
     from placer.engines.kernels.perturb import score_perturbed, site_failures
 
     problem, index = plan_problem(scenario, [plan])
+    assign = assignment_of(plan, index, skip_preempted=True)
+    n_s = len(index.sites)
+    down_so = problem.site_o[None, :] == np.arange(n_s)[:, None]  # option o lost with site s
+    schedule = schedule_of(plan, index)
+    if schedule:  # paused or moved runs: their schedules as options, lost with any site
+        check_schedule(problem, schedule, index)
+        options = with_schedule_options(problem, [schedule])
+        problem = options.problem
+        assign = options.assignment(assign, schedule)
+        down_so = np.pad(down_so, ((0, 0), (0, len(options.option_i))))
+        for o, pools in zip(options.option_i.tolist(), options.pools_i, strict=True):
+            down_so[problem.pool_site_p[list(pools)], o] = True
     kp = to_kernel(problem)
-    assign = assignment_of(plan, index)
     a_u = jnp.asarray(to_slots(problem, assign))
-    scores = score_perturbed(a_u, kp, site_failures(kp, problem.site_o, len(index.sites)))
-    out = [_plan_score(scores, s, 1e-3, "jax") for s in range(len(index.sites))]
+    pert = site_failures(kp, problem.site_o, n_s)._replace(option_up_o=jnp.asarray(~down_so))
+    scores = score_perturbed(a_u, kp, pert)
+    out = [_plan_score(scores, s, 1e-3, "jax") for s in range(n_s)]
     # each loss's assignment: the lost site's units unplaced
-    site_u = np.where(assign >= 0, problem.site_o[np.maximum(assign, 0)], -1)
-    after = np.stack([np.where(site_u == s, -1, assign) for s in range(len(index.sites))])
+    placed = assign >= 0
+    option = np.maximum(assign, 0)
+    after = np.stack([np.where(placed & down_so[s, option], -1, assign) for s in range(n_s)])
     out = _with_couplings(problem, after, out, 1e-3)
     return dict(zip(index.sites, out, strict=True))
 
