@@ -6,6 +6,9 @@ Objectives, both per hour of operation (x[u,p] as in placer/engines/milp/formula
           price set to 0 (a carbon price would count carbon twice); v[u] = value lost
           when unit u is left out, so dropping work to save carbon is paid for.
   f2(x) = sum_up e[u,p] x[u,p]                                         kgCO2e/h
+On timed problems f1 is the whole objective of the `milp` solver's model (replica
+start-ups, priced excess), and runs that may pause or move have its rows (5) and (6):
+their periods' carbon counts in f2 (`_SweepModel`; docs/pareto.md).
 Every feasibility rule of the scenario stays: must-place units, capacities, redundancy,
 the budget and the scenario's own carbon cap; with `mode: lexicographic` the maximal
 placed value is found first and kept at every point.
@@ -46,7 +49,12 @@ from placer import api
 from placer.analysis.pareto_hybrid import MILP_MAX_PAIRS, HybridSweepModel, SweepOutcome
 from placer.engines.base import SolveResult
 from placer.engines.milp.formulation import build_model
-from placer.engines.milp.solve import BACKENDS, DEFAULT_BACKEND, quiet_stdout
+from placer.engines.milp.solve import (
+    BACKENDS,
+    DEFAULT_BACKEND,
+    quiet_stdout,
+    solution_schedule,
+)
 from placer.errors import OptionError, SolverError
 from placer.model.scenario import Scenario
 from placer.plan.build import build_plan
@@ -55,8 +63,9 @@ from placer.plan.verify import verifier_for
 from placer.problem.compile import compile_problem, pair_objective
 from placer.problem.compile_large import require_whole_table
 from placer.problem.form import UNPLACED, Index, Problem
+from placer.problem.preempt import Schedule
 from placer.problem.rows import K_CARBON, Q_CARBON, Q_COST, Q_WATER, global_row
-from placer.problem.usage import AssignmentValues, compute_loads, pair_values
+from placer.problem.usage import AssignmentValues, compute_loads
 
 #: Relative tolerance on carbon when a plan is reused under another cap (HiGHS's primal
 #: feasibility tolerance is 1e-7; the verifier allows 1e-6 relative).
@@ -84,6 +93,8 @@ class SweepPoint:
       source: "solve" (a MILP solve under this cap) or "neighbours" (certified from a
         tighter point's plan and a looser point's bound, without a solve).
       solve_s: seconds of the MILP solve under this cap (0 for "neighbours").
+      schedule: the runs the plan pauses or moves (`placer.problem.preempt.Schedule`;
+        their assign_u is -1), or None.
     """
 
     carbon_cap_kg_per_h: float
@@ -94,6 +105,7 @@ class SweepPoint:
     status: Literal["optimal", "feasible"]
     source: Source
     solve_s: float = 0.0
+    schedule: Schedule | None = None
 
     @property
     def gap(self) -> float | None:
@@ -153,42 +165,50 @@ def bisection_order(n_points: int) -> list[int]:
 
 
 class _SweepModel:
-    """The placement MILP with one extra row, carbon <= eps; built once for the sweep."""
+    """The placement MILP with one extra row, carbon <= eps; built once for the sweep.
+    With preemptible or migrating runs (`Problem.preempt`) it is the `milp` solver's
+    model with rows (5) and (6): a run may pause or move at any point of the front."""
 
     def __init__(self, problem: Problem, backend: str) -> None:
         self.problem = problem
         self.backend = backend
         # The scenario's own carbon cap lives in our row (min(eps, cap)), not in its row.
-        self.form = build_model(with_carbon_cap(problem, np.inf))
+        self.form = build_model(
+            with_carbon_cap(problem, np.inf), preempt=problem.preempt is not None
+        )
+        # f1 is the model's own objective (0): its x, and what the other columns cost
+        # (paused runs' periods, replica start-ups, priced excess over soft rows)
+        objective = self.form.model.objective
+        self.f1_terms = [(t.variable, t.coefficient) for t in objective.linear_terms()]
+        self.f1_offset = float(objective.offset)
         u, k = self.form.pairs[:, 0], self.form.slots
-        self.carbon_n = problem.amount_quk[Q_CARBON][u, k]
-        self.f1_n = problem.objective_usd_per_h_uk[u, k] - self.form.value_n
+        self.carbon_terms = self._terms(problem.amount_quk[Q_CARBON][u, k], self.form.x)
+        self.carbon_terms += _schedule_carbon_terms(problem, self.form)
         self.cap = carbon_cap(problem)
         self.row = self.form.model.add_linear_constraint(
-            self._expr(self.carbon_n) <= self.cap, name="pareto_carbon_kg_per_h"
+            mathopt.fast_sum(c * v for v, c in self.carbon_terms) <= self.cap,
+            name="pareto_carbon_kg_per_h",
         )
 
-    def _expr(self, coef_n: np.ndarray, offset: float = 0.0) -> mathopt.LinearExpression:
+    @staticmethod
+    def _terms(coef_n: np.ndarray, variables: list) -> list[tuple[mathopt.Variable, float]]:
         nz = np.nonzero(coef_n)[0]
-        x = self.form.x
-        return offset + mathopt.fast_sum(
-            c * x[i] for i, c in zip(nz.tolist(), coef_n[nz].tolist(), strict=True)
-        )
+        return [(variables[i], c) for i, c in zip(nz.tolist(), coef_n[nz].tolist(), strict=True)]
 
     def minimise_f1(self) -> None:
-        self.form.model.minimize(self._expr(self.f1_n, self.form.objective_const))
+        self.form.model.minimize(self.f1_offset + mathopt.fast_sum(c * v for v, c in self.f1_terms))
 
     def minimise_carbon(self) -> None:
-        self.form.model.minimize(self._expr(self.carbon_n))
+        self.form.model.minimize(mathopt.fast_sum(c * v for v, c in self.carbon_terms))
 
     def maximise_value(self) -> None:
-        self.form.model.maximize(self.form.placed_value())
+        self.form.model.maximize(self.form.placed_value(self.problem))
 
     def keep_value(self, value_usd_per_h: float) -> None:
         """Keeps the placed value at its maximum (lexicographic scenarios)."""
         slack = 1e-6 * max(1.0, value_usd_per_h)
         self.form.model.add_linear_constraint(
-            self.form.placed_value() >= value_usd_per_h - slack, name="keep_value"
+            self.form.placed_value(self.problem) >= value_usd_per_h - slack, name="keep_value"
         )
 
     def set_cap(self, eps_kg_per_h: float) -> None:
@@ -231,11 +251,26 @@ class _SweepModel:
         chosen = np.nonzero(values > 0.5)[0]
         assign = np.full(self.problem.num_units, UNPLACED, dtype=np.int32)
         assign[self.form.pairs[chosen, 0]] = self.form.pairs[chosen, 1]
-        return SweepOutcome(assign, bound, reason, seconds)
+        assign, schedule = solution_schedule(self.problem, self.form, result, assign)
+        return SweepOutcome(assign, bound, reason, seconds, schedule or None)
 
 
-def _carbon(problem: Problem, assign_u: np.ndarray) -> float:
-    return float(pair_values(problem, assign_u, problem.amount_quk[Q_CARBON]).sum())
+def _schedule_carbon_terms(problem: Problem, form) -> list[tuple[mathopt.Variable, float]]:
+    """(variable, kg/h) of what the preemption and migration columns emit: each run
+    period's z (`preempt_rows`, `migrate_rows`) its entry's carbon."""
+    table = problem.preempt
+    out: list[tuple[mathopt.Variable, float]] = []
+    first = len(form.x)
+    for cols in (form.preempt, form.migrate):
+        if cols is None:
+            continue
+        carbon = table.amount_qe[Q_CARBON, cols.entry]
+        out += [
+            (form.extra[int(z) - first], float(c))
+            for z, c in zip(cols.z.tolist(), carbon.tolist(), strict=True)
+            if c
+        ]
+    return out
 
 
 def carbon_cap(problem: Problem) -> float:
@@ -349,24 +384,28 @@ def sweep_carbon(
         stage1 = run(4, None)  # a quarter of the budget: without it there is no front
         if stage1.assign_u is None:
             return _no_front(stage1, "maximising the placed value", solves, relative_gap)
-        value = float(problem.unplaced_usd_per_h_u[stage1.assign_u >= 0].sum())
-        model.keep_value(value)
+        placed = stage1.assign_u >= 0
+        if stage1.schedule:  # runs placed by their schedules count
+            placed[list(stage1.schedule)] = True
+        model.keep_value(float(problem.unplaced_usd_per_h_u[placed].sum()))
     model.minimise_f1()
     hi = run(2, None)  # half of what is left: the front's first point, needed by all
     if hi.assign_u is None:
         return _no_front(hi, "cheapest plan", solves, relative_gap)
 
-    def f1(assign_u: np.ndarray) -> float:
-        return compute_loads(problem, assign_u).objective_usd_per_h
+    def known_plan(out: SweepOutcome) -> _Known:
+        loads = compute_loads(problem, out.assign_u, out.schedule)
+        carbon = float(loads.total_q[Q_CARBON])
+        return _Known(out.assign_u, out.schedule, loads.objective_usd_per_h, carbon)
 
-    hi_point = _point(problem, float(np.inf), hi.assign_u, f1(hi.assign_u), hi, relative_gap)
-    c_hi = hi_point.carbon_kg_per_h
-    hi_point = dataclasses.replace(hi_point, carbon_cap_kg_per_h=c_hi)
+    high = known_plan(hi)
+    hi_point = _point(high, high.carbon, hi, relative_gap)
+    c_hi = high.carbon
     model.minimise_carbon()
     lo = run(n_points, hi.assign_u)  # the cheapest plan is a feasible start
     model.minimise_f1()
-    x_lo = lo.assign_u if lo.assign_u is not None else hi.assign_u
-    c_lo = _carbon(problem, x_lo)
+    low = known_plan(lo) if lo.assign_u is not None else high
+    c_lo = low.carbon
     notes = []
     if lo.reason != _T.OPTIMAL:
         notes.append(f"least carbon not proven ({lo.reason.name.lower()})")
@@ -374,15 +413,12 @@ def sweep_carbon(
         return _finish([hi_point], c_lo, c_hi, solves, relative_gap, notes)
 
     eps = carbon_grid(c_lo, c_hi, n_points)
-    pool: list[tuple[np.ndarray, float, float]] = [
-        (x_lo, f1(x_lo), c_lo),
-        (hi.assign_u, hi_point.objective_usd_per_h, c_hi),
-    ]
+    pool: list[_Known] = [low, high]
     known: dict[int, SweepPoint] = {n_points - 1: hi_point}
 
-    def best_plan(k: int) -> tuple[np.ndarray, float, float]:
-        fitting = [entry for entry in pool if _fits(entry[2], eps[k])]
-        return min(fitting, key=lambda entry: (entry[1], entry[2]))
+    def best_plan(k: int) -> _Known:
+        fitting = [entry for entry in pool if _fits(entry.carbon, eps[k])]
+        return min(fitting, key=lambda entry: (entry.f1, entry.carbon))
 
     def best_bound(k: int) -> float | None:
         bounds = [p.bound_usd_per_h for j, p in known.items() if j >= k]
@@ -392,29 +428,34 @@ def sweep_carbon(
     for k in bisection_order(n_points):
         if k in known:
             continue
-        start, start_f1, start_c = best_plan(k)
+        start = best_plan(k)
         bound = best_bound(k)
-        gap = relative_gap_of(start_f1, bound)
+        gap = relative_gap_of(start.f1, bound)
         pending = n_points - len(known)
         if (gap is not None and gap <= relative_gap + 1e-9) or share(pending) < MIN_SOLVE_S:
-            known[k] = _certified(eps[k], start, start_f1, start_c, bound, relative_gap)
+            known[k] = _certified(eps[k], start, bound, relative_gap)
             continue
         model.set_cap(eps[k])
-        out = run(pending, start)
-        if out.assign_u is not None and _fits(_carbon(problem, out.assign_u), eps[k]):
-            pool.append((out.assign_u, f1(out.assign_u), _carbon(problem, out.assign_u)))
+        out = run(pending, start.assign_u)
+        if out.assign_u is not None:
+            found = known_plan(out)
+            if _fits(found.carbon, eps[k]):
+                pool.append(found)
         bound = _max_bound(bound, out.bound)
-        found, found_f1, found_c = best_plan(k)
-        point = _certified(eps[k], found, found_f1, found_c, bound, relative_gap)
+        point = _certified(eps[k], best_plan(k), bound, relative_gap)
         known[k] = dataclasses.replace(point, source="solve", solve_s=out.seconds)
     # A later solve can improve an earlier point (a plan or a bound it lacked in time).
     points = []
     for k in range(n_points):
         old = known[k]
-        plan, plan_f1, plan_c = best_plan(k)
-        if plan_f1 < old.objective_usd_per_h - SAME_RTOL * max(1.0, abs(plan_f1)):
+        plan = best_plan(k)
+        if plan.f1 < old.objective_usd_per_h - SAME_RTOL * max(1.0, abs(plan.f1)):
             old = dataclasses.replace(
-                old, assign_u=plan, objective_usd_per_h=plan_f1, carbon_kg_per_h=plan_c
+                old,
+                assign_u=plan.assign_u,
+                schedule=plan.schedule,
+                objective_usd_per_h=plan.f1,
+                carbon_kg_per_h=plan.carbon,
             )
         bound = best_bound(k)
         status = _status(old.objective_usd_per_h, bound, relative_gap)
@@ -432,42 +473,41 @@ def _status(objective: float, bound: float | None, gap: float) -> Literal["optim
     return "optimal" if found is not None and found <= gap + 1e-9 else "feasible"
 
 
-def _point(
-    problem: Problem,
-    eps: float,
-    assign_u: np.ndarray,
-    objective: float,
-    outcome: SweepOutcome,
-    gap: float,
-) -> SweepPoint:
+@dataclass(frozen=True)
+class _Known:
+    """A plan the sweep has found: its assignment and schedule, f1 (USD/h) and carbon
+    (kg/h)."""
+
+    assign_u: np.ndarray
+    schedule: Schedule | None
+    f1: float
+    carbon: float
+
+
+def _point(plan: _Known, eps: float, outcome: SweepOutcome, gap: float) -> SweepPoint:
     return SweepPoint(
         carbon_cap_kg_per_h=eps,
-        assign_u=assign_u,
-        objective_usd_per_h=objective,
-        carbon_kg_per_h=_carbon(problem, assign_u),
+        assign_u=plan.assign_u,
+        objective_usd_per_h=plan.f1,
+        carbon_kg_per_h=plan.carbon,
         bound_usd_per_h=outcome.bound,
-        status=_status(objective, outcome.bound, gap),
+        status=_status(plan.f1, outcome.bound, gap),
         source="solve",
         solve_s=outcome.seconds,
+        schedule=plan.schedule,
     )
 
 
-def _certified(
-    eps: float,
-    assign_u: np.ndarray,
-    objective: float,
-    carbon: float,
-    bound: float | None,
-    gap: float,
-) -> SweepPoint:
+def _certified(eps: float, plan: _Known, bound: float | None, gap: float) -> SweepPoint:
     return SweepPoint(
         carbon_cap_kg_per_h=float(eps),
-        assign_u=assign_u,
-        objective_usd_per_h=objective,
-        carbon_kg_per_h=carbon,
+        assign_u=plan.assign_u,
+        objective_usd_per_h=plan.f1,
+        carbon_kg_per_h=plan.carbon,
         bound_usd_per_h=bound,
-        status=_status(objective, bound, gap),
+        status=_status(plan.f1, bound, gap),
         source="neighbours",
+        schedule=plan.schedule,
     )
 
 
@@ -637,7 +677,10 @@ def pareto_front(
                 f"pareto point {k} (carbon cap {cap:.6g} kg/h) fails verification "
                 f"(a bug; please report it):\n{lines}"
             )
-        loads = compute_loads(base, sp.assign_u)
+        loads = compute_loads(base, sp.assign_u, sp.schedule)
+        unplaced = sp.assign_u < 0
+        if sp.schedule:  # runs placed by their schedules
+            unplaced[list(sp.schedule)] = False
         points.append(
             ParetoPoint(
                 carbon_cap_kg_per_h=cap,
@@ -648,11 +691,11 @@ def pareto_front(
                 objective_usd_per_h=loads.objective_usd_per_h,
                 gap=sp.gap,
                 mean_latency_ms=mean_latency_ms(base, index, sp.assign_u),
-                unplaced_units=int((sp.assign_u < 0).sum()),
+                unplaced_units=int(unplaced.sum()),
                 wall_s=round(sp.solve_s, 4),
                 plan=plan if keep_plans else None,
                 bound_usd_per_h=sp.bound_usd_per_h,
-                unplaced_value_usd_per_h=float(base.unplaced_usd_per_h_u[sp.assign_u < 0].sum()),
+                unplaced_value_usd_per_h=float(base.unplaced_usd_per_h_u[unplaced].sum()),
                 source=sp.source,
             )
         )
@@ -715,6 +758,7 @@ def _point_plan(
             "for this scenario's own objective"
         ),
         diagnostics=[sweep.message, f"point source: {sp.source}"],
+        preempt_schedule=sp.schedule,
     )
     return build_plan(
         scenario,

@@ -45,12 +45,14 @@ _REASONS = {
 @dataclass(frozen=True)
 class SweepOutcome:
     """One solve of the sweep: the plan (int32[U] options, or None), the proven lower
-    bound of its objective (USD/h or kg/h; None: none), why it ended, its seconds."""
+    bound of its objective (USD/h or kg/h; None: none), why it ended, its seconds, and
+    the runs it pauses or moves (`placer.problem.preempt.Schedule`; None: none)."""
 
     assign_u: np.ndarray | None
     bound: float | None
     reason: mathopt.TerminationReason
     seconds: float
+    schedule: dict[int, tuple] | None = None
 
 
 class HybridSweepModel:

@@ -200,6 +200,29 @@ def solve_milp_lexicographic(
     )
 
 
+def solution_schedule(
+    problem: Problem, form: Formulation, result: mathopt.SolveResult, assign: np.ndarray
+) -> tuple[np.ndarray, dict[int, tuple] | None]:
+    """(assign_u, schedule) of a solution of a model with preemption columns: the runs
+    it preempts or moves (their assign_u -1; a schedule of one contiguous segment in one
+    pool becomes that option), or None without such columns (assign_u as given)."""
+    schedule = None
+    if form.preempt is None and form.migrate is None:
+        return assign, schedule
+    values = result.variable_values()
+    first = len(form.x)
+    assign = assign.copy()
+
+    def value_of(col: int) -> float:
+        return values[form.extra[col - first]]
+
+    if form.preempt is not None:  # preempted runs: their periods (assign_u -1)
+        schedule = read_schedule(problem, form.preempt, value_of, assign)
+    if form.migrate is not None:  # runs that migrate: their periods and pools
+        schedule = {**(schedule or {}), **read_migrations(problem, form.migrate, value_of, assign)}
+    return assign, schedule
+
+
 def _run(
     form: Formulation, problem: Problem, options: SolveOptions, backend: str, time_limit_s: float
 ) -> tuple[mathopt.SolveResult, np.ndarray | None]:
@@ -400,22 +423,7 @@ def _to_result(
         raise SolverError(
             f"MILP backend {backend} ended with {reason.name}: {result.termination.detail}"
         )
-    schedule = None
-    if form.preempt is not None:  # preempted runs: their periods (assign_u -1)
-        values = result.variable_values()
-        first = len(form.x)
-        assign = assign.copy()
-        schedule = read_schedule(
-            problem, form.preempt, lambda col: values[form.extra[col - first]], assign
-        )
-    if form.migrate is not None:  # runs that migrate: their periods and pools
-        values = result.variable_values()
-        first = len(form.x)
-        assign = assign.copy()
-        moved = read_migrations(
-            problem, form.migrate, lambda col: values[form.extra[col - first]], assign
-        )
-        schedule = {**(schedule or {}), **moved}
+    assign, schedule = solution_schedule(problem, form, result, assign)
     objective = objective_value(problem, assign, schedule)
     if bound is not None and bound > objective + BOUND_TOLERANCE * max(1.0, abs(objective)):
         # A solver's bound above the objective of a plan it returned is not a proof (seen

@@ -1,0 +1,105 @@
+"""`placer pareto` on timed scenarios: the sweep's MILP is the `milp` solver's model,
+with its preemption and migration rows (a point's plan may pause or move a run) and its
+whole objective (replica start-ups, priced excess) as f1.
+
+One 8-GPU pool; a 2 h run over 4 hourly periods, cheap power in the middle periods and
+clean power at the ends. Contiguous, the least carbon is a pair of adjacent periods;
+paused, periods 0 and 3. Checked against brute force over every contiguous option and
+every schedule (`tests.test_migration._schedules`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from placer.analysis.pareto import pareto_front
+from placer.model.scenario import Scenario
+from placer.plan.verify import verify
+from placer.problem.compile import compile_problem
+from placer.problem.rows import Q_CARBON
+from placer.problem.usage import compute_loads
+from tests import test_migration as migration
+from tests import test_preempt as preempt
+
+PRICES = [0.30, 0.05, 0.05, 0.30]  # USD/kWh
+CARBON = [100.0, 800.0, 800.0, 100.0]  # g/kWh
+
+
+def _scenario(preemptible: bool) -> Scenario:
+    data = preempt.scenario(prices=PRICES, runs=[preempt.run("ft", 2, 0.0)])
+    data["sites"][0]["power"]["carbon_g_per_kwh"] = CARBON
+    if not preemptible:
+        data["workloads"][0]["preemptible"] = False
+        data["workloads"][0].pop("restore_overhead_h")
+    return Scenario.model_validate(data)
+
+
+def _least_carbon_by_brute_force(sc: Scenario) -> float:
+    problem, _ = compile_problem(sc)
+    empty = np.full(problem.num_units, -1, np.int32)
+    carbon = [
+        compute_loads(problem, np.array([o], np.int32)).total_q[Q_CARBON]
+        for o in problem.options_of(0)[0].tolist()
+    ]
+    if problem.preempt is not None:
+        carbon += [
+            compute_loads(problem, empty, {0: s}).total_q[Q_CARBON]
+            for s in migration._schedules(problem, 0)
+        ]
+    return float(min(carbon))
+
+
+@pytest.mark.parametrize("preemptible", [True, False])
+def test_the_least_carbon_point_pauses_the_run_where_it_may(preemptible: bool) -> None:
+    sc = _scenario(preemptible)
+    front = pareto_front(sc, n_points=3, time_limit_s=30, keep_plans=True)
+    assert front.status == "optimal"
+    least = min(front.points, key=lambda p: p.carbon_kg_per_h)
+    assert least.carbon_kg_per_h == pytest.approx(_least_carbon_by_brute_force(sc), rel=1e-6)
+    (placement,) = least.plan.placements
+    if preemptible:  # periods 0 and 3: the clean ends
+        assert [(s.start_period, s.periods) for s in placement.segments] == [(0, 1), (3, 1)]
+    else:
+        assert placement.segments is None
+    for point in front.points:
+        assert verify(sc, point.plan) == []
+        assert point.unplaced_units == 0
+
+
+def test_pausing_lowers_the_front_s_least_carbon() -> None:
+    paused, contiguous = (
+        pareto_front(_scenario(p), n_points=3, time_limit_s=30) for p in (True, False)
+    )
+    assert paused.carbon_min_kg_per_h < 0.5 * contiguous.carbon_min_kg_per_h
+
+
+def test_a_moved_run_on_the_front_verifies() -> None:
+    """fra is cheap first and muc later (test_migration): the cheapest plan moves."""
+    data = migration.scenario([migration.run("ft", 4, 10.0)])
+    data["sites"][1]["power"]["carbon_g_per_kwh"] = 900
+    sc = Scenario.model_validate(data)
+    front = pareto_front(sc, n_points=3, time_limit_s=30, keep_plans=True)
+    cheapest = min(front.points, key=lambda p: p.objective_usd_per_h)
+    assert cheapest.plan.placements[0].segments is not None
+    assert {s.site for s in cheapest.plan.placements[0].segments} == {"fra", "muc"}
+    for point in front.points:
+        assert verify(sc, point.plan) == []
+
+
+def test_the_cheapest_point_pays_the_start_ups_as_the_milp_does() -> None:
+    """Tariffs flip every hour between two sites and a replica costs 1000 USD to start:
+    the cheapest plan stays on one pool (the sweep minimised f1 without the start-ups
+    before, and its cheapest point moved every hour)."""
+    import placer
+    from tests import test_startup_cost as startup
+
+    sc = Scenario.model_validate(startup.flip(startup=1000.0))
+    sc = sc.model_copy(
+        update={"objective": sc.objective.model_copy(update={"carbon_price_usd_per_t": 0.0})}
+    )
+    milp = placer.solve(sc, solver="milp", time_limit_s=20)
+    front = pareto_front(sc, n_points=2, time_limit_s=30, keep_plans=True)
+    cheapest = min(front.points, key=lambda p: p.objective_usd_per_h)
+    assert cheapest.objective_usd_per_h == pytest.approx(milp.objective_usd_per_h, rel=1e-6)
+    assert len({p.site for p in cheapest.plan.placements}) == 1
