@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 import placer
 from placer.analysis.robust import prepare, run_robust
@@ -33,6 +35,7 @@ from placer.plan.verify import verify
 from placer.problem.compile import compile_problem
 from placer.problem.rows import Q_CARBON, Q_COST
 from placer.problem.usage import compute_loads, objective_value
+from tests import strategies
 from tests import test_migration as migration
 from tests import test_preempt as preempt
 from tests.test_robust import _with_carbon
@@ -161,3 +164,48 @@ def test_cli_reads_a_paused_plan_and_refuses_a_forged_segment(tmp_path: Path) ->
     assert result.exit_code == 2
     assert str(good) in result.output and "may not pause or move" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=strategies.timed_scenario_dicts(max_sites=2, max_workloads=3), draw=st.data())
+def test_robust_nominal_is_the_plan_on_random_timed_scenarios(data, draw) -> None:
+    """Every training run may pause (some may move); the MILP's plan, paused or not, is
+    read by robust as it is: its nominal figures are the plan's, and with every sd at 0
+    its samples are too (float32)."""
+    for w in data["workloads"]:
+        if w["kind"] == "training":
+            w["preemptible"] = True
+            w["hours"] = max(0.25, round(w["hours"] * draw.draw(st.sampled_from([0.3, 1.0])), 3))
+            if draw.draw(st.booleans()):
+                w["migration_usd"] = 5.0
+    sc = Scenario.model_validate(data)
+    plan = placer.solve(sc, solver="milp", time_limit_s=10)
+    assume(plan.status in ("optimal", "feasible"))
+    report = run_robust(
+        prepare(sc, with_flags(Uncertainty(), **ZERO)), [("plan", plan, "p")], samples=8
+    )
+    (risk,) = report.plans
+    assert risk.objective_usd_per_h.nominal == pytest.approx(
+        plan.objective_usd_per_h, rel=1e-7, abs=1e-7
+    )
+    scale = max(1.0, abs(plan.objective_usd_per_h))
+    assert risk.objective_usd_per_h.p50 == pytest.approx(
+        risk.objective_usd_per_h.nominal, abs=1e-4 * scale
+    )
+
+
+def test_a_fleet_without_options_is_scored() -> None:
+    """A site with no pool: no unit has an option (the kernels had no term to gather
+    and raised)."""
+    data = preempt.scenario(runs=[preempt.run("ft", 2, 0.0, must_place=False)])
+    data["sites"][0]["pools"] = []
+    data["workloads"][0]["value_usd_per_h"] = 10.0
+    sc = Scenario.model_validate(data)
+    plan = placer.solve(sc, solver="greedy", time_limit_s=5)
+    report = run_robust(
+        prepare(sc, with_flags(Uncertainty(), **ZERO)), [("p", plan, "p")], samples=4
+    )
+    (risk,) = report.plans
+    assert risk.objective_usd_per_h.nominal == pytest.approx(plan.objective_usd_per_h)
+    assert risk.objective_usd_per_h.p50 == pytest.approx(plan.objective_usd_per_h, rel=1e-6)

@@ -80,7 +80,9 @@ def _row_excess(
     a = jnp.where(up, a_u, n_k)  # a lost option: the unit is unplaced
     option_u = kp.option_uk1[units, a]
     m = jnp.where(option_u < n_o, usage_scale_u, 1.0)
-    scale_uq = jnp.concatenate([amount_scale_oq, jnp.ones_like(amount_scale_oq[:1])])[option_u]
+    scale_uq = jnp.concatenate(
+        [amount_scale_oq, jnp.ones((1, amount_scale_oq.shape[1]), amount_scale_oq.dtype)]
+    )[option_u]
     term_scale = jnp.take_along_axis(scale_uq, kp.quantity_o1j[option_u], axis=1)
     values = slot_values(kp, units, a) * m[:, None] * term_scale
     load = row_loads(values, option_u, kp, loads)

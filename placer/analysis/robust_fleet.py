@@ -296,7 +296,8 @@ def expose(fleet: Fleet, plan: Plan, label: str, *, strict: bool = True) -> Plan
         values = np.where(placed, table_uk[units, k], 0.0)
         return np.bincount(options[placed], weights=values[placed], minlength=n_o)
 
-    pool_u = np.where(placed, p.pool_o[np.maximum(options, 0)], -1)
+    pool_o = np.append(p.pool_o, -1)  # a problem may have no option at all
+    pool_u = np.where(placed, pool_o[np.where(placed, options, -1)], -1)
     moved_pools = {m.option: m.pools for m in fleet.moved}
 
     def pools_of(mask_u: np.ndarray) -> np.ndarray:

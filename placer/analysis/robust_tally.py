@@ -101,7 +101,8 @@ class Counter:
         n_s, n_p = p.num_sites, p.num_pools
         kind, scope = p.kind_r.astype(np.int64), p.scope_r.astype(np.int64)
         gpu = kind == K_GPUS
-        site_r = np.where(gpu, p.pool_site_p[np.where(gpu, scope, 0)], scope)
+        pool_site = np.append(p.pool_site_p, -1)  # a fleet may have no pool at all
+        site_r = np.where(gpu, pool_site[np.where(gpu, scope, -1)], scope)
         col = np.array([SITE_COLUMNS.index(k) if k in SITE_COLUMNS else -1 for k in kind])
         site_col = np.where((col >= 0) & (site_r >= 0), site_r * len(SITE_COLUMNS) + col, -1)
         self.by_kind = AnyBy.of(kind, NUM_KINDS)

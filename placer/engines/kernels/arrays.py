@@ -168,6 +168,13 @@ def slot_tables(problem: Problem) -> SlotTables:
 
 def to_kernel(problem: Problem) -> KernelProblem:
     """Converts the compiled Problem (float64 NumPy) to kernel arrays (float32 JAX)."""
+    if problem.row_oj.shape[1] == 0:  # no option charges a row (e.g. none at all): one empty term
+        n_o = problem.num_options
+        problem = problem._replace(
+            row_oj=np.full((n_o, 1), -1, np.int32),
+            quantity_oj=np.zeros((n_o, 1), np.int8),
+            scale_oj=None if problem.scale_oj is None else np.ones((n_o, 1)),
+        )
     t = slot_tables(problem)
     n_o, n_r = problem.num_options, problem.num_rows
     cells = t.option_uk1.size * problem.row_oj.shape[1]
@@ -216,6 +223,8 @@ def to_slots(problem: Problem, assign_u: np.ndarray) -> np.ndarray:
     """int32[..., U]: an assignment of options (-1 unplaced) as kernel slots (K =
     unplaced; an option the unit does not list also maps to K)."""
     a = np.asarray(assign_u)
+    if a.size == 0:  # no unit (or no assignment)
+        return np.zeros(a.shape, np.int32)
     flat = a.reshape(-1, a.shape[-1])
     out = np.empty(flat.shape, np.int32)
     for i, row in enumerate(flat):

@@ -91,8 +91,12 @@ def _score_one_perturbed(
     objective_u, amount_uq, option_u = picked(a, kp)
     placed = option_u < n_o
     m = jnp.where(placed, usage_scale_u, 1.0)
-    scale_uq = jnp.concatenate([amount_scale_oq, jnp.ones_like(amount_scale_oq[:1])])[option_u]
-    delta_uq = jnp.concatenate([price_delta_oq, jnp.zeros_like(price_delta_oq[:1])])[option_u]
+    scale_uq = jnp.concatenate(
+        [amount_scale_oq, jnp.ones((1, amount_scale_oq.shape[1]), amount_scale_oq.dtype)]
+    )[option_u]
+    delta_uq = jnp.concatenate(
+        [price_delta_oq, jnp.zeros((1, price_delta_oq.shape[1]), price_delta_oq.dtype)]
+    )[option_u]
     base_uq = amount_uq * m[:, None]
     used_uq = base_uq * scale_uq
     objective_u = jnp.where(placed, objective_u * m + (delta_uq * base_uq).sum(axis=1), objective_u)
