@@ -124,9 +124,18 @@ def cost_split(
         if not np.array_equal(half.option_uk, problem.option_uk):
             raise SolverError("robust: halving prices changed the compiled options (a bug)")
         parts.append(2.0 * (cost - half.amount_quk[Q_COST]))
+        if not _same_entries(half.preempt, problem.preempt):
+            raise SolverError("robust: halving prices changed the preemption table (a bug)")
         tables.append(half.preempt)
         del half
     return parts[0], parts[1], (tables[0], tables[1])
+
+
+def _same_entries(a: Preempt | None, b: Preempt | None) -> bool:
+    """Both tables list the same (choice, period) entries (or neither exists)."""
+    if a is None or b is None:
+        return a is b
+    return np.array_equal(a.choice_e, b.choice_e) and np.array_equal(a.period_e, b.period_e)
 
 
 def build_fleet(scenario: Scenario) -> Fleet:
