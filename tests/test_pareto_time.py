@@ -103,3 +103,15 @@ def test_the_cheapest_point_pays_the_start_ups_as_the_milp_does() -> None:
     cheapest = min(front.points, key=lambda p: p.objective_usd_per_h)
     assert cheapest.objective_usd_per_h == pytest.approx(milp.objective_usd_per_h, rel=1e-6)
     assert len({p.site for p in cheapest.plan.placements}) == 1
+
+
+def test_caps_per_period_with_a_run_that_moves_keep_it_in_one_pool() -> None:
+    """The caps' rows do not hold a move's spend yet (`placer solve` refuses the pair):
+    the sweep places such runs contiguously, and every point verifies."""
+    data = migration.scenario([migration.run("ft", 4, 10.0)])
+    data["objective"] = {"budget_usd_per_period_h": 1000.0}
+    sc = Scenario.model_validate(data)
+    front = pareto_front(sc, n_points=3, time_limit_s=30, keep_plans=True)
+    for point in front.points:
+        assert verify(sc, point.plan) == []
+        assert point.plan.placements[0].segments is None

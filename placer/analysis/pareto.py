@@ -173,9 +173,7 @@ class _SweepModel:
         self.problem = problem
         self.backend = backend
         # The scenario's own carbon cap lives in our row (min(eps, cap)), not in its row.
-        self.form = build_model(
-            with_carbon_cap(problem, np.inf), preempt=problem.preempt is not None
-        )
+        self.form = build_model(with_carbon_cap(problem, np.inf), preempt=_schedules(problem))
         # f1 is the model's own objective (0): its x, and what the other columns cost
         # (paused runs' periods, replica start-ups, priced excess over soft rows)
         objective = self.form.model.objective
@@ -253,6 +251,17 @@ class _SweepModel:
         assign[self.form.pairs[chosen, 0]] = self.form.pairs[chosen, 1]
         assign, schedule = solution_schedule(self.problem, self.form, result, assign)
         return SweepOutcome(assign, bound, reason, seconds, schedule or None)
+
+
+def _schedules(problem: Problem) -> bool:
+    """Whether the sweep writes the preemption and migration rows: runs that may pause
+    or move, unless caps per period and a run that may move meet (the caps' rows do not
+    hold a move's spend yet: `api.check_period_caps`), where runs are placed contiguously
+    as every engine may."""
+    table = problem.preempt
+    if table is None:
+        return False
+    return problem.period_caps is None or not table.migrates_v.any()
 
 
 def _schedule_carbon_terms(problem: Problem, form) -> list[tuple[mathopt.Variable, float]]:
