@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from placer.analysis.pareto import pareto_front
 from placer.model.scenario import Scenario
@@ -19,6 +21,7 @@ from placer.plan.verify import verify
 from placer.problem.compile import compile_problem
 from placer.problem.rows import Q_CARBON
 from placer.problem.usage import compute_loads
+from tests import strategies
 from tests import test_migration as migration
 from tests import test_preempt as preempt
 
@@ -115,3 +118,47 @@ def test_caps_per_period_with_a_run_that_moves_keep_it_in_one_pool() -> None:
     for point in front.points:
         assert verify(sc, point.plan) == []
         assert point.plan.placements[0].segments is None
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=strategies.timed_scenario_dicts(max_sites=2, max_workloads=3), draw=st.data())
+def test_every_point_of_random_timed_fronts_verifies(data, draw) -> None:
+    """Runs that may pause (and some move) on random timed scenarios: `pareto_front`
+    verifies each point's plan itself (a SolverError otherwise) and its carbon against
+    the cap; here also its figures against `usage` with the point's schedule."""
+    for w in data["workloads"]:
+        if w["kind"] == "training":
+            w["preemptible"] = True
+            w["hours"] = max(0.25, round(w["hours"] * draw.draw(st.sampled_from([0.3, 1.0])), 3))
+            if draw.draw(st.booleans()):
+                w["migration_usd"] = 5.0
+    sc = Scenario.model_validate(data)
+    front = pareto_front(sc, n_points=3, time_limit_s=20, keep_plans=True)
+    for point in front.points:
+        assert verify(sc, point.plan) == []
+        assert point.plan.totals.carbon_kg_per_h == pytest.approx(
+            point.carbon_kg_per_h, rel=1e-6, abs=1e-6
+        )
+
+
+def test_the_scenario_s_objective_is_the_compile_s_on_timed_problems() -> None:
+    """`with_priced_objective` adds the carbon price back to the sweep's compile: every
+    pair's and every run period's objective as compiling the scenario gives them (with a
+    water price too: recomputing from the amounts priced a run's water at its rate)."""
+    from placer.analysis.pareto import with_priced_objective, without_carbon_price
+
+    data = preempt.scenario(prices=PRICES, runs=[preempt.run("ft", 2, 0.0)])
+    data["sites"][0]["power"]["carbon_g_per_kwh"] = CARBON
+    data["sites"][0]["cooling"]["wue_l_per_kwh"] = 1.5
+    data["objective"] = {"carbon_price_usd_per_t": 90.0, "water_price_usd_per_m3": 3.0}
+    sc = Scenario.model_validate(data)
+    want, _ = compile_problem(sc)
+    got = with_priced_objective(sc, compile_problem(without_carbon_price(sc))[0])
+    np.testing.assert_allclose(got.objective_usd_per_h_uk, want.objective_usd_per_h_uk, rtol=1e-12)
+    np.testing.assert_allclose(
+        got.preempt.objective_usd_per_h_e, want.preempt.objective_usd_per_h_e, rtol=1e-12
+    )
+    front = pareto_front(sc, n_points=3, time_limit_s=30, keep_plans=True)
+    for point in front.points:
+        assert verify(sc, point.plan) == []

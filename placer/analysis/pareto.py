@@ -60,7 +60,7 @@ from placer.model.scenario import Scenario
 from placer.plan.build import build_plan
 from placer.plan.plan import ParetoFront, ParetoPoint, Plan, Status
 from placer.plan.verify import verifier_for
-from placer.problem.compile import compile_problem, pair_objective
+from placer.problem.compile import compile_problem
 from placer.problem.compile_large import require_whole_table
 from placer.problem.form import UNPLACED, Index, Problem
 from placer.problem.preempt import Schedule
@@ -603,15 +603,22 @@ def mean_latency_ms(problem: Problem, index: Index, assign_u: np.ndarray) -> flo
 
 
 def with_priced_objective(scenario: Scenario, problem: Problem) -> Problem:
-    """`problem` (a compile of the scenario with another carbon or water price) with the
-    scenario's own objective, recomputed from its amounts by compile's formula: the
-    same numbers as compiling the scenario, without a second compile."""
-    amounts = {
-        "cost": problem.amount_quk[Q_COST],
-        "carbon": problem.amount_quk[Q_CARBON],
-        "water": problem.amount_quk[Q_WATER],
-    }
-    return problem._replace(objective_usd_per_h_uk=pair_objective(scenario, amounts))
+    """`problem` (a compile of the scenario with its carbon price set to 0:
+    `without_carbon_price`) with the scenario's own objective: each pair's, and each
+    preemptible run period's (`Problem.preempt`), plus the carbon price x its carbon.
+    Compile's objective is linear in the carbon price, so these are the numbers of
+    compiling the scenario, without a second compile. (Recomputing the whole objective
+    from the amounts priced a timed option's water at its rate, not over the hours it
+    runs: a plan that failed verification.)"""
+    usd_per_kg = scenario.objective.carbon_price_usd_per_t / 1000.0
+    objective = problem.objective_usd_per_h_uk + usd_per_kg * problem.amount_quk[Q_CARBON]
+    table = problem.preempt
+    if table is not None:
+        table = table._replace(
+            objective_usd_per_h_e=table.objective_usd_per_h_e
+            + usd_per_kg * table.amount_qe[Q_CARBON]
+        )
+    return problem._replace(objective_usd_per_h_uk=objective, preempt=table)
 
 
 def without_carbon_price(scenario: Scenario) -> Scenario:
