@@ -162,3 +162,21 @@ def test_the_scenario_s_objective_is_the_compile_s_on_timed_problems() -> None:
     front = pareto_front(sc, n_points=3, time_limit_s=30, keep_plans=True)
     for point in front.points:
         assert verify(sc, point.plan) == []
+
+
+@pytest.mark.parametrize("cap", [500.0, 800.0])
+def test_hybrid_sweep_points_keep_the_caps_per_period(monkeypatch, cap: float) -> None:
+    """Above MILP_MAX_PAIRS each point is a hybrid solve, called without the API's
+    fallback for caps per period: on small_day with a budget per period every point of
+    the front still verifies (the threshold lowered to 0 here)."""
+    import placer
+    from placer.analysis import pareto
+
+    monkeypatch.setattr(pareto, "MILP_MAX_PAIRS", 0)
+    sc = placer.load("configs/time/small_day.yaml")
+    objective = sc.objective.model_copy(update={"budget_usd_per_period_h": cap})
+    sc = Scenario.model_validate(sc.model_copy(update={"objective": objective}).model_dump())
+    front = pareto_front(sc, n_points=2, time_limit_s=30, keep_plans=True)
+    assert front.solver == "hybrid" and front.points
+    for point in front.points:
+        assert verify(sc, point.plan) == []
