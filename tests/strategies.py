@@ -339,6 +339,21 @@ def timed_scenario_dicts(draw, max_sites: int = 3, max_workloads: int = 4) -> di
     return d
 
 
+def every_run_may_pause(data: dict[str, Any], draw, restore: bool = False) -> None:
+    """Makes every training run of `timed_scenario_dicts` data preemptible, some 0.3 x
+    as long (room to pause in their windows) and some able to move (`migration_usd`);
+    `restore`: also draws a restore overhead where none is set. `draw` is
+    `st.data()`'s."""
+    for w in data["workloads"]:
+        if w["kind"] == "training":
+            w["preemptible"] = True
+            w["hours"] = max(0.25, round(w["hours"] * draw.draw(st.sampled_from([0.3, 1.0])), 3))
+            if restore:
+                w.setdefault("restore_overhead_h", draw.draw(st.sampled_from([0.0, 0.25])))
+            if draw.draw(st.booleans()):
+                w["migration_usd"] = 5.0
+
+
 def timed_scenarios(max_sites: int = 3, max_workloads: int = 4) -> st.SearchStrategy[Scenario]:
     """Random valid Scenarios with a horizon (`timed_scenario_dicts`)."""
     return timed_scenario_dicts(max_sites, max_workloads).map(Scenario.model_validate)

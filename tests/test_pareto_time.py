@@ -127,12 +127,7 @@ def test_every_point_of_random_timed_fronts_verifies(data, draw) -> None:
     """Runs that may pause (and some move) on random timed scenarios: `pareto_front`
     verifies each point's plan itself (a SolverError otherwise) and its carbon against
     the cap; here also its figures against `usage` with the point's schedule."""
-    for w in data["workloads"]:
-        if w["kind"] == "training":
-            w["preemptible"] = True
-            w["hours"] = max(0.25, round(w["hours"] * draw.draw(st.sampled_from([0.3, 1.0])), 3))
-            if draw.draw(st.booleans()):
-                w["migration_usd"] = 5.0
+    strategies.every_run_may_pause(data, draw)
     sc = Scenario.model_validate(data)
     front = pareto_front(sc, n_points=3, time_limit_s=20, keep_plans=True)
     for point in front.points:

@@ -173,12 +173,7 @@ def test_robust_nominal_is_the_plan_on_random_timed_scenarios(data, draw) -> Non
     """Every training run may pause (some may move); the MILP's plan, paused or not, is
     read by robust as it is: its nominal figures are the plan's, and with every sd at 0
     its samples are too (float32)."""
-    for w in data["workloads"]:
-        if w["kind"] == "training":
-            w["preemptible"] = True
-            w["hours"] = max(0.25, round(w["hours"] * draw.draw(st.sampled_from([0.3, 1.0])), 3))
-            if draw.draw(st.booleans()):
-                w["migration_usd"] = 5.0
+    strategies.every_run_may_pause(data, draw)
     sc = Scenario.model_validate(data)
     plan = placer.solve(sc, solver="milp", time_limit_s=10)
     assume(plan.status in ("optimal", "feasible"))

@@ -174,13 +174,7 @@ def _random_schedules(draw, problem):
 )
 @given(data=strategies.timed_scenario_dicts(), caps=st.booleans(), draw=st.data())
 def test_random_schedules_read_as_their_options(data, caps, draw) -> None:
-    for w in data["workloads"]:
-        if w["kind"] == "training":  # every run may pause, some may move
-            w["preemptible"] = True
-            w["hours"] = max(0.25, round(w["hours"] * draw.draw(st.sampled_from([0.3, 1.0])), 3))
-            w.setdefault("restore_overhead_h", draw.draw(st.sampled_from([0.0, 0.25])))
-            if draw.draw(st.booleans()):
-                w["migration_usd"] = 5.0
+    strategies.every_run_may_pause(data, draw, restore=True)
     if caps:
         data.setdefault("objective", {})["budget_usd_per_period_h"] = 500.0
     problem, _ = compile_problem(Scenario.model_validate(data))

@@ -249,7 +249,7 @@ def site_failure_scores(scenario: Scenario, plan: Plan) -> dict[str, PlanScore]:
     import jax.numpy as jnp
 
     from placer.engines.kernels.arrays import to_kernel
-    from placer.engines.kernels.perturb import score_perturbed, site_failures
+    from placer.engines.kernels.perturb import no_change, score_perturbed
 
     problem, index = plan_problem(scenario, [plan])
     assign = assignment_of(plan, index, skip_preempted=True)
@@ -266,13 +266,14 @@ def site_failure_scores(scenario: Scenario, plan: Plan) -> dict[str, PlanScore]:
             down_so[problem.pool_site_p[list(pools)], o] = True
     kp = to_kernel(problem)
     a_u = jnp.asarray(to_slots(problem, assign))
-    pert = site_failures(kp, problem.site_o, n_s)._replace(option_up_o=jnp.asarray(~down_so))
+    pert = no_change(n_s, kp)._replace(option_up_o=jnp.asarray(~down_so))
     scores = score_perturbed(a_u, kp, pert)
     out = [_plan_score(scores, s, 1e-3, "jax") for s in range(n_s)]
     # each loss's assignment: the lost site's units unplaced
     placed = assign >= 0
-    option = np.maximum(assign, 0)
-    after = np.stack([np.where(placed & down_so[s, option], -1, assign) for s in range(n_s)])
+    lost_su = np.zeros((n_s, assign.size), bool)
+    lost_su[:, placed] = down_so[:, assign[placed]]
+    after = np.where(lost_su, -1, assign[None, :])
     out = _with_couplings(problem, after, out, 1e-3)
     return dict(zip(index.sites, out, strict=True))
 

@@ -30,10 +30,9 @@ import numpy as np
 
 from placer.errors import SolverError
 from placer.problem.form import Problem
-from placer.problem.period_caps import PK_BUDGET, PK_CARBON
 from placer.problem.preempt import Schedule, schedule_entries, schedule_pools
-from placer.problem.rows import Q_CARBON, Q_COST
-from placer.problem.usage import period_spend, preempted, row_loads
+from placer.problem.rows import Q_COST
+from placer.problem.usage import period_spend, preempted, row_loads, schedule_spend
 
 #: A schedule entry without its unit: (periods, the pool of each period).
 ScheduleKey = tuple[tuple[int, ...], tuple[int, ...]]
@@ -222,23 +221,14 @@ def _spread_keys(problem: Problem, u: int, pool: int) -> np.ndarray:
 
 
 def _with_cap_entries(problem: Problem, made, slot_i: list[int]):
-    """`Problem.period_caps` with each new option's spend per cap row (as
-    `usage.period_spend` counts a schedule's)."""
+    """`Problem.period_caps` with each new option's spend per cap row
+    (`usage.schedule_spend`)."""
     caps = problem.period_caps
     if caps is None:
         return None
-    pre = problem.preempt
     unit_e, slot_e, row_e, amount_e = [caps.unit_e], [caps.slot_e], [caps.row_e], [caps.amount_e]
     for (u, key, _), k in zip(made, slot_i, strict=True):
-        spend = np.zeros(caps.num_caps)
-        value = (key[1][0], key[0], key[1])
-        choices, entries = schedule_entries(pre, {u: value})
-        t = pre.period_e[entries]
-        np.add.at(spend, caps.row_tk[t, PK_BUDGET], pre.amount_qe[Q_COST, entries] * caps.scale)
-        np.add.at(spend, caps.row_tk[t, PK_CARBON], pre.amount_qe[Q_CARBON, entries] * caps.scale)
-        first = np.array([pre.period_e[pre.entries_of(int(c))[0]] for c in choices], np.int64)
-        fixed = pre.fixed_usd_per_h_c[choices] * caps.scale
-        np.add.at(spend, caps.row_tk[first, PK_BUDGET].reshape(-1), fixed.reshape(-1))
+        spend = schedule_spend(problem, {u: (key[1][0], key[0], key[1])})
         rows = np.flatnonzero(spend)
         unit_e.append(np.full(rows.size, u, caps.unit_e.dtype))
         slot_e.append(np.full(rows.size, k, caps.slot_e.dtype))

@@ -293,14 +293,7 @@ def period_spend(problem: Problem, assign_u: np.ndarray, schedule=None) -> np.nd
     hit = slot_u[caps.unit_e] == caps.slot_e
     out += np.bincount(caps.row_e[hit], weights=caps.amount_e[hit], minlength=caps.num_caps)
     if schedule and problem.preempt is not None:
-        pre = problem.preempt
-        choices, entries = schedule_entries(pre, schedule)
-        t = pre.period_e[entries]
-        np.add.at(out, caps.row_tk[t, PK_BUDGET], pre.amount_qe[Q_COST, entries] * caps.scale)
-        np.add.at(out, caps.row_tk[t, PK_CARBON], pre.amount_qe[Q_CARBON, entries] * caps.scale)
-        first = np.array([pre.period_e[pre.entries_of(int(c))[0]] for c in choices], np.int64)
-        fixed = pre.fixed_usd_per_h_c[choices] * caps.scale
-        np.add.at(out, caps.row_tk[first, PK_BUDGET].reshape(-1), fixed.reshape(-1))
+        out += schedule_spend(problem, schedule)
     if problem.startup is not None:
         started = started_of(problem, assign_u)
         usd = started.started_n * problem.startup.usd_per_h_w[started.service_n] * caps.scale
@@ -313,6 +306,23 @@ def period_spend(problem: Problem, assign_u: np.ndarray, schedule=None) -> np.nd
             loads = row_loads(problem, assign_u, schedule)[soft]
             usd = np.maximum(0.0, loads - problem.cap_r[soft]) * over[soft] * caps.scale
             np.add.at(out, caps.row_tk[caps.period_r[soft], PK_BUDGET], usd)
+    return out
+
+
+def schedule_spend(problem: Problem, schedule: Schedule) -> np.ndarray:
+    """float64[C]: what the runs `schedule` preempts spend and emit in each cap row of
+    `Problem.period_caps`, in the cap's unit: each run period's cost and carbon, and
+    the dataset's egress in the period each pool is first used."""
+    caps, pre = problem.period_caps, problem.preempt
+    assert caps is not None and pre is not None
+    out = np.zeros(caps.num_caps)
+    choices, entries = schedule_entries(pre, schedule)
+    t = pre.period_e[entries]
+    np.add.at(out, caps.row_tk[t, PK_BUDGET], pre.amount_qe[Q_COST, entries] * caps.scale)
+    np.add.at(out, caps.row_tk[t, PK_CARBON], pre.amount_qe[Q_CARBON, entries] * caps.scale)
+    first = np.array([pre.period_e[pre.entries_of(int(c))[0]] for c in choices], np.int64)
+    fixed = pre.fixed_usd_per_h_c[choices] * caps.scale
+    np.add.at(out, caps.row_tk[first, PK_BUDGET].reshape(-1), fixed.reshape(-1))
     return out
 
 
