@@ -6,8 +6,10 @@ evaluate the realised schedule with the actual prices and carbon, and compare it
 perfect-foresight plan (one MILP solve of the week) and greedy (sees neither prices nor
 carbon). One JSON object per line on stdout (../shared/BENCHMARKS.md), a summary on stderr.
 
-Usage: python scripts/bench_rolling.py [--quick] [--seed N] [--time-limit-s S]
+Usage: python scripts/bench_rolling.py [--quick] [--seed N] [--time-limit-s S] [--preemptible]
   --quick: configs/time/small_day.yaml only (under a minute).
+  --preemptible: every training run may pause and resume (`preemptible: true`, the
+    default restore overhead); the instance is named `<config>+preemptible`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,15 @@ def run(path: Path, args: argparse.Namespace, forecast: str) -> dict:
     from placer.api import load
 
     scenario = load(path)
+    name = path.stem
+    if args.preemptible:
+        from placer.model.scenario import Scenario
+
+        doc = scenario.model_dump(mode="json", exclude_none=True)
+        for w in doc["workloads"]:
+            if w["kind"] == "training":
+                w["preemptible"] = True
+        scenario, name = Scenario.model_validate(doc), f"{name}+preemptible"
     started = time.perf_counter()
     report = roll(
         scenario,
@@ -53,7 +64,7 @@ def run(path: Path, args: argparse.Namespace, forecast: str) -> dict:
     assert o is not None and b is not None
     return {
         "bench": "rolling",
-        "instance": path.stem,
+        "instance": name,
         "periods": report.periods,
         "forecast": forecast,
         "every_periods": args.every,
@@ -110,6 +121,9 @@ def main() -> None:
     parser.add_argument("--time-limit-s", type=float, default=5.0, help="limit per re-plan, s")
     parser.add_argument("--oracle-time-limit-s", type=float, default=120.0)
     parser.add_argument(
+        "--preemptible", action="store_true", help="every training run may pause and resume"
+    )
+    parser.add_argument(
         "--forecast",
         action="append",
         choices=("persistence", "perfect"),
@@ -123,7 +137,7 @@ def main() -> None:
             line = run(ROOT / "configs" / "time" / f"{name}.yaml", args, forecast)
             print(json.dumps(line), flush=True)
             print(
-                f"{name} {forecast}: cost {line['cost_usd']:,.0f} USD "
+                f"{line['instance']} {forecast}: cost {line['cost_usd']:,.0f} USD "
                 f"({line['gap_vs_oracle_cost_pct']:+.3f}% vs oracle), carbon "
                 f"{line['carbon_kg']:,.0f} kg ({line['gap_vs_oracle_carbon_pct']:+.3f}%), "
                 f"{line['moves']} moves; saves {line['savings_vs_baseline_cost_pct']:.2f}% "

@@ -6,10 +6,12 @@ The loop (docs/rolling.md): at decision periods t = 0, every, 2 x every, ... the
 sees the scenario of periods [t, end) (`placer.analysis.rolling_window`: actuals before
 t, forecasts from t; end = t + lookahead, stretched to the deadline of any run that may
 start inside it), with what was committed fixed: training runs that started run on in
-their pool, runs not started keep their window. A service region's move out of the pools
+their pool, preemptible runs under way go on or resume in their pool for the work they
+have left (`_parts_go_on`), runs not started keep their window. A service region's move out of the pools
 it used in period t - 1 is priced on period t's options (`rolling_moves.price_moves`).
 The solve's decisions for periods [t, t + every) are committed: runs that start there,
-and the pools of the service units of those periods. At the end the committed schedule is
+the periods preemptible runs run in there, and the pools of the service units of those
+periods. At the end the committed schedule is
 a timed plan of the original scenario, built by `placer.plan.build` from the original's
 compiled problem and checked by `placer.plan.verify`; its cost and carbon are the actual
 series'.
@@ -19,14 +21,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from placer.analysis.rolling_moves import count_moves, price_moves
 from placer.analysis.rolling_report import Outcome, RollingReport, Step, fill_comparisons
 from placer.analysis.rolling_water import water_drawn_today, with_water_drawn
-from placer.analysis.rolling_window import FORECASTS, Run, window_end, window_scenario
+from placer.analysis.rolling_window import FORECASTS, Part, Run, window_end, window_scenario
 from placer.api import choose_solver, solve, versions
 from placer.engines.base import SolveOptions, SolveResult
 from placer.engines.registry import SOLVERS
@@ -40,6 +42,7 @@ from placer.problem.agnostic import agnostic_rank
 from placer.problem.compile import compile_problem
 from placer.problem.compile_large import require_whole_table
 from placer.problem.form import Index, Problem
+from placer.problem.preempt import Schedule, contiguous_option
 
 #: (workload, region, copy, period, part) of a service unit, periods of the original.
 ServiceKey = tuple[str, str | None, int, int, int]
@@ -47,10 +50,12 @@ ServiceKey = tuple[str, str | None, int, int, int]
 
 @dataclass
 class _Commitments:
-    """What the re-plans so far have fixed: runs by workload, service pools by unit."""
+    """What the re-plans so far have fixed: runs by workload (preemptible ones as the
+    periods they ran, `parts`), service pools by unit."""
 
     runs: dict[str, Run]
     services: dict[ServiceKey, str]
+    parts: dict[str, Part] = field(default_factory=dict)
 
     def pools_at(self, period: int) -> dict[tuple[str, str | None], set]:
         """(workload, region) -> pools its committed units use in `period`."""
@@ -131,8 +136,10 @@ def roll(
         steps.append(step)
         if on_step is not None:
             on_step(step)
-    assign_u, notes = _realised(problem, index, done)
-    plan = _plan(scenario, problem, index, assign_u, f"rolling-{solver}", time.perf_counter())
+    assign_u, schedule, notes = _realised(problem, index, done)
+    plan = _plan(
+        scenario, problem, index, assign_u, schedule, f"rolling-{solver}", time.perf_counter()
+    )
     rolling = _outcome(
         "rolling", scenario, problem, index, plan, assign_u, move_cost_usd_per_replica
     )
@@ -220,16 +227,16 @@ def _replan(
     `whole`: the scenario's own problem (what the committed schedule drew so far)."""
     begun = time.perf_counter()
     end = window_end(scenario, t, lookahead, done.runs)
-    window, missed = window_scenario(scenario, t, end, done.runs, forecast)
+    window, missed = window_scenario(scenario, t, end, done.runs, forecast, done.parts)
     problem, index = compile_problem(window)
     days = scenario.horizon.period_days() if scenario.horizon is not None else None
     capped = any(s.cooling.water_cap_l_per_day is not None for s in scenario.sites)
     if capped and days is not None and t > 0 and days[t - 1] == days[t]:  # mid-day
-        assign_u, _ = _realised(*whole, done)
-        drawn = water_drawn_today(*whole, assign_u, t, days)
+        assign_u, schedule, _ = _realised(*whole, done)
+        drawn = water_drawn_today(*whole, assign_u, t, days, schedule)
         problem = with_water_drawn(problem, index, drawn)
-    # a re-plan commits runs by start: preemptible runs are placed contiguously here
-    problem = _fixed_runs(problem._replace(preempt=None), index, done.runs)
+    problem = _fixed_runs(problem, index, done.runs)
+    problem = _parts_go_on(problem, index, done.parts, t)
     if priced and t > 0:
         problem = price_moves(scenario, problem, index, done.pools_at(t - 1), per_replica_usd)
     name = choose_solver(solver, problem)
@@ -243,7 +250,7 @@ def _replan(
     if result.status not in ("optimal", "feasible"):
         result, more = _relaxed(problem, options, name, result)
         note = "; ".join(x for x in (note, more) if x)
-    runs, units = _commit(problem, index, result, t, every, done)
+    runs, units = _commit(problem, index, result, t, every, done, whole)
     return Step(
         t=t,
         end=end,
@@ -266,9 +273,48 @@ def _fixed_runs(problem: Problem, index: Index, runs: dict[str, Run]) -> Problem
         options, slots = problem.options_of(u)
         for o, k in zip(options.tolist(), slots.tolist(), strict=True):
             keep[u, k] = index.pools[int(problem.pool_o[o])].name == run.pool
-    problem = problem.restricted(keep)
+    return _unstuck(problem.restricted(keep))
+
+
+def _unstuck(problem: Problem) -> Problem:
+    """A unit with neither an option nor a preemption choice left is optional (it shows
+    as unplaced)."""
     stuck = ~problem.listed_uk.any(axis=1)
+    table = problem.preempt
+    if table is not None:
+        stuck[table.unit_v[np.unique(table.run_c)]] = False
     return problem._replace(must_place_u=problem.must_place_u & ~stuck)
+
+
+def _parts_go_on(problem: Problem, index: Index, parts: dict[str, Part], t: int) -> Problem:
+    """Preemptible runs under way may use only their own pool; one that ran in t - 1
+    goes on (`Preempt.continues_v`), so its only contiguous options are those starting
+    now (a later start is a restore, which only its preemption schedules count)."""
+    table = problem.preempt
+    if not parts or table is None:
+        return problem
+    time_index = index.time
+    assert time_index is not None
+    keep = problem.listed_uk.copy()
+    keep_c = np.ones(table.pool_c.shape[0], bool)
+    goes_on = np.zeros(table.num_runs, bool)
+    for u, unit in enumerate(index.units):
+        part = parts.get(unit.workload) if unit.kind == "training" else None
+        if part is None:
+            continue
+        running = part.running_at(t)
+        options, slots = problem.options_of(u)
+        for o, k in zip(options.tolist(), slots.tolist(), strict=True):
+            own = index.pools[int(problem.pool_o[o])].name == part.pool
+            keep[u, k] = own and (not running or int(time_index.start_o[o]) == 0)
+        v = table.run_of(u)
+        if v >= 0:
+            mine = table.run_c == v
+            names = [index.pools[int(p)].name for p in table.pool_c.tolist()]
+            keep_c &= ~mine | np.array([n == part.pool for n in names])
+            goes_on[v] = running
+    table = table.keep_choices(keep_c)._replace(continues_v=goes_on)
+    return _unstuck(problem.restricted(keep)._replace(preempt=table))
 
 
 def _relaxed(problem: Problem, options: SolveOptions, name: str, failed: SolveResult):
@@ -288,9 +334,10 @@ def _relaxed(problem: Problem, options: SolveOptions, name: str, failed: SolveRe
     return result, f"{failed.status} as given; solved with must-place units optional"
 
 
-def _commit(problem, index: Index, result: SolveResult, t: int, every: int, done) -> tuple:
-    """Commits the runs that start in [t, t + every) and the service units of those
-    periods; returns (the runs committed, the number of service units committed)."""
+def _commit(problem, index: Index, result: SolveResult, t: int, every: int, done, whole) -> tuple:
+    """Commits the runs that start in [t, t + every), the periods of [t, t + every) that
+    preemptible runs run in, and the service units of those periods; returns (the runs
+    committed or run on, the number of service units committed)."""
     time_index = index.time
     assert time_index is not None
     if result.status not in ("optimal", "feasible"):
@@ -298,11 +345,22 @@ def _commit(problem, index: Index, result: SolveResult, t: int, every: int, done
     assign_u = np.asarray(result.assign_u)
     slot_u = problem.slot_of(assign_u)
     runs, units = [], 0
+    table = problem.preempt
+    pausing = set() if table is None else set(table.unit_v[table.pauses_v].tolist())
+    for u, (p, periods) in sorted((result.preempt_schedule or {}).items()):
+        name = _run_on(index, whole, done, index.units[u].workload, int(p), periods, t, every)
+        runs += [name] if name else []
     for u in np.flatnonzero(assign_u >= 0).tolist():
         unit = index.units[u]
         o = int(assign_u[u])
         pool = index.pools[int(problem.pool_o[o])]
-        if unit.kind == "training":
+        if unit.kind == "training" and u in pausing:
+            start, length = int(time_index.start_o[o]), int(time_index.length_o[o])
+            periods = range(start, start + length)
+            pool_i = int(problem.pool_o[o])
+            name = _run_on(index, whole, done, unit.workload, pool_i, periods, t, every)
+            runs += [name] if name else []
+        elif unit.kind == "training":
             start = int(time_index.start_o[o])
             if unit.workload in done.runs or start >= every:
                 continue
@@ -316,14 +374,70 @@ def _commit(problem, index: Index, result: SolveResult, t: int, every: int, done
     return runs, units
 
 
-def _realised(problem: Problem, index: Index, done: _Commitments) -> tuple[np.ndarray, list]:
-    """int32[U]: the committed schedule on the original problem, and notes on what did not
-    map onto it (a committed pool no option of the actual unit lists)."""
+def _run_on(index: Index, whole, done, workload: str, pool: int, periods, t: int, every: int):
+    """Commits the periods of [t, t + every) a preemptible run runs in (`periods` of the
+    window, on its pool `pool`); returns the workload when it ran, else None."""
+    now = tuple(t + int(p) for p in sorted(periods) if int(p) < every)
+    if not now:
+        return None
+    name = index.pools[pool].name
+    part = done.parts.get(workload)
+    if part is None:
+        info = index.pools[pool]
+        problem, whole_index = whole
+        table = problem.preempt
+        assert table is not None
+        u = next(i for i, x in enumerate(whole_index.units) if x.workload == workload)
+        p = next(i for i, x in enumerate(whole_index.pools) if x.name == name)
+        c = table.choice_of(u, p)
+        assert c >= 0, f"{workload} has no preemption choice on {name}"
+        v = int(table.run_c[c])
+        part = Part(
+            name,
+            info.site,
+            info.accelerator,
+            float(table.need_h_c[c]),
+            float(table.overhead_h_v[v]),
+            (),
+        )
+    assert part.pool == name, f"{workload} went on in {name}, not its pool {part.pool}"
+    done.parts[workload] = Part(
+        part.pool, part.site, part.accelerator, part.need_h, part.overhead_h, part.periods + now
+    )
+    return workload
+
+
+def _realised(
+    problem: Problem, index: Index, done: _Commitments
+) -> tuple[np.ndarray, Schedule, list]:
+    """int32[U]: the committed schedule on the original problem, the preemptible runs
+    that paused (unit -> (pool, periods); their assign_u is -1), and notes on what did
+    not map onto it (a committed pool no option of the actual unit lists, a run under
+    way that did not finish)."""
     time_index = index.time
     assert time_index is not None
     assign_u = np.full(problem.num_units, -1, np.int32)
+    schedule: Schedule = {}
     notes = []
+    ph = time_index.period_hours
     for u, unit in enumerate(index.units):
+        part = done.parts.get(unit.workload) if unit.kind == "training" else None
+        if part is not None:
+            if part.left_h(ph) > 1e-6:
+                notes.append(
+                    f"{unit.name}: started but did not finish ({part.left_h(ph):g} h "
+                    "left); left out of the realised schedule"
+                )
+                continue
+            pool = next(i for i, x in enumerate(index.pools) if x.name == part.pool)
+            table = problem.preempt
+            assert table is not None
+            option = contiguous_option(table, table.choice_of(u, pool), part.periods)
+            if option >= 0 and (problem.option_uk[u] == option).any():
+                assign_u[u] = option
+            else:
+                schedule[u] = (pool, part.periods)
+            continue
         options, _ = problem.options_of(u)
         names = [index.pools[int(problem.pool_o[o])].name for o in options.tolist()]
         if unit.kind == "training":
@@ -345,11 +459,16 @@ def _realised(problem: Problem, index: Index, done: _Commitments) -> tuple[np.nd
             assign_u[u] = match[0]
         else:
             notes.append(f"{unit.name}: its committed pool is not an option with actual demand")
-    return assign_u, notes
+    return assign_u, schedule, notes
 
 
-def _plan(scenario, problem, index, assign_u, solver: str, started: float) -> Plan:
-    result = SolveResult(assign_u=assign_u, status="feasible", message="the realised schedule")
+def _plan(scenario, problem, index, assign_u, schedule, solver: str, started: float) -> Plan:
+    result = SolveResult(
+        assign_u=assign_u,
+        status="feasible",
+        message="the realised schedule",
+        preempt_schedule=schedule if problem.preempt is not None else None,
+    )
     return build_plan(
         scenario,
         problem,

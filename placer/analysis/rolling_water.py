@@ -13,15 +13,22 @@ from __future__ import annotations
 import numpy as np
 
 from placer.problem.form import Index, Problem
+from placer.problem.preempt import Schedule
 from placer.problem.rows import K_WATER, Q_WATER
 
 
 def water_drawn_today(
-    problem: Problem, index: Index, assign_u: np.ndarray, t: int, days: list[int] | None
+    problem: Problem,
+    index: Index,
+    assign_u: np.ndarray,
+    t: int,
+    days: list[int] | None,
+    schedule: Schedule | None = None,
 ) -> dict[str, float]:
     """Litres each site drew in the periods of t's day before t, under the committed
-    assignment `assign_u` (int[U], options of the whole problem, -1 unplaced); {} at a
-    midnight, or when days are not whole periods (`Horizon.period_days` None)."""
+    assignment `assign_u` (int[U], options of the whole problem, -1 unplaced) and the
+    preemptible runs' `schedule` (unit -> (pool, periods)); {} at a midnight, or when
+    days are not whole periods (`Horizon.period_days` None)."""
     time_index = index.time
     assert time_index is not None
     if days is None or t == 0 or days[t - 1] != days[t]:
@@ -42,6 +49,18 @@ def water_drawn_today(
         rate = float(problem.amount_quk[Q_WATER, u, slot_u[u]])
         site = index.sites[int(problem.site_o[o])]
         out[site] = out.get(site, 0.0) + rate * periods * time_index.period_hours
+    table = problem.preempt
+    for u, (pool, ran) in sorted((schedule or {}).items()):
+        assert table is not None
+        own = table.entries_of(table.choice_of(u, int(pool)))
+        today = [
+            e
+            for e in own.tolist()
+            if first <= int(table.period_e[e]) < t and int(table.period_e[e]) in set(ran)
+        ]
+        site = index.sites[int(problem.pool_site_p[int(pool)])]
+        litres = sum(float(table.amount_qe[Q_WATER, e]) for e in today) * time_index.period_hours
+        out[site] = out.get(site, 0.0) + litres
     return out
 
 

@@ -35,6 +35,7 @@ from placer.model.horizon import Horizon
 from placer.model.scenario import Scenario
 from placer.model.workload import Inference, Training
 from placer.problem.compile_time import demand_per_period, training_window
+from placer.problem.preempt import segments
 
 FORECASTS = ("persistence", "perfect")
 
@@ -53,6 +54,30 @@ class Run:
     def end_h(self, period_hours: float) -> float:
         """Hours from the horizon's start at which the run ends."""
         return self.start * period_hours + self.hours
+
+
+@dataclass(frozen=True)
+class Part:
+    """A preemptible run under way: its pool (`site/key`), the hours it needs there and
+    its restore overhead (of the scenario's problem, `Preempt`), and the periods of the
+    original horizon committed so far (ascending). Its first segment is free; each
+    later one adds the overhead (a fresh run's rule, docs/time.md)."""
+
+    pool: str
+    site: str
+    accelerator: str
+    need_h: float
+    overhead_h: float
+    periods: tuple[int, ...]
+
+    def left_h(self, period_hours: float) -> float:
+        """Hours of work on its pool still to run."""
+        restores = max(0, len(segments(self.periods)) - 1)
+        return self.need_h - (len(self.periods) * period_hours - self.overhead_h * restores)
+
+    def running_at(self, t: int) -> bool:
+        """Whether it ran in period t - 1 (a re-plan at t may go on without a restore)."""
+        return bool(self.periods) and self.periods[-1] == t - 1
 
 
 def periods_per_day(horizon: Horizon) -> int:
@@ -98,8 +123,9 @@ def window_end(
     runs: dict[str, Run],
 ) -> int:
     """The last period (excluded) a re-plan at t covers: t + lookahead, stretched to the
-    deadline of every run not yet started that may start inside the lookahead (a run is
-    never squeezed into the window), at most the horizon's end."""
+    deadline of every run not yet started that may start inside the lookahead, and of
+    every preemptible run under way (a run is never squeezed into the window), at most
+    the horizon's end."""
     horizon = scenario.horizon
     assert horizon is not None
     n_t, ph = horizon.periods, horizon.period_hours
@@ -119,9 +145,12 @@ def window_scenario(
     end: int,
     runs: dict[str, Run],
     forecast: str,
+    parts: dict[str, Part] | None = None,
 ) -> tuple[Scenario, list[str]]:
     """(the scenario of periods [t, end) as seen at t, the ids of runs not started whose
-    deadline has passed: left out as missed).
+    deadline has passed: left out as missed). `parts`: preemptible runs under way; each
+    goes on in its site and accelerator for the work it has left (`_resumed`). No run
+    may migrate in a window (the rolling loop commits one pool per run).
 
     Raises:
       OptionError: an unknown forecast, or period_hours not dividing 24 (persistence).
@@ -164,6 +193,20 @@ def window_scenario(
             entry["demand_profile"] = None
             workloads.append(entry)
             continue
+        entry["migration_usd"] = None
+        entry["migration_overhead_h"] = None
+        part = (parts or {}).get(w.id)
+        if part is not None:
+            if part.left_h(ph) <= 1e-9:
+                continue  # finished
+            _, end_h = training_window(w, horizon)
+            if end_h <= t * ph + 1e-9:
+                missed.append(w.id)
+                continue
+            entry.update(_resumed(part, t, horizon))
+            entry["deadline"] = instant(horizon, end_h) if end_h < horizon.hours else None
+            workloads.append(entry)
+            continue
         run = runs.get(w.id)
         if run is not None:
             left_h = run.end_h(ph) - t * ph
@@ -200,6 +243,25 @@ def _pinned(run: Run, t: int, end: int, horizon: Horizon) -> dict:
         "deadline": instant(horizon, stop_h),
         "deadline_hours": None,
         "hours": stop_h - t * ph,
+        "must_place": True,
+        "dataset": None,  # its data moved when it started
+    }
+
+
+def _resumed(part: Part, t: int, horizon: Horizon) -> dict:
+    """The fields that make a preemptible run under way go on in its site and
+    accelerator from t, within its own deadline: the work it has left, plus one restore
+    when it did not run in t - 1 (one that did goes on: `Preempt.continues_v`, set by
+    the caller, who also keeps it to its pool)."""
+    ph = horizon.period_hours
+    hours = part.left_h(ph) + (0.0 if part.running_at(t) else part.overhead_h)
+    return {
+        "pin_sites": [part.site],
+        "exclude_sites": [],
+        "accelerators": [part.accelerator],
+        "earliest_start": instant(horizon, t * ph),
+        "deadline_hours": None,
+        "hours": hours,
         "must_place": True,
         "dataset": None,  # its data moved when it started
     }

@@ -67,6 +67,12 @@ class Preempt(NamedTuple):
         hours (the objective's unit), NaN for one that may not (None: no run may).
       move_overhead_h_v: float64[V], running hours added per move, on the pool moved to
         (None with move_usd_per_h_v).
+      continues_v: bool[V], the run was running in the period before the problem's
+        first (a re-plan of a rolling horizon, `placer.analysis.rolling`): a segment that
+        starts in period 0 goes on without a restore, and every other segment, its first
+        included, adds the overhead: |P| x period_hours >= hours + overhead x (n - [P
+        holds period 0]); such a run may not migrate. None: no run continues (a run's
+        first segment is free: n - 1).
 
     A run that may migrate (`migrates`) runs in whole periods of its window, in at most
     one of its choices' pools per period (docs/time.md, "Migration"): in the pools of
@@ -98,6 +104,7 @@ class Preempt(NamedTuple):
     move_overhead_h_v: np.ndarray | None = None
     site_c: np.ndarray | None = None
     scale_ej: np.ndarray | None = None
+    continues_v: np.ndarray | None = None
 
     @property
     def num_runs(self) -> int:
@@ -116,6 +123,19 @@ class Preempt(NamedTuple):
         if self.preemptible_v is None:
             return np.ones(self.num_runs, bool)
         return np.asarray(self.preemptible_v, bool)
+
+    def continues(self, v: int) -> bool:
+        """Whether run v goes on from the period before the problem's (`continues_v`)."""
+        return self.continues_v is not None and bool(self.continues_v[v])
+
+    def restores(self, v: int, periods) -> int:
+        """The restores of run v in one pool over `periods`: each segment after the
+        first, and the first too when it does not continue the run (`continues_v`)."""
+        parts = segments(periods)
+        if not parts:
+            return 0
+        free = 0 if self.continues(v) and parts[0][0] != 0 else 1
+        return len(parts) - free
 
     def run_of(self, unit: int) -> int:
         """The run (index into V) of a unit, or -1."""
@@ -157,6 +177,29 @@ class Preempt(NamedTuple):
             move_overhead_h_v=None
             if self.move_overhead_h_v is None
             else self.move_overhead_h_v[keep_v],
+            site_c=None if self.site_c is None else self.site_c[keep_c],
+            scale_ej=None if self.scale_ej is None else self.scale_ej[keep_e],
+            continues_v=None if self.continues_v is None else self.continues_v[keep_v],
+        )
+
+    def keep_choices(self, keep_c: np.ndarray) -> Preempt:
+        """The table with only the choices where keep_c (bool[C]) is True (and their
+        entries); every run stays (one without a choice is placed only by its options)."""
+        keep_c = np.asarray(keep_c, bool)
+        choice_new = np.cumsum(keep_c) - 1
+        keep_e = keep_c[self.choice_e]
+        return self._replace(
+            run_c=self.run_c[keep_c],
+            pool_c=self.pool_c[keep_c],
+            need_h_c=self.need_h_c[keep_c],
+            fixed_usd_per_h_c=self.fixed_usd_per_h_c[keep_c],
+            choice_e=choice_new[self.choice_e[keep_e]].astype(np.int32),
+            period_e=self.period_e[keep_e],
+            objective_usd_per_h_e=self.objective_usd_per_h_e[keep_e],
+            amount_qe=self.amount_qe[:, keep_e],
+            row_ej=self.row_ej[keep_e],
+            quantity_ej=self.quantity_ej[keep_e],
+            start_option_e=self.start_option_e[keep_e],
             site_c=None if self.site_c is None else self.site_c[keep_c],
             scale_ej=None if self.scale_ej is None else self.scale_ej[keep_e],
         )
@@ -344,8 +387,10 @@ def feasible_schedule(preempt: Preempt, unit: int, pool: int, periods, pools=Non
         return False
     if len(c_of) == 1 and not moves:
         c = c_of[pools[0]]
-        need = preempt.need_h_c[c] + preempt.overhead_h_v[v] * len(resumes)
+        need = preempt.need_h_c[c] + preempt.overhead_h_v[v] * preempt.restores(v, periods)
         return len(periods) * preempt.period_hours >= need - 1e-9
+    if preempt.continues(v):
+        return False  # a run that continues stays in its pool
     need = {p: float(preempt.need_h_c[c]) for p, c in c_of.items()}
     work = sum(preempt.period_hours / need[p] for p in pools)
     assert preempt.move_overhead_h_v is not None

@@ -213,6 +213,8 @@ def add_migrate_rows(rows, problem: Problem, cols: MigrateColumns | None) -> Non
     run_e = table.run_c[choice_e]
     period_e = table.period_e[cols.entry].astype(np.int64)
     for i, v in enumerate(cols.run.tolist()):
+        if table.continues(v):
+            raise ValueError(f"preempt run {v} goes on from before the problem and migrates")
         mine = np.flatnonzero(run_e == v)
         W = int(cols.w[i])
         at = {(int(choice_e[k]), int(period_e[k])): int(k) for k in mine}

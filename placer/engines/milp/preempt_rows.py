@@ -14,7 +14,11 @@ its window), and a continuous s[c,t] in [0, 1] (a segment starts in t):
     sum_t ph z[c,t] - o[u] sum_t s[c,t] - (h[c] - o[u]) y[c] >= 0         (5d) running time
 
 with ph the period's hours, h[c] the run's hours on p and o[u] its restore overhead per
-resume: (5d) is sum_t ph z >= h y + o (sum_t s - y). The place-once row (1) of u holds its
+resume: (5d) is sum_t ph z >= h y + o (sum_t s - y). A run that goes on from the period
+before the problem's (`Preempt.continues_v`, a rolling re-plan) pays the overhead for
+every segment it starts, its first included, and a segment in period 0 continues it:
+(5b) is not written for period 0 (s there is free, so 0), nor (5c), and (5d') reads
+sum_t ph z >= h y + o sum_t s. The place-once row (1) of u holds its
 x and its y. z[c,t] charges the rows a one-period option of p in t charges (pool GPUs,
 site kW and water, soft facility rows, the budget and the carbon cap) and its period's
 objective; y[c] the choice's fixed objective (the dataset's egress) and budget share,
@@ -160,24 +164,29 @@ def add_preempt_rows(rows, problem: Problem, cols: PreemptColumns | None) -> Non
         period = table.period_e[cols.entry[at]]
         overhead = float(table.overhead_h_v[table.run_c[c]])
         need = float(table.need_h_c[c])
+        goes_on = table.continues(int(table.run_c[c]))
         for k in range(at.size):
             rows.add(f"preempt_link[{c},{k}]", [z[k], y], [1.0, -1.0], -math.inf, 0.0)
             if k and period[k] == period[k - 1] + 1:
                 cols_k, coef_k = [z[k], z[k - 1], s[k]], [1.0, -1.0, -1.0]
+            elif goes_on and period[k] == 0:
+                continue  # (5b') running on from the period before: no segment starts
             else:
                 cols_k, coef_k = [z[k], s[k]], [1.0, -1.0]
             rows.add(f"preempt_start[{c},{k}]", cols_k, coef_k, -math.inf, 0.0)
-        rows.add(
-            f"preempt_segment[{c}]",
-            np.append(s, y),
-            np.append(np.ones(s.size), -1.0),
-            0.0,
-            math.inf,
-        )
+        if not goes_on:  # (5c'): a run that goes on may run in one segment it did not start
+            rows.add(
+                f"preempt_segment[{c}]",
+                np.append(s, y),
+                np.append(np.ones(s.size), -1.0),
+                0.0,
+                math.inf,
+            )
+        free = 0.0 if goes_on else overhead  # (5d'): every start counts
         rows.add(
             f"preempt_time[{c}]",
             np.concatenate([z, s, [y]]),
-            np.concatenate([np.full(z.size, ph), np.full(s.size, -overhead), [overhead - need]]),
+            np.concatenate([np.full(z.size, ph), np.full(s.size, -overhead), [free - need]]),
             -1e-9,
             math.inf,
         )

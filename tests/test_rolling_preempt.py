@@ -1,0 +1,154 @@
+"""Rolling re-planning with preemptible runs (`placer.analysis.rolling`): a run may pause
+and resume across re-plans; a window sees the work it has left and whether it goes on
+(`Preempt.continues_v`). With perfect forecasts and a lookahead to the horizon's end the
+realised schedule equals the oracle's optimum, which holds only when every window's
+model is the exact rest of the problem."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from placer.analysis.rolling import _parts_go_on, roll
+from placer.analysis.rolling_window import Part, window_scenario
+from placer.engines.base import SolveOptions
+from placer.engines.registry import SOLVERS
+from placer.model.scenario import Scenario
+from placer.plan.verify import verify
+from placer.problem.compile import compile_problem
+from placer.problem.preempt import feasible_schedule
+from placer.problem.usage import objective_value, row_loads
+from tests.test_preempt import run, scenario
+
+SPIKE = [0.05, 0.05, 5.0, 5.0, 0.05, 0.05, 0.05, 2.0]  # USD/kWh
+
+
+def _sc(prices, runs, gpus: int = 8) -> Scenario:
+    return Scenario.model_validate(scenario(prices=prices, runs=runs, gpus=gpus))
+
+
+def test_a_run_pauses_across_replans_as_the_oracle_does() -> None:
+    sc = _sc(SPIKE, [run("ft", 4, 0.25, must_place=True)])
+    for every, forecast in ((1, "perfect"), (2, "perfect"), (1, "persistence")):
+        report = roll(sc, every_periods=every, forecast=forecast, baseline=False)
+        assert report.plan is not None and verify(sc, report.plan) == []
+        (p,) = report.plan.placements
+        # by hand: periods 0-1, a pause over the spike, then 4-6 (5 x 1 h >= 4 h + 0.25)
+        assert [(s.start_period, s.periods) for s in p.segments] == [(0, 2), (4, 3)]
+        assert p.resumes == 1
+        assert report.oracle is not None
+        assert report.rolling.objective_usd == pytest.approx(report.oracle.objective_usd)
+        assert report.notes == [] and report.rolling.runs_missed == []
+
+
+def test_a_window_sees_the_work_left_and_whether_the_run_goes_on() -> None:
+    sc = _sc(SPIKE, [run("ft", 4, 0.25, must_place=True)])
+    ran = Part("fra/L4", "fra", "L4", need_h=4.0, overhead_h=0.25, periods=(0, 1))
+    for t, hours, goes_on in ((2, 2.0, True), (3, 2.25, False)):
+        window, missed = window_scenario(sc, t, 8, {}, "perfect", {"ft": ran})
+        (w,) = window.workloads
+        assert missed == [] and w.hours == pytest.approx(hours) and w.must_place
+        assert w.pin_sites == ["fra"] and w.earliest_start is not None
+        problem, index = compile_problem(window)
+        problem = _parts_go_on(problem, index, {"ft": ran}, t)
+        table = problem.preempt
+        assert table is not None and table.continues_v.tolist() == [goes_on]
+        starts = index.time.start_o[problem.options_of(0)[0]].tolist()
+        assert starts == ([0] if goes_on else list(range(len(starts))))
+    # two periods run, one resume: 2 x 1 h - 0.25 h of work done
+    later = Part("fra/L4", "fra", "L4", 4.0, 0.25, (0, 1, 3))
+    assert later.left_h(1.0) == pytest.approx(1.25) and later.running_at(4)
+    window, _ = window_scenario(sc, 6, 8, {}, "perfect", {"ft": later})
+    assert window.workloads[0].hours == pytest.approx(1.5)  # paused: one more restore
+
+
+def _brute_force(problem) -> float:
+    """The least objective over every contiguous option and every feasible period set of
+    each run (one pool), capacities held."""
+    table = problem.preempt
+    choices = []
+    for u in range(problem.num_units):
+        mine: list = [] if problem.must_place_u[u] else [(-1, None)]
+        mine += [(int(o), None) for o in problem.options_of(u)[0]]
+        periods = table.period_e[table.entries_of(table.choice_of(u, 0))].tolist()
+        for n in range(1, len(periods) + 1):
+            for subset in itertools.combinations(periods, n):
+                if feasible_schedule(table, u, 0, subset):
+                    mine.append((-1, (0, subset)))
+        choices.append(mine)
+    best = np.inf
+    for combo in itertools.product(*choices):
+        assign = np.array([o for o, _ in combo], np.int32)
+        schedule = {u: s for u, (_, s) in enumerate(combo) if s is not None}
+        if (row_loads(problem, assign, schedule) > problem.cap_r + 1e-9).any():
+            continue
+        best = min(best, objective_value(problem, assign, schedule))
+    return float(best)
+
+
+@pytest.mark.parametrize("overhead", [0.0, 0.5, 1.0])
+def test_the_milp_of_a_run_that_goes_on_equals_brute_force(overhead: float) -> None:
+    """A window at t = 2 of a run that ran in periods 0-1: the MILP's rows (5b'), (5d')
+    against every schedule `feasible_schedule` accepts."""
+    prices = [0.05, 0.05, 3.0, 0.1, 2.0, 0.2, 0.3, 0.1]
+    runs = [run("a", 4.0, overhead, must_place=True), run("b", 1.5, overhead, must_place=True)]
+    sc = _sc(prices, runs, gpus=16)
+    parts = {"a": Part("fra/L4", "fra", "L4", 4.0, overhead, (0, 1))}
+    window, _ = window_scenario(sc, 2, 8, {}, "perfect", parts)
+    problem, index = compile_problem(window)
+    problem = _parts_go_on(problem, index, parts, 2)
+    assert problem.preempt.continues_v.tolist() == [True, False]
+    result = SOLVERS["milp"](problem, SolveOptions(time_limit_s=20))
+    assert result.status == "optimal"
+    assert result.objective_usd_per_h == pytest.approx(_brute_force(problem), rel=1e-7)
+    # going on costs no restore: the run that continues needs 2 h, not 2 h + overhead
+    table = problem.preempt
+    assert feasible_schedule(table, 0, 0, (0, 1))
+    # a later start is a restore, as a resume is: 2 h + overhead
+    assert feasible_schedule(table, 0, 0, (1, 2)) == (overhead == 0.0)
+    assert feasible_schedule(table, 0, 0, (0, 3)) == (overhead == 0.0)
+    assert feasible_schedule(table, 0, 0, (1, 2, 3)) and feasible_schedule(table, 0, 0, (0, 1, 3))
+    # the run that starts fresh: its first segment is free
+    assert feasible_schedule(table, 1, 0, (1, 2)) and not feasible_schedule(table, 1, 0, (1,))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    prices=st.lists(st.sampled_from([0.05, 0.2, 1.0, 4.0]), min_size=5, max_size=8),
+    hours=st.lists(st.sampled_from([1.0, 1.5, 2.0, 2.5, 3.0]), min_size=1, max_size=2),
+    overhead=st.sampled_from([0.0, 0.25, 0.5, 1.0]),
+    every=st.sampled_from([1, 2]),
+)
+def test_perfect_rolling_equals_the_oracle(prices, hours, overhead, every) -> None:
+    runs = [
+        run(f"r{i}", h, overhead, must_place=False, value_usd_per_h=30.0)
+        for i, h in enumerate(hours)
+    ]
+    sc = _sc(prices, runs, gpus=8)
+    report = roll(sc, every_periods=every, forecast="perfect", baseline=False)
+    assert report.plan is not None and verify(sc, report.plan) == []
+    assert report.oracle is not None and report.oracle.status == "optimal"
+    assert report.rolling.objective_usd == pytest.approx(report.oracle.objective_usd, rel=1e-6)
+
+
+def test_the_water_a_paused_run_drew_today_is_counted() -> None:
+    from placer.analysis.rolling_water import water_drawn_today
+    from placer.problem.rows import Q_WATER
+    from tests.test_water_days import scenario as watered
+
+    sc = watered(None, preemptible=True)
+    problem, index = compile_problem(sc)
+    rate = float(problem.amount_quk[Q_WATER].max())
+    assert rate > 0 and problem.preempt is not None
+    pool = int(problem.preempt.pool_c[0])
+    none = np.full(problem.num_units, -1, np.int32)
+    days = sc.horizon.period_days()
+    drawn = water_drawn_today(problem, index, none, 5, days, {0: (pool, (0, 1, 3))})
+    assert drawn == {index.sites[0]: pytest.approx(3 * rate)}
+    # periods at or after t are not drawn yet
+    drawn = water_drawn_today(problem, index, none, 2, days, {0: (pool, (0, 1, 3))})
+    assert drawn == {index.sites[0]: pytest.approx(2 * rate)}
