@@ -16,7 +16,7 @@ from importlib import metadata, resources
 from pathlib import Path
 
 from placer import interrupt
-from placer.engines.base import SolveOptions
+from placer.engines.base import SolveOptions, SolveResult
 from placer.engines.milp.diagnose import diagnose
 from placer.engines.registry import SOLVERS
 from placer.engines.relax.streamed_bound import sample_prices, with_whole_bound
@@ -180,15 +180,8 @@ def solve(
         result = _weighted_only(result, name)
     if restricted:
         result = with_whole_bound(scenario, problem, result, relative_gap, known_bound)
-    if problem.preempt is not None and result.preempt_schedule is None:
-        result = contiguous_only(result, name, None if restricted else problem, relative_gap)
-        polish = not restricted and not bool(problem.lexicographic) and name != "greedy"
-        if polish and not interrupt.was_interrupted():  # let the runs pause and move
-            from placer.engines.search.preempt_polish import polish_preempted
-
-            budget_s = started + time_limit_s * (1.0 - POST_SOLVE_SHARE) - time.perf_counter()
-            with interrupt.catch_interrupt():
-                result = polish_preempted(problem, options, result, budget_s)
+    polish_by = started + time_limit_s * (1.0 - POST_SOLVE_SHARE)
+    result = with_preemption(problem, name, options, result, polish_by, restricted)
     deadline = started + time_limit_s
     diagnosed = (
         result.status == "infeasible"
@@ -410,6 +403,41 @@ def _within_period_caps(problem: Problem, index, options: SolveOptions, result, 
         bound_scope="full" if full and result.bound_usd_per_h is not None else None,
         diagnostics=[note, *fallback.diagnostics, *result.diagnostics],
     )
+
+
+def engine_share(problem: Problem, name: str) -> float:
+    """The share of a solve's time its engine gets when `with_preemption` follows it: the
+    rest is the preemption polish's (`preempt_polish.POLISH_SHARE`)."""
+    if problem.preempt is None or name in ("milp", "greedy"):
+        return 1.0
+    from placer.engines.search.preempt_polish import POLISH_SHARE
+
+    return 1.0 - POLISH_SHARE
+
+
+def with_preemption(
+    problem: Problem,
+    name: str,
+    options: SolveOptions,
+    result: SolveResult,
+    polish_by: float,
+    restricted: bool = False,
+) -> SolveResult:
+    """`result` of engine `name`; where the engine placed preemptible runs contiguously
+    (no `preempt_schedule`): its bound as `contiguous_only` states it, then the runs
+    re-planned with pauses and moves (`preempt_polish`) until `polish_by`
+    (`time.perf_counter()` seconds), except after greedy (the agnostic baseline), the
+    restricted layout and the lexicographic objective."""
+    if problem.preempt is None or result.preempt_schedule is not None:
+        return result
+    result = contiguous_only(result, name, None if restricted else problem, options.relative_gap)
+    polish = not restricted and not bool(problem.lexicographic) and name != "greedy"
+    if polish and not interrupt.was_interrupted():  # let the runs pause and move
+        from placer.engines.search.preempt_polish import polish_preempted
+
+        with interrupt.catch_interrupt():
+            result = polish_preempted(problem, options, result, polish_by - time.perf_counter())
+    return result
 
 
 def contiguous_only(result, name: str, problem: Problem | None = None, relative_gap: float = 0.0):

@@ -7,14 +7,15 @@ sees the scenario of periods [t, end) (`placer.analysis.rolling_window`: actuals
 t, forecasts from t; end = t + lookahead, stretched to the deadline of any run that may
 start inside it), with what was committed fixed: training runs that started run on in
 their pool, preemptible runs under way go on or resume in their pool for the work they
-have left (`_parts_go_on`), runs not started keep their window. A service region's move out of the pools
-it used in period t - 1 is priced on period t's options (`rolling_moves.price_moves`).
+have left (`_parts_go_on`), runs not started keep their window. A service region's move
+out of the pools it used in period t - 1 is priced on period t's options
+(`rolling_moves.price_moves`). An engine that does not model preemption is followed by
+the preemption polish, as in `placer solve` (`api.with_preemption`).
 The solve's decisions for periods [t, t + every) are committed: runs that start there,
 the periods preemptible runs run in there, and the pools of the service units of those
-periods. At the end the committed schedule is
-a timed plan of the original scenario, built by `placer.plan.build` from the original's
-compiled problem and checked by `placer.plan.verify`; its cost and carbon are the actual
-series'.
+periods. At the end the committed schedule is a timed plan of the original scenario,
+built by `placer.plan.build` from the original's compiled problem and checked by
+`placer.plan.verify`; its cost and carbon are the actual series'.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from placer.analysis.rolling_moves import count_moves, price_moves
 from placer.analysis.rolling_report import Outcome, RollingReport, Step, fill_comparisons
 from placer.analysis.rolling_water import water_drawn_today, with_water_drawn
 from placer.analysis.rolling_window import FORECASTS, Part, Run, window_end, window_scenario
-from placer.api import choose_solver, solve, versions
+from placer.api import choose_solver, engine_share, solve, versions, with_preemption
 from placer.engines.base import SolveOptions, SolveResult
 from placer.engines.registry import SOLVERS
 from placer.errors import OptionError
@@ -42,7 +43,7 @@ from placer.problem.agnostic import agnostic_rank
 from placer.problem.compile import compile_problem
 from placer.problem.compile_large import require_whole_table
 from placer.problem.form import Index, Problem
-from placer.problem.preempt import Schedule, contiguous_option
+from placer.problem.preempt import Schedule, contiguous_option, segments
 
 #: (workload, region, copy, period, part) of a service unit, periods of the original.
 ServiceKey = tuple[str, str | None, int, int, int]
@@ -241,14 +242,16 @@ def _replan(
         problem = price_moves(scenario, problem, index, done.pools_at(t - 1), per_replica_usd)
     name = choose_solver(solver, problem)
     options = SolveOptions(
-        time_limit_s=time_limit_s,
+        time_limit_s=time_limit_s * engine_share(problem, name),
         seed=seed,
         rank_uk=agnostic_rank(problem, index) if name == "greedy" else None,
     )
     result = SOLVERS[name](problem, options)
+    polish_s = time_limit_s - options.time_limit_s  # the preemption polish's share
+    result = with_preemption(problem, name, options, result, time.perf_counter() + polish_s)
     note = f"{len(missed)} runs past their deadline: {', '.join(missed)}" if missed else ""
     if result.status not in ("optimal", "feasible"):
-        result, more = _relaxed(problem, options, name, result)
+        result, more = _relaxed(problem, options, name, result, polish_s)
         note = "; ".join(x for x in (note, more) if x)
     runs, units = _commit(problem, index, result, t, every, done, whole)
     return Step(
@@ -288,8 +291,11 @@ def _unstuck(problem: Problem) -> Problem:
 
 def _parts_go_on(problem: Problem, index: Index, parts: dict[str, Part], t: int) -> Problem:
     """Preemptible runs under way may use only their own pool; one that ran in t - 1
-    goes on (`Preempt.continues_v`), so its only contiguous options are those starting
-    now (a later start is a restore, which only its preemption schedules count)."""
+    goes on (`Preempt.continues_v`). Its contiguous options (which pay their last period
+    for the hours run) stay only where the whole run may still be one segment: it ran
+    without a pause so far and goes on now (those starting at t). Else its schedule has
+    two segments or more whatever the window does, and pays each period in full: it is
+    placed by its preemption schedules only."""
     table = problem.preempt
     if not parts or table is None:
         return problem
@@ -303,10 +309,11 @@ def _parts_go_on(problem: Problem, index: Index, parts: dict[str, Part], t: int)
         if part is None:
             continue
         running = part.running_at(t)
+        whole = running and len(segments(part.periods)) == 1  # one segment so far
         options, slots = problem.options_of(u)
         for o, k in zip(options.tolist(), slots.tolist(), strict=True):
             own = index.pools[int(problem.pool_o[o])].name == part.pool
-            keep[u, k] = own and (not running or int(time_index.start_o[o]) == 0)
+            keep[u, k] = own and whole and int(time_index.start_o[o]) == 0
         v = table.run_of(u)
         if v >= 0:
             mine = table.run_c == v
@@ -317,9 +324,13 @@ def _parts_go_on(problem: Problem, index: Index, parts: dict[str, Part], t: int)
     return _unstuck(problem.restricted(keep)._replace(preempt=table))
 
 
-def _relaxed(problem: Problem, options: SolveOptions, name: str, failed: SolveResult):
+def _relaxed(
+    problem: Problem, options: SolveOptions, name: str, failed: SolveResult, polish_s: float
+):
     """A second solve where no unit must be placed, each must-place unit losing a large
-    value when left out: the window (with its forecasts) admits no plan as given."""
+    value when left out: the window (with its forecasts) admits no plan as given, or an
+    engine that places runs contiguously found none (a paused run under way has no
+    contiguous option), followed by the preemption polish for `polish_s` seconds."""
     largest = float(np.abs(problem.objective_usd_per_h_uk).max(initial=0.0))
     penalty = 100.0 * largest + 1.0
     loose = problem._replace(
@@ -331,6 +342,13 @@ def _relaxed(problem: Problem, options: SolveOptions, name: str, failed: SolveRe
         ),
     )
     result = SOLVERS[name](loose, options)
+    result = with_preemption(loose, name, options, result, time.perf_counter() + polish_s)
+    if problem.preempt is not None and name != "milp":
+        return result, (
+            f"{failed.status} as given: {name} places runs contiguously, and a paused run "
+            "under way may only resume (no contiguous option); solved with must-place "
+            "units optional, then the preemption polish"
+        )
     return result, f"{failed.status} as given; solved with must-place units optional"
 
 
