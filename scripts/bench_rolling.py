@@ -77,6 +77,9 @@ def run(path: Path, args: argparse.Namespace, forecast: str) -> dict:
         "carbon_kg": round(r.carbon_kg, 2),
         "objective_usd": round(r.objective_usd, 2),
         "moves": r.moves,
+        "paused_runs": sum(
+            1 for p in (report.plan.placements if report.plan else []) if p.segments
+        ),
         "move_cost_usd": round(r.move_cost_usd, 2),
         "runs_missed": len(r.runs_missed),
         "unserved_units": r.unserved_units,
