@@ -175,3 +175,31 @@ def test_hybrid_sweep_points_keep_the_caps_per_period(monkeypatch, cap: float) -
     assert front.solver == "hybrid" and front.points
     for point in front.points:
         assert verify(sc, point.plan) == []
+
+
+def test_hybrid_sweep_points_let_runs_pause_and_claim_no_contiguous_bound(monkeypatch) -> None:
+    """Above MILP_MAX_PAIRS each point is a hybrid solve, which places runs
+    contiguously. Before, its bound was of that problem: the cheapest point claimed
+    'optimal' at 5.8667 USD/h, above the optimum with pauses (5.2267). Now each point is
+    polished with pauses and claims the bound that holds with them."""
+    from placer.analysis import pareto
+
+    prices = [0.4, 3.0, 0.1, 2.0, 0.2, 0.3]
+    runs = [preempt.run("a", 2.0, 0.0), preempt.run("b", 2.0, 0.0)]
+    data = preempt.scenario(prices=prices, runs=runs, gpus=16)
+    data["sites"][0]["power"]["carbon_g_per_kwh"] = [100, 800, 900, 50, 700, 600]
+    sc = Scenario.model_validate(data)
+    exact = pareto_front(sc, n_points=3, time_limit_s=20)
+    monkeypatch.setattr(pareto, "MILP_MAX_PAIRS", 0)
+    front = pareto_front(sc, n_points=3, time_limit_s=20, keep_plans=True)
+    assert front.solver == "hybrid"
+    cheapest = min(front.points, key=lambda p: p.objective_usd_per_h)
+    least = min(p.objective_usd_per_h for p in exact.points)
+    assert cheapest.objective_usd_per_h == pytest.approx(least)  # 5.2267: it pauses
+    assert cheapest.plan is not None and any(p.segments for p in cheapest.plan.placements)
+    assert min(p.carbon_kg_per_h for p in front.points) == pytest.approx(
+        min(p.carbon_kg_per_h for p in exact.points)
+    )
+    assert cheapest.bound_usd_per_h is None or cheapest.bound_usd_per_h <= least + 1e-6
+    for point in front.points:
+        assert verify(sc, point.plan) == []

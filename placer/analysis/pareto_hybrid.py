@@ -22,10 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.math_opt.python import mathopt
 
+from placer.api import engine_share, with_preemption
 from placer.engines.base import SolveOptions
 from placer.engines.search.hybrid import solve_hybrid
 from placer.errors import OptionError
 from placer.problem.form import Problem
+from placer.problem.preempt import Preempt
 from placer.problem.rows import K_CARBON, Q_CARBON, global_row
 
 #: Above this many feasible (unit, option) pairs the sweep solves each point with the
@@ -93,6 +95,7 @@ class HybridSweepModel:
                 objective_usd_per_h_uk=p.amount_quk[Q_CARBON],
                 unplaced_usd_per_h_u=np.zeros(p.num_units),
                 over_usd_per_h_r=None if over is None else np.where(np.isfinite(over), 0.0, over),
+                preempt=_carbon_schedules(p.preempt),
             )
         return p
 
@@ -100,20 +103,39 @@ class HybridSweepModel:
         self, time_limit_s: float, relative_gap: float, seed: int, hint_u: np.ndarray | None
     ) -> SweepOutcome:
         started = time.perf_counter()
+        problem = self.capped()
+        limit_s = max(time_limit_s, 0.5)
         options = SolveOptions(
-            time_limit_s=max(time_limit_s, 0.5),
+            time_limit_s=limit_s * engine_share(problem, "hybrid"),
             seed=seed,
             relative_gap=relative_gap,
             hint_u=None if hint_u is None else np.asarray(hint_u, np.int32),
         )
-        result = solve_hybrid(self.capped(), options)
+        result = solve_hybrid(problem, options)
+        # the hybrid places preemptible runs contiguously: its bound is of that problem;
+        # the bound that holds with pauses and moves, then the preemption polish
+        result = with_preemption(problem, "hybrid", options, result, started + limit_s)
         has_plan = result.status in ("optimal", "feasible")
         return SweepOutcome(
             np.asarray(result.assign_u, np.int32) if has_plan else None,
             result.bound_usd_per_h if result.bound_scope == "full" else None,
             _REASONS[result.status],
             time.perf_counter() - started,
+            result.preempt_schedule or None if has_plan else None,
         )
+
+
+def _carbon_schedules(table: Preempt | None) -> Preempt | None:
+    """The preemption table with carbon (kg/h) as each run period's objective, and
+    nothing for the dataset's egress or a move (they cost money, not carbon)."""
+    if table is None:
+        return None
+    moves = table.move_usd_per_h_v
+    return table._replace(
+        objective_usd_per_h_e=table.amount_qe[Q_CARBON].copy(),
+        fixed_usd_per_h_c=np.zeros_like(table.fixed_usd_per_h_c),
+        move_usd_per_h_v=None if moves is None else np.where(np.isfinite(moves), 0.0, moves),
+    )
 
 
 __all__ = ["MILP_MAX_PAIRS", "HybridSweepModel", "SweepOutcome"]

@@ -46,7 +46,11 @@ class Step(_ReportModel):
     t: int
     end: int
     status: str
-    committed_runs: list[str] = Field(default_factory=list)
+    committed_runs: list[str] = Field(
+        default_factory=list,
+        description="Training runs that start in the committed periods, and preemptible "
+        "runs that run in them (such a run is listed at every re-plan it runs after).",
+    )
     committed_units: int = 0
     note: str = ""
     wall_s: float = 0.0
