@@ -241,6 +241,8 @@ def _replan(
     if priced and t > 0:
         problem = price_moves(scenario, problem, index, done.pools_at(t - 1), per_replica_usd)
     name = choose_solver(solver, problem)
+    if name != "milp":
+        problem = _resumed_by_polish(problem)
     options = SolveOptions(
         time_limit_s=time_limit_s * engine_share(problem, name),
         seed=seed,
@@ -324,15 +326,44 @@ def _parts_go_on(problem: Problem, index: Index, parts: dict[str, Part], t: int)
     return _unstuck(problem.restricted(keep)._replace(preempt=table))
 
 
+def _penalty(problem: Problem) -> float:
+    """USD/h a must-place unit loses when a re-plan makes it optional: above any option's
+    objective, so that a plan leaves it out only when it cannot place it."""
+    largest = float(np.abs(problem.objective_usd_per_h_uk).max(initial=0.0))
+    table = problem.preempt
+    if table is not None and table.objective_usd_per_h_e.size:
+        largest = max(largest, float(np.abs(table.objective_usd_per_h_e).sum()))
+    return 100.0 * largest + 1.0
+
+
+def _resumed_by_polish(problem: Problem) -> Problem:
+    """For an engine that places runs contiguously: a must-place run that only its
+    preemption schedules can place (a paused run under way) is optional to it, at a
+    large loss (`_penalty`); the preemption polish after it places the run."""
+    table = problem.preempt
+    if table is None:
+        return problem
+    only = problem.must_place_u & ~problem.listed_uk.any(axis=1)
+    only &= np.isin(np.arange(problem.num_units), table.unit_v[np.unique(table.run_c)])
+    if not only.any():
+        return problem
+    return problem._replace(
+        must_place_u=problem.must_place_u & ~only,
+        unplaced_usd_per_h_u=np.where(
+            only,
+            np.maximum(problem.unplaced_usd_per_h_u, _penalty(problem)),
+            problem.unplaced_usd_per_h_u,
+        ),
+    )
+
+
 def _relaxed(
     problem: Problem, options: SolveOptions, name: str, failed: SolveResult, polish_s: float
 ):
     """A second solve where no unit must be placed, each must-place unit losing a large
-    value when left out: the window (with its forecasts) admits no plan as given, or an
-    engine that places runs contiguously found none (a paused run under way has no
-    contiguous option), followed by the preemption polish for `polish_s` seconds."""
-    largest = float(np.abs(problem.objective_usd_per_h_uk).max(initial=0.0))
-    penalty = 100.0 * largest + 1.0
+    value when left out: the window (with its forecasts) admits no plan as given;
+    followed by the preemption polish for `polish_s` seconds."""
+    penalty = _penalty(problem)
     loose = problem._replace(
         must_place_u=np.zeros_like(problem.must_place_u),
         unplaced_usd_per_h_u=np.where(
@@ -343,12 +374,6 @@ def _relaxed(
     )
     result = SOLVERS[name](loose, options)
     result = with_preemption(loose, name, options, result, time.perf_counter() + polish_s)
-    if problem.preempt is not None and name != "milp":
-        return result, (
-            f"{failed.status} as given: {name} places runs contiguously, and a paused run "
-            "under way may only resume (no contiguous option); solved with must-place "
-            "units optional, then the preemption polish"
-        )
     return result, f"{failed.status} as given; solved with must-place units optional"
 
 
