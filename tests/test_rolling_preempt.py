@@ -181,3 +181,26 @@ def test_the_water_a_paused_run_drew_today_is_counted() -> None:
     # periods at or after t are not drawn yet
     drawn = water_drawn_today(problem, index, none, 2, days, {0: (pool, (0, 1, 3))})
     assert drawn == {index.sites[0]: pytest.approx(2 * rate)}
+
+
+def test_a_run_under_way_counts_in_the_water_drawn_today() -> None:
+    """Mid-day, the water the day has left is the cap less what the committed schedule
+    drew: a preemptible run not finished yet drew water too (before, the loop's realised
+    schedule left it out until it finished)."""
+    from placer.analysis.rolling import _Commitments, _realised
+    from placer.analysis.rolling_water import water_drawn_today
+    from placer.problem.rows import Q_WATER
+    from tests.test_water_days import scenario as watered
+
+    sc = watered(None, preemptible=True)
+    problem, index = compile_problem(sc)
+    rate = float(problem.amount_quk[Q_WATER].max())
+    pool = index.pools[int(problem.preempt.pool_c[0])]
+    ran = Part(pool.name, pool.site, pool.accelerator, 6.0, 0.25, (0, 1, 2))
+    done = _Commitments({}, {}, {sc.workloads[0].id: ran})
+    assign, schedule, notes = _realised(problem, index, done, under_way=True)
+    drawn = water_drawn_today(problem, index, assign, 3, sc.horizon.period_days(), schedule)
+    assert drawn == {pool.site: pytest.approx(3 * rate)}
+    # the realised plan at the end leaves an unfinished run out, with a note
+    assign, schedule, notes = _realised(problem, index, done)
+    assert schedule == {} and (assign < 0).all() and "did not finish" in notes[0]

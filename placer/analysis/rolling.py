@@ -233,7 +233,7 @@ def _replan(
     days = scenario.horizon.period_days() if scenario.horizon is not None else None
     capped = any(s.cooling.water_cap_l_per_day is not None for s in scenario.sites)
     if capped and days is not None and t > 0 and days[t - 1] == days[t]:  # mid-day
-        assign_u, schedule, _ = _realised(*whole, done)
+        assign_u, schedule, _ = _realised(*whole, done, under_way=True)
         drawn = water_drawn_today(*whole, assign_u, t, days, schedule)
         problem = with_water_drawn(problem, index, drawn)
     problem = _fixed_runs(problem, index, done.runs)
@@ -451,12 +451,14 @@ def _run_on(index: Index, whole, done, workload: str, pool: int, periods, t: int
 
 
 def _realised(
-    problem: Problem, index: Index, done: _Commitments
+    problem: Problem, index: Index, done: _Commitments, under_way: bool = False
 ) -> tuple[np.ndarray, Schedule, list]:
     """int32[U]: the committed schedule on the original problem, the preemptible runs
     that paused (unit -> (pool, periods); their assign_u is -1), and notes on what did
     not map onto it (a committed pool no option of the actual unit lists, a run under
-    way that did not finish)."""
+    way that did not finish). `under_way`: a preemptible run not finished yet is in the
+    schedule with the periods it ran so far (what it drew: the loop's water), else it
+    is left out (the realised plan at the end)."""
     time_index = index.time
     assert time_index is not None
     assign_u = np.full(problem.num_units, -1, np.int32)
@@ -466,6 +468,10 @@ def _realised(
     for u, unit in enumerate(index.units):
         part = done.parts.get(unit.workload) if unit.kind == "training" else None
         if part is not None:
+            if part.left_h(ph) > 1e-6 and under_way:
+                pool = next(i for i, x in enumerate(index.pools) if x.name == part.pool)
+                schedule[u] = (pool, part.periods)
+                continue
             if part.left_h(ph) > 1e-6:
                 notes.append(
                     f"{unit.name}: started but did not finish ({part.left_h(ph):g} h "

@@ -53,13 +53,10 @@ def water_drawn_today(
     for u, (pool, ran) in sorted((schedule or {}).items()):
         assert table is not None
         own = table.entries_of(table.choice_of(u, int(pool)))
-        today = [
-            e
-            for e in own.tolist()
-            if first <= int(table.period_e[e]) < t and int(table.period_e[e]) in set(ran)
-        ]
+        period = table.period_e[own]
+        today = own[(period >= first) & (period < t) & np.isin(period, list(ran))]
         site = index.sites[int(problem.pool_site_p[int(pool)])]
-        litres = sum(float(table.amount_qe[Q_WATER, e]) for e in today) * time_index.period_hours
+        litres = float(table.amount_qe[Q_WATER, today].sum()) * time_index.period_hours
         out[site] = out.get(site, 0.0) + litres
     return out
 
