@@ -204,3 +204,48 @@ def test_a_run_under_way_counts_in_the_water_drawn_today() -> None:
     # the realised plan at the end leaves an unfinished run out, with a note
     assign, schedule, notes = _realised(problem, index, done)
     assert schedule == {} and (assign < 0).all() and "did not finish" in notes[0]
+
+
+@pytest.mark.slow
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    day=st.lists(st.sampled_from([0.05, 0.2, 1.0, 4.0]), min_size=4, max_size=4),
+    second=st.lists(st.sampled_from([0.05, 0.2, 1.0, 4.0]), min_size=4, max_size=4),
+    hours=st.lists(st.sampled_from([1.0, 1.5, 2.5, 3.0, 4.5]), min_size=1, max_size=3),
+    overhead=st.sampled_from([0.0, 0.25, 1.0]),
+    every=st.sampled_from([1, 2, 3]),
+    lookahead=st.sampled_from([None, 3, 4]),
+    solver=st.sampled_from(["milp", "hybrid"]),
+)
+def test_rolling_with_forecasts_gives_verified_plans(
+    day, second, hours, overhead, every, lookahead, solver
+) -> None:
+    """Persistence forecasts over two 4-hour 'days' (periods of 6 h: the second day is
+    forecast from the first), short lookaheads, both kinds of engine: the realised
+    schedule passes the verifier, every run that started finishes, and a run placed
+    is placed whole."""
+    runs = [
+        run(f"r{i}", h, overhead, must_place=False, value_usd_per_h=30.0 + i)
+        for i, h in enumerate(hours)
+    ]
+    data = scenario(prices=day + second, runs=runs, gpus=16)
+    data["horizon"]["period_hours"] = 6
+    for w in data["workloads"]:
+        w["hours"] *= 6
+        if w.get("restore_overhead_h"):
+            w["restore_overhead_h"] *= 6
+    sc = Scenario.model_validate(data)
+    look = lookahead if lookahead is None or lookahead >= every else every
+    report = roll(
+        sc,
+        every_periods=every,
+        lookahead_periods=look,
+        forecast="persistence",
+        solver=solver,
+        time_limit_s=3.0,
+        oracle=False,
+        baseline=False,
+    )
+    assert report.plan is not None and verify(sc, report.plan) == []
+    assert not any("did not finish" in n for n in report.notes)
+    assert report.rolling.violations == []
