@@ -14,6 +14,7 @@ is written, as a shell does for a command ended by Ctrl-C).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import signal
 import threading
@@ -34,6 +35,18 @@ def leave_running(worker: threading.Thread) -> None:
 def any_left_running() -> bool:
     """Whether a solver thread that was left is still running."""
     return any(t.is_alive() for t in _left_running)
+
+
+@atexit.register
+def _wait_for_left_running() -> None:
+    """At the exit of a program that called placer as a library: wait for the solver
+    threads left running to end (each ends at its own time limit). Python stops a daemon
+    thread that returns from native code while it finalizes with pthread_exit, which
+    aborts through a C++ solver's frames ("terminate called without an active
+    exception", SIGABRT) after the program's work is done. The CLI does not wait: it
+    ends its process with os._exit, which skips this."""
+    for worker in _left_running:
+        worker.join()
 
 
 def requested() -> bool:
