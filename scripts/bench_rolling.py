@@ -77,9 +77,7 @@ def run(path: Path, args: argparse.Namespace, forecast: str) -> dict:
         "carbon_kg": round(r.carbon_kg, 2),
         "objective_usd": round(r.objective_usd, 2),
         "moves": r.moves,
-        "paused_runs": sum(
-            1 for p in (report.plan.placements if report.plan else []) if p.segments
-        ),
+        "paused_runs": r.paused_runs,
         "move_cost_usd": round(r.move_cost_usd, 2),
         "runs_missed": len(r.runs_missed),
         "unserved_units": r.unserved_units,
@@ -88,6 +86,7 @@ def run(path: Path, args: argparse.Namespace, forecast: str) -> dict:
         "oracle_carbon_kg": round(o.carbon_kg, 2),
         "oracle_objective_usd": round(o.objective_usd, 2),
         "oracle_moves": o.moves,
+        "oracle_paused_runs": o.paused_runs,
         "oracle_move_cost_usd": round(o.move_cost_usd, 2),
         "oracle_status": o.status,
         "gap_vs_oracle_cost_pct": _round(report.gap_vs_oracle_cost_pct),

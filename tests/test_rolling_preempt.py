@@ -41,6 +41,7 @@ def test_a_run_pauses_across_replans_as_the_oracle_does() -> None:
         assert [(s.start_period, s.periods) for s in p.segments] == [(0, 2), (4, 3)]
         assert p.resumes == 1
         assert report.oracle is not None
+        assert report.rolling.paused_runs == report.oracle.paused_runs == 1
         assert report.rolling.objective_usd == pytest.approx(report.oracle.objective_usd)
         assert report.notes == [] and report.rolling.runs_missed == []
 

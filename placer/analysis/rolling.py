@@ -552,6 +552,7 @@ def _outcome(name, scenario, problem, index, plan: Plan, assign_u, per_replica) 
         runs=len(trainings),
         runs_on_time=len(placed),
         runs_missed=sorted(trainings - placed),
+        paused_runs=sum(1 for p in plan.placements if p.kind == "training" and p.segments),
         unserved_units=unserved,
         violations=[str(v) for v in verify(scenario, plan)],
     )

@@ -33,6 +33,9 @@ class Outcome(_ReportModel):
     runs: int = Field(description="Training runs in the scenario.")
     runs_on_time: int = Field(description="Runs placed, ending by their deadlines.")
     runs_missed: list[str] = Field(default_factory=list)
+    paused_runs: int = Field(
+        default=0, description="Runs placed that pause (preemptible runs with segments)."
+    )
     unserved_units: int = Field(description="Inference units (period, share, copy) left out.")
     violations: list[str] = Field(
         default_factory=list, description="What placer.plan.verify finds wrong (none expected)."

@@ -154,6 +154,7 @@ def rolling_table(report) -> str:
         "moves",
         "move_cost_usd",
         "runs_missed",
+        "paused",
         "unserved",
         "violations",
     ]
@@ -170,6 +171,7 @@ def rolling_table(report) -> str:
                 str(o.moves),
                 f"{o.move_cost_usd:,.2f}",
                 str(len(o.runs_missed)),
+                str(o.paused_runs),
                 str(o.unserved_units),
                 str(len(o.violations)),
             ]
