@@ -6,8 +6,6 @@ model is the exact rest of the problem."""
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,8 +19,7 @@ from placer.model.scenario import Scenario
 from placer.plan.verify import verify
 from placer.problem.compile import compile_problem
 from placer.problem.preempt import feasible_schedule
-from placer.problem.usage import objective_value, row_loads
-from tests.test_preempt import run, scenario
+from tests.test_preempt import _brute_force, run, scenario
 
 SPIKE = [0.05, 0.05, 5.0, 5.0, 0.05, 0.05, 0.05, 2.0]  # USD/kWh
 
@@ -94,30 +91,6 @@ def test_a_window_sees_the_work_left_and_whether_the_run_goes_on() -> None:
     assert later.left_h(1.0) == pytest.approx(1.25) and later.running_at(4)
     window, _ = window_scenario(sc, 6, 8, {}, "perfect", {"ft": later})
     assert window.workloads[0].hours == pytest.approx(1.5)  # paused: one more restore
-
-
-def _brute_force(problem) -> float:
-    """The least objective over every contiguous option and every feasible period set of
-    each run (one pool), capacities held."""
-    table = problem.preempt
-    choices = []
-    for u in range(problem.num_units):
-        mine: list = [] if problem.must_place_u[u] else [(-1, None)]
-        mine += [(int(o), None) for o in problem.options_of(u)[0]]
-        periods = table.period_e[table.entries_of(table.choice_of(u, 0))].tolist()
-        for n in range(1, len(periods) + 1):
-            for subset in itertools.combinations(periods, n):
-                if feasible_schedule(table, u, 0, subset):
-                    mine.append((-1, (0, subset)))
-        choices.append(mine)
-    best = np.inf
-    for combo in itertools.product(*choices):
-        assign = np.array([o for o, _ in combo], np.int32)
-        schedule = {u: s for u, (_, s) in enumerate(combo) if s is not None}
-        if (row_loads(problem, assign, schedule) > problem.cap_r + 1e-9).any():
-            continue
-        best = min(best, objective_value(problem, assign, schedule))
-    return float(best)
 
 
 @pytest.mark.parametrize("overhead", [0.0, 0.5, 1.0])

@@ -305,6 +305,7 @@ def _parts_go_on(problem: Problem, index: Index, parts: dict[str, Part], t: int)
     assert time_index is not None
     keep = problem.listed_uk.copy()
     keep_c = np.ones(table.pool_c.shape[0], bool)
+    choice_pool = np.array([index.pools[int(p)].name for p in table.pool_c.tolist()], object)
     goes_on = np.zeros(table.num_runs, bool)
     for u, unit in enumerate(index.units):
         part = parts.get(unit.workload) if unit.kind == "training" else None
@@ -318,9 +319,7 @@ def _parts_go_on(problem: Problem, index: Index, parts: dict[str, Part], t: int)
             keep[u, k] = own and whole and int(time_index.start_o[o]) == 0
         v = table.run_of(u)
         if v >= 0:
-            mine = table.run_c == v
-            names = [index.pools[int(p)].name for p in table.pool_c.tolist()]
-            keep_c &= ~mine | np.array([n == part.pool for n in names])
+            keep_c &= (table.run_c != v) | (choice_pool == part.pool)
             goes_on[v] = running
     table = table.keep_choices(keep_c)._replace(continues_v=goes_on)
     return _unstuck(problem.restricted(keep)._replace(preempt=table))

@@ -152,35 +152,21 @@ class Preempt(NamedTuple):
         keep_v = np.array([int(u) in new_of for u in self.unit_v.tolist()], bool)
         if not keep_v.any():
             return None
-        run_new = np.cumsum(keep_v) - 1
-        keep_c = keep_v[self.run_c]
-        choice_new = np.cumsum(keep_c) - 1
-        keep_e = keep_c[self.choice_e]
-        return self._replace(
+        run_new = (np.cumsum(keep_v) - 1).astype(np.int32)
+
+        def runs(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[keep_v]
+
+        kept = self._replace(
             unit_v=np.array([new_of[int(u)] for u in self.unit_v[keep_v]], np.int32),
             overhead_h_v=self.overhead_h_v[keep_v],
-            run_c=run_new[self.run_c[keep_c]].astype(np.int32),
-            pool_c=self.pool_c[keep_c],
-            need_h_c=self.need_h_c[keep_c],
-            fixed_usd_per_h_c=self.fixed_usd_per_h_c[keep_c],
-            choice_e=choice_new[self.choice_e[keep_e]].astype(np.int32),
-            period_e=self.period_e[keep_e],
-            objective_usd_per_h_e=self.objective_usd_per_h_e[keep_e],
-            amount_qe=self.amount_qe[:, keep_e],
-            row_ej=self.row_ej[keep_e],
-            quantity_ej=self.quantity_ej[keep_e],
-            start_option_e=self.start_option_e[keep_e],
-            preemptible_v=None if self.preemptible_v is None else self.preemptible_v[keep_v],
-            move_usd_per_h_v=None
-            if self.move_usd_per_h_v is None
-            else self.move_usd_per_h_v[keep_v],
-            move_overhead_h_v=None
-            if self.move_overhead_h_v is None
-            else self.move_overhead_h_v[keep_v],
-            site_c=None if self.site_c is None else self.site_c[keep_c],
-            scale_ej=None if self.scale_ej is None else self.scale_ej[keep_e],
-            continues_v=None if self.continues_v is None else self.continues_v[keep_v],
+            run_c=run_new[self.run_c],  # the dropped runs' choices go below
+            preemptible_v=runs(self.preemptible_v),
+            move_usd_per_h_v=runs(self.move_usd_per_h_v),
+            move_overhead_h_v=runs(self.move_overhead_h_v),
+            continues_v=runs(self.continues_v),
         )
+        return kept.keep_choices(keep_v[self.run_c])
 
     def keep_choices(self, keep_c: np.ndarray) -> Preempt:
         """The table with only the choices where keep_c (bool[C]) is True (and their
