@@ -143,6 +143,53 @@ def test_the_master_milp_runs_on_cpsat_with_workers_and_an_integer_model(monkeyp
     assert result.bound_usd_per_h <= result.objective_usd_per_h + 1e-6
 
 
+def test_the_neighbourhood_search_runs_on_cpsat_where_the_model_is_all_integer(
+    monkeypatch,
+) -> None:
+    """With no backend asked for and an all-integer model, each neighbourhood MILP runs on
+    CP-SAT over at most CPSAT_SUB.max_free units (HiGHS otherwise, and with a backend
+    asked for), and the plan only improves, verifies and keeps its bound under it."""
+    import placer.engines.search.colgen_hybrid as colgen_hybrid
+    import placer.engines.search.neighbourhood as neighbourhood
+
+    problem = _timed(units=150, pools=8, periods=24, seed=2)
+    options = SolveOptions(workers=1)
+    assert colgen_hybrid.lns_sub_solver(problem, options) == neighbourhood.CPSAT_SUB
+    asked = dataclasses.replace(options, backend="highs")
+    assert colgen_hybrid.lns_sub_solver(problem, asked) == neighbourhood.HIGHS_SUB
+    over = np.full(problem.num_rows, np.inf)
+    over[0] = 1.0  # one soft row: its excess is a continuous variable
+    soft = problem._replace(over_usd_per_h_r=over)
+    assert colgen_hybrid.lns_sub_solver(soft, options) == neighbourhood.HIGHS_SUB
+
+    calls: list[tuple[str | None, int]] = []
+    real = neighbourhood.solve_milp
+
+    def spy(prob, opts, **kwargs):
+        calls.append((opts.backend, prob.num_units))
+        return real(prob, opts, **kwargs)
+
+    rounded: list[float] = []
+    real_master = colgen_hybrid._master_milp
+
+    def master(problem_, options_, cg, best, bound, left, notes):
+        out = real_master(problem_, options_, cg, best, bound, left, notes)
+        rounded.append(objective_value(problem_, out[0]))
+        return out
+
+    monkeypatch.setattr(colgen_hybrid, "FULL_MILP_PAIRS", 0)  # no proof by the master MILP
+    monkeypatch.setattr(neighbourhood, "CPSAT_SUB", neighbourhood.SubSolver("cpsat", 1.0, 40))
+    monkeypatch.setattr(neighbourhood, "solve_milp", spy)
+    monkeypatch.setattr(colgen_hybrid, "_master_milp", master)
+    monkeypatch.setattr(colgen_hybrid, "lns_sub_solver", lambda p, o: neighbourhood.CPSAT_SUB)
+    result = solve_colgen_hybrid(problem, SolveOptions(time_limit_s=8.0, relative_gap=0.0))
+    assert calls and all(backend == "cpsat" and n <= 40 for backend, n in calls)
+    assert any("cpsat over up to 40 units" in line for line in result.diagnostics)
+    assert not violations(problem, result.assign_u)
+    assert result.objective_usd_per_h <= rounded[0] + 1e-9
+    assert result.bound_usd_per_h <= result.objective_usd_per_h + 1e-6
+
+
 def test_static_problems_keep_their_paths() -> None:
     problem = compile_problem(generate_scenario(60, 6, seed=1))[0]
     assert not problem.wide_options()

@@ -14,7 +14,8 @@
    the start. Then the exact MILP over the master's columns, hinted with that plan (over
    every pair on small problems, where it proves the optimum).
 4. Large-neighbourhood search (`placer.engines.search.neighbourhood.lns`) until the time
-   limit over each unit's cheapest priced options. The plan only improves.
+   limit over each unit's cheapest priced options, on CP-SAT where the model is all
+   integer (`lns_sub_solver`). The plan only improves.
 
 Why not the sampled-price hybrid here: prices learned on a sample certified 10,933 USD/h
 on gen-time-10000x100x72-s1, where the LP optimum is about 11,471 (bench_time, 2 CPUs):
@@ -43,7 +44,13 @@ from placer.engines.search.large_hybrid import (
     proven_infeasible,
     units_left_out,
 )
-from placer.engines.search.neighbourhood import cheapest_units_per_site, lns
+from placer.engines.search.neighbourhood import (
+    CPSAT_SUB,
+    HIGHS_SUB,
+    SubSolver,
+    cheapest_units_per_site,
+    lns,
+)
 from placer.problem.form import UNPLACED, Problem
 from placer.problem.soft import has_soft_rows
 from placer.problem.usage import better_plan, objective_value, violations
@@ -125,7 +132,8 @@ def solve_colgen_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
     if left() > 1.0 and not exact and not within:
         top = cheapest_options(problem, cg.priced, LNS_K)
         site_units = cheapest_units_per_site(problem, cg.priced)
-        best, lns_notes = lns(problem, options, best, top, bound, left, None, site_units)
+        sub = lns_sub_solver(problem, options)
+        best, lns_notes = lns(problem, options, best, top, bound, left, None, site_units, sub)
         notes += lns_notes
     return certified(problem, options, best, bound, cg.prices_r, notes, "column generation")
 
@@ -178,13 +186,26 @@ def _master_milp(problem, options, cg, best, bound, left, notes):
 
 def master_milp_backend(problem: Problem, options: SolveOptions, whole: bool) -> str | None:
     """The MILP backend over the master's columns: CP-SAT with CPSAT_MIN_WORKERS or more
-    workers when its model is all integer (no soft row's excess, no start-up counts: CP-SAT
-    takes integer variables only) and not the whole problem (there HiGHS proves the
-    optimum); None (the default, HiGHS) otherwise."""
-    integer = not has_soft_rows(problem) and problem.startup is None and problem.preempt is None
-    if options.workers >= CPSAT_MIN_WORKERS and integer and not whole:
+    workers when its model is all integer (`all_integer`) and not the whole problem
+    (there HiGHS proves the optimum); None (the default, HiGHS) otherwise."""
+    if options.workers >= CPSAT_MIN_WORKERS and all_integer(problem) and not whole:
         return "cpsat"
     return None
+
+
+def lns_sub_solver(problem: Problem, options: SolveOptions) -> SubSolver:
+    """How the neighbourhood search solves its MILPs: CP-SAT (`CPSAT_SUB`, any number of
+    workers) when the model is all integer and no backend was asked for, else HiGHS
+    (`HIGHS_SUB`)."""
+    if options.backend is None and all_integer(problem):
+        return CPSAT_SUB
+    return HIGHS_SUB
+
+
+def all_integer(problem: Problem) -> bool:
+    """Whether the MILP has integer variables only, as CP-SAT requires: no soft row's
+    excess, no start-up counts, no preemption columns."""
+    return not has_soft_rows(problem) and problem.startup is None and problem.preempt is None
 
 
 def _start_only(problem: Problem, start: np.ndarray, options: SolveOptions) -> SolveResult:

@@ -33,6 +33,26 @@ SITE_UNITS = 100
 CHUNK_UNITS = 8_192
 
 
+@dataclasses.dataclass(frozen=True)
+class SubSolver:
+    """How each neighbourhood's MILP is solved: its backend (None: the default, HiGHS),
+    its time limit (s) and the most units it frees."""
+
+    backend: str | None = None
+    time_limit_s: float = LNS_SUB_S
+    max_free: int = LNS_MAX_FREE
+
+
+#: The default: HiGHS, LNS_SUB_S, LNS_MAX_FREE.
+HIGHS_SUB = SubSolver()
+#: CP-SAT over fewer units for longer, for all-integer problems whose options charge many
+#: rows (timed runs: `colgen_hybrid`). There HiGHS's short MILPs over 800 units rarely
+#: improve a plan (gen-time-1000x50x72-s1, hybrid 120 s, 1 worker: 20 rounds, 0
+#: improved), CP-SAT's over 150 units for up to 15 s mostly do (7 rounds, 7 improved,
+#: 4,782.97 -> 4,770.21 USD/h; scripts/bench_time.py).
+CPSAT_SUB = SubSolver(backend="cpsat", time_limit_s=15.0, max_free=150)
+
+
 def cheapest_units_per_site(
     problem: Problem, priced: np.ndarray, count: int = SITE_UNITS
 ) -> np.ndarray:
@@ -90,6 +110,7 @@ def lns(
     left,
     site_gaps_of=None,
     site_units: np.ndarray | None = None,
+    sub: SubSolver = HIGHS_SUB,
 ) -> tuple[np.ndarray, list[str]]:
     """Large-neighbourhood search from a feasible plan until `left()` runs out (step 4).
 
@@ -104,6 +125,7 @@ def lns(
     `site_gaps_of` (plan -> float64[S], each site's share of the distance to the bound:
     `site_gaps`), with weights gap_s / 2^(failed rounds at s) + GUIDE_FLOOR x their
     mean, so the search spends its rounds where the plan is furthest from the bound.
+    `sub` sets each neighbourhood MILP's backend, time limit and size (`SubSolver`).
     """
     rng = np.random.default_rng(options.seed)
     n_s = problem.num_sites
@@ -125,14 +147,14 @@ def lns(
             if site_units is not None:
                 near = site_units[site]
                 touched[near[near >= 0]] = True
-            if touched.sum() >= LNS_MAX_FREE:
+            if touched.sum() >= sub.max_free:
                 break
         freed = np.flatnonzero(touched)
-        if freed.size > LNS_MAX_FREE:
-            freed = np.sort(rng.choice(freed, LNS_MAX_FREE, replace=False))
+        if freed.size > sub.max_free:
+            freed = np.sort(rng.choice(freed, sub.max_free, replace=False))
         if freed.size == 0:
             break  # no unit at or near any site: nothing to re-place
-        sub = freed_subproblem(problem, best, freed)
+        part = freed_subproblem(problem, best, freed)
         cands = tuple(
             tuple(
                 sorted(
@@ -144,10 +166,11 @@ def lns(
             for u in freed
         )
         result = solve_milp(
-            sub,
+            part,
             dataclasses.replace(
                 options,
-                time_limit_s=max(0.5, min(LNS_SUB_S, left() - 0.5)),
+                backend=sub.backend or options.backend,
+                time_limit_s=max(0.5, min(sub.time_limit_s, left() - 0.5)),
                 relative_gap=max(options.relative_gap, LNS_SUB_GAP),
                 candidates_u=cands,
                 hint_u=best[freed],
@@ -168,6 +191,8 @@ def lns(
             failed_s[chosen] -= 1
             options.report("neighbourhood MILP", objective, bound)
     how = "guided by site gaps" if site_gaps_of is not None else "random sites"
+    if sub.backend is not None:
+        how += f", {sub.backend} over up to {sub.max_free} units"
     return best, [
         f"large-neighbourhood search ({how}): {rounds} rounds, {improved} improved, "
         f"{objective:,.4f} USD/h"
