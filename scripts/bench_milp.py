@@ -188,11 +188,24 @@ def _git_describe() -> str | None:
 def problem_digest(problem: Problem) -> str:
     """Short fingerprint of the compiled Problem: same digest, same instance."""
     h = hashlib.sha1()
-    for arr in problem:
-        a = np.ascontiguousarray(arr)
+    _digest_into(h, problem)
+    return h.hexdigest()[:12]
+
+
+def _digest_into(h, value) -> None:
+    """Feeds `value` to `h` by content: arrays by dtype, shape and bytes; tuples (the
+    Problem's side structures are NamedTuples) field by field; None and scalars by repr.
+    (An object array's bytes are pointers, which differ from process to process.)"""
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        a = np.ascontiguousarray(value)
         h.update(str((a.dtype, a.shape)).encode())
         h.update(a.tobytes())
-    return h.hexdigest()[:12]
+    elif isinstance(value, tuple | list | np.ndarray):
+        h.update(f"{type(value).__name__}[{len(value)}]".encode())
+        for item in value:
+            _digest_into(h, item)
+    else:
+        h.update(repr(value).encode())
 
 
 def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
