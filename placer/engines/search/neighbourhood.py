@@ -48,8 +48,8 @@ HIGHS_SUB = SubSolver()
 #: CP-SAT over fewer units for longer, for all-integer problems whose options charge many
 #: rows (timed runs: `colgen_hybrid`). There HiGHS's short MILPs over 800 units rarely
 #: improve a plan (gen-time-1000x50x72-s1, hybrid 120 s, 1 worker: 20 rounds, 0
-#: improved), CP-SAT's over 150 units for up to 15 s mostly do (7 rounds, 7 improved,
-#: 4,782.97 -> 4,770.21 USD/h; scripts/bench_time.py).
+#: improved), CP-SAT's over 150 units for up to 15 s mostly do (seed 0: 7 rounds, 7
+#: improved, 4,782.97 -> 4,770.21 USD/h; `scripts/bench_time.py`, seed 1: 4,744.63).
 CPSAT_SUB = SubSolver(backend="cpsat", time_limit_s=15.0, max_free=150)
 
 
