@@ -464,20 +464,20 @@ def _realised(
     schedule: Schedule = {}
     notes = []
     ph = time_index.period_hours
+    pool_named = {x.name: i for i, x in enumerate(index.pools)}
     for u, unit in enumerate(index.units):
         part = done.parts.get(unit.workload) if unit.kind == "training" else None
         if part is not None:
-            if part.left_h(ph) > 1e-6 and under_way:
-                pool = next(i for i, x in enumerate(index.pools) if x.name == part.pool)
-                schedule[u] = (pool, part.periods)
-                continue
+            pool = pool_named[part.pool]
             if part.left_h(ph) > 1e-6:
-                notes.append(
-                    f"{unit.name}: started but did not finish ({part.left_h(ph):g} h "
-                    "left); left out of the realised schedule"
-                )
+                if under_way:
+                    schedule[u] = (pool, part.periods)
+                else:
+                    notes.append(
+                        f"{unit.name}: started but did not finish ({part.left_h(ph):g} h "
+                        "left); left out of the realised schedule"
+                    )
                 continue
-            pool = next(i for i, x in enumerate(index.pools) if x.name == part.pool)
             table = problem.preempt
             assert table is not None
             option = contiguous_option(table, table.choice_of(u, pool), part.periods)
