@@ -106,6 +106,7 @@ def _large_path_plan(problem, monkeypatch, time_limit_s=8.0):
     return hybrid.solve_hybrid(problem, SolveOptions(time_limit_s=time_limit_s, seed=0))
 
 
+@pytest.mark.slow  # ~10 s: the MILP optimum of the case
 def test_large_path_plan_sits_between_its_bound_and_the_milp_optimum(case, monkeypatch):
     problem, _ = case
     result = _large_path_plan(problem, monkeypatch)
@@ -117,6 +118,7 @@ def test_large_path_plan_sits_between_its_bound_and_the_milp_optimum(case, monke
     assert result.objective_usd_per_h == pytest.approx(objective_value(problem, result.assign_u))
 
 
+@pytest.mark.slow  # ~9 s
 def test_large_path_falls_back_to_sampled_rounding_when_the_lp_is_not_solved(case, monkeypatch):
     problem, _ = case
     monkeypatch.setattr(hybrid, "restricted_lp", lambda *args, **kwargs: None)

@@ -168,6 +168,7 @@ def test_help_validate_and_schema_import_neither_jax_nor_ortools() -> None:
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.slow  # ~16 s: a real MILP solve interrupted in a child process
 def test_ctrl_c_stops_a_milp_solve_and_writes_the_best_plan(tmp_path: Path) -> None:
     """SIGINT at a MILP solve: the process ends within seconds (exit 130) with the plan
     written, though the solve had 120 s."""

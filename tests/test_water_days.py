@@ -54,6 +54,7 @@ def water_rate() -> float:
     return float(problem.amount_quk[Q_WATER].max())
 
 
+@pytest.mark.slow  # ~11 s: five solvers, 10 s limits
 def test_a_run_may_draw_more_than_a_24th_of_the_day_in_its_hours() -> None:
     rate = water_rate()
     roomy = scenario(rate * 6 * 1.5)  # 1.5 x its 6 h of water, 0.375 x 24 h of its rate
