@@ -157,6 +157,7 @@ def _five_hour_periods(day: Scenario, path: Path) -> Path:
     [
         ("static", "SCENARIO"),
         ("lookahead", "--lookahead"),
+        ("default lookahead", "more than the default --lookahead of 48 periods"),
         ("period", "does not divide"),
     ],
 )
@@ -164,6 +165,7 @@ def test_cli_bad_input_exits_2(case, words, day, tmp_path):
     args = {
         "static": [str(ROOT / "placer" / "data" / "eu_sovereign.yaml")],
         "lookahead": [str(SMALL_DAY), "--every", "6", "--lookahead", "4"],
+        "default lookahead": [str(SMALL_DAY), "--every", "60"],
         "period": [str(_five_hour_periods(day, tmp_path / "five.json"))],
     }[case]
     result = CliRunner().invoke(rolling_command, args)

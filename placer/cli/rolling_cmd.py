@@ -24,6 +24,7 @@ from placer.cli.common import (
     time_limit_option,
 )
 from placer.cli.io import load_scenario, write_output
+from placer.errors import OptionError
 
 
 @click.command(name="rolling", context_settings=HELP_OPTIONS)
@@ -108,6 +109,12 @@ def rolling_command(
     """
     from placer.analysis.rolling import roll
 
+    source = click.get_current_context().get_parameter_source("lookahead")
+    if source == click.core.ParameterSource.DEFAULT and lookahead < every:
+        raise OptionError(
+            f"--every: {every} periods is more than the default --lookahead of {lookahead} "
+            f"periods; give --lookahead {every} or more, or a smaller --every"
+        )
     scenario = load_scenario(scenario_file)
     report = roll(
         scenario,

@@ -130,7 +130,9 @@ def _explain(err: dict[str, Any]) -> tuple[str, str]:
             "float_parsing",
             "bool_type",
         ):
-            return path, f"{msg} (got the quoted string {value!r}; write it without quotes)"
+            if _reads_as_scalar(value):
+                return path, f"{msg} (got the quoted string {value!r}; write it without quotes)"
+            return path, f"{msg} (got the text {value!r})"
         if kind == "string_type" and not isinstance(value, (int, float, bool, dict, list)):
             return path, f"{msg} (got {describe_value(value)}; quote it)"
         if kind == "string_type" and isinstance(value, (int, float)) and loc and loc[-1] == "[key]":
@@ -143,6 +145,19 @@ def _explain(err: dict[str, Any]) -> tuple[str, str]:
     if found and _looks_like_path(found.group(1)):
         return _join(path, found.group(1)), found.group(2)
     return path, msg
+
+
+def _reads_as_scalar(text: str) -> bool:
+    """Whether quoted text would be a number or a boolean without its quotes ("8",
+    "0.5", "true"): only then is "write it without quotes" the fix."""
+    word = text.strip()
+    if word.lower() in ("true", "false"):
+        return True
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
 
 
 def _looks_like_path(text: str) -> bool:
