@@ -288,6 +288,20 @@ def test_cli_bad_input_exits_2_without_traceback(tmp_path):
     assert result.exit_code == 2 and "--event sites.nowhere" in result.output
 
 
+def test_a_timed_scenario_or_plan_is_refused_and_pointed_to_rolling(tmp_path):
+    day = "configs/time/small_day.yaml"
+    empty = tmp_path / "empty.csv"
+    empty.write_text("workload,site,pool\n")
+    result = CliRunner().invoke(cli, ["replan", day, "--current", str(empty)])
+    assert result.exit_code == 2 and "timed scenarios" in result.output
+    assert "placer rolling" in result.output and "Traceback" not in result.output
+    timed = tmp_path / "timed.json"
+    timed.write_text(solve(_load(day), solver="greedy").model_dump_json())
+    result = CliRunner().invoke(cli, ["replan", day, "--current", str(timed)])
+    assert result.exit_code == 2 and "a timed plan" in result.output
+    assert "placer rolling" in result.output and "Traceback" not in result.output
+
+
 def test_export_changed_from_keeps_only_what_moved(tmp_path):
     from placer.cli.export_cmd import _changed_only
     from placer.cli.io import load_plan

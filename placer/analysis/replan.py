@@ -178,8 +178,9 @@ def replan(
     before = validate_model(Scenario, doc, source=source)
     if before.horizon is not None:
         raise OptionError(
-            "replan: timed scenarios (with a horizon) are not re-planned yet; "
-            "re-plan a static scenario, or solve the timed one again"
+            "replan: timed scenarios (with a horizon) are not re-planned from a running "
+            "fleet yet; `placer rolling` re-plans a timed scenario as its forecasts update "
+            "(docs/rolling.md), or solve the timed one again"
         )
     base_problem, base_index = compile_problem(before)
     base_u = current_pools(list(current), base_index)
