@@ -171,6 +171,29 @@ def test_a_missing_file_or_unknown_key_is_named(tmp_path: Path) -> None:
     d["sites"][0]["power"]["price_usd_per_kwh"] = {"file": "p.csv", "colum": "x"}
     with pytest.raises(ScenarioError, match=r"price_usd_per_kwh.colum: unknown key"):
         placer.load(write_scenario(tmp_path, d, {"p.csv": half_hourly([1] * 12)}))
+    (tmp_path / "folder.csv").mkdir()
+    d["sites"][0]["power"]["price_usd_per_kwh"] = {"file": "folder.csv"}
+    with pytest.raises(ScenarioError, match=r"folder.csv: a directory, not a CSV file"):
+        placer.load(write_scenario(tmp_path, d, {}))
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "message"),
+    [
+        (None, "time,a,b\n", r"price_usd_per_kwh.column: \S*p.csv has columns"),
+        ("column", "time,a\n", r"price_usd_per_kwh.column: no column 'x' in \S*p.csv; it has"),
+        ("time_column", "time,a\n", r"price_usd_per_kwh.time_column: no column 'x' in \S*p.csv"),
+    ],
+)
+def test_a_column_error_names_the_key_and_the_file_once(
+    tmp_path: Path, key: str | None, text: str, message: str
+) -> None:
+    d = timed()
+    spec = {"file": "p.csv"} | ({key: "x"} if key else {})
+    d["sites"][0]["power"]["price_usd_per_kwh"] = spec
+    with pytest.raises(ScenarioError, match=message) as info:
+        placer.load(write_scenario(tmp_path, d, {"p.csv": text + "2020-06-01T00:00:00Z,1,2\n"}))
+    assert str(info.value).count("price_usd_per_kwh") == 1, str(info.value)
 
 
 # -- compile -------------------------------------------------------------------

@@ -165,6 +165,8 @@ def _read_samples(file: Path, spec: dict, zone, horizon: Horizon, where: str, pa
     only a tariff may be negative (the scenario's ranges apply once it is loaded)."""
     may_be_negative = path.endswith("price_usd_per_kwh")
     try:
+        if file.is_dir():
+            raise ScenarioError(f"{where}: a directory, not a CSV file")
         if not file.is_file():
             raise ScenarioError(f"{where}: no such file (named relative to the scenario)")
         if file.stat().st_size > MAX_FILE_BYTES:
@@ -176,9 +178,10 @@ def _read_samples(file: Path, spec: dict, zone, horizon: Horizon, where: str, pa
     if len(rows) < 2:
         raise ScenarioError(f"{where}: needs a header line and at least one sample")
     header = [h.strip() for h in rows[0]]
-    time_col = _column(header, spec.get("time_column"), 0, where, f"{path}.time_column")
+    # the column errors name the key (`path.column`) and the file, not `where` again
+    time_col = _column(header, spec.get("time_column"), 0, str(file), f"{path}.time_column")
     default_value = None if len(header) != 2 else 1 - time_col
-    value_col = _column(header, spec.get("column"), default_value, where, f"{path}.column")
+    value_col = _column(header, spec.get("column"), default_value, str(file), f"{path}.column")
     start = horizon.start_time
     times, values = [], []
     for line, row in enumerate(rows[1:], start=2):
@@ -219,15 +222,15 @@ def _line_of(rows, sample: int) -> int:
     return len(rows)
 
 
-def _column(header: list[str], name: Any, default: int | None, where: str, key: str) -> int:
+def _column(header: list[str], name: Any, default: int | None, file: str, key: str) -> int:
     if name is None:
         if default is None:
             raise ScenarioError(
-                f"{key}: {where} has columns {header}; name the value column (column: ...)"
+                f"{key}: {file} has columns {header}; name the value column (column: ...)"
             )
         return default
     if name not in header:
-        raise ScenarioError(f"{key}: no column {name!r} in {where}; it has {header}")
+        raise ScenarioError(f"{key}: no column {name!r} in {file}; it has {header}")
     return header.index(name)
 
 
