@@ -219,7 +219,17 @@ def _node_list(tmp_path: Path, bad_index: int, bad: dict) -> Path:
             "items[0] (workload w): spec.podSets: missing",
         ),
         (("skypilot", "resources: {accelerators: 'Foo:8'}"), "'Foo' is not in placer's catalog"),
-        (("skypilot", "resources: {accelerators: 'H100:eight'}"), "count 'eight' is not >= 1"),
+        (
+            ("skypilot", "resources: {accelerators: 'H100:eight'}"),
+            "count 'eight' is not a whole number >= 1",
+        ),
+        (("skypilot", "resources: {accelerators: 'H100:1e400'}"), "count '1e400' is not a whole"),
+        (("skypilot", "resources: {accelerators: 'H100:nan'}"), "count 'nan' is not a whole"),
+        (("skypilot", "resources: {accelerators: 'H100:2.5'}"), "count '2.5' is not a whole"),
+        (
+            ("skypilot", "resources: {accelerators: 'H100:1'}\nservice: {replicas: .inf}"),
+            "service: replicas: inf is not a finite positive number",
+        ),
     ],
 )
 def test_malformed_inputs_exit_2_naming_the_file(tmp_path, args, expected):
@@ -242,6 +252,15 @@ def test_a_bad_node_is_named_by_index_and_name(tmp_path):
     code, text = run("k8s-nodes", _node_list(tmp_path, 3, node))
     assert code == 2
     assert "nodes.json: items[3] (node gpu-l4-0): status.allocatable.nvidia.com/gpu: 'four'" in text
+
+
+def test_a_count_too_large_for_a_float_is_not_a_count(tmp_path):
+    node = json.loads((FIX / "nodes_gpu_operator.json").read_text())["items"][3]
+    node["status"]["capacity"]["nvidia.com/gpu"] = "1e400"
+    node["status"]["allocatable"]["nvidia.com/gpu"] = "1e400"
+    code, text = run("k8s-nodes", _node_list(tmp_path, 3, node))
+    assert code == 2, text
+    assert "status.allocatable.nvidia.com/gpu: '1e400' is not a count" in text
 
 
 def test_a_bad_job_and_a_bad_csv_row_are_named(tmp_path):

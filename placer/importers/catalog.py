@@ -158,7 +158,7 @@ def _offer(
         od, spot = spot, None
     if od is None or od <= 0:
         return None
-    if chips != int(chips) or math.isnan(chips):
+    if not math.isfinite(chips) or chips != int(chips):
         raise item_error(source, where, f"{count_col}: {row.get(count_col)!r} is not a count")
     instance = row.get(instance_col) or f"{name} (accelerator only)"
     return Offer(region, accel, instance, int(chips), od, spot)

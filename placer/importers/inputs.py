@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -81,18 +82,21 @@ _FACTOR = {
 
 
 def quantity(value: Any) -> float | None:
-    """A Kubernetes quantity ('8', 8, '500m', '80Gi') as a number; None if it is not one."""
+    """A Kubernetes quantity ('8', 8, '500m', '80Gi') as a finite number; None if it is
+    not one (an overflow such as '1e400' included: no count or size is infinite)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value)
-    m = _QUANTITY.match(str(value).strip())
-    if m is None:
-        return None
-    try:
-        return float(m[1]) * _FACTOR[m[2]]
-    except ValueError:
-        return None
+        out = float(value)
+    else:
+        m = _QUANTITY.match(str(value).strip())
+        if m is None:
+            return None
+        try:
+            out = float(m[1]) * _FACTOR[m[2]]
+        except ValueError:
+            return None
+    return out if math.isfinite(out) else None
 
 
 #: Bytes in the language's GB of memory as the importers write it: Kubernetes quantities
@@ -108,7 +112,7 @@ def resource_amount(source: str, where: str, field: str, raw: Any) -> float:
       ScenarioError: not a Kubernetes quantity, or negative (names the item and field).
     """
     value = quantity(raw)
-    if value is None or value < 0 or value != value or value == float("inf"):
+    if value is None or value < 0:
         raise item_error(source, where, f"{field}: {raw!r} is not a Kubernetes quantity")
     return value
 

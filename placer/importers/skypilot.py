@@ -12,6 +12,7 @@ region (a user region is added), each replica on one node of the task's accelera
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -117,8 +118,10 @@ def _count(source: str, where: str, value: Any) -> int:
         n = float(value)
     except (TypeError, ValueError):
         n = -1.0
-    if isinstance(value, bool) or n < 1 or n != int(n):
-        raise item_error(source, where, f"resources.accelerators: count {value!r} is not >= 1")
+    if isinstance(value, bool) or not math.isfinite(n) or n < 1 or n != int(n):
+        raise item_error(
+            source, where, f"resources.accelerators: count {value!r} is not a whole number >= 1"
+        )
     return int(n)
 
 
@@ -175,9 +178,14 @@ def _add_service(
     qps = policy.get("target_qps_per_replica")
     for key, value in (("replicas", replicas), ("target_qps_per_replica", qps)):
         if value is not None and (
-            isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value <= 0
         ):
-            raise item_error(source, where_t, f"service: {key}: {value!r} is not a positive number")
+            raise item_error(
+                source, where_t, f"service: {key}: {value!r} is not a finite positive number"
+            )
     rps_per_replica = float(qps) if qps else ASSUMED_RPS_PER_REPLICA
     spec = InferenceSpec(
         name=name,
