@@ -263,6 +263,19 @@ def test_a_count_too_large_for_a_float_is_not_a_count(tmp_path):
     assert "status.allocatable.nvidia.com/gpu: '1e400' is not a count" in text
 
 
+def test_a_value_out_of_the_languages_range_names_the_item_and_writes_nothing(tmp_path):
+    jobs = json.loads((FIX / "jobs.json").read_text())
+    jobs["items"][0]["spec"]["parallelism"] = 10**30
+    fleet = _fleet(tmp_path)
+    out = tmp_path / "out.yaml"
+    path = _write(tmp_path, "jobs.json", jobs)
+    code, text = run("k8s-jobs", path, "--into", fleet, "-o", out)
+    assert code == 2, text
+    assert "`placer import k8s-jobs` built would not load, so nothing was written" in text
+    assert "(workloads.0 is train-llama-8b)" in text and "workloads.0.gpus" in text
+    assert not out.exists()
+
+
 def test_a_bad_job_and_a_bad_csv_row_are_named(tmp_path):
     jobs = json.loads((FIX / "jobs.json").read_text())
     jobs["items"][1]["spec"]["parallelism"] = "two"

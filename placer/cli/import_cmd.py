@@ -7,6 +7,7 @@ import)` comment in the file and a line on stderr. docs/import.md describes each
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import click
 
 from placer.cli.common import HELP_OPTIONS, debug_option, handle_errors, output_option
 from placer.cli.io import STDOUT, write_output
-from placer.errors import OptionError
+from placer.errors import OptionError, ScenarioError
 from placer.importers import (
     ScenarioDoc,
     import_catalog,
@@ -68,9 +69,26 @@ def _run(
             "k8s-deployments / skypilot --into this file, or by hand (docs/scenario.md)"
         )
     target = str(output) if output is not None else STDOUT
-    doc.validate(source=target if target != STDOUT else "<output>")
+    try:
+        doc.validate(source=target if target != STDOUT else "<output>")
+    except ScenarioError as e:
+        raise ScenarioError(
+            f"the scenario `placer import {what}` built would not load, so nothing was "
+            f"written{_named_items(doc, str(e))}:\n{e}"
+        ) from None
     write_output(target, doc.render())
     click.echo(doc.summary(), err=True)
+
+
+def _named_items(doc: ScenarioDoc, message: str) -> str:
+    """' (workloads.0 is train-llama-8b, ...)' for the list items a validation message
+    names by index, so the reader finds them in the input; '' when it names none."""
+    names = []
+    for section, i in dict.fromkeys(re.findall(r"\b(workloads|sites)\.(\d+)\b", message)):
+        items = doc.root.get(section) or []
+        if int(i) < len(items) and isinstance(items[int(i)], dict) and "id" in items[int(i)]:
+            names.append(f"{section}.{i} is {items[int(i)]['id']}")
+    return f" ({', '.join(names)})" if names else ""
 
 
 @click.group(name="import", context_settings=HELP_OPTIONS)
