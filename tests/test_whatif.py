@@ -112,6 +112,9 @@ def test_parse_change(text: str, op: str, operand: Any) -> None:
         ("sites.x=+abc", "not a change of a number"),
         ("sites.x=*", "not a change of a number"),
         ("sites.x=[1", "not valid YAML"),
+        ("sites.x=1e400", "'1e400' holds a number that is not finite"),
+        ("sites.x=.nan", "'.nan' holds a number that is not finite"),
+        ("sites.x=[1, .inf]", "holds a number that is not finite"),
     ],
 )
 def test_malformed_changes_are_option_errors(text: str, words: str) -> None:

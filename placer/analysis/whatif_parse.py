@@ -189,7 +189,21 @@ def _parse_yaml_value(text: str, where: str) -> Any:
             + (f" ({first[0]})" if first else "")
             + "; quote a string that holds ':', '#' or brackets"
         ) from None
+    if _has_non_finite(value):
+        raise OptionError(f"{where}: {text!r} holds a number that is not finite")
     return _plain(value)
+
+
+def _has_non_finite(value: Any) -> bool:
+    """Whether a loaded YAML value holds a float that is not finite (.inf, .nan, or a
+    literal past the float range such as 1e400), at any depth."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_non_finite(v) for v in value)
+    return False
 
 
 def _plain(value: Any) -> Any:
@@ -199,8 +213,6 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, (_dt.date, _dt.datetime)):
         return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)  # rejected by validation with a clear message
     return value
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
 import re
 import types
 from pathlib import Path
@@ -149,15 +150,15 @@ def _explain(err: dict[str, Any]) -> tuple[str, str]:
 
 def _reads_as_scalar(text: str) -> bool:
     """Whether quoted text would be a number or a boolean without its quotes ("8",
-    "0.5", "true"): only then is "write it without quotes" the fix."""
+    "0.5", "true"): only then is "write it without quotes" the fix ("inf" and "nan"
+    would not be: no field takes them)."""
     word = text.strip()
     if word.lower() in ("true", "false"):
         return True
     try:
-        float(word)
+        return math.isfinite(float(word))
     except ValueError:
         return False
-    return True
 
 
 def _looks_like_path(text: str) -> bool:
