@@ -352,10 +352,13 @@ def test_residency_groups_expand(minimal_scenario_dict, write_yaml) -> None:
     assert "NO" not in residency  # EEA, not EU
 
 
-@pytest.mark.parametrize(("text", "hint"), [('"1.3"', True), ('"inf"', False), ('"many"', False)])
+@pytest.mark.parametrize(
+    ("text", "hint"), [('"1.3"', True), ('"inf"', False), ('"many"', False), ("many", False)]
+)
 def test_the_quotes_hint_comes_only_where_removing_them_fixes_it(tmp_path, text, hint) -> None:
     source = (BAD / "string_for_float.yaml").read_text("utf-8")
     path = tmp_path / "s.yaml"
     path.write_text(source.replace('pue: "1.3"', f"pue: {text}"), "utf-8")
     message = load_error(path, match="valid number")
     assert ("write it without quotes" in message) is hint, message
+    assert hint or f"(got the text {text.strip(chr(34))!r})" in message, message

@@ -86,8 +86,9 @@ def _named_items(doc: ScenarioDoc, message: str) -> str:
     names = []
     for section, i in dict.fromkeys(re.findall(r"\b(workloads|sites)\.(\d+)\b", message)):
         items = doc.root.get(section) or []
-        if int(i) < len(items) and isinstance(items[int(i)], dict) and "id" in items[int(i)]:
-            names.append(f"{section}.{i} is {items[int(i)]['id']}")
+        item = items[int(i)] if int(i) < len(items) else None
+        if isinstance(item, dict) and "id" in item:
+            names.append(f"{section}.{i} is {item['id']}")
     return f" ({', '.join(names)})" if names else ""
 
 
