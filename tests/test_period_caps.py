@@ -364,11 +364,19 @@ def test_solvers_that_cannot_honour_them_are_refused(solver: str) -> None:
         placer.solve(check(hand(budget=CAPS)), solver=solver, time_limit_s=2)
 
 
-def test_rolling_refuses_caps_per_period() -> None:
+def test_rolling_keeps_caps_per_period() -> None:
+    """Each window holds the caps of its periods (a list is sliced): re-planned every
+    period with perfect forecasts, the run keeps out of period 2 as the oracle does."""
     from placer.analysis.rolling import roll
 
-    with pytest.raises(OptionError, match=r"objective.budget_usd_per_period_h: .*rolling"):
-        roll(check(hand(budget=CAPS)), time_limit_s=1)
+    sc = check(hand(budget=CAPS))
+    report = roll(sc, every_periods=1, forecast="perfect", baseline=False, time_limit_s=5)
+    assert report.plan is not None and verify(sc, report.plan) == []
+    assert report.rolling.violations == [] and report.rolling.runs_on_time == 1
+    (run,) = [p for p in report.plan.placements if p.kind == "training"]
+    assert run.start_period == 3  # 2 is over its budget, and so is 1 (it runs in 2)
+    assert report.oracle is not None
+    assert report.rolling.objective_usd == pytest.approx(report.oracle.objective_usd, rel=1e-9)
 
 
 def test_plan_capacity_refuses_caps_per_period() -> None:

@@ -175,35 +175,48 @@ def stay(problem: Problem, pool: int) -> np.ndarray:
 # -- (3) the MILP is exact: brute force on a tiny instance ---------------------------
 
 
-def by_hand(problem: Problem, index: Index, assign: np.ndarray, usd: float) -> float:
+def by_hand(problem: Problem, index: Index, assign: np.ndarray, usd: float, before=None) -> float:
     """The objective of a fully placed assignment: the compiled per-unit objectives, plus
-    the start-ups counted here from the replicas of each unit in each pool and period."""
+    the start-ups counted here from the replicas of each unit in each pool and period
+    (period 0's against `before`, pool name -> replicas running before, when given)."""
     assert index.time is not None
     n_t = index.time.periods
     placed = 0.0
-    replicas = np.zeros((problem.num_pools, n_t), np.int64)
+    replicas = np.zeros((problem.num_pools, n_t + 1), np.int64)  # column 0: before
+    for p, info in enumerate(index.pools):
+        replicas[p, 0] = (before or {}).get(info.name, 0)
     for u, o in enumerate(assign.tolist()):
         k = int(np.flatnonzero(problem.option_uk[u] == o)[0])
         placed += float(problem.objective_usd_per_h_uk[u, k])
-        replicas[problem.pool_o[o], index.units[u].period] += int(index.replicas_uk[u, k])
-    started = sum(
-        max(0, int(replicas[p, t]) - int(replicas[p, t - 1]))
-        for p in range(problem.num_pools)
-        for t in range(1, n_t)
-    )
-    return placed + usd * started / index.time.hours
+        replicas[problem.pool_o[o], index.units[u].period + 1] += int(index.replicas_uk[u, k])
+    added = np.maximum(0, np.diff(replicas, axis=1))
+    started = added.sum() if before is not None else added[:, 1:].sum()
+    return placed + usd * float(started) / index.time.hours
 
 
-@pytest.mark.parametrize("usd", [0.0, 0.2, 3.0])
-def test_milp_optimum_equals_brute_force(usd: float) -> None:
+@pytest.mark.parametrize(
+    ("usd", "before"),
+    [
+        (0.0, None),
+        (0.2, None),
+        (3.0, None),
+        # replicas running before the horizon (`running_replicas`): period 0 counts
+        (3.0, {"fra-b/L4": 2}),
+        (0.2, {"fra-a/L4": 1}),
+        (3.0, {"fra-a/L4": 3, "fra-b/L4": 1}),
+    ],
+)
+def test_milp_optimum_equals_brute_force(usd: float, before: dict[str, int] | None) -> None:
     """3 periods, demand 10 / 30 / 20 rps in two shares (units of 1, 2 and 1 replicas),
     a 3-GPU pool at fra-a, tariffs that make each period prefer a different site."""
+    service = {} if before is None else {"running_replicas": before}
     data = flip(
         periods=3,
         startup=usd,
         demand=[10.0, 30.0, 20.0],
         prices=([CHEAP, DEAR, CHEAP], [DEAR, CHEAP, 2.0]),
         split=2,
+        **service,
     )
     data["sites"][0]["pools"][0]["gpus"] = 3
     scenario = Scenario.model_validate(data)
@@ -214,7 +227,7 @@ def test_milp_optimum_equals_brute_force(usd: float) -> None:
         assign = np.array(combo, np.int32)
         if violations(problem, assign):
             continue
-        value = by_hand(problem, index, assign, usd)
+        value = by_hand(problem, index, assign, usd, before)
         assert objective_value(problem, assign) == pytest.approx(value, rel=1e-12, abs=1e-12)
         best = min(best, value)
     plan = placer.solve(scenario, solver="milp", time_limit_s=20, relative_gap=0.0)

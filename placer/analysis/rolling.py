@@ -185,16 +185,6 @@ def _check(scenario, every, lookahead, forecast, time_limit_s, solver) -> None:
             "SCENARIO: rolling re-planning needs a timed scenario (horizon: start, "
             "period_hours, periods); this one is static"
         )
-    caps = [
-        f"objective.{name}"
-        for name in ("budget_usd_per_period_h", "carbon_cap_kg_per_period_h")
-        if getattr(scenario.objective, name) is not None
-    ]
-    if caps:
-        raise OptionError(
-            f"{caps[0]}: caps per period are not supported by rolling re-planning yet "
-            "(a window's first period is its starting fleet); remove it, or use placer solve"
-        )
     if not isinstance(every, int) or every < 1:
         raise OptionError(f"--every: {every!r} is not a whole number of periods >= 1")
     if lookahead is not None and (not isinstance(lookahead, int) or lookahead < every):
@@ -228,7 +218,10 @@ def _replan(
     `whole`: the scenario's own problem (what the committed schedule drew so far)."""
     begun = time.perf_counter()
     end = window_end(scenario, t, lookahead, done.runs)
-    window, missed = window_scenario(scenario, t, end, done.runs, forecast, done.parts)
+    running = None
+    if t > 0 and whole[0].startup is not None:  # start-ups at t count from t - 1's fleet
+        running = _running_replicas(*whole, _realised(*whole, done, under_way=True)[0], t - 1)
+    window, missed = window_scenario(scenario, t, end, done.runs, forecast, done.parts, running)
     problem, index = compile_problem(window)
     days = scenario.horizon.period_days() if scenario.horizon is not None else None
     capped = any(s.cooling.water_cap_l_per_day is not None for s in scenario.sites)
@@ -265,6 +258,24 @@ def _replan(
         note=note,
         wall_s=round(time.perf_counter() - begun, 3),
     )
+
+
+def _running_replicas(
+    problem: Problem, index: Index, assign_u: np.ndarray, period: int
+) -> dict[str, dict[str, int]]:
+    """Workload -> pool name -> the replicas the committed schedule (`assign_u`, on the
+    original problem: its actual demand) runs in `period`, for every service with a
+    start-up cost (`Problem.startup`)."""
+    table = problem.startup
+    assert table is not None
+    out: dict[str, dict[str, int]] = {}
+    slot_u = problem.slot_of(assign_u)
+    placed = (assign_u >= 0) & (slot_u >= 0) & (table.service_u >= 0)
+    for u in np.flatnonzero(placed & (table.period_u == period)).tolist():
+        pool = index.pools[int(problem.pool_o[assign_u[u]])].name
+        counts = out.setdefault(index.units[u].workload, {})
+        counts[pool] = counts.get(pool, 0) + int(table.replicas_uk[u, slot_u[u]])
+    return out
 
 
 def _fixed_runs(problem: Problem, index: Index, runs: dict[str, Run]) -> Problem:

@@ -5,7 +5,7 @@ forecast of the later periods. Forecast: every per-period figure that is a serie
 nobody schedules — a site's `price_usd_per_kwh` and `carbon_g_per_kwh`, an inference
 service's demand per region (its list, or its number x its daily profile). Known as given
 (schedules, not forecasts): capacities (IT, grid, water), pool GPUs, `available_from`
-dates and grid events.
+dates, grid events, and the objective's caps per period.
 
 Forecasts (`forecast_series`):
   persistence  period h >= t takes the value of the latest observed period at the same
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from placer.errors import OptionError
 from placer.model.horizon import Horizon
-from placer.model.scenario import Scenario
+from placer.model.scenario import PERIOD_CAP_FIELDS, Scenario
 from placer.model.workload import Inference, Training
 from placer.problem.compile_time import demand_per_period, training_window
 from placer.problem.preempt import segments
@@ -146,11 +146,15 @@ def window_scenario(
     runs: dict[str, Run],
     forecast: str,
     parts: dict[str, Part] | None = None,
+    running: dict[str, dict[str, int]] | None = None,
 ) -> tuple[Scenario, list[str]]:
     """(the scenario of periods [t, end) as seen at t, the ids of runs not started whose
     deadline has passed: left out as missed). `parts`: preemptible runs under way; each
     goes on in its site and accelerator for the work it has left (`_resumed`). No run
-    may migrate in a window (the rolling loop commits one pool per run).
+    may migrate in a window (the rolling loop commits one pool per run). `running`:
+    from t >= 1, each service with a start-up cost's replicas per pool in period t - 1
+    (its `running_replicas` in the window: start-ups at t are charged against them);
+    at t = 0 the scenario's own. Caps per period are sliced to the window.
 
     Raises:
       OptionError: an unknown forecast, or period_hours not dividing 24 (persistence).
@@ -171,6 +175,8 @@ def window_scenario(
             return forecast_series(value, t, end, forecast, per_day)
         return [v for v in value[t:end]]
 
+    for name in PERIOD_CAP_FIELDS:
+        doc["objective"][name] = sliced(doc["objective"][name], False)
     for site in doc["sites"]:
         power = site["power"]
         for name in ("price_usd_per_kwh", "carbon_g_per_kwh"):
@@ -191,6 +197,8 @@ def window_scenario(
                 for region in w.demand_rps
             }
             entry["demand_profile"] = None
+            if t > 0 and w.startup_usd_per_replica is not None:
+                entry["running_replicas"] = dict((running or {}).get(w.id, {}))
             workloads.append(entry)
             continue
         entry["migration_usd"] = None

@@ -165,9 +165,10 @@ class LoadState:
 class _PeriodLedger:
     """What the placed units spend and emit in each per-period cap row
     (`Problem.period_caps`), for `LoadState`. A placed inference unit of a service with
-    a start-up cost is charged, in its period t >= 1, as if all its replicas were started
-    there: at least what the plan's start-ups cost in t (started = max(0, n[t] - n[t-1])
-    is at most n[t]), so a plan that fits the ledger fits the caps."""
+    a start-up cost is charged, in a period its start-ups count in (t >= 1, or t >= 0 with
+    running replicas), as if all its replicas were started there: at least what the
+    plan's start-ups cost in t (started = max(0, n[t] - n[t-1]) is at most n[t]), so a
+    plan that fits the ledger fits the caps."""
 
     def __init__(self, problem: Problem) -> None:
         caps = problem.period_caps
@@ -178,9 +179,10 @@ class _PeriodLedger:
         unit, slot, row, amount = caps.unit_e, caps.slot_e, caps.row_e, caps.amount_e
         table = problem.startup
         if table is not None:
+            first = table.charged_from_period()[np.maximum(table.service_u, 0)]
             u, k = np.nonzero(
                 (table.service_u[:, None] >= 0)
-                & (table.period_u[:, None] >= 1)
+                & (table.period_u[:, None] >= first[:, None])
                 & (table.replicas_uk > 0)
             )
             usd = table.replicas_uk[u, k] * table.usd_per_h_w[table.service_u[u]] * caps.scale

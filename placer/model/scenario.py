@@ -144,6 +144,7 @@ class Scenario(StrictModel):
         catalog = self.catalog()
         sites = {s.id for s in self.sites}
         regions = {r.id for r in self.user_regions}
+        pools = {f"{s.id}/{p.key}" for s in self.sites for p in s.pools}
         for i, site in enumerate(self.sites):
             for j, pool in enumerate(site.pools):
                 _known(f"sites.{i}.pools.{j}.accelerator", [pool.accelerator], catalog)
@@ -167,6 +168,7 @@ class Scenario(StrictModel):
             elif isinstance(w, Inference):
                 _known(f"workloads.{i}.serving", list(w.serving), catalog)
                 _known(f"workloads.{i}.demand_rps", list(w.demand_rps), regions)
+                _known(f"workloads.{i}.running_replicas", list(w.running_replicas or {}), pools)
         _check_time(self)
         check_build_options(self)
         return self
@@ -211,6 +213,7 @@ def _time_fields(scenario: Scenario):
             yield f"workloads.{i}.demand_profile", w.demand_profile
             yield f"workloads.{i}.split", w.split if w.split > 1 else None
             yield f"workloads.{i}.startup_usd_per_replica", w.startup_usd_per_replica
+            yield f"workloads.{i}.running_replicas", w.running_replicas
         else:
             yield f"workloads.{i}.earliest_start", w.earliest_start
             yield f"workloads.{i}.deadline", w.deadline

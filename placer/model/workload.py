@@ -11,6 +11,7 @@ from placer.model.common import (
     MAX_HOURS,
     MAX_MEMORY_GB,
     MAX_MS,
+    MAX_POOL_GPUS,
     MAX_RPS,
     MAX_SIZE_GB,
     MAX_USD_PER_H,
@@ -376,7 +377,16 @@ class Inference(_WorkloadBase):
         description="With a horizon: USD each time one replica is started (image pull, "
         "weight load, warm-up). In each pool and period t >= 1 the service's replicas "
         "there above those of period t - 1 (all regions, shares and copies) are started; "
-        "period 0's replicas are the starting fleet, not charged (docs/time.md).",
+        "period 0's replicas are the starting fleet, not charged (docs/time.md), unless "
+        "running_replicas says what runs before the horizon.",
+    )
+    running_replicas: dict[str, Annotated[int, Field(ge=0, le=MAX_POOL_GPUS)]] | None = Field(
+        default=None,
+        description="With startup_usd_per_replica: the service's replicas running in each "
+        "pool ('site/pool', as plans name pools) just before the horizon starts, all "
+        "regions, shares and copies together (pools not named: 0). Period 0's replicas "
+        "above these are then started and charged like any other period's (a fleet "
+        "re-planned while it runs: docs/rolling.md).",
     )
 
     @model_validator(mode="before")
@@ -419,6 +429,11 @@ class Inference(_WorkloadBase):
             raise ValueError("demand_rps: name at least one user region")
         if self.demand_profile is not None and max(self.demand_profile) <= 0:
             raise ValueError("demand_profile: every factor is 0; the service would serve nothing")
+        if self.running_replicas is not None and self.startup_usd_per_replica is None:
+            raise ValueError(
+                "running_replicas: only start-ups are counted from it; give "
+                "startup_usd_per_replica too, or leave running_replicas out"
+            )
         return self
 
     @property

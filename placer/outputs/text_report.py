@@ -396,7 +396,7 @@ def schedule_text(plan: Plan) -> str:
         ]
         lines.append(
             f"\nReplica start-ups ({h.startup_cost_usd:,.2f} USD of the cost; period 0's "
-            "replicas are the starting fleet)\n"
+            "replicas are the starting fleet unless the service states running_replicas)\n"
             + _table(["service", "replicas_started", "usd_per_replica", "cost_usd"], rows)
         )
     caps = period_caps_text(plan)

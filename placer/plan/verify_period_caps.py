@@ -58,7 +58,7 @@ class PeriodCapCheck:
             for t, (total, cap) in enumerate(zip(spent, caps, strict=True)):
                 rate = total / ph
                 if math.isfinite(cap) and rate > cap * (1 + _REL) + 1e-9:
-                    message = f"period {t}: {rate:.4f} {unit} > {name} {cap:g} {unit}"
+                    message = f"{rate:.4f} {unit} > {name} {cap:g} {unit}"
                     out.append(Violation(kind, f"period {t}", message, rate - cap))
         self._check_stated(plan, out)
 

@@ -5,7 +5,8 @@ For every inference workload with `startup_usd_per_replica`: n[pool, t] is the r
 of its placements in that (site, pool) serving period t, summed over regions, shares and
 copies (each placement's replicas as verify recomputes them, not as stated); the replicas
 started are sum over its pools and periods t >= 1 of max(0, n[pool, t] - n[pool, t-1])
-(period 0's replicas are the starting fleet) and they cost started x the field, USD. The
+(period 0's replicas are the starting fleet; with `running_replicas`, n[pool, -1], period 0
+counts too) and they cost started x the field, USD. The
 plan's `startup` must state one entry per such workload with these figures, and none for
 another workload (kind "kpi"). `TimedVerifier` counts the USD in the cost (hence the
 budget), the objective and the horizon's totals.
@@ -14,6 +15,7 @@ budget), the objective and the horizon's totals.
 from __future__ import annotations
 
 from placer.model.scenario import Scenario
+from placer.model.workload import Inference
 from placer.plan.plan import Plan
 from placer.plan.verify_figures import Violation, compare
 from placer.problem.startup import priced_services
@@ -27,6 +29,12 @@ class StartupTally:
         self.n_t = scenario.horizon.periods
         self.price = priced_services(scenario)  # workload -> USD per replica started
         self.replicas: dict[tuple[str, str, str], list[int]] = {}
+        # workload -> "site/pool" -> replicas running before the horizon
+        self.running = {
+            w.id: w.running_replicas
+            for w in scenario.workloads
+            if isinstance(w, Inference) and w.running_replicas is not None
+        }
 
     def add(self, workload: str, site: str, pool: str, period: int | None, replicas: int) -> None:
         """One verified placement: `replicas` of `workload` in (site, pool) in `period`."""
@@ -34,11 +42,19 @@ class StartupTally:
             return
         self.replicas.setdefault((workload, site, pool), [0] * self.n_t)[period] += replicas
 
+    def started_t(self, key: tuple[str, str, str]) -> list[int]:
+        """Replicas `key` (workload, site, pool) starts in each period."""
+        wid, site, pool = key
+        n = self.replicas[key]
+        running = self.running.get(wid)
+        first = 0 if running is None else max(0, n[0] - running.get(f"{site}/{pool}", 0))
+        return [first] + [max(0, n[t] - n[t - 1]) for t in range(1, self.n_t)]
+
     def started(self) -> dict[str, int]:
         """Workload -> replicas started over the horizon (every priced workload)."""
         out = dict.fromkeys(self.price, 0)
-        for (wid, _, _), n in self.replicas.items():
-            out[wid] += sum(max(0, n[t] - n[t - 1]) for t in range(1, self.n_t))
+        for key in self.replicas:
+            out[key[0]] += sum(self.started_t(key))
         return out
 
     def check(self, plan: Plan, out: list[Violation]) -> float:

@@ -303,9 +303,9 @@ class TimedVerifier(Verifier):
     def _period_extras(self, starts: StartupTally, ledger: _Ledger, caps: PeriodCapCheck) -> None:
         """Adds to `caps` the USD of each period that no placement holds: the replicas
         started in it and the excess paid over priced grid events' caps in it."""
-        for (wid, _, _), n in starts.replicas.items():
-            for t in range(1, self.n_t):
-                caps.add(t, max(0, n[t] - n[t - 1]) * starts.price[wid])
+        for key in starts.replicas:
+            for t, started in enumerate(starts.started_t(key)):
+                caps.add(t, started * starts.price[key[0]])
         for sid in self.sites:
             figures = self.over.figures(sid, ledger.of(ledger.facility_kw, sid))
             if figures is not None:

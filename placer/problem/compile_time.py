@@ -218,7 +218,11 @@ def compile_timed(
         scale_oj=term_scales(scale_oj),
         lexicographic=np.array(obj.mode == "lexicographic"),
         startup=compile_startup(
-            scenario, [u.workload for u, _ in units], [u.period for u, _ in units], replicas_uk
+            scenario,
+            [u.workload for u, _ in units],
+            [u.period for u, _ in units],
+            replicas_uk,
+            [info.name for info, _, _ in pools],
         ),
     )
     problem, period_r = with_priced_events(

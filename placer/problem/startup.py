@@ -6,7 +6,9 @@ A service w with `startup_usd_per_replica` pays, for every pool p and period t >
     started[w,p,t] = max(0, n[w,p,t] - n[w,p,t-1])   replicas, x startup_usd_per_replica,
 
 where n[w,p,t] is its replicas in p in period t summed over its regions, demand shares and
-redundancy copies. The replicas of period 0 are the starting fleet and are not charged.
+redundancy copies. The replicas of period 0 are the starting fleet and are not charged,
+unless the service states `running_replicas` (what runs before the horizon, n[w,p,-1]):
+then period 0 pays max(0, n[w,p,0] - n[w,p,-1]) too.
 In the objective the USD are averaged per hour of the horizon, like every other money
 figure: a started replica costs startup_usd_per_replica / horizon hours, USD/h.
 
@@ -38,6 +40,9 @@ class Startup(NamedTuple):
       usd_per_h_w: float64[W], objective cost of one started replica of each service:
         startup_usd_per_replica / horizon hours, USD/h.
       periods: T.
+      before_wp: int64[W, P], the replicas running before the horizon
+        (`running_replicas`), for the services that state them; -1 on the rows of the
+        others (their period 0 is the starting fleet). None: no service states them.
     """
 
     service_u: np.ndarray
@@ -45,6 +50,15 @@ class Startup(NamedTuple):
     replicas_uk: np.ndarray
     usd_per_h_w: np.ndarray
     periods: int
+    before_wp: np.ndarray | None = None
+
+    def charged_from_period(self) -> np.ndarray:
+        """int64[W]: the first period each service's start-ups are charged in (0 where it
+        states its running replicas, else 1)."""
+        first = np.ones(self.num_services, np.int64)
+        if self.before_wp is not None:
+            first[(self.before_wp >= 0).all(axis=1)] = 0
+        return first
 
     @property
     def num_services(self) -> int:
@@ -61,8 +75,8 @@ class Startup(NamedTuple):
 
 
 class Started(NamedTuple):
-    """Replicas an assignment starts: one entry per (service, pool, period >= 1) where
-    it starts at least one (n entries).
+    """Replicas an assignment starts: one entry per (service, pool, period) where it
+    starts at least one (n entries; period 0 only for services with running replicas).
 
     Attributes:
       service_n, pool_n, period_n: int64[n], where.
@@ -90,6 +104,7 @@ def compile_startup(
     unit_workload: list[str],
     unit_period: list[int],
     replicas_uk: np.ndarray,
+    pool_names: list[str],
 ) -> Startup | None:
     """The start-up table of a timed problem (None when no service has the field).
 
@@ -98,6 +113,7 @@ def compile_startup(
       unit_workload: the workload id of each unit, in compile's unit order.
       unit_period: the period of each unit (-1 for training runs).
       replicas_uk: int32[U, K], replicas of each unit in each slot's option (`Index`).
+      pool_names: the name ("site/pool") of each pool, in compile's pool order.
     """
     horizon = scenario.horizon
     assert horizon is not None
@@ -109,7 +125,21 @@ def compile_startup(
     period_u = np.array(unit_period, np.int32).reshape(-1)
     replicas = np.where(service_u[:, None] >= 0, replicas_uk, 0).astype(np.int32)
     usd_per_h_w = np.array(list(usd.values())) / horizon.hours
-    return Startup(service_u, period_u, replicas, usd_per_h_w, horizon.periods)
+    running = {
+        w.id: w.running_replicas
+        for w in scenario.workloads
+        if isinstance(w, Inference) and w.running_replicas is not None
+    }
+    before = None
+    if running:
+        pool_of = {name: p for p, name in enumerate(pool_names)}
+        before = np.full((len(usd), len(pool_names)), -1, np.int64)
+        for wid, counts in running.items():
+            w = service_of[wid]
+            before[w] = 0
+            for name, n in counts.items():
+                before[w, pool_of[name]] = n
+    return Startup(service_u, period_u, replicas, usd_per_h_w, horizon.periods, before)
 
 
 def started_replicas(startup: Startup, pool_u: np.ndarray, slot_u: np.ndarray) -> Started:
@@ -137,9 +167,14 @@ def started_replicas(startup: Startup, pool_u: np.ndarray, slot_u: np.ndarray) -
     found = (t_key >= 1) & (before < keys.size)
     found[found] = keys[before[found]] == keys[found] - 1
     previous = np.where(found, n_key[np.minimum(before, max(keys.size - 1, 0))], 0)
-    started = np.where(t_key >= 1, np.maximum(0, n_key - previous), 0)
+    service_k, pool_k = keys // n_t // n_p, (keys // n_t) % n_p
+    charged = t_key >= startup.charged_from_period()[service_k]
+    if startup.before_wp is not None:  # period 0 against what runs before the horizon
+        first = t_key == 0
+        previous[first] = np.maximum(startup.before_wp[service_k[first], pool_k[first]], 0)
+    started = np.where(charged, np.maximum(0, n_key - previous), 0)
     keep = started > 0
-    return Started(keys[keep] // n_t // n_p, (keys[keep] // n_t) % n_p, t_key[keep], started[keep])
+    return Started(service_k[keep], pool_k[keep], t_key[keep], started[keep])
 
 
 def startup_usd_per_h(startup: Startup, started: Started) -> float:
