@@ -7,9 +7,12 @@ perfect-foresight plan (one MILP solve of the week) and greedy (sees neither pri
 carbon). One JSON object per line on stdout (../shared/BENCHMARKS.md), a summary on stderr.
 
 Usage: python scripts/bench_rolling.py [--quick] [--seed N] [--time-limit-s S] [--preemptible]
+                                       [--startup-usd USD]
   --quick: configs/time/small_day.yaml only (under a minute).
   --preemptible: every training run may pause and resume (`preemptible: true`, the
     default restore overhead); the instance is named `<config>+preemptible`.
+  --startup-usd USD: every inference service pays USD per replica started
+    (`startup_usd_per_replica`); the instance is named `<config>+startup<USD>`.
 """
 
 from __future__ import annotations
@@ -40,14 +43,18 @@ def run(path: Path, args: argparse.Namespace, forecast: str) -> dict:
 
     scenario = load(path)
     name = path.stem
-    if args.preemptible:
+    if args.preemptible or args.startup_usd is not None:
         from placer.model.scenario import Scenario
 
         doc = scenario.model_dump(mode="json", exclude_none=True)
         for w in doc["workloads"]:
-            if w["kind"] == "training":
+            if w["kind"] == "training" and args.preemptible:
                 w["preemptible"] = True
-        scenario, name = Scenario.model_validate(doc), f"{name}+preemptible"
+            if w["kind"] == "inference" and args.startup_usd is not None:
+                w["startup_usd_per_replica"] = args.startup_usd
+        scenario = Scenario.model_validate(doc)
+        name += "+preemptible" if args.preemptible else ""
+        name += f"+startup{args.startup_usd:g}" if args.startup_usd is not None else ""
     started = time.perf_counter()
     report = roll(
         scenario,
@@ -79,6 +86,9 @@ def run(path: Path, args: argparse.Namespace, forecast: str) -> dict:
         "moves": r.moves,
         "paused_runs": r.paused_runs,
         "move_cost_usd": round(r.move_cost_usd, 2),
+        "startup_cost_usd": round(report.plan.horizon.startup_cost_usd, 2)
+        if report.plan is not None and report.plan.horizon is not None
+        else None,
         "runs_missed": len(r.runs_missed),
         "unserved_units": r.unserved_units,
         "violations": len(r.violations),
@@ -124,6 +134,12 @@ def main() -> None:
     parser.add_argument("--oracle-time-limit-s", type=float, default=120.0)
     parser.add_argument(
         "--preemptible", action="store_true", help="every training run may pause and resume"
+    )
+    parser.add_argument(
+        "--startup-usd",
+        type=float,
+        default=None,
+        help="every inference service pays this many USD per replica started",
     )
     parser.add_argument(
         "--forecast",
