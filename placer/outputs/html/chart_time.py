@@ -102,7 +102,8 @@ def _startup_table(plan: Plan) -> list[str]:
     return [
         "<h3>Replica start-ups</h3>",
         '<p class="lead">Replicas each service adds from one period to the next, at its '
-        "start-up cost per replica (period 0's replicas are the starting fleet).</p>",
+        "start-up cost per replica (period 0's replicas are the starting fleet, unless "
+        "the service states running_replicas).</p>",
         _table(
             "startup",
             [
