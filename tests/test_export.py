@@ -759,3 +759,34 @@ def test_export_options_are_checked_in_the_api(solved) -> None:
         build(scenario, plan, "kueue", ExportOptions(kueue_api="v1alpha1"))
     with pytest.raises(OptionError, match="--to"):
         build(scenario, plan, "slurm")
+
+
+def test_a_plan_the_scenario_no_longer_holds_is_refused_unless_no_verify(
+    small, tmp_path: Path
+) -> None:
+    """The plan was solved when onprem-fra had 64 H100s; the scenario now says 8, fewer
+    than the plan places there: export names what breaks and writes nothing, unless
+    --no-verify (whose header says so)."""
+    scenario_file, plan_file = small()
+    plan = Plan.model_validate_json(plan_file.read_text(encoding="utf-8"))
+    used = sum(p.gpus for p in plan.placements if p.site == "onprem-fra")
+    assert used > 8
+    data = YAML(typ="safe", pure=True).load(scenario_file.read_text(encoding="utf-8"))
+    data["sites"][0]["pools"][0]["gpus"] = 8
+    shrunk = tmp_path / "shrunk.yaml"
+    with shrunk.open("w", encoding="utf-8") as f:
+        YAML(typ="safe", pure=True).dump(data, f)
+    out = tmp_path / "k8s.yaml"
+    result = run("export", str(shrunk), str(plan_file), "--to", "kubernetes", "-o", str(out))
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert "breaks" in result.output and "onprem-fra" in result.output
+    assert "--no-verify" in result.output and not out.exists()
+    assert_clean(result)
+    forced = ("--to", "kubernetes", "-o", str(out), "--no-verify")
+    result = run("export", str(shrunk), str(plan_file), *forced)
+    assert result.exit_code == EXIT_OK, result.output
+    assert "Not verified against the scenario (--no-verify)." in out.read_text(encoding="utf-8")
+    # the scenario it was solved for: verified, no such comment
+    result = run("export", str(scenario_file), str(plan_file), "--to", "kubernetes", "-o", str(out))
+    assert result.exit_code == EXIT_OK, result.output
+    assert "Not verified" not in out.read_text(encoding="utf-8")

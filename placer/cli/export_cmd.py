@@ -63,6 +63,13 @@ from placer.outputs.export import KUEUE_API_VERSIONS, TARGETS, ExportOptions, bu
     "`placer replan` moved, started or stopped (stopped ones are listed in the header "
     "comments). Not for kueue, whose quotas describe the whole plan.",
 )
+@click.option(
+    "--no-verify",
+    "no_verify",
+    is_flag=True,
+    help="Export PLAN even where `placer verify` finds it breaks SCENARIO (the header "
+    "comments say it was not verified).",
+)
 @debug_option()
 @handle_errors
 def export_command(
@@ -74,6 +81,7 @@ def export_command(
     container: str | None,
     kueue_api: str,
     changed_from: str | None,
+    no_verify: bool,
     debug: bool,
 ) -> None:
     """Write PLAN (from `placer solve -o`) for SCENARIO as orchestrator manifests (YAML).
@@ -82,9 +90,13 @@ def export_command(
     `location.cloud_region`; each pool's nodes carry its `node_labels` (default:
     placer.dev/site and placer.dev/pool). docs/export.md describes every target.
 
+    PLAN must pass `placer verify` against SCENARIO (else exit 2, naming what breaks),
+    unless --no-verify.
+
     Example: placer export configs/eu_sovereign.yaml plan.json --to karmada -o karmada.yaml
     """
     scenario, plan = load_scenario_and_plan(scenario_file, plan_file)
+    whole = plan
     stopped: list[str] = []
     if changed_from is not None:
         if target == "kueue":
@@ -94,8 +106,12 @@ def export_command(
             )
         plan, stopped = _changed_only(plan, load_plan(changed_from))
     options = ExportOptions(namespace=namespace, container=container, kueue_api=kueue_api)
-    manifests = build(scenario, plan, target, options)
+    manifests = build(scenario, plan, target, options)  # its own checks name the entry
+    if not no_verify:
+        _require_verified(scenario, whole, scenario_file, plan_file)
     comments = header(scenario, plan, target)
+    if no_verify:
+        comments.append("Not verified against the scenario (--no-verify).")
     if changed_from is not None:
         comments.append(
             f"Only the workloads placed differently from {changed_from}: "
@@ -118,6 +134,26 @@ def export_command(
         return
     write_atomic(output, render([m.document for m in manifests], comments))
     click.echo(f"{output}: wrote {len(manifests)} {target} documents", err=True)
+
+
+def _require_verified(scenario, plan, scenario_file: str, plan_file: str) -> None:
+    """Refuses (OptionError, exit 2) a plan that `placer verify` finds breaks the
+    scenario: manifests of a plan that does not fit would fail in the clusters."""
+    from placer.plan.verify import verify
+
+    violations = verify(scenario, plan)
+    if not violations:
+        return
+    shown = "; ".join(str(v) for v in violations[:3])
+    more = (
+        f" (and {len(violations) - 3} more: placer verify lists them)"
+        if len(violations) > 3
+        else ""
+    )
+    raise OptionError(
+        f"{plan_file}: breaks {scenario_file} ({shown}{more}); re-solve it, or give "
+        "--no-verify to export it anyway"
+    )
 
 
 def _changed_only(plan, before):
