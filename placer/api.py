@@ -175,7 +175,7 @@ def solve(
         else:
             result, cover = _solve_secure(scenario, problem, index, options, secure, name)
     if problem.period_caps is not None:
-        result = _within_period_caps(problem, index, options, result, name)
+        result = within_period_caps(problem, index, options, result, name)
     if bool(problem.lexicographic) and name != "milp":
         result = _weighted_only(result, name)
     if restricted:
@@ -342,7 +342,7 @@ def _weighted_only(result, name: str):
 
 #: Solvers that honour budgets and carbon caps per period (`Problem.period_caps`): the
 #: MILP writes their rows, greedy keeps a ledger, the hybrid's MILP stages write them (and
-#: `_within_period_caps` checks its plan). `auto` picks the MILP or the hybrid.
+#: `within_period_caps` checks its plan). `auto` picks the MILP or the hybrid.
 PERIOD_CAP_SOLVERS = ("greedy", "hybrid", "milp")
 
 
@@ -370,7 +370,7 @@ def check_period_caps(problem: Problem, name: str) -> None:
     )
 
 
-def _within_period_caps(problem: Problem, index, options: SolveOptions, result, name: str):
+def within_period_caps(problem: Problem, index, options: SolveOptions, result, name: str):
     """The result if its plan keeps every cap per period; otherwise greedy's plan (which
     keeps them), with a diagnostic line and the result's bound (a bound of the problem
     stays one whatever plan is returned). The hybrid may need it: its rounding and repair

@@ -10,6 +10,7 @@ import ast
 import copy
 import itertools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -379,6 +380,26 @@ def test_rolling_keeps_caps_per_period() -> None:
     assert report.rolling.objective_usd == pytest.approx(report.oracle.objective_usd, rel=1e-9)
 
 
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ("solver", "--solver search: objective.budget_usd_per_period_h"),
+        ("migration", "with runs that may migrate between pools (train-llm)"),
+    ],
+)
+def test_rolling_refuses_what_placer_solve_refuses_with_caps(change: str, words: str) -> None:
+    """Before any re-plan: a solver that ignores caps per period would let the windows
+    break them, and the oracle (placer solve) refuses caps with migrating runs."""
+    from placer.analysis.rolling import roll
+
+    data = hand(budget=CAPS)
+    if change == "migration":
+        data["workloads"][0]["migration_usd"] = 5.0
+    solver = "search" if change == "solver" else "milp"
+    with pytest.raises(OptionError, match=re.escape(words)):
+        roll(check(data), solver=solver, time_limit_s=1)
+
+
 def test_plan_capacity_refuses_caps_per_period() -> None:
     from placer.capacity.plan import plan_capacity
 
@@ -394,22 +415,22 @@ def test_a_plan_over_a_cap_falls_back_to_greedy() -> None:
     over = np.array([problem.option_uk[0, 0]], np.int32)  # the earliest start: the spike
     assert broken_caps(problem, over).size
     result = SolveResult(over, "feasible", objective_usd_per_h=1.0)
-    out = api._within_period_caps(problem, index, SolveOptions(time_limit_s=2), result, "hybrid")
+    out = api.within_period_caps(problem, index, SolveOptions(time_limit_s=2), result, "hybrid")
     assert not broken_caps(problem, out.assign_u).size
     assert "greedy's plan" in out.diagnostics[0]
     kept = SolveResult(np.array([problem.option_uk[0, 2]], np.int32), "feasible")
-    assert api._within_period_caps(problem, index, SolveOptions(), kept, "hybrid") is kept
+    assert api.within_period_caps(problem, index, SolveOptions(), kept, "hybrid") is kept
     # a hybrid that found no plan: greedy's, with the hybrid's bound of the full problem
     none = SolveResult(np.full(1, -1, np.int32), "no_solution", 1.0, 1.0, bound_scope="full")
-    out = api._within_period_caps(problem, index, SolveOptions(time_limit_s=2), none, "hybrid")
+    out = api.within_period_caps(problem, index, SolveOptions(time_limit_s=2), none, "hybrid")
     assert out.status == "feasible" and out.bound_usd_per_h == 1.0
     assert "hybrid found no plan" in out.diagnostics[0]
     # another solver's plan over a cap (a MILP's hint fallback) is replaced too, but its
     # "no_solution" stands
-    out = api._within_period_caps(problem, index, SolveOptions(time_limit_s=2), result, "milp")
+    out = api.within_period_caps(problem, index, SolveOptions(time_limit_s=2), result, "milp")
     assert not broken_caps(problem, out.assign_u).size and "milp's plan" in out.diagnostics[0]
     none = SolveResult(np.full(1, -1, np.int32), "no_solution")
-    assert api._within_period_caps(problem, index, SolveOptions(), none, "milp") is none
+    assert api.within_period_caps(problem, index, SolveOptions(), none, "milp") is none
 
 
 # -- (4) the verifier -----------------------------------------------------------------

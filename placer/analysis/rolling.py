@@ -30,11 +30,20 @@ from placer.analysis.rolling_moves import count_moves, price_moves
 from placer.analysis.rolling_report import Outcome, RollingReport, Step, fill_comparisons
 from placer.analysis.rolling_water import water_drawn_today, with_water_drawn
 from placer.analysis.rolling_window import FORECASTS, Part, Run, window_end, window_scenario
-from placer.api import choose_solver, engine_share, solve, versions, with_preemption
+from placer.api import (
+    PERIOD_CAP_SOLVERS,
+    check_period_caps,
+    choose_solver,
+    engine_share,
+    solve,
+    versions,
+    with_preemption,
+    within_period_caps,
+)
 from placer.engines.base import SolveOptions, SolveResult
 from placer.engines.registry import SOLVERS
 from placer.errors import OptionError
-from placer.model.scenario import Scenario
+from placer.model.scenario import PERIOD_CAP_FIELDS, Scenario
 from placer.plan.build import build_plan
 from placer.plan.plan import Plan
 from placer.plan.scoring import assignment_of
@@ -185,6 +194,19 @@ def _check(scenario, every, lookahead, forecast, time_limit_s, solver) -> None:
             "SCENARIO: rolling re-planning needs a timed scenario (horizon: start, "
             "period_hours, periods); this one is static"
         )
+    caps = [n for n in PERIOD_CAP_FIELDS if getattr(scenario.objective, n) is not None]
+    if caps and solver not in (*PERIOD_CAP_SOLVERS, "auto"):
+        raise OptionError(
+            f"--solver {solver}: objective.{caps[0]} (a cap per period) is honoured by "
+            f"{', '.join(PERIOD_CAP_SOLVERS)} (or auto), not by {solver}"
+        )
+    migrating = [w.id for w in scenario.workloads if getattr(w, "migration_usd", None) is not None]
+    if caps and migrating:
+        raise OptionError(
+            f"objective.{caps[0]} (a cap per period) with runs that may migrate between pools "
+            f"({migrating[0]}): not yet, in placer solve (the oracle) either; remove the cap "
+            "per period or the migration"
+        )
     if not isinstance(every, int) or every < 1:
         raise OptionError(f"--every: {every!r} is not a whole number of periods >= 1")
     if lookahead is not None and (not isinstance(lookahead, int) or lookahead < every):
@@ -234,6 +256,7 @@ def _replan(
     if priced and t > 0:
         problem = price_moves(scenario, problem, index, done.pools_at(t - 1), per_replica_usd)
     name = choose_solver(solver, problem)
+    check_period_caps(problem, name)
     if name != "milp":
         problem = _resumed_by_polish(problem)
     options = SolveOptions(
@@ -242,6 +265,8 @@ def _replan(
         rank_uk=agnostic_rank(problem, index) if name == "greedy" else None,
     )
     result = SOLVERS[name](problem, options)
+    if problem.period_caps is not None:  # as placer solve: greedy's plan if it breaks one
+        result = within_period_caps(problem, index, options, result, name)
     polish_s = time_limit_s - options.time_limit_s  # the preemption polish's share
     result = with_preemption(problem, name, options, result, time.perf_counter() + polish_s)
     note = f"{len(missed)} runs past their deadline: {', '.join(missed)}" if missed else ""
