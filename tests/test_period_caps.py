@@ -365,13 +365,18 @@ def test_solvers_that_cannot_honour_them_are_refused(solver: str) -> None:
         placer.solve(check(hand(budget=CAPS)), solver=solver, time_limit_s=2)
 
 
-def test_rolling_keeps_caps_per_period() -> None:
+# the hybrid's case takes ~9 s (each window's shapes compile anew): in the slow set
+@pytest.mark.parametrize(
+    "solver", ["milp", pytest.param("hybrid", marks=pytest.mark.slow), "greedy"]
+)
+def test_rolling_keeps_caps_per_period(solver: str) -> None:
     """Each window holds the caps of its periods (a list is sliced): re-planned every
     period with perfect forecasts, the run keeps out of period 2 as the oracle does."""
     from placer.analysis.rolling import roll
 
     sc = check(hand(budget=CAPS))
-    report = roll(sc, every_periods=1, forecast="perfect", baseline=False, time_limit_s=5)
+    kwargs = dict(every_periods=1, forecast="perfect", baseline=False, time_limit_s=5)
+    report = roll(sc, solver=solver, **kwargs)
     assert report.plan is not None and verify(sc, report.plan) == []
     assert report.rolling.violations == [] and report.rolling.runs_on_time == 1
     (run,) = [p for p in report.plan.placements if p.kind == "training"]
