@@ -151,3 +151,16 @@ def test_options_without_priced_rows_are_still_priced() -> None:
     assert certified_bound(option_dual(loose), y) == pytest.approx(
         chunked_dual_bound(loose, y)[0], rel=1e-9
     )
+
+
+def test_ctrl_c_ends_the_ascent_after_its_chunk(monkeypatch) -> None:
+    """With Ctrl-C requested the ascent stops after its first chunk of steps (not at the
+    end of its budget) and returns its certified bound."""
+    from placer import interrupt
+    from placer.engines.relax import option_dual as module
+
+    problem = compile_problem(generate_timed_scenario(60, 6, 24, seed=2))[0]
+    monkeypatch.setattr(interrupt, "requested", lambda: True)
+    found = ascend(problem, time_budget_s=600.0, max_steps=200)  # 200 without Ctrl-C
+    assert found.steps == module.CHUNK_STEPS
+    assert found.bound == pytest.approx(certified_bound(option_dual(problem), found.prices_r))

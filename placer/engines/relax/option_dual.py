@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from placer import interrupt
 from placer.engines.relax.rows import row_capacities
 from placer.engines.relax.soft_prices import (
     SoftPrices,
@@ -272,7 +273,7 @@ def ascend(
         if max_steps is None and done == 2 * CHUNK_STEPS:  # chunk 1 paid the compile
             per_step_s = (time.perf_counter() - t0) / CHUNK_STEPS
             planned = done + max(CHUNK_STEPS, int(max(0.0, left - 1.0) / per_step_s))
-        if left <= 0:
+        if left <= 0 or interrupt.requested():  # Ctrl-C: the best prices so far
             break
         if done % CHECK_STEPS == 0 and done < planned:
             best = _better(dual, best, _prices(dual, theta), done)
