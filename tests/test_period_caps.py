@@ -539,3 +539,21 @@ def test_cli_solves_and_verifies(tmp_path: Path) -> None:
     path.write_text(json.dumps(static))
     bad = runner.invoke(cli, ["solve", str(path)])
     assert bad.exit_code == 2 and "objective.carbon_cap_kg_per_period_h" in bad.output
+
+
+def test_a_window_plan_over_a_cap_is_replaced_by_greedys_and_the_step_says_so(
+    monkeypatch,
+) -> None:
+    """A window's engine returns a plan over a cap (the earliest start: the spike): the
+    re-plan keeps greedy's instead, as placer solve does, and its step's note says so."""
+    from placer.analysis import rolling
+
+    def over_a_cap(problem, options):
+        return SolveResult(np.array([problem.option_uk[0, 0]], np.int32), "feasible", 1.0)
+
+    monkeypatch.setitem(rolling.SOLVERS, "milp", over_a_cap)
+    sc = check(hand(budget=CAPS))
+    report = rolling.roll(sc, every_periods=6, oracle=False, baseline=False, time_limit_s=2)
+    (step,) = report.steps
+    assert "greedy's plan (which keeps them) is returned instead" in step.note
+    assert report.plan is not None and verify(sc, report.plan) == []

@@ -265,11 +265,16 @@ def _replan(
         rank_uk=agnostic_rank(problem, index) if name == "greedy" else None,
     )
     result = SOLVERS[name](problem, options)
+    fell_back = ""
     if problem.period_caps is not None:  # as placer solve: greedy's plan if it breaks one
+        kept = result
         result = within_period_caps(problem, index, options, result, name)
+        if result is not kept:
+            fell_back = str(result.diagnostics[0])
     polish_s = time_limit_s - options.time_limit_s  # the preemption polish's share
     result = with_preemption(problem, name, options, result, time.perf_counter() + polish_s)
     note = f"{len(missed)} runs past their deadline: {', '.join(missed)}" if missed else ""
+    note = "; ".join(x for x in (note, fell_back) if x)
     if result.status not in ("optimal", "feasible"):
         result, more = _relaxed(problem, options, name, result, polish_s)
         note = "; ".join(x for x in (note, more) if x)
