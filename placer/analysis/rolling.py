@@ -240,15 +240,17 @@ def _replan(
     `whole`: the scenario's own problem (what the committed schedule drew so far)."""
     begun = time.perf_counter()
     end = window_end(scenario, t, lookahead, done.runs)
-    running = None
-    if t > 0 and whole[0].startup is not None:  # start-ups at t count from t - 1's fleet
-        running = _running_replicas(*whole, _realised(*whole, done, under_way=True)[0], t - 1)
-    window, missed = window_scenario(scenario, t, end, done.runs, forecast, done.parts, running)
-    problem, index = compile_problem(window)
     days = scenario.horizon.period_days() if scenario.horizon is not None else None
     capped = any(s.cooling.water_cap_l_per_day is not None for s in scenario.sites)
-    if capped and days is not None and t > 0 and days[t - 1] == days[t]:  # mid-day
-        assign_u, schedule, _ = _realised(*whole, done, under_way=True)
+    mid_day = capped and days is not None and t > 0 and days[t - 1] == days[t]
+    starts = t > 0 and whole[0].startup is not None  # start-ups at t count from t - 1's
+    # the committed schedule so far on the whole problem, mapped once for both uses
+    so_far = _realised(*whole, done, under_way=True) if mid_day or starts else None
+    running = _running_replicas(*whole, so_far[0], t - 1) if starts and so_far else None
+    window, missed = window_scenario(scenario, t, end, done.runs, forecast, done.parts, running)
+    problem, index = compile_problem(window)
+    if mid_day and so_far is not None:
+        assign_u, schedule, _ = so_far
         drawn = water_drawn_today(*whole, assign_u, t, days, schedule)
         problem = with_water_drawn(problem, index, drawn)
     problem = _fixed_runs(problem, index, done.runs)
