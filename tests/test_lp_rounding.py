@@ -156,6 +156,7 @@ def test_loads_of_the_integral_part_never_exceed_the_lp_loads(case):
     assert np.all(part.loads_r[gpu_rows] <= gpus_p + 1e-6)
 
 
+@pytest.mark.slow  # 12 s: the default run checks each path's plans in test_large_fleet.py
 def test_full_and_large_hybrid_paths_are_verified_and_bounded_by_the_milp():
     """The whole-fleet relaxation (`solve_hybrid_full`, layout "dense") and the
     sampled-prices path (`solve_large_hybrid`, layout "sparse") on one scenario: both

@@ -164,3 +164,71 @@ def test_ctrl_c_ends_the_ascent_after_its_chunk(monkeypatch) -> None:
     found = ascend(problem, time_budget_s=600.0, max_steps=200)  # 200 without Ctrl-C
     assert found.steps == module.CHUNK_STEPS
     assert found.bound == pytest.approx(certified_bound(option_dual(problem), found.prices_r))
+
+
+def test_the_whole_sample_is_the_problem_and_a_half_sample_keeps_its_units_pairs() -> None:
+    from placer.engines.relax.option_dual import priced_pairs, priced_rows, sampled
+
+    problem = compile_problem(generate_timed_scenario(120, 8, 24, seed=1))[0]
+    dual = option_dual(problem)
+    whole = sampled(dual, 1.0, 0)
+    for a, b in zip(whole, dual, strict=True):
+        if isinstance(a, np.ndarray):
+            np.testing.assert_array_equal(a, b)
+    half = sampled(dual, 0.5, 3)
+    n_half = half.num_units
+    assert 0 < n_half < dual.num_units
+    np.testing.assert_allclose(half.cap_r, dual.cap_r * n_half / dual.num_units)
+    # units renumbered 0..n-1 in order, each keeping every one of its pairs
+    assert np.array_equal(np.unique(half.unit_n), np.arange(n_half))
+    assert (np.diff(half.unit_n) >= 0).all()
+    per_unit = np.bincount(dual.unit_n, minlength=dual.num_units)
+    kept = per_unit[per_unit > 0]  # units without pairs keep none
+    assert np.bincount(half.unit_n).sum() == half.unit_n.size
+    assert set(np.bincount(half.unit_n).tolist()) <= set(kept.tolist())
+    # the option table is the problem's: a price prices a kept pair as it does the whole
+    pick = np.random.default_rng(3).random(dual.num_units) < 0.5  # sampled()'s draw
+    assert pick.sum() == n_half
+    y = priced_rows(dual, _random_prices(problem, np.random.default_rng(4)))
+    np.testing.assert_allclose(priced_pairs(half, y), priced_pairs(dual, y)[pick[dual.unit_n]])
+
+
+def test_a_large_fleet_is_priced_on_a_sample_then_on_every_unit(monkeypatch) -> None:
+    """From SAMPLE_FROM_UNITS units (here 50) the ascent without start prices runs on a
+    sample first and then on every unit from its prices; the bound is certified on the
+    whole problem and stays under the LP optimum."""
+    from placer.engines.relax import option_dual as module
+
+    stages = []
+    one_stage = module._ascend
+
+    def counted(dual, budget, start, max_steps, t_start):
+        stages.append((dual.num_units, start is None, t_start))
+        return one_stage(dual, budget, start, max_steps, t_start)
+
+    monkeypatch.setattr(module, "SAMPLE_FROM_UNITS", 50)
+    monkeypatch.setattr(module, "_ascend", counted)
+    problem = compile_problem(generate_timed_scenario(120, 8, 24, seed=1))[0]
+    found = ascend(problem, time_budget_s=8.0)
+    n_u = problem.num_units
+    assert len(stages) == 2
+    (sample_units, from_zero, t_first), (all_units, from_zero_2, t_second) = stages
+    assert sample_units < n_u and from_zero and t_first == module.T_START
+    assert all_units == n_u and not from_zero_2 and t_second == module.T_REFINE
+    assert found.steps >= 2 * module.MIN_STEPS
+    assert found.bound == pytest.approx(certified_bound(option_dual(problem), found.prices_r))
+    lp = solve_lp(problem, 60.0).bound
+    assert found.bound <= lp + 1e-6 * abs(lp)
+    assert found.bound >= lp - 0.05 * abs(lp)
+
+
+def test_ctrl_c_in_the_sample_stage_skips_the_second(monkeypatch) -> None:
+    from placer import interrupt
+    from placer.engines.relax import option_dual as module
+
+    monkeypatch.setattr(module, "SAMPLE_FROM_UNITS", 50)
+    monkeypatch.setattr(interrupt, "requested", lambda: True)
+    problem = compile_problem(generate_timed_scenario(120, 8, 24, seed=1))[0]
+    found = ascend(problem, time_budget_s=600.0)
+    assert found.steps == module.CHUNK_STEPS
+    assert found.bound == pytest.approx(certified_bound(option_dual(problem), found.prices_r))

@@ -21,7 +21,9 @@ Why not the sampled-price hybrid here: prices learned on a sample certified 10,9
 on gen-time-10000x100x72-s1, where the LP optimum is about 11,471 (bench_time, 2 CPUs):
 a timed option's price is a sum over hundreds of rows, which a sample learns badly. The
 whole problem's ascent priced per option certified 11,250 in 39 s there (250 steps);
-column generation alone, from greedy's plan, 11,080 in about 95 s.
+column generation alone, from greedy's plan, 11,080 in about 95 s. (The ascent itself
+now starts on a sample of the units and then prices every unit from there:
+`option_dual.SAMPLE_FROM_UNITS`.)
 """
 
 from __future__ import annotations
