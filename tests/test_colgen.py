@@ -254,3 +254,32 @@ def test_cli_layout_columns(tmp_path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "column generation" in out.read_text()
+
+
+def test_rounding_to_the_largest_column_takes_each_units_largest_share() -> None:
+    """`rounded_largest`: a unit the master places at least half of goes to its largest
+    column, one placed less stays out; `rounded_whole` keeps whole columns only; both
+    repaired are feasible plans."""
+    from placer.engines.relax.repair import repair
+    from placer.engines.search.colgen_hybrid import rounded_largest, rounded_whole
+
+    problem = _timed()
+    cg = column_generation(problem, time_budget_s=30.0, max_rounds=1)
+    assert cg is not None
+    slots = [np.flatnonzero(problem.listed_uk[u]) for u in range(3)]
+    assert all(s.size >= 2 for s in slots)
+    # unit 0: 0.3 / 0.6 (largest: second); unit 1: 0.2 / 0.2 (under half: out); unit 2 whole
+    fake = cg._replace(
+        x_unit=np.array([0, 0, 1, 1, 2]),
+        x_slot=np.array([slots[0][0], slots[0][1], slots[1][0], slots[1][1], slots[2][0]]),
+        x_value=np.array([0.3, 0.6, 0.2, 0.2, 1.0]),
+    )
+    largest = rounded_largest(problem, fake)
+    assert largest[0] == problem.option_uk[0, slots[0][1]]
+    assert largest[1] == -1
+    assert largest[2] == problem.option_uk[2, slots[2][0]]
+    assert (largest[3:] == -1).all()
+    whole = rounded_whole(problem, fake)
+    assert whole[0] == -1 and whole[1] == -1 and whole[2] == largest[2]
+    for rounded in (largest, whole, rounded_largest(problem, cg), rounded_whole(problem, cg)):
+        assert violations(problem, repair(problem, rounded, cg.priced)) == []

@@ -10,9 +10,10 @@
    of the time limit: the LP relaxation over a few columns per unit, every slot priced
    each round; its Lagrangian bound holds for the whole problem at any round.
 3. Rounding: the units the master's LP places whole keep their option, the rest are
-   repaired at the bound's prices (`placer.engines.relax.repair`); the better of that and
-   the start. Then the exact MILP over the master's columns, hinted with that plan (over
-   every pair on small problems, where it proves the optimum).
+   repaired at the bound's prices (`placer.engines.relax.repair`); so are the units on
+   their largest column (`rounded_largest`); the best of those and the start. Then the
+   exact MILP over the master's columns, hinted with that plan (over every pair on small
+   problems, where it proves the optimum).
 4. Large-neighbourhood search (`placer.engines.search.neighbourhood.lns`) until the time
    limit over each unit's cheapest priced options, on CP-SAT where the model is all
    integer (`lns_sub_solver`). The plan only improves.
@@ -37,7 +38,7 @@ from placer import interrupt
 from placer.engines.base import SolveOptions, SolveResult
 from placer.engines.greedy import solve_greedy
 from placer.engines.milp.solve import solve_milp
-from placer.engines.relax.colgen import column_generation
+from placer.engines.relax.colgen import ColumnGeneration, column_generation
 from placer.engines.relax.option_dual import ascend
 from placer.engines.relax.repair import repair
 from placer.engines.search.large_hybrid import (
@@ -115,10 +116,8 @@ def solve_colgen_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
     notes = list(cg.notes)
     if not np.isfinite(bound):
         return proven_infeasible(n_u, notes)
-    whole = cg.x_value >= 1.0 - 1e-6
-    rounded = np.full(n_u, UNPLACED, np.int32)
-    rounded[cg.x_unit[whole]] = problem.option_uk[cg.x_unit[whole], cg.x_slot[whole]]
-    best = repair(problem, rounded, cg.priced)
+    best = repair(problem, rounded_whole(problem, cg), cg.priced)
+    best = better_plan(problem, best, repair(problem, rounded_largest(problem, cg), cg.priced))
     for other in plans:
         best = better_plan(problem, best, other)
     best, bound, exact = _master_milp(problem, options, cg, best, bound, left, notes)
@@ -138,6 +137,35 @@ def solve_colgen_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
         best, lns_notes = lns(problem, options, best, top, bound, left, None, site_units, sub)
         notes += lns_notes
     return certified(problem, options, best, bound, cg.prices_r, notes, "column generation")
+
+
+def rounded_whole(problem: Problem, cg: ColumnGeneration) -> np.ndarray:
+    """int32[U]: the units the master's LP places whole on their column, the rest
+    unplaced (for `repair`)."""
+    whole = cg.x_value >= 1.0 - 1e-6
+    rounded = np.full(problem.num_units, UNPLACED, np.int32)
+    rounded[cg.x_unit[whole]] = problem.option_uk[cg.x_unit[whole], cg.x_slot[whole]]
+    return rounded
+
+
+def rounded_largest(problem: Problem, cg: ColumnGeneration) -> np.ndarray:
+    """int32[U]: each unit the master's LP places at least half of on its largest column
+    (ties: the first listed), the rest unplaced; columns may overfill rows (`repair`
+    unplaces the units with the cheapest way out). On gen-time-10000x100x72-s1 (third
+    master, 590 units split, LP 11,514.56 USD/h) this, repaired, gave 11,608.60 USD/h
+    where the whole columns alone gave 11,653.23 and four draws in proportion to the
+    columns 11,610.55-11,638.18."""
+    n_u = problem.num_units
+    placed = np.zeros(n_u)
+    np.add.at(placed, cg.x_unit, cg.x_value)
+    order = np.lexsort((-cg.x_value, cg.x_unit))
+    units, first = np.unique(cg.x_unit[order], return_index=True)
+    largest = order[first]
+    keep = placed[units] >= 0.5 - 1e-9
+    rounded = np.full(n_u, UNPLACED, np.int32)
+    units, largest = units[keep], largest[keep]
+    rounded[units] = problem.option_uk[units, cg.x_slot[largest]]
+    return rounded
 
 
 def _master_milp(problem, options, cg, best, bound, left, notes):
