@@ -150,7 +150,7 @@ def rounded_whole(problem: Problem, cg: ColumnGeneration) -> np.ndarray:
 
 def rounded_largest(problem: Problem, cg: ColumnGeneration) -> np.ndarray:
     """int32[U]: each unit the master's LP places at least half of on its largest column
-    (ties: the first listed), the rest unplaced; columns may overfill rows (`repair`
+    (ties: the master's first), the rest unplaced; columns may overfill rows (`repair`
     unplaces the units with the cheapest way out). On gen-time-10000x100x72-s1 (third
     master, 590 units split, LP 11,514.56 USD/h) this, repaired, gave 11,608.60 USD/h
     where the whole columns alone gave 11,653.23 and four draws in proportion to the
