@@ -15,12 +15,21 @@ measures, on one `placer.model.generate_time` fleet:
    at least the LP (each site's MILP at least its LP) and is the bound a column
    generation over site schedules would reach at these prices;
 3. optionally a plan (`--plan-s`: the hybrid with 2 workers) and how its objective
-   splits between training runs and service units against the LP's.
+   splits between training runs and service units against the LP's;
+4. optionally (`--cover-rounds N`) the LP strengthened by minimal cover inequalities:
+   for a hard capacity row r and a set C of units that cannot all charge r at once
+   (the sum over C of each unit's smallest charge to r over all its options exceeds
+   cap_r), sum over u in C of y[u, r] <= |C| - 1, where y[u, r] sums u's variables whose
+   option charges r (at most 1: u is placed once). Each round separates, on every row
+   the LP fills, the cover a greedy picks (units by (1 - y) / charge), keeps it where
+   the LP breaks it, and solves the LP again (HiGHS) with every cut so far. Valid for
+   every plan, so each round's LP is a bound.
 
 One JSON object per line on stdout (the measures), progress on stderr.
 
 Usage: python scripts/probe_time_gap.py [--units 1000] [--pools 50] [--periods 72]
-         [--seed 1] [--site-s 30] [--backend cpsat|highs] [--plan-s 0]
+         [--seed 1] [--site-s 30] [--backend cpsat|highs] [--plan-s 0] [--cover-rounds 0]
+(`--site-s 0` skips the site-decomposed bound.)
 """
 
 from __future__ import annotations
@@ -44,6 +53,9 @@ def main() -> None:
     parser.add_argument("--site-s", type=float, default=30.0, help="limit per site MILP, s")
     parser.add_argument("--backend", choices=("cpsat", "highs"), default="cpsat")
     parser.add_argument("--plan-s", type=float, default=0.0, help="hybrid plan, s (0: none)")
+    parser.add_argument(
+        "--cover-rounds", type=int, default=0, help="rounds of cover inequalities (0: none)"
+    )
     args = parser.parse_args()
 
     from placer.engines.milp.formulation import build_model
@@ -80,6 +92,12 @@ def main() -> None:
             "priced_rows": priced_rows,
         }
     )
+    if args.cover_rounds > 0:
+        cover_rounds(problem, form, x, args.cover_rounds, name)
+    if args.site_s <= 0:
+        if args.plan_s > 0:
+            emit(plan_split(problem, index, form, x, lp_value, args.plan_s, name))
+        return
     mu = place_once_prices(problem, y)
     bound, sites = site_bound(problem, index, mu, args.site_s, args.backend)
     emit(
@@ -97,6 +115,84 @@ def main() -> None:
     )
     if args.plan_s > 0:
         emit(plan_split(problem, index, form, x, lp_value, args.plan_s, name))
+
+
+def cover_rounds(problem, lp_form, x: np.ndarray, rounds: int, name: str) -> None:
+    """Stage 4 of the module docstring: one line per round."""
+    from placer.engines.milp.formulation import build_model
+
+    cuts: list = []
+    form = lp_form
+    for round_ in range(1, rounds + 1):
+        new = separated_covers(problem, form, x, len(cuts))
+        if not new:
+            break
+        cuts += new
+        started = time.perf_counter()
+        form = build_model(problem, integer=False, side_rows=tuple(cuts))
+        lp = mathopt.solve(form.model, mathopt.SolverType.HIGHS)
+        x = np.array([lp.variable_values()[v] for v in form.x])
+        emit(
+            {
+                "probe": "time_gap",
+                "instance": name,
+                "stage": "cover_cuts",
+                "round": round_,
+                "cuts": len(cuts),
+                "lp_usd_per_h": round(lp.objective_value(), 4),
+                "lp_s": round(time.perf_counter() - started, 1),
+            }
+        )
+
+
+def separated_covers(problem, form, x: np.ndarray, first: int) -> list:
+    """The cover inequalities (SideRows, stage 4) the LP solution x (over form's pairs,
+    every allowed pair) breaks, at most one per row; named from `first` on."""
+    from placer.engines.milp.formulation import SideRow
+    from placer.problem.soft import soft_mask
+    from placer.problem.usage import term_values
+
+    units, slots = form.pairs[:, 0].astype(np.int64), form.slots.astype(np.int64)
+    options = form.pairs[:, 1].astype(np.int64)
+    rows = problem.row_oj[options]
+    charge = term_values(problem, units, slots, options)
+    hard = np.isfinite(problem.cap_r) & ~soft_mask(problem)
+    pair_t, j_t = np.nonzero((rows >= 0) & (charge > 0))
+    row_t = rows[pair_t, j_t]
+    keep = hard[row_t]
+    pair_t, row_t, charge_t = pair_t[keep], row_t[keep], charge[pair_t[keep], j_t[keep]]
+    key_t = row_t * problem.num_units + units[pair_t]
+    keys, group_t = np.unique(key_t, return_inverse=True)
+    y_g = np.bincount(group_t, weights=x[pair_t], minlength=keys.size)
+    least_g = np.full(keys.size, np.inf)
+    np.minimum.at(least_g, group_t, charge_t)
+    row_g, unit_g = keys // problem.num_units, keys % problem.num_units
+    starts = np.searchsorted(row_g, np.arange(problem.num_rows + 1))
+    cuts = []
+    for r in range(problem.num_rows):
+        lo, hi = starts[r], starts[r + 1]
+        if hi == lo:
+            continue
+        y, least, cap = y_g[lo:hi], least_g[lo:hi], float(problem.cap_r[r])
+        if (y * least).sum() < cap * (1 - 1e-6) - 1e-9:
+            continue  # the LP leaves room on r: no cover is broken
+        order = np.argsort((1 - y) / least, kind="stable")
+        cover_n = int(np.searchsorted(np.cumsum(least[order]), cap * (1 + 1e-9) + 1e-9, "right"))
+        if cover_n >= order.size or np.sum(1 - y[order[: cover_n + 1]]) >= 1 - 1e-3:
+            continue  # no cover, or the greedy's is not broken
+        members = unit_g[lo:hi][order[: cover_n + 1]]
+        on = (row_t == r) & np.isin(units[pair_t], members)
+        pairs = np.unique(pair_t[on])
+        cuts.append(
+            SideRow(
+                f"cover[{first + len(cuts)}]",
+                units[pairs],
+                slots[pairs],
+                np.ones(pairs.size),
+                ub=float(members.size - 1),
+            )
+        )
+    return cuts
 
 
 def place_once_prices(problem, y: np.ndarray) -> np.ndarray:
