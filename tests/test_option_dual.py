@@ -130,7 +130,7 @@ def test_the_colgen_hybrid_starts_from_the_ascent(monkeypatch) -> None:
     monkeypatch.setattr(colgen_hybrid, "ascend", counted)
     problem = compile_problem(generate_timed_scenario(120, 8, 24, seed=1))[0]
     found = colgen_hybrid.solve_colgen_hybrid(problem, SolveOptions(time_limit_s=20.0))
-    optimum = solve_milp(problem, SolveOptions(time_limit_s=60.0))
+    optimum = solve_milp(problem, SolveOptions(time_limit_s=60.0, relative_gap=0.0))
     assert len(calls) == 1 and calls[0] > 0
     assert optimum.status == "optimal"
     assert not violations(problem, found.assign_u)

@@ -212,12 +212,12 @@ def test_a_fleet_within_the_sample_gets_the_lp_bound(fleet, compiled, monkeypatc
     it may stop short of convergence (the bound is then lower, and still valid). Its
     budget is raised here so that the test checks the flow of prices, not the clock."""
     whole = compiled[0]
-    lp = column_generation(whole, time_budget_s=30)
+    lp = column_generation(whole, time_budget_s=30, with_covers=False)
     assert lp is not None and lp.converged
     converged = []
 
-    def generous(problem, *, time_budget_s):
-        found = column_generation(problem, time_budget_s=max(time_budget_s, 60.0))
+    def generous(problem, *, time_budget_s, **kwargs):
+        found = column_generation(problem, time_budget_s=max(time_budget_s, 60.0), **kwargs)
         converged.append(found is not None and found.converged)
         return found
 

@@ -17,7 +17,12 @@ per (redundancy group, spread key), and a slack per soft row. Each round:
 3. add to the master each unit's few slots priced below its cheapest master column.
 
 When no slot is priced below its unit's master columns the master's LP optimum equals
-L(y): the LP relaxation's optimum is reached and certified. Prices are smoothed towards
+L(y): the LP relaxation's optimum is reached and certified. Column generation then
+separates cover inequalities the master's LP breaks (`placer.engines.relax.covers`:
+units that cannot all charge a row at once), writes them into the master and goes on;
+their duals price the slots they hold, so the bound may rise above the LP's
+(gen-time-2000x20x72-s1: 4,549.72 -> 4,617.76 USD/h, its optimum >= 4,620.94). It stops
+when no cover is broken. Prices are smoothed towards
 the best bound's (Wentges): y = a y_best + (1 - a) y_master, which damps the swings of
 early rounds; a round whose smoothed prices add nothing falls back to the master's.
 
@@ -36,6 +41,7 @@ import numpy as np
 from ortools.math_opt.python import mathopt
 
 from placer.engines.milp.quiet import quiet_stdout
+from placer.engines.relax.covers import Covers, priced_with_covers, separate
 from placer.engines.relax.rows import row_capacities
 from placer.engines.relax.sampled import chunked_dual_bound
 from placer.problem.form import Problem
@@ -119,6 +125,9 @@ class _Master:
         self.soft_r[: problem.num_rows] = soft_mask(problem)
         self.budget = np.flatnonzero((problem.kind_r == K_BUDGET) & np.isfinite(problem.cap_r))
         self.solver: mathopt.IncrementalSolver | None = None
+        self.column_of: dict[tuple[int, int], int] = {}  # (unit, slot) -> column
+        self.cover_rows: list[mathopt.LinearConstraint] = []
+        self.covers_of: dict[tuple[int, int], list[int]] = {}  # (unit, slot) -> covers
 
     def add(self, units: np.ndarray, slots: np.ndarray) -> None:
         """Columns for the (unit, slot) pairs (int64[n] each)."""
@@ -142,6 +151,10 @@ class _Master:
             x = self.model.add_variable(lb=0.0, ub=1.0)
             self.model.objective.set_linear_coefficient(x, float(cost[i]))
             self.once[int(units[i])].set_coefficient(x, 1.0)
+            pair = (int(units[i]), int(slots[i]))
+            self.column_of[pair] = len(self.columns)
+            for c in self.covers_of.get(pair, ()):
+                self.cover_rows[c].set_coefficient(x, 1.0)
             self.columns.append(x)
         self.unit_c.append(units)
         self.slot_c.append(slots)
@@ -187,6 +200,24 @@ class _Master:
                 for c, a in zip(col[at].tolist(), amount[at].tolist(), strict=True):
                     self.rows[b].set_coefficient(self.columns[c], a)
             self.rows[b].set_coefficient(slack, price)
+
+    def add_covers(self, covers: Covers, first: int) -> None:
+        """Rows for the covers from `first` on, over the columns already in the master
+        (later columns join them in `add`)."""
+        for c in range(first, len(covers)):
+            self.cover_rows.append(self.model.add_linear_constraint(ub=covers.rhs_c[c]))
+        unit, slot, cover = covers.terms(first)
+        for u, k, c in zip(unit.tolist(), slot.tolist(), cover.tolist(), strict=True):
+            self.covers_of.setdefault((u, k), []).append(c)
+            column = self.column_of.get((u, k))
+            if column is not None:
+                self.cover_rows[c].set_coefficient(self.columns[column], 1.0)
+
+    def cover_prices(self, result: mathopt.SolveResult) -> np.ndarray:
+        """float64[C]: -dual of each cover row (>= 0)."""
+        if not self.cover_rows:
+            return np.zeros(0)
+        return np.maximum(0.0, -np.asarray(result.dual_values(self.cover_rows), float))
 
     def solve(self, time_limit_s: float) -> mathopt.SolveResult | None:
         import datetime
@@ -243,6 +274,7 @@ def column_generation(
     max_rounds: int | None = None,
     start_prices_r: np.ndarray | None = None,
     progress=None,
+    with_covers: bool = True,
 ) -> ColumnGeneration | None:
     """Column generation within `time_budget_s` (see the module docstring); None when not
     even one master solved in time.
@@ -253,7 +285,9 @@ def column_generation(
     master solves. `start_prices_r` (float64[R'], e.g. `option_dual.ascend`): each
     unit starts with its cheapest slots at those prices instead of by objective, and
     they are the first centre of the smoothing. `progress(round, lp_value, bound)` is
-    called after each round."""
+    called after each round. `with_covers=False` stops at the LP optimum: the bound is
+    then L(prices_r) itself (with covers it holds their prices too, which `prices_r`
+    does not carry)."""
     started = time.perf_counter()
     n_u, n_k = problem.option_uk.shape
     keep = np.zeros((n_u, n_k), bool)
@@ -276,10 +310,29 @@ def column_generation(
     keep &= problem.listed_uk
     master = _Master(problem)
     master.add(*np.nonzero(keep))
+    covers = Covers() if with_covers else None
+    best = (*best[:2], np.zeros(0), best[2])  # (bound, y, cover prices, priced)
     notes: list[str] = []
     rounds, converged = 0, False
     lp_value, master_y, x = np.inf, np.zeros(master.num_prices), None
     solve_s, short = 0.0, False
+
+    def certify(y: np.ndarray, pi: np.ndarray) -> tuple[float, np.ndarray]:
+        bound, priced = chunked_dual_bound(problem, y)
+        if covers is not None and pi.size:
+            bound += priced_with_covers(covers, priced, pi)
+        return bound, priced
+
+    def more_covers() -> bool:
+        """Separates covers at the LP optimum reached; True when some were added."""
+        if covers is None or x is None:
+            return False
+        first = len(covers)
+        if not separate(problem, covers, *x):
+            return False
+        master.add_covers(covers, first)
+        return True
+
     while True:
         left = time_budget_s - (time.perf_counter() - started)
         if left <= 0:
@@ -294,29 +347,38 @@ def column_generation(
             break
         rounds += 1
         lp_value = float(result.objective_value())
-        master_y = master.prices(result)
+        master_y, master_pi = master.prices(result), master.cover_prices(result)
         x = master.solution(result)
-        y = master_y if best[1] is None else SMOOTHING * best[1] + (1 - SMOOTHING) * master_y
-        bound, priced = chunked_dual_bound(problem, y)
+        if best[1] is None:
+            y, pi = master_y, master_pi
+        else:
+            best_pi = np.pad(best[2], (0, master_pi.size - best[2].size))
+            y = SMOOTHING * best[1] + (1 - SMOOTHING) * master_y
+            pi = SMOOTHING * best_pi + (1 - SMOOTHING) * master_pi
+        bound, priced = certify(y, pi)
         if y is not master_y and bound < best[0]:
-            bound_m, priced_m = chunked_dual_bound(problem, master_y)
+            bound_m, priced_m = certify(master_y, master_pi)
             if bound_m > bound:
-                y, bound, priced = master_y, bound_m, priced_m
+                y, pi, bound, priced = master_y, master_pi, bound_m, priced_m
         if bound > best[0]:
-            best = (bound, y, priced)
+            best = (bound, y, pi, priced)
         if lp_value - best[0] <= CONVERGED_RTOL * max(1.0, abs(lp_value)):
+            if more_covers():
+                continue
             converged = True
             break
         units, slots = _new_columns(priced, keep)
         if progress is not None:
             progress(rounds, lp_value, best[0])
         if units.size == 0 and y is not master_y:
-            y = master_y
-            bound, priced = chunked_dual_bound(problem, y)
+            y, pi = master_y, master_pi
+            bound, priced = certify(y, pi)
             if bound > best[0]:
-                best = (bound, y, priced)
+                best = (bound, y, pi, priced)
             units, slots = _new_columns(priced, keep)
         if units.size == 0:
+            if y is master_y and more_covers():
+                continue
             converged = bool(y is master_y)
             break
         if time.perf_counter() - started >= time_budget_s or rounds == max_rounds:
@@ -325,12 +387,13 @@ def column_generation(
         master.add(units, slots)
     if best[1] is None or x is None:
         return None
-    bound, prices, priced = best
+    bound, prices, _, priced = best
     notes.append(
         f"column generation: {rounds} rounds, {int(keep.sum()):,} of "
         f"{problem.num_pairs():,} columns, LP {lp_value:,.4f} USD/h, certified bound "
         f"{bound:,.4f} USD/h ({_why_stopped(converged, short, solve_s)}) in "
         f"{time.perf_counter() - started:.1f} s"
+        + (f"; {len(covers):,} cover inequalities" if covers else "")
     )
     return ColumnGeneration(
         bound, lp_value, prices, priced, master_y, *x, keep, rounds, converged, tuple(notes)

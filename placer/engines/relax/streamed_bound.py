@@ -97,7 +97,8 @@ def sample_prices(
     problem, _ = compile_timed(sub)
     scaled = problem._replace(cap_r=problem.cap_r * (problem.num_units / max(n_u, 1)))
     left = time_budget_s - (time.perf_counter() - started)
-    found = column_generation(scaled, time_budget_s=COLGEN_SHARE * left)
+    # no covers: the prices alone must carry the bound to the whole problem
+    found = column_generation(scaled, time_budget_s=COLGEN_SHARE * left, with_covers=False)
     best = (-np.inf, None) if found is None else (found.bound, found.prices_r)
     if found is None or not found.converged:
         left = time_budget_s - (time.perf_counter() - started)

@@ -109,6 +109,9 @@ def solve_colgen_hybrid(problem: Problem, options: SolveOptions) -> SolveResult:
         plans=plans,
         start_prices_r=prices,
         progress=lambda rounds, lp, bound: options.report("column generation", bound=bound),
+        # a bound of runs that may pause or move is re-priced from the row prices alone
+        # (`api.contiguous_only`), which the covers' prices are not part of
+        with_covers=problem.preempt is None,
     )
     if cg is None:
         return _start_only(problem, start, options)
