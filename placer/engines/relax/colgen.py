@@ -71,9 +71,11 @@ SMOOTHING = 0.5
 #: The master is optimal when L(y) is within this of its LP value (relative).
 CONVERGED_RTOL = 1e-6
 #: Covers are separated again at the next LP optimum only when the last ones lifted the
-#: LP by at least this much (relative). On gen-time-2000x20x72-s1 the first covers lift it
-#: 1.5% and later ones nothing; on us_week.yaml 59 rounds of a few covers each lifted it
-#: 0.035 USD/h (1.6e-5) in 35 s, where the LP took 0.5 s.
+#: LP by at least this much (relative), and column generation stops when the first master
+#: after them is not that much above the LP. On gen-time-2000x20x72-s1 the first covers
+#: lift it 1.5% and later ones nothing; on us_week.yaml 59 rounds of a few covers each
+#: lifted it 0.035 USD/h (1.6e-5) in 35 s, where the LP took 0.5 s; on
+#: gen-time-1000x50x168-s1 5 rounds (5.5 s) lifted it 0.02 USD/h.
 COVER_MIN_GAIN = 1e-4
 
 
@@ -89,7 +91,8 @@ class ColumnGeneration(NamedTuple):
       x_unit, x_slot, x_value: the last master's nonzero columns (int64, int64,
         float64[n]).
       keep_uk: bool[U, K], the slots in the master.
-      rounds: master solves.   converged: the LP optimum was reached (bound = lp_value).
+      rounds: master solves.   converged: the LP optimum (with its covers) was
+        reached (bound = lp_value).
       notes: what happened, one line per stage.
     """
 
@@ -329,11 +332,14 @@ def column_generation(
         return bound, priced
 
     cover_lps: list[float] = []  # the LP optimum each time covers were separated
+    checked_covers = 0
 
     def more_covers() -> bool:
         """Separates covers at the LP optimum reached; True when some were added. Not
-        once the last covers lifted the LP by less than COVER_MIN_GAIN (relative)."""
-        if covers is None or x is None:
+        once the last covers lifted the LP by less than COVER_MIN_GAIN (relative); the
+        loop also stops when the first master after them does (it is at least the LP
+        with them over every column)."""
+        if covers is None or x is None or rounds == max_rounds:
             return False
         if cover_lps and lp_value - cover_lps[-1] < COVER_MIN_GAIN * max(1.0, abs(lp_value)):
             return False
@@ -360,6 +366,11 @@ def column_generation(
         lp_value = float(result.objective_value())
         master_y, master_pi = master.prices(result), master.cover_prices(result)
         x = master.solution(result)
+        if len(cover_lps) > checked_covers:  # the first master since covers were added
+            checked_covers = len(cover_lps)
+            if lp_value - cover_lps[-1] < COVER_MIN_GAIN * max(1.0, abs(lp_value)):
+                converged = True  # over the master's columns they lift the LP by less
+                break  # than that, and over every column by less still
         if best[1] is None:
             y, pi = master_y, master_pi
         else:
