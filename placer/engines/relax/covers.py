@@ -126,7 +126,11 @@ def separate(
     hard = np.isfinite(problem.cap_r) & ~soft_mask(problem)
     col, j = np.nonzero((rows >= 0) & (charge > 0))
     row = rows[col, j]
-    at = hard[row]
+    load_r = np.bincount(row, weights=x_value[col] * charge[col, j], minlength=hard.size)
+    filled = hard & (
+        load_r >= FILLED_SHARE * np.where(np.isfinite(problem.cap_r), problem.cap_r, 0)
+    )
+    at = filled[row]  # a cover is broken only on a row the LP fills
     col, row = col[at], row[at]
     if col.size == 0:
         return 0
