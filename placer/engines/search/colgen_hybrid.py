@@ -8,7 +8,9 @@
    prices start the master.
 2. Certified bound: column generation (`placer.engines.relax.colgen`) within CG_SHARE
    of the time limit: the LP relaxation over a few columns per unit, every slot priced
-   each round; its Lagrangian bound holds for the whole problem at any round.
+   each round; its Lagrangian bound holds for the whole problem at any round. At the LP
+   optimum it adds the cover inequalities the LP breaks (`placer.engines.relax.covers`),
+   which lift the bound above the LP where runs are large for their rows.
 3. Rounding: the units the master's LP places whole keep their option, the rest are
    repaired at the bound's prices (`placer.engines.relax.repair`); so are the units on
    their largest column (`rounded_largest`); the best of those and the start. Then the
