@@ -147,52 +147,26 @@ def cover_rounds(problem, lp_form, x: np.ndarray, rounds: int, name: str) -> Non
 
 def separated_covers(problem, form, x: np.ndarray, first: int) -> list:
     """The cover inequalities (SideRows, stage 4) the LP solution x (over form's pairs,
-    every allowed pair) breaks, at most one per row; named from `first` on."""
+    every allowed pair) breaks, at most one per row (`placer.engines.relax.covers`);
+    named from `first` on."""
     from placer.engines.milp.formulation import SideRow
-    from placer.problem.soft import soft_mask
-    from placer.problem.usage import term_values
+    from placer.engines.relax.covers import Covers, separate
 
-    units, slots = form.pairs[:, 0].astype(np.int64), form.slots.astype(np.int64)
-    options = form.pairs[:, 1].astype(np.int64)
-    rows = problem.row_oj[options]
-    charge = term_values(problem, units, slots, options)
-    hard = np.isfinite(problem.cap_r) & ~soft_mask(problem)
-    pair_t, j_t = np.nonzero((rows >= 0) & (charge > 0))
-    row_t = rows[pair_t, j_t]
-    keep = hard[row_t]
-    pair_t, row_t, charge_t = pair_t[keep], row_t[keep], charge[pair_t[keep], j_t[keep]]
-    key_t = row_t * problem.num_units + units[pair_t]
-    keys, group_t = np.unique(key_t, return_inverse=True)
-    y_g = np.bincount(group_t, weights=x[pair_t], minlength=keys.size)
-    least_g = np.full(keys.size, np.inf)
-    np.minimum.at(least_g, group_t, charge_t)
-    row_g, unit_g = keys // problem.num_units, keys % problem.num_units
-    starts = np.searchsorted(row_g, np.arange(problem.num_rows + 1))
-    cuts = []
-    for r in range(problem.num_rows):
-        lo, hi = starts[r], starts[r + 1]
-        if hi == lo:
-            continue
-        y, least, cap = y_g[lo:hi], least_g[lo:hi], float(problem.cap_r[r])
-        if (y * least).sum() < cap * (1 - 1e-6) - 1e-9:
-            continue  # the LP leaves room on r: no cover is broken
-        order = np.argsort((1 - y) / least, kind="stable")
-        cover_n = int(np.searchsorted(np.cumsum(least[order]), cap * (1 + 1e-9) + 1e-9, "right"))
-        if cover_n >= order.size or np.sum(1 - y[order[: cover_n + 1]]) >= 1 - 1e-3:
-            continue  # no cover, or the greedy's is not broken
-        members = unit_g[lo:hi][order[: cover_n + 1]]
-        on = (row_t == r) & np.isin(units[pair_t], members)
-        pairs = np.unique(pair_t[on])
-        cuts.append(
-            SideRow(
-                f"cover[{first + len(cuts)}]",
-                units[pairs],
-                slots[pairs],
-                np.ones(pairs.size),
-                ub=float(members.size - 1),
-            )
+    on = x > 1e-9
+    covers = Covers()
+    units, slots = form.pairs[on, 0].astype(np.int64), form.slots[on].astype(np.int64)
+    separate(problem, covers, units, slots, x[on])
+    unit, slot, cover = covers.terms()
+    return [
+        SideRow(
+            f"cover[{first + c}]",
+            unit[cover == c],
+            slot[cover == c],
+            np.ones(int((cover == c).sum())),
+            ub=covers.rhs_c[c],
         )
-    return cuts
+        for c in range(len(covers))
+    ]
 
 
 def place_once_prices(problem, y: np.ndarray) -> np.ndarray:

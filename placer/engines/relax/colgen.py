@@ -334,6 +334,10 @@ def column_generation(
     cover_lps: list[float] = []  # the LP optimum each time covers were separated
     checked_covers = 0
 
+    def covers_lifted() -> bool:
+        """Whether the LP rose by COVER_MIN_GAIN (relative) since covers were last added."""
+        return lp_value - cover_lps[-1] >= COVER_MIN_GAIN * max(1.0, abs(lp_value))
+
     def more_covers() -> bool:
         """Separates covers at the LP optimum reached; True when some were added. Not
         once the last covers lifted the LP by less than COVER_MIN_GAIN (relative); the
@@ -341,7 +345,7 @@ def column_generation(
         with them over every column)."""
         if covers is None or x is None or rounds == max_rounds:
             return False
-        if cover_lps and lp_value - cover_lps[-1] < COVER_MIN_GAIN * max(1.0, abs(lp_value)):
+        if cover_lps and not covers_lifted():
             return False
         cover_lps.append(lp_value)
         first = len(covers)
@@ -368,7 +372,7 @@ def column_generation(
         x = master.solution(result)
         if len(cover_lps) > checked_covers:  # the first master since covers were added
             checked_covers = len(cover_lps)
-            if lp_value - cover_lps[-1] < COVER_MIN_GAIN * max(1.0, abs(lp_value)):
+            if not covers_lifted():
                 converged = True  # over the master's columns they lift the LP by less
                 break  # than that, and over every column by less still
         if best[1] is None:

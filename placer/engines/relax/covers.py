@@ -9,7 +9,7 @@ charges r, exceeds cap_r) give the cover inequality
 
 valid for every plan (a unit is placed at most once, so y[u, r] is 0 or 1). The LP
 relaxation breaks many of them where a few large units share a row: on
-gen-time-2000x20x72-s1 one round of 130 lifts the LP from 4,549.72 to 4,617.76 USD/h
+gen-time-2000x20x72-s1 one round of 133 lifts the LP from 4,549.72 to 4,617.76 USD/h
 (+1.50%), the root bound HiGHS reaches with its own cuts, while its optimum is proven
 >= 4,620.94 (docs/engine.md, "How weak is the time-indexed LP?").
 
