@@ -288,18 +288,24 @@ def test_cli_bad_input_exits_2_without_traceback(tmp_path):
     assert result.exit_code == 2 and "--event sites.nowhere" in result.output
 
 
-def test_a_timed_scenario_or_plan_is_refused_and_pointed_to_rolling(tmp_path):
+def test_a_timed_scenario_needs_a_timed_plan_and_at(tmp_path):
+    """A timed scenario is re-planned by the timed path (tests/test_replan_time.py): it
+    refuses a CSV and needs --at; a static scenario refuses a timed plan."""
     day = "configs/time/small_day.yaml"
     empty = tmp_path / "empty.csv"
     empty.write_text("workload,site,pool\n")
-    result = CliRunner().invoke(cli, ["replan", day, "--current", str(empty)])
-    assert result.exit_code == 2 and "timed scenarios" in result.output
-    assert "placer rolling" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(cli, ["replan", day, "--current", str(empty), "--at", "3"])
+    assert result.exit_code == 2 and "a timed re-plan starts from a timed plan" in result.output
+    assert "Traceback" not in result.output
     timed = tmp_path / "timed.json"
     timed.write_text(solve(_load(day), solver="greedy").model_dump_json())
     result = CliRunner().invoke(cli, ["replan", day, "--current", str(timed)])
+    assert result.exit_code == 2 and "--at: a timed re-plan needs" in result.output
+    result = CliRunner().invoke(cli, ["replan", CONFIG, "--current", str(timed)])
     assert result.exit_code == 2 and "a timed plan" in result.output
-    assert "placer rolling" in result.output and "Traceback" not in result.output
+    assert "--at" in result.output and "Traceback" not in result.output
+    with pytest.raises(OptionError, match="replan_timed"):
+        replan(_load(day).model_dump(mode="json"), [])
 
 
 def test_export_changed_from_keeps_only_what_moved(tmp_path):

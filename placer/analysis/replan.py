@@ -24,7 +24,8 @@ and, for stage 2, the units with a move that would pay (`IMPROVE_MAX_FREE` of th
 every other unit stays where it runs. Such an answer is optimal for that neighbourhood
 only (the report says "restricted"); the lower bound on moves holds for every plan.
 
-Timed scenarios (with a horizon) are not re-planned yet: an OptionError says so.
+Timed scenarios (with a horizon) are re-planned by `placer.analysis.replan_time`: an
+OptionError here says so.
 """
 
 from __future__ import annotations
@@ -178,9 +179,9 @@ def replan(
     before = validate_model(Scenario, doc, source=source)
     if before.horizon is not None:
         raise OptionError(
-            "replan: timed scenarios (with a horizon) are not re-planned from a running "
-            "fleet yet; `placer rolling` re-plans a timed scenario as its forecasts update "
-            "(docs/rolling.md), or solve the timed one again"
+            "replan: a timed scenario (with a horizon) is re-planned from its running "
+            "plan by `placer.analysis.replan_time.replan_timed` (placer replan --at: "
+            'docs/replan.md, "Timed fleets")'
         )
     base_problem, base_index = compile_problem(before)
     base_u = current_pools(list(current), base_index)

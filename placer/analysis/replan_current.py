@@ -74,8 +74,8 @@ def read_current(path: Path | str) -> list[CurrentEntry]:
             raise OptionError(f"--current: {e}") from None
         if plan.horizon is not None:
             raise OptionError(
-                f"--current {source}: a timed plan; replan starts from a static placement "
-                "(a timed scenario is re-planned by `placer rolling`: docs/rolling.md)"
+                f"--current {source}: a timed plan, and the scenario is static; give the "
+                'timed scenario it was made for, with --at (docs/replan.md, "Timed fleets")'
             )
         split = next((n for n, p in enumerate(plan.placements) if p.decode_pool), None)
         if split is not None:

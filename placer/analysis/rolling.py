@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,6 +57,8 @@ from placer.problem.preempt import Schedule, contiguous_option, segments
 
 #: (workload, region, copy, period, part) of a service unit, periods of the original.
 ServiceKey = tuple[str, str | None, int, int, int]
+#: A window's problem and index -> the problem with what a change costs in its objective.
+Reprice = Callable[[Problem, Index], Problem]
 
 
 @dataclass
@@ -129,6 +132,9 @@ def roll(
     problem, index = compile_problem(scenario)
     whole = (problem, index)
     for t in range(0, horizon.periods, every_periods):
+        reprice = None
+        if price_moves_in_replan and t > 0:
+            reprice = _moves_priced(scenario, done.pools_at(t - 1), move_cost_usd_per_replica)
         step = _replan(
             scenario,
             t,
@@ -137,8 +143,7 @@ def roll(
             forecast,
             solver,
             time_limit_s,
-            move_cost_usd_per_replica if price_moves_in_replan else None,
-            price_moves_in_replan,
+            reprice,
             seed,
             done,
             whole,
@@ -230,14 +235,15 @@ def _replan(
     forecast: str,
     solver: str,
     time_limit_s: float,
-    per_replica_usd: float | None,
-    priced: bool,
+    reprice: Reprice | None,
     seed: int,
     done: _Commitments,
     whole: tuple[Problem, Index],
 ) -> Step:
     """One re-plan at period t: solve the window, commit periods [t, t + every).
-    `whole`: the scenario's own problem (what the committed schedule drew so far)."""
+    `reprice`: the window's problem with what a change costs in its objective (the moves
+    out of period t - 1's pools, `_moves_priced`), or None. `whole`: the scenario's own
+    problem (what the committed schedule drew so far)."""
     begun = time.perf_counter()
     end = window_end(scenario, t, lookahead, done.runs)
     days = scenario.horizon.period_days() if scenario.horizon is not None else None
@@ -255,8 +261,8 @@ def _replan(
         problem = with_water_drawn(problem, index, drawn)
     problem = _fixed_runs(problem, index, done.runs)
     problem = _parts_go_on(problem, index, done.parts, t)
-    if priced and t > 0:
-        problem = price_moves(scenario, problem, index, done.pools_at(t - 1), per_replica_usd)
+    if reprice is not None:
+        problem = reprice(problem, index)
     name = choose_solver(solver, problem)
     check_period_caps(problem, name)
     if name != "milp":
@@ -280,6 +286,16 @@ def _replan(
     if result.status not in ("optimal", "feasible"):
         result, more = _relaxed(problem, options, name, result, polish_s)
         note = "; ".join(x for x in (note, more) if x)
+    stopped = _stopped(index, result, t, done)
+    if stopped:
+        note = "; ".join(
+            x
+            for x in (
+                note,
+                f"stopped at period {t} (their rest does not fit): " + ", ".join(stopped),
+            )
+            if x
+        )
     runs, units = _commit(problem, index, result, t, every, done, whole)
     return Step(
         t=t,
@@ -287,9 +303,21 @@ def _replan(
         status=result.status,
         committed_runs=runs,
         committed_units=units,
+        stopped_runs=stopped,
         note=note,
         wall_s=round(time.perf_counter() - begun, 3),
     )
+
+
+def _moves_priced(scenario: Scenario, before: dict, per_replica_usd: float | None) -> Reprice:
+    """A window's repricing: each service region's move out of `before` (the pools it
+    used in the period before the window) priced on the window's first period
+    (`rolling_moves.price_moves`)."""
+
+    def reprice(problem: Problem, index: Index) -> Problem:
+        return price_moves(scenario, problem, index, before, per_replica_usd)
+
+    return reprice
 
 
 def _running_replicas(
@@ -399,13 +427,26 @@ def _resumed_by_polish(problem: Problem) -> Problem:
     )
 
 
+def _size(problem: Problem) -> np.ndarray:
+    """float64[U] in [0, 1]: each unit's cheapest listed option's objective over the
+    largest one's. A unit left out at `_penalty` x (1 + size) costs more the more work
+    it holds, so a window that must leave units out leaves the least work out (a small
+    run rather than a long one under way), however much the big one would cost to run."""
+    listed = problem.listed_uk
+    cheapest = np.where(listed, problem.objective_usd_per_h_uk, np.inf).min(axis=1)
+    cheapest = np.where(np.isfinite(cheapest), np.maximum(cheapest, 0.0), 0.0)
+    largest = float(cheapest.max(initial=0.0))
+    return cheapest / largest if largest > 0 else np.zeros(problem.num_units)
+
+
 def _relaxed(
     problem: Problem, options: SolveOptions, name: str, failed: SolveResult, polish_s: float
 ):
     """A second solve where no unit must be placed, each must-place unit losing a large
-    value when left out: the window (with its forecasts) admits no plan as given;
+    value when left out, the larger the more work it holds (`_size`): the window (with
+    its forecasts) admits no plan as given;
     followed by the preemption polish for `polish_s` seconds."""
-    penalty = _penalty(problem)
+    penalty = _penalty(problem) * (1.0 + _size(problem))
     loose = problem._replace(
         must_place_u=np.zeros_like(problem.must_place_u),
         unplaced_usd_per_h_u=np.where(
@@ -417,6 +458,27 @@ def _relaxed(
     result = SOLVERS[name](loose, options)
     result = with_preemption(loose, name, options, result, time.perf_counter() + polish_s)
     return result, f"{failed.status} as given; solved with must-place units optional"
+
+
+def _stopped(index: Index, result: SolveResult, t: int, done: _Commitments) -> list[str]:
+    """The runs under way at t (started and not finished, `done.runs`) that the window's
+    plan leaves out: they stop at t. Each is removed from `done.runs`, so the realised
+    plan leaves it out (it ran, but did not finish)."""
+    time_index = index.time
+    assert time_index is not None
+    ph = time_index.period_hours
+    under_way = {w for w, run in done.runs.items() if run.end_h(ph) > t * ph + 1e-9}
+    if not under_way:
+        return []
+    placed = set()
+    if result.status in ("optimal", "feasible"):
+        assign_u = np.asarray(result.assign_u)
+        placed = {index.units[u].workload for u in np.flatnonzero(assign_u >= 0).tolist()}
+        placed |= {index.units[u].workload for u in (result.preempt_schedule or {})}
+    stopped = sorted(under_way - placed)
+    for w in stopped:
+        del done.runs[w]
+    return stopped
 
 
 def _commit(problem, index: Index, result: SolveResult, t: int, every: int, done, whole) -> tuple:

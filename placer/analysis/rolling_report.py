@@ -55,6 +55,11 @@ class Step(_ReportModel):
         "runs that run in them (such a run is listed at every re-plan it runs after).",
     )
     committed_units: int = 0
+    stopped_runs: list[str] = Field(
+        default_factory=list,
+        description="Training runs under way at t that the window could not go on with "
+        "(their rest did not fit): they stop at t and are left out of the realised plan.",
+    )
     note: str = ""
     wall_s: float = 0.0
 

@@ -11,7 +11,10 @@ from pathlib import Path
 import click
 
 from placer.cli.common import (
+    EXIT_INFEASIBLE,
+    EXIT_NO_SOLUTION,
     EXIT_OK,
+    EXIT_VERIFY_FAILED,
     HELP_OPTIONS,
     FiniteFloatRange,
     debug_option,
@@ -24,6 +27,7 @@ from placer.cli.common import (
     time_limit_option,
 )
 from placer.cli.io import write_model, write_output
+from placer.errors import OptionError
 
 #: Moves listed in the table (all of them are in --format json).
 MAX_LISTED = 20
@@ -83,6 +87,19 @@ MAX_LISTED = 20
     help="Return the plan with the fewest moves that restore feasibility, not the moves "
     "worth making beyond them.",
 )
+@click.option(
+    "--at",
+    "at",
+    default=None,
+    metavar="PERIOD|TIME",
+    help="Timed scenarios: the first period re-planned, a period number (0-based) or an "
+    "ISO 8601 instant on a period boundary; what the current plan did before it ran.",
+)
+@click.option(
+    "--solver",
+    default=None,
+    help="Timed scenarios: the engine of the re-plan (placer solve's names) [default: auto].",
+)
 @time_limit_option(60.0, "Wall-clock limit of the whole re-plan, s.")
 @seed_option()
 @output_option(
@@ -109,6 +126,8 @@ def replan_command(
     min_gain_usd_per_h: float,
     curve: bool,
     fewest_moves: bool,
+    at: str | None,
+    solver: str | None,
     time_limit_s: float,
     seed: int,
     output: Path | None,
@@ -126,6 +145,10 @@ def replan_command(
     scenario lacks or is not a valid plan of it, a bad --event); 3 when no plan is
     feasible after the events. See docs/replan.md.
 
+    A timed scenario (a horizon) is re-planned from --at on: SCENARIO is the horizon as
+    known now (the change written in it: a grid event, a series), --current the timed
+    plan being run; see docs/replan.md, "Timed fleets".
+
     \b
     Example: placer replan configs/us_carbon_vs_price.yaml --current plan.json \\
                --event sites.dallas-hall.power.it_capacity_kw=-25% -o plan-after.json
@@ -136,6 +159,20 @@ def replan_command(
     from placer.model.yaml_text import read_document
 
     doc, source = read_document(scenario_file)
+    if isinstance(doc, dict) and doc.get("horizon") is not None:
+        _timed(doc, source, current_file, events, at, solver, time_limit_s, seed)
+        report = _replan_timed(doc, source, current_file, at, solver or "auto", time_limit_s, seed)
+        write_model(output, report.plan)
+        if report_file is not None:
+            write_output(report_file, report.model_dump_json(indent=2) + "\n")
+        echo_formatted(fmt, report, table=timed_replan_table, json=_json)
+        sys.exit(_timed_exit(report))
+    for name, value in (("--at", at), ("--solver", solver)):
+        if value is not None:
+            raise OptionError(
+                f"{name}: only for a timed scenario (with a horizon); a static fleet is "
+                "re-planned from what runs now"
+            )
     changes = tuple(
         dataclasses.replace(parse_change(text), option=f"--event {text}") for text in events
     )
@@ -158,8 +195,164 @@ def replan_command(
     sys.exit(EXIT_OK)
 
 
+#: Options of the static re-plan that a timed one does not take (yet).
+STATIC_ONLY = (
+    ("max_moves", "--max-moves"),
+    ("max_moved_gpus_pct", "--max-moved-gpus-pct"),
+    ("payback_h", "--payback-h"),
+    ("min_gain_usd_per_h", "--min-gain-usd-per-h"),
+    ("curve", "--curve"),
+    ("fewest_moves", "--fewest-moves"),
+)
+
+
+def _timed(doc, source, current_file, events, at, solver, time_limit_s, seed) -> None:
+    """Refuses what a timed re-plan does not take: --event, and the static options the
+    user gave."""
+    ctx = click.get_current_context()
+    if events:
+        raise OptionError(
+            f"--event {events[0]}: a timed scenario is re-planned from the scenario as known "
+            "now: write the change in it (a grid event under the site's grid_events, a "
+            "capacity or price series) and give the plan being run as --current"
+        )
+    for param, name in STATIC_ONLY:
+        if ctx.get_parameter_source(param) == click.core.ParameterSource.COMMANDLINE:
+            raise OptionError(f"{name}: not for a timed scenario yet (docs/replan.md)")
+    if at is None:
+        raise OptionError(
+            "--at: a timed re-plan needs the first period it decides (a period number or "
+            "an ISO 8601 instant); what the current plan did before it ran"
+        )
+
+
+def _replan_timed(doc, source, current_file, at, solver, time_limit_s, seed):
+    from placer.analysis.replan_time import at_period, replan_timed
+    from placer.model.load import validate_model
+    from placer.model.scenario import Scenario
+
+    scenario = validate_model(Scenario, doc, source=source)
+    assert scenario.horizon is not None
+    plan = _timed_plan(current_file)
+    return replan_timed(
+        scenario,
+        plan,
+        at=at_period(scenario.horizon, at),
+        solver=solver,
+        time_limit_s=time_limit_s,
+        seed=seed,
+        source=f"--current {current_file}",
+    )
+
+
+def _timed_plan(path: str):
+    """The timed plan being run: a plan of ours (JSON or YAML)."""
+    from placer.errors import ScenarioError
+    from placer.model.load import validate_model
+    from placer.model.yaml_text import read_document
+    from placer.plan.plan import Plan
+
+    wanted = "a timed plan of ours (placer solve SCENARIO -o plan.json)"
+    if str(path).lower().endswith(".csv"):
+        raise OptionError(f"--current {path}: a CSV; a timed re-plan starts from {wanted}")
+    try:
+        data, source = read_document(path)
+    except ScenarioError as e:
+        raise OptionError(f"--current: {e}") from None
+    if not (isinstance(data, dict) and data.get("kind") == "Plan"):
+        raise OptionError(f"--current {source}: not a plan; a timed re-plan starts from {wanted}")
+    try:
+        return validate_model(Plan, data, source=source)
+    except ScenarioError as e:
+        raise OptionError(f"--current: {e}") from None
+
+
+def _timed_exit(report) -> int:
+    """4 when the re-plan found no plan (in time); 0 when the new plan passes the
+    verifier; 3 when it leaves a must-place unit out
+    (no re-plan keeps it: the plan that leaves it out is written all the same); 1 for
+    any other violation (the scenario changed periods before --at, which ran as the
+    current plan says)."""
+    if report.status not in ("optimal", "feasible"):
+        click.echo(
+            f"replan: the re-plan from period {report.at_period} found no plan "
+            f"({report.status}); the plan written keeps only what ran before it. Give more "
+            "--time-limit-s, or solve the scenario again",
+            err=True,
+        )
+        return EXIT_NO_SOLUTION
+    if not report.violations:
+        return EXIT_OK
+    if all(v.startswith("must_place:") for v in report.violations):
+        click.echo(
+            "replan: no re-plan from period "
+            f"{report.at_period} keeps every must-place unit; the plan written leaves "
+            f"out {', '.join(v.split(': ')[1] for v in report.violations)}",
+            err=True,
+        )
+        return EXIT_INFEASIBLE
+    click.echo(
+        f"replan: the new plan breaks {len(report.violations)} rule(s) of the scenario "
+        f"(first: {report.violations[0]}); a period before --at that ran as the current "
+        "plan says breaks a limit the scenario now states there",
+        err=True,
+    )
+    return EXIT_VERIFY_FAILED
+
+
+def timed_replan_table(report) -> str:
+    """A timed re-plan for people: the decision period, why the current plan no longer
+    holds, the objectives, the changes."""
+    lines = [
+        f"placer replan — {report.scenario}: from period {report.at_period} ({report.at}), "
+        f"solver {report.solver}: {report.status}",
+    ]
+    if report.current_valid:
+        lines.append(
+            f"  the current plan still holds: {report.current_objective_usd:,.2f} USD over "
+            "the horizon"
+        )
+    else:
+        lines.append("  the current plan no longer holds:")
+        lines += [f"    {p}" for p in report.current_problems[:10]]
+        if len(report.current_problems) > 10:
+            lines.append(f"    ... {len(report.current_problems) - 10} more (--format json)")
+    lines.append(
+        f"  objective {report.objective_usd:,.2f} USD over the horizon "
+        f"({report.objective_usd_per_h:,.2f} USD/h; the current plan "
+        f"{report.current_objective_usd:,.2f}), cost {report.cost_usd:,.2f} USD, "
+        f"{report.carbon_kg:,.1f} kg CO2e"
+    )
+    lines.append(
+        f"  {report.changed_units} service units change pool ({report.change_cost_usd:,.2f} USD "
+        f"once), {report.rescheduled_runs} runs rescheduled; moves period to period "
+        f"{report.moves_current} -> {report.moves}"
+    )
+    if report.sunk_usd > 0:
+        lines.append(
+            f"  work lost: {report.sunk_usd:,.2f} USD the runs restarted or stopped had spent "
+            "before the re-plan (in neither plan's figures)"
+        )
+    for text in report.left_out:
+        lines.append(f"  left out: {text}")
+    for text in report.notes:
+        lines.append(f"  note: {text}")
+    for text in report.violations:
+        lines.append(f"  VIOLATION: {text}")
+    if report.changes:
+        lines += ["", "Changes"]
+        rows = [
+            [c.unit, c.kind, c.before, c.after or "(left out)", f"{c.cost_usd:,.2f}"]
+            for c in report.changes[:MAX_LISTED]
+        ]
+        lines.append(_table(["unit", "kind", "before", "after", "cost_usd"], rows))
+        if len(report.changes) > MAX_LISTED:
+            lines.append(f"... {len(report.changes) - MAX_LISTED} more (--format json)")
+    return "\n".join(lines) + "\n"
+
+
 def _json(report) -> str:
-    return report.model_dump_json(indent=2)
+    return report.model_dump_json(indent=2) + "\n"
 
 
 def replan_table(report) -> str:
@@ -229,7 +422,7 @@ def replan_table(report) -> str:
         lines.append(
             _table(["max_moves", "moves", "objective_usd_per_h", "move_cost_usd", "scope"], rows)
         )
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
 
 
 def _value(x: object) -> str:
@@ -244,4 +437,4 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(line.rstrip() for line in out)
 
 
-__all__ = ["replan_command", "replan_table"]
+__all__ = ["replan_command", "replan_table", "timed_replan_table"]
