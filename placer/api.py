@@ -354,13 +354,6 @@ def check_period_caps(problem: Problem, name: str) -> None:
     """
     if problem.period_caps is None:
         return
-    moves = getattr(problem.preempt, "move_usd_per_h_v", None)
-    if moves is not None and any(math.isfinite(float(m)) for m in moves):
-        raise OptionError(
-            "objective.budget_usd_per_period_h and objective.carbon_cap_kg_per_period_h "
-            "(caps per period) with runs that may migrate between pools: not yet; remove "
-            "the caps per period or the migration"
-        )
     if name in PERIOD_CAP_SOLVERS:
         return
     raise OptionError(

@@ -24,7 +24,7 @@ from placer.plan.plan import Plan, Segment
 from placer.plan.verify import verify
 from placer.problem.compile import compile_problem
 from placer.problem.preempt import feasible_schedule, transitions
-from placer.problem.usage import objective_value, row_loads
+from placer.problem.usage import broken_caps, objective_value, period_spend, row_loads
 
 START = "2020-06-01T00:00:00+00:00"
 GPU_USD_PER_H = 0.8
@@ -242,6 +242,8 @@ def _brute_force(problem) -> float:
             continue
         if (row_loads(problem, assign, schedule) > problem.cap_r + 1e-9).any():
             continue
+        if broken_caps(problem, assign, schedule, tol=1e-9).size:  # caps per period
+            continue
         best = min(best, objective_value(problem, assign, schedule))
     return float(best)
 
@@ -279,6 +281,97 @@ def test_milp_equals_brute_force(
     plan = placer.solve(sc, solver="milp", time_limit_s=20)
     assert verify(sc, plan) == []
     assert plan.objective_usd_per_h == pytest.approx(best, rel=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("preemptible", "usd", "move_h", "budget", "carbon"),
+    [
+        # caps that make the run move: twice, fra -> muc -> fra ...
+        (False, 0.5, 0.0, [104.0, 4.82, 154.4, 112.8, 106.88], None),
+        # ... once in period 1 (6.88 USD run + 3 USD move: a cap of 20 lets it) ...
+        (False, 3.0, 0.0, [60.0, 20.0, 60.0, 60.0, 60.0], None),
+        # ... and not there when the move's USD would break period 1's budget
+        (False, 3.0, 0.0, [60.0, 8.0, 60.0, 60.0, 60.0], None),
+        (True, 0.5, 0.0, [104.0, 106.88, 100.0, 17.92, 106.88], None),  # pause, then move
+        (True, 2.0, 0.25, [60.0, 60.0, 5.0, 60.0, 60.0], None),
+        (True, 0.5, 0.0, None, [3.0, 3.0, 3.0, 2.0, 3.0]),  # carbon caps
+        (False, 1.0, 0.25, 40.0, None),  # no schedule within the caps
+        (True, 0.5, 0.25, 30.0, 2.0),  # none either
+    ],
+)
+def test_milp_with_caps_per_period_equals_brute_force(
+    preemptible: bool, usd: float, move_h: float, budget, carbon
+) -> None:
+    """Budgets and carbon caps per period with runs that migrate: the MILP's optimum
+    equals the brute force's over every schedule within the caps (`usage.period_spend`:
+    each period's cost and carbon, the egress once per site in the window's first period,
+    each move's USD in its period), and the verifier, which recomputes the spend per
+    period from the scenario, finds nothing wrong."""
+    fra, muc = [0.05, 2.0, 5.0, 0.5, 5.0], [5.0, 0.05, 5.0, 2.0, 0.05]
+    first = run("a", 2.5, usd, move_h, accelerators=["L4", "T4"], preemptible=preemptible)
+    first["dataset"] = {"site": "fra", "size_gb": 200}
+    if preemptible:
+        first["restore_overhead_h"] = 0.25
+    second = run("b", 1.0, None, must_place=False, value_usd_per_h=30.0, preemptible=True)
+    data = scenario([first, second], fra, muc)
+    data["sites"][0]["pools"][0]["accelerator"] = "T4"
+    data["objective"] = {"budget_usd_per_period_h": budget, "carbon_cap_kg_per_period_h": carbon}
+    sc = Scenario.model_validate(data)
+    problem, _ = compile_problem(sc)
+    result = SOLVERS["milp"](problem, SolveOptions(time_limit_s=20))
+    best = _brute_force(problem)
+    if not np.isfinite(best):  # no schedule within the caps: the MILP proves it too
+        assert result.status == "infeasible"
+        return
+    assert result.status == "optimal"
+    assert result.objective_usd_per_h == pytest.approx(best, rel=1e-7)
+    schedule = result.preempt_schedule or {}
+    assert broken_caps(problem, result.assign_u, schedule).size == 0
+    plan = placer.solve(sc, solver="milp", time_limit_s=20)
+    assert verify(sc, plan) == []
+    assert plan.objective_usd_per_h == pytest.approx(best, rel=1e-7)
+    assert plan.horizon is not None and plan.horizon.cost_usd_per_period_h is not None
+    # what the plan states per period is what the problem counts, moves included
+    spend = period_spend(problem, result.assign_u, schedule)
+    caps = problem.period_caps
+    assert plan.horizon.cost_usd_per_period_h == pytest.approx(
+        spend[caps.row_tk[:, 0]].tolist(), abs=1e-9
+    )
+
+
+def test_caps_per_period_bind_on_a_move() -> None:
+    """The hand case's run moves from fra to muc in period 2 (10 USD): with a budget of
+    period 2 that the move's USD would break, it moves in period 3 instead, or not at all,
+    and the verifier counts the move in its period."""
+    cheap = period_usd(CHEAP)
+    data = scenario([run("ft", 4, 10.0)])
+    free = placer.solve(Scenario.model_validate(data), solver="milp", time_limit_s=10)
+    (p,) = free.placements
+    assert p.moves == 1 and p.segments[1].start_period == 2
+    assert free.horizon.cost_usd_per_period_h is None
+    data["objective"] = {"budget_usd_per_period_h": [100.0, 100.0, cheap + 5.0, 100.0]}
+    sc = Scenario.model_validate(data)
+    plan = placer.solve(sc, solver="milp", time_limit_s=10)
+    assert verify(sc, plan) == []
+    (q,) = plan.placements
+    assert q.moves != 1 or q.segments[1].start_period != 2
+    assert plan.horizon.cost_usd_per_period_h[2] <= cheap + 5.0 + 1e-6
+    # a plan that moves in period 2 anyway is caught by the verifier, in period 2
+    forged = free.model_copy(
+        update={
+            "horizon": free.horizon.model_copy(
+                update={
+                    "cost_usd_per_period_h": [cheap, cheap, cheap + 10.0, cheap],
+                    "budget_usd_per_period_h": [100.0, 100.0, cheap + 5.0, 100.0],
+                    "carbon_kg_per_period_h": plan.horizon.carbon_kg_per_period_h,
+                    "carbon_cap_kg_per_period_h": plan.horizon.carbon_cap_kg_per_period_h,
+                }
+            )
+        }
+    )
+    found = [(v.kind, v.subject) for v in verify(sc, forged)]
+    assert ("period_budget", "period 2") in found
+    assert all(kind != "kpi" for kind, subject in found if subject == "horizon")
 
 
 def test_a_preemptible_run_moves_after_a_pause() -> None:

@@ -385,24 +385,29 @@ def test_rolling_keeps_caps_per_period(solver: str) -> None:
     assert report.rolling.objective_usd == pytest.approx(report.oracle.objective_usd, rel=1e-9)
 
 
-@pytest.mark.parametrize(
-    ("change", "words"),
-    [
-        ("solver", "--solver search: objective.budget_usd_per_period_h"),
-        ("migration", "with runs that may migrate between pools (train-llm)"),
-    ],
-)
-def test_rolling_refuses_what_placer_solve_refuses_with_caps(change: str, words: str) -> None:
+def test_rolling_refuses_a_solver_that_ignores_caps_per_period() -> None:
     """Before any re-plan: a solver that ignores caps per period would let the windows
-    break them, and the oracle (placer solve) refuses caps with migrating runs."""
+    break them."""
+    from placer.analysis.rolling import roll
+
+    words = "--solver search: objective.budget_usd_per_period_h"
+    with pytest.raises(OptionError, match=re.escape(words)):
+        roll(check(hand(budget=CAPS)), solver="search", time_limit_s=1)
+
+
+def test_caps_per_period_with_a_run_that_may_migrate() -> None:
+    """placer solve (the MILP writes the run's moves into each period's row) and
+    placer rolling (whose windows do not migrate runs) both keep the caps."""
     from placer.analysis.rolling import roll
 
     data = hand(budget=CAPS)
-    if change == "migration":
-        data["workloads"][0]["migration_usd"] = 5.0
-    solver = "search" if change == "solver" else "milp"
-    with pytest.raises(OptionError, match=re.escape(words)):
-        roll(check(data), solver=solver, time_limit_s=1)
+    data["workloads"][0]["migration_usd"] = 5.0
+    sc = check(data)
+    plan = placer.solve(sc, solver="milp", time_limit_s=10)
+    assert verify(sc, plan) == []
+    report = roll(sc, solver="milp", every_periods=1, forecast="perfect", time_limit_s=5)
+    assert report.plan is not None and verify(sc, report.plan) == []
+    assert report.rolling.violations == [] and report.rolling.runs_on_time == 1
 
 
 def test_plan_capacity_refuses_caps_per_period() -> None:

@@ -205,13 +205,6 @@ def _check(scenario, every, lookahead, forecast, time_limit_s, solver) -> None:
             f"--solver {solver}: objective.{caps[0]} (a cap per period) is honoured by "
             f"{', '.join(PERIOD_CAP_SOLVERS)} (or auto), not by {solver}"
         )
-    migrating = [w.id for w in scenario.workloads if getattr(w, "migration_usd", None) is not None]
-    if caps and migrating:
-        raise OptionError(
-            f"objective.{caps[0]} (a cap per period) with runs that may migrate between pools "
-            f"({migrating[0]}): not yet, in placer solve (the oracle) either; remove the cap "
-            "per period or the migration"
-        )
     if not isinstance(every, int) or every < 1:
         raise OptionError(f"--every: {every!r} is not a whole number of periods >= 1")
     if lookahead is not None and (not isinstance(lookahead, int) or lookahead < every):

@@ -4,9 +4,10 @@ the Scenario and the placements alone (docs/time.md), never from the compiled Pr
 What the plan spends in period t: each placement's GPU-hours and energy run in t (the
 hours it runs in t, at t's tariff; a preempted run's whole periods), a training run's
 dataset egress in the first period of its window (its earliest start rounded up to a
-period boundary, 0 without one), the replicas its services start in t (t >= 1) and the
-USD paid over priced grid events' caps in t; what it emits: the energy run in t at t's
-intensity. Divided by the period's hours they are held against
+period boundary, 0 without one; a run that migrates pays it once per site it runs at),
+each move between pools (`migration_usd`) in the period it moves in, the replicas its
+services start in t (t >= 1) and the USD paid over priced grid events' caps in t; what
+it emits: the energy run in t at t's intensity. Divided by the period's hours they are held against
 `objective.budget_usd_per_period_h` (kind "period_budget") and
 `objective.carbon_cap_kg_per_period_h` ("period_carbon") with verify's tolerance, and
 compared with the plan's `horizon` figures per period (kind "kpi").

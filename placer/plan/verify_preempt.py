@@ -72,6 +72,7 @@ def preempted_run(verifier, w: Training, pl, site, pool, node_kw, hours: float, 
     where = []  # (site, pool, node kW, hours there) of each segment
     end_prev = None
     moves = resumes = 0
+    move_periods: list[int] = []
     work = 0.0  # of the run, a fraction: each segment's periods less the overheads
     for i, seg in enumerate(segments):
         if seg.periods < 1:
@@ -97,6 +98,7 @@ def preempted_run(verifier, w: Training, pl, site, pool, node_kw, hours: float, 
                 out.append(Violation("preempt", unit, message))
             if not same:
                 moves += 1
+                move_periods.append(seg.start_period)
                 work -= w.move_overhead_h / need_h
                 if not w.migratable:
                     message = (
@@ -210,6 +212,7 @@ def preempted_run(verifier, w: Training, pl, site, pool, node_kw, hours: float, 
     total.end_h = end_h
     total.parts = parts
     total.migration_cost_usd = migration_usd
+    total.move_periods = move_periods if w.migratable else []
     return total
 
 

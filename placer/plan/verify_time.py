@@ -104,6 +104,7 @@ class _Run:
     periods_held: list[int] | None = None  # a preempted run: the periods it runs in
     end_h: float | None = None  # a preempted run: when its last segment ends, h
     migration_cost_usd: float = 0.0  # a run that migrates: what its moves cost, USD
+    move_periods: list[int] = field(default_factory=list)  # the periods it moves in
     egress_usd: float = 0.0  # a preempted run: its dataset's egress, USD (in cost_usd)
     parts: list | None = None  # a preempted run: (site, pool, _Run) of each segment
     # (period, USD, kg) of what it spends and emits in each period it runs (caps per
@@ -384,10 +385,11 @@ class TimedVerifier(Verifier):
             if run is not None:
                 run.hours = hours
                 # whole periods, each spent in its segment's pool; the egress in the
-                # window's first period
+                # window's first period; each move's USD in the period it moves in
                 run.spend_t = [(window, run.egress_usd, 0.0)]
                 for _, _, part in run.parts or []:
                     run.spend_t += part.spend_t
+                run.spend_t += [(t, w.migration_usd or 0.0, 0.0) for t in run.move_periods]
             return run
         if pl.resumes is not None:
             out.append(Violation("preempt", pl.unit, "resumes: stated without segments"))

@@ -13,7 +13,15 @@ import numpy as np
 
 from placer.problem.form import Problem
 from placer.problem.period_caps import PERIOD_MESSAGES, PK_BUDGET, PK_CARBON
-from placer.problem.preempt import Schedule, ScheduleTerms, schedule_entries, schedule_terms
+from placer.problem.preempt import (
+    Schedule,
+    ScheduleTerms,
+    fixed_and_moves,
+    schedule_entries,
+    schedule_pools,
+    schedule_terms,
+    transitions,
+)
 from placer.problem.rows import (
     K_BUDGET,
     Q_CARBON,
@@ -311,18 +319,27 @@ def period_spend(problem: Problem, assign_u: np.ndarray, schedule=None) -> np.nd
 
 def schedule_spend(problem: Problem, schedule: Schedule) -> np.ndarray:
     """float64[C]: what the runs `schedule` preempts spend and emit in each cap row of
-    `Problem.period_caps`, in the cap's unit: each run period's cost and carbon, and
-    the dataset's egress in the period each pool is first used."""
+    `Problem.period_caps`, in the cap's unit: each run period's cost and carbon, the
+    dataset's egress (once per site it runs at) in the first period of the run's window,
+    and each move between pools (`migration_usd`) in the period it moves in."""
     caps, pre = problem.period_caps, problem.preempt
     assert caps is not None and pre is not None
     out = np.zeros(caps.num_caps)
-    choices, entries = schedule_entries(pre, schedule)
+    _, entries = schedule_entries(pre, schedule)
     t = pre.period_e[entries]
     np.add.at(out, caps.row_tk[t, PK_BUDGET], pre.amount_qe[Q_COST, entries] * caps.scale)
     np.add.at(out, caps.row_tk[t, PK_CARBON], pre.amount_qe[Q_CARBON, entries] * caps.scale)
-    first = np.array([pre.period_e[pre.entries_of(int(c))[0]] for c in choices], np.int64)
-    fixed = pre.fixed_usd_per_h_c[choices] * caps.scale
-    np.add.at(out, caps.row_tk[first, PK_BUDGET].reshape(-1), fixed.reshape(-1))
+    for u, value in schedule.items():
+        choices, _ = schedule_entries(pre, {u: value})
+        fixed, moves, _ = fixed_and_moves(pre, int(u), value)
+        first = int(pre.period_e[pre.entries_of(int(choices[0]))[0]])
+        out[caps.row_tk[first, PK_BUDGET]] += fixed * caps.scale
+        if moves:
+            assert pre.move_usd_per_h_v is not None
+            usd = float(pre.move_usd_per_h_v[pre.run_c[choices[0]]]) * caps.scale
+            periods = list(value[1])
+            for i in transitions(periods, schedule_pools(value))[0]:
+                out[caps.row_tk[int(periods[i]), PK_BUDGET]] += usd
     return out
 
 

@@ -9,6 +9,8 @@ For each cap row c (a kind, budget or carbon, and a period t) with a finite cap:
 a[c,u,o]: what the unit's option spends (emits) in t (`PeriodCaps` entries, in the cap's
 unit: per hour of the period); z, y: a preempted run's periods and choices (their
 per-period cost and carbon, the choice's egress in its window's first period: `Preempt`);
+a run that migrates (`migrate_rows`): its z[c,t] the same, each move m[c,t]'s USD in t,
+and its egress g[v,k] (once per site) in its window's first period;
 on the budget rows the slacks of t: replica start-ups (`startup_rows`) and the excess over
 t's soft rows, each at its price; k = horizon hours / period hours turns USD per horizon
 hour into the cap's unit. Written after (5) and (6), before the global rows; a row that cannot
@@ -52,6 +54,7 @@ def add_period_cap_rows(rows, problem: Problem, pairs: np.ndarray, slot: np.ndar
         row.append(caps.row_tk[first.astype(np.int64), PK_BUDGET].reshape(-1))
         col.append(cols.y)
         coef.append(table.fixed_usd_per_h_c[cols.choice] * caps.scale)
+    _migrate_terms(problem, rows.migrate, row, col, coef)
     row, col, coef = (np.concatenate(a) for a in (row, col, coef))
     keep = coef != 0.0
     row, col, coef = row[keep].astype(np.int64), col[keep].astype(np.int64), coef[keep]
@@ -77,3 +80,32 @@ def add_period_cap_rows(rows, problem: Problem, pairs: np.ndarray, slot: np.ndar
         rows.add(name, col[a:b], coef[a:b], -math.inf, cap)
         r = len(rows.names) - 1
         rows.slack_terms += [(r, i, rows.slack_price[i] * caps.scale) for i in slacks]
+
+
+def _migrate_terms(problem: Problem, cols, row: list, col: list, coef: list) -> None:
+    """Appends the terms of the runs that migrate (`migrate_rows.MigrateColumns`) to (7):
+    z[c,t]'s cost and carbon in t, each move m[c,t]'s USD in t, and the dataset's egress
+    g[v,k] (once per site) in the first period of the run's window, as
+    `usage.schedule_spend` and the verifier count them."""
+    if cols is None:
+        return
+    caps, table = problem.period_caps, problem.preempt
+    assert caps is not None and table is not None
+    t = table.period_e[cols.entry].astype(np.int64)
+    for kind, q in ((PK_BUDGET, Q_COST), (PK_CARBON, Q_CARBON)):
+        row.append(caps.row_tk[t, kind])
+        col.append(cols.z)
+        coef.append(table.amount_qe[q, cols.entry] * caps.scale)
+    run_e = table.run_c[table.choice_e[cols.entry]]
+    move = np.nan_to_num(np.asarray(table.move_usd_per_h_v, float))[run_e]
+    paid = move > 0
+    row.append(caps.row_tk[t[paid], PK_BUDGET])
+    col.append(cols.m[paid])
+    coef.append(move[paid] * caps.scale)
+    if cols.g.size:
+        fixed = table.fixed_usd_per_h_c[table.choice_e[cols.entry]]
+        first = {int(v): int(t[run_e == v].min()) for v in np.unique(run_e).tolist()}
+        at_g = np.array([first[int(run_e[at[0]])] for at in cols.g_entry], np.int64)
+        row.append(caps.row_tk[at_g, PK_BUDGET])
+        col.append(cols.g)
+        coef.append(np.array([fixed[at].max() for at in cols.g_entry]) * caps.scale)
