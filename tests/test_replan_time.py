@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -142,7 +141,8 @@ def test_a_run_that_cannot_go_on_restarts_where_its_window_allows(rigid) -> None
     run = next(p for p in report.plan.placements if p.unit == restarted[0].unit)
     assert run.start_period >= 10
     assert any(
-        f"{run.unit}: ran from period" in n and "restarts from scratch" in n for n in report.notes
+        f"{run.unit}: under way at period 10" in n and "restarts from scratch" in n
+        for n in report.notes
     )
     was = next(p for p in current.placements if p.unit == run.unit)
     assert was.start_period < 10
@@ -155,7 +155,7 @@ def test_a_run_that_can_neither_go_on_nor_restart_stops(tight) -> None:
     report = replan_timed(now, current, at=10, solver="milp", time_limit_s=20)
     assert len(report.left_out) == 1
     stopped = report.left_out[0].split(":")[0]
-    assert any(f"{stopped}: ran from period" in n and "it stops" in n for n in report.notes)
+    assert any(f"{stopped}: under way at period 10" in n and "it stops" in n for n in report.notes)
     assert [v.split(":")[0] for v in report.violations] == ["must_place"]
     assert any(c.unit == stopped and c.after is None for c in report.changes)
     assert report.sunk_usd > 0
@@ -165,6 +165,30 @@ def test_a_run_that_can_neither_go_on_nor_restart_stops(tight) -> None:
     assert _history(report.plan, 10) == {
         k: v for k, v in _history(current, 10).items() if k != stopped
     }
+
+
+def test_a_run_that_may_migrate_moves_with_its_progress() -> None:
+    """With room for 128 GPUs in Ashburn: a run that may not pause restarts from scratch
+    (its progress lost), one with migration_usd moves there with the work it has done."""
+    for training, moves in (({}, False), ({"migration_usd": 50.0}, True)):
+        docs = [s.model_dump(mode="json") for s in _scenarios(**training)]
+        for doc in docs:
+            doc["sites"][1]["power"]["it_capacity_kw"] = 300
+            doc["sites"][1]["pools"][0]["gpus"] = 128
+        before, now = (Scenario.model_validate(d) for d in docs)
+        current = solve(before, solver="milp", time_limit_s=20)
+        report = replan_timed(now, current, at=10, solver="milp", time_limit_s=20)
+        assert report.violations == [] and verify(now, report.plan) == []
+        assert report.left_out == [] and (report.sunk_usd == 0.0) == moves
+        (run,) = [c for c in report.changes if c.kind == "run"]
+        kept = {k: v for k, v in _history(current, 10).items() if moves or k != run.unit}
+        assert {k: v for k, v in _history(report.plan, 10).items() if k in kept} == kept
+        assert run.before.endswith("(running)")
+        assert run.after.endswith("(restart)") != moves
+        placed = next(p for p in report.plan.placements if p.unit == run.unit)
+        if moves:  # it goes on in Dallas to period 12, then in Ashburn
+            assert placed.moves == 1 and placed.segments[0].start_period < 10
+            assert {s.site for s in placed.segments} == {"dfw-hall", "iad-hall"}
 
 
 def test_bad_input_names_what_is_wrong(rigid) -> None:
@@ -203,8 +227,8 @@ def test_bad_input_names_what_is_wrong(rigid) -> None:
 
 def test_the_command(tmp_path: Path, tight, preemptible) -> None:
     _, now, current = preemptible
-    scenario = tmp_path / "now.yaml"
-    scenario.write_text(yaml.safe_dump(now.model_dump(mode="json", exclude_none=True)))
+    scenario = tmp_path / "now.json"
+    scenario.write_text(json.dumps(now.model_dump(mode="json", exclude_none=True)))
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(current.model_dump_json())
     out = tmp_path / "after.json"
@@ -229,7 +253,7 @@ def test_the_command(tmp_path: Path, tight, preemptible) -> None:
     assert result.exit_code == 2 and "--at: a timed re-plan needs" in result.output
     # runs that may not pause: one stops; the plan is written, exit 3
     _, rigid_now, rigid_plan = tight
-    scenario.write_text(yaml.safe_dump(rigid_now.model_dump(mode="json", exclude_none=True)))
+    scenario.write_text(json.dumps(rigid_now.model_dump(mode="json", exclude_none=True)))
     plan_file.write_text(rigid_plan.model_dump_json())
     out.unlink()
     result = runner.invoke(cli, [*args, "-o", str(out)])

@@ -37,6 +37,7 @@ from placer.analysis.replan_time_report import TimedChange, TimedReplanReport
 from placer.analysis.rolling import (
     Reprice,
     _Commitments,
+    _move_on,
     _plan,
     _realised,
     _replan,
@@ -55,7 +56,7 @@ from placer.plan.verify import verify
 from placer.problem.compile import compile_problem
 from placer.problem.compile_large import require_whole_table
 from placer.problem.form import Index, Problem
-from placer.problem.preempt import Schedule
+from placer.problem.preempt import Schedule, schedule_pools
 
 #: Of the time limit, what the plans and their checks after the solves keep (at most
 #: POST_MAX_S seconds).
@@ -121,8 +122,7 @@ def replan_timed(
 
     Raises:
       OptionError: a static scenario, a plan of another horizon or naming what the
-        scenario lacks, a run that moved between pools before `at`, a fleet too large for
-        the whole option table, a bad option.
+        scenario lacks, a fleet too large for the whole option table, a bad option.
     """
     started = time.perf_counter()
     horizon = _check(scenario, current, at, time_limit_s, source)
@@ -133,7 +133,7 @@ def replan_timed(
     before = _current_plan(scenario, problem, index, current_u, current_schedule, started)
     problems = [f"{u}: {why}" for u, why in unknown]
     problems += [str(v) for v in verify(scenario, before)]
-    history = _history(problem, index, current_u, current_schedule, at, source)
+    history = _history(problem, index, current_u, current_schedule, at)
     pools = _pools_of(problem, index, current_u, current_schedule)
 
     # The limit holds for the whole call: a window's solve may be followed by a second
@@ -164,24 +164,31 @@ def replan_timed(
     if step.stopped_runs:  # restart them from scratch where their windows still allow
         retry = copy.deepcopy(history)
         for w in step.stopped_runs:
-            del retry.runs[w]
+            for held in (retry.runs, retry.parts, retry.moving):
+                held.pop(w, None)
         again = window(retry, 0.9)
         if again.status in ("optimal", "feasible"):
-            restarted = sorted(set(step.stopped_runs) & set(retry.runs))
-            notes += [_restart_note(w, history.runs[w], retry.runs[w]) for w in restarted]
-            notes += [
-                f"{w}: ran from period {history.runs[w].start} on {history.runs[w].pool}; "
-                f"its rest does not fit from period {at} and no restart fits by its "
-                "deadline: it stops"
-                for w in step.stopped_runs
-                if w not in retry.runs
-            ]
+            placed = set(retry.runs) | set(retry.parts) | set(retry.moving)
+            for w in step.stopped_runs:
+                what = (
+                    "so it restarts from scratch (its progress is lost)"
+                    if w in placed
+                    else "and no restart fits by its deadline: it stops"
+                )
+                notes.append(f"{w}: under way at period {at}; its rest does not fit, {what}")
             done, step = retry, again
     assign_u, schedule, more = _realised(problem, index, done)
     notes += more
     plan = _plan(scenario, problem, index, assign_u, schedule, f"replan-{solver}", started)
     changes = _changes(scenario, problem, index, at, pools, assign_u, schedule)
-    sunk = _sunk_usd(current, {c.unit for c in changes if c.kind == "run"}, at)
+    lost = {
+        c.unit
+        for c in changes
+        if c.kind == "run"
+        and c.before.endswith("(running)")
+        and (c.after is None or c.after.endswith("(restart)"))
+    }
+    sunk = _sunk_usd(current, lost, at)
     change_usd = sum(c.cost_usd for c in changes)
     moves_before, _ = count_moves(scenario, problem, index, current_u)
     moves_after, _ = count_moves(scenario, problem, index, assign_u)
@@ -213,14 +220,6 @@ def replan_timed(
         violations=[str(v) for v in verify(scenario, plan)],
         wall_s=round(time.perf_counter() - started, 3),
         plan=plan,
-    )
-
-
-def _restart_note(workload: str, was: Run, now: Run) -> str:
-    return (
-        f"{workload}: ran from period {was.start} on {was.pool}; its rest does not fit "
-        f"from the re-plan on, so it restarts from scratch at period {now.start} on "
-        f"{now.pool} (its progress is lost: it may not pause or migrate)"
     )
 
 
@@ -303,7 +302,6 @@ def _history(
     assign_u: np.ndarray,
     schedule: Schedule,
     at: int,
-    source: str,
 ) -> _Commitments:
     """What ran before `at`, as the rolling loop's commitments: runs that started (on
     their pool, for their hours there), the periods preemptible runs ran in, and the
@@ -314,6 +312,7 @@ def _history(
     whole = (problem, index)
     table = problem.preempt
     pausing = set() if table is None else set(table.unit_v[table.pauses_v].tolist())
+    migrating = set() if table is None else set(table.unit_v[table.migrates_v].tolist())
     slot_u = problem.slot_of(assign_u)
     for u in np.flatnonzero(assign_u >= 0).tolist():
         unit = index.units[u]
@@ -327,6 +326,11 @@ def _history(
             continue
         if start >= at:
             continue
+        if u in migrating:
+            length = int(time_index.length_o[o])
+            pools = [int(problem.pool_o[o])] * length
+            _move_on(index, whole, done, unit.workload, range(start, start + length), pools, 0, at)
+            continue
         if u in pausing:
             periods = range(start, start + int(time_index.length_o[o]))
             _run_on(index, whole, done, unit.workload, int(problem.pool_o[o]), periods, 0, at)
@@ -334,26 +338,18 @@ def _history(
         hours = float(index.hours_uk[u, slot_u[u]])
         done.runs[unit.workload] = Run(pool.name, pool.site, pool.accelerator, start, hours)
     for u, entry in sorted(schedule.items()):
-        pool, periods = int(entry[0]), entry[1]
-        ran = [p for p in periods if p < at]
-        if not ran:
-            continue
-        if len(entry) > 2:
-            ran_pools = {int(q) for q, p in zip(entry[2], periods, strict=True) if p < at}
-            if len(ran_pools) > 1:
-                first_move = next(p for q, p in zip(entry[2], periods, strict=True) if q != pool)
-                raise OptionError(
-                    f"{source}: {index.units[u].name} moved between pools before period "
-                    f"{at}: re-planning a run that has migrated is not built yet; re-plan "
-                    f"from period {first_move} or earlier"
-                )
-        _run_on(index, whole, done, index.units[u].workload, pool, ran, 0, at)
+        workload = index.units[u].workload
+        if u in migrating:
+            pools = [int(q) for q in schedule_pools(entry)]
+            _move_on(index, whole, done, workload, entry[1], pools, 0, at)
+        else:
+            _run_on(index, whole, done, workload, int(entry[0]), entry[1], 0, at)
     return done
 
 
 def _pools_of(problem: Problem, index: Index, assign_u, schedule: Schedule) -> dict:
-    """UnitKey -> the current plan's pool name for a service unit; workload -> (pool
-    name, first period) for a training run (a paused or moved run: its first pool)."""
+    """UnitKey -> the pool name of a service unit; workload -> ((period, pool name) of
+    each period a training run holds, ascending)."""
     time_index = index.time
     assert time_index is not None
     out: dict = {}
@@ -364,10 +360,25 @@ def _pools_of(problem: Problem, index: Index, assign_u, schedule: Schedule) -> d
         if unit.kind == "inference":
             out[(unit.workload, unit.region, unit.copy, unit.period, unit.part)] = name
         else:
-            out[unit.workload] = (name, int(time_index.start_o[o]))
+            start = int(time_index.start_o[o])
+            out[unit.workload] = tuple(
+                (t, name) for t in range(start, start + int(time_index.length_o[o]))
+            )
     for u, entry in schedule.items():
-        out[index.units[u].workload] = (index.pools[int(entry[0])].name, int(entry[1][0]))
+        names = [index.pools[int(p)].name for p in schedule_pools(entry)]
+        out[index.units[u].workload] = tuple(sorted(zip(entry[1], names, strict=True)))
     return out
+
+
+def _describe(held) -> str:
+    """A run's periods and pools in words: `pool a-b, pool c-d`."""
+    parts: list[list] = []
+    for t, pool in held:
+        if parts and parts[-1][0] == pool and parts[-1][2] == t - 1:
+            parts[-1][2] = t
+        else:
+            parts.append([pool, t, t])
+    return ", ".join(f"{p} {a}" if a == b else f"{p} {a}-{b}" for p, a, b in parts)
 
 
 def _changes_priced(scenario: Scenario, at: int, pools: dict) -> Reprice:
@@ -432,16 +443,16 @@ def _changes(scenario, problem, index, at: int, pools: dict, assign_u, schedule)
         was, now = pools.get(unit.workload), new.get(unit.workload)
         if was is None or was == now:
             continue
-        running = was[1] < at  # it stopped, or restarts from scratch
+        running = was[0][0] < at  # under way: it goes on elsewhere, restarts or stops
+        restarts = running and now is not None and now[0][0] != was[0][0]
+        after = None if now is None else _describe(now) + (" (restart)" if restarts else "")
         out.append(
             TimedChange(
                 unit=unit.name,
                 kind="run",
                 period=None,
-                before=f"{was[0]} from period {was[1]}" + (" (running)" if running else ""),
-                after=None
-                if now is None
-                else f"{now[0]} from period {now[1]}" + (" (restart)" if running else ""),
+                before=_describe(was) + (" (running)" if running else ""),
+                after=after,
                 cost_usd=0.0,
             )
         )

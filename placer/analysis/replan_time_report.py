@@ -25,7 +25,9 @@ class TimedChange(_ReportModel):
         "restarted from scratch or stopped (one under way whose rest no longer fits)"
     )
     period: int | None = Field(default=None, description="A service unit's period.")
-    before: str = Field(description="The current plan's pool (a run: pool and first period).")
+    before: str = Field(
+        description="The current plan's pool (a run: its pools and periods, `pool a-b, ...`)."
+    )
     after: str | None = Field(default=None, description="The new plan's; None: left out.")
     cost_usd: float = Field(
         description="USD once: a service unit's move (its workload's migration block, as "

@@ -7,15 +7,17 @@ sees the scenario of periods [t, end) (`placer.analysis.rolling_window`: actuals
 t, forecasts from t; end = t + lookahead, stretched to the deadline of any run that may
 start inside it), with what was committed fixed: training runs that started run on in
 their pool, preemptible runs under way go on or resume in their pool for the work they
-have left (`_parts_go_on`), runs not started keep their window. A service region's move
+have left (`_parts_go_on`), runs that may migrate go on from where they last ran,
+anywhere they may run (`_moving_go_on`), runs not started keep their window. A service region's move
 out of the pools it used in period t - 1 is priced on period t's options
 (`rolling_moves.price_moves`). An engine that does not model preemption is followed by
 the preemption polish, as in `placer solve` (`api.with_preemption`).
 The solve's decisions for periods [t, t + every) are committed: runs that start there,
-the periods preemptible runs run in there, and the pools of the service units of those
-periods. At the end the committed schedule is a timed plan of the original scenario,
-built by `placer.plan.build` from the original's compiled problem and checked by
-`placer.plan.verify`; its cost and carbon are the actual series'.
+the periods preemptible runs run in there (and the pool of each, for runs that may
+migrate), and the pools of the service units of those periods. At the end the committed
+schedule is a timed plan of the original scenario, built by `placer.plan.build` from the
+original's compiled problem and checked by `placer.plan.verify`; its cost and carbon are
+the actual series'.
 """
 
 from __future__ import annotations
@@ -30,7 +32,14 @@ import numpy as np
 from placer.analysis.rolling_moves import count_moves, price_moves
 from placer.analysis.rolling_report import Outcome, RollingReport, Step, fill_comparisons
 from placer.analysis.rolling_water import water_drawn_today, with_water_drawn
-from placer.analysis.rolling_window import FORECASTS, Part, Run, window_end, window_scenario
+from placer.analysis.rolling_window import (
+    FORECASTS,
+    Moving,
+    Part,
+    Run,
+    window_end,
+    window_scenario,
+)
 from placer.api import (
     PERIOD_CAP_SOLVERS,
     check_period_caps,
@@ -53,7 +62,13 @@ from placer.problem.agnostic import agnostic_rank
 from placer.problem.compile import compile_problem
 from placer.problem.compile_large import require_whole_table
 from placer.problem.form import Index, Problem
-from placer.problem.preempt import Schedule, contiguous_option, segments
+from placer.problem.preempt import (
+    Schedule,
+    contiguous_option,
+    schedule_pools,
+    segments,
+    transitions,
+)
 
 #: (workload, region, copy, period, part) of a service unit, periods of the original.
 ServiceKey = tuple[str, str | None, int, int, int]
@@ -64,11 +79,13 @@ Reprice = Callable[[Problem, Index], Problem]
 @dataclass
 class _Commitments:
     """What the re-plans so far have fixed: runs by workload (preemptible ones as the
-    periods they ran, `parts`), service pools by unit."""
+    periods they ran, `parts`; those that may migrate as their periods and pools,
+    `moving`), service pools by unit."""
 
     runs: dict[str, Run]
     services: dict[ServiceKey, str]
     parts: dict[str, Part] = field(default_factory=dict)
+    moving: dict[str, Moving] = field(default_factory=dict)
 
     def pools_at(self, period: int) -> dict[tuple[str, str | None], set]:
         """(workload, region) -> pools its committed units use in `period`."""
@@ -246,7 +263,9 @@ def _replan(
     # the committed schedule so far on the whole problem, mapped once for both uses
     so_far = _realised(*whole, done, under_way=True) if mid_day or starts else None
     running = _running_replicas(*whole, so_far[0], t - 1) if starts and so_far else None
-    window, missed = window_scenario(scenario, t, end, done.runs, forecast, done.parts, running)
+    window, missed = window_scenario(
+        scenario, t, end, done.runs, forecast, done.parts, running, done.moving
+    )
     problem, index = compile_problem(window)
     if mid_day and so_far is not None:
         assign_u, schedule, _ = so_far
@@ -254,6 +273,7 @@ def _replan(
         problem = with_water_drawn(problem, index, drawn)
     problem = _fixed_runs(problem, index, done.runs)
     problem = _parts_go_on(problem, index, done.parts, t)
+    problem = _moving_go_on(problem, index, done.moving, t)
     if reprice is not None:
         problem = reprice(problem, index)
     name = choose_solver(solver, problem)
@@ -389,6 +409,45 @@ def _parts_go_on(problem: Problem, index: Index, parts: dict[str, Part], t: int)
     return _unstuck(problem.restricted(keep)._replace(preempt=table))
 
 
+def _moving_go_on(problem: Problem, index: Index, moving: dict[str, Moving], t: int) -> Problem:
+    """Runs that may migrate, under way, start from where they last ran
+    (`Preempt.last_pool_v`; `continues_v` when they ran in t - 1): a first period
+    elsewhere is a move, there a resume unless it goes on. A contiguous option is the
+    whole run only where it ran in one segment so far, goes on now and stays: those of
+    its last pool starting at t; its other options are dropped (its schedules place it)."""
+    table = problem.preempt
+    if not moving or table is None:
+        return problem
+    time_index = index.time
+    assert time_index is not None
+    pool_named = {p.name: i for i, p in enumerate(index.pools)}
+    keep = problem.listed_uk.copy()
+    last_v = (
+        np.full(table.num_runs, -1, np.int32)
+        if table.last_pool_v is None
+        else table.last_pool_v.copy()
+    )
+    goes_on = (
+        np.zeros(table.num_runs, bool) if table.continues_v is None else table.continues_v.copy()
+    )
+    for u, unit in enumerate(index.units):
+        run = moving.get(unit.workload) if unit.kind == "training" else None
+        if run is None:
+            continue
+        v = table.run_of(u)
+        last = pool_named.get(run.last_pool, -1)
+        whole = run.running_at(t) and run.whole
+        options, slots = problem.options_of(u)
+        for o, k in zip(options.tolist(), slots.tolist(), strict=True):
+            own = int(problem.pool_o[o]) == last
+            keep[u, k] = own and whole and int(time_index.start_o[o]) == 0
+        if v >= 0:
+            last_v[v] = last
+            goes_on[v] = run.running_at(t)
+    table = table._replace(last_pool_v=last_v, continues_v=goes_on)
+    return _unstuck(problem.restricted(keep)._replace(preempt=table))
+
+
 def _penalty(problem: Problem) -> float:
     """USD/h a must-place unit loses when a re-plan makes it optional: above any option's
     objective, so that a plan leaves it out only when it cannot place it."""
@@ -454,13 +513,15 @@ def _relaxed(
 
 
 def _stopped(index: Index, result: SolveResult, t: int, done: _Commitments) -> list[str]:
-    """The runs under way at t (started and not finished, `done.runs`) that the window's
-    plan leaves out: they stop at t. Each is removed from `done.runs`, so the realised
-    plan leaves it out (it ran, but did not finish)."""
+    """The runs under way at t (started and not finished: `done.runs`, `parts`,
+    `moving`) that the window's plan leaves out: they stop at t. Each is removed from
+    the commitments, so the realised plan leaves it out (it ran, but did not finish)."""
     time_index = index.time
     assert time_index is not None
     ph = time_index.period_hours
     under_way = {w for w, run in done.runs.items() if run.end_h(ph) > t * ph + 1e-9}
+    under_way |= {w for w, part in done.parts.items() if part.left_h(ph) > 1e-9}
+    under_way |= {w for w, run in done.moving.items() if run.done < 1.0 - 1e-9}
     if not under_way:
         return []
     placed = set()
@@ -470,7 +531,8 @@ def _stopped(index: Index, result: SolveResult, t: int, done: _Commitments) -> l
         placed |= {index.units[u].workload for u in (result.preempt_schedule or {})}
     stopped = sorted(under_way - placed)
     for w in stopped:
-        del done.runs[w]
+        for held in (done.runs, done.parts, done.moving):
+            held.pop(w, None)
     return stopped
 
 
@@ -487,14 +549,26 @@ def _commit(problem, index: Index, result: SolveResult, t: int, every: int, done
     runs, units = [], 0
     table = problem.preempt
     pausing = set() if table is None else set(table.unit_v[table.pauses_v].tolist())
-    for u, (p, periods) in sorted((result.preempt_schedule or {}).items()):
-        name = _run_on(index, whole, done, index.units[u].workload, int(p), periods, t, every)
+    migrating = set() if table is None else set(table.unit_v[table.migrates_v].tolist())
+    for u, value in sorted((result.preempt_schedule or {}).items()):
+        workload = index.units[u].workload
+        if u in migrating:
+            pools = [int(p) for p in schedule_pools(value)]
+            name = _move_on(index, whole, done, workload, value[1], pools, t, every)
+        else:
+            name = _run_on(index, whole, done, workload, int(value[0]), value[1], t, every)
         runs += [name] if name else []
     for u in np.flatnonzero(assign_u >= 0).tolist():
         unit = index.units[u]
         o = int(assign_u[u])
         pool = index.pools[int(problem.pool_o[o])]
-        if unit.kind == "training" and u in pausing:
+        if unit.kind == "training" and u in migrating:
+            start, length = int(time_index.start_o[o]), int(time_index.length_o[o])
+            periods = range(start, start + length)
+            pools = [int(problem.pool_o[o])] * length
+            name = _move_on(index, whole, done, unit.workload, periods, pools, t, every)
+            runs += [name] if name else []
+        elif unit.kind == "training" and u in pausing:
             start, length = int(time_index.start_o[o]), int(time_index.length_o[o])
             periods = range(start, start + length)
             pool_i = int(problem.pool_o[o])
@@ -547,6 +621,45 @@ def _run_on(index: Index, whole, done, workload: str, pool: int, periods, t: int
     return workload
 
 
+def _move_on(index: Index, whole, done, workload: str, periods, pools, t: int, every: int):
+    """Commits the periods of [t, t + every) a run that may migrate runs in (`periods` of
+    the window, `pools` its window pool indices), with the work done so far; returns the
+    workload when it ran, else None."""
+    now = sorted(
+        (t + int(p), index.pools[int(q)].name)
+        for p, q in zip(periods, pools, strict=True)
+        if int(p) < every
+    )
+    if not now:
+        return None
+    before = done.moving.get(workload)
+    all_periods = (before.periods if before else ()) + tuple(p for p, _ in now)
+    all_pools = (before.pools if before else ()) + tuple(q for _, q in now)
+    done.moving[workload] = Moving(
+        all_periods, all_pools, _work_done(whole, workload, all_periods, all_pools)
+    )
+    return workload
+
+
+def _work_done(whole, workload: str, periods, pools) -> float:
+    """The fraction of a migrating run's work that running in `periods` on `pools` (pool
+    names) does on the original problem (`whole`): each period's hours over its hours on
+    that pool, less each move's and each resume's overhead there."""
+    problem, index = whole
+    table = problem.preempt
+    assert table is not None and table.move_overhead_h_v is not None
+    u = next(i for i, x in enumerate(index.units) if x.workload == workload)
+    named = {x.name: i for i, x in enumerate(index.pools)}
+    v = table.run_of(u)
+    need = {q: float(table.need_h_c[table.choice_of(u, named[q])]) for q in set(pools)}
+    moves, resumes = transitions(list(periods), list(pools))
+    ph = float(table.period_hours)
+    work = sum(ph / need[q] for q in pools)
+    work -= sum(float(table.move_overhead_h_v[v]) / need[pools[i]] for i in moves)
+    work -= sum(float(table.overhead_h_v[v]) / need[pools[i]] for i in resumes)
+    return work
+
+
 def _realised(
     problem: Problem, index: Index, done: _Commitments, under_way: bool = False
 ) -> tuple[np.ndarray, Schedule, list]:
@@ -564,6 +677,10 @@ def _realised(
     ph = time_index.period_hours
     pool_named = {x.name: i for i, x in enumerate(index.pools)}
     for u, unit in enumerate(index.units):
+        moving = done.moving.get(unit.workload) if unit.kind == "training" else None
+        if moving is not None:
+            _realised_move(problem, index, u, moving, assign_u, schedule, notes, under_way)
+            continue
         part = done.parts.get(unit.workload) if unit.kind == "training" else None
         if part is not None:
             pool = pool_named[part.pool]
@@ -606,6 +723,31 @@ def _realised(
         else:
             notes.append(f"{unit.name}: its committed pool is not an option with actual demand")
     return assign_u, schedule, notes
+
+
+def _realised_move(problem, index, u: int, run: Moving, assign_u, schedule, notes, under_way):
+    """A migrating run's committed periods and pools on the original problem: its
+    contiguous option where it ran one segment of that option's length in one pool,
+    else a schedule (`_realised`)."""
+    named = {x.name: i for i, x in enumerate(index.pools)}
+    pools = tuple(named[q] for q in run.pools)
+    if run.done < 1.0 - 1e-6 and not under_way:
+        notes.append(
+            f"{index.units[u].name}: started but did not finish ({1.0 - run.done:.3g} of its "
+            "work left); left out of the realised schedule"
+        )
+        return
+    if len(set(pools)) == 1:
+        table = problem.preempt
+        option = -1
+        if table is not None and run.done >= 1.0 - 1e-6:
+            option = contiguous_option(table, table.choice_of(u, pools[0]), run.periods)
+        if option >= 0 and (problem.option_uk[u] == option).any():
+            assign_u[u] = option
+        else:
+            schedule[u] = (pools[0], run.periods)
+        return
+    schedule[u] = (pools[0], run.periods, pools)
 
 
 def _plan(scenario, problem, index, assign_u, schedule, solver: str, started: float) -> Plan:

@@ -20,8 +20,9 @@ series are sliced (forecasts substituted), committed training runs that still ru
 pinned to their site and accelerator and must run on from t for what remains (the caller
 also restricts them to their pool in the compiled problem: a site may hold two pools of
 one accelerator), finished runs are dropped, runs not started keep their window (from
-max(earliest start, t)) with `deadline_hours` turned into an absolute deadline. Periods
-are indices of the original horizon throughout.
+max(earliest start, t)) with `deadline_hours` turned into an absolute deadline; runs
+that may migrate, under way, go on wherever they may run for the work they have left.
+Periods are indices of the original horizon throughout.
 """
 
 from __future__ import annotations
@@ -78,6 +79,31 @@ class Part:
     def running_at(self, t: int) -> bool:
         """Whether it ran in period t - 1 (a re-plan at t may go on without a restore)."""
         return bool(self.periods) and self.periods[-1] == t - 1
+
+
+@dataclass(frozen=True)
+class Moving:
+    """A run that may migrate between pools (`migration_usd`), under way: the periods of
+    the original horizon committed so far (ascending), the pool (`site/key`) of each, and
+    the fraction of its work they did (each period's hours over the run's hours on its
+    pool, less each move's and resume's overhead there: docs/time.md, "Migration")."""
+
+    periods: tuple[int, ...]
+    pools: tuple[str, ...]
+    done: float
+
+    def running_at(self, t: int) -> bool:
+        """Whether it ran in period t - 1."""
+        return bool(self.periods) and self.periods[-1] == t - 1
+
+    @property
+    def last_pool(self) -> str:
+        return self.pools[-1]
+
+    @property
+    def whole(self) -> bool:
+        """Whether it ran in one pool without a pause so far (one segment)."""
+        return len(set(self.pools)) == 1 and len(segments(self.periods)) == 1
 
 
 def periods_per_day(horizon: Horizon) -> int:
@@ -147,11 +173,14 @@ def window_scenario(
     forecast: str,
     parts: dict[str, Part] | None = None,
     running: dict[str, dict[str, int]] | None = None,
+    moving: dict[str, Moving] | None = None,
 ) -> tuple[Scenario, list[str]]:
     """(the scenario of periods [t, end) as seen at t, the ids of runs not started whose
     deadline has passed: left out as missed). `parts`: preemptible runs under way; each
-    goes on in its site and accelerator for the work it has left (`_resumed`). No run
-    may migrate in a window (the rolling loop commits one pool per run). `running`:
+    goes on in its site and accelerator for the work it has left (`_resumed`). `moving`:
+    runs that may migrate, under way: each goes on anywhere it may run for the work it
+    has left (`_moving`; the caller sets where it last ran, `Preempt.last_pool_v`).
+    `running`:
     from t >= 1, each service with a start-up cost's replicas per pool in period t - 1
     (its `running_replicas` in the window: start-ups at t are charged against them);
     at t = 0 the scenario's own. Caps per period are sliced to the window.
@@ -201,8 +230,18 @@ def window_scenario(
                 entry["running_replicas"] = dict((running or {}).get(w.id, {}))
             workloads.append(entry)
             continue
-        entry["migration_usd"] = None
-        entry["migration_overhead_h"] = None
+        under_way = (moving or {}).get(w.id)
+        if under_way is not None:
+            if under_way.done >= 1.0 - 1e-9:
+                continue  # finished
+            _, end_h = training_window(w, horizon)
+            if end_h <= t * ph + 1e-9:
+                missed.append(w.id)
+                continue
+            entry.update(_moving(under_way, w, t, horizon))
+            entry["deadline"] = instant(horizon, end_h) if end_h < horizon.hours else None
+            workloads.append(entry)
+            continue
         part = (parts or {}).get(w.id)
         if part is not None:
             if part.left_h(ph) <= 1e-9:
@@ -251,6 +290,21 @@ def _pinned(run: Run, t: int, end: int, horizon: Horizon) -> dict:
         "deadline": instant(horizon, stop_h),
         "deadline_hours": None,
         "hours": stop_h - t * ph,
+        "must_place": True,
+        "dataset": None,  # its data moved when it started
+        "migration_usd": None,  # it goes on in its pool
+        "migration_overhead_h": None,
+    }
+
+
+def _moving(run: Moving, w: Training, t: int, horizon: Horizon) -> dict:
+    """The fields that make a run that may migrate, under way, go on from t wherever it
+    may run, for the work it has left (in the workload's reference hours, so each pool's
+    hours scale as the whole run's do)."""
+    return {
+        "earliest_start": instant(horizon, t * horizon.period_hours),
+        "deadline_hours": None,
+        "hours": (1.0 - run.done) * w.hours,
         "must_place": True,
         "dataset": None,  # its data moved when it started
     }

@@ -71,8 +71,12 @@ class Preempt(NamedTuple):
         first (a re-plan of a rolling horizon, `placer.analysis.rolling`): a segment that
         starts in period 0 goes on without a restore, and every other segment, its first
         included, adds the overhead: |P| x period_hours >= hours + overhead x (n - [P
-        holds period 0]); such a run may not migrate. None: no run continues (a run's
-        first segment is free: n - 1).
+        holds period 0]). None: no run continues (a run's first segment is free: n - 1).
+      last_pool_v: int32[V], for a run that may migrate and ran before the problem's
+        first period (a re-plan), the pool it last ran on (-1: it has not run). Its first
+        period in another pool is a move; in that pool, a resume unless it continues
+        (`continues_v`: it ran in the period before); a run that may not pause and has
+        run continues, and starts no new segment. None: no run has run.
 
     A run that may migrate (`migrates`) runs in whole periods of its window, in at most
     one of its choices' pools per period (docs/time.md, "Migration"): in the pools of
@@ -105,6 +109,7 @@ class Preempt(NamedTuple):
     site_c: np.ndarray | None = None
     scale_ej: np.ndarray | None = None
     continues_v: np.ndarray | None = None
+    last_pool_v: np.ndarray | None = None
 
     @property
     def num_runs(self) -> int:
@@ -128,14 +133,33 @@ class Preempt(NamedTuple):
         """Whether run v goes on from the period before the problem's (`continues_v`)."""
         return self.continues_v is not None and bool(self.continues_v[v])
 
+    def last_pool(self, v: int) -> int | None:
+        """The pool run v last ran on before the problem's first period
+        (`last_pool_v`), or None: it has not run."""
+        if self.last_pool_v is None or self.last_pool_v[v] < 0:
+            return None
+        return int(self.last_pool_v[v])
+
     def restores(self, v: int, periods) -> int:
         """The restores of run v in one pool over `periods`: each segment after the
-        first, and the first too when it does not continue the run (`continues_v`)."""
+        first, and the first too when it does not continue the run (`continues_v`) or
+        resumes one that ran before and paused (`last_pool_v`)."""
         parts = segments(periods)
         if not parts:
             return 0
-        free = 0 if self.continues(v) and parts[0][0] != 0 else 1
-        return len(parts) - free
+        goes_on = self.continues(v) and parts[0][0] == 0
+        fresh = not self.continues(v) and self.last_pool(v) is None
+        return len(parts) - (1 if goes_on or fresh else 0)
+
+    def transitions_of(self, v: int, periods, pools) -> tuple[list[int], list[int]]:
+        """`transitions` of run v's schedule, from where it last ran before the problem
+        (`last_pool_v`, `continues_v`): its first period is then a move or a resume too."""
+        last = self.last_pool(v)
+        if last is None:
+            return transitions(periods, pools)
+        before = -1 if self.continues(v) else -2  # -2: it paused before the problem
+        moves, resumes = transitions([before, *periods], [last, *pools])
+        return [i - 1 for i in moves], [i - 1 for i in resumes]
 
     def run_of(self, unit: int) -> int:
         """The run (index into V) of a unit, or -1."""
@@ -165,6 +189,7 @@ class Preempt(NamedTuple):
             move_usd_per_h_v=runs(self.move_usd_per_h_v),
             move_overhead_h_v=runs(self.move_overhead_h_v),
             continues_v=runs(self.continues_v),
+            last_pool_v=runs(self.last_pool_v),
         )
         return kept.keep_choices(keep_v[self.run_c])
 
@@ -317,7 +342,7 @@ def fixed_and_moves(preempt: Preempt, u: int, value: tuple) -> tuple[float, int,
             site = int(preempt.site_c[c])
             per_site[site] = max(per_site.get(site, 0.0), float(preempt.fixed_usd_per_h_c[c]))
         fixed = sum(per_site.values())
-    moves = len(transitions(list(value[1]), schedule_pools(value))[0])
+    moves = len(preempt.transitions_of(v, list(value[1]), schedule_pools(value))[0])
     usd = 0.0
     if moves:
         assert preempt.move_usd_per_h_v is not None
@@ -366,17 +391,19 @@ def feasible_schedule(preempt: Preempt, unit: int, pool: int, periods, pools=Non
     if min(c_of.values()) < 0:
         return False
     v = int(preempt.run_c[c_of[pools[0]]])
-    moves, resumes = transitions(list(periods), list(pools))
+    moves, resumes = preempt.transitions_of(v, list(periods), list(pools))
     if (moves and not preempt.migrates_v[v]) or len(set(periods)) != len(periods):
         return False
     if not preempt.pauses_v[v] and len(segments(periods)) > 1:
         return False
+    if not preempt.pauses_v[v] and preempt.continues(v) and min(periods) != 0:
+        return False  # it ran in the period before and may not pause
     if len(c_of) == 1 and not moves:
         c = c_of[pools[0]]
         need = preempt.need_h_c[c] + preempt.overhead_h_v[v] * preempt.restores(v, periods)
         return len(periods) * preempt.period_hours >= need - 1e-9
-    if preempt.continues(v):
-        return False  # a run that continues stays in its pool
+    if preempt.continues(v) and preempt.last_pool(v) is None:
+        return False  # a preemptible run under way that may not migrate stays in its pool
     need = {p: float(preempt.need_h_c[c]) for p, c in c_of.items()}
     work = sum(preempt.period_hours / need[p] for p in pools)
     assert preempt.move_overhead_h_v is not None

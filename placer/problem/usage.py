@@ -20,7 +20,6 @@ from placer.problem.preempt import (
     schedule_entries,
     schedule_pools,
     schedule_terms,
-    transitions,
 )
 from placer.problem.rows import (
     K_BUDGET,
@@ -336,9 +335,10 @@ def schedule_spend(problem: Problem, schedule: Schedule) -> np.ndarray:
         out[caps.row_tk[first, PK_BUDGET]] += fixed * caps.scale
         if moves:
             assert pre.move_usd_per_h_v is not None
-            usd = float(pre.move_usd_per_h_v[pre.run_c[choices[0]]]) * caps.scale
+            v = int(pre.run_c[choices[0]])
+            usd = float(pre.move_usd_per_h_v[v]) * caps.scale
             periods = list(value[1])
-            for i in transitions(periods, schedule_pools(value))[0]:
+            for i in pre.transitions_of(v, periods, list(schedule_pools(value)))[0]:
                 out[caps.row_tk[int(periods[i]), PK_BUDGET]] += usd
     return out
 

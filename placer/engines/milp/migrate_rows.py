@@ -28,6 +28,12 @@ with a[t-1] = L[t-1] = l[c,t-1] = 0 before the window:
     g[v,k] - z[c,t] >= 0 for p(c) at site k                (6g) egress, once per site
 
 ph the period's hours, o_r the restore overhead per resume and o_m the hours per move.
+A run that ran before the problem (a re-plan: `Preempt.last_pool_v`, `continues_v`) starts
+from there instead: in its first period t, l[c,t-1] = W on the pool it last ran on and 0
+on the others, L[t-1] = W, A[t-1] = W when it ran in the period just before (t = 0); so
+its first period elsewhere is a move, and on that pool a resume unless it goes on. One
+that may not pause has run without a pause: it goes on and starts no segment
+(sum_t s[t] <= 0, s[0] >= A[0] - 1).
 For binary z, (6b) forces l[c,t] = 1 for the pool v last ran on (and so 0 for the
 others: their sum is at most 1), from its first period on; l only raises the lower
 bounds of m and r, so at an optimum m, r, s and g are the indicators their rows bound,
@@ -213,7 +219,8 @@ def add_migrate_rows(rows, problem: Problem, cols: MigrateColumns | None) -> Non
     run_e = table.run_c[choice_e]
     period_e = table.period_e[cols.entry].astype(np.int64)
     for i, v in enumerate(cols.run.tolist()):
-        if table.continues(v):
+        last = table.last_pool(v)
+        if table.continues(v) and last is None:
             raise ValueError(f"preempt run {v} goes on from before the problem and migrates")
         mine = np.flatnonzero(run_e == v)
         W = int(cols.w[i])
@@ -233,9 +240,16 @@ def add_migrate_rows(rows, problem: Problem, cols: MigrateColumns | None) -> Non
             rows.add(f"mig_one[{v},{t}]", [a_t, W], [1.0, -1.0], -inf, 0.0)  # (6a)
             rows.add(f"mig_last[{v},{t}]", [big_l_t, W], [1.0, -1.0], -inf, 0.0)  # (6b)
             before = t - 1 in a_of
+            first = t == periods[0]
+            # before the run's first period: nothing, or where it ran before the problem
+            # (`Preempt.last_pool_v`; it ran in the period before when it continues)
+            ran_before = first and last is not None and table.continues(v) and t == 0
             for k in now:
                 c = int(choice_e[k])
                 rows.add(f"mig_lz[{c},{t}]", [cols.l[k], cols.z[k]], [1.0, -1.0], 0.0, inf)
+                if first and last is not None:
+                    own = int(table.pool_c[c]) == last
+                    _initial_rows(rows, cols, k, c, t, a_t, W, own, ran_before, pauses)
                 if not before:
                     continue  # the window's first period: nothing ran before
                 prev = at[(c, t - 1)]
@@ -268,10 +282,14 @@ def add_migrate_rows(rows, problem: Problem, cols: MigrateColumns | None) -> Non
                     cols_s, coef_s = [s_t, a_t, a_of[t - 1]], [1.0, -1.0, 1.0]
                 else:
                     cols_s, coef_s = [s_t, a_t], [1.0, -1.0]
-                rows.add(f"mig_start[{v},{t}]", cols_s, coef_s, 0.0, inf)
+                low = -1.0 if ran_before else 0.0  # it goes on: its segment started before
+                rows.add(f"mig_start[{v},{t}]", cols_s, coef_s, low, inf)
         if not pauses:
             starts = sorted({int(cols.s[k]) for k in mine})
-            rows.add(f"mig_segment[{v}]", [*starts, W], [*[1.0] * len(starts), -1.0], -inf, 0.0)
+            if last is None:
+                rows.add(f"mig_segment[{v}]", [*starts, W], [1.0] * len(starts) + [-1.0], -inf, 0)
+            else:  # it has run and may not pause: it goes on, no segment starts
+                rows.add(f"mig_segment[{v}]", starts, [1.0] * len(starts), -inf, 0.0)
         need = table.need_h_c[choice_e[mine]]
         cols_f = [*cols.z[mine], *cols.m[mine]]
         coef_f = [*(ph / need), *(-o_m / need)]
@@ -282,6 +300,21 @@ def add_migrate_rows(rows, problem: Problem, cols: MigrateColumns | None) -> Non
     for j, g in enumerate(cols.g.tolist()):  # (6g)
         for k in cols.g_entry[j].tolist():
             rows.add(f"mig_egress[{g},{k}]", [g, cols.z[k]], [1.0, -1.0], 0.0, inf)
+
+
+def _initial_rows(
+    rows, cols, k: int, c: int, t: int, a_t: int, w: int, last: bool, ran: bool, pauses: bool
+) -> None:
+    """(6b)-(6d) in the run's first period t for a run that ran before the problem
+    (`Preempt.last_pool_v`): before it, l = 1 on the pool it last ran on (`last`), L = 1,
+    and A = 1 when it ran in the period before (`ran`)."""
+    inf = math.inf
+    if last:  # l[c,t] - l[c,t-1] + A[t] >= 0 with l[c,t-1] = W (1 when it is placed)
+        rows.add(f"mig_carry0[{c},{t}]", [cols.l[k], a_t, w], [1.0, 1.0, -1.0], 0.0, inf)
+    else:  # (6c) m >= z[c,t] + L[t-1] - l[c,t-1] - 1 = z[c,t]
+        rows.add(f"mig_move0[{c},{t}]", [cols.m[k], cols.z[k]], [1.0, -1.0], 0.0, inf)
+    if pauses and last and not ran:  # (6d) r >= z[c,t] - A[t-1] + l[c,t-1] - 1 = z[c,t]
+        rows.add(f"mig_resume0[{c},{t}]", [cols.r[k], cols.z[k]], [1.0, -1.0], 0.0, inf)
 
 
 def read_migrations(
