@@ -7,12 +7,14 @@ perfect-foresight plan (one MILP solve of the week) and greedy (sees neither pri
 carbon). One JSON object per line on stdout (../shared/BENCHMARKS.md), a summary on stderr.
 
 Usage: python scripts/bench_rolling.py [--quick] [--seed N] [--time-limit-s S] [--preemptible]
-                                       [--startup-usd USD]
+                                       [--startup-usd USD] [--migration-usd USD]
   --quick: configs/time/small_day.yaml only (under a minute).
   --preemptible: every training run may pause and resume (`preemptible: true`, the
     default restore overhead); the instance is named `<config>+preemptible`.
   --startup-usd USD: every inference service pays USD per replica started
     (`startup_usd_per_replica`); the instance is named `<config>+startup<USD>`.
+  --migration-usd USD: every training run may move between pools at USD per move
+    (`migration_usd`, the default overhead); the instance is named `<config>+migrate<USD>`.
 """
 
 from __future__ import annotations
@@ -43,18 +45,21 @@ def run(path: Path, args: argparse.Namespace, forecast: str) -> dict:
 
     scenario = load(path)
     name = path.stem
-    if args.preemptible or args.startup_usd is not None:
+    if args.preemptible or args.startup_usd is not None or args.migration_usd is not None:
         from placer.model.scenario import Scenario
 
         doc = scenario.model_dump(mode="json", exclude_none=True)
         for w in doc["workloads"]:
             if w["kind"] == "training" and args.preemptible:
                 w["preemptible"] = True
+            if w["kind"] == "training" and args.migration_usd is not None:
+                w["migration_usd"] = args.migration_usd
             if w["kind"] == "inference" and args.startup_usd is not None:
                 w["startup_usd_per_replica"] = args.startup_usd
         scenario = Scenario.model_validate(doc)
         name += "+preemptible" if args.preemptible else ""
         name += f"+startup{args.startup_usd:g}" if args.startup_usd is not None else ""
+        name += f"+migrate{args.migration_usd:g}" if args.migration_usd is not None else ""
     started = time.perf_counter()
     report = roll(
         scenario,
@@ -85,6 +90,11 @@ def run(path: Path, args: argparse.Namespace, forecast: str) -> dict:
         "objective_usd": round(r.objective_usd, 2),
         "moves": r.moves,
         "paused_runs": r.paused_runs,
+        "migrated_runs": sum(
+            1 for p in report.plan.placements if p.kind == "training" and (p.moves or 0) > 0
+        )
+        if report.plan is not None
+        else None,
         "move_cost_usd": round(r.move_cost_usd, 2),
         "startup_cost_usd": round(report.plan.horizon.startup_cost_usd, 2)
         if report.plan is not None and report.plan.horizon is not None
@@ -140,6 +150,12 @@ def main() -> None:
         type=float,
         default=None,
         help="every inference service pays this many USD per replica started",
+    )
+    parser.add_argument(
+        "--migration-usd",
+        type=float,
+        default=None,
+        help="every training run may move between pools at this many USD per move",
     )
     parser.add_argument(
         "--forecast",

@@ -122,3 +122,19 @@ def test_perfect_rolling_equals_the_oracle(fra, muc, hours, usd, move_h, preempt
     assert report.plan is not None and verify(sc, report.plan) == []
     assert report.oracle is not None and report.oracle.status == "optimal"
     assert report.rolling.objective_usd == pytest.approx(report.oracle.objective_usd, rel=1e-6)
+
+
+def test_a_run_past_the_lookahead_keeps_pace() -> None:
+    """A window that ends before a migrating run's deadline does not stretch to it: the
+    run must do there the work going on in its last pool would do (`Moving.pace`); the
+    realised schedule finishes it and verifies."""
+    run_a = Moving((0, 1), ("fra/L4", "fra/L4"), 0.25, need_h=8.0, overhead_h=0.5)
+    assert run_a.pace(2, 4, 1.0) == pytest.approx(2.0 / 8.0)  # goes on for 2 periods
+    assert run_a.pace(3, 5, 1.0) == pytest.approx(1.5 / 8.0)  # resumes first: 0.5 h
+    assert run_a.pace(2, 12, 1.0) == pytest.approx(0.75)  # at most what it has left
+    prices = [0.05, 0.05, 5.0, 5.0, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05]
+    sc = _sc([run("ft", 8, 10.0)], prices, prices[::-1])
+    report = roll(sc, every_periods=2, lookahead_periods=3, forecast="perfect", baseline=False)
+    assert report.plan is not None and verify(sc, report.plan) == []
+    assert report.rolling.runs_missed == [] and report.notes == []
+    assert all(step.end <= step.t + 3 or step.t == 0 for step in report.steps)

@@ -91,10 +91,20 @@ class Moving:
     periods: tuple[int, ...]
     pools: tuple[str, ...]
     done: float
+    need_h: float = 0.0  # hours the whole run needs on its last pool
+    overhead_h: float = 0.0  # its restore overhead per resume, h
 
     def running_at(self, t: int) -> bool:
         """Whether it ran in period t - 1."""
         return bool(self.periods) and self.periods[-1] == t - 1
+
+    def pace(self, t: int, end: int, period_hours: float) -> float:
+        """The fraction of its work that going on in its last pool from t to `end` does
+        (resuming there first when it did not run in t - 1), at most what it has left."""
+        hours = (end - t) * period_hours - (0.0 if self.running_at(t) else self.overhead_h)
+        if self.need_h <= 0:
+            return 1.0 - self.done
+        return min(1.0 - self.done, max(hours, period_hours * 1e-3) / self.need_h)
 
     @property
     def last_pool(self) -> str:
@@ -147,17 +157,19 @@ def window_end(
     t: int,
     lookahead: int | None,
     runs: dict[str, Run],
+    moving: dict[str, Moving] | None = None,
 ) -> int:
     """The last period (excluded) a re-plan at t covers: t + lookahead, stretched to the
     deadline of every run not yet started that may start inside the lookahead, and of
     every preemptible run under way (a run is never squeezed into the window), at most
-    the horizon's end."""
+    the horizon's end. A run that may migrate, under way (`moving`), does not stretch it:
+    past the window it keeps pace instead (`window_scenario`)."""
     horizon = scenario.horizon
     assert horizon is not None
     n_t, ph = horizon.periods, horizon.period_hours
     end = n_t if lookahead is None else min(n_t, t + lookahead)
     for w in scenario.workloads:
-        if not isinstance(w, Training) or w.id in runs:
+        if not isinstance(w, Training) or w.id in runs or w.id in (moving or {}):
             continue
         first, end_h = training_window(w, horizon)
         if max(first, t) < end and end_h > t * ph:
@@ -179,8 +191,9 @@ def window_scenario(
     deadline has passed: left out as missed). `parts`: preemptible runs under way; each
     goes on in its site and accelerator for the work it has left (`_resumed`). `moving`:
     runs that may migrate, under way: each goes on anywhere it may run for the work it
-    has left (`_moving`; the caller sets where it last ran, `Preempt.last_pool_v`).
-    `running`:
+    has left (`_moving`; the caller sets where it last ran, `Preempt.last_pool_v`); one
+    whose deadline is past the window keeps pace: it must do in the window the work that
+    going on in its last pool to the window's end would do (`Moving.pace`). `running`:
     from t >= 1, each service with a start-up cost's replicas per pool in period t - 1
     (its `running_replicas` in the window: start-ups at t are charged against them);
     at t = 0 the scenario's own. Caps per period are sliced to the window.
@@ -239,7 +252,11 @@ def window_scenario(
                 missed.append(w.id)
                 continue
             entry.update(_moving(under_way, w, t, horizon))
-            entry["deadline"] = instant(horizon, end_h) if end_h < horizon.hours else None
+            if end_h > end * ph + 1e-9:  # its deadline is past the window: it keeps pace
+                entry["hours"] = under_way.pace(t, end, ph) * w.hours
+                entry["deadline"] = None
+            else:
+                entry["deadline"] = instant(horizon, end_h) if end_h < horizon.hours else None
             workloads.append(entry)
             continue
         part = (parts or {}).get(w.id)
