@@ -265,7 +265,8 @@ def test_the_command(tmp_path: Path, tight, preemptible) -> None:
     assert result.exit_code == 2 and "--at: only for a timed scenario" in result.output
 
 
-@settings(max_examples=8, deadline=None)
+@pytest.mark.slow
+@settings(max_examples=12, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
     cut_pct=st.sampled_from([25, 50, 90]),
