@@ -130,7 +130,7 @@ def replan_timed(
     require_whole_table(scenario, "placer replan")
     problem, index = compile_problem(scenario)
     current_u, current_schedule, unknown = _read_current(current, problem, index, source)
-    before = _current_plan(scenario, problem, index, current_u, current_schedule, started)
+    before = _plan(scenario, problem, index, current_u, current_schedule, "current", started)
     problems = [f"{u}: {why}" for u, why in unknown]
     problems += [str(v) for v in verify(scenario, before)]
     history = _history(problem, index, current_u, current_schedule, at)
@@ -288,12 +288,6 @@ def _read_current(plan: Plan, problem: Problem, index: Index, source: str):
                 where += f" from period {pl.start_period}"
             unknown.append((pl.unit, f"{where} is not one of its options now"))
     return assign_u, schedule, unknown
-
-
-def _current_plan(scenario, problem, index, assign_u, schedule: Schedule, started) -> Plan:
-    """The current plan's schedule built on the scenario as known now (its figures and
-    what `verify` finds in it)."""
-    return _plan(scenario, problem, index, assign_u, schedule, "current", started)
 
 
 def _history(

@@ -678,36 +678,22 @@ def _move_on(index: Index, whole, done, workload: str, periods, pools, t: int, e
     all_pools = (before.pools if before else ()) + tuple(q for _, q in now)
     problem, whole_index = whole
     table = problem.preempt
-    assert table is not None
+    assert table is not None and table.move_overhead_h_v is not None
     u = next(i for i, x in enumerate(whole_index.units) if x.workload == workload)
-    last = next(i for i, x in enumerate(whole_index.pools) if x.name == all_pools[-1])
+    named = {x.name: i for i, x in enumerate(whole_index.pools)}
+    need = {q: float(table.need_h_c[table.choice_of(u, named[q])]) for q in set(all_pools)}
+    v = table.run_of(u)
+    # the fraction of its work done: each period's hours over its hours on that pool,
+    # less each move's and each resume's overhead there (docs/time.md, "Migration")
+    moves, resumes = transitions(list(all_periods), list(all_pools))
+    ph = float(table.period_hours)
+    work = sum(ph / need[q] for q in all_pools)
+    work -= sum(float(table.move_overhead_h_v[v]) / need[all_pools[i]] for i in moves)
+    work -= sum(float(table.overhead_h_v[v]) / need[all_pools[i]] for i in resumes)
     done.moving[workload] = Moving(
-        all_periods,
-        all_pools,
-        _work_done(whole, workload, all_periods, all_pools),
-        float(table.need_h_c[table.choice_of(u, last)]),
-        float(table.overhead_h_v[table.run_of(u)]),
+        all_periods, all_pools, work, need[all_pools[-1]], float(table.overhead_h_v[v])
     )
     return workload
-
-
-def _work_done(whole, workload: str, periods, pools) -> float:
-    """The fraction of a migrating run's work that running in `periods` on `pools` (pool
-    names) does on the original problem (`whole`): each period's hours over its hours on
-    that pool, less each move's and each resume's overhead there."""
-    problem, index = whole
-    table = problem.preempt
-    assert table is not None and table.move_overhead_h_v is not None
-    u = next(i for i, x in enumerate(index.units) if x.workload == workload)
-    named = {x.name: i for i, x in enumerate(index.pools)}
-    v = table.run_of(u)
-    need = {q: float(table.need_h_c[table.choice_of(u, named[q])]) for q in set(pools)}
-    moves, resumes = transitions(list(periods), list(pools))
-    ph = float(table.period_hours)
-    work = sum(ph / need[q] for q in pools)
-    work -= sum(float(table.move_overhead_h_v[v]) / need[pools[i]] for i in moves)
-    work -= sum(float(table.overhead_h_v[v]) / need[pools[i]] for i in resumes)
-    return work
 
 
 def _realised(
