@@ -112,6 +112,7 @@ def test_hybrid_takes_the_colgen_path_on_timed_problems() -> None:
     assert plan.bound_usd_per_h is not None and plan.bound_usd_per_h <= plan.objective_usd_per_h
 
 
+@pytest.mark.slow  # 9 s
 def test_the_master_milp_runs_on_cpsat_with_workers_and_an_integer_model(monkeypatch) -> None:
     """With 2 workers, no backend asked for and an all-integer model, the MILP over the
     master's columns runs on CP-SAT (not over every pair, not with soft rows), and the
@@ -143,6 +144,7 @@ def test_the_master_milp_runs_on_cpsat_with_workers_and_an_integer_model(monkeyp
     assert result.bound_usd_per_h <= result.objective_usd_per_h + 1e-6
 
 
+@pytest.mark.slow  # 7 s
 def test_the_neighbourhood_search_runs_on_cpsat_where_the_model_is_all_integer(
     monkeypatch,
 ) -> None:

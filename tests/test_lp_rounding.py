@@ -128,6 +128,7 @@ def test_large_path_falls_back_to_sampled_rounding_when_the_lp_is_not_solved(cas
     assert result.bound_usd_per_h <= result.objective_usd_per_h
 
 
+@pytest.mark.slow  # 8 s: tests/test_large_fleet.py checks the large path's plans in the default set
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_large_path_plans_pass_the_independent_verifier(scenario):

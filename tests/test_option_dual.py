@@ -114,6 +114,7 @@ def test_must_place_unit_without_options_is_infeasible() -> None:
     assert certified_bound(option_dual(stuck), np.zeros(row_capacities(stuck).size)) == np.inf
 
 
+@pytest.mark.slow  # 13 s: tests/test_colgen.py runs the colgen hybrid in the default set
 def test_the_colgen_hybrid_starts_from_the_ascent(monkeypatch) -> None:
     """Above ASCENT_PAIRS (here 0) the column-generation hybrid starts from the ascent's
     prices: its plan verifies and its bound stays under the exact optimum."""
@@ -191,6 +192,7 @@ def test_the_whole_sample_is_the_problem_and_a_half_sample_keeps_its_units_pairs
     np.testing.assert_allclose(priced_pairs(half, y), priced_pairs(dual, y)[pick[dual.unit_n]])
 
 
+@pytest.mark.slow  # 7 s: the sample layout's bound is checked in tests/test_restricted_layout.py
 def test_a_large_fleet_is_priced_on_a_sample_then_on_every_unit(monkeypatch) -> None:
     """From SAMPLE_FROM_UNITS units (here 50) the ascent without start prices runs on a
     sample first and then on every unit from its prices; the bound is certified on the

@@ -189,7 +189,10 @@ def test_compile_with_prices_bounds_and_keeps_the_cheapest_at_them(compiled, fle
         assert np.allclose(kept_cost[: len(want)], want)
 
 
-@pytest.mark.parametrize("solver", ["greedy", "hybrid", "milp"])
+# milp: 8 s, in the slow set
+@pytest.mark.parametrize(
+    "solver", ["greedy", "hybrid", pytest.param("milp", marks=pytest.mark.slow)]
+)
 def test_restricted_solves_verify_and_bound_the_whole_optimum(fleet, solver):
     exact = placer.solve(fleet, solver="milp", time_limit_s=60)
     assert exact.status == "optimal"

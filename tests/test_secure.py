@@ -32,7 +32,12 @@ def _entries(plan) -> list[CurrentEntry]:
 
 
 @pytest.mark.parametrize(
-    ("path", "solver"), [(CONFIGS[0], "milp"), (CONFIGS[1], "milp"), (CONFIGS[0], "hybrid")]
+    ("path", "solver"),
+    [
+        (CONFIGS[0], "milp"),
+        (CONFIGS[1], "milp"),
+        pytest.param(CONFIGS[0], "hybrid", marks=pytest.mark.slow),  # 6 s
+    ],
 )
 def test_a_secure_plan_absorbs_each_covered_site_loss(path, solver):
     scenario = load(path)
