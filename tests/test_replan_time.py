@@ -244,7 +244,7 @@ def test_the_command(tmp_path: Path, tight, preemptible) -> None:
     assert json.loads(result.output)["kind"] == "TimedReplanReport"
     for extra, words in (
         (["--curve"], "--curve: not for a timed scenario"),
-        (["--event", "sites.dfw-hall=down"], "write the change in it"),
+        (["--event", "sites.dfw-hall=dwn"], "--event sites.dfw-hall=dwn"),
         (["--at", "2022-06-07T10:30:00+00:00"], "not on a period boundary"),
     ):
         result = runner.invoke(cli, [*args, *extra])

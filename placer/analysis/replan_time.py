@@ -30,10 +30,11 @@ import copy
 import datetime as dt
 import math
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
-from placer.analysis.replan_time_report import TimedChange, TimedReplanReport
+from placer.analysis.replan_time_report import TimedChange, TimedEvent, TimedReplanReport
 from placer.analysis.rolling import (
     Reprice,
     _Commitments,
@@ -109,6 +110,7 @@ def replan_timed(
     time_limit_s: float = 60.0,
     seed: int = 0,
     source: str = "--current",
+    events: Sequence[TimedEvent] = (),
 ) -> TimedReplanReport:
     """Re-plans a running timed fleet from period `at` (module docstring).
 
@@ -119,6 +121,8 @@ def replan_timed(
       solver: the engine of the re-plan (`placer solve`'s names; auto picks by size).
       time_limit_s: wall-clock limit of the whole call (compile and checks included), s.
       source: how errors name the current plan.
+      events: the `--event` changes already in `scenario`
+        (`placer.analysis.replan_time_events.events_from`), for the report.
 
     Raises:
       OptionError: a static scenario, a plan of another horizon or naming what the
@@ -200,6 +204,7 @@ def replan_timed(
         at=instant(horizon, at * horizon.period_hours),
         solver=solver,
         status=step.status,
+        events=list(events),
         current_valid=not problems,
         current_problems=problems,
         current_objective_usd=before.horizon.objective_usd if before.horizon else 0.0,

@@ -4,7 +4,7 @@ period, and both schedules' figures on the scenario as known now."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,6 +35,19 @@ class TimedChange(_ReportModel):
     )
 
 
+class TimedEvent(_ReportModel):
+    """One `--event` change of a timed re-plan (placer.analysis.replan_time_events)."""
+
+    text: str = Field(description="The change as written, e.g. 'sites.x.power.grid_cap_kw=-25%'.")
+    path: str = Field(description="The path resolved to ids.")
+    from_period: int | None = Field(
+        description="The first period it holds in (the decision period); None: the whole "
+        "horizon (the field does not vary by period)."
+    )
+    before: Any = Field(default=None, description="The value before (in `from_period`).")
+    after: Any = Field(default=None, description="The value after (in `from_period`).")
+
+
 class TimedReplanReport(_ReportModel):
     """A timed fleet re-planned from period `at_period` (docs/replan.md, "Timed fleets").
     Money and carbon are totals over the horizon, history included."""
@@ -45,6 +58,11 @@ class TimedReplanReport(_ReportModel):
     at: str = Field(description="When it starts (ISO 8601).")
     solver: str
     status: str = Field(description="The re-plan's solver status.")
+    events: list[TimedEvent] = Field(
+        default_factory=list,
+        description="The --event changes, each from the decision period on (or over the "
+        "whole horizon, for a field that does not vary by period).",
+    )
     current_valid: bool = Field(
         description="The current plan still holds on the scenario as known now."
     )

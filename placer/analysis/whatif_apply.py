@@ -134,7 +134,7 @@ def build_variant(
     try:
         return validate_model(Scenario, changed, source=label), applied
     except ScenarioError as e:
-        raise ScenarioError(_positions_to_ids(str(e), changed)) from None
+        raise ScenarioError(positions_to_ids(str(e), changed)) from None
 
 
 _POSITION = re.compile(
@@ -142,7 +142,7 @@ _POSITION = re.compile(
 )
 
 
-def _positions_to_ids(message: str, doc: dict[str, Any]) -> str:
+def positions_to_ids(message: str, doc: dict[str, Any]) -> str:
     """'sites.0.pools.1.gpus' -> 'sites.fra-hall.pools.GB200.gpus' in a validation message,
     so it names what the --set named."""
 
@@ -165,7 +165,7 @@ def _positions_to_ids(message: str, doc: dict[str, Any]) -> str:
     return _POSITION.sub(by_id, message)
 
 
-__all__ = ["apply_variant", "build_variant"]
+__all__ = ["apply_variant", "build_variant", "positions_to_ids"]
 
 
 def _pool_gpus(pool: dict[str, Any]) -> float:

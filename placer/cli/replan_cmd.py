@@ -49,7 +49,8 @@ MAX_LISTED = 20
     multiple=True,
     metavar="PATH=VALUE",
     help="What changed since (the syntax of placer whatif --set), e.g. "
-    "sites.fra-hall.power.grid_cap_kw=-25%. Repeatable: all events apply together.",
+    "sites.fra-hall.power.grid_cap_kw=-25%. Repeatable: all events apply together. On a "
+    "timed scenario each holds from --at on.",
 )
 @click.option(
     "--max-moves", type=click.IntRange(min=0), default=None, help="At most this many moves."
@@ -146,8 +147,8 @@ def replan_command(
     feasible after the events. See docs/replan.md.
 
     A timed scenario (a horizon) is re-planned from --at on: SCENARIO is the horizon as
-    known now (the change written in it: a grid event, a series), --current the timed
-    plan being run; see docs/replan.md, "Timed fleets".
+    known now (the change written in it, or given as --event: it then holds from --at
+    on), --current the timed plan being run; see docs/replan.md, "Timed fleets".
 
     \b
     Example: placer replan configs/us_carbon_vs_price.yaml --current plan.json \\
@@ -156,12 +157,14 @@ def replan_command(
     from placer.analysis.replan import ReplanOptions, replan
     from placer.analysis.replan_current import read_current
     from placer.analysis.whatif_parse import Variant, parse_change
-    from placer.model.yaml_text import read_document
+    from placer.model.load import read_scenario_document
 
-    doc, source = read_document(scenario_file)
+    doc, source = read_scenario_document(scenario_file)
     if isinstance(doc, dict) and doc.get("horizon") is not None:
-        _timed(doc, source, current_file, events, at, solver, time_limit_s, seed)
-        report = _replan_timed(doc, source, current_file, at, solver or "auto", time_limit_s, seed)
+        _timed(at)
+        report = _replan_timed(
+            doc, source, current_file, events, at, solver or "auto", time_limit_s, seed
+        )
         write_model(output, report.plan)
         if report_file is not None:
             write_output(report_file, report.model_dump_json(indent=2) + "\n")
@@ -206,16 +209,10 @@ STATIC_ONLY = (
 )
 
 
-def _timed(doc, source, current_file, events, at, solver, time_limit_s, seed) -> None:
-    """Refuses what a timed re-plan does not take: --event, and the static options the
-    user gave."""
+def _timed(at: str | None) -> None:
+    """Refuses what a timed re-plan does not take: the static options the user gave; asks
+    for --at."""
     ctx = click.get_current_context()
-    if events:
-        raise OptionError(
-            f"--event {events[0]}: a timed scenario is re-planned from the scenario as known "
-            "now: write the change in it (a grid event under the site's grid_events, a "
-            "capacity or price series) and give the plan being run as --current"
-        )
     for param, name in STATIC_ONLY:
         if ctx.get_parameter_source(param) == click.core.ParameterSource.COMMANDLINE:
             raise OptionError(f"{name}: not for a timed scenario yet (docs/replan.md)")
@@ -226,22 +223,42 @@ def _timed(doc, source, current_file, events, at, solver, time_limit_s, seed) ->
         )
 
 
-def _replan_timed(doc, source, current_file, at, solver, time_limit_s, seed):
+def _replan_timed(doc, source, current_file, events, at, solver, time_limit_s, seed):
+    """The timed re-plan; the --event changes hold from --at on
+    (placer.analysis.replan_time_events)."""
     from placer.analysis.replan_time import at_period, replan_timed
+    from placer.analysis.replan_time_events import events_from
+    from placer.analysis.whatif_apply import positions_to_ids
+    from placer.analysis.whatif_parse import Variant, parse_change
+    from placer.errors import ScenarioError
     from placer.model.load import validate_model
     from placer.model.scenario import Scenario
 
     scenario = validate_model(Scenario, doc, source=source)
     assert scenario.horizon is not None
+    period = at_period(scenario.horizon, at)
+    changed = []
+    if events:
+        changes = tuple(
+            dataclasses.replace(parse_change(text), option=f"--event {text}") for text in events
+        )
+        variant = Variant("; ".join(events), changes)
+        doc, changed = events_from(doc, variant, scenario.horizon, period)
+        label = f"{source} with --event {'; '.join(events)} from period {period}"
+        try:
+            scenario = validate_model(Scenario, doc, source=label)
+        except ScenarioError as e:
+            raise ScenarioError(positions_to_ids(str(e), doc)) from None
     plan = _timed_plan(current_file)
     return replan_timed(
         scenario,
         plan,
-        at=at_period(scenario.horizon, at),
+        at=period,
         solver=solver,
         time_limit_s=time_limit_s,
         seed=seed,
         source=f"--current {current_file}",
+        events=changed,
     )
 
 
@@ -333,6 +350,15 @@ def timed_replan_table(report) -> str:
             f"  work lost: {report.sunk_usd:,.2f} USD the runs restarted or stopped had spent "
             "before the re-plan (in neither plan's figures)"
         )
+    events = []
+    for e in report.events:
+        when = (
+            "over the whole horizon (not a figure per period)"
+            if e.from_period is None
+            else f"from period {e.from_period}"
+        )
+        events.append(f"  event {e.text}: {_value(e.before)} -> {_value(e.after)} {when}")
+    lines[1:1] = events
     for text in report.left_out:
         lines.append(f"  left out: {text}")
     for text in report.notes:

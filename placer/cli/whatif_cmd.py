@@ -41,8 +41,7 @@ from placer.cli.common import (
 from placer.cli.io import write_atomic
 from placer.errors import OptionError, ScenarioError
 from placer.model.horizon import parse_instant
-from placer.model.load import validate_model
-from placer.model.series_file import resolve_series
+from placer.model.load import read_scenario_document, validate_model
 from placer.model.yaml_text import read_document
 from placer.plan.plan import Plan
 
@@ -159,7 +158,7 @@ def whatif_command(
                --set sites.fra-hall.power.it_capacity_kw=+2000 --fail-site edge-ams
              placer whatif configs/eu_sovereign.yaml --n-1 domains --workers 2
     """
-    doc, source = _read_scenario(scenario_file)
+    doc, source = read_scenario_document(scenario_file)
     if n1 and (sets or fail_sites or fail_each_site):
         raise OptionError(
             "whatif: --n-1 solves every loss on its own; leave out --set, --fail-site and "
@@ -192,22 +191,6 @@ def whatif_command(
     echo_formatted(fmt, run.report, table=table, json=whatif_json)
     statuses = [run.report.baseline.status] + [v.kpis.status for v in run.report.variants]
     sys.exit(EXIT_NO_SOLUTION if "no_solution" in statuses else EXIT_OK)
-
-
-def _read_scenario(path: str) -> tuple[dict, str]:
-    """The scenario document, its figures given as CSV series files (`{file: ...}`, next
-    to the scenario) read into per-period lists, as `placer solve` reads them: the
-    variants change the document, and a task elsewhere has no access to the files.
-
-    Raises:
-      ScenarioError: unreadable file, or a series file that cannot be read.
-    """
-    doc, source = read_document(path)
-    base = Path.cwd() if path == "-" else Path(path).parent
-    try:
-        return resolve_series(doc, base), source
-    except ScenarioError as e:
-        raise ScenarioError(f"{source}: {e}") from None
 
 
 def _executor(name: str, workers: int, ray_address: str | None) -> tuple[Executor, int]:

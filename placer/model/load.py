@@ -289,10 +289,25 @@ def load_scenario(path: Path | str) -> Scenario:
     Raises:
       ScenarioError: unreadable, malformed or invalid; the message names the field.
     """
+    data, source = read_scenario_document(path)
+    return validate_model(Scenario, data, source=source)
+
+
+def read_scenario_document(path: Path | str) -> tuple[Any, str]:
+    """The scenario file's document, not yet validated, with its figures given as CSV
+    series files (`{file: ...}`, named relative to the scenario) read into per-period
+    lists, as `load_scenario` reads them: for commands that change the document before
+    validating it (what-if variants, re-plan events).
+
+    Returns:
+      (the document, its name for messages: the path, or <stdin> for '-').
+
+    Raises:
+      ScenarioError: unreadable file, or a series file that cannot be read.
+    """
     data, source = read_document(path)
     base = Path.cwd() if str(path) == "-" else Path(path).parent
     try:
-        data = resolve_series(data, base)
+        return resolve_series(data, base), source
     except ScenarioError as e:
         raise ScenarioError(f"{source}: {e}") from None
-    return validate_model(Scenario, data, source=source)

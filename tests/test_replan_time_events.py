@@ -1,0 +1,203 @@
+"""`placer replan --event` on a timed scenario (placer.analysis.replan_time_events): each
+change holds from --at on, the periods before it keep the scenario as it ran."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from placer.analysis.replan_time import replan_timed
+from placer.analysis.replan_time_events import events_from
+from placer.analysis.whatif_parse import Variant, parse_change
+from placer.api import solve
+from placer.cli.main import cli
+from placer.errors import OptionError
+from placer.model.load import read_scenario_document
+from placer.model.scenario import Scenario
+from placer.plan.verify import verify
+from placer.problem.compile_time import demand_per_period
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL_DAY = ROOT / "configs" / "time" / "small_day.yaml"
+PERIODS = 24
+
+
+def _doc() -> dict:
+    return read_scenario_document(SMALL_DAY)[0]
+
+
+def _events(*texts: str) -> Variant:
+    return Variant("; ".join(texts), tuple(parse_change(t) for t in texts))
+
+
+def _site(scenario: Scenario, site_id: str):
+    return next(s for s in scenario.sites if s.id == site_id)
+
+
+def test_a_figure_per_period_changes_from_at_on() -> None:
+    doc = _doc()
+    plain = Scenario.model_validate(doc)
+    changed, events = events_from(
+        doc, _events("sites.dfw-hall.power.price_usd_per_kwh=*2"), plain.horizon, 7
+    )
+    after = Scenario.model_validate(changed)
+    old = _site(plain, "dfw-hall").power.price_usd_per_kwh
+    new = _site(after, "dfw-hall").power.price_usd_per_kwh
+    assert isinstance(old, list) and len(new) == PERIODS
+    assert new[:7] == old[:7]
+    assert new[7:] == pytest.approx([2 * p for p in old[7:]])
+    (event,) = events
+    assert event.from_period == 7 and event.path == "sites.dfw-hall.power.price_usd_per_kwh"
+    assert event.before == old[7] and event.after == pytest.approx(2 * old[7])
+    assert doc == _doc()  # the input is left untouched
+
+
+def test_a_number_becomes_a_series_and_a_demand_keeps_its_daily_profile() -> None:
+    doc = _doc()
+    plain = Scenario.model_validate(doc)
+    changed, events = events_from(
+        doc,
+        _events(
+            "sites.dfw-hall.power.it_capacity_kw=-100", "workloads.chat.demand_rps.us-dfw=*1.5"
+        ),
+        plain.horizon,
+        5,
+    )
+    after = Scenario.model_validate(changed)
+    cap = _site(plain, "dfw-hall").power.it_capacity_kw
+    assert not isinstance(cap, list)
+    assert _site(after, "dfw-hall").power.it_capacity_kw == [cap] * 5 + [cap - 100] * 19
+    chat = {w.id: w for w in plain.workloads}["chat"]
+    chat_after = {w.id: w for w in after.workloads}["chat"]
+    was = demand_per_period(chat, "us-dfw", plain.horizon)
+    now = demand_per_period(chat_after, "us-dfw", after.horizon)
+    assert len(set(was)) > 1  # the profile shapes the demand
+    assert now[:5] == pytest.approx(was[:5])
+    assert now[5:] == pytest.approx([1.5 * d for d in was[5:]])
+    # the other region of the service keeps its number and profile
+    assert demand_per_period(chat_after, "us-nyc", after.horizon) == pytest.approx(
+        demand_per_period(chat, "us-nyc", plain.horizon)
+    )
+    assert [e.from_period for e in events] == [5, 5]
+
+
+def test_down_empties_the_pools_from_at_on_and_other_fields_hold_throughout() -> None:
+    doc = _doc()
+    plain = Scenario.model_validate(doc)
+    changed, events = events_from(
+        doc, _events("sites.dfw-hall=down", "workloads.chat.latency_slo_ms=80"), plain.horizon, 9
+    )
+    after = Scenario.model_validate(changed)
+    for pool, was in zip(
+        _site(after, "dfw-hall").pools, _site(plain, "dfw-hall").pools, strict=True
+    ):
+        gpus = was.gpus if isinstance(was.gpus, list) else [was.gpus] * PERIODS
+        assert pool.gpus == gpus[:9] + [0] * 15
+    down, slo = events
+    assert down.from_period == 9 and down.after == 0 and down.before > 0
+    assert slo.from_period is None and (slo.before, slo.after) == (50, 80)
+    assert {w.id: w for w in after.workloads}["chat"].latency_slo_ms == 80
+
+
+def test_a_change_that_cannot_start_at_at_is_refused() -> None:
+    doc = _doc()
+    horizon = Scenario.model_validate(doc).horizon
+    with pytest.raises(OptionError, match="cleared after the change"):
+        events_from(doc, _events("sites.dfw-hall.power.it_capacity_kw=null"), horizon, 3)
+    with pytest.raises(OptionError, match="not set before the change"):
+        events_from(doc, _events("sites.iad-hall.power.grid_cap_kw=900"), horizon, 3)
+    with pytest.raises(OptionError, match="has 3 values after the change"):
+        events_from(doc, _events("sites.dfw-hall.power.price_usd_per_kwh=[1, 2, 3]"), horizon, 3)
+    shapes = copy.deepcopy(doc)
+    pool = shapes["sites"][1]["pools"][0]
+    pool.pop("gpus")
+    pool["nodes"] = [{"count": 4, "gpus": 8, "cpu": 200, "memory_gb": 1900, "power_kw": 10.2}]
+    with pytest.raises(OptionError, match="lists node shapes"):
+        events_from(shapes, _events("sites.iad-hall=down"), horizon, 3)
+
+
+@pytest.fixture(scope="module")
+def running() -> tuple[dict, Scenario]:
+    doc = _doc()
+    for w in doc["workloads"]:
+        if w["kind"] == "training":
+            w["preemptible"] = True
+            w["must_place"] = False
+            w["value_usd_per_h"] = 2000.0
+    scenario = Scenario.model_validate(doc)
+    return doc, solve(scenario, solver="milp", time_limit_s=20)
+
+
+def test_a_site_lost_at_at_keeps_the_history_and_leaves_the_site(running) -> None:
+    doc, current = running
+    at = 8
+    changed, events = events_from(doc, _events("sites.dfw-hall=down"), current_horizon(doc), at)
+    now = Scenario.model_validate(changed)
+    report = replan_timed(now, current, at=at, solver="milp", time_limit_s=30, events=events)
+    assert report.events == events
+    assert not report.current_valid
+    # what broke is the site's pools from `at` on, nothing before it
+    assert all("dfw-hall" in p for p in report.current_problems)
+    assert all(int(p.split("period ")[1].split(":")[0]) >= at for p in report.current_problems)
+    assert verify(now, report.plan) == []
+    # both fine-tunes run at Dallas at `at` (the fixture's plan) and stop there
+    stopped = [n for n in report.notes if "under way at period 8" in n]
+    assert len(stopped) == 2 and all(n.endswith("it stops") for n in stopped)
+    for p in report.plan.placements:
+        spans = p.segments or [p]
+        for s in spans:
+            last = s.start_period + s.periods - 1 if p.kind == "training" else p.period
+            if (s.site or p.site) == "dfw-hall":
+                assert last < at, (p.unit, s)
+    before = {(p.unit, p.period): p.pool for p in current.placements if p.kind == "inference"}
+    after = {(p.unit, p.period): p.pool for p in report.plan.placements if p.kind == "inference"}
+    assert {k: v for k, v in after.items() if k[1] < at} == {
+        k: v for k, v in before.items() if k[1] < at
+    }
+
+
+def current_horizon(doc: dict):
+    return Scenario.model_validate(doc).horizon
+
+
+def test_the_command_with_events_and_series_files(tmp_path: Path, running) -> None:
+    doc, current = running
+    # a price given as a CSV series file next to the scenario (read before the events)
+    site = doc["sites"][0]
+    prices = site["power"]["price_usd_per_kwh"]
+    rows = [
+        f"2022-06-07T{t:02d}:00:00+00:00,{p}"
+        for t, p in enumerate(prices if isinstance(prices, list) else [prices] * PERIODS)
+    ]
+    (tmp_path / "price.csv").write_text("time,price\n" + "\n".join(rows) + "\n")
+    on_file = copy.deepcopy(doc)
+    on_file["sites"][0]["power"]["price_usd_per_kwh"] = {"file": "price.csv", "column": "price"}
+    scenario = tmp_path / "now.json"
+    scenario.write_text(json.dumps(on_file))
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(current.model_dump_json())
+    runner = CliRunner()
+    args = ["replan", str(scenario), "--current", str(plan_file), "--at", "6"]
+    result = runner.invoke(cli, [*args, "--solver", "milp"])
+    assert result.exit_code == 0, result.output
+    assert "the current plan still holds" in result.output
+    out = tmp_path / "after.json"
+    event = f"sites.{site['id']}.power.price_usd_per_kwh=*3"
+    result = runner.invoke(cli, [*args, "--event", event, "-o", str(out), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["events"][0]["from_period"] == 6
+    assert report["events"][0]["after"] == pytest.approx(3 * report["events"][0]["before"])
+    assert report["objective_usd"] > report["current_objective_usd"] - 1e-6 or report["changes"]
+    result = runner.invoke(cli, [*args, "--event", event])
+    assert f"event {event}: " in result.output and "from period 6" in result.output
+    for bad, words in (
+        ("sites.nowhere=down", "sites has no id 'nowhere'"),
+        ("sites.iad-hall.power.grid_cap_kw=-25%", "grid_cap_kw is null"),
+    ):
+        result = runner.invoke(cli, [*args, "--event", bad])
+        assert result.exit_code == 2 and words in result.output, result.output
