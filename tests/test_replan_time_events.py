@@ -9,12 +9,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from placer.analysis.replan_time import replan_timed
 from placer.analysis.replan_time_events import events_from
+from placer.analysis.whatif_apply import apply_variant
 from placer.analysis.whatif_parse import Variant, parse_change
 from placer.api import solve
 from placer.cli.main import cli
+from placer.cli.replan_cmd import _timed_exit
 from placer.errors import OptionError
 from placer.model.load import read_scenario_document
 from placer.model.scenario import Scenario
@@ -201,3 +205,77 @@ def test_the_command_with_events_and_series_files(tmp_path: Path, running) -> No
     ):
         result = runner.invoke(cli, [*args, "--event", bad])
         assert result.exit_code == 2 and words in result.output, result.output
+
+
+_FIGURES = (
+    "sites.dfw-hall.power.price_usd_per_kwh",
+    "sites.dfw-hall.power.carbon_g_per_kwh",
+    "sites.dfw-hall.power.it_capacity_kw",
+    "sites.iad-hall.power.price_usd_per_kwh",
+    "sites.iad-hall.pools.H100-SXM.gpus",
+    "workloads.chat.demand_rps.us-dfw",
+    "workloads.chat.demand_rps.us-nyc",
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    at=st.integers(0, PERIODS - 1),
+    picks=st.lists(
+        st.tuples(st.sampled_from(_FIGURES), st.sampled_from(["*0.5", "*1.25", "+10%", "-5%"])),
+        min_size=1,
+        max_size=3,
+    ),
+    down=st.sampled_from([None, "sites.aws-us-east-1", "sites.dfw-hall.pools.h100-new"]),
+)
+def test_every_event_keeps_the_periods_before_at_and_changes_those_after(at, picks, down):
+    """Whatever the changes, the scenario before `at` is the one that ran, and from `at` on
+    it is what the same changes make of the whole horizon (`placer whatif`'s document)."""
+    doc = _doc()
+    plain = Scenario.model_validate(doc)
+    texts = [f"{path}={value}" for path, value in picks] + ([f"{down}=down"] if down else [])
+    changed, events = events_from(doc, _events(*texts), plain.horizon, at)
+    whole, _ = apply_variant(doc, _events(*texts))
+    now = Scenario.model_validate(changed)
+    everywhere = Scenario.model_validate(whole)
+    assert len(events) == len(texts) and all(e.from_period == at for e in events)
+    for scenario_t, reference in ((range(at), plain), (range(at, PERIODS), everywhere)):
+        for t in scenario_t:
+            assert _figures_at(now, t) == pytest.approx(_figures_at(reference, t)), t
+
+
+def _figures_at(scenario: Scenario, t: int) -> list[float]:
+    """Every figure `_FIGURES` and the downs touch, in period t."""
+    out = []
+    for site in scenario.sites:
+        for name in ("price_usd_per_kwh", "carbon_g_per_kwh", "it_capacity_kw"):
+            out.append(_at(getattr(site.power, name), t))
+        out += [_at(pool.gpus, t) for pool in site.pools]
+    chat = {w.id: w for w in scenario.workloads}["chat"]
+    out += [demand_per_period(chat, r, scenario.horizon)[t] for r in sorted(chat.demand_rps)]
+    return out
+
+
+def _at(value, t: int) -> float:
+    if value is None:
+        return float("inf")
+    return float(value[t] if isinstance(value, list) else value)
+
+
+def test_a_change_over_the_whole_horizon_that_breaks_the_past_says_so(running) -> None:
+    """A PUE does not vary by period: raised, it holds from period 0, and what ran before
+    --at breaks Dallas's IT-derived grid draw there, so the command exits 1."""
+    doc, current = running
+    with_cap = copy.deepcopy(doc)
+    with_cap["sites"][0]["power"]["grid_cap_kw"] = 640.0
+    scenario = Scenario.model_validate(with_cap)
+    changed, events = events_from(
+        with_cap, _events("sites.dfw-hall.power.pue=1.6"), scenario.horizon, 12
+    )
+    assert events[0].from_period is None and (events[0].before, events[0].after) == (1.25, 1.6)
+    now = Scenario.model_validate(changed)
+    report = replan_timed(now, current, at=12, solver="milp", time_limit_s=20, events=events)
+    past = [v for v in report.violations if "dfw-hall" in v and "facility" in v]
+    assert past, report.violations
+    assert all(int(v.split("period ")[1].split(":")[0]) < 12 for v in past)
+    assert _timed_exit(report) == 1
