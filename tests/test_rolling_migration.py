@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,7 +22,8 @@ from placer.model.scenario import Scenario
 from placer.plan.verify import verify
 from placer.problem.compile import compile_problem
 from placer.problem.preempt import feasible_schedule
-from tests.test_migration import _brute_force, run, scenario
+from placer.problem.usage import objective_value, period_spend
+from tests.test_migration import _brute_force, run, scenario, site
 
 PRICES = st.sampled_from([0.05, 0.5, 2.0, 5.0])
 
@@ -138,3 +140,68 @@ def test_a_run_past_the_lookahead_keeps_pace() -> None:
     assert report.plan is not None and verify(sc, report.plan) == []
     assert report.rolling.runs_missed == [] and report.notes == []
     assert all(step.end <= step.t + 3 or step.t == 0 for step in report.steps)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    fra=st.lists(PRICES, min_size=5, max_size=6),
+    muc=st.lists(PRICES, min_size=6, max_size=6),
+    usd=st.sampled_from([0.5, 3.0]),
+    size_gb=st.sampled_from([0.0, 50.0, 200.0, 1000.0]),
+    home=st.sampled_from(["fra", "ham"]),
+    preemptible=st.booleans(),
+)
+def test_perfect_rolling_pays_the_datasets_egress_once_per_site(
+    fra, muc, usd, size_gb, home, preemptible
+):
+    """A run whose dataset lives at `home` pays its egress once at each other site it
+    runs at; a window sees the sites it ran at as paid and the others not, so with perfect
+    forecasts the realised objective is still the oracle's (ham holds the data and no L4)."""
+    muc = muc[: len(fra)]
+    first = run("a", 3.0, usd, 0.0, preemptible=preemptible, must_place=False, value_usd_per_h=60.0)
+    first["dataset"] = {"site": home, "size_gb": size_gb}
+    if preemptible:
+        first["restore_overhead_h"] = 0.25
+    data = scenario([first], fra, muc)
+    data["sites"].append(site("ham", [0.1] * len(fra), 53.55, 9.99, "H200"))
+    sc = Scenario.model_validate(data)
+    report = roll(sc, every_periods=1, forecast="perfect", baseline=False)
+    assert report.plan is not None and verify(sc, report.plan) == []
+    assert report.oracle is not None and report.oracle.status == "optimal"
+    assert report.rolling.objective_usd == pytest.approx(report.oracle.objective_usd, rel=1e-6)
+
+
+@pytest.mark.parametrize("home", ["fra", "muc", "ham"])
+def test_a_run_going_on_costs_the_same_as_an_option_and_as_a_schedule(home) -> None:
+    """A window at t = 2 of a run that ran at fra in periods 0-1 and goes on: the dataset
+    (at `home`) was paid at fra, so going on there as its one contiguous option costs
+    what the same periods cost as a schedule (objective and each period's budget spend),
+    and a schedule at muc pays the egress unless the data lives there."""
+    first = run("a", 4.0, 3.0, 0.0)
+    first["dataset"] = {"site": home, "size_gb": 500.0}
+    data = scenario([first], [0.05, 0.5, 2.0, 0.5, 0.05, 0.5], [0.5, 0.05, 0.5, 2.0, 0.5, 0.05])
+    data["sites"].append(site("ham", [0.1] * 6, 53.55, 9.99, "H200"))
+    data["objective"] = {"budget_usd_per_period_h": 500.0}
+    sc = Scenario.model_validate(data)
+    moving = {"a": Moving((0, 1), ("fra/L4", "fra/L4"), 0.5)}
+    window, _ = window_scenario(sc, 2, 6, {}, "perfect", moving=moving)
+    problem, index = compile_problem(window)
+    problem = _moving_go_on(problem, index, moving, 2)
+    fra = next(i for i, p in enumerate(index.pools) if p.name == "fra/L4")
+    muc = next(i for i, p in enumerate(index.pools) if p.name == "muc/L4")
+    (option,) = problem.options_of(0)[0].tolist()  # fra, from the window's start, 2 periods
+    assert int(problem.pool_o[option]) == fra
+    as_option = np.array([option], np.int32)
+    none = np.array([-1], np.int32)
+    schedule = {0: (fra, (0, 1))}
+    assert objective_value(problem, as_option, None) == pytest.approx(
+        objective_value(problem, none, schedule), rel=1e-9
+    )
+    np.testing.assert_allclose(
+        period_spend(problem, as_option), period_spend(problem, none, schedule), rtol=1e-9
+    )
+    egress_h = 500.0 * 0.02 / window.horizon.hours  # the data site's price x GB, per hour
+    fixed = problem.preempt.fixed_usd_per_h_c
+    at = {int(p): float(f) for p, f in zip(problem.preempt.pool_c, fixed, strict=True)}
+    assert at[fra] == 0.0  # paid when it ran there
+    assert at[muc] == pytest.approx(0.0 if home == "muc" else egress_h)

@@ -63,6 +63,7 @@ from placer.problem.agnostic import agnostic_rank
 from placer.problem.compile import compile_problem
 from placer.problem.compile_large import require_whole_table
 from placer.problem.form import Index, Problem
+from placer.problem.period_caps import PK_BUDGET
 from placer.problem.preempt import (
     Schedule,
     contiguous_option,
@@ -70,6 +71,7 @@ from placer.problem.preempt import (
     segments,
     transitions,
 )
+from placer.problem.rows import Q_COST
 
 #: (workload, region, copy, period, part) of a service unit, periods of the original.
 ServiceKey = tuple[str, str | None, int, int, int]
@@ -471,6 +473,8 @@ def _moving_go_on(problem: Problem, index: Index, moving: dict[str, Moving], t: 
     goes_on = (
         np.zeros(table.num_runs, bool) if table.continues_v is None else table.continues_v.copy()
     )
+    fixed_c = table.fixed_usd_per_h_c.copy()
+    egress_paid: list[tuple[int, int, float]] = []  # (unit, slot, USD/h) of kept options
     for u, unit in enumerate(index.units):
         run = moving.get(unit.workload) if unit.kind == "training" else None
         if run is None:
@@ -478,15 +482,51 @@ def _moving_go_on(problem: Problem, index: Index, moving: dict[str, Moving], t: 
         v = table.run_of(u)
         last = pool_named.get(run.last_pool, -1)
         whole = run.running_at(t) and run.whole
+        # the dataset's egress is paid at the sites it ran at: free there from now on
+        ran_at = {int(problem.pool_site_p[pool_named[p]]) for p in run.pools if p in pool_named}
+        paid = np.zeros(fixed_c.size, bool)
+        if v >= 0 and table.site_c is not None:
+            paid = (table.run_c == v) & np.isin(table.site_c, list(ran_at))
+        at_last = fixed_c[paid & (table.pool_c == last)]
         options, slots = problem.options_of(u)
         for o, k in zip(options.tolist(), slots.tolist(), strict=True):
             own = int(problem.pool_o[o]) == last
             keep[u, k] = own and whole and int(time_index.start_o[o]) == 0
+            if keep[u, k] and at_last.size and at_last[0] > 0:
+                egress_paid.append((u, k, float(at_last[0])))
+        fixed_c[paid] = 0.0
         if v >= 0:
             last_v[v] = last
             goes_on[v] = run.running_at(t)
-    table = table._replace(last_pool_v=last_v, continues_v=goes_on)
+    table = table._replace(last_pool_v=last_v, continues_v=goes_on, fixed_usd_per_h_c=fixed_c)
+    problem = _without_egress(problem, egress_paid)
     return _unstuck(problem.restricted(keep)._replace(preempt=table))
+
+
+def _without_egress(problem: Problem, paid: list[tuple[int, int, float]]) -> Problem:
+    """The problem with each (unit, slot, egress USD/h) option's dataset egress taken out
+    of its objective, its cost and its first period's budget per period (the run paid it
+    when it first ran there)."""
+    if not paid:
+        return problem
+    objective = problem.objective_usd_per_h_uk.copy()
+    amount = problem.amount_quk.copy()
+    caps = problem.period_caps
+    amount_e = None if caps is None else caps.amount_e.copy()
+    for u, k, usd_per_h in paid:
+        objective[u, k] -= usd_per_h
+        amount[Q_COST, u, k] -= usd_per_h
+        if caps is not None and amount_e is not None:
+            # compile_time counts the egress in the first period of the run's window
+            mine = np.flatnonzero((caps.unit_e == u) & (caps.slot_e == k))
+            budget = mine[caps.kind_c[caps.row_e[mine]] == PK_BUDGET]
+            if budget.size:
+                first = budget[np.argmin(caps.period_c[caps.row_e[budget]])]
+                amount_e[first] -= usd_per_h * caps.scale
+    out = problem._replace(objective_usd_per_h_uk=objective, amount_quk=amount)
+    if caps is not None:
+        out = out._replace(period_caps=caps._replace(amount_e=amount_e))
+    return out
 
 
 def _penalty(problem: Problem) -> float:

@@ -323,7 +323,8 @@ def _moving(run: Moving, w: Training, t: int, horizon: Horizon) -> dict:
         "deadline_hours": None,
         "hours": (1.0 - run.done) * w.hours,
         "must_place": True,
-        "dataset": None,  # its data moved when it started
+        # the dataset stays: a site it has not run at pays the egress (rolling's
+        # `_moving_go_on` makes the sites it ran at free)
     }
 
 
