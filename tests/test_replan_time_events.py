@@ -116,6 +116,13 @@ def test_a_change_that_cannot_start_at_at_is_refused() -> None:
         events_from(doc, _events("sites.iad-hall.power.grid_cap_kw=900"), horizon, 3)
     with pytest.raises(OptionError, match="has 3 values after the change"):
         events_from(doc, _events("sites.dfw-hall.power.price_usd_per_kwh=[1, 2, 3]"), horizon, 3)
+    with pytest.raises(OptionError, match="is the string 'abc' after the change"):
+        events_from(doc, _events("sites.dfw-hall.power.price_usd_per_kwh=abc"), horizon, 3)
+    with pytest.raises(OptionError, match="keeps the horizon of the plan being run"):
+        events_from(doc, _events("horizon.periods=12"), horizon, 3)
+    # a list of other things (grid events, pools) is not a figure per period
+    _, (event,) = events_from(doc, _events("sites.dfw-hall.grid_events=[]"), horizon, 3)
+    assert event.from_period is None and event.after == []
     shapes = copy.deepcopy(doc)
     pool = shapes["sites"][1]["pools"][0]
     pool.pop("gpus")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from typing import Any, get_origin
+from typing import Any, get_args, get_origin
 
 from placer.analysis.replan_time_report import TimedEvent
 from placer.analysis.whatif_apply import apply_variant
@@ -28,7 +28,7 @@ from placer.analysis.whatif_parse import Change, Variant
 from placer.analysis.whatif_paths import resolve_path, strip_type
 from placer.errors import OptionError
 from placer.model.horizon import Horizon
-from placer.model.load import unwrap_optional
+from placer.model.load import describe_value, unwrap_optional
 from placer.model.site import Pool, Site
 
 
@@ -54,6 +54,11 @@ def events_from(
     out = copy.deepcopy(doc)
     described = []
     for change in events.changes:
+        if change.path[0] == "horizon":
+            raise OptionError(
+                f"{change.where}: a re-plan keeps the horizon of the plan being run; "
+                "change the figures in it instead"
+            )
         before = copy.deepcopy(out)
         target = resolve_path(before, change)
         node = target.parent[target.key] if target.exists else None  # type: ignore[index]
@@ -92,9 +97,13 @@ def events_from(
 
 
 def _varies(declared: Any) -> bool:
-    """The scenario language lets the field be given per period (a list member)."""
-    tp, members = unwrap_optional(declared)
-    return any(get_origin(unwrap_optional(m)[0]) is list for m in members or [tp])
+    """The scenario language lets the field be a number or one number per period
+    (`placer.model.horizon.varying`)."""
+    _, members = unwrap_optional(declared)
+    kinds = [unwrap_optional(m)[0] for m in members or []]
+    numbers = [k for k in kinds if k in (int, float)]
+    series = [get_args(k)[0] for k in kinds if get_origin(k) is list and get_args(k)]
+    return bool(numbers) and any(unwrap_optional(a)[0] in (int, float) for a in series)
 
 
 def _per_period(doc: dict[str, Any], change: Change, horizon: Horizon, where: str) -> list:
@@ -108,7 +117,12 @@ def _per_period(doc: dict[str, Any], change: Change, horizon: Horizon, where: st
                 f"the horizon has {horizon.periods} periods"
             )
         return list(value)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise OptionError(
+            f"{change.where}: {target.path} is {describe_value(value)} {where} the change; "
+            "give a number, or one per period"
+        )
+    if value is None:
         state = "cleared" if where == "after" else "not set"
         raise OptionError(
             f"{change.where}: {target.path} is {state} {where} the change, so it cannot hold "
