@@ -114,6 +114,7 @@ def test_without_ray_the_ray_executor_says_what_to_install(monkeypatch) -> None:
     assert RayExecutor().map(str.upper, []) == []  # nothing to run: Ray is not needed
 
 
+@pytest.mark.slow  # 6 s: the process pool's results are checked in the default set
 def test_the_cli_pool_prints_what_in_process_prints() -> None:
     args = ["whatif", str(CONFIG), "--n-1", "sites", "--solver", "milp", "--format", "json"]
     runner = CliRunner()

@@ -203,6 +203,7 @@ def test_bound_is_the_same_in_both_layouts(generated, monkeypatch):
     np.testing.assert_array_equal(result.kept_sr, dense.kept_sr)
 
 
+@pytest.mark.slow  # 4 s: the compiled scenarios' test stays in the default set
 def test_bound_on_a_generated_fleet_sits_between_the_lp_and_the_milp(generated):
     """Compiled kW rows are per GPU, so they are kept; the bound beats the relaxation's
     and stays below the MILP's proven bound."""

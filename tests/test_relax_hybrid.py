@@ -80,6 +80,7 @@ def test_chunked_dual_bound_equals_the_pair_list_bound_on_a_config(monkeypatch):
     np.testing.assert_allclose(priced, learned.priced_uk1, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.slow  # 6-12 s: test_every_heuristic_plan_passes_the_verifier stays in the default set
 @given(
     seed=st.integers(0, 2**31 - 1),
     n_u=st.integers(1, 5),
