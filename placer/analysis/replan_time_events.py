@@ -65,32 +65,17 @@ def events_from(
         if change.op == "down" and strip_type(target.declared, node) in (Site, Pool):
             described.append(_down(out, change, horizon, at))
             continue
-        after, applied = apply_variant(out, Variant(change.text, (change,)))
-        if not _varies(target.declared):
-            out = after
-            described.append(
-                TimedEvent(
-                    text=change.text,
-                    path=applied[0].path,
-                    from_period=None,
-                    before=applied[0].before,
-                    after=applied[0].after,
-                )
-            )
-            continue
-        old = _per_period(before, change, horizon, where="before")
-        new = _per_period(after, change, horizon, where="after")
-        merged = old[:at] + new[at:]
-        placed = resolve_path(after, change)
-        placed.parent[placed.key] = merged  # type: ignore[index]
-        out = after
+        out, (applied,) = apply_variant(out, Variant(change.text, (change,)))
+        start, was, now = None, applied.before, applied.after  # over the whole horizon
+        if _varies(target.declared):
+            old = _per_period(before, change, horizon, where="before")
+            new = _per_period(out, change, horizon, where="after")
+            placed = resolve_path(out, change)
+            placed.parent[placed.key] = old[:at] + new[at:]  # type: ignore[index]
+            start, was, now = at, old[at], new[at]
         described.append(
             TimedEvent(
-                text=change.text,
-                path=applied[0].path,
-                from_period=at,
-                before=old[at],
-                after=new[at],
+                text=change.text, path=applied.path, from_period=start, before=was, after=now
             )
         )
     return out, described
