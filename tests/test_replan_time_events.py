@@ -286,3 +286,96 @@ def test_a_change_over_the_whole_horizon_that_breaks_the_past_says_so(running) -
     assert past, report.violations
     assert all(int(v.split("period ")[1].split(":")[0]) < 12 for v in past)
     assert _timed_exit(report) == 1
+
+
+_PATHS = (
+    "sites.dfw-hall",
+    "sites.dfw-hall.power",
+    "sites.dfw-hall.power.price_usd_per_kwh",
+    "sites.dfw-hall.power.grid_cap_kw",
+    "sites.dfw-hall.pools.h100-new",
+    "sites.dfw-hall.pools.h100-new.gpus",
+    "sites.dfw-hall.pools.h100-new.available_from",
+    "sites.dfw-hall.grid_events",
+    "sites.dfw-hall.grid_events.0.cut_pct",
+    "workloads.chat",
+    "workloads.chat.demand_rps.us-dfw",
+    "workloads.chat.demand_profile",
+    "workloads.finetune-a.deadline",
+    "objective.budget_usd_per_period_h",
+    "sites",
+    "horizon.periods",
+    "sites.nowhere.power",
+)
+_VALUES = ("down", "*2", "+10", "-50%", "null", "0", "-1", "1e308", "nan", "[1, 2]", "[]")
+_VALUES += ("abc", "true", "2022-06-07T10:00:00+00:00", "[" + ", ".join(["0.5"] * PERIODS) + "]")
+
+
+#: Events that make a valid scenario, so that half the cases re-plan.
+_VALID = (
+    "sites.dfw-hall=down",
+    "sites.iad-hall.pools.H100-SXM=down",
+    "sites.dfw-hall.power.price_usd_per_kwh=*3",
+    "sites.dfw-hall.power.it_capacity_kw=-40%",
+    "sites.dfw-hall.pools.h100-new.gpus=0",
+    "workloads.chat.demand_rps.us-dfw=*1.5",
+    "workloads.chat.latency_slo_ms=30",
+    "sites.iad-hall.power.carbon_g_per_kwh=+100",
+)
+_ANY = st.tuples(st.sampled_from(_PATHS), st.sampled_from(_VALUES)).map("=".join)
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None)
+@given(
+    events=st.lists(st.one_of(st.sampled_from(_VALID), _ANY), min_size=1, max_size=2),
+    at=st.integers(0, PERIODS - 1),
+)
+def test_any_event_gives_a_plan_or_a_clear_error(tmp_path_factory, running, events, at):
+    """Whatever the --event, the command exits with one of its codes and a message, never
+    a traceback."""
+    doc, current = running
+    folder = tmp_path_factory.mktemp("fuzz")
+    (folder / "now.json").write_text(json.dumps(doc))
+    (folder / "plan.json").write_text(current.model_dump_json())
+    args = ["replan", str(folder / "now.json"), "--current", str(folder / "plan.json")]
+    args += ["--at", str(at), "--time-limit-s", "5"]
+    for event in events:
+        args += ["--event", event]
+    result = CliRunner().invoke(cli, args)
+    assert isinstance(result.exception, SystemExit | None), result.exception
+    assert result.exit_code in (0, 1, 2, 3, 4), result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output.lower()
+    if result.exit_code == 2:
+        assert result.output.strip().splitlines()[-1], result.output
+
+
+def test_a_tighter_slo_moves_the_units_it_rules_out_and_names_the_past_it_breaks(
+    tmp_path: Path, running
+) -> None:
+    """A latency SLO of 30 ms rules out Ashburn for Dallas's users: from period 0 the
+    re-plan moves those units (each a priced change from Ashburn); from period 6 the units
+    that ran there before it break the scenario now (exit 1, named)."""
+    doc, current = running
+    assert any(
+        p.site == "iad-hall" and p.region == "us-dfw" for p in current.placements if p.period
+    )
+    scenario = tmp_path / "now.json"
+    scenario.write_text(json.dumps(doc))
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(current.model_dump_json())
+    runner = CliRunner()
+    args = ["replan", str(scenario), "--current", str(plan_file), "--format", "json"]
+    slo = ["--event", "workloads.chat.latency_slo_ms=30"]
+    result = runner.invoke(cli, [*args, "--at", "0", *slo])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    moved = [c for c in report["changes"] if c["before"] == "iad-hall/H100-SXM"]
+    assert moved and all(c["after"] != "iad-hall/H100-SXM" and c["cost_usd"] > 0 for c in moved)
+    assert report["past_lost"] == [] and report["violations"] == []
+    result = runner.invoke(cli, [*args, "--at", "6", *slo])
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    lost = report["past_lost"]
+    assert lost and all(int(u.split("@")[1].split(".")[0]) < 6 for u in lost)
+    assert "placed before --at" in result.stderr

@@ -139,6 +139,10 @@ def replan_timed(
     problems += [str(v) for v in verify(scenario, before)]
     history = _history(problem, index, current_u, current_schedule, at)
     pools = _pools_of(problem, index, current_u, current_schedule)
+    for pl in current.placements:  # placed where it is no option now: it still runs there
+        if pl.kind == "inference" and pl.period is not None:
+            key = (pl.workload, pl.region, pl.copy_index, pl.period, pl.part)
+            pools.setdefault(key, f"{pl.site}/{pl.pool}")
 
     # The limit holds for the whole call: a window's solve may be followed by a second
     # one with must-place units optional (`rolling._relaxed`), so each gets half of its
@@ -197,6 +201,8 @@ def replan_timed(
     moves_before, _ = count_moves(scenario, problem, index, current_u)
     moves_after, _ = count_moves(scenario, problem, index, assign_u)
     left_out = _left_out(plan, before, at)
+    ran = {p.unit for p in current.placements if p.period is not None and p.period < at}
+    past_lost = sorted(u.unit for u in plan.unplaced if u.unit in ran)
     objective = plan.horizon.objective_usd if plan.horizon is not None else 0.0
     return TimedReplanReport(
         scenario=scenario.metadata.name,
@@ -220,6 +226,7 @@ def replan_timed(
         moves_current=moves_before,
         moves=moves_after,
         left_out=left_out,
+        past_lost=past_lost,
         changes=changes,
         notes=[x for x in (step.note, *notes) if x],
         violations=[str(v) for v in verify(scenario, plan)],
@@ -267,6 +274,9 @@ def _read_current(plan: Plan, problem: Problem, index: Index, source: str):
       OptionError: a placement naming a workload or unit the scenario lacks.
     """
     assign_u = assignment_of(plan, index, strict=False, skip_preempted=True)
+    # a (pool, start) the horizon has that this unit no longer lists (a latency SLO
+    # tightened, a pool excluded) is no option of it now
+    assign_u[problem.slot_of(assign_u) == -2] = -1
     try:
         schedule = schedule_of(plan, index)
     except OptionError as e:

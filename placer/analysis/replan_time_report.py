@@ -99,6 +99,12 @@ class TimedReplanReport(_ReportModel):
         default_factory=list,
         description="Units the current plan places from `at` on that the new one leaves out.",
     )
+    past_lost: list[str] = Field(
+        default_factory=list,
+        description="Service units the current plan placed before `at` whose placement is "
+        "no option of the scenario now (a change over the whole horizon, such as a "
+        "tighter latency SLO): the past breaks the scenario as known now.",
+    )
     changes: list[TimedChange] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     violations: list[str] = Field(

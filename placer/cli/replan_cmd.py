@@ -300,6 +300,14 @@ def _timed_exit(report) -> int:
         return EXIT_NO_SOLUTION
     if not report.violations:
         return EXIT_OK
+    if report.past_lost:
+        click.echo(
+            f"replan: {len(report.past_lost)} service unit(s) placed before --at (first: "
+            f"{report.past_lost[0]}) are no option of the scenario now; the past ran as the "
+            "current plan says: write a change from --at on (docs/replan.md)",
+            err=True,
+        )
+        return EXIT_VERIFY_FAILED
     if all(v.startswith("must_place:") for v in report.violations):
         click.echo(
             "replan: no re-plan from period "
