@@ -171,6 +171,13 @@ def test_a_site_lost_at_at_keeps_the_history_and_leaves_the_site(running) -> Non
     }
 
 
+def _replan_args(folder: Path, doc: dict, current) -> list[str]:
+    """`placer replan SCENARIO --current PLAN` with both written to `folder`."""
+    (folder / "now.json").write_text(json.dumps(doc))
+    (folder / "plan.json").write_text(current.model_dump_json())
+    return ["replan", str(folder / "now.json"), "--current", str(folder / "plan.json")]
+
+
 def current_horizon(doc: dict):
     return Scenario.model_validate(doc).horizon
 
@@ -187,12 +194,8 @@ def test_the_command_with_events_and_series_files(tmp_path: Path, running) -> No
     (tmp_path / "price.csv").write_text("time,price\n" + "\n".join(rows) + "\n")
     on_file = copy.deepcopy(doc)
     on_file["sites"][0]["power"]["price_usd_per_kwh"] = {"file": "price.csv", "column": "price"}
-    scenario = tmp_path / "now.json"
-    scenario.write_text(json.dumps(on_file))
-    plan_file = tmp_path / "plan.json"
-    plan_file.write_text(current.model_dump_json())
     runner = CliRunner()
-    args = ["replan", str(scenario), "--current", str(plan_file), "--at", "6"]
+    args = [*_replan_args(tmp_path, on_file, current), "--at", "6"]
     result = runner.invoke(cli, [*args, "--solver", "milp"])
     assert result.exit_code == 0, result.output
     assert "the current plan still holds" in result.output
@@ -335,10 +338,7 @@ def test_any_event_gives_a_plan_or_a_clear_error(tmp_path_factory, running, even
     """Whatever the --event, the command exits with one of its codes and a message, never
     a traceback."""
     doc, current = running
-    folder = tmp_path_factory.mktemp("fuzz")
-    (folder / "now.json").write_text(json.dumps(doc))
-    (folder / "plan.json").write_text(current.model_dump_json())
-    args = ["replan", str(folder / "now.json"), "--current", str(folder / "plan.json")]
+    args = _replan_args(tmp_path_factory.mktemp("fuzz"), doc, current)
     args += ["--at", str(at), "--time-limit-s", "5"]
     for event in events:
         args += ["--event", event]
@@ -360,12 +360,8 @@ def test_a_tighter_slo_moves_the_units_it_rules_out_and_names_the_past_it_breaks
     assert any(
         p.site == "iad-hall" and p.region == "us-dfw" for p in current.placements if p.period
     )
-    scenario = tmp_path / "now.json"
-    scenario.write_text(json.dumps(doc))
-    plan_file = tmp_path / "plan.json"
-    plan_file.write_text(current.model_dump_json())
     runner = CliRunner()
-    args = ["replan", str(scenario), "--current", str(plan_file), "--format", "json"]
+    args = [*_replan_args(tmp_path, doc, current), "--format", "json"]
     slo = ["--event", "workloads.chat.latency_slo_ms=30"]
     result = runner.invoke(cli, [*args, "--at", "0", *slo])
     assert result.exit_code == 0, result.output
