@@ -375,3 +375,7 @@ def test_a_tighter_slo_moves_the_units_it_rules_out_and_names_the_past_it_breaks
     lost = report["past_lost"]
     assert lost and all(int(u.split("@")[1].split(".")[0]) < 6 for u in lost)
     assert "placed before --at" in result.stderr
+    # pools removed over the whole horizon: the run under way there is named too
+    result = runner.invoke(cli, [*args, "--at", "6", "--event", "sites.dfw-hall.pools=[]"])
+    assert result.exit_code == 1, result.output
+    assert "finetune-b" in json.loads(result.stdout)["past_lost"]  # ran there from period 5

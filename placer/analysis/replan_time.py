@@ -201,8 +201,9 @@ def replan_timed(
     moves_before, _ = count_moves(scenario, problem, index, current_u)
     moves_after, _ = count_moves(scenario, problem, index, assign_u)
     left_out = _left_out(plan, before, at)
-    ran = {p.unit for p in current.placements if p.period is not None and p.period < at}
-    past_lost = sorted(u.unit for u in plan.unplaced if u.unit in ran)
+    gone = {unit for unit, _ in unknown}
+    firsts = {p.unit: p.start_period if p.period is None else p.period for p in current.placements}
+    past_lost = sorted(u for u in gone if firsts.get(u) is not None and firsts[u] < at)
     objective = plan.horizon.objective_usd if plan.horizon is not None else 0.0
     return TimedReplanReport(
         scenario=scenario.metadata.name,

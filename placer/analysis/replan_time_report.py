@@ -101,9 +101,10 @@ class TimedReplanReport(_ReportModel):
     )
     past_lost: list[str] = Field(
         default_factory=list,
-        description="Service units the current plan placed before `at` whose placement is "
-        "no option of the scenario now (a change over the whole horizon, such as a "
-        "tighter latency SLO): the past breaks the scenario as known now.",
+        description="Units the current plan placed before `at` (a service unit of an "
+        "earlier period, a run started before it) whose placement is no option of the "
+        "scenario now (a change over the whole horizon: a tighter latency SLO, a pool "
+        "removed): the past breaks the scenario as known now.",
     )
     changes: list[TimedChange] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)

@@ -302,7 +302,7 @@ def _timed_exit(report) -> int:
         return EXIT_OK
     if report.past_lost:
         click.echo(
-            f"replan: {len(report.past_lost)} service unit(s) placed before --at (first: "
+            f"replan: {len(report.past_lost)} unit(s) placed before --at (first: "
             f"{report.past_lost[0]}) are no option of the scenario now; the past ran as the "
             "current plan says: write a change from --at on (docs/replan.md)",
             err=True,
