@@ -511,22 +511,22 @@ def _without_egress(problem: Problem, paid: list[tuple[int, int, float]]) -> Pro
         return problem
     objective = problem.objective_usd_per_h_uk.copy()
     amount = problem.amount_quk.copy()
-    caps = problem.period_caps
-    amount_e = None if caps is None else caps.amount_e.copy()
     for u, k, usd_per_h in paid:
         objective[u, k] -= usd_per_h
         amount[Q_COST, u, k] -= usd_per_h
-        if caps is not None and amount_e is not None:
-            # compile_time counts the egress in the first period of the run's window
-            mine = np.flatnonzero((caps.unit_e == u) & (caps.slot_e == k))
-            budget = mine[caps.kind_c[caps.row_e[mine]] == PK_BUDGET]
-            if budget.size:
-                first = budget[np.argmin(caps.period_c[caps.row_e[budget]])]
-                amount_e[first] -= usd_per_h * caps.scale
     out = problem._replace(objective_usd_per_h_uk=objective, amount_quk=amount)
-    if caps is not None:
-        out = out._replace(period_caps=caps._replace(amount_e=amount_e))
-    return out
+    caps = problem.period_caps
+    if caps is None:
+        return out
+    amount_e = caps.amount_e.copy()
+    for u, k, usd_per_h in paid:
+        # compile_time counts the egress in the first period of the run's window
+        mine = np.flatnonzero((caps.unit_e == u) & (caps.slot_e == k))
+        budget = mine[caps.kind_c[caps.row_e[mine]] == PK_BUDGET]
+        if budget.size:
+            first = budget[np.argmin(caps.period_c[caps.row_e[budget]])]
+            amount_e[first] -= usd_per_h * caps.scale
+    return out._replace(period_caps=caps._replace(amount_e=amount_e))
 
 
 def _penalty(problem: Problem) -> float:

@@ -130,9 +130,18 @@ def build_variant(
         names the variant and every bad field.
     """
     changed, applied = apply_variant(doc, variant)
-    label = f"{source} with variant {index} ({variant.label})"
+    return validate_changed(changed, f"{source} with variant {index} ({variant.label})"), applied
+
+
+def validate_changed(changed: dict[str, Any], label: str) -> Scenario:
+    """A changed scenario document validated as a scenario file would be; `label` names
+    it in messages.
+
+    Raises:
+      ScenarioError: not a valid scenario; the message names every bad field by id.
+    """
     try:
-        return validate_model(Scenario, changed, source=label), applied
+        return validate_model(Scenario, changed, source=label)
     except ScenarioError as e:
         raise ScenarioError(positions_to_ids(str(e), changed)) from None
 
@@ -165,7 +174,7 @@ def positions_to_ids(message: str, doc: dict[str, Any]) -> str:
     return _POSITION.sub(by_id, message)
 
 
-__all__ = ["apply_variant", "build_variant", "positions_to_ids"]
+__all__ = ["apply_variant", "build_variant", "positions_to_ids", "validate_changed"]
 
 
 def _pool_gpus(pool: dict[str, Any]) -> float:

@@ -160,10 +160,14 @@ def replan_command(
     from placer.model.load import read_scenario_document
 
     doc, source = read_scenario_document(scenario_file)
+    changes = tuple(
+        dataclasses.replace(parse_change(text), option=f"--event {text}") for text in events
+    )
+    variant = Variant("; ".join(events), changes) if changes else None
     if isinstance(doc, dict) and doc.get("horizon") is not None:
         _timed(at)
         report = _replan_timed(
-            doc, source, current_file, events, at, solver or "auto", time_limit_s, seed
+            doc, source, current_file, variant, at, solver or "auto", time_limit_s, seed
         )
         write_model(output, report.plan)
         if report_file is not None:
@@ -176,10 +180,6 @@ def replan_command(
                 f"{name}: only for a timed scenario (with a horizon); a static fleet is "
                 "re-planned from what runs now"
             )
-    changes = tuple(
-        dataclasses.replace(parse_change(text), option=f"--event {text}") for text in events
-    )
-    variant = Variant("; ".join(events), changes) if changes else None
     options = ReplanOptions(
         time_limit_s=time_limit_s,
         seed=seed,
@@ -223,14 +223,12 @@ def _timed(at: str | None) -> None:
         )
 
 
-def _replan_timed(doc, source, current_file, events, at, solver, time_limit_s, seed):
-    """The timed re-plan; the --event changes hold from --at on
+def _replan_timed(doc, source, current_file, variant, at, solver, time_limit_s, seed):
+    """The timed re-plan; the --event changes (`variant`, None: none) hold from --at on
     (placer.analysis.replan_time_events)."""
     from placer.analysis.replan_time import at_period, replan_timed
     from placer.analysis.replan_time_events import events_from
-    from placer.analysis.whatif_apply import positions_to_ids
-    from placer.analysis.whatif_parse import Variant, parse_change
-    from placer.errors import ScenarioError
+    from placer.analysis.whatif_apply import validate_changed
     from placer.model.load import validate_model
     from placer.model.scenario import Scenario
 
@@ -238,17 +236,11 @@ def _replan_timed(doc, source, current_file, events, at, solver, time_limit_s, s
     assert scenario.horizon is not None
     period = at_period(scenario.horizon, at)
     changed = []
-    if events:
-        changes = tuple(
-            dataclasses.replace(parse_change(text), option=f"--event {text}") for text in events
-        )
-        variant = Variant("; ".join(events), changes)
+    if variant is not None:
         doc, changed = events_from(doc, variant, scenario.horizon, period)
-        label = f"{source} with --event {'; '.join(events)} from period {period}"
-        try:
-            scenario = validate_model(Scenario, doc, source=label)
-        except ScenarioError as e:
-            raise ScenarioError(positions_to_ids(str(e), doc)) from None
+        scenario = validate_changed(
+            doc, f"{source} with --event {variant.label} from period {period}"
+        )
     plan = _timed_plan(current_file)
     return replan_timed(
         scenario,
