@@ -126,6 +126,21 @@ def test_hybrid_matches_milp_on_the_configs(config):
     assert hybrid.objective_usd_per_h >= exact.bound_usd_per_h * (1 - 1e-6)
 
 
+def test_hybrid_keeps_the_callers_hint_when_out_of_time():
+    """A small problem (MILP first, no rounding): with no time left after the relaxation
+    the caller's feasible hint is the answer, not "no_solution"."""
+    from placer.engines.milp.solve import solve_milp
+    from placer.engines.search.hybrid import solve_hybrid
+    from placer.problem.compile import compile_problem
+
+    problem, _ = compile_problem(placer.load("configs/eu_sovereign.yaml"))
+    exact = solve_milp(problem, SolveOptions(time_limit_s=30))
+    assert exact.objective_usd_per_h is not None
+    hinted = solve_hybrid(problem, SolveOptions(time_limit_s=1e-3, hint_u=exact.assign_u))
+    assert hinted.status in ("optimal", "feasible") and violations(problem, hinted.assign_u) == []
+    assert objective_value(problem, hinted.assign_u) <= exact.objective_usd_per_h + 1e-9
+
+
 def test_learned_prices_beat_zero_prices():
     from placer.problem.compile import compile_problem
 

@@ -76,12 +76,9 @@ def test_the_compiled_table_holds_the_running_replicas_by_pool() -> None:
 
 # relax and search report through the same `usage` accounting (test_startup_cost runs
 # them on start-ups); these three also honour the budget per period
-@pytest.mark.parametrize("solver", ["greedy", "milp", "hybrid"])
-def test_every_engine_reports_the_true_objective(solver: str) -> None:
+def running_with_a_tight_budget() -> dict[str, Any]:
     """The rich scenario with running replicas on two pools of one service, none on the
-    other's, and a budget per period: every plan
-    verifies (its start-ups in period 0 and the budget of each period recounted from the
-    scenario)."""
+    other's, and a budget per period 5% above the MILP optimum's dearest period."""
     data = rich_with_startups()
     for w in data["workloads"]:
         if w["id"] == "chat":
@@ -89,14 +86,20 @@ def test_every_engine_reports_the_true_objective(solver: str) -> None:
         if w["id"] == "api":
             w["running_replicas"] = {}
     data.setdefault("objective", {})["budget_usd_per_period_h"] = 1e6
-    scenario, best = solved(copy.deepcopy(data), "milp")
+    _, best = solved(copy.deepcopy(data), "milp")
     assert best.status == "optimal" and best.objective_usd_per_h is not None
     assert best.horizon is not None and best.horizon.cost_usd_per_period_h is not None
-    # a budget per period a little above the optimum's dearest period
-    dearest = max(best.horizon.cost_usd_per_period_h)
+    data["objective"]["budget_usd_per_period_h"] = max(best.horizon.cost_usd_per_period_h) * 1.05
+    return data
+
+
+@pytest.mark.parametrize("solver", ["greedy", "milp", "hybrid"])
+def test_every_engine_reports_the_true_objective(solver: str) -> None:
+    """With running replicas and a budget per period (`running_with_a_tight_budget`):
+    every plan verifies (its start-ups in period 0 and the budget of each period
+    recounted from the scenario)."""
     assert solver in PERIOD_CAP_SOLVERS
-    data["objective"]["budget_usd_per_period_h"] = dearest * 1.05
-    scenario = Scenario.model_validate(data)
+    scenario = Scenario.model_validate(running_with_a_tight_budget())
     plan = placer.solve(scenario, solver=solver, time_limit_s=LIMIT_S[solver])
     if plan.status not in ("optimal", "feasible"):
         assert solver == "greedy"  # greedy may leave must-place units out, and says so
@@ -104,6 +107,17 @@ def test_every_engine_reports_the_true_objective(solver: str) -> None:
     assert verify(scenario, plan) == [], [str(v) for v in verify(scenario, plan)]
     kpis = recompute_kpis(scenario, plan)
     assert plan.objective_usd_per_h == pytest.approx(kpis.objective_usd_per_h, rel=1e-9)
+
+
+def test_the_hybrid_keeps_a_budget_per_period_within_any_limit() -> None:
+    """The hybrid's rounding does not see a budget per period (greedy's fallback misses
+    this one): its MILP must run even when the relaxation's compile took the whole limit.
+    A 0.01 s limit gave "no_solution" when the MILP needed a second left."""
+    scenario = Scenario.model_validate(running_with_a_tight_budget())
+    plan = placer.solve(scenario, solver="hybrid", time_limit_s=0.01)
+    assert plan.status in ("optimal", "feasible"), plan.message
+    assert verify(scenario, plan) == []
+    assert any(d.startswith("MILP over 4 pools per unit") for d in plan.diagnostics)
 
 
 def test_verify_recounts_period_zero_from_the_scenario() -> None:

@@ -6,7 +6,9 @@
 2. Rounding (sampled candidates scored by the JAX kernel, repaired) gives a plan.
 3. A MILP over each unit's `k` cheapest pools at those prices (plus the plan's pool),
    hinted with the plan, improves it; k doubles while time remains and the certified
-   gap (objective - B) / objective is above the target.
+   gap (objective - B) / objective is above the target. On small problems (units x
+   FIRST_K up to MILP_FIRST_MAX_VARS) step 3 runs first, with the caller's hint, and
+   step 2 only when it finds no plan.
 For problems too big for that MILP (more than LNS_MIN_VARS candidate variables):
 2b. Rounding through the LP over each unit's near-tied pools at those prices
    (`placer.engines.relax.lp_rounding`): its integral part, repaired. (If that LP is not solved
@@ -61,6 +63,12 @@ from placer.problem.usage import better_plan, objective_value, violations
 from placer.progress import Progress, ProgressFn
 
 FIRST_K = 4
+#: Up to this many candidate variables (units x FIRST_K) step 3 runs first, without the
+#: rounding of step 2 (which runs only when it finds no plan): compiling the rounding's
+#: kernels took 2.8 s of a 5 s limit on a 12-unit fleet whose restricted MILP is solved
+#: in ~0.02 s, and left the MILP no time on a slower machine (a budget per period, which
+#: the rounding does not see, then ended "no_solution").
+MILP_FIRST_MAX_VARS = 2_000
 #: Share of the time limit the relaxation may use (further rounds tighten its bound).
 RELAX_SHARE = 0.35
 #: ... raised up to RELAX_SHARE_MAX when that buys a single-stage dense relaxation
@@ -152,6 +160,11 @@ def solve_hybrid_full(problem: Problem, options: SolveOptions) -> SolveResult:
             bound_scope="full",
         )
     _lp_bound(run)
+    if run.small:
+        _adopt_hint(run)
+        _widening_milps(run)
+        if run.feasible or run.left() <= 0:
+            return _result(run)  # no rounding (its kernels' compile) past the limit
     _adopt_rounding(run, _rounded_plan(run))
     if run.feasible and run.large:
         _improve_large(run)
@@ -169,6 +182,7 @@ class _Run:
       best: the incumbent plan (after rounding; feasible when `feasible`).
       k: pools per unit of the restricted MILP (step 3).
       large: whether the problem takes the large-problem steps (2b, 3b, 4).
+      small: whether step 3 runs first (units x FIRST_K <= MILP_FIRST_MAX_VARS).
       near: each unit's near-tied pools (large problems only).
       lp: the LP over the near-tied pools (step 2b), when solved.
     """
@@ -184,6 +198,7 @@ class _Run:
     feasible: bool = False
     k: int = FIRST_K
     large: bool = False
+    small: bool = False
     near: np.ndarray | None = None
     lp: RestrictedLp | None = None
 
@@ -213,7 +228,9 @@ def _relaxation(problem: Problem, options: SolveOptions, started: float) -> _Run
         bound = strong.bound_usd_per_h
         notes.append(site_note(strong, time.perf_counter() - started))
         options.report("site knapsack bound", bound=bound)
-    return _Run(problem, options, started, relaxed, strong, bound, notes)
+    run = _Run(problem, options, started, relaxed, strong, bound, notes)
+    run.small = problem.num_units * FIRST_K <= MILP_FIRST_MAX_VARS
+    return run
 
 
 def _lp_bound(run: _Run) -> None:
@@ -254,6 +271,13 @@ def _rounded_plan(run: _Run) -> np.ndarray:
             run.started + 0.6 * options.time_limit_s, time.perf_counter() + 0.1 * run.left()
         ),
     )
+
+
+def _adopt_hint(run: _Run) -> None:
+    """The caller's hint, when it is a feasible plan, becomes the incumbent."""
+    hint = run.options.hint_u
+    if hint is not None and not violations(run.problem, hint):
+        run.best, run.feasible = np.asarray(hint, np.int32), True
 
 
 def _adopt_rounding(run: _Run, rounded: np.ndarray) -> None:
@@ -345,7 +369,7 @@ def _widening_milps(run: _Run) -> None:
     remains, the certified gap is above the target and the restricted optimum is proven
     (not run for large problems with a feasible plan)."""
     widest = int(run.problem.listed_uk.sum(axis=1).max(initial=0))
-    while run.left() > 1.0 and not (run.feasible and run.large):
+    while _milp_budget_s(run) > 0 and not (run.feasible and run.large):
         sub = _restricted_milp(run)
         if run.feasible and _gap(run.problem, run.best, run.bound) <= run.options.relative_gap:
             break
@@ -357,6 +381,28 @@ def _widening_milps(run: _Run) -> None:
         run.k *= 2  # the restricted optimum is proven but not certified: widen the lists
 
 
+#: Without a plan yet, a restricted MILP is tried with NO_PLAN_SHARE of whatever time is
+#: left while that is at least NO_PLAN_MIN_S (with a plan, only while over a second is
+#: left); on small problems (`_Run.small`) with NO_PLAN_MIN_S even past the limit. It is
+#: the one stage that sees caps per period: on a 12-unit fleet with a budget per period
+#: the hybrid ended "no_solution" when the relaxation's JIT compile left under a second of
+#: a 5 s limit, while its MILP over 4 pools a unit is solved in ~0.02 s.
+NO_PLAN_SHARE = 0.8
+NO_PLAN_MIN_S = 0.05
+
+
+def _milp_budget_s(run: _Run) -> float:
+    """Seconds for the next restricted MILP (0: none); see NO_PLAN_SHARE."""
+    left = run.left()
+    if left > 1.0:
+        return max(1.0, left - 1.0)
+    if run.feasible:
+        return 0.0
+    if run.small:
+        return max(NO_PLAN_SHARE * left, NO_PLAN_MIN_S)
+    return NO_PLAN_SHARE * left if NO_PLAN_SHARE * left >= NO_PLAN_MIN_S else 0.0
+
+
 def _restricted_milp(run: _Run) -> SolveResult:
     """One MILP over each unit's k cheapest pools; its plan is kept when it is better."""
     problem, options, k = run.problem, run.options, run.k
@@ -365,7 +411,7 @@ def _restricted_milp(run: _Run) -> SolveResult:
         problem,
         dataclasses.replace(
             options,
-            time_limit_s=max(1.0, run.left() - 1.0),
+            time_limit_s=_milp_budget_s(run),
             candidates_u=cands,
             hint_u=run.best if run.feasible else None,
             progress=_restricted(options, run.bound),
