@@ -182,7 +182,8 @@ class _Run:
       best: the incumbent plan (after rounding; feasible when `feasible`).
       k: pools per unit of the restricted MILP (step 3).
       large: whether the problem takes the large-problem steps (2b, 3b, 4).
-      small: whether step 3 runs first (units x FIRST_K <= MILP_FIRST_MAX_VARS).
+      small: whether step 3 runs first (units x FIRST_K <= MILP_FIRST_MAX_VARS, and
+        not a large problem).
       near: each unit's near-tied pools (large problems only).
       lp: the LP over the near-tied pools (step 2b), when solved.
     """
@@ -229,7 +230,7 @@ def _relaxation(problem: Problem, options: SolveOptions, started: float) -> _Run
         notes.append(site_note(strong, time.perf_counter() - started))
         options.report("site knapsack bound", bound=bound)
     run = _Run(problem, options, started, relaxed, strong, bound, notes)
-    run.small = problem.num_units * FIRST_K <= MILP_FIRST_MAX_VARS
+    run.small = problem.num_units * FIRST_K <= min(MILP_FIRST_MAX_VARS, LNS_MIN_VARS)
     return run
 
 
