@@ -382,12 +382,13 @@ def _widening_milps(run: _Run) -> None:
         run.k *= 2  # the restricted optimum is proven but not certified: widen the lists
 
 
-#: Without a plan yet, a restricted MILP is tried with NO_PLAN_SHARE of whatever time is
-#: left while that is at least NO_PLAN_MIN_S (with a plan, only while over a second is
-#: left); on small problems (`_Run.small`) with NO_PLAN_MIN_S even past the limit. It is
-#: the one stage that sees caps per period: on a 12-unit fleet with a budget per period
-#: the hybrid ended "no_solution" when the relaxation's JIT compile left under a second of
-#: a 5 s limit, while its MILP over 4 pools a unit is solved in ~0.02 s.
+#: On small problems (`_Run.small`) without a plan yet, a restricted MILP runs with
+#: NO_PLAN_SHARE of whatever time is left, and at least NO_PLAN_MIN_S even past the limit
+#: (elsewhere, and with a plan, only while over a second is left: a larger model's build
+#: alone may take that). It is the one stage that sees caps per period: on a 12-unit
+#: fleet with a budget per period the hybrid ended "no_solution" when the relaxation's
+#: JIT compile left under a second of a 5 s limit, while its MILP over 4 pools a unit is
+#: solved in ~0.02 s.
 NO_PLAN_SHARE = 0.8
 NO_PLAN_MIN_S = 0.05
 
@@ -397,11 +398,9 @@ def _milp_budget_s(run: _Run) -> float:
     left = run.left()
     if left > 1.0:
         return max(1.0, left - 1.0)
-    if run.feasible:
-        return 0.0
-    if run.small:
+    if run.small and not run.feasible:
         return max(NO_PLAN_SHARE * left, NO_PLAN_MIN_S)
-    return NO_PLAN_SHARE * left if NO_PLAN_SHARE * left >= NO_PLAN_MIN_S else 0.0
+    return 0.0
 
 
 def _restricted_milp(run: _Run) -> SolveResult:
