@@ -87,6 +87,30 @@ def test_every_moved_schedule_reads_as_its_option(preemptible: bool) -> None:
     _every_schedule(data)
 
 
+def _dry_then_wet(data: dict) -> dict:
+    """fra cooled without water, muc with evaporative cooling and a daily water cap."""
+    fra, muc = data["sites"]
+    fra["cooling"]["wue_l_per_kwh"] = 0.0
+    muc["cooling"] |= {"wue_l_per_kwh": 1.8, "water_cap_l_per_day": 10_000.0}
+    return data
+
+
+def test_a_move_to_a_site_that_uses_water() -> None:
+    """A migrating run's rates are its first period's: 0 L/h of water at fra, while its
+    periods at muc charge muc's water row. Every schedule still reads as its option (the
+    water term on the run's GPUs), and the N-1 screen of the solved plan, which moves
+    from fra to muc, scores it (it raised "charges a quantity it totals 0 (a bug)")."""
+    from placer.plan.scoring import site_failure_scores
+
+    data = _dry_then_wet(migration.scenario([migration.run("ft", 4, 10.0)]))
+    _every_schedule(data)
+    sc, plan = migration.solved(data)
+    (p,) = plan.placements
+    assert [s.site for s in p.segments or []] == ["fra", "muc"]
+    scores = site_failure_scores(sc, plan)
+    assert set(scores) == {"fra", "muc"}
+
+
 def test_a_solved_plan_with_pauses_and_moves() -> None:
     """A MILP plan whose run pauses, then resumes in another pool: the same objective
     through its option, which names both pools."""

@@ -16,8 +16,9 @@ Layout of a new option (O options before, J terms, K slots):
     `ScheduleOptions.pools_i`); spread keys copied from an option at that pool's site;
   - terms: the schedule's (row, quantity) pairs summed, the budget's fixed part as one
     more cost term; `amount_quk` holds the schedule's totals (`ScheduleTerms.total_q`)
-    and `scale_oj` each term's multiple of them, so J grows to the widest schedule's
-    terms where it is wider;
+    and `scale_oj` each term's multiple of them (a term on a quantity whose total is 0,
+    water where a run moves to a site that uses it, as a multiple of its GPUs), so J
+    grows to the widest schedule's terms where it is wider;
   - `period_caps`: one entry per (unit, new slot, cap row) the schedule spends in.
 """
 
@@ -31,7 +32,7 @@ import numpy as np
 from placer.errors import SolverError
 from placer.problem.form import Problem
 from placer.problem.preempt import Schedule, schedule_entries, schedule_pools
-from placer.problem.rows import Q_COST
+from placer.problem.rows import Q_COST, Q_GPUS
 from placer.problem.usage import period_spend, preempted, row_loads, schedule_spend
 
 #: A schedule entry without its unit: (periods, the pool of each period).
@@ -156,6 +157,10 @@ def with_schedule_options(problem: Problem, schedules: Sequence[Schedule]) -> Sc
         next_slot[u] += 1
         first_pool = key[1][0]
         spread[:, o] = _spread_keys(problem, u, first_pool)
+        # a migrating run's rates are its first period's (`preempt.schedule_terms`): water
+        # is 0 there at a site without evaporative cooling and charged at a later site
+        # that has it; such terms are written as multiples of the run's GPUs instead
+        quantity = np.where((total_q[quantity] == 0) & (values != 0), Q_GPUS, quantity)
         total = total_q[quantity]
         if ((total == 0) & (values != 0)).any():
             raise SolverError(f"schedule options: unit {u} charges a quantity it totals 0 (a bug)")
