@@ -65,9 +65,9 @@ from placer.progress import Progress, ProgressFn
 FIRST_K = 4
 #: Up to this many candidate variables (units x FIRST_K) step 3 runs first, without the
 #: rounding of step 2 (which runs only when it finds no plan): compiling the rounding's
-#: kernels took 2.8 s of a 5 s limit on a 12-unit fleet whose restricted MILP is solved
-#: in ~0.02 s, and left the MILP no time on a slower machine (a budget per period, which
-#: the rounding does not see, then ended "no_solution").
+#: kernels took 2.8 s of a 5 s limit on a 31-unit timed fleet whose restricted MILP is
+#: solved in ~0.02 s, and left the MILP no time on a slower machine (a budget per
+#: period, which the rounding does not see, then ended "no_solution").
 MILP_FIRST_MAX_VARS = 2_000
 #: Share of the time limit the relaxation may use (further rounds tighten its bound).
 RELAX_SHARE = 0.35
@@ -385,7 +385,7 @@ def _widening_milps(run: _Run) -> None:
 #: On small problems (`_Run.small`) without a plan yet, a restricted MILP runs with
 #: NO_PLAN_SHARE of whatever time is left, and at least NO_PLAN_MIN_S even past the limit
 #: (elsewhere, and with a plan, only while over a second is left: a larger model's build
-#: alone may take that). It is the one stage that sees caps per period: on a 12-unit
+#: alone may take that). It is the one stage that sees caps per period: on a 31-unit
 #: fleet with a budget per period the hybrid ended "no_solution" when the relaxation's
 #: JIT compile left under a second of a 5 s limit, while its MILP over 4 pools a unit is
 #: solved in ~0.02 s.
