@@ -182,8 +182,6 @@ class _Run:
       best: the incumbent plan (after rounding; feasible when `feasible`).
       k: pools per unit of the restricted MILP (step 3).
       large: whether the problem takes the large-problem steps (2b, 3b, 4).
-      small: whether step 3 runs first (units x FIRST_K <= MILP_FIRST_MAX_VARS, and
-        not a large problem).
       near: each unit's near-tied pools (large problems only).
       lp: the LP over the near-tied pools (step 2b), when solved.
     """
@@ -199,7 +197,6 @@ class _Run:
     feasible: bool = False
     k: int = FIRST_K
     large: bool = False
-    small: bool = False
     near: np.ndarray | None = None
     lp: RestrictedLp | None = None
 
@@ -208,6 +205,12 @@ class _Run:
         if interrupt.requested():
             return 0.0
         return self.options.time_limit_s - (time.perf_counter() - self.started)
+
+    @property
+    def small(self) -> bool:
+        """Whether step 3 runs first: units x FIRST_K <= MILP_FIRST_MAX_VARS, and not a
+        problem of the large path."""
+        return self.problem.num_units * FIRST_K <= min(MILP_FIRST_MAX_VARS, LNS_MIN_VARS)
 
     def elapsed(self) -> float:
         """Seconds since the solve began."""
@@ -229,9 +232,7 @@ def _relaxation(problem: Problem, options: SolveOptions, started: float) -> _Run
         bound = strong.bound_usd_per_h
         notes.append(site_note(strong, time.perf_counter() - started))
         options.report("site knapsack bound", bound=bound)
-    run = _Run(problem, options, started, relaxed, strong, bound, notes)
-    run.small = problem.num_units * FIRST_K <= min(MILP_FIRST_MAX_VARS, LNS_MIN_VARS)
-    return run
+    return _Run(problem, options, started, relaxed, strong, bound, notes)
 
 
 def _lp_bound(run: _Run) -> None:
